@@ -1,0 +1,54 @@
+//! Security events, as recorded in the audit log.
+
+use crate::account::AccountId;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    AccountCreated,
+    LoginSucceeded,
+    LoginFailed,
+    CodeSucceeded,
+    CodeFailed,
+    CodeReplayed,
+    CodeLockedOut,
+    FactorAdded,
+    FactorRemoved,
+    Logout,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::AccountCreated => "account_created",
+            AuditEvent::LoginSucceeded => "login_succeeded",
+            AuditEvent::LoginFailed => "login_failed",
+            AuditEvent::CodeSucceeded => "code_succeeded",
+            AuditEvent::CodeFailed => "code_failed",
+            AuditEvent::CodeReplayed => "code_replayed",
+            AuditEvent::CodeLockedOut => "code_locked_out",
+            AuditEvent::FactorAdded => "factor_added",
+            AuditEvent::FactorRemoved => "factor_removed",
+            AuditEvent::Logout => "logout",
+        }
+    }
+}
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub account_id: Option<AccountId>,
+    /// The address as typed (also for unknown accounts, to spot credential stuffing).
+    pub email: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}

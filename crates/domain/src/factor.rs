@@ -1,0 +1,55 @@
+//! Second factors. Only an authenticator app (TOTP) so far; SMS joins later.
+
+use crate::account::AccountId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct FactorId(pub Uuid);
+
+impl std::fmt::Display for FactorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FactorKind {
+    Totp,
+}
+
+impl FactorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorKind::Totp => "totp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "totp").then_some(FactorKind::Totp)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Factor {
+    pub id: FactorId,
+    pub account_id: AccountId,
+    pub kind: FactorKind,
+    pub label: String,
+    /// The secret, sealed with [`crate::secret_box::SecretBox`].
+    pub secret_sealed: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    /// `None` until the user proved the set-up with a correct code.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The last TOTP step accepted; codes of this step or earlier are refused.
+    pub last_step: Option<i64>,
+}
+
+impl Factor {
+    pub fn is_active(&self) -> bool {
+        self.confirmed_at.is_some()
+    }
+}

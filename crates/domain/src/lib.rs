@@ -1,0 +1,23 @@
+//! The tweestap domain: accounts, factors, codes, sessions, policy and audit.
+//!
+//! Nothing in this crate knows about HTTP or SQL. Storage is reached through the
+//! [`store::Store`] trait; the web layer only translates requests into calls on
+//! [`service::Tweestap`].
+
+pub mod account;
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod factor;
+pub mod lockout;
+pub mod password;
+pub mod secret_box;
+pub mod service;
+pub mod session;
+pub mod settings;
+pub mod store;
+pub mod token;
+pub mod totp;
+
+pub use error::Error;
+pub use service::Tweestap;

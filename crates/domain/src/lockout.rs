@@ -1,0 +1,46 @@
+//! Brute-force protection for the code step: after `max_failures` consecutive wrong
+//! codes the account's code step locks, for longer each time.
+
+use chrono::{DateTime, Duration, Utc};
+
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub max_failures: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self { max_failures: 5, base: Duration::seconds(60), max: Duration::hours(1) }
+    }
+}
+
+impl LockoutPolicy {
+    /// When the lock ends after the `failures`-th consecutive failure, if it locks at all.
+    /// The 5th failure locks for `base`, the 6th for twice that, and so on up to `max`.
+    pub fn lock_until(&self, failures: u32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if failures < self.max_failures {
+            return None;
+        }
+        let doublings = (failures - self.max_failures).min(20);
+        let secs = self.base.num_seconds().saturating_mul(1i64 << doublings);
+        Some(now + Duration::seconds(secs).min(self.max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_and_caps() {
+        let p = LockoutPolicy::default();
+        let now = Utc::now();
+        assert_eq!(p.lock_until(4, now), None);
+        assert_eq!(p.lock_until(5, now), Some(now + Duration::seconds(60)));
+        assert_eq!(p.lock_until(6, now), Some(now + Duration::seconds(120)));
+        assert_eq!(p.lock_until(7, now), Some(now + Duration::seconds(240)));
+        assert_eq!(p.lock_until(60, now), Some(now + Duration::hours(1)));
+    }
+}

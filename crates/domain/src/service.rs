@@ -1,0 +1,359 @@
+//! The engine every front-end (pages, JSON API, command line) calls.
+
+use crate::account::{Account, AccountId, Email, Role};
+use crate::audit::{AuditEvent, AuditRecord, RequestContext};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::factor::{Factor, FactorId, FactorKind};
+use crate::password::PasswordHasher;
+use crate::secret_box::SecretBox;
+use crate::session::{Session, SessionStage};
+use crate::settings::Settings;
+use crate::store::{NewAccount, Store, StoreError};
+use crate::token::Token;
+use crate::totp;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct Tweestap {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    secrets: SecretBox,
+    settings: Settings,
+}
+
+/// What the password step leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// No second factor set up: signed in.
+    Authenticated(Token),
+    /// The code is still needed; the token names the half-finished sign-in.
+    SecondFactor { token: Token, methods: Vec<FactorKind> },
+}
+
+/// A valid session, looked up from the client's token.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub session: Session,
+    pub account: Account,
+}
+
+/// The data for the QR page of a factor still being set up.
+#[derive(Debug, Clone)]
+pub struct TotpEnrollment {
+    pub factor_id: FactorId,
+    pub secret_base32: String,
+    pub otpauth_uri: String,
+}
+
+impl Tweestap {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        secrets: SecretBox,
+        settings: Settings,
+    ) -> Self {
+        Self { store, clock, hasher, secrets, settings }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    async fn audit(
+        &self,
+        event: AuditEvent,
+        account: Option<&Account>,
+        email: Option<&str>,
+        ctx: &RequestContext,
+        detail: Option<String>,
+    ) -> Result<()> {
+        let r = AuditRecord {
+            at: self.clock.now(),
+            event: event.as_str().to_owned(),
+            account_id: account.map(|a| a.id),
+            email: email.map(str::to_owned).or_else(|| account.map(|a| a.email.to_string())),
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            detail,
+        };
+        self.store.append_audit(&r).await?;
+        Ok(())
+    }
+
+    // ---- accounts -------------------------------------------------------------
+
+    pub async fn add_account(&self, email: &str, name: &str, role: Role, password: &str) -> Result<Account> {
+        let email = Email::parse(email).map_err(|_| Error::InvalidEmail)?;
+        self.settings.passwords.check(password, email.as_str())?;
+        let new = NewAccount {
+            id: AccountId::random(),
+            email: email.clone(),
+            name: name.trim().to_owned(),
+            role,
+            password_hash: self.hasher.hash(password).await?,
+            created_at: self.clock.now(),
+        };
+        match self.store.insert_account(&new).await {
+            Err(StoreError::Conflict) => return Err(Error::EmailTaken),
+            other => other?,
+        }
+        let account = self.store.account_by_id(new.id).await?.ok_or(Error::NotFound)?;
+        self.audit(AuditEvent::AccountCreated, Some(&account), None, &RequestContext::default(), None).await?;
+        Ok(account)
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        Ok(self.store.list_accounts().await?)
+    }
+
+    pub async fn active_factors(&self, account: AccountId) -> Result<Vec<Factor>> {
+        Ok(self.store.factors_of(account).await?.into_iter().filter(Factor::is_active).collect())
+    }
+
+    // ---- sign-in --------------------------------------------------------------
+
+    /// The password step. Unknown addresses and wrong passwords answer alike, after
+    /// the same Argon2 work.
+    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome> {
+        let account = match Email::parse(email) {
+            Ok(e) => self.store.account_by_email(&e).await?,
+            Err(_) => None,
+        };
+        let ok = self.hasher.verify(password, account.as_ref().map(|a| a.password_hash.as_str())).await;
+        let Some(account) = account.filter(|_| ok) else {
+            let detail = Some("wrong password or unknown account".to_owned());
+            self.audit(AuditEvent::LoginFailed, None, Some(email.trim()), ctx, detail).await?;
+            return Err(Error::InvalidCredentials);
+        };
+        let methods: Vec<FactorKind> = {
+            let mut m: Vec<FactorKind> =
+                self.active_factors(account.id).await?.into_iter().map(|f| f.kind).collect();
+            m.dedup();
+            m
+        };
+        let now = self.clock.now();
+        let stage = if methods.is_empty() { SessionStage::Authenticated } else { SessionStage::SecondFactor };
+        let token = self.create_session(&account, stage, "pwd", now, ctx).await?;
+        self.audit(AuditEvent::LoginSucceeded, Some(&account), None, ctx, Some(format!("stage={}", stage.as_str())))
+            .await?;
+        Ok(match stage {
+            SessionStage::Authenticated => LoginOutcome::Authenticated(token),
+            SessionStage::SecondFactor => LoginOutcome::SecondFactor { token, methods },
+        })
+    }
+
+    async fn create_session(
+        &self,
+        account: &Account,
+        stage: SessionStage,
+        amr: &str,
+        auth_time: DateTime<Utc>,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        let token = Token::generate();
+        let now = self.clock.now();
+        let s = Session {
+            id_hash: token.hash(),
+            account_id: account.id,
+            stage,
+            created_at: now,
+            last_seen_at: now,
+            auth_time,
+            amr: amr.to_owned(),
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+        };
+        self.store.insert_session(&s).await?;
+        Ok(token)
+    }
+
+    /// The live session named by `token`, if any. Expired sessions are deleted;
+    /// authenticated ones have their idle timer refreshed.
+    pub async fn session(&self, token: &Token) -> Result<Option<SessionInfo>> {
+        let hash = token.hash();
+        let Some(session) = self.store.session(&hash).await? else { return Ok(None) };
+        let now = self.clock.now();
+        if self.settings.sessions.is_expired(&session, now) {
+            self.store.delete_session(&hash).await?;
+            return Ok(None);
+        }
+        let Some(account) = self.store.account_by_id(session.account_id).await? else {
+            self.store.delete_session(&hash).await?;
+            return Ok(None);
+        };
+        // Only write when it matters, so every page view is not a database write.
+        if session.stage == SessionStage::Authenticated && now - session.last_seen_at > chrono::Duration::seconds(60)
+        {
+            self.store.touch_session(&hash, now).await?;
+        }
+        Ok(Some(SessionInfo { session, account }))
+    }
+
+    /// The code step. On success the half-finished session is replaced by a new,
+    /// authenticated one (a new id, so a fixated id is worthless).
+    pub async fn verify_second_factor(&self, token: &Token, code: &str, ctx: &RequestContext) -> Result<Token> {
+        let info = self.session(token).await?.ok_or(Error::Unauthenticated)?;
+        if info.session.stage != SessionStage::SecondFactor {
+            return Err(Error::Unauthenticated);
+        }
+        let account = info.account;
+        let now = self.clock.now();
+        if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
+            return Err(Error::TooManyAttempts { retry_after: (until - now).num_seconds().max(1) });
+        }
+        let code = normalise_code(code);
+        let factors = self.active_factors(account.id).await?;
+        let mut matched = None;
+        for f in &factors {
+            let key = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
+            if let Some(step) = self.settings.totp.matching_step(&key, &code, now.timestamp()) {
+                matched = Some((f, step));
+            }
+        }
+        if let Some((factor, step)) = matched {
+            if self.store.claim_totp_step(factor.id, step as i64, now).await? {
+                self.store.reset_code_failures(account.id).await?;
+                self.store.delete_session(&token.hash()).await?;
+                let new = self
+                    .create_session(&account, SessionStage::Authenticated, "pwd otp", now, ctx)
+                    .await?;
+                self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, Some(format!("factor={}", factor.id)))
+                    .await?;
+                return Ok(new);
+            }
+            self.audit(AuditEvent::CodeReplayed, Some(&account), None, ctx, Some(format!("factor={}", factor.id)))
+                .await?;
+        } else {
+            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None).await?;
+        }
+        let failures = self.store.increment_code_failures(account.id).await?;
+        if let Some(until) = self.settings.lockout.lock_until(failures, now) {
+            self.store.set_code_lock(account.id, Some(until)).await?;
+            let detail = Some(format!("failures={failures} until={}", until.to_rfc3339()));
+            self.audit(AuditEvent::CodeLockedOut, Some(&account), None, ctx, detail).await?;
+        }
+        Err(Error::InvalidCode)
+    }
+
+    pub async fn logout(&self, token: &Token, ctx: &RequestContext) -> Result<()> {
+        if let Some(info) = self.session(token).await? {
+            self.audit(AuditEvent::Logout, Some(&info.account), None, ctx, None).await?;
+        }
+        self.store.delete_session(&token.hash()).await?;
+        Ok(())
+    }
+
+    // ---- factors --------------------------------------------------------------
+
+    async fn confirm_password(&self, account: &Account, password: &str, ctx: &RequestContext) -> Result<()> {
+        if self.hasher.verify(password, Some(&account.password_hash)).await {
+            return Ok(());
+        }
+        let detail = Some("password confirmation failed".to_owned());
+        self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail).await?;
+        Err(Error::InvalidCredentials)
+    }
+
+    /// Starts setting up an authenticator app: after the password, a new secret that
+    /// becomes an active factor only once a code from it is confirmed.
+    pub async fn begin_totp(&self, account: &Account, password: &str, ctx: &RequestContext) -> Result<TotpEnrollment> {
+        self.confirm_password(account, password, ctx).await?;
+        self.store.delete_unconfirmed_factors(account.id).await?;
+        let id = FactorId(Uuid::new_v4());
+        let secret = totp::new_secret();
+        let factor = Factor {
+            id,
+            account_id: account.id,
+            kind: FactorKind::Totp,
+            label: "Authenticator app".into(),
+            secret_sealed: self.secrets.seal(&secret, id.0.as_bytes()),
+            created_at: self.clock.now(),
+            confirmed_at: None,
+            last_used_at: None,
+            last_step: None,
+        };
+        self.store.insert_factor(&factor).await?;
+        Ok(self.enrollment_of(account, &factor, &secret))
+    }
+
+    fn enrollment_of(&self, account: &Account, f: &Factor, secret: &[u8]) -> TotpEnrollment {
+        let b32 = totp::base32(secret);
+        TotpEnrollment {
+            factor_id: f.id,
+            otpauth_uri: totp::otpauth_uri(&self.settings.issuer, account.email.as_str(), &b32, &self.settings.totp),
+            secret_base32: b32,
+        }
+    }
+
+    async fn pending_factor(&self, account: &Account, id: FactorId) -> Result<Factor> {
+        self.store
+            .factors_of(account.id)
+            .await?
+            .into_iter()
+            .find(|f| f.id == id && !f.is_active())
+            .ok_or(Error::NotFound)
+    }
+
+    /// The QR data of a factor still being set up, to show the page again.
+    pub async fn pending_totp(&self, account: &Account, id: FactorId) -> Result<TotpEnrollment> {
+        let f = self.pending_factor(account, id).await?;
+        let secret = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
+        Ok(self.enrollment_of(account, &f, &secret))
+    }
+
+    pub async fn confirm_totp(&self, account: &Account, id: FactorId, code: &str, ctx: &RequestContext) -> Result<()> {
+        let f = self.pending_factor(account, id).await?;
+        let secret = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
+        let now = self.clock.now();
+        let Some(step) = self.settings.totp.matching_step(&secret, &normalise_code(code), now.timestamp()) else {
+            let detail = Some(format!("set-up of factor={id}"));
+            self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail).await?;
+            return Err(Error::InvalidCode);
+        };
+        // The code that confirms the set-up cannot be used again to sign in.
+        self.store.claim_totp_step(id, step as i64, now).await?;
+        if !self.store.confirm_factor(id, now).await? {
+            return Err(Error::NotFound);
+        }
+        self.audit(AuditEvent::FactorAdded, Some(account), None, ctx, Some(format!("factor={id} kind=totp"))).await?;
+        Ok(())
+    }
+
+    pub async fn remove_factor(&self, account: &Account, id: FactorId, password: &str, ctx: &RequestContext) -> Result<()> {
+        self.confirm_password(account, password, ctx).await?;
+        let owned = self.store.factors_of(account.id).await?.into_iter().any(|f| f.id == id);
+        if !owned || !self.store.delete_factor(id).await? {
+            return Err(Error::NotFound);
+        }
+        self.audit(AuditEvent::FactorRemoved, Some(account), None, ctx, Some(format!("factor={id}"))).await?;
+        Ok(())
+    }
+
+    pub async fn audit_log(&self, limit: u32, email: Option<&str>) -> Result<Vec<AuditRecord>> {
+        Ok(self.store.list_audit(limit, email).await?)
+    }
+
+    /// Deletes sessions no policy could still accept; safe to run on every node.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let p = &self.settings.sessions;
+        let oldest_useful = self.clock.now() - p.absolute.max(p.idle).max(p.second_factor);
+        Ok(self.store.delete_expired_sessions(oldest_useful).await?)
+    }
+}
+
+/// People type codes with spaces ("123 456"); apps show them that way too.
+fn normalise_code(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect()
+}

@@ -1,0 +1,67 @@
+//! Server-side sessions: half-finished sign-ins and signed-in browsers alike.
+
+use crate::account::AccountId;
+use crate::token::TokenHash;
+use chrono::{DateTime, Duration, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStage {
+    /// The password was right; the second factor is still to come.
+    SecondFactor,
+    Authenticated,
+}
+
+impl SessionStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStage::SecondFactor => "second_factor",
+            SessionStage::Authenticated => "authenticated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "second_factor" => Some(SessionStage::SecondFactor),
+            "authenticated" => Some(SessionStage::Authenticated),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_hash: TokenHash,
+    pub account_id: AccountId,
+    pub stage: SessionStage,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// When the user last proved who they are (password, then code).
+    pub auth_time: DateTime<Utc>,
+    /// Which methods proved it, e.g. `pwd` or `pwd otp` (RFC 8176 names).
+    pub amr: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub absolute: Duration,
+    /// How long a user may take between the password and the code.
+    pub second_factor: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self { idle: Duration::minutes(30), absolute: Duration::hours(12), second_factor: Duration::minutes(10) }
+    }
+}
+
+impl SessionPolicy {
+    pub fn is_expired(&self, s: &Session, now: DateTime<Utc>) -> bool {
+        match s.stage {
+            SessionStage::SecondFactor => now - s.created_at > self.second_factor,
+            SessionStage::Authenticated => now - s.last_seen_at > self.idle || now - s.created_at > self.absolute,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Domain settings, filled from configuration by the binary.
+
+use crate::lockout::LockoutPolicy;
+use crate::password::PasswordRules;
+use crate::session::SessionPolicy;
+use crate::totp::TotpParams;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Shown in authenticator apps next to the code.
+    pub issuer: String,
+    pub totp: TotpParams,
+    pub lockout: LockoutPolicy,
+    pub sessions: SessionPolicy,
+    pub passwords: PasswordRules,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "tweestap".into(),
+            totp: TotpParams::default(),
+            lockout: LockoutPolicy::default(),
+            sessions: SessionPolicy::default(),
+            passwords: PasswordRules::default(),
+        }
+    }
+}

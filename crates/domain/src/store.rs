@@ -1,0 +1,68 @@
+//! Storage as a trait: one interface, one implementation per database.
+
+use crate::account::{Account, AccountId, Email, Role};
+use crate::audit::AuditRecord;
+use crate::factor::{Factor, FactorId};
+use crate::session::Session;
+use crate::token::TokenHash;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    /// The database cannot be reached; callers answer 503 and try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: AccountId,
+    pub email: Email,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn insert_account(&self, a: &NewAccount) -> StoreResult<()>;
+    async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>>;
+    async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+
+    /// Atomically adds one to the consecutive code failures and returns the new count.
+    async fn increment_code_failures(&self, id: AccountId) -> StoreResult<u32>;
+    async fn set_code_lock(&self, id: AccountId, until: Option<DateTime<Utc>>) -> StoreResult<()>;
+    async fn reset_code_failures(&self, id: AccountId) -> StoreResult<()>;
+
+    async fn insert_factor(&self, f: &Factor) -> StoreResult<()>;
+    async fn factors_of(&self, account: AccountId) -> StoreResult<Vec<Factor>>;
+    async fn confirm_factor(&self, id: FactorId, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn delete_factor(&self, id: FactorId) -> StoreResult<bool>;
+    async fn delete_unconfirmed_factors(&self, account: AccountId) -> StoreResult<()>;
+    /// Records `step` as used if it is later than the last used step; false means the
+    /// step (or a later one) was already used: a replay. Atomic across nodes.
+    async fn claim_totp_step(&self, id: FactorId, step: i64, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    async fn insert_session(&self, s: &Session) -> StoreResult<()>;
+    async fn session(&self, id: &TokenHash) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn delete_session(&self, id: &TokenHash) -> StoreResult<()>;
+    async fn delete_sessions_of(&self, account: AccountId) -> StoreResult<()>;
+    async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()>;
+    async fn list_audit(&self, limit: u32, email: Option<&str>) -> StoreResult<Vec<AuditRecord>>;
+}
