@@ -1,0 +1,442 @@
+//! The embedded default: one SQLite file in the data directory.
+
+use crate::map_err;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tweestap_domain::account::{Account, AccountId, Email, Role};
+use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::factor::{Factor, FactorId, FactorKind};
+use tweestap_domain::session::{Session, SessionStage};
+use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
+use tweestap_domain::token::TokenHash;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations
+    /// when `migrate` is set.
+    pub async fn open(path: &Path, migrate: bool) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        Self::connect(opts, migrate).await
+    }
+
+    pub async fn open_url(url: &str, migrate: bool) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(map_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        Self::connect(opts, migrate).await
+    }
+
+    async fn connect(opts: SqliteConnectOptions, migrate: bool) -> StoreResult<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts)
+            .await
+            .map_err(map_err)?;
+        let s = Self { pool };
+        if migrate {
+            s.migrate().await?;
+        }
+        Ok(s)
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+fn opt_ts(s: Option<String>) -> StoreResult<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+fn uuid(s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
+}
+
+fn col<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, name: &str) -> StoreResult<T> {
+    row.try_get(name).map_err(map_err)
+}
+
+fn account_from(row: &SqliteRow) -> StoreResult<Account> {
+    let email: String = col(row, "email")?;
+    let role: String = col(row, "role")?;
+    Ok(Account {
+        id: AccountId(uuid(&col::<String>(row, "id")?)?),
+        email: Email::parse(&email).map_err(|_| StoreError::Corrupt(format!("e-mail {email:?}")))?,
+        name: col(row, "name")?,
+        role: role.parse::<Role>().map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        password_hash: col(row, "password_hash")?,
+        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
+        code_failures: col::<i64>(row, "code_failures")?.try_into().unwrap_or(u32::MAX),
+        code_locked_until: opt_ts(col(row, "code_locked_until")?)?,
+    })
+}
+
+fn factor_from(row: &SqliteRow) -> StoreResult<Factor> {
+    let kind: String = col(row, "kind")?;
+    Ok(Factor {
+        id: FactorId(uuid(&col::<String>(row, "id")?)?),
+        account_id: AccountId(uuid(&col::<String>(row, "account_id")?)?),
+        kind: FactorKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("factor kind {kind:?}")))?,
+        label: col(row, "label")?,
+        secret_sealed: col(row, "secret_sealed")?,
+        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
+        confirmed_at: opt_ts(col(row, "confirmed_at")?)?,
+        last_used_at: opt_ts(col(row, "last_used_at")?)?,
+        last_step: col(row, "last_step")?,
+    })
+}
+
+fn session_from(row: &SqliteRow) -> StoreResult<Session> {
+    let stage: String = col(row, "stage")?;
+    Ok(Session {
+        id_hash: TokenHash(col(row, "id_hash")?),
+        account_id: AccountId(uuid(&col::<String>(row, "account_id")?)?),
+        stage: SessionStage::parse(&stage).ok_or_else(|| StoreError::Corrupt(format!("stage {stage:?}")))?,
+        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
+        last_seen_at: parse_ts(&col::<String>(row, "last_seen_at")?)?,
+        auth_time: parse_ts(&col::<String>(row, "auth_time")?)?,
+        amr: col(row, "amr")?,
+        ip: col(row, "ip")?,
+        user_agent: col(row, "user_agent")?,
+    })
+}
+
+fn audit_from(row: &SqliteRow) -> StoreResult<AuditRecord> {
+    let account: Option<String> = col(row, "account_id")?;
+    Ok(AuditRecord {
+        at: parse_ts(&col::<String>(row, "at")?)?,
+        event: col(row, "event")?,
+        account_id: account.as_deref().map(uuid).transpose()?.map(AccountId),
+        email: col(row, "email")?,
+        ip: col(row, "ip")?,
+        user_agent: col(row, "user_agent")?,
+        detail: col(row, "detail")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_account(&self, a: &NewAccount) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO accounts (id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.id.0.to_string())
+        .bind(a.email.as_str())
+        .bind(&a.name)
+        .bind(a.role.as_str())
+        .bind(&a.password_hash)
+        .bind(ts(a.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE email = ?")
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = ?")
+            .bind(id.0.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query("SELECT * FROM accounts ORDER BY email").fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(account_from).collect()
+    }
+
+    async fn increment_code_failures(&self, id: AccountId) -> StoreResult<u32> {
+        let n: i64 =
+            sqlx::query_scalar("UPDATE accounts SET code_failures = code_failures + 1 WHERE id = ? RETURNING code_failures")
+                .bind(id.0.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(n.try_into().unwrap_or(u32::MAX))
+    }
+
+    async fn set_code_lock(&self, id: AccountId, until: Option<DateTime<Utc>>) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET code_locked_until = ? WHERE id = ?")
+            .bind(until.map(ts))
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn reset_code_failures(&self, id: AccountId) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET code_failures = 0, code_locked_until = NULL WHERE id = ?")
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_factor(&self, f: &Factor) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at, confirmed_at, last_used_at, last_step)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(f.id.0.to_string())
+        .bind(f.account_id.0.to_string())
+        .bind(f.kind.as_str())
+        .bind(&f.label)
+        .bind(&f.secret_sealed)
+        .bind(ts(f.created_at))
+        .bind(f.confirmed_at.map(ts))
+        .bind(f.last_used_at.map(ts))
+        .bind(f.last_step)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn factors_of(&self, account: AccountId) -> StoreResult<Vec<Factor>> {
+        let rows = sqlx::query("SELECT * FROM factors WHERE account_id = ? ORDER BY created_at")
+            .bind(account.0.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(factor_from).collect()
+    }
+
+    async fn confirm_factor(&self, id: FactorId, at: DateTime<Utc>) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE factors SET confirmed_at = ? WHERE id = ? AND confirmed_at IS NULL")
+            .bind(ts(at))
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_factor(&self, id: FactorId) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM factors WHERE id = ?")
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_unconfirmed_factors(&self, account: AccountId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM factors WHERE account_id = ? AND confirmed_at IS NULL")
+            .bind(account.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_totp_step(&self, id: FactorId, step: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE factors SET last_step = ?, last_used_at = ? WHERE id = ? AND (last_step IS NULL OR last_step < ?)",
+        )
+        .bind(step)
+        .bind(ts(at))
+        .bind(id.0.to_string())
+        .bind(step)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr, ip, user_agent)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id_hash.0)
+        .bind(s.account_id.0.to_string())
+        .bind(s.stage.as_str())
+        .bind(ts(s.created_at))
+        .bind(ts(s.last_seen_at))
+        .bind(ts(s.auth_time))
+        .bind(&s.amr)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &TokenHash) -> StoreResult<Option<Session>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = ?")
+            .bind(&id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(session_from).transpose()
+    }
+
+    async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+            .bind(ts(at))
+            .bind(&id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &TokenHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(&id.0).execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_sessions_of(&self, account: AccountId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE account_id = ?")
+            .bind(account.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE last_seen_at < ?")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(ts(r.at))
+            .bind(&r.event)
+            .bind(r.account_id.map(|a| a.0.to_string()))
+            .bind(&r.email)
+            .bind(&r.ip)
+            .bind(&r.user_agent)
+            .bind(&r.detail)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, limit: u32, email: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE (?1 IS NULL OR email = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(email.map(str::to_lowercase))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(audit_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tweestap_domain::store::NewAccount;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db"), true).await.unwrap();
+        (dir, s)
+    }
+
+    fn new_account(email: &str) -> NewAccount {
+        NewAccount {
+            id: AccountId::random(),
+            email: Email::parse(email).unwrap(),
+            name: "An".into(),
+            role: Role::User,
+            password_hash: "h".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn email_unique_and_counters_atomic() {
+        let (_d, s) = store().await;
+        let a = new_account("an@x.be");
+        s.insert_account(&a).await.unwrap();
+        assert!(matches!(s.insert_account(&new_account("AN@x.be")).await, Err(StoreError::Conflict)));
+        assert_eq!(s.increment_code_failures(a.id).await.unwrap(), 1);
+        assert_eq!(s.increment_code_failures(a.id).await.unwrap(), 2);
+        s.reset_code_failures(a.id).await.unwrap();
+        assert_eq!(s.account_by_id(a.id).await.unwrap().unwrap().code_failures, 0);
+    }
+
+    #[tokio::test]
+    async fn totp_steps_claim_once() {
+        let (_d, s) = store().await;
+        let a = new_account("an@x.be");
+        s.insert_account(&a).await.unwrap();
+        let f = Factor {
+            id: FactorId(Uuid::new_v4()),
+            account_id: a.id,
+            kind: FactorKind::Totp,
+            label: "app".into(),
+            secret_sealed: vec![1, 2, 3],
+            created_at: Utc::now(),
+            confirmed_at: None,
+            last_used_at: None,
+            last_step: None,
+        };
+        s.insert_factor(&f).await.unwrap();
+        assert!(s.claim_totp_step(f.id, 10, Utc::now()).await.unwrap());
+        assert!(!s.claim_totp_step(f.id, 10, Utc::now()).await.unwrap());
+        assert!(!s.claim_totp_step(f.id, 9, Utc::now()).await.unwrap());
+        assert!(s.claim_totp_step(f.id, 11, Utc::now()).await.unwrap());
+        assert_eq!(s.factors_of(a.id).await.unwrap()[0].secret_sealed, vec![1, 2, 3]);
+    }
+}
