@@ -1,1 +1,170 @@
+//! Wiring: configuration to a running server. The binary and the integration tests
+//! both start tweestap through [`spawn`].
 
+pub mod config;
+mod keys;
+
+use crate::config::Config;
+use base64::Engine as _;
+use chrono::Duration;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tweestap_domain::clock::Clock;
+use tweestap_domain::lockout::LockoutPolicy;
+use tweestap_domain::password::{Argon2Settings, PasswordHasher, PasswordRules};
+use tweestap_domain::secret_box::{MasterKey, SecretBox};
+use tweestap_domain::session::SessionPolicy;
+use tweestap_domain::settings::Settings;
+use tweestap_domain::store::Store;
+use tweestap_domain::totp::TotpParams;
+use tweestap_domain::Tweestap;
+use tweestap_store::SqliteStore;
+use tweestap_web::WebSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("secret key: {0}")]
+    Key(String),
+    #[error("database: {0}")]
+    Store(#[from] tweestap_domain::store::StoreError),
+    #[error("unsupported database_url {0:?} (use sqlite:...)")]
+    DatabaseUrl(String),
+    #[error("password hashing: {0}")]
+    Hash(#[from] tweestap_domain::password::HashError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+}
+
+/// Opens the database named by the configuration (SQLite in the data dir by default).
+pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+    let url = config.database_url.trim();
+    if url.is_empty() {
+        return Ok(Arc::new(SqliteStore::open(&config.data_dir.join("tweestap.db"), migrate).await?));
+    }
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(SqliteStore::open_url(url, migrate).await?));
+    }
+    Err(StartError::DatabaseUrl(url.to_owned()))
+}
+
+pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
+    if !config.secret_key.is_empty() {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(config.secret_key.trim())
+            .map_err(|e| StartError::Key(format!("secret_key is not base64: {e}")))?;
+        return MasterKey::from_bytes(&raw).map_err(|e| StartError::Key(e.to_string()));
+    }
+    keys::load_or_create(&config.data_dir.join("secret.key"))
+}
+
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        issuer: config.issuer.clone(),
+        totp: TotpParams::default(),
+        lockout: LockoutPolicy {
+            max_failures: config.lockout.max_failures.max(1),
+            base: Duration::seconds(config.lockout.base_seconds.max(1)),
+            max: Duration::seconds(config.lockout.max_seconds.max(1)),
+        },
+        sessions: SessionPolicy {
+            idle: Duration::minutes(config.session.idle_timeout_minutes.max(1)),
+            absolute: Duration::hours(config.session.absolute_timeout_hours.max(1)),
+            second_factor: Duration::minutes(config.session.second_factor_timeout_minutes.max(1)),
+        },
+        passwords: PasswordRules { min_length: config.password.min_length, max_length: config.password.max_length },
+    }
+}
+
+/// The engine, ready for any front-end.
+pub async fn engine(config: &Config, clock: Arc<dyn Clock>, migrate: bool) -> Result<(Arc<Tweestap>, MasterKey), StartError> {
+    let store = open_store(config, migrate).await?;
+    let key = master_key(config)?;
+    let p = &config.password;
+    let workers = if p.max_concurrent_hashes == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        p.max_concurrent_hashes
+    };
+    let hasher = PasswordHasher::new(
+        Argon2Settings { memory_kib: p.argon2_memory_kib, iterations: p.argon2_iterations, parallelism: p.argon2_parallelism },
+        workers,
+    )?;
+    let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings(config));
+    Ok((Arc::new(app), key))
+}
+
+/// A server running in the background.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: Arc<Tweestap>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
+pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
+    let (app, key) = engine(config, clock, true).await?;
+    let web = WebSettings { secure_cookies: config.secure_cookies(), trust_forwarded_for: config.trust_forwarded_for };
+    let router = tweestap_web::router(app.clone(), &key, web);
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Listen(config.listen, e))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Listen(config.listen, e))?;
+    let purger = app.clone();
+    let task = tokio::spawn(async move {
+        let sweep = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = purger.purge_expired_sessions().await {
+                    tracing::warn!(error = %e, "purging expired sessions failed");
+                }
+            }
+        });
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        sweep.abort();
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Server { addr, app, task })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+impl Server {
+    /// Waits until the server stops (SIGINT or SIGTERM).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}

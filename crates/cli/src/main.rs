@@ -1,1 +1,165 @@
-fn main(){}
+//! The `tweestap` command: the server and its administration.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tweestap::config::Config;
+use tweestap_domain::account::Role;
+use tweestap_domain::clock::SystemClock;
+
+#[derive(Parser)]
+#[command(name = "tweestap", version, about = "Self-hosted login server with two-step verification")]
+struct Cli {
+    /// TOML configuration file (see tweestap.example.toml).
+    #[arg(long, global = true, env = "TWEESTAP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (SQLite database, secret key). Default ./data
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show the audit log, newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only events of this e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Address to listen on. Default 127.0.0.1:8080
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "user", value_parser = ["user", "support", "admin"])]
+        role: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TWEESTAP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn load_config(cli: &Cli) -> Result<Config, BoxError> {
+    let mut config = match &cli.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    config.apply_env()?;
+    if let Some(d) = &cli.data_dir {
+        config.data_dir = d.clone();
+    }
+    Ok(config)
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    let mut config = load_config(&cli)?;
+    let clock = Arc::new(SystemClock);
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
+            if let Some(l) = args.listen {
+                config.listen = l;
+            }
+            let server = tweestap::spawn(&config, clock).await?;
+            println!("tweestap is listening on {}", server.url());
+            tracing::info!(url = %server.url(), data_dir = %config.data_dir.display(), "ready");
+            server.wait().await;
+        }
+        Command::User(UserCommand::Add { email, name, role, password_stdin }) => {
+            let role: Role = role.parse()?;
+            let password = read_password(password_stdin)?;
+            let (app, _) = tweestap::engine(&config, clock, true).await?;
+            let a = app.add_account(&email, &name, role, &password).await?;
+            println!("created {} ({})", a.email, a.role);
+        }
+        Command::User(UserCommand::List) => {
+            let (app, _) = tweestap::engine(&config, clock, true).await?;
+            println!("{:<40} {:<24} {:<8} {:<8} CREATED", "E-MAIL", "NAME", "ROLE", "FACTORS");
+            for a in app.accounts().await? {
+                let n = app.active_factors(a.id).await?.len();
+                println!("{:<40} {:<24} {:<8} {:<8} {}", a.email, a.name, a.role, n, a.created_at.format("%Y-%m-%d"));
+            }
+        }
+        Command::Audit { limit, email } => {
+            let (app, _) = tweestap::engine(&config, clock, true).await?;
+            for r in app.audit_log(limit, email.as_deref()).await? {
+                println!(
+                    "{}  {:<16} {:<32} ip={} ua={:?} {}",
+                    r.at.format("%Y-%m-%d %H:%M:%S"),
+                    r.event,
+                    r.email.unwrap_or_default(),
+                    r.ip.unwrap_or_else(|| "-".into()),
+                    r.user_agent.unwrap_or_default(),
+                    r.detail.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String, BoxError> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Repeat password: ")?;
+    if first != second {
+        return Err("the passwords do not match".into());
+    }
+    Ok(first)
+}

@@ -8,6 +8,9 @@ use crate::store::StoreError;
 pub enum Error {
     #[error("e-mail or password is wrong")]
     InvalidCredentials,
+    /// A password confirmation inside a signed-in session was wrong.
+    #[error("the password is wrong")]
+    WrongPassword,
     #[error("the code is wrong or was already used")]
     InvalidCode,
     #[error("too many wrong codes; try again in {retry_after} seconds")]

@@ -263,7 +263,7 @@ impl Tweestap {
         }
         let detail = Some("password confirmation failed".to_owned());
         self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail).await?;
-        Err(Error::InvalidCredentials)
+        Err(Error::WrongPassword)
     }
 
     /// Starts setting up an authenticator app: after the password, a new secret that

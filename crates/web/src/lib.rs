@@ -1,1 +1,80 @@
+//! The web layer: pages and the JSON API. Handlers translate HTTP into calls on
+//! the domain's [`Tweestap`] engine and back; nothing here touches storage.
 
+mod api;
+mod csrf;
+mod error;
+mod extract;
+pub mod i18n;
+mod pages;
+mod qr;
+mod render;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tweestap_domain::secret_box::MasterKey;
+use tweestap_domain::Tweestap;
+
+pub use csrf::Csrf;
+
+/// Settings of the web layer only.
+#[derive(Debug, Clone, Default)]
+pub struct WebSettings {
+    /// Mark cookies `Secure`; on when the public URL is https.
+    pub secure_cookies: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+pub struct Inner {
+    pub(crate) app: Arc<Tweestap>,
+    pub(crate) csrf: Csrf,
+    pub(crate) settings: WebSettings,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// JSON and form bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> Router {
+    let state = AppState(Arc::new(Inner {
+        app,
+        csrf: Csrf::new(master),
+        settings,
+    }));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(pages::ready))
+        .route("/static/style.css", get(pages::stylesheet))
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes())
+        .fallback(pages::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .with_state(state)
+}

@@ -1,0 +1,165 @@
+//! Configuration: embedded defaults, an optional TOML file, then environment
+//! variables and flags. Every key is documented in `docs/configuration.md`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Empty: SQLite file `tweestap.db` in the data directory.
+    pub database_url: String,
+    /// The address people use, e.g. `https://login.example.org`; https turns on Secure cookies.
+    pub public_url: String,
+    /// The name authenticator apps show next to the code.
+    pub issuer: String,
+    /// Base64 of 32 random bytes. Empty: generated into `<data_dir>/secret.key` on first run.
+    pub secret_key: String,
+    /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub password: PasswordConfig,
+    pub session: SessionConfig,
+    pub lockout: LockoutConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once; 0 means the number of CPU cores.
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    pub idle_timeout_minutes: i64,
+    pub absolute_timeout_hours: i64,
+    pub second_factor_timeout_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutConfig {
+    pub max_failures: u32,
+    pub base_seconds: i64,
+    pub max_seconds: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            issuer: "tweestap".into(),
+            secret_key: String::new(),
+            trust_forwarded_for: false,
+            password: PasswordConfig::default(),
+            session: SessionConfig::default(),
+            lockout: LockoutConfig::default(),
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 256,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { idle_timeout_minutes: 30, absolute_timeout_hours: 12, second_factor_timeout_minutes: 10 }
+    }
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self { max_failures: 5, base_seconds: 60, max_seconds: 3600 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration in {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid value for {name}: {value:?}")]
+    Env { name: &'static str, value: String },
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
+    }
+
+    /// `TWEESTAP_*` environment variables override the file.
+    pub fn apply_env(&mut self) -> Result<(), ConfigError> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("TWEESTAP_LISTEN") {
+            self.listen = v.parse().map_err(|_| ConfigError::Env { name: "TWEESTAP_LISTEN", value: v })?;
+        }
+        if let Some(v) = var("TWEESTAP_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("TWEESTAP_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = var("TWEESTAP_PUBLIC_URL") {
+            self.public_url = v;
+        }
+        if let Some(v) = var("TWEESTAP_SECRET_KEY") {
+            self.secret_key = v;
+        }
+        Ok(())
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_typos() {
+        let c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\n[lockout]\nmax_failures = 3\n").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.lockout.max_failures, 3);
+        assert_eq!(c.lockout.base_seconds, 60);
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn example_config_parses_to_the_defaults() {
+        let example = include_str!("../../../tweestap.example.toml");
+        let c: Config = toml::from_str(example).unwrap();
+        let d = Config::default();
+        assert_eq!(c.listen, d.listen);
+        assert_eq!(c.password.argon2_memory_kib, d.password.argon2_memory_kib);
+        assert_eq!(c.session.idle_timeout_minutes, d.session.idle_timeout_minutes);
+        assert_eq!(c.lockout.max_seconds, d.lockout.max_seconds);
+    }
+}

@@ -1,0 +1,79 @@
+//! The JSON API under `/api/v1`: the same journeys as the pages, for scripts and apps.
+//! It shares the session cookie with the pages; requiring `application/json` bodies is
+//! its CSRF defence (a cross-site form cannot send that content type).
+
+mod auth;
+mod me;
+
+use crate::error::ApiError;
+use crate::extract::current_session;
+use crate::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
+use serde::de::DeserializeOwned;
+use tweestap_domain::service::SessionInfo;
+use tweestap_domain::session::SessionStage;
+use tweestap_domain::Error;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/login", post(auth::login))
+        .route("/login/second-factor", post(auth::second_factor))
+        .route("/logout", post(auth::logout))
+        .route("/me", get(me::me))
+        .route("/me/factors/totp", post(me::begin_totp))
+        .route("/me/factors/totp/{id}/confirm", post(me::confirm_totp))
+        .route("/me/factors/{id}", delete(me::remove_factor))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+        })
+}
+
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+}
+
+/// `axum::Json` with every rejection turned into our JSON error body.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(match rej {
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be JSON with Content-Type: application/json",
+                ),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
+                }
+                JsonRejection::JsonDataError(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()),
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body may be at most {} bytes", crate::BODY_LIMIT),
+                ),
+                other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+            }),
+        }
+    }
+}
+
+/// The fully signed-in caller, or 401.
+pub(crate) async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<SessionInfo, ApiError> {
+    match current_session(state, jar).await? {
+        Some(s) if s.session.stage == SessionStage::Authenticated => Ok(s),
+        _ => Err(Error::Unauthenticated.into()),
+    }
+}

@@ -1,0 +1,110 @@
+//! Sign-in pages: password, then code.
+
+use super::{csrf_failed, render};
+use crate::error::PageError;
+use crate::extract::{clear_session, current_session, session_token, set_session, Ctx};
+use crate::AppState;
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use tweestap_domain::service::LoginOutcome;
+use tweestap_domain::session::SessionStage;
+use tweestap_domain::Error;
+
+pub async fn form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+    if let Ok(Some(s)) = current_session(&state, &jar).await {
+        if s.session.stage == SessionStage::Authenticated {
+            return Redirect::to("/").into_response();
+        }
+    }
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    (jar, render(&ctx, "login.html", &csrf, false, minijinja::context! { email => "" })).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn submit(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Form<LoginForm>) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let secure = state.settings.secure_cookies;
+    match state.app.login(&f.email, &f.password, &ctx.req).await {
+        Ok(LoginOutcome::Authenticated(token)) => (set_session(jar, &token, secure), Redirect::to("/")).into_response(),
+        Ok(LoginOutcome::SecondFactor { token, .. }) => {
+            (set_session(jar, &token, secure), Redirect::to("/login/code")).into_response()
+        }
+        Err(Error::InvalidCredentials) => {
+            let (jar, csrf) = state.csrf.token(jar, secure);
+            let extra = minijinja::context! { email => f.email.trim(), error => ctx.lang.t("login_failed") };
+            (StatusCode::UNAUTHORIZED, jar, render(&ctx, "login.html", &csrf, false, extra)).into_response()
+        }
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+async fn pending(state: &AppState, jar: &CookieJar) -> bool {
+    matches!(current_session(state, jar).await, Ok(Some(s)) if s.session.stage == SessionStage::SecondFactor)
+}
+
+pub async fn code_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+    if !pending(&state, &jar).await {
+        return Redirect::to("/login").into_response();
+    }
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    (jar, render(&ctx, "code.html", &csrf, false, minijinja::context! {})).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn code_submit(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Form<CodeForm>) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let Some(token) = session_token(&jar) else { return Redirect::to("/login").into_response() };
+    let secure = state.settings.secure_cookies;
+    let (status, error) = match state.app.verify_second_factor(&token, &f.code, &ctx.req).await {
+        Ok(new) => return (set_session(jar, &new, secure), Redirect::to("/")).into_response(),
+        Err(Error::Unauthenticated) => return (clear_session(jar), Redirect::to("/login")).into_response(),
+        Err(Error::InvalidCode) => (StatusCode::UNAUTHORIZED, ctx.lang.t("code_failed").to_owned()),
+        Err(Error::TooManyAttempts { retry_after }) => {
+            (StatusCode::TOO_MANY_REQUESTS, ctx.lang.t("code_locked").replace("{seconds}", &retry_after.to_string()))
+        }
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    let (jar, csrf) = state.csrf.token(jar, secure);
+    (status, jar, render(&ctx, "code.html", &csrf, false, minijinja::context! { error => error })).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Form<LogoutForm>) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    if let Some(token) = session_token(&jar) {
+        if let Err(e) = state.app.logout(&token, &ctx.req).await {
+            return PageError::from_domain(e, ctx.lang).into_response();
+        }
+    }
+    (clear_session(jar), Redirect::to("/login")).into_response()
+}

@@ -1,0 +1,119 @@
+//! Pages for browsers: work without JavaScript, Dutch first.
+
+mod account;
+mod login;
+
+use crate::error::PageError;
+use crate::extract::{current_session, Ctx};
+use crate::i18n::{Lang, LANG_COOKIE};
+use crate::render::templates;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use minijinja::Value;
+use serde::Deserialize;
+use tweestap_domain::service::SessionInfo;
+use tweestap_domain::session::SessionStage;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/lang/{code}", get(switch_language))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/login/code", get(login::code_form).post(login::code_submit))
+        .route("/logout", post(login::logout))
+        .route("/account", get(account::profile))
+        .route("/account/2fa/enable", get(account::enable_form).post(account::enable_submit))
+        .route("/account/2fa/setup/{id}", get(account::setup_page).post(account::setup_submit))
+        .route("/account/2fa/setup/{id}/qr.png", get(account::setup_png))
+        .route("/account/factors/{id}/remove", get(account::remove_form).post(account::remove_submit))
+}
+
+/// Renders a page with the values every page needs.
+pub(crate) fn render(ctx: &Ctx, name: &str, csrf: &str, signed_in: bool, extra: Value) -> Result<Html<String>, PageError> {
+    let values = minijinja::context! { csrf => csrf, path => ctx.path.clone(), signed_in => signed_in, ..extra };
+    templates().render(name, ctx.lang, values).map(Html).map_err(|e| {
+        tracing::error!(error = %e, template = name, "render failed");
+        PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "error_internal", ctx.lang)
+    })
+}
+
+/// The signed-in user, or a redirect to where they must go first.
+pub(crate) async fn require_signed_in(state: &AppState, jar: &CookieJar, lang: Lang) -> Result<SessionInfo, Response> {
+    match current_session(state, jar).await {
+        Ok(Some(s)) if s.session.stage == SessionStage::Authenticated => Ok(s),
+        Ok(Some(_)) => Err(Redirect::to("/login/code").into_response()),
+        Ok(None) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(PageError::from_domain(e, lang).into_response()),
+    }
+}
+
+pub(crate) fn csrf_failed(lang: Lang) -> Response {
+    PageError::new(StatusCode::FORBIDDEN, "error_csrf", lang).into_response()
+}
+
+async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+    let info = match require_signed_in(&state, &jar, ctx.lang).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let name = if info.account.name.is_empty() { info.account.email.to_string() } else { info.account.name.clone() };
+    (jar, render(&ctx, "home.html", &csrf, true, minijinja::context! { name => name })).into_response()
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// Only local paths: never an open redirect.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+async fn switch_language(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(q): Query<Next>,
+    jar: CookieJar,
+) -> Response {
+    let lang = Lang::from_code(&code).unwrap_or(Lang::Nl);
+    let cookie = Cookie::build((LANG_COOKIE, lang.code()))
+        .path("/")
+        .permanent()
+        .same_site(SameSite::Lax)
+        .secure(state.settings.secure_cookies)
+        .build();
+    (jar.add(cookie), Redirect::to(&safe_next(q.next.as_deref()))).into_response()
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/style.css"),
+    )
+        .into_response()
+}
+
+/// Readiness: the database answers.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.app.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+pub async fn not_found(ctx: Ctx) -> Response {
+    PageError::new(StatusCode::NOT_FOUND, "error_not_found", ctx.lang).into_response()
+}

@@ -1,0 +1,70 @@
+//! Page templates (minijinja, embedded at build time).
+
+use crate::i18n::Lang;
+use minijinja::{Environment, Value};
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+macro_rules! templates {
+    ($env:ident, $($name:literal),*) => {
+        $( $env.add_template($name, include_str!(concat!("../templates/", $name)))
+            .expect(concat!("template ", $name, " is valid")); )*
+    };
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        templates!(
+            env,
+            "base.html",
+            "login.html",
+            "code.html",
+            "home.html",
+            "account.html",
+            "confirm_password.html",
+            "setup.html",
+            "error.html"
+        );
+        Self { env }
+    }
+
+    /// Renders `name` with the common values (`lang`, `tr`) merged into `ctx`.
+    pub fn render(&self, name: &str, lang: Lang, ctx: Value) -> Result<String, minijinja::Error> {
+        let common = minijinja::context! { lang => lang.code(), tr => Value::from_serialize(lang.texts()) };
+        self.env.get_template(name)?.render(minijinja::context! { ..ctx, ..common })
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The one set of templates; they are embedded, so there is nothing to reload.
+pub fn templates() -> &'static Templates {
+    static T: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+    T.get_or_init(Templates::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders_in_both_languages() {
+        let t = Templates::new();
+        for lang in [Lang::Nl, Lang::En] {
+            for name in ["login.html", "code.html", "home.html", "account.html", "confirm_password.html", "setup.html", "error.html"] {
+                let html = t
+                    .render(name, lang, minijinja::context! { csrf => "x", path => "/", name => "An", factors => Vec::<i32>::new() })
+                    .unwrap();
+                assert!(html.contains(&format!("lang=\"{}\"", lang.code())), "{name}");
+                assert!(!html.contains("??"), "{name} uses a missing text key");
+            }
+        }
+    }
+}
