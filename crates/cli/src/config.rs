@@ -85,38 +85,60 @@ impl Default for PasswordConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { idle_timeout_minutes: 30, absolute_timeout_hours: 12, second_factor_timeout_minutes: 10 }
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 12,
+            second_factor_timeout_minutes: 10,
+        }
     }
 }
 
 impl Default for LockoutConfig {
     fn default() -> Self {
-        Self { max_failures: 5, base_seconds: 60, max_seconds: 3600 }
+        Self {
+            max_failures: 5,
+            base_seconds: 60,
+            max_seconds: 3600,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration in {path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("invalid value for {name}: {value:?}")]
     Env { name: &'static str, value: String },
 }
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// `TWEESTAP_*` environment variables override the file.
     pub fn apply_env(&mut self) -> Result<(), ConfigError> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         if let Some(v) = var("TWEESTAP_LISTEN") {
-            self.listen = v.parse().map_err(|_| ConfigError::Env { name: "TWEESTAP_LISTEN", value: v })?;
+            self.listen = v.parse().map_err(|_| ConfigError::Env {
+                name: "TWEESTAP_LISTEN",
+                value: v,
+            })?;
         }
         if let Some(v) = var("TWEESTAP_DATA_DIR") {
             self.data_dir = v.into();
@@ -144,7 +166,8 @@ mod tests {
 
     #[test]
     fn file_overrides_defaults_and_rejects_typos() {
-        let c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\n[lockout]\nmax_failures = 3\n").unwrap();
+        let c: Config =
+            toml::from_str("listen = \"0.0.0.0:9000\"\n[lockout]\nmax_failures = 3\n").unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.lockout.max_failures, 3);
         assert_eq!(c.lockout.base_seconds, 60);
@@ -159,7 +182,10 @@ mod tests {
         let d = Config::default();
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.password.argon2_memory_kib, d.password.argon2_memory_kib);
-        assert_eq!(c.session.idle_timeout_minutes, d.session.idle_timeout_minutes);
+        assert_eq!(
+            c.session.idle_timeout_minutes,
+            d.session.idle_timeout_minutes
+        );
         assert_eq!(c.lockout.max_seconds, d.lockout.max_seconds);
     }
 }

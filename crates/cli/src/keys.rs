@@ -13,7 +13,8 @@ pub fn load_or_create(path: &Path) -> Result<MasterKey, StartError> {
             let raw = b64
                 .decode(text.trim())
                 .map_err(|e| StartError::Key(format!("{} is not base64: {e}", path.display())))?;
-            MasterKey::from_bytes(&raw).map_err(|e| StartError::Key(format!("{}: {e}", path.display())))
+            MasterKey::from_bytes(&raw)
+                .map_err(|e| StartError::Key(format!("{}: {e}", path.display())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::generate();
@@ -21,7 +22,9 @@ pub fn load_or_create(path: &Path) -> Result<MasterKey, StartError> {
             opts.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(path).map_err(|e| StartError::Key(format!("{}: {e}", path.display())))?;
+            let mut f = opts
+                .open(path)
+                .map_err(|e| StartError::Key(format!("{}: {e}", path.display())))?;
             writeln!(f, "{}", b64.encode(key.as_bytes()))
                 .and_then(|_| f.sync_all())
                 .map_err(|e| StartError::Key(format!("{}: {e}", path.display())))?;
@@ -44,7 +47,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

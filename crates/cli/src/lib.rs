@@ -44,7 +44,9 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let url = config.database_url.trim();
     if url.is_empty() {
-        return Ok(Arc::new(SqliteStore::open(&config.data_dir.join("tweestap.db"), migrate).await?));
+        return Ok(Arc::new(
+            SqliteStore::open(&config.data_dir.join("tweestap.db"), migrate).await?,
+        ));
     }
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::open_url(url, migrate).await?));
@@ -76,22 +78,35 @@ pub fn settings(config: &Config) -> Settings {
             absolute: Duration::hours(config.session.absolute_timeout_hours.max(1)),
             second_factor: Duration::minutes(config.session.second_factor_timeout_minutes.max(1)),
         },
-        passwords: PasswordRules { min_length: config.password.min_length, max_length: config.password.max_length },
+        passwords: PasswordRules {
+            min_length: config.password.min_length,
+            max_length: config.password.max_length,
+        },
     }
 }
 
 /// The engine, ready for any front-end.
-pub async fn engine(config: &Config, clock: Arc<dyn Clock>, migrate: bool) -> Result<(Arc<Tweestap>, MasterKey), StartError> {
+pub async fn engine(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    migrate: bool,
+) -> Result<(Arc<Tweestap>, MasterKey), StartError> {
     let store = open_store(config, migrate).await?;
     let key = master_key(config)?;
     let p = &config.password;
     let workers = if p.max_concurrent_hashes == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     } else {
         p.max_concurrent_hashes
     };
     let hasher = PasswordHasher::new(
-        Argon2Settings { memory_kib: p.argon2_memory_kib, iterations: p.argon2_iterations, parallelism: p.argon2_parallelism },
+        Argon2Settings {
+            memory_kib: p.argon2_memory_kib,
+            iterations: p.argon2_iterations,
+            parallelism: p.argon2_parallelism,
+        },
         workers,
     )?;
     let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings(config));
@@ -118,10 +133,17 @@ impl Server {
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
     let (app, key) = engine(config, clock, true).await?;
-    let web = WebSettings { secure_cookies: config.secure_cookies(), trust_forwarded_for: config.trust_forwarded_for };
+    let web = WebSettings {
+        secure_cookies: config.secure_cookies(),
+        trust_forwarded_for: config.trust_forwarded_for,
+    };
     let router = tweestap_web::router(app.clone(), &key, web);
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Listen(config.listen, e))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Listen(config.listen, e))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Listen(config.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(config.listen, e))?;
     let purger = app.clone();
     let task = tokio::spawn(async move {
         let sweep = tokio::spawn(async move {
@@ -133,9 +155,12 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
                 }
             }
         });
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
         sweep.abort();
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");

@@ -11,7 +11,11 @@ use tweestap_domain::account::Role;
 use tweestap_domain::clock::SystemClock;
 
 #[derive(Parser)]
-#[command(name = "tweestap", version, about = "Self-hosted login server with two-step verification")]
+#[command(
+    name = "tweestap",
+    version,
+    about = "Self-hosted login server with two-step verification"
+)]
 struct Cli {
     /// TOML configuration file (see tweestap.example.toml).
     #[arg(long, global = true, env = "TWEESTAP_CONFIG")]
@@ -87,7 +91,10 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TWEESTAP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -117,7 +124,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             tracing::info!(url = %server.url(), data_dir = %config.data_dir.display(), "ready");
             server.wait().await;
         }
-        Command::User(UserCommand::Add { email, name, role, password_stdin }) => {
+        Command::User(UserCommand::Add {
+            email,
+            name,
+            role,
+            password_stdin,
+        }) => {
             let role: Role = role.parse()?;
             let password = read_password(password_stdin)?;
             let (app, _) = tweestap::engine(&config, clock, true).await?;
@@ -126,10 +138,20 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::User(UserCommand::List) => {
             let (app, _) = tweestap::engine(&config, clock, true).await?;
-            println!("{:<40} {:<24} {:<8} {:<8} CREATED", "E-MAIL", "NAME", "ROLE", "FACTORS");
+            println!(
+                "{:<40} {:<24} {:<8} {:<8} CREATED",
+                "E-MAIL", "NAME", "ROLE", "FACTORS"
+            );
             for a in app.accounts().await? {
                 let n = app.active_factors(a.id).await?.len();
-                println!("{:<40} {:<24} {:<8} {:<8} {}", a.email, a.name, a.role, n, a.created_at.format("%Y-%m-%d"));
+                println!(
+                    "{:<40} {:<24} {:<8} {:<8} {}",
+                    a.email,
+                    a.name,
+                    a.role,
+                    n,
+                    a.created_at.format("%Y-%m-%d")
+                );
             }
         }
         Command::Audit { limit, email } => {

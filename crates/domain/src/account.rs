@@ -122,8 +122,13 @@ mod tests {
 
     #[test]
     fn email_is_normalised_and_validated() {
-        assert_eq!(Email::parse("  An@Example.BE ").unwrap().as_str(), "an@example.be");
-        for bad in ["", "an", "an@", "@x.be", "an@be", "a n@x.be", "an@x.be.", "a@b@x.be"] {
+        assert_eq!(
+            Email::parse("  An@Example.BE ").unwrap().as_str(),
+            "an@example.be"
+        );
+        for bad in [
+            "", "an", "an@", "@x.be", "an@be", "a n@x.be", "an@x.be.", "a@b@x.be",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(Email::parse("info@x.be").unwrap().local_part(), "info");

@@ -12,7 +12,11 @@ pub struct LockoutPolicy {
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
-        Self { max_failures: 5, base: Duration::seconds(60), max: Duration::hours(1) }
+        Self {
+            max_failures: 5,
+            base: Duration::seconds(60),
+            max: Duration::hours(1),
+        }
     }
 }
 

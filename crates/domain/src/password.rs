@@ -1,6 +1,8 @@
 //! Passwords: Argon2id hashing off the async runtime, and the NIST SP 800-63B rules.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -15,7 +17,11 @@ pub struct Argon2Settings {
 impl Default for Argon2Settings {
     /// OWASP's recommendation for Argon2id: m=19 MiB, t=2, p=1.
     fn default() -> Self {
-        Self { memory_kib: 19456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -44,11 +50,19 @@ impl PasswordHasher {
             .map_err(|e| HashError::Params(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy = hash_with(&argon, &crate::token::Token::generate().as_str().to_owned())?;
-        Ok(Self { argon, permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy_hash: Arc::new(dummy) })
+        Ok(Self {
+            argon,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy_hash: Arc::new(dummy),
+        })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError::Hash(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Hash(e.to_string()))?;
         let argon = self.argon.clone();
         let pw = password.to_owned();
         tokio::task::spawn_blocking(move || hash_with(&argon, &pw))
@@ -59,11 +73,15 @@ impl PasswordHasher {
     /// True when `password` matches `hash`. `None` verifies against the dummy hash and
     /// always answers false, taking the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let argon = self.argon.clone();
         let pw = password.to_owned();
         let known = hash.is_some();
-        let h = hash.map(str::to_owned).unwrap_or_else(|| self.dummy_hash.to_string());
+        let h = hash
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.dummy_hash.to_string());
         let ok = tokio::task::spawn_blocking(move || match PasswordHash::new(&h) {
             Ok(parsed) => argon.verify_password(pw.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
@@ -76,7 +94,10 @@ impl PasswordHasher {
 
 fn hash_with(argon: &Argon2<'_>, pw: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
-    argon.hash_password(pw.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| HashError::Hash(e.to_string()))
+    argon
+        .hash_password(pw.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Hash(e.to_string()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -112,7 +133,10 @@ pub struct PasswordRules {
 
 impl Default for PasswordRules {
     fn default() -> Self {
-        Self { min_length: 8, max_length: 256 }
+        Self {
+            min_length: 8,
+            max_length: 256,
+        }
     }
 }
 
@@ -122,10 +146,14 @@ impl PasswordRules {
     pub fn check(&self, password: &str, email: &str) -> Result<(), PasswordProblem> {
         let len = password.chars().count();
         if len < self.min_length {
-            return Err(PasswordProblem::TooShort { min: self.min_length });
+            return Err(PasswordProblem::TooShort {
+                min: self.min_length,
+            });
         }
         if len > self.max_length {
-            return Err(PasswordProblem::TooLong { max: self.max_length });
+            return Err(PasswordProblem::TooLong {
+                max: self.max_length,
+            });
         }
         let lower = password.to_lowercase();
         if COMMON.lines().any(|c| c == lower) {
@@ -135,7 +163,12 @@ impl PasswordRules {
         if lower.contains("tweestap") || (local.len() >= 4 && lower.contains(&local)) {
             return Err(PasswordProblem::ContextSpecific);
         }
-        if lower.chars().collect::<std::collections::HashSet<_>>().len() < 3 {
+        if lower
+            .chars()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            < 3
+        {
             return Err(PasswordProblem::Common);
         }
         Ok(())
@@ -149,11 +182,23 @@ mod tests {
     #[test]
     fn nist_rules() {
         let r = PasswordRules::default();
-        assert_eq!(r.check("kort", "a@x.be"), Err(PasswordProblem::TooShort { min: 8 }));
+        assert_eq!(
+            r.check("kort", "a@x.be"),
+            Err(PasswordProblem::TooShort { min: 8 })
+        );
         assert_eq!(r.check("password", "a@x.be"), Err(PasswordProblem::Common));
-        assert_eq!(r.check("Wachtwoord", "a@x.be"), Err(PasswordProblem::Common));
-        assert_eq!(r.check("aaaaaaaaaaaa", "a@x.be"), Err(PasswordProblem::Common));
-        assert_eq!(r.check("marieke-2024!", "marieke@x.be"), Err(PasswordProblem::ContextSpecific));
+        assert_eq!(
+            r.check("Wachtwoord", "a@x.be"),
+            Err(PasswordProblem::Common)
+        );
+        assert_eq!(
+            r.check("aaaaaaaaaaaa", "a@x.be"),
+            Err(PasswordProblem::Common)
+        );
+        assert_eq!(
+            r.check("marieke-2024!", "marieke@x.be"),
+            Err(PasswordProblem::ContextSpecific)
+        );
         assert!(r.check(&"x".repeat(300), "a@x.be").is_err());
         assert_eq!(r.check("correct horse battery", "a@x.be"), Ok(()));
         assert_eq!(r.check("ünïcødé-pass", "a@x.be"), Ok(()));

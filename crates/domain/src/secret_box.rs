@@ -48,7 +48,8 @@ impl MasterKey {
 
     /// A purpose-bound sub-key: HMAC-SHA256(master, purpose).
     pub fn derive(&self, purpose: &str) -> [u8; KEY_LEN] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC accepts keys of any length");
         m.update(purpose.as_bytes());
         m.finalize().into_bytes().into()
     }
@@ -62,7 +63,9 @@ pub struct SecretBox {
 impl SecretBox {
     pub fn new(master: &MasterKey) -> Self {
         let key = master.derive("tweestap secret-box v1");
-        Self { cipher: XChaCha20Poly1305::new((&key).into()) }
+        Self {
+            cipher: XChaCha20Poly1305::new((&key).into()),
+        }
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
@@ -70,7 +73,13 @@ impl SecretBox {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);

@@ -30,7 +30,10 @@ pub enum LoginOutcome {
     /// No second factor set up: signed in.
     Authenticated(Token),
     /// The code is still needed; the token names the half-finished sign-in.
-    SecondFactor { token: Token, methods: Vec<FactorKind> },
+    SecondFactor {
+        token: Token,
+        methods: Vec<FactorKind>,
+    },
 }
 
 /// A valid session, looked up from the client's token.
@@ -56,7 +59,13 @@ impl Tweestap {
         secrets: SecretBox,
         settings: Settings,
     ) -> Self {
-        Self { store, clock, hasher, secrets, settings }
+        Self {
+            store,
+            clock,
+            hasher,
+            secrets,
+            settings,
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -83,7 +92,9 @@ impl Tweestap {
             at: self.clock.now(),
             event: event.as_str().to_owned(),
             account_id: account.map(|a| a.id),
-            email: email.map(str::to_owned).or_else(|| account.map(|a| a.email.to_string())),
+            email: email
+                .map(str::to_owned)
+                .or_else(|| account.map(|a| a.email.to_string())),
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.clone(),
             detail,
@@ -94,7 +105,13 @@ impl Tweestap {
 
     // ---- accounts -------------------------------------------------------------
 
-    pub async fn add_account(&self, email: &str, name: &str, role: Role, password: &str) -> Result<Account> {
+    pub async fn add_account(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<Account> {
         let email = Email::parse(email).map_err(|_| Error::InvalidEmail)?;
         self.settings.passwords.check(password, email.as_str())?;
         let new = NewAccount {
@@ -109,8 +126,19 @@ impl Tweestap {
             Err(StoreError::Conflict) => return Err(Error::EmailTaken),
             other => other?,
         }
-        let account = self.store.account_by_id(new.id).await?.ok_or(Error::NotFound)?;
-        self.audit(AuditEvent::AccountCreated, Some(&account), None, &RequestContext::default(), None).await?;
+        let account = self
+            .store
+            .account_by_id(new.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.audit(
+            AuditEvent::AccountCreated,
+            Some(&account),
+            None,
+            &RequestContext::default(),
+            None,
+        )
+        .await?;
         Ok(account)
     }
 
@@ -119,35 +147,72 @@ impl Tweestap {
     }
 
     pub async fn active_factors(&self, account: AccountId) -> Result<Vec<Factor>> {
-        Ok(self.store.factors_of(account).await?.into_iter().filter(Factor::is_active).collect())
+        Ok(self
+            .store
+            .factors_of(account)
+            .await?
+            .into_iter()
+            .filter(Factor::is_active)
+            .collect())
     }
 
     // ---- sign-in --------------------------------------------------------------
 
     /// The password step. Unknown addresses and wrong passwords answer alike, after
     /// the same Argon2 work.
-    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome> {
         let account = match Email::parse(email) {
             Ok(e) => self.store.account_by_email(&e).await?,
             Err(_) => None,
         };
-        let ok = self.hasher.verify(password, account.as_ref().map(|a| a.password_hash.as_str())).await;
+        let ok = self
+            .hasher
+            .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
+            .await;
         let Some(account) = account.filter(|_| ok) else {
             let detail = Some("wrong password or unknown account".to_owned());
-            self.audit(AuditEvent::LoginFailed, None, Some(email.trim()), ctx, detail).await?;
+            self.audit(
+                AuditEvent::LoginFailed,
+                None,
+                Some(email.trim()),
+                ctx,
+                detail,
+            )
+            .await?;
             return Err(Error::InvalidCredentials);
         };
         let methods: Vec<FactorKind> = {
-            let mut m: Vec<FactorKind> =
-                self.active_factors(account.id).await?.into_iter().map(|f| f.kind).collect();
+            let mut m: Vec<FactorKind> = self
+                .active_factors(account.id)
+                .await?
+                .into_iter()
+                .map(|f| f.kind)
+                .collect();
             m.dedup();
             m
         };
         let now = self.clock.now();
-        let stage = if methods.is_empty() { SessionStage::Authenticated } else { SessionStage::SecondFactor };
-        let token = self.create_session(&account, stage, "pwd", now, ctx).await?;
-        self.audit(AuditEvent::LoginSucceeded, Some(&account), None, ctx, Some(format!("stage={}", stage.as_str())))
+        let stage = if methods.is_empty() {
+            SessionStage::Authenticated
+        } else {
+            SessionStage::SecondFactor
+        };
+        let token = self
+            .create_session(&account, stage, "pwd", now, ctx)
             .await?;
+        self.audit(
+            AuditEvent::LoginSucceeded,
+            Some(&account),
+            None,
+            ctx,
+            Some(format!("stage={}", stage.as_str())),
+        )
+        .await?;
         Ok(match stage {
             SessionStage::Authenticated => LoginOutcome::Authenticated(token),
             SessionStage::SecondFactor => LoginOutcome::SecondFactor { token, methods },
@@ -183,7 +248,9 @@ impl Tweestap {
     /// authenticated ones have their idle timer refreshed.
     pub async fn session(&self, token: &Token) -> Result<Option<SessionInfo>> {
         let hash = token.hash();
-        let Some(session) = self.store.session(&hash).await? else { return Ok(None) };
+        let Some(session) = self.store.session(&hash).await? else {
+            return Ok(None);
+        };
         let now = self.clock.now();
         if self.settings.sessions.is_expired(&session, now) {
             self.store.delete_session(&hash).await?;
@@ -194,7 +261,8 @@ impl Tweestap {
             return Ok(None);
         };
         // Only write when it matters, so every page view is not a database write.
-        if session.stage == SessionStage::Authenticated && now - session.last_seen_at > chrono::Duration::seconds(60)
+        if session.stage == SessionStage::Authenticated
+            && now - session.last_seen_at > chrono::Duration::seconds(60)
         {
             self.store.touch_session(&hash, now).await?;
         }
@@ -203,7 +271,12 @@ impl Tweestap {
 
     /// The code step. On success the half-finished session is replaced by a new,
     /// authenticated one (a new id, so a fixated id is worthless).
-    pub async fn verify_second_factor(&self, token: &Token, code: &str, ctx: &RequestContext) -> Result<Token> {
+    pub async fn verify_second_factor(
+        &self,
+        token: &Token,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
         let info = self.session(token).await?.ok_or(Error::Unauthenticated)?;
         if info.session.stage != SessionStage::SecondFactor {
             return Err(Error::Unauthenticated);
@@ -211,45 +284,70 @@ impl Tweestap {
         let account = info.account;
         let now = self.clock.now();
         if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
-            return Err(Error::TooManyAttempts { retry_after: (until - now).num_seconds().max(1) });
+            return Err(Error::TooManyAttempts {
+                retry_after: (until - now).num_seconds().max(1),
+            });
         }
         let code = normalise_code(code);
         let factors = self.active_factors(account.id).await?;
         let mut matched = None;
         for f in &factors {
             let key = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
-            if let Some(step) = self.settings.totp.matching_step(&key, &code, now.timestamp()) {
+            if let Some(step) = self
+                .settings
+                .totp
+                .matching_step(&key, &code, now.timestamp())
+            {
                 matched = Some((f, step));
             }
         }
         if let Some((factor, step)) = matched {
-            if self.store.claim_totp_step(factor.id, step as i64, now).await? {
+            if self
+                .store
+                .claim_totp_step(factor.id, step as i64, now)
+                .await?
+            {
                 self.store.reset_code_failures(account.id).await?;
                 self.store.delete_session(&token.hash()).await?;
                 let new = self
                     .create_session(&account, SessionStage::Authenticated, "pwd otp", now, ctx)
                     .await?;
-                self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, Some(format!("factor={}", factor.id)))
-                    .await?;
+                self.audit(
+                    AuditEvent::CodeSucceeded,
+                    Some(&account),
+                    None,
+                    ctx,
+                    Some(format!("factor={}", factor.id)),
+                )
+                .await?;
                 return Ok(new);
             }
-            self.audit(AuditEvent::CodeReplayed, Some(&account), None, ctx, Some(format!("factor={}", factor.id)))
-                .await?;
+            self.audit(
+                AuditEvent::CodeReplayed,
+                Some(&account),
+                None,
+                ctx,
+                Some(format!("factor={}", factor.id)),
+            )
+            .await?;
         } else {
-            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None).await?;
+            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None)
+                .await?;
         }
         let failures = self.store.increment_code_failures(account.id).await?;
         if let Some(until) = self.settings.lockout.lock_until(failures, now) {
             self.store.set_code_lock(account.id, Some(until)).await?;
             let detail = Some(format!("failures={failures} until={}", until.to_rfc3339()));
-            self.audit(AuditEvent::CodeLockedOut, Some(&account), None, ctx, detail).await?;
+            self.audit(AuditEvent::CodeLockedOut, Some(&account), None, ctx, detail)
+                .await?;
         }
         Err(Error::InvalidCode)
     }
 
     pub async fn logout(&self, token: &Token, ctx: &RequestContext) -> Result<()> {
         if let Some(info) = self.session(token).await? {
-            self.audit(AuditEvent::Logout, Some(&info.account), None, ctx, None).await?;
+            self.audit(AuditEvent::Logout, Some(&info.account), None, ctx, None)
+                .await?;
         }
         self.store.delete_session(&token.hash()).await?;
         Ok(())
@@ -257,18 +355,33 @@ impl Tweestap {
 
     // ---- factors --------------------------------------------------------------
 
-    async fn confirm_password(&self, account: &Account, password: &str, ctx: &RequestContext) -> Result<()> {
-        if self.hasher.verify(password, Some(&account.password_hash)).await {
+    async fn confirm_password(
+        &self,
+        account: &Account,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        if self
+            .hasher
+            .verify(password, Some(&account.password_hash))
+            .await
+        {
             return Ok(());
         }
         let detail = Some("password confirmation failed".to_owned());
-        self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail).await?;
+        self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail)
+            .await?;
         Err(Error::WrongPassword)
     }
 
     /// Starts setting up an authenticator app: after the password, a new secret that
     /// becomes an active factor only once a code from it is confirmed.
-    pub async fn begin_totp(&self, account: &Account, password: &str, ctx: &RequestContext) -> Result<TotpEnrollment> {
+    pub async fn begin_totp(
+        &self,
+        account: &Account,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<TotpEnrollment> {
         self.confirm_password(account, password, ctx).await?;
         self.store.delete_unconfirmed_factors(account.id).await?;
         let id = FactorId(Uuid::new_v4());
@@ -292,7 +405,12 @@ impl Tweestap {
         let b32 = totp::base32(secret);
         TotpEnrollment {
             factor_id: f.id,
-            otpauth_uri: totp::otpauth_uri(&self.settings.issuer, account.email.as_str(), &b32, &self.settings.totp),
+            otpauth_uri: totp::otpauth_uri(
+                &self.settings.issuer,
+                account.email.as_str(),
+                &b32,
+                &self.settings.totp,
+            ),
             secret_base32: b32,
         }
     }
@@ -313,13 +431,24 @@ impl Tweestap {
         Ok(self.enrollment_of(account, &f, &secret))
     }
 
-    pub async fn confirm_totp(&self, account: &Account, id: FactorId, code: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn confirm_totp(
+        &self,
+        account: &Account,
+        id: FactorId,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let f = self.pending_factor(account, id).await?;
         let secret = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
         let now = self.clock.now();
-        let Some(step) = self.settings.totp.matching_step(&secret, &normalise_code(code), now.timestamp()) else {
+        let Some(step) =
+            self.settings
+                .totp
+                .matching_step(&secret, &normalise_code(code), now.timestamp())
+        else {
             let detail = Some(format!("set-up of factor={id}"));
-            self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail).await?;
+            self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail)
+                .await?;
             return Err(Error::InvalidCode);
         };
         // The code that confirms the set-up cannot be used again to sign in.
@@ -327,17 +456,42 @@ impl Tweestap {
         if !self.store.confirm_factor(id, now).await? {
             return Err(Error::NotFound);
         }
-        self.audit(AuditEvent::FactorAdded, Some(account), None, ctx, Some(format!("factor={id} kind=totp"))).await?;
+        self.audit(
+            AuditEvent::FactorAdded,
+            Some(account),
+            None,
+            ctx,
+            Some(format!("factor={id} kind=totp")),
+        )
+        .await?;
         Ok(())
     }
 
-    pub async fn remove_factor(&self, account: &Account, id: FactorId, password: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn remove_factor(
+        &self,
+        account: &Account,
+        id: FactorId,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         self.confirm_password(account, password, ctx).await?;
-        let owned = self.store.factors_of(account.id).await?.into_iter().any(|f| f.id == id);
+        let owned = self
+            .store
+            .factors_of(account.id)
+            .await?
+            .into_iter()
+            .any(|f| f.id == id);
         if !owned || !self.store.delete_factor(id).await? {
             return Err(Error::NotFound);
         }
-        self.audit(AuditEvent::FactorRemoved, Some(account), None, ctx, Some(format!("factor={id}"))).await?;
+        self.audit(
+            AuditEvent::FactorRemoved,
+            Some(account),
+            None,
+            ctx,
+            Some(format!("factor={id}")),
+        )
+        .await?;
         Ok(())
     }
 
@@ -355,5 +509,7 @@ impl Tweestap {
 
 /// People type codes with spaces ("123 456"); apps show them that way too.
 fn normalise_code(code: &str) -> String {
-    code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect()
+    code.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
 }

@@ -53,7 +53,11 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        Self { idle: Duration::minutes(30), absolute: Duration::hours(12), second_factor: Duration::minutes(10) }
+        Self {
+            idle: Duration::minutes(30),
+            absolute: Duration::hours(12),
+            second_factor: Duration::minutes(10),
+        }
     }
 }
 
@@ -61,7 +65,9 @@ impl SessionPolicy {
     pub fn is_expired(&self, s: &Session, now: DateTime<Utc>) -> bool {
         match s.stage {
             SessionStage::SecondFactor => now - s.created_at > self.second_factor,
-            SessionStage::Authenticated => now - s.last_seen_at > self.idle || now - s.created_at > self.absolute,
+            SessionStage::Authenticated => {
+                now - s.last_seen_at > self.idle || now - s.created_at > self.absolute
+            }
         }
     }
 }

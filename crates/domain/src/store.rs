@@ -54,7 +54,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_unconfirmed_factors(&self, account: AccountId) -> StoreResult<()>;
     /// Records `step` as used if it is later than the last used step; false means the
     /// step (or a later one) was already used: a replay. Atomic across nodes.
-    async fn claim_totp_step(&self, id: FactorId, step: i64, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn claim_totp_step(
+        &self,
+        id: FactorId,
+        step: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 
     async fn insert_session(&self, s: &Session) -> StoreResult<()>;
     async fn session(&self, id: &TokenHash) -> StoreResult<Option<Session>>;

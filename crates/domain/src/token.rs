@@ -24,8 +24,10 @@ impl Token {
 
     pub fn from_client(s: &str) -> Option<Self> {
         // 32 bytes in unpadded base64url are 43 characters; anything else is not ours.
-        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 43
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

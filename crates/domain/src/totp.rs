@@ -27,7 +27,8 @@ fn mac(alg: Algorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
     // new_from_slice only fails for fixed-size-key MACs; HMAC takes any length.
     macro_rules! run {
         ($h:ty) => {{
-            let mut m = <Hmac<$h> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+            let mut m =
+                <Hmac<$h> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
             m.update(msg);
             m.finalize().into_bytes().to_vec()
         }};
@@ -43,7 +44,12 @@ fn mac(alg: Algorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
 pub fn hotp(alg: Algorithm, key: &[u8], counter: u64, digits: u32) -> String {
     let h = mac(alg, key, &counter.to_be_bytes());
     let offset = (h[h.len() - 1] & 0x0f) as usize;
-    let bin = u32::from_be_bytes([h[offset] & 0x7f, h[offset + 1], h[offset + 2], h[offset + 3]]);
+    let bin = u32::from_be_bytes([
+        h[offset] & 0x7f,
+        h[offset + 1],
+        h[offset + 2],
+        h[offset + 3],
+    ]);
     let value = u64::from(bin) % 10u64.pow(digits);
     format!("{value:0width$}", width = digits as usize)
 }
@@ -60,7 +66,12 @@ pub struct TotpParams {
 
 impl Default for TotpParams {
     fn default() -> Self {
-        Self { algorithm: Algorithm::Sha1, digits: 6, period: 30, skew: 1 }
+        Self {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            skew: 1,
+        }
     }
 }
 
@@ -114,7 +125,11 @@ pub fn grouped(b32: &str) -> String {
 
 /// The `otpauth://` URI apps read from the QR code.
 pub fn otpauth_uri(issuer: &str, account: &str, b32: &str, p: &TotpParams) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20");
+    let enc = |s: &str| {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
     format!(
         "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
         enc(issuer),
@@ -135,11 +150,15 @@ mod tests {
     fn rfc4226_appendix_d() {
         let key = b"12345678901234567890";
         let expected = [
-            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
-            "520489",
+            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
+            "399871", "520489",
         ];
         for (i, want) in expected.iter().enumerate() {
-            assert_eq!(hotp(Algorithm::Sha1, key, i as u64, 6), *want, "counter {i}");
+            assert_eq!(
+                hotp(Algorithm::Sha1, key, i as u64, 6),
+                *want,
+                "counter {i}"
+            );
         }
     }
 
@@ -162,7 +181,12 @@ mod tests {
                 (Algorithm::Sha256, &k256, s256),
                 (Algorithm::Sha512, &k512, s512),
             ] {
-                let p = TotpParams { algorithm: alg, digits: 8, period: 30, skew: 1 };
+                let p = TotpParams {
+                    algorithm: alg,
+                    digits: 8,
+                    period: 30,
+                    skew: 1,
+                };
                 assert_eq!(p.code_at(key, t), want, "{alg:?} at {t}");
             }
         }
@@ -189,7 +213,12 @@ mod tests {
 
     #[test]
     fn uri_and_grouping() {
-        let uri = otpauth_uri("tweestap", "an@x.be", "JBSWY3DPEHPK3PXP", &TotpParams::default());
+        let uri = otpauth_uri(
+            "tweestap",
+            "an@x.be",
+            "JBSWY3DPEHPK3PXP",
+            &TotpParams::default(),
+        );
         assert_eq!(
             uri,
             "otpauth://totp/tweestap:an%40x.be?secret=JBSWY3DPEHPK3PXP&issuer=tweestap&algorithm=SHA1&digits=6&period=30"

@@ -3,7 +3,9 @@
 use crate::map_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -62,7 +64,10 @@ impl SqliteStore {
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
 }
 
@@ -84,7 +89,10 @@ fn uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
 }
 
-fn col<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, name: &str) -> StoreResult<T> {
+fn col<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    name: &str,
+) -> StoreResult<T> {
     row.try_get(name).map_err(map_err)
 }
 
@@ -93,12 +101,17 @@ fn account_from(row: &SqliteRow) -> StoreResult<Account> {
     let role: String = col(row, "role")?;
     Ok(Account {
         id: AccountId(uuid(&col::<String>(row, "id")?)?),
-        email: Email::parse(&email).map_err(|_| StoreError::Corrupt(format!("e-mail {email:?}")))?,
+        email: Email::parse(&email)
+            .map_err(|_| StoreError::Corrupt(format!("e-mail {email:?}")))?,
         name: col(row, "name")?,
-        role: role.parse::<Role>().map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        role: role
+            .parse::<Role>()
+            .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
         password_hash: col(row, "password_hash")?,
         created_at: parse_ts(&col::<String>(row, "created_at")?)?,
-        code_failures: col::<i64>(row, "code_failures")?.try_into().unwrap_or(u32::MAX),
+        code_failures: col::<i64>(row, "code_failures")?
+            .try_into()
+            .unwrap_or(u32::MAX),
         code_locked_until: opt_ts(col(row, "code_locked_until")?)?,
     })
 }
@@ -108,7 +121,8 @@ fn factor_from(row: &SqliteRow) -> StoreResult<Factor> {
     Ok(Factor {
         id: FactorId(uuid(&col::<String>(row, "id")?)?),
         account_id: AccountId(uuid(&col::<String>(row, "account_id")?)?),
-        kind: FactorKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("factor kind {kind:?}")))?,
+        kind: FactorKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("factor kind {kind:?}")))?,
         label: col(row, "label")?,
         secret_sealed: col(row, "secret_sealed")?,
         created_at: parse_ts(&col::<String>(row, "created_at")?)?,
@@ -123,7 +137,8 @@ fn session_from(row: &SqliteRow) -> StoreResult<Session> {
     Ok(Session {
         id_hash: TokenHash(col(row, "id_hash")?),
         account_id: AccountId(uuid(&col::<String>(row, "account_id")?)?),
-        stage: SessionStage::parse(&stage).ok_or_else(|| StoreError::Corrupt(format!("stage {stage:?}")))?,
+        stage: SessionStage::parse(&stage)
+            .ok_or_else(|| StoreError::Corrupt(format!("stage {stage:?}")))?,
         created_at: parse_ts(&col::<String>(row, "created_at")?)?,
         last_seen_at: parse_ts(&col::<String>(row, "last_seen_at")?)?,
         auth_time: parse_ts(&col::<String>(row, "auth_time")?)?,
@@ -149,7 +164,10 @@ fn audit_from(row: &SqliteRow) -> StoreResult<AuditRecord> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -188,7 +206,10 @@ impl Store for SqliteStore {
     }
 
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
-        let rows = sqlx::query("SELECT * FROM accounts ORDER BY email").fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query("SELECT * FROM accounts ORDER BY email")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(account_from).collect()
     }
 
@@ -251,12 +272,14 @@ impl Store for SqliteStore {
     }
 
     async fn confirm_factor(&self, id: FactorId, at: DateTime<Utc>) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE factors SET confirmed_at = ? WHERE id = ? AND confirmed_at IS NULL")
-            .bind(ts(at))
-            .bind(id.0.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let r = sqlx::query(
+            "UPDATE factors SET confirmed_at = ? WHERE id = ? AND confirmed_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(id.0.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -278,7 +301,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn claim_totp_step(&self, id: FactorId, step: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn claim_totp_step(
+        &self,
+        id: FactorId,
+        step: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE factors SET last_step = ?, last_used_at = ? WHERE id = ? AND (last_step IS NULL OR last_step < ?)",
         )
@@ -332,7 +360,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, id: &TokenHash) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(&id.0).execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(&id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -389,7 +421,9 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("t.db"), true).await.unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db"), true)
+            .await
+            .unwrap();
         (dir, s)
     }
 
@@ -409,11 +443,17 @@ mod tests {
         let (_d, s) = store().await;
         let a = new_account("an@x.be");
         s.insert_account(&a).await.unwrap();
-        assert!(matches!(s.insert_account(&new_account("AN@x.be")).await, Err(StoreError::Conflict)));
+        assert!(matches!(
+            s.insert_account(&new_account("AN@x.be")).await,
+            Err(StoreError::Conflict)
+        ));
         assert_eq!(s.increment_code_failures(a.id).await.unwrap(), 1);
         assert_eq!(s.increment_code_failures(a.id).await.unwrap(), 2);
         s.reset_code_failures(a.id).await.unwrap();
-        assert_eq!(s.account_by_id(a.id).await.unwrap().unwrap().code_failures, 0);
+        assert_eq!(
+            s.account_by_id(a.id).await.unwrap().unwrap().code_failures,
+            0
+        );
     }
 
     #[tokio::test]
@@ -437,6 +477,9 @@ mod tests {
         assert!(!s.claim_totp_step(f.id, 10, Utc::now()).await.unwrap());
         assert!(!s.claim_totp_step(f.id, 9, Utc::now()).await.unwrap());
         assert!(s.claim_totp_step(f.id, 11, Utc::now()).await.unwrap());
-        assert_eq!(s.factors_of(a.id).await.unwrap()[0].secret_sealed, vec![1, 2, 3]);
+        assert_eq!(
+            s.factors_of(a.id).await.unwrap()[0].secret_sealed,
+            vec![1, 2, 3]
+        );
     }
 }

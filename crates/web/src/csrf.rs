@@ -19,11 +19,14 @@ pub struct Csrf {
 
 impl Csrf {
     pub fn new(master: &MasterKey) -> Self {
-        Self { key: master.derive("tweestap csrf v1") }
+        Self {
+            key: master.derive("tweestap csrf v1"),
+        }
     }
 
     fn sign(&self, cookie: &str) -> String {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC accepts keys of any length");
         m.update(cookie.as_bytes());
         hex(&m.finalize().into_bytes())
     }
@@ -46,7 +49,9 @@ impl Csrf {
     }
 
     pub fn verify(&self, jar: &CookieJar, submitted: &str) -> bool {
-        let Some(c) = jar.get(CSRF_COOKIE) else { return false };
+        let Some(c) = jar.get(CSRF_COOKIE) else {
+            return false;
+        };
         bool::from(self.sign(c.value()).as_bytes().ct_eq(submitted.as_bytes()))
     }
 }

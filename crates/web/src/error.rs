@@ -20,8 +20,12 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidEmail => (StatusCode::BAD_REQUEST, "invalid_email"),
         Error::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),
-        Error::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        Error::Store(_) | Error::Crypto(_) | Error::Hash(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        Error::Store(StoreError::Unavailable(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+        Error::Store(_) | Error::Crypto(_) | Error::Hash(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
     }
 }
 
@@ -42,7 +46,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 }
 
@@ -50,12 +59,21 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let (status, code) = classify(&e);
         log_if_internal(status, &e);
-        let message = if status.is_server_error() { "the server could not complete the request".into() } else { e.to_string() };
+        let message = if status.is_server_error() {
+            "the server could not complete the request".into()
+        } else {
+            e.to_string()
+        };
         let retry_after = match e {
             Error::TooManyAttempts { retry_after } => Some(retry_after),
             _ => None,
         };
-        Self { status, code, message, retry_after }
+        Self {
+            status,
+            code,
+            message,
+            retry_after,
+        }
     }
 }
 
@@ -85,7 +103,11 @@ pub struct PageError {
 
 impl PageError {
     pub fn new(status: StatusCode, text_key: &'static str, lang: Lang) -> Self {
-        Self { status, text_key, lang }
+        Self {
+            status,
+            text_key,
+            lang,
+        }
     }
 
     pub fn from_domain(e: Error, lang: Lang) -> Self {

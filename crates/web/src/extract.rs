@@ -4,8 +4,8 @@
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,36 +25,57 @@ pub struct Ctx {
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header_str = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header_str =
+            |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let forwarded = state
             .settings
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+            })
             .flatten()
             .and_then(|v| v.split(',').next())
             .map(|s| s.trim().to_owned());
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         let cookie_lang = CookieJar::from_headers(&parts.headers)
             .get(LANG_COOKIE)
             .and_then(|c| Lang::from_code(c.value()));
-        let lang = cookie_lang.unwrap_or_else(|| Lang::negotiate(header_str(header::ACCEPT_LANGUAGE)));
+        let lang =
+            cookie_lang.unwrap_or_else(|| Lang::negotiate(header_str(header::ACCEPT_LANGUAGE)));
         Ok(Ctx {
             req: RequestContext {
                 ip: forwarded.or(peer),
                 user_agent: header_str(header::USER_AGENT).map(|s| s.chars().take(512).collect()),
             },
             lang,
-            path: parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "/".into()),
         })
     }
 }
 
 pub fn session_token(jar: &CookieJar) -> Option<Token> {
-    jar.get(SESSION_COOKIE).and_then(|c| Token::from_client(c.value()))
+    jar.get(SESSION_COOKIE)
+        .and_then(|c| Token::from_client(c.value()))
 }
 
-pub async fn current_session(state: &AppState, jar: &CookieJar) -> Result<Option<SessionInfo>, tweestap_domain::Error> {
+pub async fn current_session(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<SessionInfo>, tweestap_domain::Error> {
     match session_token(jar) {
         Some(t) => state.app.session(&t).await,
         None => Ok(None),

@@ -82,7 +82,10 @@ mod tests {
     fn negotiation() {
         assert_eq!(Lang::negotiate(None), Lang::Nl);
         assert_eq!(Lang::negotiate(Some("en-GB,en;q=0.9")), Lang::En);
-        assert_eq!(Lang::negotiate(Some("fr-BE,nl-BE;q=0.8,en;q=0.5")), Lang::Nl);
+        assert_eq!(
+            Lang::negotiate(Some("fr-BE,nl-BE;q=0.8,en;q=0.5")),
+            Lang::Nl
+        );
         assert_eq!(Lang::negotiate(Some("fr, de")), Lang::Nl);
         assert_eq!(Lang::negotiate(Some("nl;q=0.2, en;q=0.7")), Lang::En);
         assert_eq!(Lang::negotiate(Some(";;q=x,,")), Lang::Nl);

@@ -12,11 +12,16 @@ pub enum QrError {
 }
 
 fn code(data: &str) -> Result<QrCode, QrError> {
-    QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M).map_err(|e| QrError::Encode(e.to_string()))
+    QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M)
+        .map_err(|e| QrError::Encode(e.to_string()))
 }
 
 pub fn svg(data: &str) -> Result<String, QrError> {
-    let s = code(data)?.render::<svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build();
+    let s = code(data)?
+        .render::<svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .build();
     // Inline SVG must not carry an XML declaration.
     Ok(match s.find("<svg") {
         Some(i) => s[i..].to_owned(),
@@ -25,10 +30,19 @@ pub fn svg(data: &str) -> Result<String, QrError> {
 }
 
 pub fn png(data: &str) -> Result<Vec<u8>, QrError> {
-    let img = code(data)?.render::<Luma<u8>>().min_dimensions(300, 300).quiet_zone(true).build();
+    let img = code(data)?
+        .render::<Luma<u8>>()
+        .min_dimensions(300, 300)
+        .quiet_zone(true)
+        .build();
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::L8,
+        )
         .map_err(|e| QrError::Encode(e.to_string()))?;
     Ok(out)
 }

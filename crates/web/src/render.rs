@@ -33,8 +33,11 @@ impl Templates {
 
     /// Renders `name` with the common values (`lang`, `tr`) merged into `ctx`.
     pub fn render(&self, name: &str, lang: Lang, ctx: Value) -> Result<String, minijinja::Error> {
-        let common = minijinja::context! { lang => lang.code(), tr => Value::from_serialize(lang.texts()) };
-        self.env.get_template(name)?.render(minijinja::context! { ..ctx, ..common })
+        let common =
+            minijinja::context! { lang => lang.code(), tr => Value::from_serialize(lang.texts()) };
+        self.env
+            .get_template(name)?
+            .render(minijinja::context! { ..ctx, ..common })
     }
 }
 
@@ -58,11 +61,22 @@ mod tests {
     fn every_template_renders_in_both_languages() {
         let t = Templates::new();
         for lang in [Lang::Nl, Lang::En] {
-            for name in ["login.html", "code.html", "home.html", "account.html", "confirm_password.html", "setup.html", "error.html"] {
+            for name in [
+                "login.html",
+                "code.html",
+                "home.html",
+                "account.html",
+                "confirm_password.html",
+                "setup.html",
+                "error.html",
+            ] {
                 let html = t
                     .render(name, lang, minijinja::context! { csrf => "x", path => "/", name => "An", factors => Vec::<i32>::new() })
                     .unwrap();
-                assert!(html.contains(&format!("lang=\"{}\"", lang.code())), "{name}");
+                assert!(
+                    html.contains(&format!("lang=\"{}\"", lang.code())),
+                    "{name}"
+                );
                 assert!(!html.contains("??"), "{name} uses a missing text key");
             }
         }

@@ -27,16 +27,23 @@ pub async fn login(
     ApiJson(b): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let secure = state.settings.secure_cookies;
-    Ok(match state.app.login(&b.email, &b.password, &ctx.req).await? {
-        LoginOutcome::Authenticated(t) => {
-            (set_session(jar, &t, secure), Json(json!({ "state": "authenticated" }))).into_response()
-        }
-        LoginOutcome::SecondFactor { token, methods } => {
-            let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-            (set_session(jar, &token, secure), Json(json!({ "state": "second_factor", "methods": methods })))
-                .into_response()
-        }
-    })
+    Ok(
+        match state.app.login(&b.email, &b.password, &ctx.req).await? {
+            LoginOutcome::Authenticated(t) => (
+                set_session(jar, &t, secure),
+                Json(json!({ "state": "authenticated" })),
+            )
+                .into_response(),
+            LoginOutcome::SecondFactor { token, methods } => {
+                let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+                (
+                    set_session(jar, &token, secure),
+                    Json(json!({ "state": "second_factor", "methods": methods })),
+                )
+                    .into_response()
+            }
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -52,14 +59,29 @@ pub async fn second_factor(
     ApiJson(b): ApiJson<SecondFactorBody>,
 ) -> Result<Response, ApiError> {
     if b.method != "totp" {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "unsupported_method", "method must be \"totp\""));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_method",
+            "method must be \"totp\"",
+        ));
     }
     let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
-    let new = state.app.verify_second_factor(&token, &b.code, &ctx.req).await?;
-    Ok((set_session(jar, &new, state.settings.secure_cookies), Json(json!({ "state": "authenticated" }))).into_response())
+    let new = state
+        .app
+        .verify_second_factor(&token, &b.code, &ctx.req)
+        .await?;
+    Ok((
+        set_session(jar, &new, state.settings.secure_cookies),
+        Json(json!({ "state": "authenticated" })),
+    )
+        .into_response())
 }
 
-pub async fn logout(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
     if let Some(t) = session_token(&jar) {
         state.app.logout(&t, &ctx.req).await?;
     }

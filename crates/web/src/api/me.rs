@@ -26,7 +26,9 @@ fn factor_json(f: &Factor) -> Value {
 }
 
 fn parse_id(raw: &str) -> Result<FactorId, ApiError> {
-    Uuid::parse_str(raw).map(FactorId).map_err(|_| Error::NotFound.into())
+    Uuid::parse_str(raw)
+        .map(FactorId)
+        .map_err(|_| Error::NotFound.into())
 }
 
 pub async fn me(State(state): State<AppState>, jar: CookieJar) -> Result<Json<Value>, ApiError> {
@@ -53,9 +55,17 @@ pub async fn begin_totp(
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<Json<Value>, ApiError> {
     let info = signed_in(&state, &jar).await?;
-    let e = state.app.begin_totp(&info.account, &b.password, &ctx.req).await?;
-    let svg = qr::svg(&e.otpauth_uri)
-        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?;
+    let e = state
+        .app
+        .begin_totp(&info.account, &b.password, &ctx.req)
+        .await?;
+    let svg = qr::svg(&e.otpauth_uri).map_err(|err| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            err.to_string(),
+        )
+    })?;
     Ok(Json(json!({
         "id": e.factor_id.to_string(),
         "secret": e.secret_base32,
@@ -78,11 +88,19 @@ pub async fn confirm_totp(
 ) -> Result<Json<Value>, ApiError> {
     let info = signed_in(&state, &jar).await?;
     let id = parse_id(&id)?;
-    match state.app.confirm_totp(&info.account, id, &b.code, &ctx.req).await {
+    match state
+        .app
+        .confirm_totp(&info.account, id, &b.code, &ctx.req)
+        .await
+    {
         Ok(()) => {}
         // A wrong code while setting up is a bad request, not a failed sign-in.
         Err(Error::InvalidCode) => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", "the code is wrong"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_code",
+                "the code is wrong",
+            ));
         }
         Err(e) => return Err(e.into()),
     }
@@ -99,6 +117,9 @@ pub async fn remove_factor(
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     let info = signed_in(&state, &jar).await?;
-    state.app.remove_factor(&info.account, parse_id(&id)?, &b.password, &ctx.req).await?;
+    state
+        .app
+        .remove_factor(&info.account, parse_id(&id)?, &b.password, &ctx.req)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

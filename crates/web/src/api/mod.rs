@@ -30,14 +30,24 @@ pub fn routes() -> Router<AppState> {
         .route("/me/factors/totp", post(me::begin_totp))
         .route("/me/factors/totp/{id}/confirm", post(me::confirm_totp))
         .route("/me/factors/{id}", delete(me::remove_factor))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
         })
 }
 
 async fn openapi() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
 }
 
 /// `axum::Json` with every rejection turned into our JSON error body.
@@ -58,13 +68,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 JsonRejection::JsonSyntaxError(e) => {
                     ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
                 }
-                JsonRejection::JsonDataError(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()),
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
+                }
                 other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
                     format!("the body may be at most {} bytes", crate::BODY_LIMIT),
                 ),
-                other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+                other => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    other.body_text(),
+                ),
             }),
         }
     }

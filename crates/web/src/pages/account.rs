@@ -36,7 +36,12 @@ macro_rules! signed_in {
     };
 }
 
-pub async fn profile(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Query(q): Query<ProfileQuery>) -> Response {
+pub async fn profile(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Query(q): Query<ProfileQuery>,
+) -> Response {
     let info = signed_in!(state, jar, ctx);
     let factors = match state.app.active_factors(info.account.id).await {
         Ok(f) => f,
@@ -47,7 +52,9 @@ pub async fn profile(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Qu
         .map(|f| FactorRow {
             id: f.id.to_string(),
             created: f.created_at.format("%Y-%m-%d").to_string(),
-            last_used: f.last_used_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+            last_used: f
+                .last_used_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
         })
         .collect();
     let notice = match q.done.as_deref() {
@@ -71,33 +78,66 @@ pub struct PasswordForm {
     password: String,
 }
 
-fn password_page(ctx: &Ctx, csrf: &str, action: String, remove: bool, error: Option<&str>) -> Response {
+fn password_page(
+    ctx: &Ctx,
+    csrf: &str,
+    action: String,
+    remove: bool,
+    error: Option<&str>,
+) -> Response {
     let t = |k| ctx.lang.t(k);
     let extra = if remove {
         minijinja::context! { title => t("factor_remove"), intro => t("remove_intro"), button => t("factor_remove"), action => action, error => error }
     } else {
         minijinja::context! { title => t("confirm_password_title"), intro => t("confirm_password_intro"), button => t("confirm_password_button"), action => action, error => error }
     };
-    let status = if error.is_some() { StatusCode::FORBIDDEN } else { StatusCode::OK };
-    (status, render(ctx, "confirm_password.html", csrf, true, extra)).into_response()
+    let status = if error.is_some() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        render(ctx, "confirm_password.html", csrf, true, extra),
+    )
+        .into_response()
 }
 
 pub async fn enable_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
     signed_in!(state, jar, ctx);
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    (jar, password_page(&ctx, &csrf, "/account/2fa/enable".into(), false, None)).into_response()
+    (
+        jar,
+        password_page(&ctx, &csrf, "/account/2fa/enable".into(), false, None),
+    )
+        .into_response()
 }
 
-pub async fn enable_submit(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Form<PasswordForm>) -> Response {
+pub async fn enable_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<PasswordForm>,
+) -> Response {
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
     let info = signed_in!(state, jar, ctx);
-    match state.app.begin_totp(&info.account, &f.password, &ctx.req).await {
+    match state
+        .app
+        .begin_totp(&info.account, &f.password, &ctx.req)
+        .await
+    {
         Ok(e) => Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response(),
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-            let page = password_page(&ctx, &csrf, "/account/2fa/enable".into(), false, Some(ctx.lang.t("wrong_password")));
+            let page = password_page(
+                &ctx,
+                &csrf,
+                "/account/2fa/enable".into(),
+                false,
+                Some(ctx.lang.t("wrong_password")),
+            );
             (jar, page).into_response()
         }
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
@@ -108,12 +148,23 @@ fn factor_id(raw: &str) -> Option<FactorId> {
     Uuid::parse_str(raw).ok().map(FactorId)
 }
 
-fn setup_response(state: &AppState, ctx: &Ctx, jar: CookieJar, e: &tweestap_domain::service::TotpEnrollment, error: Option<&str>) -> Response {
+fn setup_response(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    e: &tweestap_domain::service::TotpEnrollment,
+    error: Option<&str>,
+) -> Response {
     let svg = match qr::svg(&e.otpauth_uri) {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "QR rendering failed");
-            return PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "error_internal", ctx.lang).into_response();
+            return PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error_internal",
+                ctx.lang,
+            )
+            .into_response();
         }
     };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
@@ -124,22 +175,40 @@ fn setup_response(state: &AppState, ctx: &Ctx, jar: CookieJar, e: &tweestap_doma
         action => format!("/account/2fa/setup/{}", e.factor_id),
         error => error,
     };
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     (status, jar, render(ctx, "setup.html", &csrf, true, extra)).into_response()
 }
 
-pub async fn setup_page(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(id): Path<String>) -> Response {
+pub async fn setup_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
     let info = signed_in!(state, jar, ctx);
-    let Some(id) = factor_id(&id) else { return PageError::from_domain(Error::NotFound, ctx.lang).into_response() };
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
     match state.app.pending_totp(&info.account, id).await {
         Ok(e) => setup_response(&state, &ctx, jar, &e, None),
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
     }
 }
 
-pub async fn setup_png(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(id): Path<String>) -> Response {
+pub async fn setup_png(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
     let info = signed_in!(state, jar, ctx);
-    let Some(id) = factor_id(&id) else { return PageError::from_domain(Error::NotFound, ctx.lang).into_response() };
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
     let e = match state.app.pending_totp(&info.account, id).await {
         Ok(e) => e,
         Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
@@ -148,14 +217,22 @@ pub async fn setup_png(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, 
         Ok(png) => (
             [
                 (header::CONTENT_TYPE, "image/png"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"tweestap-qr.png\""),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"tweestap-qr.png\"",
+                ),
             ],
             png,
         )
             .into_response(),
         Err(err) => {
             tracing::error!(error = %err, "QR rendering failed");
-            PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "error_internal", ctx.lang).into_response()
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error_internal",
+                ctx.lang,
+            )
+            .into_response()
         }
     }
 }
@@ -179,8 +256,14 @@ pub async fn setup_submit(
         return csrf_failed(ctx.lang);
     }
     let info = signed_in!(state, jar, ctx);
-    let Some(id) = factor_id(&id) else { return PageError::from_domain(Error::NotFound, ctx.lang).into_response() };
-    match state.app.confirm_totp(&info.account, id, &f.code, &ctx.req).await {
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    match state
+        .app
+        .confirm_totp(&info.account, id, &f.code, &ctx.req)
+        .await
+    {
         Ok(()) => Redirect::to("/account?done=enabled").into_response(),
         Err(Error::InvalidCode) => match state.app.pending_totp(&info.account, id).await {
             Ok(e) => setup_response(&state, &ctx, jar, &e, Some(ctx.lang.t("setup_failed"))),
@@ -190,11 +273,28 @@ pub async fn setup_submit(
     }
 }
 
-pub async fn remove_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(id): Path<String>) -> Response {
+pub async fn remove_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
     signed_in!(state, jar, ctx);
-    let Some(id) = factor_id(&id) else { return PageError::from_domain(Error::NotFound, ctx.lang).into_response() };
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    (jar, password_page(&ctx, &csrf, format!("/account/factors/{id}/remove"), true, None)).into_response()
+    (
+        jar,
+        password_page(
+            &ctx,
+            &csrf,
+            format!("/account/factors/{id}/remove"),
+            true,
+            None,
+        ),
+    )
+        .into_response()
 }
 
 pub async fn remove_submit(
@@ -208,12 +308,24 @@ pub async fn remove_submit(
         return csrf_failed(ctx.lang);
     }
     let info = signed_in!(state, jar, ctx);
-    let Some(id) = factor_id(&id) else { return PageError::from_domain(Error::NotFound, ctx.lang).into_response() };
-    match state.app.remove_factor(&info.account, id, &f.password, &ctx.req).await {
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    match state
+        .app
+        .remove_factor(&info.account, id, &f.password, &ctx.req)
+        .await
+    {
         Ok(()) => Redirect::to("/account?done=removed").into_response(),
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-            let page = password_page(&ctx, &csrf, format!("/account/factors/{id}/remove"), true, Some(ctx.lang.t("wrong_password")));
+            let page = password_page(
+                &ctx,
+                &csrf,
+                format!("/account/factors/{id}/remove"),
+                true,
+                Some(ctx.lang.t("wrong_password")),
+            );
             (jar, page).into_response()
         }
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),

@@ -20,7 +20,17 @@ pub async fn form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Re
         }
     }
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    (jar, render(&ctx, "login.html", &csrf, false, minijinja::context! { email => "" })).into_response()
+    (
+        jar,
+        render(
+            &ctx,
+            "login.html",
+            &csrf,
+            false,
+            minijinja::context! { email => "" },
+        ),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -33,20 +43,34 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn submit(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Form<LoginForm>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Response {
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
     let secure = state.settings.secure_cookies;
     match state.app.login(&f.email, &f.password, &ctx.req).await {
-        Ok(LoginOutcome::Authenticated(token)) => (set_session(jar, &token, secure), Redirect::to("/")).into_response(),
-        Ok(LoginOutcome::SecondFactor { token, .. }) => {
-            (set_session(jar, &token, secure), Redirect::to("/login/code")).into_response()
+        Ok(LoginOutcome::Authenticated(token)) => {
+            (set_session(jar, &token, secure), Redirect::to("/")).into_response()
         }
+        Ok(LoginOutcome::SecondFactor { token, .. }) => (
+            set_session(jar, &token, secure),
+            Redirect::to("/login/code"),
+        )
+            .into_response(),
         Err(Error::InvalidCredentials) => {
             let (jar, csrf) = state.csrf.token(jar, secure);
             let extra = minijinja::context! { email => f.email.trim(), error => ctx.lang.t("login_failed") };
-            (StatusCode::UNAUTHORIZED, jar, render(&ctx, "login.html", &csrf, false, extra)).into_response()
+            (
+                StatusCode::UNAUTHORIZED,
+                jar,
+                render(&ctx, "login.html", &csrf, false, extra),
+            )
+                .into_response()
         }
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
     }
@@ -61,7 +85,11 @@ pub async fn code_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) 
         return Redirect::to("/login").into_response();
     }
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    (jar, render(&ctx, "code.html", &csrf, false, minijinja::context! {})).into_response()
+    (
+        jar,
+        render(&ctx, "code.html", &csrf, false, minijinja::context! {}),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -72,23 +100,53 @@ pub struct CodeForm {
     code: String,
 }
 
-pub async fn code_submit(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Form<CodeForm>) -> Response {
+pub async fn code_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<CodeForm>,
+) -> Response {
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    let Some(token) = session_token(&jar) else { return Redirect::to("/login").into_response() };
+    let Some(token) = session_token(&jar) else {
+        return Redirect::to("/login").into_response();
+    };
     let secure = state.settings.secure_cookies;
-    let (status, error) = match state.app.verify_second_factor(&token, &f.code, &ctx.req).await {
+    let (status, error) = match state
+        .app
+        .verify_second_factor(&token, &f.code, &ctx.req)
+        .await
+    {
         Ok(new) => return (set_session(jar, &new, secure), Redirect::to("/")).into_response(),
-        Err(Error::Unauthenticated) => return (clear_session(jar), Redirect::to("/login")).into_response(),
-        Err(Error::InvalidCode) => (StatusCode::UNAUTHORIZED, ctx.lang.t("code_failed").to_owned()),
-        Err(Error::TooManyAttempts { retry_after }) => {
-            (StatusCode::TOO_MANY_REQUESTS, ctx.lang.t("code_locked").replace("{seconds}", &retry_after.to_string()))
+        Err(Error::Unauthenticated) => {
+            return (clear_session(jar), Redirect::to("/login")).into_response()
         }
+        Err(Error::InvalidCode) => (
+            StatusCode::UNAUTHORIZED,
+            ctx.lang.t("code_failed").to_owned(),
+        ),
+        Err(Error::TooManyAttempts { retry_after }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            ctx.lang
+                .t("code_locked")
+                .replace("{seconds}", &retry_after.to_string()),
+        ),
         Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
     };
     let (jar, csrf) = state.csrf.token(jar, secure);
-    (status, jar, render(&ctx, "code.html", &csrf, false, minijinja::context! { error => error })).into_response()
+    (
+        status,
+        jar,
+        render(
+            &ctx,
+            "code.html",
+            &csrf,
+            false,
+            minijinja::context! { error => error },
+        ),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -97,7 +155,12 @@ pub struct LogoutForm {
     csrf: String,
 }
 
-pub async fn logout(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Form<LogoutForm>) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<LogoutForm>,
+) -> Response {
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }

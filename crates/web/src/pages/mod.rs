@@ -24,26 +24,55 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/lang/{code}", get(switch_language))
         .route("/login", get(login::form).post(login::submit))
-        .route("/login/code", get(login::code_form).post(login::code_submit))
+        .route(
+            "/login/code",
+            get(login::code_form).post(login::code_submit),
+        )
         .route("/logout", post(login::logout))
         .route("/account", get(account::profile))
-        .route("/account/2fa/enable", get(account::enable_form).post(account::enable_submit))
-        .route("/account/2fa/setup/{id}", get(account::setup_page).post(account::setup_submit))
+        .route(
+            "/account/2fa/enable",
+            get(account::enable_form).post(account::enable_submit),
+        )
+        .route(
+            "/account/2fa/setup/{id}",
+            get(account::setup_page).post(account::setup_submit),
+        )
         .route("/account/2fa/setup/{id}/qr.png", get(account::setup_png))
-        .route("/account/factors/{id}/remove", get(account::remove_form).post(account::remove_submit))
+        .route(
+            "/account/factors/{id}/remove",
+            get(account::remove_form).post(account::remove_submit),
+        )
 }
 
 /// Renders a page with the values every page needs.
-pub(crate) fn render(ctx: &Ctx, name: &str, csrf: &str, signed_in: bool, extra: Value) -> Result<Html<String>, PageError> {
+pub(crate) fn render(
+    ctx: &Ctx,
+    name: &str,
+    csrf: &str,
+    signed_in: bool,
+    extra: Value,
+) -> Result<Html<String>, PageError> {
     let values = minijinja::context! { csrf => csrf, path => ctx.path.clone(), signed_in => signed_in, ..extra };
-    templates().render(name, ctx.lang, values).map(Html).map_err(|e| {
-        tracing::error!(error = %e, template = name, "render failed");
-        PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "error_internal", ctx.lang)
-    })
+    templates()
+        .render(name, ctx.lang, values)
+        .map(Html)
+        .map_err(|e| {
+            tracing::error!(error = %e, template = name, "render failed");
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error_internal",
+                ctx.lang,
+            )
+        })
 }
 
 /// The signed-in user, or a redirect to where they must go first.
-pub(crate) async fn require_signed_in(state: &AppState, jar: &CookieJar, lang: Lang) -> Result<SessionInfo, Response> {
+pub(crate) async fn require_signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+    lang: Lang,
+) -> Result<SessionInfo, Response> {
     match current_session(state, jar).await {
         Ok(Some(s)) if s.session.stage == SessionStage::Authenticated => Ok(s),
         Ok(Some(_)) => Err(Redirect::to("/login/code").into_response()),
@@ -62,8 +91,22 @@ async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Respon
         Err(r) => return r,
     };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let name = if info.account.name.is_empty() { info.account.email.to_string() } else { info.account.name.clone() };
-    (jar, render(&ctx, "home.html", &csrf, true, minijinja::context! { name => name })).into_response()
+    let name = if info.account.name.is_empty() {
+        info.account.email.to_string()
+    } else {
+        info.account.name.clone()
+    };
+    (
+        jar,
+        render(
+            &ctx,
+            "home.html",
+            &csrf,
+            true,
+            minijinja::context! { name => name },
+        ),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -97,7 +140,10 @@ async fn switch_language(
 
 pub async fn stylesheet() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/style.css"),
     )
         .into_response()

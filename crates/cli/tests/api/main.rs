@@ -1,0 +1,6 @@
+//! Black-box tests: a real server on a loopback port, driven over HTTP.
+
+mod journeys;
+mod pages;
+mod refusals;
+mod support;
