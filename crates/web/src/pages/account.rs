@@ -65,7 +65,7 @@ pub async fn profile(
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let a = &info.account;
     let extra = minijinja::context! {
-        email => a.email.as_str(), name => &a.name, role => a.role.as_str(), factors => rows, notice => notice,
+        email => a.email.as_str(), name => &a.name, role => ctx.lang.t(&format!("role_{}", a.role.as_str())), factors => rows, notice => notice,
     };
     (jar, render(&ctx, "account.html", &csrf, true, extra)).into_response()
 }
