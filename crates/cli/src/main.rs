@@ -1,6 +1,6 @@
 //! The `tweestap` command: the server and its administration.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +23,9 @@ struct Cli {
     /// Data directory (SQLite database, secret key). Default ./data
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Address to listen on. Default 127.0.0.1:8080
+    #[arg(long, global = true)]
+    listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -30,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve,
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -42,13 +45,6 @@ enum Command {
         #[arg(long)]
         email: Option<String>,
     },
-}
-
-#[derive(Args, Default)]
-struct ServeArgs {
-    /// Address to listen on. Default 127.0.0.1:8080
-    #[arg(long)]
-    listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -108,17 +104,17 @@ fn load_config(cli: &Cli) -> Result<Config, BoxError> {
     if let Some(d) = &cli.data_dir {
         config.data_dir = d.clone();
     }
+    if let Some(l) = cli.listen {
+        config.listen = l;
+    }
     Ok(config)
 }
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
-    let mut config = load_config(&cli)?;
+    let config = load_config(&cli)?;
     let clock = Arc::new(SystemClock);
-    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-        Command::Serve(args) => {
-            if let Some(l) = args.listen {
-                config.listen = l;
-            }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
             let server = tweestap::spawn(&config, clock).await?;
             println!("tweestap is listening on {}", server.url());
             tracing::info!(url = %server.url(), data_dir = %config.data_dir.display(), "ready");

@@ -49,7 +49,7 @@ impl PasswordHasher {
         let params = Params::new(s.memory_kib, s.iterations, s.parallelism, None)
             .map_err(|e| HashError::Params(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy = hash_with(&argon, &crate::token::Token::generate().as_str().to_owned())?;
+        let dummy = hash_with(&argon, crate::token::Token::generate().as_str())?;
         Ok(Self {
             argon,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),

@@ -344,6 +344,12 @@ impl Tweestap {
         Err(Error::InvalidCode)
     }
 
+    /// Forgets a session without auditing it: the browser is signing in anew.
+    pub async fn discard_session(&self, token: &Token) -> Result<()> {
+        self.store.delete_session(&token.hash()).await?;
+        Ok(())
+    }
+
     pub async fn logout(&self, token: &Token, ctx: &RequestContext) -> Result<()> {
         if let Some(info) = self.session(token).await? {
             self.audit(AuditEvent::Logout, Some(&info.account), None, ctx, None)

@@ -26,6 +26,10 @@ pub async fn login(
     jar: CookieJar,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
+    // A new sign-in replaces whatever session this browser had.
+    if let Some(old) = session_token(&jar) {
+        state.app.discard_session(&old).await?;
+    }
     let secure = state.settings.secure_cookies;
     Ok(
         match state.app.login(&b.email, &b.password, &ctx.req).await? {

@@ -52,6 +52,12 @@ pub async fn submit(
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
+    // A new sign-in replaces whatever session this browser had.
+    if let Some(old) = session_token(&jar) {
+        if let Err(e) = state.app.discard_session(&old).await {
+            return PageError::from_domain(e, ctx.lang).into_response();
+        }
+    }
     let secure = state.settings.secure_cookies;
     match state.app.login(&f.email, &f.password, &ctx.req).await {
         Ok(LoginOutcome::Authenticated(token)) => {
