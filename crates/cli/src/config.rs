@@ -51,6 +51,10 @@ pub struct LockoutConfig {
     pub max_failures: u32,
     pub base_seconds: i64,
     pub max_seconds: i64,
+    /// Consecutive wrong passwords before the password step is throttled.
+    pub password_max_failures: u32,
+    pub password_base_seconds: i64,
+    pub password_max_seconds: i64,
 }
 
 impl Default for Config {
@@ -99,6 +103,9 @@ impl Default for LockoutConfig {
             max_failures: 5,
             base_seconds: 60,
             max_seconds: 3600,
+            password_max_failures: 10,
+            password_base_seconds: 30,
+            password_max_seconds: 900,
         }
     }
 }

@@ -73,6 +73,11 @@ pub fn settings(config: &Config) -> Settings {
             base: Duration::seconds(config.lockout.base_seconds.max(1)),
             max: Duration::seconds(config.lockout.max_seconds.max(1)),
         },
+        password_lockout: LockoutPolicy {
+            max_failures: config.lockout.password_max_failures.max(1),
+            base: Duration::seconds(config.lockout.password_base_seconds.max(1)),
+            max: Duration::seconds(config.lockout.password_max_seconds.max(1)),
+        },
         sessions: SessionPolicy {
             idle: Duration::minutes(config.session.idle_timeout_minutes.max(1)),
             absolute: Duration::hours(config.session.absolute_timeout_hours.max(1)),

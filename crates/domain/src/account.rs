@@ -114,6 +114,9 @@ pub struct Account {
     /// Consecutive wrong second-factor codes; reset by a correct one.
     pub code_failures: u32,
     pub code_locked_until: Option<DateTime<Utc>>,
+    /// Consecutive wrong passwords; reset by a right one.
+    pub password_failures: u32,
+    pub password_locked_until: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

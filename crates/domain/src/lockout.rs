@@ -3,6 +3,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+/// What a lock-out guards: the code step (strict) or the password step (looser, so
+/// that strangers cannot lock people out for long by guessing their password).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    Code,
+    Password,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
     pub max_failures: u32,
@@ -21,6 +29,15 @@ impl Default for LockoutPolicy {
 }
 
 impl LockoutPolicy {
+    /// The password step: 10 wrong passwords in a row, then 30 s, doubling to 15 min.
+    pub fn password_default() -> Self {
+        Self {
+            max_failures: 10,
+            base: Duration::seconds(30),
+            max: Duration::minutes(15),
+        }
+    }
+
     /// When the lock ends after the `failures`-th consecutive failure, if it locks at all.
     /// The 5th failure locks for `base`, the 6th for twice that, and so on up to `max`.
     pub fn lock_until(&self, failures: u32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

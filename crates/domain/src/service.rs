@@ -5,6 +5,7 @@ use crate::audit::{AuditEvent, AuditRecord, RequestContext};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
+use crate::lockout::Guard;
 use crate::password::PasswordHasher;
 use crate::secret_box::SecretBox;
 use crate::session::{Session, SessionStage};
@@ -174,8 +175,9 @@ impl Tweestap {
             .hasher
             .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
             .await;
-        let Some(account) = account.filter(|_| ok) else {
-            let detail = Some("wrong password or unknown account".to_owned());
+        let now = self.clock.now();
+        let Some(account) = account else {
+            let detail = Some("unknown account".to_owned());
             self.audit(
                 AuditEvent::LoginFailed,
                 None,
@@ -186,6 +188,25 @@ impl Tweestap {
             .await?;
             return Err(Error::InvalidCredentials);
         };
+        // While throttled even the right password is refused, with the same answer as a
+        // wrong one, so the throttle reveals nothing about the account or the password.
+        if account.password_locked_until.is_some_and(|u| u > now) {
+            self.audit(AuditEvent::LoginThrottled, Some(&account), None, ctx, None)
+                .await?;
+            return Err(Error::InvalidCredentials);
+        }
+        if !ok {
+            let detail = Some("wrong password".to_owned());
+            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+                .await?;
+            self.count_failure(&account, Guard::Password, ctx).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        if account.password_failures > 0 {
+            self.store
+                .reset_failures(account.id, Guard::Password)
+                .await?;
+        }
         let methods: Vec<FactorKind> = {
             let mut m: Vec<FactorKind> = self
                 .active_factors(account.id)
@@ -196,7 +217,6 @@ impl Tweestap {
             m.dedup();
             m
         };
-        let now = self.clock.now();
         let stage = if methods.is_empty() {
             SessionStage::Authenticated
         } else {
@@ -307,7 +327,7 @@ impl Tweestap {
                 .claim_totp_step(factor.id, step as i64, now)
                 .await?
             {
-                self.store.reset_code_failures(account.id).await?;
+                self.store.reset_failures(account.id, Guard::Code).await?;
                 self.store.delete_session(&token.hash()).await?;
                 let new = self
                     .create_session(&account, SessionStage::Authenticated, "pwd otp", now, ctx)
@@ -334,14 +354,31 @@ impl Tweestap {
             self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None)
                 .await?;
         }
-        let failures = self.store.increment_code_failures(account.id).await?;
-        if let Some(until) = self.settings.lockout.lock_until(failures, now) {
-            self.store.set_code_lock(account.id, Some(until)).await?;
-            let detail = Some(format!("failures={failures} until={}", until.to_rfc3339()));
-            self.audit(AuditEvent::CodeLockedOut, Some(&account), None, ctx, detail)
-                .await?;
-        }
+        self.count_failure(&account, Guard::Code, ctx).await?;
         Err(Error::InvalidCode)
+    }
+
+    /// Counts one more consecutive failure and locks when the policy says so.
+    async fn count_failure(
+        &self,
+        account: &Account,
+        guard: Guard,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let (policy, event) = match guard {
+            Guard::Code => (&self.settings.lockout, AuditEvent::CodeLockedOut),
+            Guard::Password => (
+                &self.settings.password_lockout,
+                AuditEvent::PasswordLockedOut,
+            ),
+        };
+        let failures = self.store.increment_failures(account.id, guard).await?;
+        if let Some(until) = policy.lock_until(failures, self.clock.now()) {
+            self.store.set_lock(account.id, guard, Some(until)).await?;
+            let detail = Some(format!("failures={failures} until={}", until.to_rfc3339()));
+            self.audit(event, Some(account), None, ctx, detail).await?;
+        }
+        Ok(())
     }
 
     /// Forgets a session without auditing it: the browser is signing in anew.

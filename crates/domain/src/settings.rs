@@ -10,7 +10,10 @@ pub struct Settings {
     /// Shown in authenticator apps next to the code.
     pub issuer: String,
     pub totp: TotpParams,
+    /// Wrong codes.
     pub lockout: LockoutPolicy,
+    /// Wrong passwords.
+    pub password_lockout: LockoutPolicy,
     pub sessions: SessionPolicy,
     pub passwords: PasswordRules,
 }
@@ -21,6 +24,7 @@ impl Default for Settings {
             issuer: "tweestap".into(),
             totp: TotpParams::default(),
             lockout: LockoutPolicy::default(),
+            password_lockout: LockoutPolicy::password_default(),
             sessions: SessionPolicy::default(),
             passwords: PasswordRules::default(),
         }

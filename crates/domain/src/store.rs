@@ -3,6 +3,7 @@
 use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
 use crate::factor::{Factor, FactorId};
+use crate::lockout::Guard;
 use crate::session::Session;
 use crate::token::TokenHash;
 use async_trait::async_trait;
@@ -42,10 +43,16 @@ pub trait Store: Send + Sync + 'static {
     async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
 
-    /// Atomically adds one to the consecutive code failures and returns the new count.
-    async fn increment_code_failures(&self, id: AccountId) -> StoreResult<u32>;
-    async fn set_code_lock(&self, id: AccountId, until: Option<DateTime<Utc>>) -> StoreResult<()>;
-    async fn reset_code_failures(&self, id: AccountId) -> StoreResult<()>;
+    /// Atomically adds one to the consecutive failures and returns the new count.
+    async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32>;
+    async fn set_lock(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// Clears the failures and any lock.
+    async fn reset_failures(&self, id: AccountId, guard: Guard) -> StoreResult<()>;
 
     async fn insert_factor(&self, f: &Factor) -> StoreResult<()>;
     async fn factors_of(&self, account: AccountId) -> StoreResult<Vec<Factor>>;

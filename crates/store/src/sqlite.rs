@@ -13,6 +13,7 @@ use std::time::Duration;
 use tweestap_domain::account::{Account, AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
+use tweestap_domain::lockout::Guard;
 use tweestap_domain::session::{Session, SessionStage};
 use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
@@ -112,8 +113,20 @@ fn account_from(row: &SqliteRow) -> StoreResult<Account> {
         code_failures: col::<i64>(row, "code_failures")?
             .try_into()
             .unwrap_or(u32::MAX),
+        password_failures: col::<i64>(row, "password_failures")?
+            .try_into()
+            .unwrap_or(u32::MAX),
+        password_locked_until: opt_ts(col(row, "password_locked_until")?)?,
         code_locked_until: opt_ts(col(row, "code_locked_until")?)?,
     })
+}
+
+/// The columns of a guard's counter and lock (fixed names, never user input).
+fn guard_columns(guard: Guard) -> (&'static str, &'static str) {
+    match guard {
+        Guard::Code => ("code_failures", "code_locked_until"),
+        Guard::Password => ("password_failures", "password_locked_until"),
+    }
 }
 
 fn factor_from(row: &SqliteRow) -> StoreResult<Factor> {
@@ -213,18 +226,26 @@ impl Store for SqliteStore {
         rows.iter().map(account_from).collect()
     }
 
-    async fn increment_code_failures(&self, id: AccountId) -> StoreResult<u32> {
-        let n: i64 =
-            sqlx::query_scalar("UPDATE accounts SET code_failures = code_failures + 1 WHERE id = ? RETURNING code_failures")
-                .bind(id.0.to_string())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
+    async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32> {
+        let (count, _) = guard_columns(guard);
+        let sql =
+            format!("UPDATE accounts SET {count} = {count} + 1 WHERE id = ? RETURNING {count}");
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(id.0.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(n.try_into().unwrap_or(u32::MAX))
     }
 
-    async fn set_code_lock(&self, id: AccountId, until: Option<DateTime<Utc>>) -> StoreResult<()> {
-        sqlx::query("UPDATE accounts SET code_locked_until = ? WHERE id = ?")
+    async fn set_lock(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let (_, lock) = guard_columns(guard);
+        sqlx::query(&format!("UPDATE accounts SET {lock} = ? WHERE id = ?"))
             .bind(until.map(ts))
             .bind(id.0.to_string())
             .execute(&self.pool)
@@ -233,12 +254,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn reset_code_failures(&self, id: AccountId) -> StoreResult<()> {
-        sqlx::query("UPDATE accounts SET code_failures = 0, code_locked_until = NULL WHERE id = ?")
-            .bind(id.0.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn reset_failures(&self, id: AccountId, guard: Guard) -> StoreResult<()> {
+        let (count, lock) = guard_columns(guard);
+        sqlx::query(&format!(
+            "UPDATE accounts SET {count} = 0, {lock} = NULL WHERE id = ?"
+        ))
+        .bind(id.0.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(())
     }
 
@@ -447,9 +471,21 @@ mod tests {
             s.insert_account(&new_account("AN@x.be")).await,
             Err(StoreError::Conflict)
         ));
-        assert_eq!(s.increment_code_failures(a.id).await.unwrap(), 1);
-        assert_eq!(s.increment_code_failures(a.id).await.unwrap(), 2);
-        s.reset_code_failures(a.id).await.unwrap();
+        assert_eq!(s.increment_failures(a.id, Guard::Code).await.unwrap(), 1);
+        assert_eq!(s.increment_failures(a.id, Guard::Code).await.unwrap(), 2);
+        s.reset_failures(a.id, Guard::Code).await.unwrap();
+        assert_eq!(
+            s.increment_failures(a.id, Guard::Password).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            s.account_by_id(a.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_failures,
+            1
+        );
         assert_eq!(
             s.account_by_id(a.id).await.unwrap().unwrap().code_failures,
             0

@@ -358,3 +358,68 @@ async fn malformed_input_gets_json_errors_never_a_panic() {
     // The server is still fine.
     assert_eq!(c.get("/api/v1/me").await.status, 200);
 }
+
+#[tokio::test]
+async fn password_guessing_is_throttled_without_revealing_anything() {
+    let app = TestApp::start().await;
+    app.add_user("an@example.be").await;
+    let c = app.client();
+    for _ in 0..10 {
+        assert_eq!(
+            c.login("an@example.be", "guess guess guess").await.status,
+            401
+        );
+    }
+    // Throttled: the right password gets the very same answer as a wrong one.
+    let r = c.login("an@example.be", PASSWORD).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body, c.login("nobody@example.be", PASSWORD).await.body);
+    app.clock.advance(Duration::seconds(31));
+    assert_eq!(c.login("an@example.be", PASSWORD).await.status, 200);
+    // A right password resets the count: one more wrong guess does not throttle.
+    c.post("/api/v1/logout", json!({})).await;
+    assert_eq!(
+        c.login("an@example.be", "guess guess guess").await.status,
+        401
+    );
+    assert_eq!(c.login("an@example.be", PASSWORD).await.status, 200);
+
+    let log = app
+        .server
+        .as_ref()
+        .unwrap()
+        .app
+        .audit_log(100, Some("an@example.be"))
+        .await
+        .unwrap();
+    assert!(log.iter().any(|r| r.event == "password_locked_out"));
+    assert!(log.iter().any(|r| r.event == "login_throttled"));
+}
+
+#[tokio::test]
+async fn signing_in_again_ends_the_previous_session() {
+    let app = TestApp::start().await;
+    app.add_user("an@example.be").await;
+    let raw = reqwest::Client::new();
+    let login = || {
+        raw.post(format!("{}/api/v1/login", app.url))
+            .json(&json!({ "email": "an@example.be", "password": PASSWORD }))
+    };
+    let first = login().send().await.unwrap();
+    let first = first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let second = login().header("cookie", &first).send().await.unwrap();
+    assert_eq!(second.status(), 200);
+    let me = raw
+        .get(format!("{}/api/v1/me", app.url))
+        .header("cookie", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401, "the old session id no longer works");
+}

@@ -7,7 +7,9 @@ CREATE TABLE accounts (
     password_hash     TEXT NOT NULL,
     created_at        TEXT NOT NULL,
     code_failures     INTEGER NOT NULL DEFAULT 0,
-    code_locked_until TEXT
+    code_locked_until TEXT,
+    password_failures INTEGER NOT NULL DEFAULT 0,
+    password_locked_until TEXT
 );
 
 CREATE TABLE factors (
