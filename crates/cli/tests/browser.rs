@@ -114,13 +114,20 @@ async fn click(c: &Client, css: &str) {
         .expect("click");
 }
 
+/// The page's text; retried because a navigation in flight briefly has no body.
 async fn body_text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
-        .await
-        .expect("body")
-        .text()
-        .await
-        .expect("text")
+    let mut last = String::new();
+    for _ in 0..100 {
+        match c.find(Locator::Css("body")).await {
+            Ok(body) => match body.text().await {
+                Ok(t) => return t,
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the page has no body: {last}");
 }
 
 async fn path(c: &Client) -> String {
