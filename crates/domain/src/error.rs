@@ -26,6 +26,14 @@ pub enum Error {
     #[error(transparent)]
     WeakPassword(#[from] PasswordProblem),
     #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    /// Imports go into an empty database only, so nothing is ever merged or overwritten.
+    #[error("the database already holds accounts; import only into an empty database")]
+    NotEmpty,
+    /// An imported secret does not open with this server's key.
+    #[error("factor {0}: its secret does not open with this server's secret key; use the secret key of the exporting server")]
+    ForeignKey(uuid::Uuid),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),

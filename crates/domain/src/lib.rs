@@ -15,6 +15,7 @@ pub mod secret_box;
 pub mod service;
 pub mod session;
 pub mod settings;
+pub mod snapshot;
 pub mod store;
 pub mod token;
 pub mod totp;

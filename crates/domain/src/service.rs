@@ -10,6 +10,7 @@ use crate::password::PasswordHasher;
 use crate::secret_box::SecretBox;
 use crate::session::{Session, SessionStage};
 use crate::settings::Settings;
+use crate::snapshot::Snapshot;
 use crate::store::{NewAccount, Store, StoreError};
 use crate::token::Token;
 use crate::totp;
@@ -35,6 +36,14 @@ pub enum LoginOutcome {
         token: Token,
         methods: Vec<FactorKind>,
     },
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub accounts: usize,
+    pub factors: usize,
+    pub audit: usize,
 }
 
 /// A valid session, looked up from the client's token.
@@ -536,6 +545,35 @@ impl Tweestap {
         )
         .await?;
         Ok(())
+    }
+
+    /// Everything worth keeping, as one document (see [`crate::snapshot`]).
+    pub async fn export(&self) -> Result<Snapshot> {
+        let contents = self.store.export_contents().await?;
+        Ok(Snapshot::new(&contents, self.clock.now()))
+    }
+
+    /// Loads an export into an empty database in one transaction. Every secret is
+    /// opened first, so a wrong secret key is caught before anything is written.
+    pub async fn import(&self, snapshot: &Snapshot) -> Result<ImportSummary> {
+        let contents = snapshot.contents()?;
+        for f in &contents.factors {
+            self.secrets
+                .open(&f.secret_sealed, f.id.0.as_bytes())
+                .map_err(|_| Error::ForeignKey(f.id.0))?;
+        }
+        if !self.store.list_accounts().await?.is_empty() {
+            return Err(Error::NotEmpty);
+        }
+        match self.store.import_contents(&contents).await {
+            Err(StoreError::Conflict) => return Err(Error::NotEmpty),
+            r => r?,
+        }
+        Ok(ImportSummary {
+            accounts: contents.accounts.len(),
+            factors: contents.factors.len(),
+            audit: contents.audit.len(),
+        })
     }
 
     pub async fn audit_log(&self, limit: u32, email: Option<&str>) -> Result<Vec<AuditRecord>> {

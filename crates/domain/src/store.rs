@@ -5,6 +5,7 @@ use crate::audit::AuditRecord;
 use crate::factor::{Factor, FactorId};
 use crate::lockout::Guard;
 use crate::session::Session;
+use crate::snapshot::Contents;
 use crate::token::TokenHash;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,5 +77,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()>;
+    /// Every account, factor and audit record (oldest first), read in one
+    /// transaction, for `tweestap export`.
+    async fn export_contents(&self) -> StoreResult<Contents>;
+    /// Writes an export in one transaction: all or nothing. `Conflict` when the
+    /// database already holds an account (imports never merge).
+    async fn import_contents(&self, c: &Contents) -> StoreResult<()>;
     async fn list_audit(&self, limit: u32, email: Option<&str>) -> StoreResult<Vec<AuditRecord>>;
 }

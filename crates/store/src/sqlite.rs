@@ -1,6 +1,9 @@
 //! The embedded default: one SQLite file in the data directory.
 
-use crate::map_err;
+use crate::rows::{
+    self, account_from, audit_from, count, factor_from, guard_columns, session_from, Columns,
+};
+use crate::{map_err, map_migrate_err, PoolSettings};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
@@ -10,11 +13,12 @@ use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
-use tweestap_domain::account::{Account, AccountId, Email, Role};
+use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
-use tweestap_domain::factor::{Factor, FactorId, FactorKind};
+use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
-use tweestap_domain::session::{Session, SessionStage};
+use tweestap_domain::session::Session;
+use tweestap_domain::snapshot::Contents;
 use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
 use uuid::Uuid;
@@ -27,9 +31,23 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The pool [`open`](Self::open) and [`open_url`](Self::open_url) use: eight
+    /// connections (SQLite has one writer at a time anyway), otherwise the defaults.
+    pub fn default_pool_settings() -> PoolSettings {
+        PoolSettings {
+            max_connections: 8,
+            ..PoolSettings::default()
+        }
+    }
+
     /// Opens (creating if needed) the database file and applies pending migrations
     /// when `migrate` is set.
     pub async fn open(path: &Path, migrate: bool) -> StoreResult<Self> {
+        Self::open_with(path, &Self::default_pool_settings(), migrate).await
+    }
+
+    /// [`open`](Self::open) with the caller's pool settings.
+    pub async fn open_with(path: &Path, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -37,23 +55,31 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        Self::connect(opts, migrate).await
+        Self::connect(opts, pool, migrate).await
     }
 
     pub async fn open_url(url: &str, migrate: bool) -> StoreResult<Self> {
+        Self::open_url_with(url, &Self::default_pool_settings(), migrate).await
+    }
+
+    /// [`open_url`](Self::open_url) with the caller's pool settings.
+    pub async fn open_url_with(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(map_err)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        Self::connect(opts, migrate).await
+        Self::connect(opts, pool, migrate).await
     }
 
-    async fn connect(opts: SqliteConnectOptions, migrate: bool) -> StoreResult<Self> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
+    async fn connect(
+        opts: SqliteConnectOptions,
+        pool: &PoolSettings,
+        migrate: bool,
+    ) -> StoreResult<Self> {
+        let pool = pool
+            .apply(SqlitePoolOptions::new())
             .connect_with(opts)
             .await
             .map_err(map_err)?;
@@ -65,15 +91,14 @@ impl SqliteStore {
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+        MIGRATOR.run(&self.pool).await.map_err(map_migrate_err)
     }
 }
 
+/// Times are RFC 3339 text in UTC with exactly six fractional digits (so that text
+/// order is time order); the digits beyond are dropped, as [`rows::micros`] does.
 fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    rows::micros(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
@@ -82,11 +107,7 @@ fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
 }
 
-fn opt_ts(s: Option<String>) -> StoreResult<Option<DateTime<Utc>>> {
-    s.as_deref().map(parse_ts).transpose()
-}
-
-fn uuid(s: &str) -> StoreResult<Uuid> {
+fn parse_uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
 }
 
@@ -97,81 +118,41 @@ fn col<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row.try_get(name).map_err(map_err)
 }
 
-fn account_from(row: &SqliteRow) -> StoreResult<Account> {
-    let email: String = col(row, "email")?;
-    let role: String = col(row, "role")?;
-    Ok(Account {
-        id: AccountId(uuid(&col::<String>(row, "id")?)?),
-        email: Email::parse(&email)
-            .map_err(|_| StoreError::Corrupt(format!("e-mail {email:?}")))?,
-        name: col(row, "name")?,
-        role: role
-            .parse::<Role>()
-            .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
-        password_hash: col(row, "password_hash")?,
-        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
-        code_failures: col::<i64>(row, "code_failures")?
-            .try_into()
-            .unwrap_or(u32::MAX),
-        password_failures: col::<i64>(row, "password_failures")?
-            .try_into()
-            .unwrap_or(u32::MAX),
-        password_locked_until: opt_ts(col(row, "password_locked_until")?)?,
-        code_locked_until: opt_ts(col(row, "code_locked_until")?)?,
-    })
-}
-
-/// The columns of a guard's counter and lock (fixed names, never user input).
-fn guard_columns(guard: Guard) -> (&'static str, &'static str) {
-    match guard {
-        Guard::Code => ("code_failures", "code_locked_until"),
-        Guard::Password => ("password_failures", "password_locked_until"),
+/// SQLite keeps times and ids as text; they are parsed here.
+impl Columns for SqliteRow {
+    fn text(&self, name: &str) -> StoreResult<String> {
+        col(self, name)
     }
-}
-
-fn factor_from(row: &SqliteRow) -> StoreResult<Factor> {
-    let kind: String = col(row, "kind")?;
-    Ok(Factor {
-        id: FactorId(uuid(&col::<String>(row, "id")?)?),
-        account_id: AccountId(uuid(&col::<String>(row, "account_id")?)?),
-        kind: FactorKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("factor kind {kind:?}")))?,
-        label: col(row, "label")?,
-        secret_sealed: col(row, "secret_sealed")?,
-        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
-        confirmed_at: opt_ts(col(row, "confirmed_at")?)?,
-        last_used_at: opt_ts(col(row, "last_used_at")?)?,
-        last_step: col(row, "last_step")?,
-    })
-}
-
-fn session_from(row: &SqliteRow) -> StoreResult<Session> {
-    let stage: String = col(row, "stage")?;
-    Ok(Session {
-        id_hash: TokenHash(col(row, "id_hash")?),
-        account_id: AccountId(uuid(&col::<String>(row, "account_id")?)?),
-        stage: SessionStage::parse(&stage)
-            .ok_or_else(|| StoreError::Corrupt(format!("stage {stage:?}")))?,
-        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
-        last_seen_at: parse_ts(&col::<String>(row, "last_seen_at")?)?,
-        auth_time: parse_ts(&col::<String>(row, "auth_time")?)?,
-        amr: col(row, "amr")?,
-        ip: col(row, "ip")?,
-        user_agent: col(row, "user_agent")?,
-    })
-}
-
-fn audit_from(row: &SqliteRow) -> StoreResult<AuditRecord> {
-    let account: Option<String> = col(row, "account_id")?;
-    Ok(AuditRecord {
-        at: parse_ts(&col::<String>(row, "at")?)?,
-        event: col(row, "event")?,
-        account_id: account.as_deref().map(uuid).transpose()?.map(AccountId),
-        email: col(row, "email")?,
-        ip: col(row, "ip")?,
-        user_agent: col(row, "user_agent")?,
-        detail: col(row, "detail")?,
-    })
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        col(self, name)
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        col(self, name)
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        col(self, name)
+    }
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        col(self, name)
+    }
+    fn time(&self, name: &str) -> StoreResult<DateTime<Utc>> {
+        parse_ts(&col::<String>(self, name)?)
+    }
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        col::<Option<String>>(self, name)?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()
+    }
+    fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        parse_uuid(&col::<String>(self, name)?)
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        col::<Option<String>>(self, name)?
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -227,15 +208,16 @@ impl Store for SqliteStore {
     }
 
     async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32> {
-        let (count, _) = guard_columns(guard);
-        let sql =
-            format!("UPDATE accounts SET {count} = {count} + 1 WHERE id = ? RETURNING {count}");
+        let (counter, _) = guard_columns(guard);
+        let sql = format!(
+            "UPDATE accounts SET {counter} = {counter} + 1 WHERE id = ? RETURNING {counter}"
+        );
         let n: i64 = sqlx::query_scalar(&sql)
             .bind(id.0.to_string())
             .fetch_one(&self.pool)
             .await
             .map_err(map_err)?;
-        Ok(n.try_into().unwrap_or(u32::MAX))
+        Ok(count(n))
     }
 
     async fn set_lock(
@@ -255,9 +237,9 @@ impl Store for SqliteStore {
     }
 
     async fn reset_failures(&self, id: AccountId, guard: Guard) -> StoreResult<()> {
-        let (count, lock) = guard_columns(guard);
+        let (counter, lock) = guard_columns(guard);
         sqlx::query(&format!(
-            "UPDATE accounts SET {count} = 0, {lock} = NULL WHERE id = ?"
+            "UPDATE accounts SET {counter} = 0, {lock} = NULL WHERE id = ?"
         ))
         .bind(id.0.to_string())
         .execute(&self.pool)
@@ -287,11 +269,12 @@ impl Store for SqliteStore {
     }
 
     async fn factors_of(&self, account: AccountId) -> StoreResult<Vec<Factor>> {
-        let rows = sqlx::query("SELECT * FROM factors WHERE account_id = ? ORDER BY created_at")
-            .bind(account.0.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT * FROM factors WHERE account_id = ? ORDER BY created_at, id")
+                .bind(account.0.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
         rows.iter().map(factor_from).collect()
     }
 
@@ -425,6 +408,97 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn export_contents(&self) -> StoreResult<Contents> {
+        // One read transaction: a consistent picture while the server keeps running.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let accounts = sqlx::query("SELECT * FROM accounts ORDER BY created_at, id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let factors = sqlx::query("SELECT * FROM factors ORDER BY created_at, id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let audit = sqlx::query("SELECT * FROM audit_log ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Contents {
+            accounts: accounts
+                .iter()
+                .map(account_from)
+                .collect::<StoreResult<_>>()?,
+            factors: factors
+                .iter()
+                .map(factor_from)
+                .collect::<StoreResult<_>>()?,
+            audit: audit.iter().map(audit_from).collect::<StoreResult<_>>()?,
+        })
+    }
+
+    async fn import_contents(&self, c: &Contents) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if n > 0 {
+            return Err(StoreError::Conflict);
+        }
+        for a in &c.accounts {
+            sqlx::query(
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, code_failures, code_locked_until, password_failures, password_locked_until)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(a.id.0.to_string())
+            .bind(a.email.as_str())
+            .bind(&a.name)
+            .bind(a.role.as_str())
+            .bind(&a.password_hash)
+            .bind(ts(a.created_at))
+            .bind(i64::from(a.code_failures))
+            .bind(a.code_locked_until.map(ts))
+            .bind(i64::from(a.password_failures))
+            .bind(a.password_locked_until.map(ts))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for f in &c.factors {
+            sqlx::query(
+                "INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at, confirmed_at, last_used_at, last_step)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(f.id.0.to_string())
+            .bind(f.account_id.0.to_string())
+            .bind(f.kind.as_str())
+            .bind(&f.label)
+            .bind(&f.secret_sealed)
+            .bind(ts(f.created_at))
+            .bind(f.confirmed_at.map(ts))
+            .bind(f.last_used_at.map(ts))
+            .bind(f.last_step)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for r in &c.audit {
+            sqlx::query("INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(ts(r.at))
+                .bind(&r.event)
+                .bind(r.account_id.map(|a| a.0.to_string()))
+                .bind(&r.email)
+                .bind(&r.ip)
+                .bind(&r.user_agent)
+                .bind(&r.detail)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn list_audit(&self, limit: u32, email: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM audit_log WHERE (?1 IS NULL OR email = ?1) ORDER BY id DESC LIMIT ?2",
@@ -441,7 +515,8 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tweestap_domain::store::NewAccount;
+    use tweestap_domain::account::Role;
+    use tweestap_domain::factor::FactorKind;
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,291 @@
+//! A whole database as one JSON document, to move an organisation between backends
+//! (`tweestap export` on SQLite, `tweestap import` on PostgreSQL) or keep a logical
+//! backup.
+//!
+//! The format is explicit records, not the domain structs, so it stays stable when
+//! the domain changes. Secrets stay sealed: the importing side needs the same master
+//! key. Sessions are not carried over (everyone signs in again), which is both
+//! simpler and safer than moving live bearer tokens around.
+
+use crate::account::{Account, AccountId, Email, Role};
+use crate::audit::AuditRecord;
+use crate::factor::{Factor, FactorId, FactorKind};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub const FORMAT: &str = "tweestap-export";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: String,
+    pub version: u32,
+    pub exported_at: DateTime<Utc>,
+    pub accounts: Vec<AccountRecord>,
+    pub factors: Vec<FactorRecord>,
+    /// Oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub code_failures: u32,
+    pub code_locked_until: Option<DateTime<Utc>>,
+    pub password_failures: u32,
+    pub password_locked_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FactorRecord {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub kind: String,
+    pub label: String,
+    /// Base64 of the sealed secret (the factor id is its associated data).
+    pub secret_sealed: String,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_step: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub account_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SnapshotError {
+    #[error("not a tweestap export (format {0:?})")]
+    Format(String),
+    #[error("export version {0} is newer than this tweestap understands ({VERSION})")]
+    Version(u32),
+    #[error("account {id}: {what}")]
+    Account { id: Uuid, what: String },
+    #[error("factor {id}: {what}")]
+    Factor { id: Uuid, what: String },
+}
+
+/// The domain data of a snapshot, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Contents {
+    pub accounts: Vec<Account>,
+    pub factors: Vec<Factor>,
+    pub audit: Vec<AuditRecord>,
+}
+
+impl Snapshot {
+    pub fn new(c: &Contents, at: DateTime<Utc>) -> Self {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            exported_at: at,
+            accounts: c
+                .accounts
+                .iter()
+                .map(|a| AccountRecord {
+                    id: a.id.0,
+                    email: a.email.as_str().to_owned(),
+                    name: a.name.clone(),
+                    role: a.role.as_str().to_owned(),
+                    password_hash: a.password_hash.clone(),
+                    created_at: a.created_at,
+                    code_failures: a.code_failures,
+                    code_locked_until: a.code_locked_until,
+                    password_failures: a.password_failures,
+                    password_locked_until: a.password_locked_until,
+                })
+                .collect(),
+            factors: c
+                .factors
+                .iter()
+                .map(|f| FactorRecord {
+                    id: f.id.0,
+                    account_id: f.account_id.0,
+                    kind: f.kind.as_str().to_owned(),
+                    label: f.label.clone(),
+                    secret_sealed: b64.encode(&f.secret_sealed),
+                    created_at: f.created_at,
+                    confirmed_at: f.confirmed_at,
+                    last_used_at: f.last_used_at,
+                    last_step: f.last_step,
+                })
+                .collect(),
+            audit: c
+                .audit
+                .iter()
+                .map(|r| AuditEntry {
+                    at: r.at,
+                    event: r.event.clone(),
+                    account_id: r.account_id.map(|a| a.0),
+                    email: r.email.clone(),
+                    ip: r.ip.clone(),
+                    user_agent: r.user_agent.clone(),
+                    detail: r.detail.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks everything before a single row is written.
+    pub fn contents(&self) -> Result<Contents, SnapshotError> {
+        if self.format != FORMAT {
+            return Err(SnapshotError::Format(self.format.clone()));
+        }
+        if self.version > VERSION {
+            return Err(SnapshotError::Version(self.version));
+        }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut accounts = Vec::with_capacity(self.accounts.len());
+        for a in &self.accounts {
+            let bad = |what: &str| SnapshotError::Account {
+                id: a.id,
+                what: what.into(),
+            };
+            accounts.push(Account {
+                id: AccountId(a.id),
+                email: Email::parse(&a.email).map_err(|_| bad("invalid e-mail address"))?,
+                name: a.name.clone(),
+                role: a.role.parse::<Role>().map_err(|_| bad("unknown role"))?,
+                password_hash: a.password_hash.clone(),
+                created_at: a.created_at,
+                code_failures: a.code_failures,
+                code_locked_until: a.code_locked_until,
+                password_failures: a.password_failures,
+                password_locked_until: a.password_locked_until,
+            });
+        }
+        let known: std::collections::HashSet<Uuid> = self.accounts.iter().map(|a| a.id).collect();
+        let mut factors = Vec::with_capacity(self.factors.len());
+        for f in &self.factors {
+            let bad = |what: &str| SnapshotError::Factor {
+                id: f.id,
+                what: what.into(),
+            };
+            if !known.contains(&f.account_id) {
+                return Err(bad("belongs to no account in the export"));
+            }
+            factors.push(Factor {
+                id: FactorId(f.id),
+                account_id: AccountId(f.account_id),
+                kind: FactorKind::parse(&f.kind).ok_or_else(|| bad("unknown kind"))?,
+                label: f.label.clone(),
+                secret_sealed: b64
+                    .decode(&f.secret_sealed)
+                    .map_err(|_| bad("secret is not base64"))?,
+                created_at: f.created_at,
+                confirmed_at: f.confirmed_at,
+                last_used_at: f.last_used_at,
+                last_step: f.last_step,
+            });
+        }
+        let audit = self
+            .audit
+            .iter()
+            .map(|r| AuditRecord {
+                at: r.at,
+                event: r.event.clone(),
+                // Audit rows outlive accounts; keep the id only when it still exists.
+                account_id: r.account_id.filter(|id| known.contains(id)).map(AccountId),
+                email: r.email.clone(),
+                ip: r.ip.clone(),
+                user_agent: r.user_agent.clone(),
+                detail: r.detail.clone(),
+            })
+            .collect();
+        Ok(Contents {
+            accounts,
+            factors,
+            audit,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn sample() -> Contents {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().unwrap();
+        let id = AccountId(Uuid::new_v4());
+        Contents {
+            accounts: vec![Account {
+                id,
+                email: Email::parse("An@Example.be").unwrap(),
+                name: "An".into(),
+                role: Role::Support,
+                password_hash: "$argon2id$...".into(),
+                created_at: at,
+                code_failures: 2,
+                code_locked_until: None,
+                password_failures: 0,
+                password_locked_until: Some(at),
+            }],
+            factors: vec![Factor {
+                id: FactorId(Uuid::new_v4()),
+                account_id: id,
+                kind: FactorKind::Totp,
+                label: "app".into(),
+                secret_sealed: vec![1, 2, 3, 255],
+                created_at: at,
+                confirmed_at: Some(at),
+                last_used_at: None,
+                last_step: Some(42),
+            }],
+            audit: vec![AuditRecord {
+                at,
+                event: "login_succeeded".into(),
+                account_id: Some(id),
+                email: Some("an@example.be".into()),
+                ip: Some("127.0.0.1".into()),
+                user_agent: None,
+                detail: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let c = sample();
+        let json = serde_json::to_string(&Snapshot::new(&c, Utc::now())).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        let d = back.contents().unwrap();
+        assert_eq!(d.accounts[0].email, c.accounts[0].email);
+        assert_eq!(d.accounts[0].role, Role::Support);
+        assert_eq!(d.factors[0].secret_sealed, vec![1, 2, 3, 255]);
+        assert_eq!(d.factors[0].last_step, Some(42));
+        assert_eq!(d.audit[0].account_id, Some(c.accounts[0].id));
+    }
+
+    #[test]
+    fn refuses_foreign_or_broken_documents() {
+        let mut s = Snapshot::new(&sample(), Utc::now());
+        s.format = "something-else".into();
+        assert!(matches!(s.contents(), Err(SnapshotError::Format(_))));
+        let mut s = Snapshot::new(&sample(), Utc::now());
+        s.version = VERSION + 1;
+        assert!(matches!(s.contents(), Err(SnapshotError::Version(_))));
+        let mut s = Snapshot::new(&sample(), Utc::now());
+        s.factors[0].account_id = Uuid::new_v4();
+        assert!(matches!(s.contents(), Err(SnapshotError::Factor { .. })));
+        let mut s = Snapshot::new(&sample(), Utc::now());
+        s.accounts[0].role = "root".into();
+        assert!(matches!(s.contents(), Err(SnapshotError::Account { .. })));
+    }
+}

@@ -1,0 +1,531 @@
+//! PostgreSQL, for several server nodes sharing one database.
+//!
+//! Every method means exactly what it means in [`crate::SqliteStore`]; the checks
+//! that must hold across nodes (failure counters, one use per TOTP step, confirming
+//! a factor once) are single conditional statements, so the database decides them
+//! atomically.
+
+use crate::rows::{
+    self, account_from, audit_from, count, factor_from, guard_columns, session_from, Columns,
+};
+use crate::{map_err, map_migrate_err, PoolSettings};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+use std::str::FromStr;
+use tweestap_domain::account::{Account, AccountId, Email};
+use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::factor::{Factor, FactorId};
+use tweestap_domain::lockout::Guard;
+use tweestap_domain::session::Session;
+use tweestap_domain::snapshot::Contents;
+use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
+use tweestap_domain::token::TokenHash;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database?…`) and applies
+    /// pending migrations when `migrate` is set.
+    ///
+    /// Gives up after `pool.acquire_timeout` with [`StoreError::Unavailable`] when the
+    /// server cannot be reached. Once connected, the pool checks each connection
+    /// before handing it out and reconnects by itself when PostgreSQL comes back after
+    /// a restart; in between, calls fail with `Unavailable`.
+    ///
+    /// [`StoreError::Unavailable`]: tweestap_domain::store::StoreError::Unavailable
+    pub async fn connect(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
+        let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
+        let pool = pool
+            .apply(PgPoolOptions::new())
+            .test_before_acquire(true)
+            .connect_with(opts)
+            .await
+            .map_err(map_err)?;
+        let s = Self { pool };
+        if migrate {
+            s.migrate().await?;
+        }
+        Ok(s)
+    }
+
+    /// Applies pending migrations. Nodes starting together are safe: sqlx holds an
+    /// advisory lock while it migrates.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(map_migrate_err)
+    }
+}
+
+fn col<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+    row: &'r PgRow,
+    name: &str,
+) -> StoreResult<T> {
+    row.try_get(name).map_err(map_err)
+}
+
+/// PostgreSQL has the types natively.
+impl Columns for PgRow {
+    fn text(&self, name: &str) -> StoreResult<String> {
+        col(self, name)
+    }
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        col(self, name)
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        col(self, name)
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        col(self, name)
+    }
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        col(self, name)
+    }
+    fn time(&self, name: &str) -> StoreResult<DateTime<Utc>> {
+        col(self, name)
+    }
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        col(self, name)
+    }
+    fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        col(self, name)
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        col(self, name)
+    }
+}
+
+/// A time as stored: whole microseconds, rounded down like the SQLite text.
+fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    rows::micros(t)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_account(&self, a: &NewAccount) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO accounts (id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(a.id.0)
+        .bind(a.email.as_str())
+        .bind(&a.name)
+        .bind(a.role.as_str())
+        .bind(&a.password_hash)
+        .bind(ts(a.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        // Byte order, as SQLite's BINARY collation, whatever the database's locale.
+        let rows = sqlx::query(r#"SELECT * FROM accounts ORDER BY email COLLATE "C""#)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(account_from).collect()
+    }
+
+    async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32> {
+        let (counter, _) = guard_columns(guard);
+        let sql = format!(
+            "UPDATE accounts SET {counter} = {counter} + 1 WHERE id = $1 RETURNING {counter}"
+        );
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(count(n))
+    }
+
+    async fn set_lock(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let (_, lock) = guard_columns(guard);
+        sqlx::query(&format!("UPDATE accounts SET {lock} = $1 WHERE id = $2"))
+            .bind(until.map(ts))
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn reset_failures(&self, id: AccountId, guard: Guard) -> StoreResult<()> {
+        let (counter, lock) = guard_columns(guard);
+        sqlx::query(&format!(
+            "UPDATE accounts SET {counter} = 0, {lock} = NULL WHERE id = $1"
+        ))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_factor(&self, f: &Factor) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at, confirmed_at, last_used_at, last_step)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(f.id.0)
+        .bind(f.account_id.0)
+        .bind(f.kind.as_str())
+        .bind(&f.label)
+        .bind(&f.secret_sealed)
+        .bind(ts(f.created_at))
+        .bind(f.confirmed_at.map(ts))
+        .bind(f.last_used_at.map(ts))
+        .bind(f.last_step)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn factors_of(&self, account: AccountId) -> StoreResult<Vec<Factor>> {
+        let rows =
+            sqlx::query("SELECT * FROM factors WHERE account_id = $1 ORDER BY created_at, id")
+                .bind(account.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        rows.iter().map(factor_from).collect()
+    }
+
+    async fn confirm_factor(&self, id: FactorId, at: DateTime<Utc>) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE factors SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_factor(&self, id: FactorId) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM factors WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_unconfirmed_factors(&self, account: AccountId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM factors WHERE account_id = $1 AND confirmed_at IS NULL")
+            .bind(account.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_totp_step(
+        &self,
+        id: FactorId,
+        step: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // One conditional UPDATE: under READ COMMITTED a concurrent claim of the same
+        // row waits for ours, then re-checks the condition against the committed
+        // value, so two nodes can never both accept one step.
+        let r = sqlx::query(
+            "UPDATE factors SET last_step = $2, last_used_at = $3 WHERE id = $1 AND (last_step IS NULL OR last_step < $2)",
+        )
+        .bind(id.0)
+        .bind(step)
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.id_hash.0)
+        .bind(s.account_id.0)
+        .bind(s.stage.as_str())
+        .bind(ts(s.created_at))
+        .bind(ts(s.last_seen_at))
+        .bind(ts(s.auth_time))
+        .bind(&s.amr)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &TokenHash) -> StoreResult<Option<Session>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1")
+            .bind(&id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(session_from).transpose()
+    }
+
+    async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(ts(at))
+            .bind(&id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &TokenHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(&id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_sessions_of(&self, account: AccountId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(account.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(ts(r.at))
+            .bind(&r.event)
+            .bind(r.account_id.map(|a| a.0))
+            .bind(&r.email)
+            .bind(&r.ip)
+            .bind(&r.user_agent)
+            .bind(&r.detail)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn export_contents(&self) -> StoreResult<Contents> {
+        // One read transaction: a consistent picture while the server keeps running.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // REPEATABLE READ: all three tables as of one instant.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let accounts = sqlx::query("SELECT * FROM accounts ORDER BY created_at, id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let factors = sqlx::query("SELECT * FROM factors ORDER BY created_at, id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let audit = sqlx::query("SELECT * FROM audit_log ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Contents {
+            accounts: accounts
+                .iter()
+                .map(account_from)
+                .collect::<StoreResult<_>>()?,
+            factors: factors
+                .iter()
+                .map(factor_from)
+                .collect::<StoreResult<_>>()?,
+            audit: audit.iter().map(audit_from).collect::<StoreResult<_>>()?,
+        })
+    }
+
+    async fn import_contents(&self, c: &Contents) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Two imports at once must not both see an empty database.
+        sqlx::query("LOCK TABLE accounts IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if n > 0 {
+            return Err(StoreError::Conflict);
+        }
+        for a in &c.accounts {
+            sqlx::query(
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, code_failures, code_locked_until, password_failures, password_locked_until)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(a.id.0)
+            .bind(a.email.as_str())
+            .bind(&a.name)
+            .bind(a.role.as_str())
+            .bind(&a.password_hash)
+            .bind(ts(a.created_at))
+            .bind(i64::from(a.code_failures))
+            .bind(a.code_locked_until.map(ts))
+            .bind(i64::from(a.password_failures))
+            .bind(a.password_locked_until.map(ts))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for f in &c.factors {
+            sqlx::query(
+                "INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at, confirmed_at, last_used_at, last_step)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(f.id.0)
+            .bind(f.account_id.0)
+            .bind(f.kind.as_str())
+            .bind(&f.label)
+            .bind(&f.secret_sealed)
+            .bind(ts(f.created_at))
+            .bind(f.confirmed_at.map(ts))
+            .bind(f.last_used_at.map(ts))
+            .bind(f.last_step)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for r in &c.audit {
+            sqlx::query("INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(ts(r.at))
+                .bind(&r.event)
+                .bind(r.account_id.map(|a| a.0))
+                .bind(&r.email)
+                .bind(&r.ip)
+                .bind(&r.user_agent)
+                .bind(&r.detail)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_audit(&self, limit: u32, email: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE ($1::text IS NULL OR email = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(email.map(str::to_lowercase))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(audit_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use tweestap_domain::store::StoreError;
+
+    /// A connection PostgreSQL terminates under our feet reports `Unavailable`, and
+    /// the pool replaces it by itself on the next call.
+    #[tokio::test]
+    async fn terminated_connections_are_unavailable_then_replaced() {
+        let Some(url) = testing::fresh_postgres_database().await else {
+            return;
+        };
+        let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
+            .await
+            .unwrap();
+        let mut victim = store.pool.acquire().await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *victim)
+            .await
+            .unwrap();
+        // With a timeout, PostgreSQL waits until the backend is really gone.
+        let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+            .bind(pid)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(killed);
+        let err = sqlx::query("SELECT 1")
+            .execute(&mut *victim)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(map_err(err), StoreError::Unavailable(_)),
+            "a terminated connection must be Unavailable"
+        );
+        drop(victim);
+
+        // Kill every other connection of the pool too; the store must carry on.
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        store.ping().await.unwrap();
+        assert!(store.list_accounts().await.unwrap().is_empty());
+
+        store.pool.close().await;
+        testing::drop_database(&url).await;
+    }
+}

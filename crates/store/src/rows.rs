@@ -1,0 +1,135 @@
+//! Row-to-domain conversion shared by every backend.
+//!
+//! Each backend says how to read one column as text, an integer, bytes, a time or a
+//! UUID ([`Columns`]); turning those into accounts, factors, sessions and audit
+//! records is written once here, so the backends cannot drift apart.
+
+use chrono::{DateTime, Timelike, Utc};
+use tweestap_domain::account::{Account, AccountId, Email, Role};
+use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::factor::{Factor, FactorId, FactorKind};
+use tweestap_domain::lockout::Guard;
+use tweestap_domain::session::{Session, SessionStage};
+use tweestap_domain::store::{StoreError, StoreResult};
+use tweestap_domain::token::TokenHash;
+use uuid::Uuid;
+
+/// Reads one column of a result row in the backend's own representation.
+pub(crate) trait Columns {
+    fn text(&self, name: &str) -> StoreResult<String>;
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>>;
+    fn int(&self, name: &str) -> StoreResult<i64>;
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>>;
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>>;
+    fn time(&self, name: &str) -> StoreResult<DateTime<Utc>>;
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    fn uuid(&self, name: &str) -> StoreResult<Uuid>;
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>>;
+}
+
+/// Times are stored at microsecond precision on every backend; this drops the rest
+/// (rounding down, also before 1970) so that what is read back is the same everywhere.
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = t.nanosecond();
+    t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
+}
+
+/// The columns of a guard's counter and lock (fixed names, never user input).
+pub(crate) fn guard_columns(guard: Guard) -> (&'static str, &'static str) {
+    match guard {
+        Guard::Code => ("code_failures", "code_locked_until"),
+        Guard::Password => ("password_failures", "password_locked_until"),
+    }
+}
+
+/// A stored failure counter as the domain's `u32` (saturating).
+pub(crate) fn count(n: i64) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}
+
+pub(crate) fn account_from(row: &impl Columns) -> StoreResult<Account> {
+    let email = row.text("email")?;
+    let role = row.text("role")?;
+    Ok(Account {
+        id: AccountId(row.uuid("id")?),
+        email: Email::parse(&email)
+            .map_err(|_| StoreError::Corrupt(format!("e-mail {email:?}")))?,
+        name: row.text("name")?,
+        role: role
+            .parse::<Role>()
+            .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        password_hash: row.text("password_hash")?,
+        created_at: row.time("created_at")?,
+        code_failures: count(row.int("code_failures")?),
+        password_failures: count(row.int("password_failures")?),
+        password_locked_until: row.opt_time("password_locked_until")?,
+        code_locked_until: row.opt_time("code_locked_until")?,
+    })
+}
+
+pub(crate) fn factor_from(row: &impl Columns) -> StoreResult<Factor> {
+    let kind = row.text("kind")?;
+    Ok(Factor {
+        id: FactorId(row.uuid("id")?),
+        account_id: AccountId(row.uuid("account_id")?),
+        kind: FactorKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("factor kind {kind:?}")))?,
+        label: row.text("label")?,
+        secret_sealed: row.bytes("secret_sealed")?,
+        created_at: row.time("created_at")?,
+        confirmed_at: row.opt_time("confirmed_at")?,
+        last_used_at: row.opt_time("last_used_at")?,
+        last_step: row.opt_int("last_step")?,
+    })
+}
+
+pub(crate) fn session_from(row: &impl Columns) -> StoreResult<Session> {
+    let stage = row.text("stage")?;
+    Ok(Session {
+        id_hash: TokenHash(row.text("id_hash")?),
+        account_id: AccountId(row.uuid("account_id")?),
+        stage: SessionStage::parse(&stage)
+            .ok_or_else(|| StoreError::Corrupt(format!("stage {stage:?}")))?,
+        created_at: row.time("created_at")?,
+        last_seen_at: row.time("last_seen_at")?,
+        auth_time: row.time("auth_time")?,
+        amr: row.text("amr")?,
+        ip: row.opt_text("ip")?,
+        user_agent: row.opt_text("user_agent")?,
+    })
+}
+
+pub(crate) fn audit_from(row: &impl Columns) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        at: row.time("at")?,
+        event: row.text("event")?,
+        account_id: row.opt_uuid("account_id")?.map(AccountId),
+        email: row.opt_text("email")?,
+        ip: row.opt_text("ip")?,
+        user_agent: row.opt_text("user_agent")?,
+        detail: row.opt_text("detail")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn micros_rounds_down_on_both_sides_of_1970() {
+        let t = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(micros(t).nanosecond(), 123_456_000);
+        let before = Utc.timestamp_opt(-1, 999_999_999).unwrap();
+        assert_eq!(micros(before), Utc.timestamp_opt(-1, 999_999_000).unwrap());
+        let exact = Utc.timestamp_opt(5, 7_000).unwrap();
+        assert_eq!(micros(exact), exact);
+    }
+
+    #[test]
+    fn counts_saturate() {
+        assert_eq!(count(3), 3);
+        assert_eq!(count(i64::MAX), u32::MAX);
+        assert_eq!(count(-1), u32::MAX);
+    }
+}

@@ -1,0 +1,813 @@
+//! The behaviour every `Store` must have, written once and run against each backend:
+//! SQLite in a temporary directory and PostgreSQL in a fresh database (skipped loudly
+//! when no PostgreSQL is reachable, unless `TWEESTAP_REQUIRE_ALL=1`).
+
+use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
+use std::sync::Arc;
+use std::time::Instant;
+use tweestap_domain::account::{AccountId, Email, Role};
+use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::factor::{Factor, FactorId, FactorKind};
+use tweestap_domain::lockout::Guard;
+use tweestap_domain::session::{Session, SessionStage};
+use tweestap_domain::store::{NewAccount, Store, StoreError};
+use tweestap_domain::token::TokenHash;
+use tweestap_store::{testing, PoolSettings, PostgresStore, SqliteStore};
+use uuid::Uuid;
+
+type Dyn = Arc<dyn Store>;
+
+/// A store under test and what to clean up after it.
+struct Backend {
+    store: Dyn,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Backend {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), true)
+            .await
+            .unwrap();
+        Self {
+            store: Arc::new(store),
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    async fn postgres() -> Option<Self> {
+        let url = testing::fresh_postgres_database().await?;
+        let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
+            .await
+            .unwrap();
+        Some(Self {
+            store: Arc::new(store),
+            cleanup: Cleanup::Postgres(url),
+        })
+    }
+
+    /// Runs one behaviour, then cleans up, also when the behaviour panicked (the
+    /// panic is caught by running it as a task, and raised again afterwards).
+    async fn run<F, Fut>(self, behaviour: F)
+    where
+        F: FnOnce(Dyn) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let outcome = tokio::spawn(behaviour(self.store.clone())).await;
+        drop(self.store);
+        if let Cleanup::Postgres(url) = self.cleanup {
+            testing::drop_database(&url).await;
+        }
+        if let Err(e) = outcome {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+            panic!("{e}");
+        }
+    }
+}
+
+/// Runs each behaviour once per backend: `sqlite::<name>` and `postgres::<name>`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let b = super::Backend::sqlite().await;
+                    b.run(super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(b) = super::Backend::postgres().await else {
+                        return;
+                    };
+                    b.run(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    ping_answers,
+    accounts_round_trip,
+    accounts_found_by_email_whatever_its_case,
+    accounts_listed_in_byte_order_of_email,
+    duplicate_email_or_id_conflicts,
+    failures_count_lock_and_reset_per_guard,
+    failures_of_unknown_account_are_an_error,
+    factors_insert_confirm_delete,
+    totp_step_claimed_once,
+    concurrent_claims_of_one_step_accept_exactly_one,
+    concurrent_claims_of_rising_steps_end_at_the_highest,
+    concurrent_failures_all_count,
+    sessions_lifecycle,
+    expired_sessions_strictly_before,
+    audit_newest_first_with_limit_and_email_filter,
+    times_round_trip_at_microseconds,
+);
+
+// ---------------------------------------------------------------------------------
+// Helpers
+
+/// `t` cut to whole microseconds (rounding down), which is what every backend keeps.
+fn us(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap()
+}
+
+/// A time with nanoseconds that a backend must drop.
+fn t0() -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000, 123_456_789).unwrap()
+}
+
+fn new_account(email: &str) -> NewAccount {
+    NewAccount {
+        id: AccountId::random(),
+        email: Email::parse(email).unwrap(),
+        name: "An Peeters".into(),
+        role: Role::User,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: t0(),
+    }
+}
+
+async fn account(s: &Dyn, email: &str) -> NewAccount {
+    let a = new_account(email);
+    s.insert_account(&a).await.unwrap();
+    a
+}
+
+fn factor(account: AccountId, created_at: DateTime<Utc>) -> Factor {
+    Factor {
+        id: FactorId(Uuid::new_v4()),
+        account_id: account,
+        kind: FactorKind::Totp,
+        label: "Telefoon van An".into(),
+        secret_sealed: vec![0, 1, 2, 254, 255],
+        created_at,
+        confirmed_at: None,
+        last_used_at: None,
+        last_step: None,
+    }
+}
+
+fn session(account: AccountId, last_seen_at: DateTime<Utc>) -> Session {
+    Session {
+        id_hash: TokenHash(format!("{:x}", Uuid::new_v4().as_u128())),
+        account_id: account,
+        stage: SessionStage::SecondFactor,
+        created_at: t0(),
+        last_seen_at,
+        auth_time: t0() + Duration::nanoseconds(999),
+        amr: "pwd".into(),
+        ip: Some("192.0.2.1".into()),
+        user_agent: None,
+    }
+}
+
+fn audit(at: DateTime<Utc>, event: &str, email: Option<&str>) -> AuditRecord {
+    AuditRecord {
+        at,
+        event: event.into(),
+        account_id: None,
+        email: email.map(str::to_owned),
+        ip: None,
+        user_agent: None,
+        detail: None,
+    }
+}
+
+/// The domain types have no `PartialEq`; their `Debug` shows every field.
+fn same<T: std::fmt::Debug>(got: &T, want: &T) {
+    assert_eq!(format!("{got:#?}"), format!("{want:#?}"));
+}
+
+// ---------------------------------------------------------------------------------
+// Behaviours
+
+async fn ping_answers(s: Dyn) {
+    s.ping().await.unwrap();
+}
+
+async fn accounts_round_trip(s: Dyn) {
+    for (email, role) in [
+        ("user@x.be", Role::User),
+        ("support@x.be", Role::Support),
+        ("admin@x.be", Role::Admin),
+    ] {
+        let mut a = new_account(email);
+        a.role = role;
+        a.name = "Zoë d'Hondt 🙂".into();
+        s.insert_account(&a).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(got.id, a.id);
+        assert_eq!(got.email, a.email);
+        assert_eq!(got.name, a.name);
+        assert_eq!(got.role, role);
+        assert_eq!(got.password_hash, a.password_hash);
+        assert_eq!(got.created_at, us(a.created_at));
+        assert_eq!(got.code_failures, 0);
+        assert_eq!(got.password_failures, 0);
+        assert_eq!(got.code_locked_until, None);
+        assert_eq!(got.password_locked_until, None);
+    }
+    assert!(s
+        .account_by_id(AccountId::random())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn accounts_found_by_email_whatever_its_case(s: Dyn) {
+    let a = account(&s, "An.Peeters@Example.BE").await;
+    let found = s
+        .account_by_email(&Email::parse("  AN.PEETERS@example.be ").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, a.id);
+    assert_eq!(found.email.as_str(), "an.peeters@example.be");
+    assert!(s
+        .account_by_email(&Email::parse("someone.else@example.be").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn accounts_listed_in_byte_order_of_email(s: Dyn) {
+    // A locale-aware collation would ignore the punctuation and order these otherwise.
+    for e in [
+        "b.c@x.be", "ab@x.be", "a@x.be", "a.b@x.be", "a-z@x.be", "a_b@x.be",
+    ] {
+        account(&s, e).await;
+    }
+    let listed: Vec<String> = s
+        .list_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.email.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        listed,
+        ["a-z@x.be", "a.b@x.be", "a@x.be", "a_b@x.be", "ab@x.be", "b.c@x.be"]
+    );
+}
+
+async fn duplicate_email_or_id_conflicts(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    assert!(matches!(
+        s.insert_account(&new_account("AN@X.be")).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut same_id = new_account("other@x.be");
+    same_id.id = a.id;
+    assert!(matches!(
+        s.insert_account(&same_id).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.list_accounts().await.unwrap().len(), 1);
+}
+
+async fn failures_count_lock_and_reset_per_guard(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let other = account(&s, "other@x.be").await;
+    let lock = t0() + Duration::seconds(60);
+    for (guard, other_guard) in [
+        (Guard::Code, Guard::Password),
+        (Guard::Password, Guard::Code),
+    ] {
+        let failures = |acc: &tweestap_domain::account::Account, g: Guard| match g {
+            Guard::Code => (acc.code_failures, acc.code_locked_until),
+            Guard::Password => (acc.password_failures, acc.password_locked_until),
+        };
+        s.increment_failures(a.id, other_guard).await.unwrap();
+        s.set_lock(a.id, other_guard, Some(lock)).await.unwrap();
+        for n in 1..=3 {
+            assert_eq!(s.increment_failures(a.id, guard).await.unwrap(), n);
+        }
+        s.set_lock(a.id, guard, Some(lock)).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(failures(&got, guard), (3, Some(us(lock))));
+
+        s.set_lock(a.id, guard, None).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            failures(&got, guard),
+            (3, None),
+            "set_lock(None) keeps the count"
+        );
+
+        s.set_lock(a.id, guard, Some(lock)).await.unwrap();
+        s.reset_failures(a.id, guard).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(failures(&got, guard), (0, None));
+        assert_eq!(
+            failures(&got, other_guard),
+            (1, Some(us(lock))),
+            "the other guard is untouched"
+        );
+        assert_eq!(s.increment_failures(a.id, guard).await.unwrap(), 1);
+
+        let untouched = s.account_by_id(other.id).await.unwrap().unwrap();
+        assert_eq!(failures(&untouched, guard), (0, None));
+
+        s.reset_failures(a.id, guard).await.unwrap();
+        s.reset_failures(a.id, other_guard).await.unwrap();
+    }
+}
+
+async fn failures_of_unknown_account_are_an_error(s: Dyn) {
+    let r = s.increment_failures(AccountId::random(), Guard::Code).await;
+    assert!(matches!(r, Err(StoreError::Other(_))), "{r:?}");
+    // Locking or resetting nobody is not an error.
+    s.set_lock(AccountId::random(), Guard::Code, Some(t0()))
+        .await
+        .unwrap();
+    s.reset_failures(AccountId::random(), Guard::Password)
+        .await
+        .unwrap();
+}
+
+async fn factors_insert_confirm_delete(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let b = account(&s, "bert@x.be").await;
+
+    // Inserted out of order; listed by creation time.
+    let mut used = factor(a.id, t0() + Duration::seconds(10));
+    used.confirmed_at = Some(t0() + Duration::nanoseconds(20_001));
+    used.last_used_at = Some(t0() + Duration::seconds(11));
+    used.last_step = Some(58_333_334);
+    let fresh = factor(a.id, t0());
+    let of_b = factor(b.id, t0());
+    for f in [&used, &fresh, &of_b] {
+        s.insert_factor(f).await.unwrap();
+    }
+    assert!(matches!(
+        s.insert_factor(&fresh).await,
+        Err(StoreError::Conflict)
+    ));
+
+    let listed = s.factors_of(a.id).await.unwrap();
+    let mut want_fresh = fresh.clone();
+    want_fresh.created_at = us(fresh.created_at);
+    let mut want_used = used.clone();
+    want_used.created_at = us(used.created_at);
+    want_used.confirmed_at = used.confirmed_at.map(us);
+    want_used.last_used_at = used.last_used_at.map(us);
+    same(&listed, &vec![want_fresh, want_used]);
+    assert!(s.factors_of(AccountId::random()).await.unwrap().is_empty());
+
+    // Confirming happens once; a confirmed factor keeps its first confirmation.
+    let at = t0() + Duration::seconds(30) + Duration::nanoseconds(1_999);
+    assert!(s.confirm_factor(fresh.id, at).await.unwrap());
+    assert!(!s
+        .confirm_factor(fresh.id, at + Duration::seconds(1))
+        .await
+        .unwrap());
+    assert!(!s.confirm_factor(used.id, at).await.unwrap());
+    assert!(!s
+        .confirm_factor(FactorId(Uuid::new_v4()), at)
+        .await
+        .unwrap());
+    let listed = s.factors_of(a.id).await.unwrap();
+    assert_eq!(listed[0].confirmed_at, Some(us(at)));
+    assert_eq!(listed[1].confirmed_at, used.confirmed_at.map(us));
+
+    // Only unconfirmed factors of that account go.
+    let pending = factor(a.id, t0() + Duration::seconds(20));
+    s.insert_factor(&pending).await.unwrap();
+    s.delete_unconfirmed_factors(a.id).await.unwrap();
+    let ids: Vec<FactorId> = s
+        .factors_of(a.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(ids, [fresh.id, used.id]);
+    assert_eq!(s.factors_of(b.id).await.unwrap().len(), 1);
+
+    assert!(s.delete_factor(fresh.id).await.unwrap());
+    assert!(!s.delete_factor(fresh.id).await.unwrap());
+    let ids: Vec<FactorId> = s
+        .factors_of(a.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(ids, [used.id]);
+}
+
+async fn totp_step_claimed_once(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    let at = |n: i64| t0() + Duration::seconds(n) + Duration::nanoseconds(777);
+    let state = || async {
+        let f = s.factors_of(a.id).await.unwrap().remove(0);
+        (f.last_step, f.last_used_at)
+    };
+
+    assert!(s.claim_totp_step(f.id, 10, at(1)).await.unwrap());
+    assert_eq!(state().await, (Some(10), Some(us(at(1)))));
+    assert!(
+        !s.claim_totp_step(f.id, 10, at(2)).await.unwrap(),
+        "same step"
+    );
+    assert!(
+        !s.claim_totp_step(f.id, 9, at(3)).await.unwrap(),
+        "earlier step"
+    );
+    assert_eq!(
+        state().await,
+        (Some(10), Some(us(at(1)))),
+        "a replay changes nothing"
+    );
+    assert!(
+        s.claim_totp_step(f.id, 11, at(4)).await.unwrap(),
+        "later step"
+    );
+    assert_eq!(state().await, (Some(11), Some(us(at(4)))));
+    assert!(!s
+        .claim_totp_step(FactorId(Uuid::new_v4()), 12, at(5))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.factors_of(a.id).await.unwrap()[0].secret_sealed,
+        f.secret_sealed
+    );
+}
+
+async fn concurrent_claims_of_one_step_accept_exactly_one(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.claim_totp_step(f.id, 58_333_334, Utc::now()).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1);
+    assert_eq!(
+        s.factors_of(a.id).await.unwrap()[0].last_step,
+        Some(58_333_334)
+    );
+}
+
+async fn concurrent_claims_of_rising_steps_end_at_the_highest(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    let tasks: Vec<_> = (1..=20)
+        .map(|step| {
+            let s = s.clone();
+            tokio::spawn(async move { s.claim_totp_step(f.id, step, Utc::now()).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            accepted += 1;
+        }
+    }
+    assert!(accepted >= 1);
+    assert_eq!(s.factors_of(a.id).await.unwrap()[0].last_step, Some(20));
+}
+
+async fn concurrent_failures_all_count(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    for guard in [Guard::Code, Guard::Password] {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.increment_failures(a.id, guard).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap().unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (1..=20).collect::<Vec<u32>>(),
+            "each caller sees its own count"
+        );
+    }
+    let got = s.account_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!((got.code_failures, got.password_failures), (20, 20));
+}
+
+async fn sessions_lifecycle(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let b = account(&s, "bert@x.be").await;
+    let mut s1 = session(a.id, t0());
+    s1.stage = SessionStage::Authenticated;
+    s1.amr = "pwd otp".into();
+    s1.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64)".into());
+    let s2 = session(a.id, t0());
+    let s3 = session(b.id, t0());
+    for x in [&s1, &s2, &s3] {
+        s.insert_session(x).await.unwrap();
+    }
+    assert!(matches!(
+        s.insert_session(&s1).await,
+        Err(StoreError::Conflict)
+    ));
+
+    let mut want = s1.clone();
+    want.created_at = us(s1.created_at);
+    want.last_seen_at = us(s1.last_seen_at);
+    want.auth_time = us(s1.auth_time);
+    same(&s.session(&s1.id_hash).await.unwrap().unwrap(), &want);
+    assert!(s
+        .session(&TokenHash("0".repeat(64)))
+        .await
+        .unwrap()
+        .is_none());
+
+    let later = t0() + Duration::minutes(5) + Duration::nanoseconds(4_321);
+    s.touch_session(&s1.id_hash, later).await.unwrap();
+    want.last_seen_at = us(later);
+    same(&s.session(&s1.id_hash).await.unwrap().unwrap(), &want);
+    s.touch_session(&TokenHash("nobody".into()), later)
+        .await
+        .unwrap();
+
+    s.delete_session(&s2.id_hash).await.unwrap();
+    assert!(s.session(&s2.id_hash).await.unwrap().is_none());
+    s.delete_session(&s2.id_hash).await.unwrap();
+
+    s.delete_sessions_of(a.id).await.unwrap();
+    assert!(s.session(&s1.id_hash).await.unwrap().is_none());
+    assert!(
+        s.session(&s3.id_hash).await.unwrap().is_some(),
+        "another account's"
+    );
+}
+
+async fn expired_sessions_strictly_before(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let old = session(a.id, t0() - Duration::hours(1));
+    let edge = session(a.id, t0());
+    let new = session(a.id, t0() + Duration::seconds(1));
+    for x in [&old, &edge, &new] {
+        s.insert_session(x).await.unwrap();
+    }
+    // `before` differs from `edge` only below the microsecond: the same stored time.
+    let before = us(t0()) + Duration::nanoseconds(999);
+    assert_eq!(s.delete_expired_sessions(before).await.unwrap(), 1);
+    assert!(s.session(&old.id_hash).await.unwrap().is_none());
+    assert!(s.session(&edge.id_hash).await.unwrap().is_some());
+    assert_eq!(
+        s.delete_expired_sessions(t0() + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.session(&new.id_hash).await.unwrap().is_some());
+    assert_eq!(s.delete_expired_sessions(t0()).await.unwrap(), 0);
+}
+
+async fn audit_newest_first_with_limit_and_email_filter(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    // Appended in this order; `at` deliberately not monotonic: order is by appending.
+    let mut records = vec![
+        audit(t0(), "account_created", Some("an@x.be")),
+        audit(
+            t0() + Duration::seconds(5),
+            "login_failed",
+            Some("bert@x.be"),
+        ),
+        audit(t0() - Duration::seconds(5), "login_ok", Some("an@x.be")),
+        audit(t0() + Duration::seconds(1), "startup", None),
+        audit(t0() + Duration::nanoseconds(1), "code_ok", Some("an@x.be")),
+    ];
+    records[0].account_id = Some(a.id);
+    records[2].ip = Some("2001:db8::1".into());
+    records[2].user_agent = Some("curl/8".into());
+    records[2].detail = Some("{\"via\":\"api\"}".into());
+    for r in &records {
+        s.append_audit(r).await.unwrap();
+    }
+    let stored: Vec<AuditRecord> = records
+        .iter()
+        .map(|r| AuditRecord {
+            at: us(r.at),
+            ..r.clone()
+        })
+        .collect();
+    let newest_first =
+        |idx: &[usize]| -> Vec<AuditRecord> { idx.iter().map(|&i| stored[i].clone()).collect() };
+
+    same(
+        &s.list_audit(100, None).await.unwrap(),
+        &newest_first(&[4, 3, 2, 1, 0]),
+    );
+    same(
+        &s.list_audit(2, None).await.unwrap(),
+        &newest_first(&[4, 3]),
+    );
+    assert!(s.list_audit(0, None).await.unwrap().is_empty());
+    same(
+        &s.list_audit(100, Some("an@x.be")).await.unwrap(),
+        &newest_first(&[4, 2, 0]),
+    );
+    same(
+        &s.list_audit(2, Some("AN@X.BE")).await.unwrap(),
+        &newest_first(&[4, 2]),
+    );
+    assert!(s
+        .list_audit(100, Some("nobody@x.be"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn times_round_trip_at_microseconds(s: Dyn) {
+    let times = [
+        Utc.with_ymd_and_hms(1969, 12, 31, 23, 59, 59).unwrap()
+            + Duration::nanoseconds(999_999_999),
+        Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap()
+            + Duration::nanoseconds(500_000_500),
+        Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap() + Duration::nanoseconds(1),
+        t0(),
+        Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
+            + Duration::nanoseconds(999_999_999),
+    ];
+    for (i, t) in times.into_iter().enumerate() {
+        let mut a = new_account(&format!("t{i}@x.be"));
+        a.created_at = t;
+        s.insert_account(&a).await.unwrap();
+        s.set_lock(a.id, Guard::Code, Some(t)).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(got.created_at, us(t), "{t}");
+        assert_eq!(got.code_locked_until, Some(us(t)), "{t}");
+        assert_eq!(got.created_at.nanosecond() % 1_000, 0);
+
+        let x = session(a.id, t);
+        s.insert_session(&x).await.unwrap();
+        assert_eq!(
+            s.session(&x.id_hash).await.unwrap().unwrap().last_seen_at,
+            us(t)
+        );
+
+        s.append_audit(&audit(t, "t", None)).await.unwrap();
+        assert_eq!(s.list_audit(1, None).await.unwrap()[0].at, us(t));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Backend-specific
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable_quickly() {
+    let started = Instant::now();
+    let r = PostgresStore::connect(
+        "postgres://postgres@127.0.0.1:1/x",
+        &PoolSettings::default(),
+        true,
+    )
+    .await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn malformed_postgres_url_is_an_error_not_a_panic() {
+    let r = PostgresStore::connect("postgres://[nope", &PoolSettings::default(), false).await;
+    assert!(matches!(r, Err(StoreError::Other(_))), "{r:?}");
+}
+
+/// Several nodes starting at once against one new database all migrate fine, and
+/// migrating again is a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_nodes_migrate_together() {
+    let Some(url) = testing::fresh_postgres_database().await else {
+        return;
+    };
+    let nodes: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                PostgresStore::connect(&url, &PoolSettings::default(), true).await
+            })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for n in nodes {
+        stores.push(n.await.unwrap().unwrap());
+    }
+    stores[0].migrate().await.unwrap();
+    let a = new_account("an@x.be");
+    stores[1].insert_account(&a).await.unwrap();
+    assert!(stores[2].account_by_id(a.id).await.unwrap().is_some());
+    drop(stores);
+    testing::drop_database(&url).await;
+}
+
+/// Accounts come in byte order of the e-mail address, as from SQLite, even when the
+/// column has a locale-aware collation (a database created with, say, en_US.UTF-8).
+#[tokio::test]
+async fn postgres_lists_accounts_in_byte_order_under_any_collation() {
+    let Some(url) = testing::fresh_postgres_database().await else {
+        return;
+    };
+    let store: Dyn = Arc::new(
+        PostgresStore::connect(&url, &PoolSettings::default(), true)
+            .await
+            .unwrap(),
+    );
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    let icu: Option<String> = sqlx::query_scalar(
+        "SELECT collname::text FROM pg_collation WHERE collname IN ('en-x-icu', 'en_US.utf8', 'en_US') \
+         ORDER BY collname LIMIT 1",
+    )
+    .fetch_optional(&raw)
+    .await
+    .unwrap();
+    let Some(collation) = icu else {
+        eprintln!("no English collation on this server; byte order checked under its default only");
+        accounts_listed_in_byte_order_of_email(store).await;
+        testing::drop_database(&url).await;
+        return;
+    };
+    sqlx::query(&format!(
+        r#"ALTER TABLE accounts ALTER COLUMN email TYPE TEXT COLLATE "{collation}""#
+    ))
+    .execute(&raw)
+    .await
+    .unwrap();
+    raw.close().await;
+    accounts_listed_in_byte_order_of_email(store.clone()).await;
+    drop(store);
+    testing::drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn sqlite_takes_pool_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = PoolSettings {
+        max_connections: 2,
+        min_connections: 1,
+        acquire_timeout: std::time::Duration::from_secs(1),
+        idle_timeout: None,
+    };
+    let s = SqliteStore::open_with(&dir.path().join("t.db"), &settings, true)
+        .await
+        .unwrap();
+    s.ping().await.unwrap();
+    let url = format!("sqlite://{}", dir.path().join("u.db").display());
+    let s = SqliteStore::open_url_with(&url, &settings, true)
+        .await
+        .unwrap();
+    s.ping().await.unwrap();
+}
+
+/// The two migration directories hold the same files, by number and name.
+#[test]
+fn migrations_in_step() {
+    let list = |backend: &str| -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        names.sort();
+        names
+    };
+    let sqlite = list("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(
+        sqlite,
+        list("postgres"),
+        "migrations/sqlite and migrations/postgres differ"
+    );
+}
