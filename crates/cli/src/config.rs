@@ -23,6 +23,24 @@ pub struct Config {
     pub password: PasswordConfig,
     pub session: SessionConfig,
     pub lockout: LockoutConfig,
+    pub database: DatabaseConfig,
+}
+
+/// Connection pool and migrations; `database_url` itself stays at the top level.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connections each node keeps open at most (PostgreSQL: mind `max_connections`
+    /// of the server divided by the number of nodes).
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    pub acquire_timeout_seconds: u64,
+    /// Close connections idle this long (0: never).
+    pub idle_timeout_seconds: u64,
+    /// Apply pending migrations when the server starts. Turn off on nodes when
+    /// `tweestap migrate` is run once per release instead.
+    pub migrate_at_start: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +88,19 @@ impl Default for Config {
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
             lockout: LockoutConfig::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout_seconds: 5,
+            idle_timeout_seconds: 600,
+            migrate_at_start: true,
         }
     }
 }
@@ -153,6 +184,18 @@ impl Config {
         if let Some(v) = var("TWEESTAP_DATABASE_URL") {
             self.database_url = v;
         }
+        if let Some(v) = var("TWEESTAP_MIGRATE_AT_START") {
+            self.database.migrate_at_start = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "TWEESTAP_MIGRATE_AT_START",
+                        value: v,
+                    })
+                }
+            };
+        }
         if let Some(v) = var("TWEESTAP_PUBLIC_URL") {
             self.public_url = v;
         }
@@ -194,5 +237,7 @@ mod tests {
             d.session.idle_timeout_minutes
         );
         assert_eq!(c.lockout.max_seconds, d.lockout.max_seconds);
+        assert_eq!(c.database.max_connections, d.database.max_connections);
+        assert_eq!(c.database.migrate_at_start, d.database.migrate_at_start);
     }
 }

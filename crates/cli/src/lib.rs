@@ -19,7 +19,7 @@ use tweestap_domain::settings::Settings;
 use tweestap_domain::store::Store;
 use tweestap_domain::totp::TotpParams;
 use tweestap_domain::Tweestap;
-use tweestap_store::SqliteStore;
+use tweestap_store::{PoolSettings, PostgresStore, SqliteStore};
 use tweestap_web::WebSettings;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum StartError {
     Key(String),
     #[error("database: {0}")]
     Store(#[from] tweestap_domain::store::StoreError),
-    #[error("unsupported database_url {0:?} (use sqlite:...)")]
+    #[error("unsupported database_url {0:?} (use sqlite:... or postgres://...)")]
     DatabaseUrl(String),
     #[error("password hashing: {0}")]
     Hash(#[from] tweestap_domain::password::HashError),
@@ -38,20 +38,76 @@ pub enum StartError {
     Listen(SocketAddr, std::io::Error),
 }
 
+/// Which database a `database_url` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded default: `tweestap.db` in the data directory.
+    DefaultSqlite,
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Database {
+    pub fn from_url(url: &str) -> Result<Self, StartError> {
+        let url = url.trim();
+        if url.is_empty() {
+            Ok(Self::DefaultSqlite)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(url.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            Err(StartError::DatabaseUrl(redact(url)))
+        }
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The database in words, password removed, for messages.
+pub fn describe_database(config: &Config) -> String {
+    match Database::from_url(&config.database_url) {
+        Ok(Database::DefaultSqlite) => {
+            format!("sqlite {}", config.data_dir.join("tweestap.db").display())
+        }
+        Ok(Database::Sqlite(u)) | Ok(Database::Postgres(u)) => redact(&u),
+        Err(_) => redact(&config.database_url),
+    }
+}
+
+pub fn pool_settings(config: &Config) -> PoolSettings {
+    let d = &config.database;
+    PoolSettings {
+        max_connections: d.max_connections.max(1),
+        min_connections: d.min_connections.min(d.max_connections.max(1)),
+        acquire_timeout: std::time::Duration::from_secs(d.acquire_timeout_seconds.max(1)),
+        idle_timeout: (d.idle_timeout_seconds > 0)
+            .then(|| std::time::Duration::from_secs(d.idle_timeout_seconds)),
+    }
+}
+
 /// Opens the database named by the configuration (SQLite in the data dir by default).
 pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
-    let url = config.database_url.trim();
-    if url.is_empty() {
-        return Ok(Arc::new(
-            SqliteStore::open(&config.data_dir.join("tweestap.db"), migrate).await?,
-        ));
-    }
-    if url.starts_with("sqlite:") {
-        return Ok(Arc::new(SqliteStore::open_url(url, migrate).await?));
-    }
-    Err(StartError::DatabaseUrl(url.to_owned()))
+    Ok(match Database::from_url(&config.database_url)? {
+        Database::DefaultSqlite => {
+            Arc::new(SqliteStore::open(&config.data_dir.join("tweestap.db"), migrate).await?)
+        }
+        Database::Sqlite(url) => Arc::new(SqliteStore::open_url(&url, migrate).await?),
+        Database::Postgres(url) => {
+            Arc::new(PostgresStore::connect(&url, &pool_settings(config), migrate).await?)
+        }
+    })
 }
 
 pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
@@ -137,7 +193,7 @@ impl Server {
 
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
-    let (app, key) = engine(config, clock, true).await?;
+    let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
     let web = WebSettings {
         secure_cookies: config.secure_cookies(),
         trust_forwarded_for: config.trust_forwarded_for,

@@ -37,6 +37,22 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Apply pending database migrations and exit (for nodes started with
+    /// `migrate_at_start = false`).
+    Migrate,
+    /// Write every account, factor and the audit log as JSON (to move between
+    /// SQLite and PostgreSQL, or as a logical backup). Secrets stay encrypted.
+    Export {
+        /// File to write; standard output when absent.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Load an export into this (empty) database, all or nothing. The secret key
+    /// must be the one of the exporting side.
+    Import {
+        /// The file `tweestap export` wrote; `-` for standard input.
+        file: PathBuf,
+    },
     /// Show the audit log, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -113,6 +129,7 @@ fn load_config(cli: &Cli) -> Result<Config, BoxError> {
 async fn run(cli: Cli) -> Result<(), BoxError> {
     let config = load_config(&cli)?;
     let clock = Arc::new(SystemClock);
+    let migrate = config.database.migrate_at_start;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let server = tweestap::spawn(&config, clock).await?;
@@ -128,12 +145,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }) => {
             let role: Role = role.parse()?;
             let password = read_password(password_stdin)?;
-            let (app, _) = tweestap::engine(&config, clock, true).await?;
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             let a = app.add_account(&email, &name, role, &password).await?;
             println!("created {} ({})", a.email, a.role);
         }
         Command::User(UserCommand::List) => {
-            let (app, _) = tweestap::engine(&config, clock, true).await?;
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             println!(
                 "{:<40} {:<24} {:<8} {:<8} CREATED",
                 "E-MAIL", "NAME", "ROLE", "FACTORS"
@@ -150,8 +167,58 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 );
             }
         }
+        Command::Migrate => {
+            tweestap::open_store(&config, true).await?;
+            println!(
+                "database {} is up to date",
+                tweestap::describe_database(&config)
+            );
+        }
+        Command::Export { output } => {
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let snapshot = app.export().await?;
+            let json = serde_json::to_vec_pretty(&snapshot)?;
+            match output {
+                Some(path) => {
+                    write_private(&path, &json)?;
+                    eprintln!(
+                        "exported {} accounts, {} factors, {} audit entries to {}",
+                        snapshot.accounts.len(),
+                        snapshot.factors.len(),
+                        snapshot.audit.len(),
+                        path.display()
+                    );
+                }
+                None => {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&json)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        Command::Import { file } => {
+            let bytes = if file.as_os_str() == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)?;
+                b
+            } else {
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            };
+            let snapshot: tweestap_domain::snapshot::Snapshot = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} is not a tweestap export: {e}", file.display()))?;
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let n = app.import(&snapshot).await?;
+            println!(
+                "imported {} accounts, {} factors, {} audit entries into {}",
+                n.accounts,
+                n.factors,
+                n.audit,
+                tweestap::describe_database(&config)
+            );
+        }
         Command::Audit { limit, email } => {
-            let (app, _) = tweestap::engine(&config, clock, true).await?;
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             for r in app.audit_log(limit, email.as_deref()).await? {
                 println!(
                     "{}  {:<16} {:<32} ip={} ua={:?} {}",
@@ -180,4 +247,16 @@ fn read_password(from_stdin: bool) -> Result<String, BoxError> {
         return Err("the passwords do not match".into());
     }
     Ok(first)
+}
+
+/// Exports hold password hashes and sealed secrets: only the owner may read them.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }

@@ -156,7 +156,20 @@ async fn wait_text(c: &Client, needle: &str) {
 }
 
 #[tokio::test]
-async fn set_up_app_sign_out_and_sign_in_with_a_code() {
+async fn set_up_app_sign_out_and_sign_in_with_a_code_on_sqlite() {
+    set_up_app_sign_out_and_sign_in_with_a_code(String::new()).await;
+}
+
+#[tokio::test]
+async fn set_up_app_sign_out_and_sign_in_with_a_code_on_postgres() {
+    let Some(url) = tweestap_store::testing::fresh_postgres_database().await else {
+        return;
+    };
+    set_up_app_sign_out_and_sign_in_with_a_code(url.clone()).await;
+    tweestap_store::testing::drop_database(&url).await;
+}
+
+async fn set_up_app_sign_out_and_sign_in_with_a_code(database_url: String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some((_driver, c)) = browser(&dir.path().join("profile")).await else {
         return;
@@ -170,6 +183,7 @@ async fn set_up_app_sign_out_and_sign_in_with_a_code() {
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().join("data"),
+        database_url,
         ..Config::default()
     };
     let server = tweestap::spawn(&config, Arc::new(clock.clone()))

@@ -17,7 +17,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The environment variables tweestap reads; removed so the caller's shell cannot
 /// change what a test sees.
-const TWEESTAP_VARS: [&str; 7] = [
+const TWEESTAP_VARS: [&str; 8] = [
+    "TWEESTAP_MIGRATE_AT_START",
     "TWEESTAP_CONFIG",
     "TWEESTAP_LISTEN",
     "TWEESTAP_DATA_DIR",

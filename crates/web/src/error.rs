@@ -23,11 +23,18 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
+        Error::Snapshot(_) | Error::NotEmpty | Error::ForeignKey(_) => {
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        }
         Error::Store(_) | Error::Crypto(_) | Error::Hash(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
     }
 }
+
+/// What a client is told to wait while the database is away: short, because pools
+/// reconnect by themselves as soon as it is back.
+const UNAVAILABLE_RETRY_SECONDS: i64 = 5;
 
 fn log_if_internal(status: StatusCode, e: &dyn std::fmt::Display) {
     if status.is_server_error() {
@@ -66,6 +73,7 @@ impl From<Error> for ApiError {
         };
         let retry_after = match e {
             Error::TooManyAttempts { retry_after } => Some(retry_after),
+            Error::Store(StoreError::Unavailable(_)) => Some(UNAVAILABLE_RETRY_SECONDS),
             _ => None,
         };
         Self {
@@ -127,7 +135,16 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let ctx = minijinja::context! { message => self.lang.t(self.text_key), path => "/" };
         match templates().render("error.html", self.lang, ctx) {
-            Ok(html) => (self.status, Html(html)).into_response(),
+            Ok(html) => {
+                let mut r = (self.status, Html(html)).into_response();
+                if self.status == StatusCode::SERVICE_UNAVAILABLE {
+                    r.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        HeaderValue::from(UNAVAILABLE_RETRY_SECONDS),
+                    );
+                }
+                r
+            }
             Err(e) => {
                 tracing::error!(error = %e, "error page failed to render");
                 (self.status, self.lang.t(self.text_key)).into_response()

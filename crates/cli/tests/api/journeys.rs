@@ -1,9 +1,8 @@
-use crate::support::{TestApp, PASSWORD};
+use crate::support::{Backend, TestApp, PASSWORD};
 use serde_json::json;
 
-#[tokio::test]
-async fn health_and_readiness() {
-    let app = TestApp::start().await;
+async fn health_and_readiness(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let c = app.client();
     assert_eq!(c.get("/healthz").await.status, 200);
     assert_eq!(c.get("/readyz").await.status, 200);
@@ -15,9 +14,8 @@ async fn health_and_readiness() {
     );
 }
 
-#[tokio::test]
-async fn password_only_account_signs_in_and_out() {
-    let app = TestApp::start().await;
+async fn password_only_account_signs_in_and_out(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let r = c.login("AN@Example.be", PASSWORD).await;
@@ -34,9 +32,8 @@ async fn password_only_account_signs_in_and_out() {
     assert_eq!(c.get("/api/v1/me").await.status, 401);
 }
 
-#[tokio::test]
-async fn enrol_then_sign_in_with_code() {
-    let app = TestApp::start().await;
+async fn enrol_then_sign_in_with_code(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     assert_eq!(c.login("an@example.be", PASSWORD).await.status, 200);
@@ -105,9 +102,8 @@ async fn enrol_then_sign_in_with_code() {
     assert!(me.body["factors"][0]["last_used_at"].is_string());
 }
 
-#[tokio::test]
-async fn codes_with_spaces_and_neighbouring_steps_are_accepted() {
-    let app = TestApp::start().await;
+async fn codes_with_spaces_and_neighbouring_steps_are_accepted(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let (_, secret) = c.enroll(&app, "an@example.be").await;
@@ -129,9 +125,8 @@ async fn codes_with_spaces_and_neighbouring_steps_are_accepted() {
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
 
-#[tokio::test]
-async fn remove_factor_needs_the_password() {
-    let app = TestApp::start().await;
+async fn remove_factor_needs_the_password(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let (id, _) = c.enroll(&app, "an@example.be").await;
@@ -170,9 +165,8 @@ async fn remove_factor_needs_the_password() {
     );
 }
 
-#[tokio::test]
-async fn audit_log_records_security_events_with_origin() {
-    let app = TestApp::start().await;
+async fn audit_log_records_security_events_with_origin(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     c.login("an@example.be", "wrong password!").await;
@@ -222,3 +216,12 @@ async fn audit_log_records_security_events_with_origin() {
     assert_eq!(ok.user_agent.as_deref(), Some("tweestap-tests/1.0"));
     assert!(ok.account_id.is_some());
 }
+
+crate::on_both_backends!(
+    health_and_readiness,
+    password_only_account_signs_in_and_out,
+    enrol_then_sign_in_with_code,
+    codes_with_spaces_and_neighbouring_steps_are_accepted,
+    remove_factor_needs_the_password,
+    audit_log_records_security_events_with_origin,
+);

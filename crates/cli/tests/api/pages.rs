@@ -1,15 +1,14 @@
 //! The pages over plain HTTP (no browser): CSRF, languages, redirects.
 
-use crate::support::{TestApp, PASSWORD};
+use crate::support::{Backend, TestApp, PASSWORD};
 
 fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
     html[at..at + 64].to_owned()
 }
 
-#[tokio::test]
-async fn forms_refuse_posts_without_a_valid_csrf_token() {
-    let app = TestApp::start().await;
+async fn forms_refuse_posts_without_a_valid_csrf_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let form = [
@@ -64,9 +63,8 @@ async fn forms_refuse_posts_without_a_valid_csrf_token() {
     assert_eq!(r.headers()["location"], "/");
 }
 
-#[tokio::test]
-async fn dutch_by_default_english_on_request_and_remembered() {
-    let app = TestApp::start().await;
+async fn dutch_by_default_english_on_request_and_remembered(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let c = app.client();
     let nl = c
         .http
@@ -116,9 +114,8 @@ async fn dutch_by_default_english_on_request_and_remembered() {
     assert_eq!(r.headers()["location"], "/", "no open redirect");
 }
 
-#[tokio::test]
-async fn protected_pages_send_strangers_to_sign_in() {
-    let app = TestApp::start().await;
+async fn protected_pages_send_strangers_to_sign_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let c = app.client();
     for p in ["/", "/account", "/account/2fa/enable"] {
         let r = c.http.get(format!("{}{p}", app.url)).send().await.unwrap();
@@ -135,3 +132,9 @@ async fn protected_pages_send_strangers_to_sign_in() {
     assert!(r.headers()["x-frame-options"] == "DENY");
     assert!(r.text().await.unwrap().contains("bestaat niet"));
 }
+
+crate::on_both_backends!(
+    forms_refuse_posts_without_a_valid_csrf_token,
+    dutch_by_default_english_on_request_and_remembered,
+    protected_pages_send_strangers_to_sign_in,
+);

@@ -1,10 +1,9 @@
-use crate::support::{TestApp, PASSWORD};
+use crate::support::{Backend, TestApp, PASSWORD};
 use chrono::Duration;
 use serde_json::json;
 
-#[tokio::test]
-async fn unknown_email_and_wrong_password_answer_alike() {
-    let app = TestApp::start().await;
+async fn unknown_email_and_wrong_password_answer_alike(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let wrong = c.login("an@example.be", "not the password").await;
@@ -17,9 +16,8 @@ async fn unknown_email_and_wrong_password_answer_alike() {
     assert_eq!((unknown.status, malformed.status), (401, 401));
 }
 
-#[tokio::test]
-async fn wrong_and_replayed_codes_are_refused() {
-    let app = TestApp::start().await;
+async fn wrong_and_replayed_codes_are_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let (_, secret) = c.enroll(&app, "an@example.be").await;
@@ -84,9 +82,8 @@ async fn wrong_and_replayed_codes_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn five_wrong_codes_lock_the_code_step_with_growing_back_off() {
-    let mut app = TestApp::start().await;
+async fn five_wrong_codes_lock_the_code_step_with_growing_back_off(backend: Backend) {
+    let mut app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let (_, secret) = c.enroll(&app, "an@example.be").await;
@@ -160,9 +157,8 @@ async fn five_wrong_codes_lock_the_code_step_with_growing_back_off() {
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
 
-#[tokio::test]
-async fn sessions_expire_when_idle_absolute_or_left_half_done() {
-    let app = TestApp::start().await;
+async fn sessions_expire_when_idle_absolute_or_left_half_done(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     app.add_user("bo@example.be").await;
     let c = app.client();
@@ -209,9 +205,8 @@ async fn sessions_expire_when_idle_absolute_or_left_half_done() {
     );
 }
 
-#[tokio::test]
-async fn session_id_changes_at_each_step_and_old_ids_die() {
-    let app = TestApp::start().await;
+async fn session_id_changes_at_each_step_and_old_ids_die(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let (_, secret) = c.enroll(&app, "an@example.be").await;
@@ -268,9 +263,8 @@ async fn session_id_changes_at_each_step_and_old_ids_die() {
     assert_eq!(me("tweestap_session=forged".into()).await, 401);
 }
 
-#[tokio::test]
-async fn malformed_input_gets_json_errors_never_a_panic() {
-    let app = TestApp::start().await;
+async fn malformed_input_gets_json_errors_never_a_panic(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
@@ -359,9 +353,8 @@ async fn malformed_input_gets_json_errors_never_a_panic() {
     assert_eq!(c.get("/api/v1/me").await.status, 200);
 }
 
-#[tokio::test]
-async fn password_guessing_is_throttled_without_revealing_anything() {
-    let app = TestApp::start().await;
+async fn password_guessing_is_throttled_without_revealing_anything(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let c = app.client();
     for _ in 0..10 {
@@ -396,9 +389,8 @@ async fn password_guessing_is_throttled_without_revealing_anything() {
     assert!(log.iter().any(|r| r.event == "login_throttled"));
 }
 
-#[tokio::test]
-async fn signing_in_again_ends_the_previous_session() {
-    let app = TestApp::start().await;
+async fn signing_in_again_ends_the_previous_session(backend: Backend) {
+    let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
     let raw = reqwest::Client::new();
     let login = || {
@@ -423,3 +415,14 @@ async fn signing_in_again_ends_the_previous_session() {
         .unwrap();
     assert_eq!(me.status(), 401, "the old session id no longer works");
 }
+
+crate::on_both_backends!(
+    unknown_email_and_wrong_password_answer_alike,
+    wrong_and_replayed_codes_are_refused,
+    five_wrong_codes_lock_the_code_step_with_growing_back_off,
+    sessions_expire_when_idle_absolute_or_left_half_done,
+    session_id_changes_at_each_step_and_old_ids_die,
+    malformed_input_gets_json_errors_never_a_panic,
+    password_guessing_is_throttled_without_revealing_anything,
+    signing_in_again_ends_the_previous_session,
+);

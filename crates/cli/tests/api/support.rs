@@ -12,15 +12,50 @@ use tweestap_domain::totp::TotpParams;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The database a test runs on; every test runs once on each.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A fresh SQLite file in the test's data directory.
+    Sqlite,
+    /// A fresh PostgreSQL database made for this test.
+    Postgres(String),
+}
+
+/// Writes `#[tokio::test]`s named `<test>::sqlite` and `<test>::postgres` for each
+/// `async fn <test>(backend: Backend)`. The PostgreSQL one gets its own new database,
+/// dropped afterwards; without PostgreSQL it skips loudly (fails under
+/// TWEESTAP_REQUIRE_ALL=1).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(url) = tweestap_store::testing::fresh_postgres_database().await else {
+                    return;
+                };
+                super::$name($crate::support::Backend::Postgres(url.clone())).await;
+                tweestap_store::testing::drop_database(&url).await;
+            }
+        }
+    )+};
+}
+
 pub struct TestApp {
     pub dir: tempfile::TempDir,
+    pub backend: Backend,
     pub clock: ManualClock,
     pub server: Option<tweestap::Server>,
     pub url: String,
 }
 
 impl TestApp {
-    pub async fn start() -> Self {
+    pub async fn start(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Mid-step, so a test's "current code" is not about to roll over.
         let clock = ManualClock::new(
@@ -30,6 +65,7 @@ impl TestApp {
         );
         let mut app = Self {
             dir,
+            backend,
             clock,
             server: None,
             url: String::new(),
@@ -42,6 +78,10 @@ impl TestApp {
         Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: self.dir.path().to_owned(),
+            database_url: match &self.backend {
+                Backend::Sqlite => String::new(),
+                Backend::Postgres(url) => url.clone(),
+            },
             ..Config::default()
         }
     }

@@ -1,0 +1,254 @@
+//! Moving an organisation from SQLite to PostgreSQL with `tweestap export` and
+//! `tweestap import`: afterwards everyone signs in with the same password and the
+//! same app. Needs PostgreSQL (skips loudly without; fails under
+//! TWEESTAP_REQUIRE_ALL=1).
+
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use tweestap::config::Config;
+use tweestap_domain::account::Role;
+use tweestap_domain::clock::{Clock, ManualClock};
+use tweestap_domain::totp::TotpParams;
+use tweestap_store::testing::{drop_database, fresh_postgres_database};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn tweestap(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tweestap"));
+    for v in [
+        "TWEESTAP_CONFIG",
+        "TWEESTAP_DATA_DIR",
+        "TWEESTAP_DATABASE_URL",
+        "TWEESTAP_SECRET_KEY",
+        "TWEESTAP_MIGRATE_AT_START",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("TWEESTAP_LOG", "warn")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tweestap")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A browser with its own cookies, talking to one server.
+struct Browser {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    fn new(url: String) -> Self {
+        Self {
+            url,
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn site(
+    data_dir: &Path,
+    database_url: &str,
+    secret_key: &str,
+    clock: &ManualClock,
+) -> tweestap::Server {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data_dir.to_owned(),
+        database_url: database_url.to_owned(),
+        secret_key: secret_key.to_owned(),
+        ..Config::default()
+    };
+    tweestap::spawn(&config, Arc::new(clock.clone()))
+        .await
+        .expect("server")
+}
+
+fn code(secret: &str, clock: &ManualClock) -> String {
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .expect("base32");
+    TotpParams::default().code_at(&key, clock.now().timestamp())
+}
+
+#[tokio::test]
+async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps() {
+    let Some(pg) = fresh_postgres_database().await else {
+        return;
+    };
+    let Some(other_pg) = fresh_postgres_database().await else {
+        return;
+    };
+    let clock = ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 5, 4, 8, 0, 5)
+            .single()
+            .expect("t"),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let sqlite_dir = dir.path().join("sqlite");
+
+    // An organisation on SQLite: three people, two with an app.
+    let emails = ["an@example.be", "bo@example.be", "info@example.be"];
+    let mut secrets = Vec::new();
+    {
+        let old = site(&sqlite_dir, "", "", &clock).await;
+        for (i, e) in emails.iter().enumerate() {
+            let role = if i == 0 { Role::Admin } else { Role::User };
+            old.app
+                .add_account(e, &format!("Person {i}"), role, PASSWORD)
+                .await
+                .expect("account");
+        }
+        for e in &emails[..2] {
+            let s = Browser::new(old.url());
+            let (st, _) = s
+                .post("/api/v1/login", json!({"email": e, "password": PASSWORD}))
+                .await;
+            assert_eq!(st, 200);
+            let (st, r) = s
+                .post("/api/v1/me/factors/totp", json!({"password": PASSWORD}))
+                .await;
+            assert_eq!(st, 200, "{r}");
+            let secret = r["secret"].as_str().expect("secret").to_owned();
+            let id = r["id"].as_str().expect("id").to_owned();
+            let (st, r) = s
+                .post(
+                    &format!("/api/v1/me/factors/totp/{id}/confirm"),
+                    json!({"code": code(&secret, &clock)}),
+                )
+                .await;
+            assert_eq!(st, 200, "{r}");
+            secrets.push(secret);
+        }
+        old.stop();
+    }
+    let key = std::fs::read_to_string(sqlite_dir.join("secret.key")).expect("key");
+    let key = key.trim();
+
+    // Export (mode 0600: it holds password hashes).
+    let file = dir.path().join("export.json");
+    let sqlite_arg = sqlite_dir.to_str().expect("utf-8");
+    let file_arg = file.to_str().expect("utf-8");
+    let out = tweestap(
+        &["--data-dir", sqlite_arg, "export", "--output", file_arg],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    assert_eq!(doc["format"], "tweestap-export");
+    assert_eq!(doc["accounts"].as_array().map(Vec::len), Some(3));
+    assert_eq!(doc["factors"].as_array().map(Vec::len), Some(2));
+
+    // Importing with another key is refused before anything is written.
+    let pg_dir = dir.path().join("pg");
+    let pg_arg = pg_dir.to_str().expect("utf-8");
+    let wrong_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let out = tweestap(
+        &["--data-dir", pg_arg, "import", file_arg],
+        &[
+            ("TWEESTAP_DATABASE_URL", &other_pg),
+            ("TWEESTAP_SECRET_KEY", wrong_key),
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("secret key"), "{}", text(&out));
+    let out = tweestap(
+        &["--data-dir", pg_arg, "user", "list"],
+        &[
+            ("TWEESTAP_DATABASE_URL", &other_pg),
+            ("TWEESTAP_SECRET_KEY", wrong_key),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("@example.be"), "nothing was written");
+
+    // Import into PostgreSQL with the same key.
+    let env = [
+        ("TWEESTAP_DATABASE_URL", pg.as_str()),
+        ("TWEESTAP_SECRET_KEY", key),
+    ];
+    let out = tweestap(&["--data-dir", pg_arg, "import", file_arg], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("imported 3 accounts, 2 factors"),
+        "{}",
+        text(&out)
+    );
+    // Twice is refused: imports never merge.
+    let out = tweestap(&["--data-dir", pg_arg, "import", file_arg], &env);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("empty database"), "{}", text(&out));
+    let out = tweestap(&["--data-dir", pg_arg, "user", "list"], &env);
+    assert!(text(&out).contains("info@example.be"), "{}", text(&out));
+
+    // Everyone signs in on PostgreSQL: the app users with their app.
+    clock.advance(chrono::Duration::seconds(30));
+    let new = site(&pg_dir, &pg, key, &clock).await;
+    for (i, e) in emails.iter().enumerate() {
+        let s = Browser::new(new.url());
+        let (st, r) = s
+            .post("/api/v1/login", json!({"email": e, "password": PASSWORD}))
+            .await;
+        assert_eq!(st, 200, "{e}: {r}");
+        if let Some(secret) = secrets.get(i) {
+            assert_eq!(r["state"], "second_factor", "{e}");
+            let (st, r) = s
+                .post(
+                    "/api/v1/login/second-factor",
+                    json!({"method": "totp", "code": code(secret, &clock)}),
+                )
+                .await;
+            assert_eq!(
+                (st, r["state"].as_str()),
+                (200, Some("authenticated")),
+                "{e}: {r}"
+            );
+        } else {
+            assert_eq!(r["state"], "authenticated", "{e}");
+        }
+    }
+    // The audit log came along.
+    let log = new
+        .app
+        .audit_log(1000, Some("an@example.be"))
+        .await
+        .expect("audit");
+    assert!(log.iter().any(|r| r.event == "factor_added"), "{log:?}");
+    new.stop();
+
+    drop_database(&pg).await;
+    drop_database(&other_pg).await;
+}
