@@ -94,6 +94,38 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Refuses to run on a schema older than this binary's when migrations at start are
+/// off, with a message that says what to do, instead of failing later on a missing
+/// column. A newer schema is fine: migrations only add, so during a rolling upgrade
+/// older nodes keep working.
+pub(crate) fn require_migrated(
+    migrator: &sqlx::migrate::Migrator,
+    applied: Result<Vec<i64>, sqlx::Error>,
+) -> tweestap_domain::store::StoreResult<()> {
+    let applied = match applied {
+        Ok(v) => v,
+        Err(e) => match map_err(e) {
+            u @ StoreError::Unavailable(_) => return Err(u),
+            // No migrations table yet: nothing applied.
+            _ => Vec::new(),
+        },
+    };
+    let pending = migrator
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if pending == 0 {
+        Ok(())
+    } else {
+        Err(StoreError::Other(format!(
+            "the database lacks {pending} migration(s) this version needs; run `tweestap migrate` (or set [database] migrate_at_start = true)"
+        )))
+    }
+}
+
+/// The versions applied, as sqlx records them.
+pub(crate) const APPLIED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+
 /// A failed migration is [`StoreError::Unavailable`] when the database went away,
 /// [`StoreError::Other`] otherwise.
 pub(crate) fn map_migrate_err(e: sqlx::migrate::MigrateError) -> StoreError {

@@ -52,6 +52,11 @@ impl PostgresStore {
         let s = Self { pool };
         if migrate {
             s.migrate().await?;
+        } else {
+            let applied = sqlx::query_scalar(crate::APPLIED_MIGRATIONS)
+                .fetch_all(&s.pool)
+                .await;
+            crate::require_migrated(&MIGRATOR, applied)?;
         }
         Ok(s)
     }

@@ -86,6 +86,11 @@ impl SqliteStore {
         let s = Self { pool };
         if migrate {
             s.migrate().await?;
+        } else {
+            let applied = sqlx::query_scalar(crate::APPLIED_MIGRATIONS)
+                .fetch_all(&s.pool)
+                .await;
+            crate::require_migrated(&MIGRATOR, applied)?;
         }
         Ok(s)
     }
