@@ -24,6 +24,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub lockout: LockoutConfig,
     pub database: DatabaseConfig,
+    pub mail: MailConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -41,6 +42,34 @@ pub struct DatabaseConfig {
     /// Apply pending migrations when the server starts. Turn off on nodes when
     /// `tweestap migrate` is run once per release instead.
     pub migrate_at_start: bool,
+}
+
+/// Outgoing mail: security notices (and later set-up codes and resets).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// Where to send, as `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://host:465` (implicit TLS) or `smtp://127.0.0.1:2525` (plain). Empty:
+    /// every message is written to `<data_dir>/outbox/` instead.
+    pub smtp_url: String,
+    /// The sender, e.g. `Gemeente Tweestad <noreply@tweestad.be>`.
+    pub from: String,
+    /// The organisation named in every mail.
+    pub organisation: String,
+    /// How often a node looks for due mail queued by other nodes or due for a retry
+    /// (mail queued on the node itself goes out at once).
+    pub poll_interval_seconds: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: String::new(),
+            from: "tweestap <noreply@localhost>".into(),
+            organisation: "tweestap".into(),
+            poll_interval_seconds: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +118,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             lockout: LockoutConfig::default(),
             database: DatabaseConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -196,6 +226,9 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = var("TWEESTAP_SMTP_URL") {
+            self.mail.smtp_url = v;
+        }
         if let Some(v) = var("TWEESTAP_PUBLIC_URL") {
             self.public_url = v;
         }
@@ -239,5 +272,9 @@ mod tests {
         assert_eq!(c.lockout.max_seconds, d.lockout.max_seconds);
         assert_eq!(c.database.max_connections, d.database.max_connections);
         assert_eq!(c.database.migrate_at_start, d.database.migrate_at_start);
+        assert_eq!(c.mail.smtp_url, d.mail.smtp_url);
+        assert_eq!(c.mail.from, d.mail.from);
+        assert_eq!(c.mail.organisation, d.mail.organisation);
+        assert_eq!(c.mail.poll_interval_seconds, d.mail.poll_interval_seconds);
     }
 }

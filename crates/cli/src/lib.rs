@@ -3,6 +3,7 @@
 
 pub mod config;
 mod keys;
+pub mod mail;
 
 use crate::config::Config;
 use base64::Engine as _;
@@ -34,6 +35,8 @@ pub enum StartError {
     DatabaseUrl(String),
     #[error("password hashing: {0}")]
     Hash(#[from] tweestap_domain::password::HashError),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
 }
@@ -143,6 +146,7 @@ pub fn settings(config: &Config) -> Settings {
             min_length: config.password.min_length,
             max_length: config.password.max_length,
         },
+        mail_retry: Default::default(),
     }
 }
 
@@ -179,6 +183,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub app: Arc<Tweestap>,
     task: tokio::task::JoinHandle<()>,
+    /// The mail delivery worker and the session sweeper.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -186,17 +192,23 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// Stops serving and the background work at once (as a crash would).
     pub fn stop(self) {
         self.task.abort();
+        for t in &self.background {
+            t.abort();
+        }
     }
 }
 
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
     let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
+    let mailer = Arc::new(mail::Mailer::from_config(config)?);
     let web = WebSettings {
         secure_cookies: config.secure_cookies(),
         trust_forwarded_for: config.trust_forwarded_for,
+        outbox: mailer.outbox(),
     };
     let router = tweestap_web::router(app.clone(), &key, web);
     let listener = TcpListener::bind(config.listen)
@@ -205,29 +217,46 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
+    match mailer.outbox() {
+        Some(dir) => tracing::info!(
+            outbox = %dir.display(),
+            "no smtp_url: mail is written to the outbox (see /dev/outbox from this machine)"
+        ),
+        None => tracing::info!(smtp = %redact(&config.mail.smtp_url), "mail goes out by SMTP"),
+    }
     let purger = app.clone();
-    let task = tokio::spawn(async move {
-        let sweep = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-            loop {
-                tick.tick().await;
-                if let Err(e) = purger.purge_expired_sessions().await {
-                    tracing::warn!(error = %e, "purging expired sessions failed");
-                }
+    let sweep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = purger.purge_expired_sessions().await {
+                tracing::warn!(error = %e, "purging expired sessions failed");
             }
-        });
+        }
+    });
+    let poll = std::time::Duration::from_secs(config.mail.poll_interval_seconds.max(1));
+    let worker = tokio::spawn(mail::run_worker(app.clone(), mailer, poll));
+    let background = vec![sweep.abort_handle(), worker.abort_handle()];
+    let task = tokio::spawn(async move {
         let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
         .await;
-        sweep.abort();
+        for t in &background {
+            t.abort();
+        }
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Server { addr, app, task })
+    Ok(Server {
+        addr,
+        app,
+        task,
+        background: vec![sweep, worker],
+    })
 }
 
 async fn shutdown_signal() {

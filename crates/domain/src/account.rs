@@ -117,6 +117,9 @@ pub struct Account {
     /// Consecutive wrong passwords; reset by a right one.
     pub password_failures: u32,
     pub password_locked_until: Option<DateTime<Utc>>,
+    /// The language mail to this account is written in: the language of the
+    /// latest request that sent it mail (Dutch until then).
+    pub language: crate::mail::Language,
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub enum AuditEvent {
     FactorAdded,
     FactorRemoved,
     Logout,
+    MailQueued,
+    MailSent,
+    MailFailed,
 }
 
 impl AuditEvent {
@@ -34,6 +37,9 @@ impl AuditEvent {
             AuditEvent::FactorAdded => "factor_added",
             AuditEvent::FactorRemoved => "factor_removed",
             AuditEvent::Logout => "logout",
+            AuditEvent::MailQueued => "mail_queued",
+            AuditEvent::MailSent => "mail_sent",
+            AuditEvent::MailFailed => "mail_failed",
         }
     }
 }
@@ -43,6 +49,8 @@ impl AuditEvent {
 pub struct RequestContext {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The language the request was answered in; mail it causes is written in it.
+    pub language: Option<crate::mail::Language>,
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod factor;
 pub mod lockout;
+pub mod mail;
 pub mod password;
 pub mod secret_box;
 pub mod service;

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
 use crate::lockout::Guard;
+use crate::mail::{Delivery, NewMail, Notice, QueuedMail};
 use crate::password::PasswordHasher;
 use crate::secret_box::SecretBox;
 use crate::session::{Session, SessionStage};
@@ -16,6 +17,7 @@ use crate::token::Token;
 use crate::totp;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub struct Tweestap {
@@ -24,6 +26,8 @@ pub struct Tweestap {
     hasher: PasswordHasher,
     secrets: SecretBox,
     settings: Settings,
+    /// Wakes this node's mail worker when a message is queued here.
+    mail_wakeup: Arc<Notify>,
 }
 
 /// What the password step leads to.
@@ -75,6 +79,7 @@ impl Tweestap {
             hasher,
             secrets,
             settings,
+            mail_wakeup: Arc::new(Notify::new()),
         }
     }
 
@@ -516,6 +521,10 @@ impl Tweestap {
             Some(format!("factor={id} kind=totp")),
         )
         .await?;
+        let notice = Notice::FactorAdded {
+            factor_kind: f.kind.as_str().to_owned(),
+        };
+        self.send_notice(account, notice, ctx).await?;
         Ok(())
     }
 
@@ -532,8 +541,11 @@ impl Tweestap {
             .factors_of(account.id)
             .await?
             .into_iter()
-            .any(|f| f.id == id);
-        if !owned || !self.store.delete_factor(id).await? {
+            .find(|f| f.id == id);
+        let Some(factor) = owned else {
+            return Err(Error::NotFound);
+        };
+        if !self.store.delete_factor(id).await? {
             return Err(Error::NotFound);
         }
         self.audit(
@@ -544,6 +556,134 @@ impl Tweestap {
             Some(format!("factor={id}")),
         )
         .await?;
+        // A set-up that was never finished protected nothing: no notice for it.
+        if factor.is_active() {
+            let notice = Notice::FactorRemoved {
+                factor_kind: factor.kind.as_str().to_owned(),
+            };
+            self.send_notice(account, notice, ctx).await?;
+        }
+        Ok(())
+    }
+
+    // ---- mail -----------------------------------------------------------------
+
+    /// Queues `notice` for `account`, in the language of the request that caused it
+    /// (remembered for later mail) or else the account's. Never waits for SMTP: the
+    /// delivery worker sends it.
+    async fn send_notice(
+        &self,
+        account: &Account,
+        notice: Notice,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let language = ctx.language.unwrap_or(account.language);
+        if language != account.language {
+            self.store.set_language(account.id, language).await?;
+        }
+        let mail = NewMail {
+            id: Uuid::new_v4(),
+            account_id: Some(account.id),
+            to: account.email.to_string(),
+            to_name: account.name.clone(),
+            language,
+            notice,
+            created_at: self.clock.now(),
+        };
+        self.store.enqueue_mail(&mail).await?;
+        let detail = format!("mail={} kind={}", mail.id, mail.notice.kind());
+        self.audit(
+            AuditEvent::MailQueued,
+            Some(account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await?;
+        self.mail_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// Notified whenever this node queues a message.
+    pub fn mail_wakeup(&self) -> &Arc<Notify> {
+        &self.mail_wakeup
+    }
+
+    /// Claims up to `limit` due messages for this worker (see [`Store::claim_mail`]);
+    /// due-ness and the lease follow the injected clock.
+    pub async fn claim_mail(&self, limit: u32) -> Result<Vec<QueuedMail>> {
+        let now = self.clock.now();
+        let lease_until = now + self.settings.mail_retry.lease;
+        Ok(self
+            .store
+            .claim_mail(now, lease_until, Uuid::new_v4(), limit)
+            .await?)
+    }
+
+    /// Records how a delivery attempt went: sent, to be retried with back-off, or
+    /// given up (audited as `mail_failed`, with the error but never the body).
+    pub async fn record_delivery(&self, mail: &QueuedMail, outcome: &Delivery) -> Result<()> {
+        let now = self.clock.now();
+        let ctx = RequestContext::default();
+        let account = match mail.account_id {
+            Some(id) => self.store.account_by_id(id).await?,
+            None => None,
+        };
+        let give_up = |error: &str| format!("mail={} kind={} error={error}", mail.id, mail.kind);
+        match outcome {
+            Delivery::Sent => {
+                if self.store.mark_mail_sent(mail, now).await? {
+                    tracing::info!(mail = %mail.id, kind = %mail.kind, "mail sent");
+                    let detail = format!("mail={} kind={}", mail.id, mail.kind);
+                    self.audit(
+                        AuditEvent::MailSent,
+                        account.as_ref(),
+                        Some(&mail.to),
+                        &ctx,
+                        Some(detail),
+                    )
+                    .await?;
+                }
+            }
+            Delivery::Transient(error) => {
+                match self
+                    .settings
+                    .mail_retry
+                    .next_attempt(mail.attempts, mail.created_at, now)
+                {
+                    Some(at) => {
+                        tracing::warn!(mail = %mail.id, attempts = mail.attempts, retry_at = %at, %error, "mail not delivered; will retry");
+                        self.store.retry_mail(mail, at, error).await?;
+                    }
+                    None => {
+                        tracing::error!(mail = %mail.id, attempts = mail.attempts, %error, "mail not delivered; giving up");
+                        if self.store.fail_mail(mail, now, error).await? {
+                            self.audit(
+                                AuditEvent::MailFailed,
+                                account.as_ref(),
+                                Some(&mail.to),
+                                &ctx,
+                                Some(give_up(error)),
+                            )
+                            .await?;
+                        }
+                    }
+                }
+            }
+            Delivery::Permanent(error) => {
+                tracing::error!(mail = %mail.id, %error, "mail refused; giving up");
+                if self.store.fail_mail(mail, now, error).await? {
+                    self.audit(
+                        AuditEvent::MailFailed,
+                        account.as_ref(),
+                        Some(&mail.to),
+                        &ctx,
+                        Some(give_up(error)),
+                    )
+                    .await?;
+                }
+            }
+        }
         Ok(())
     }
 

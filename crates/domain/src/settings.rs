@@ -1,6 +1,7 @@
 //! Domain settings, filled from configuration by the binary.
 
 use crate::lockout::LockoutPolicy;
+use crate::mail::RetryPolicy;
 use crate::password::PasswordRules;
 use crate::session::SessionPolicy;
 use crate::totp::TotpParams;
@@ -16,6 +17,8 @@ pub struct Settings {
     pub password_lockout: LockoutPolicy,
     pub sessions: SessionPolicy,
     pub passwords: PasswordRules,
+    /// Back-off of failed mail deliveries.
+    pub mail_retry: RetryPolicy,
 }
 
 impl Default for Settings {
@@ -27,6 +30,7 @@ impl Default for Settings {
             password_lockout: LockoutPolicy::password_default(),
             sessions: SessionPolicy::default(),
             passwords: PasswordRules::default(),
+            mail_retry: RetryPolicy::default(),
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct AccountRecord {
     pub code_locked_until: Option<DateTime<Utc>>,
     pub password_failures: u32,
     pub password_locked_until: Option<DateTime<Utc>>,
+    /// Absent in exports of versions before mail (Dutch then).
+    #[serde(default)]
+    pub language: crate::mail::Language,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +112,7 @@ impl Snapshot {
                     code_locked_until: a.code_locked_until,
                     password_failures: a.password_failures,
                     password_locked_until: a.password_locked_until,
+                    language: a.language,
                 })
                 .collect(),
             factors: c
@@ -168,6 +172,7 @@ impl Snapshot {
                 code_locked_until: a.code_locked_until,
                 password_failures: a.password_failures,
                 password_locked_until: a.password_locked_until,
+                language: a.language,
             });
         }
         let known: std::collections::HashSet<Uuid> = self.accounts.iter().map(|a| a.id).collect();
@@ -236,6 +241,7 @@ mod tests {
                 code_locked_until: None,
                 password_failures: 0,
                 password_locked_until: Some(at),
+                language: crate::mail::Language::En,
             }],
             factors: vec![Factor {
                 id: FactorId(Uuid::new_v4()),

@@ -4,6 +4,7 @@ use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
 use crate::factor::{Factor, FactorId};
 use crate::lockout::Guard;
+use crate::mail::{Language, NewMail, QueuedMail};
 use crate::session::Session;
 use crate::snapshot::Contents;
 use crate::token::TokenHash;
@@ -84,4 +85,36 @@ pub trait Store: Send + Sync + 'static {
     /// database already holds an account (imports never merge).
     async fn import_contents(&self, c: &Contents) -> StoreResult<()>;
     async fn list_audit(&self, limit: u32, email: Option<&str>) -> StoreResult<Vec<AuditRecord>>;
+
+    async fn set_language(&self, id: AccountId, language: Language) -> StoreResult<()>;
+
+    // ---- the mail queue ---------------------------------------------------------
+
+    /// Queues a message, due at once.
+    async fn enqueue_mail(&self, m: &NewMail) -> StoreResult<()>;
+    /// Atomically claims up to `limit` queued messages that are due (`next_attempt_at
+    /// <= now`) and not held by a live claim (`locked_until` unset or `<= now`):
+    /// sets `locked_until = lease_until`, `claimed_by = claim`, counts the attempt.
+    /// Two workers, on one node or on several sharing the database, never get the
+    /// same message while the lease lasts.
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        claim: uuid::Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMail>>;
+    /// Marks a claimed message sent; false when the claim was lost.
+    async fn mark_mail_sent(&self, m: &QueuedMail, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Releases a claimed message to be tried again at `next_attempt_at`.
+    async fn retry_mail(
+        &self,
+        m: &QueuedMail,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<bool>;
+    /// Gives a claimed message up for good.
+    async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
+    /// Messages per status (`queued`, `sent`, `failed`), for status output and tests.
+    async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>>;
 }

@@ -6,7 +6,8 @@
 //! atomically.
 
 use crate::rows::{
-    self, account_from, audit_from, count, factor_from, guard_columns, session_from, Columns,
+    self, account_from, audit_from, count, factor_from, guard_columns, mail_from, session_from,
+    Columns,
 };
 use crate::{map_err, map_migrate_err, PoolSettings};
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
+use tweestap_domain::mail::{Language, NewMail, QueuedMail};
 use tweestap_domain::session::Session;
 use tweestap_domain::snapshot::Contents;
 use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
@@ -417,8 +419,8 @@ impl Store for PostgresStore {
         }
         for a in &c.accounts {
             sqlx::query(
-                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, code_failures, code_locked_until, password_failures, password_locked_until)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, code_failures, code_locked_until, password_failures, password_locked_until, language)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(a.id.0)
             .bind(a.email.as_str())
@@ -430,6 +432,7 @@ impl Store for PostgresStore {
             .bind(a.code_locked_until.map(ts))
             .bind(i64::from(a.password_failures))
             .bind(a.password_locked_until.map(ts))
+            .bind(a.language.code())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -478,6 +481,128 @@ impl Store for PostgresStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(audit_from).collect()
+    }
+
+    async fn set_language(&self, id: AccountId, language: Language) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET language = $1 WHERE id = $2")
+            .bind(language.code())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn enqueue_mail(&self, m: &NewMail) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mail_queue (id, account_id, recipient, recipient_name, language, kind, payload, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(m.id)
+        .bind(m.account_id.map(|a| a.0))
+        .bind(&m.to)
+        .bind(&m.to_name)
+        .bind(m.language.code())
+        .bind(m.notice.kind())
+        .bind(m.notice.to_json())
+        .bind(ts(m.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        claim: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMail>> {
+        // SKIP LOCKED: concurrent workers on other nodes pass over rows being
+        // claimed right now instead of waiting for (and then re-taking) them; the
+        // lease keeps claimed rows out of later claims until it runs out.
+        let rows = sqlx::query(
+            "UPDATE mail_queue SET locked_until = $1, claimed_by = $2, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM mail_queue
+                 WHERE status = 'queued' AND next_attempt_at <= $3
+                   AND (locked_until IS NULL OR locked_until <= $3)
+                 ORDER BY next_attempt_at, id
+                 LIMIT $4
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(ts(lease_until))
+        .bind(claim)
+        .bind(ts(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(mail_from).collect()
+    }
+
+    async fn mark_mail_sent(&self, m: &QueuedMail, at: DateTime<Utc>) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET status = 'sent', sent_at = $1, locked_until = NULL, last_error = NULL
+             WHERE id = $2 AND claimed_by = $3 AND status = 'queued'",
+        )
+        .bind(ts(at))
+        .bind(m.id)
+        .bind(m.claim)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn retry_mail(
+        &self,
+        m: &QueuedMail,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET next_attempt_at = $1, locked_until = NULL, last_error = $2
+             WHERE id = $3 AND claimed_by = $4 AND status = 'queued'",
+        )
+        .bind(ts(next_attempt_at))
+        .bind(error)
+        .bind(m.id)
+        .bind(m.claim)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET status = 'failed', next_attempt_at = $1, locked_until = NULL, last_error = $2
+             WHERE id = $3 AND claimed_by = $4 AND status = 'queued'",
+        )
+        .bind(ts(at))
+        .bind(error)
+        .bind(m.id)
+        .bind(m.claim)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM mail_queue GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, n)| (s, n.try_into().unwrap_or(0)))
+            .collect())
     }
 }
 

@@ -9,6 +9,7 @@ use tweestap_domain::account::{Account, AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
+use tweestap_domain::mail::{Language, QueuedMail};
 use tweestap_domain::session::{Session, SessionStage};
 use tweestap_domain::store::{StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
@@ -64,6 +65,28 @@ pub(crate) fn account_from(row: &impl Columns) -> StoreResult<Account> {
         password_failures: count(row.int("password_failures")?),
         password_locked_until: row.opt_time("password_locked_until")?,
         code_locked_until: row.opt_time("code_locked_until")?,
+        language: language(&row.text("language")?)?,
+    })
+}
+
+fn language(code: &str) -> StoreResult<Language> {
+    Language::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("language {code:?}")))
+}
+
+pub(crate) fn mail_from(row: &impl Columns) -> StoreResult<QueuedMail> {
+    Ok(QueuedMail {
+        id: row.uuid("id")?,
+        account_id: row.opt_uuid("account_id")?.map(AccountId),
+        to: row.text("recipient")?,
+        to_name: row.text("recipient_name")?,
+        language: language(&row.text("language")?)?,
+        payload: row.text("payload")?,
+        kind: row.text("kind")?,
+        attempts: count(row.int("attempts")?),
+        created_at: row.time("created_at")?,
+        claim: row
+            .opt_uuid("claimed_by")?
+            .ok_or_else(|| StoreError::Corrupt("claimed mail without claim".into()))?,
     })
 }
 

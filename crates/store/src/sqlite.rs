@@ -1,7 +1,8 @@
 //! The embedded default: one SQLite file in the data directory.
 
 use crate::rows::{
-    self, account_from, audit_from, count, factor_from, guard_columns, session_from, Columns,
+    self, account_from, audit_from, count, factor_from, guard_columns, mail_from, session_from,
+    Columns,
 };
 use crate::{map_err, map_migrate_err, PoolSettings};
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
+use tweestap_domain::mail::{Language, NewMail, QueuedMail};
 use tweestap_domain::session::Session;
 use tweestap_domain::snapshot::Contents;
 use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
@@ -453,8 +455,8 @@ impl Store for SqliteStore {
         }
         for a in &c.accounts {
             sqlx::query(
-                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, code_failures, code_locked_until, password_failures, password_locked_until)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, code_failures, code_locked_until, password_failures, password_locked_until, language)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(a.id.0.to_string())
             .bind(a.email.as_str())
@@ -466,6 +468,7 @@ impl Store for SqliteStore {
             .bind(a.code_locked_until.map(ts))
             .bind(i64::from(a.password_failures))
             .bind(a.password_locked_until.map(ts))
+            .bind(a.language.code())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -514,6 +517,127 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(audit_from).collect()
+    }
+
+    async fn set_language(&self, id: AccountId, language: Language) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET language = ? WHERE id = ?")
+            .bind(language.code())
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn enqueue_mail(&self, m: &NewMail) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mail_queue (id, account_id, recipient, recipient_name, language, kind, payload, created_at, next_attempt_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(m.id.to_string())
+        .bind(m.account_id.map(|a| a.0.to_string()))
+        .bind(&m.to)
+        .bind(&m.to_name)
+        .bind(m.language.code())
+        .bind(m.notice.kind())
+        .bind(m.notice.to_json())
+        .bind(ts(m.created_at))
+        .bind(ts(m.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        claim: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMail>> {
+        // One statement: SQLite runs it under its single write lock, so the rows
+        // chosen by the subquery are claimed before any other writer looks.
+        let rows = sqlx::query(
+            "UPDATE mail_queue SET locked_until = ?1, claimed_by = ?2, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM mail_queue
+                 WHERE status = 'queued' AND next_attempt_at <= ?3
+                   AND (locked_until IS NULL OR locked_until <= ?3)
+                 ORDER BY next_attempt_at, id
+                 LIMIT ?4)
+             RETURNING *",
+        )
+        .bind(ts(lease_until))
+        .bind(claim.to_string())
+        .bind(ts(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(mail_from).collect()
+    }
+
+    async fn mark_mail_sent(&self, m: &QueuedMail, at: DateTime<Utc>) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET status = 'sent', sent_at = ?, locked_until = NULL, last_error = NULL
+             WHERE id = ? AND claimed_by = ? AND status = 'queued'",
+        )
+        .bind(ts(at))
+        .bind(m.id.to_string())
+        .bind(m.claim.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn retry_mail(
+        &self,
+        m: &QueuedMail,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET next_attempt_at = ?, locked_until = NULL, last_error = ?
+             WHERE id = ? AND claimed_by = ? AND status = 'queued'",
+        )
+        .bind(ts(next_attempt_at))
+        .bind(error)
+        .bind(m.id.to_string())
+        .bind(m.claim.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET status = 'failed', sent_at = NULL, next_attempt_at = ?, locked_until = NULL, last_error = ?
+             WHERE id = ? AND claimed_by = ? AND status = 'queued'",
+        )
+        .bind(ts(at))
+        .bind(error)
+        .bind(m.id.to_string())
+        .bind(m.claim.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM mail_queue GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, n)| (s, n.try_into().unwrap_or(0)))
+            .collect())
     }
 }
 

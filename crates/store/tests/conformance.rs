@@ -9,6 +9,7 @@ use tweestap_domain::account::{AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
+use tweestap_domain::mail::{Language, NewMail, Notice};
 use tweestap_domain::session::{Session, SessionStage};
 use tweestap_domain::store::{NewAccount, Store, StoreError};
 use tweestap_domain::token::TokenHash;
@@ -115,6 +116,9 @@ conformance!(
     expired_sessions_strictly_before,
     audit_newest_first_with_limit_and_email_filter,
     times_round_trip_at_microseconds,
+    mail_claimed_when_due_leased_and_marked_once,
+    concurrent_mail_claims_never_share_a_message,
+    language_remembered_per_account,
 );
 
 // ---------------------------------------------------------------------------------
@@ -675,6 +679,142 @@ async fn times_round_trip_at_microseconds(s: Dyn) {
         s.append_audit(&audit(t, "t", None)).await.unwrap();
         assert_eq!(s.list_audit(1, None).await.unwrap()[0].at, us(t));
     }
+}
+
+fn mail(to: &str, at: DateTime<Utc>) -> NewMail {
+    NewMail {
+        id: Uuid::new_v4(),
+        account_id: None,
+        to: to.into(),
+        to_name: "An".into(),
+        language: Language::En,
+        notice: Notice::FactorRemoved {
+            factor_kind: "totp".into(),
+        },
+        created_at: at,
+    }
+}
+
+async fn mail_claimed_when_due_leased_and_marked_once(s: Dyn) {
+    let t = us(t0());
+    let m = mail("an@x.be", t);
+    s.enqueue_mail(&m).await.unwrap();
+    // Not due before it was queued.
+    let early = t - Duration::seconds(1);
+    assert!(s
+        .claim_mail(early, early + Duration::minutes(5), Uuid::new_v4(), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    let first = s
+        .claim_mail(t, t + Duration::minutes(5), Uuid::new_v4(), 5)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let c = &first[0];
+    assert_eq!((c.id, c.attempts, c.language), (m.id, 1, Language::En));
+    assert_eq!(
+        (c.to.as_str(), c.kind.as_str()),
+        ("an@x.be", "factor_removed")
+    );
+    assert_eq!(Notice::from_json(&c.payload).unwrap(), m.notice);
+    assert_eq!(c.created_at, t);
+    // Held while the lease lasts...
+    let later = t + Duration::minutes(4);
+    assert!(s
+        .claim_mail(later, later + Duration::minutes(5), Uuid::new_v4(), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    // ...and taken over when it ran out (its node died).
+    let after = t + Duration::minutes(5);
+    let second = s
+        .claim_mail(after, after + Duration::minutes(5), Uuid::new_v4(), 5)
+        .await
+        .unwrap();
+    assert_eq!((second.len(), second[0].attempts), (1, 2));
+    // The first claim is lost: its marks do nothing.
+    assert!(!s.mark_mail_sent(c, after).await.unwrap());
+    assert!(!s.retry_mail(c, after, "x").await.unwrap());
+    // A retry is due only at its time.
+    let retry_at = after + Duration::seconds(30);
+    assert!(s.retry_mail(&second[0], retry_at, "refused").await.unwrap());
+    assert!(s
+        .claim_mail(after, after + Duration::minutes(5), Uuid::new_v4(), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    let third = s
+        .claim_mail(retry_at, retry_at + Duration::minutes(5), Uuid::new_v4(), 5)
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 1);
+    assert!(s.mark_mail_sent(&third[0], retry_at).await.unwrap());
+    assert!(!s.mark_mail_sent(&third[0], retry_at).await.unwrap());
+    let much_later = t + Duration::days(9);
+    assert!(s
+        .claim_mail(much_later, much_later, Uuid::new_v4(), 5)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let given_up = mail("bo@x.be", t);
+    s.enqueue_mail(&given_up).await.unwrap();
+    let g = s
+        .claim_mail(t, t + Duration::minutes(5), Uuid::new_v4(), 5)
+        .await
+        .unwrap();
+    assert!(s.fail_mail(&g[0], t, "550 no such user").await.unwrap());
+    assert_eq!(
+        s.mail_counts().await.unwrap(),
+        vec![("failed".to_owned(), 1), ("sent".to_owned(), 1)]
+    );
+}
+
+async fn concurrent_mail_claims_never_share_a_message(s: Dyn) {
+    let t = us(t0());
+    for i in 0..40 {
+        s.enqueue_mail(&mail(&format!("u{i}@x.be"), t))
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let c = s
+                        .claim_mail(t, t + Duration::minutes(5), Uuid::new_v4(), 3)
+                        .await
+                        .unwrap();
+                    if c.is_empty() {
+                        return got;
+                    }
+                    got.extend(c.into_iter().map(|m| m.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!((all.len(), distinct.len()), (40, 40));
+}
+
+async fn language_remembered_per_account(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    assert_eq!(
+        s.account_by_id(a.id).await.unwrap().unwrap().language,
+        Language::Nl
+    );
+    s.set_language(a.id, Language::En).await.unwrap();
+    assert_eq!(
+        s.account_by_id(a.id).await.unwrap().unwrap().language,
+        Language::En
+    );
 }
 
 // ---------------------------------------------------------------------------------

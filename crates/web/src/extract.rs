@@ -56,6 +56,7 @@ impl FromRequestParts<AppState> for Ctx {
             req: RequestContext {
                 ip: forwarded.or(peer),
                 user_agent: header_str(header::USER_AGENT).map(|s| s.chars().take(512).collect()),
+                language: Some(lang.into()),
             },
             lang,
             path: parts

@@ -61,6 +61,24 @@ impl Lang {
     }
 }
 
+impl From<tweestap_domain::mail::Language> for Lang {
+    fn from(l: tweestap_domain::mail::Language) -> Self {
+        match l {
+            tweestap_domain::mail::Language::Nl => Lang::Nl,
+            tweestap_domain::mail::Language::En => Lang::En,
+        }
+    }
+}
+
+impl From<Lang> for tweestap_domain::mail::Language {
+    fn from(l: Lang) -> Self {
+        match l {
+            Lang::Nl => tweestap_domain::mail::Language::Nl,
+            Lang::En => tweestap_domain::mail::Language::En,
+        }
+    }
+}
+
 fn parse(src: &str) -> BTreeMap<String, String> {
     // The files are ours and embedded; a broken one fails the tests below, not users.
     toml::from_str(src).unwrap_or_default()

@@ -6,6 +6,7 @@ mod csrf;
 mod error;
 mod extract;
 pub mod i18n;
+pub mod mail;
 mod pages;
 mod qr;
 mod render;
@@ -28,6 +29,9 @@ pub struct WebSettings {
     pub secure_cookies: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// The mail outbox folder, shown at `/dev/outbox` to loopback clients; `None`
+    /// (whenever SMTP is configured) answers 404 there.
+    pub outbox: Option<std::path::PathBuf>,
 }
 
 pub struct Inner {

@@ -26,7 +26,15 @@ impl Templates {
             "account.html",
             "confirm_password.html",
             "setup.html",
-            "error.html"
+            "error.html",
+            "dev_outbox.html",
+            "dev_outbox_message.html",
+            "mail/layout.html",
+            "mail/layout.txt",
+            "mail/factor_added.html",
+            "mail/factor_added.txt",
+            "mail/factor_removed.html",
+            "mail/factor_removed.txt"
         );
         Self { env }
     }

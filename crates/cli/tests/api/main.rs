@@ -1,6 +1,7 @@
 //! Black-box tests: a real server on a loopback port, driven over HTTP.
 
 mod journeys;
+mod mail;
 mod pages;
 mod refusals;
 mod support;

@@ -52,10 +52,39 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub server: Option<tweestap::Server>,
     pub url: String,
+    /// `[mail] smtp_url`; empty: the outbox.
+    pub smtp_url: String,
+    /// Another node's database instead of this app's own (two nodes, one database).
+    pub shared_database: Option<String>,
 }
 
 impl TestApp {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, String::new(), None).await
+    }
+
+    /// A node sending mail to `smtp_url` (empty: the outbox).
+    pub async fn start_smtp(backend: Backend, smtp_url: String) -> Self {
+        Self::start_with(backend, smtp_url, None).await
+    }
+
+    /// A second node on `other`'s database, with its own data directory and clock.
+    pub async fn second_node(other: &TestApp, smtp_url: String) -> Self {
+        let shared = match &other.backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}",
+                other.dir.path().join("tweestap.db").display()
+            ),
+            Backend::Postgres(url) => url.clone(),
+        };
+        Self::start_with(other.backend.clone(), smtp_url, Some(shared)).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        smtp_url: String,
+        shared_database: Option<String>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Mid-step, so a test's "current code" is not about to roll over.
         let clock = ManualClock::new(
@@ -69,6 +98,8 @@ impl TestApp {
             clock,
             server: None,
             url: String::new(),
+            smtp_url,
+            shared_database,
         };
         app.boot().await;
         app
@@ -78,9 +109,16 @@ impl TestApp {
         Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: self.dir.path().to_owned(),
-            database_url: match &self.backend {
-                Backend::Sqlite => String::new(),
-                Backend::Postgres(url) => url.clone(),
+            database_url: match (&self.shared_database, &self.backend) {
+                (Some(shared), _) => shared.clone(),
+                (None, Backend::Sqlite) => String::new(),
+                (None, Backend::Postgres(url)) => url.clone(),
+            },
+            mail: tweestap::config::MailConfig {
+                smtp_url: self.smtp_url.clone(),
+                from: "Gemeente Tweestad <noreply@tweestad.example>".into(),
+                organisation: "Gemeente Tweestad".into(),
+                poll_interval_seconds: 1,
             },
             ..Config::default()
         }
@@ -113,10 +151,40 @@ impl TestApp {
             .expect("account");
     }
 
+    pub fn engine(&self) -> &std::sync::Arc<tweestap_domain::Tweestap> {
+        &self.server.as_ref().expect("running").app
+    }
+
+    /// Wakes the mail worker now instead of at its next poll (after moving the clock).
+    pub fn wake_mail(&self) {
+        self.engine().mail_wakeup().notify_one();
+    }
+
+    /// Messages per queue status.
+    pub async fn mail_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.engine()
+            .store()
+            .mail_counts()
+            .await
+            .expect("counts")
+            .into_iter()
+            .collect()
+    }
+
     pub fn client(&self) -> Client {
+        self.client_in(None)
+    }
+
+    /// A client whose requests say `Accept-Language: <lang>`.
+    pub fn client_in(&self, lang: Option<&str>) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(l) = lang {
+            headers.insert(reqwest::header::ACCEPT_LANGUAGE, l.parse().expect("header"));
+        }
         Client {
             base: self.url.clone(),
             http: reqwest::Client::builder()
+                .default_headers(headers)
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent("tweestap-tests/1.0")
@@ -241,4 +309,191 @@ async fn reply(r: reqwest::Response) -> Reply {
     let text = r.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Reply { status, body }
+}
+
+/// Polls `check` every 50 ms until it holds or `secs` seconds (real time) passed.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// One message as an SMTP server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+impl Received {
+    pub fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(&self.data).expect("a parseable message")
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        use mailparse::MailHeaderMap;
+        self.parsed()
+            .headers
+            .get_first_value(name)
+            .unwrap_or_default()
+    }
+}
+
+/// A real SMTP server on loopback (plain, no auth) that keeps what it receives.
+/// Stopping it closes the port and every open connection; starting it again on
+/// the same port keeps the messages received so far.
+pub struct SmtpSink {
+    pub addr: std::net::SocketAddr,
+    pub received: Arc<std::sync::Mutex<Vec<Received>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        Self::listen("127.0.0.1:0".parse().expect("addr"), Default::default()).await
+    }
+
+    async fn listen(
+        addr: std::net::SocketAddr,
+        received: Arc<std::sync::Mutex<Vec<Received>>>,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("smtp port");
+        let addr = listener.local_addr().expect("addr");
+        let store = received.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                conns.spawn(smtp_session(socket, store.clone()));
+            }
+        });
+        Self {
+            addr,
+            received,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// Closes the port and all connections.
+    pub async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let again = Self::listen(self.addr, self.received.clone()).await;
+        *self = again;
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        eventually(20, &format!("{n} message(s) over SMTP"), || async {
+            self.messages().len() >= n
+        })
+        .await;
+        self.messages()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+async fn smtp_session(socket: tokio::net::TcpStream, store: Arc<std::sync::Mutex<Vec<Received>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    if write.write_all(b"220 sink ESMTP ready\r\n").await.is_err() {
+        return;
+    }
+    let mut mail_from = String::new();
+    let mut rcpt_to = Vec::new();
+    loop {
+        let mut line = String::new();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let upper = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        } else if upper.starts_with("HELO") {
+            b"250 sink\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            mail_from = line.trim_end()[10..].trim().to_owned();
+            rcpt_to.clear();
+            b"250 OK\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            rcpt_to.push(line.trim_end()[8..].trim().to_owned());
+            b"250 OK\r\n"
+        } else if upper == "DATA" {
+            if write.write_all(b"354 go ahead\r\n").await.is_err() {
+                return;
+            }
+            let mut data = Vec::new();
+            loop {
+                let mut l = Vec::new();
+                match lines.read_until(b'\n', &mut l).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if l == b".\r\n" || l == b".\n" {
+                    break;
+                }
+                // Undo dot-stuffing.
+                if l.starts_with(b"..") {
+                    l.remove(0);
+                }
+                data.extend_from_slice(&l);
+            }
+            store.lock().expect("lock").push(Received {
+                mail_from: mail_from.clone(),
+                rcpt_to: rcpt_to.clone(),
+                data,
+            });
+            b"250 queued\r\n"
+        } else if upper == "QUIT" {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return;
+        } else if upper == "RSET" || upper == "NOOP" {
+            b"250 OK\r\n"
+        } else {
+            b"502 not implemented\r\n"
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
 }

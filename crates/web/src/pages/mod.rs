@@ -2,6 +2,7 @@
 
 mod account;
 mod login;
+mod outbox;
 
 use crate::error::PageError;
 use crate::extract::{current_session, Ctx};
@@ -43,6 +44,9 @@ pub fn routes() -> Router<AppState> {
             "/account/factors/{id}/remove",
             get(account::remove_form).post(account::remove_submit),
         )
+        .route("/dev/outbox", get(outbox::list))
+        .route("/dev/outbox/{name}", get(outbox::show))
+        .route("/dev/outbox/{name}/html", get(outbox::show_html))
 }
 
 /// Renders a page with the values every page needs.

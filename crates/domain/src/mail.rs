@@ -1,0 +1,190 @@
+//! E-mail as the domain sees it: which notice goes to whom, in which language, and
+//! when a failed delivery is tried again. No SMTP and no SQL here.
+//!
+//! A notice is queued in the database (`mail_queue`) in the same request that
+//! caused it; a delivery worker on every node claims due messages, renders them
+//! (templates live with the other templates, in the web crate) and sends them.
+//! Adding a kind of mail is one [`Notice`] variant plus its texts and templates.
+
+use crate::account::AccountId;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The languages mail (and pages) are written in; Dutch by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Nl,
+    En,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Nl => "nl",
+            Language::En => "en",
+        }
+    }
+
+    /// `nl`, `nl-BE`, `en-GB`, ...; `None` for anything else.
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s.get(..2).map(str::to_ascii_lowercase).as_deref() {
+            Some("nl") => Some(Language::Nl),
+            Some("en") => Some(Language::En),
+            _ => None,
+        }
+    }
+}
+
+/// What a mail says. Stored as JSON in the queue and rendered when it is sent, so
+/// the row holds what is needed to render it and no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// A second factor was set up and confirmed.
+    FactorAdded { factor_kind: String },
+    /// A second factor was removed.
+    FactorRemoved { factor_kind: String },
+}
+
+impl Notice {
+    /// The kind, as stored and audited; also the template name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::FactorAdded { .. } => "factor_added",
+            Notice::FactorRemoved { .. } => "factor_removed",
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // A plain enum of strings always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(s: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}
+
+/// A message to be queued.
+#[derive(Debug, Clone)]
+pub struct NewMail {
+    pub id: Uuid,
+    pub account_id: Option<AccountId>,
+    pub to: String,
+    pub to_name: String,
+    pub language: Language,
+    pub notice: Notice,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message claimed from the queue by one worker.
+#[derive(Debug, Clone)]
+pub struct QueuedMail {
+    /// Also the Message-ID's local part, so a retry carries the same Message-ID.
+    pub id: Uuid,
+    pub account_id: Option<AccountId>,
+    pub to: String,
+    pub to_name: String,
+    pub language: Language,
+    /// The stored JSON of the [`Notice`]; parsed by the sender, so an unreadable row
+    /// fails that one message rather than the whole claim.
+    pub payload: String,
+    pub kind: String,
+    /// Tries so far, this one included.
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    /// The token of this claim; marks only apply while the claim is ours.
+    pub claim: Uuid,
+}
+
+/// When to try again, when to give up, and how long a claim is held.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// The wait after the first failure; doubles after each further one.
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    /// A message still undelivered this long after it was queued is given up.
+    pub give_up_after: Duration,
+    /// How long a claim keeps other workers away: longer than any delivery attempt,
+    /// so a message is only re-claimed when the node that held it died.
+    pub lease: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay: Duration::seconds(30),
+            max_delay: Duration::hours(1),
+            give_up_after: Duration::days(2),
+            lease: Duration::minutes(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The next try after `attempts` failed tries, or `None` to give up.
+    pub fn next_attempt(
+        &self,
+        attempts: u32,
+        created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        if now - created_at >= self.give_up_after {
+            return None;
+        }
+        let doublings = attempts.saturating_sub(1).min(20);
+        let delay = (self.first_delay * 2i32.pow(doublings)).min(self.max_delay);
+        Some(now + delay)
+    }
+}
+
+/// What happened to a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Worth another try later (server down, 4xx, timeout).
+    Transient(String),
+    /// Will not get better (5xx for the recipient, unreadable row).
+    Permanent(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn back_off_doubles_up_to_an_hour_then_gives_up_after_two_days() {
+        let p = RetryPolicy::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let wait = |n, now| p.next_attempt(n, t0, now).map(|at| at - now);
+        assert_eq!(wait(1, t0), Some(Duration::seconds(30)));
+        assert_eq!(wait(2, t0), Some(Duration::seconds(60)));
+        assert_eq!(wait(3, t0), Some(Duration::seconds(120)));
+        assert_eq!(wait(8, t0), Some(Duration::hours(1)));
+        assert_eq!(wait(500, t0), Some(Duration::hours(1)));
+        let late = t0 + Duration::days(2);
+        assert_eq!(
+            wait(60, late - Duration::seconds(1)),
+            Some(Duration::hours(1))
+        );
+        assert_eq!(wait(60, late), None);
+    }
+
+    #[test]
+    fn notices_round_trip_and_languages_parse() {
+        let n = Notice::FactorAdded {
+            factor_kind: "totp".into(),
+        };
+        assert_eq!(Notice::from_json(&n.to_json()).unwrap(), n);
+        assert!(n.to_json().contains("\"kind\":\"factor_added\""));
+        assert_eq!(n.kind(), "factor_added");
+        assert_eq!(Language::from_code("en-GB"), Some(Language::En));
+        assert_eq!(Language::from_code("NL"), Some(Language::Nl));
+        assert_eq!(Language::from_code("fr"), None);
+        assert_eq!(Language::default(), Language::Nl);
+    }
+}

@@ -1,0 +1,115 @@
+//! Mail texts: every [`Notice`] rendered as a subject, a plain-text and an HTML part
+//! in the recipient's language, from `templates/mail/<kind>.{txt,html}` and the
+//! `mail_*` keys of the translation files. Sending is not done here (see the
+//! delivery worker of the binary).
+
+use crate::i18n::Lang;
+use crate::render::templates;
+use tweestap_domain::mail::{Language, Notice};
+
+/// One message's texts.
+#[derive(Debug, Clone)]
+pub struct RenderedMail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// What every mail shows besides the notice itself.
+#[derive(Debug, Clone)]
+pub struct MailBranding<'a> {
+    /// The organisation the mail comes from, e.g. "Gemeente Tweestad".
+    pub organisation: &'a str,
+    /// Where to sign in; empty leaves the link out.
+    pub public_url: &'a str,
+}
+
+fn factor_name(lang: Lang, kind: &str) -> String {
+    match kind {
+        "totp" => lang.t("mail_factor_totp").to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// Renders `notice` for `to_name` in `language`.
+pub fn render_notice(
+    notice: &Notice,
+    language: Language,
+    to_name: &str,
+    brand: &MailBranding<'_>,
+) -> Result<RenderedMail, minijinja::Error> {
+    let lang = Lang::from(language);
+    let kind = notice.kind();
+    let factor = match notice {
+        Notice::FactorAdded { factor_kind } | Notice::FactorRemoved { factor_kind } => {
+            factor_name(lang, factor_kind)
+        }
+    };
+    let subject = lang
+        .t(&format!("mail_{kind}_subject"))
+        .replace("{organisation}", brand.organisation);
+    let name = if to_name.trim().is_empty() {
+        match lang {
+            Lang::Nl => "gebruiker",
+            Lang::En => "user",
+        }
+    } else {
+        to_name.trim()
+    };
+    let ctx = minijinja::context! {
+        subject => subject.clone(),
+        name => name,
+        organisation => brand.organisation,
+        public_url => brand.public_url,
+        factor => factor,
+        notice => minijinja::Value::from_serialize(notice),
+    };
+    let t = templates();
+    Ok(RenderedMail {
+        text: t.render(&format!("mail/{kind}.txt"), lang, ctx.clone())?,
+        html: t.render(&format!("mail/{kind}.html"), lang, ctx)?,
+        subject,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_notice_renders_in_both_languages_and_escapes_html() {
+        let brand = MailBranding {
+            organisation: "Stad <Tweestap>",
+            public_url: "https://login.example.org",
+        };
+        for notice in [
+            Notice::FactorAdded {
+                factor_kind: "totp".into(),
+            },
+            Notice::FactorRemoved {
+                factor_kind: "totp".into(),
+            },
+        ] {
+            for language in [Language::Nl, Language::En] {
+                let m = render_notice(&notice, language, "An <b>", &brand).unwrap();
+                assert!(m.subject.contains("Stad <Tweestap>"), "{}", m.subject);
+                assert!(m.text.contains("An <b>") && m.text.contains("Stad <Tweestap>"));
+                assert!(m.html.contains("An &lt;b&gt;"), "{}", m.html);
+                assert!(!m.html.contains("<b>") && !m.html.contains("<Tweestap>"));
+                assert!(m.html.contains(&format!("lang=\"{}\"", language.code())));
+                assert!(!m.text.contains("??") && !m.html.contains("??"));
+                assert!(m.text.contains("https://login.example.org"));
+            }
+        }
+        let nl = render_notice(
+            &Notice::FactorAdded {
+                factor_kind: "totp".into(),
+            },
+            Language::Nl,
+            "An",
+            &brand,
+        )
+        .unwrap();
+        assert!(nl.text.contains("Hallo An,") && nl.text.contains("authenticator-app"));
+    }
+}
