@@ -208,22 +208,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_factor(&self, f: &Factor) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at, confirmed_at, last_used_at, last_step)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(f.id.0)
-        .bind(f.account_id.0)
-        .bind(f.kind.as_str())
-        .bind(&f.label)
-        .bind(&f.secret_sealed)
-        .bind(ts(f.created_at))
-        .bind(f.confirmed_at.map(ts))
-        .bind(f.last_used_at.map(ts))
-        .bind(f.last_step)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        insert_factor_row(&self.pool, f).await?;
         Ok(())
     }
 
@@ -355,17 +340,7 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
-        sqlx::query("INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(ts(r.at))
-            .bind(&r.event)
-            .bind(r.account_id.map(|a| a.0))
-            .bind(&r.email)
-            .bind(&r.ip)
-            .bind(&r.user_agent)
-            .bind(&r.detail)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        insert_audit_row(&self.pool, r).await?;
         Ok(())
     }
 
@@ -438,35 +413,10 @@ impl Store for PostgresStore {
             .map_err(map_err)?;
         }
         for f in &c.factors {
-            sqlx::query(
-                "INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at, confirmed_at, last_used_at, last_step)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(f.id.0)
-            .bind(f.account_id.0)
-            .bind(f.kind.as_str())
-            .bind(&f.label)
-            .bind(&f.secret_sealed)
-            .bind(ts(f.created_at))
-            .bind(f.confirmed_at.map(ts))
-            .bind(f.last_used_at.map(ts))
-            .bind(f.last_step)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            insert_factor_row(&mut *tx, f).await?;
         }
         for r in &c.audit {
-            sqlx::query("INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(ts(r.at))
-                .bind(&r.event)
-                .bind(r.account_id.map(|a| a.0))
-                .bind(&r.email)
-                .bind(&r.ip)
-                .bind(&r.user_agent)
-                .bind(&r.detail)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            insert_audit_row(&mut *tx, r).await?;
         }
         tx.commit().await.map_err(map_err)
     }
@@ -604,6 +554,49 @@ impl Store for PostgresStore {
             .map(|(s, n)| (s, n.try_into().unwrap_or(0)))
             .collect())
     }
+}
+
+/// One factor row; shared by `insert_factor` and imports, on a pool or in a transaction.
+async fn insert_factor_row<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    f: &Factor,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at, confirmed_at, last_used_at, last_step)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(f.id.0)
+    .bind(f.account_id.0)
+    .bind(f.kind.as_str())
+    .bind(&f.label)
+    .bind(&f.secret_sealed)
+    .bind(ts(f.created_at))
+    .bind(f.confirmed_at.map(ts))
+    .bind(f.last_used_at.map(ts))
+    .bind(f.last_step)
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// One audit row; shared by `append_audit` and imports.
+async fn insert_audit_row<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    r: &AuditRecord,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(ts(r.at))
+        .bind(&r.event)
+        .bind(r.account_id.map(|a| a.0))
+        .bind(&r.email)
+        .bind(&r.ip)
+        .bind(&r.user_agent)
+        .bind(&r.detail)
+        .execute(exec)
+        .await
+        .map_err(map_err)?;
+    Ok(())
 }
 
 #[cfg(test)]
