@@ -25,6 +25,7 @@ pub struct Config {
     pub lockout: LockoutConfig,
     pub database: DatabaseConfig,
     pub mail: MailConfig,
+    pub policy: PolicyConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -45,6 +46,25 @@ pub struct DatabaseConfig {
 }
 
 /// Outgoing mail: security notices (and later set-up codes and resets).
+/// Who must use two-step verification, and how shared mailboxes are treated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Local parts (before the `@`) that name a shared mailbox such as info@.
+    pub shared_mailboxes: Vec<String>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            shared_mailboxes: tweestap_domain::shared_mailbox::DEFAULT_SHARED_LOCAL_PARTS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailConfig {
@@ -119,6 +139,7 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             database: DatabaseConfig::default(),
             mail: MailConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -271,6 +292,7 @@ mod tests {
         );
         assert_eq!(c.lockout.max_seconds, d.lockout.max_seconds);
         assert_eq!(c.database.max_connections, d.database.max_connections);
+        assert_eq!(c.policy.shared_mailboxes, d.policy.shared_mailboxes);
         assert_eq!(c.database.migrate_at_start, d.database.migrate_at_start);
         assert_eq!(c.mail.smtp_url, d.mail.smtp_url);
         assert_eq!(c.mail.from, d.mail.from);

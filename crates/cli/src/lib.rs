@@ -147,6 +147,9 @@ pub fn settings(config: &Config) -> Settings {
             max_length: config.password.max_length,
         },
         mail_retry: Default::default(),
+        shared_mailboxes: tweestap_domain::shared_mailbox::SharedMailboxes::new(
+            &config.policy.shared_mailboxes,
+        ),
     }
 }
 
@@ -201,22 +204,43 @@ impl Server {
     }
 }
 
+/// Where links in mail point: `public_url`, or else this node's own address. Never
+/// the request's Host header: anyone can send a reset request with a forged Host and
+/// make the victim's mail link to their site.
+fn links_base(config: &Config, addr: SocketAddr) -> String {
+    let configured = config.public_url.trim().trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "public_url is not set: links in mail point to http://{addr}; set public_url to the address people use"
+        );
+    }
+    if addr.ip().is_unspecified() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
     let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
-    let mailer = Arc::new(mail::Mailer::from_config(config)?);
-    let web = WebSettings {
-        secure_cookies: config.secure_cookies(),
-        trust_forwarded_for: config.trust_forwarded_for,
-        outbox: mailer.outbox(),
-    };
-    let router = tweestap_web::router(app.clone(), &key, web);
+    let mailer = Arc::new(mail::Mailer::from_config(config, SecretBox::new(&key))?);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Listen(config.listen, e))?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
+    let web = WebSettings {
+        secure_cookies: config.secure_cookies(),
+        trust_forwarded_for: config.trust_forwarded_for,
+        outbox: mailer.outbox(),
+        public_url: links_base(config, addr),
+    };
+    let router = tweestap_web::router(app.clone(), &key, web);
     match mailer.outbox() {
         Some(dir) => tracing::info!(
             outbox = %dir.display(),

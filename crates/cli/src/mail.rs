@@ -17,7 +17,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tweestap_domain::mail::{Delivery, Notice, QueuedMail};
+use tweestap_domain::mail::{open_link, Delivery, Notice, QueuedMail};
+use tweestap_domain::secret_box::SecretBox;
 use tweestap_domain::Tweestap;
 use tweestap_web::mail::{render_notice, MailBranding};
 
@@ -35,10 +36,12 @@ pub struct Mailer {
     from: Mailbox,
     organisation: String,
     public_url: String,
+    /// Opens the links notices carry sealed (the engine's secret box).
+    secrets: SecretBox,
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config) -> Result<Self, StartError> {
+    pub fn from_config(config: &Config, secrets: SecretBox) -> Result<Self, StartError> {
         let m = &config.mail;
         let from: Mailbox = m
             .from
@@ -63,6 +66,7 @@ impl Mailer {
             from,
             organisation: m.organisation.clone(),
             public_url: config.public_url.clone(),
+            secrets,
         })
     }
 
@@ -83,7 +87,15 @@ impl Mailer {
             organisation: &self.organisation,
             public_url: &self.public_url,
         };
-        let r = render_notice(&notice, m.language, &m.to_name, &brand)
+        // A secret link is opened only here, in memory, to render this one message.
+        let link = match &notice {
+            Notice::PasswordReset { link_sealed } => Some(
+                open_link(&self.secrets, m.id, link_sealed)
+                    .map_err(|e| format!("sealed link: {e}"))?,
+            ),
+            _ => None,
+        };
+        let r = render_notice(&notice, m.language, &m.to_name, &brand, link.as_deref())
             .map_err(|e| format!("render: {e}"))?;
         let to_addr =
             m.to.parse()

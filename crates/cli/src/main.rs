@@ -77,8 +77,12 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// List accounts.
-    List,
+    /// List accounts. Shared mailboxes (info@, secretariaat@, ...) are marked.
+    List {
+        /// Only the shared mailboxes, which should become personal accounts.
+        #[arg(long)]
+        shared: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -149,20 +153,25 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let a = app.add_account(&email, &name, role, &password).await?;
             println!("created {} ({})", a.email, a.role);
         }
-        Command::User(UserCommand::List) => {
+        Command::User(UserCommand::List { shared }) => {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             println!(
-                "{:<40} {:<24} {:<8} {:<8} CREATED",
-                "E-MAIL", "NAME", "ROLE", "FACTORS"
+                "{:<40} {:<24} {:<8} {:<8} {:<7} CREATED",
+                "E-MAIL", "NAME", "ROLE", "FACTORS", "SHARED"
             );
             for a in app.accounts().await? {
+                let is_shared = app.is_shared_mailbox(&a.email);
+                if shared && !is_shared {
+                    continue;
+                }
                 let n = app.active_factors(a.id).await?.len();
                 println!(
-                    "{:<40} {:<24} {:<8} {:<8} {}",
+                    "{:<40} {:<24} {:<8} {:<8} {:<7} {}",
                     a.email,
                     a.name,
                     a.role,
                     n,
+                    if is_shared { "yes" } else { "no" },
                     a.created_at.format("%Y-%m-%d")
                 );
             }

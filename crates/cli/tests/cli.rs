@@ -239,8 +239,12 @@ fn user_list_and_audit_show_the_new_account() {
         .find(|l| l.contains("an@example.be"))
         .unwrap_or_else(|| panic!("account not listed: {}", list.describe()));
     let cols: Vec<&str> = row.split_whitespace().collect();
-    // E-MAIL NAME ROLE FACTORS CREATED
-    assert_eq!(cols[..4], ["an@example.be", "An", "support", "0"], "{row}");
+    // E-MAIL NAME ROLE FACTORS SHARED CREATED
+    assert_eq!(
+        cols[..5],
+        ["an@example.be", "An", "support", "0", "no"],
+        "{row}"
+    );
     assert!(
         !list.stdout.contains("An@Example.be"),
         "{}",
@@ -597,4 +601,58 @@ fn an_unknown_database_scheme_is_refused_by_name() {
     assert!(!out.status.success(), "{}", out.describe());
     assert!(out.stderr.contains("mysql://"), "{}", out.describe());
     assert!(!out.stderr.contains("hunter2"), "the password is redacted");
+}
+
+#[test]
+fn shared_mailboxes_are_flagged_and_listed_on_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    for email in [
+        "an@example.be",
+        "Info@example.be",
+        "secretariaat+portaal@example.nl",
+    ] {
+        let ok = add_user(data, &["--email", email, "--name", "X"], PASSWORD);
+        assert!(ok.status.success(), "{}", ok.describe());
+    }
+    let list = |extra: &[&str], config: Option<&Path>| {
+        let mut c = tweestap(data);
+        if let Some(f) = config {
+            c.arg("--config").arg(f);
+        }
+        c.args(["user", "list"]).args(extra);
+        let out = run(c, None);
+        assert!(out.status.success(), "{}", out.describe());
+        out.stdout
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                (cols[0].to_owned(), cols[4].to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = list(&[], None);
+    assert!(
+        all.contains(&("an@example.be".into(), "no".into())),
+        "{all:?}"
+    );
+    assert!(
+        all.contains(&("info@example.be".into(), "yes".into())),
+        "{all:?}"
+    );
+    let shared = list(&["--shared"], None);
+    let names: Vec<&str> = shared.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        ["info@example.be", "secretariaat+portaal@example.nl"],
+        "{shared:?}"
+    );
+
+    // The list is the organisation's own.
+    let file = dir.path().join("tweestap.toml");
+    std::fs::write(&file, "[policy]\nshared_mailboxes = [\"an\"]\n").expect("config");
+    let shared = list(&["--shared"], Some(&file));
+    let names: Vec<&str> = shared.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, ["an@example.be"], "{shared:?}");
 }

@@ -20,6 +20,9 @@ pub enum AuditEvent {
     MailQueued,
     MailSent,
     MailFailed,
+    PasswordResetRequested,
+    PasswordResetCompleted,
+    PasswordResetLinkInvalid,
 }
 
 impl AuditEvent {
@@ -40,6 +43,9 @@ impl AuditEvent {
             AuditEvent::MailQueued => "mail_queued",
             AuditEvent::MailSent => "mail_sent",
             AuditEvent::MailFailed => "mail_failed",
+            AuditEvent::PasswordResetRequested => "password_reset_requested",
+            AuditEvent::PasswordResetCompleted => "password_reset_completed",
+            AuditEvent::PasswordResetLinkInvalid => "password_reset_link_invalid",
         }
     }
 }

@@ -17,6 +17,9 @@ pub enum Error {
     TooManyAttempts { retry_after: i64 },
     #[error("not signed in, or the session has expired")]
     Unauthenticated,
+    /// A forgotten-password link that is unknown, expired or already used.
+    #[error("this link has expired or was already used; request a new one")]
+    InvalidResetLink,
     #[error("not found")]
     NotFound,
     #[error("not a valid e-mail address")]

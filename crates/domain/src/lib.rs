@@ -16,6 +16,7 @@ pub mod secret_box;
 pub mod service;
 pub mod session;
 pub mod settings;
+pub mod shared_mailbox;
 pub mod snapshot;
 pub mod store;
 pub mod token;

@@ -7,6 +7,9 @@
 //! Adding a kind of mail is one [`Notice`] variant plus its texts and templates.
 
 use crate::account::AccountId;
+use crate::secret_box::{CryptoError, SecretBox};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,6 +50,11 @@ pub enum Notice {
     FactorAdded { factor_kind: String },
     /// A second factor was removed.
     FactorRemoved { factor_kind: String },
+    /// A forgotten-password link. The link holds a bearer token, so the queue row
+    /// keeps it sealed (see [`seal_link`]); the worker opens it only to render.
+    PasswordReset { link_sealed: String },
+    /// The password was changed (through a reset link).
+    PasswordChanged,
 }
 
 impl Notice {
@@ -55,6 +63,8 @@ impl Notice {
         match self {
             Notice::FactorAdded { .. } => "factor_added",
             Notice::FactorRemoved { .. } => "factor_removed",
+            Notice::PasswordReset { .. } => "password_reset",
+            Notice::PasswordChanged => "password_changed",
         }
     }
 
@@ -66,6 +76,26 @@ impl Notice {
     pub fn from_json(s: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(s)
     }
+}
+
+fn link_aad(mail_id: Uuid) -> Vec<u8> {
+    format!("tweestap mail link v1 {mail_id}").into_bytes()
+}
+
+/// Seals a secret link for the queue row of mail `mail_id`: XChaCha20-Poly1305 under
+/// the engine's secret box, base64url, with the mail id as associated data, so the
+/// sealed link opens only as part of that one message.
+pub fn seal_link(secrets: &SecretBox, mail_id: Uuid, link: &str) -> String {
+    URL_SAFE_NO_PAD.encode(secrets.seal(link.as_bytes(), &link_aad(mail_id)))
+}
+
+/// Opens what [`seal_link`] sealed for the same mail id.
+pub fn open_link(secrets: &SecretBox, mail_id: Uuid, sealed: &str) -> Result<String, CryptoError> {
+    let raw = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .map_err(|_| CryptoError::Decrypt)?;
+    let plain = secrets.open(&raw, &link_aad(mail_id))?;
+    String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
 }
 
 /// A message to be queued.
@@ -172,6 +202,21 @@ mod tests {
             Some(Duration::hours(1))
         );
         assert_eq!(wait(60, late), None);
+    }
+
+    #[test]
+    fn links_open_only_for_their_mail() {
+        use crate::secret_box::MasterKey;
+        let b = SecretBox::new(&MasterKey::generate());
+        let (a, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let sealed = seal_link(&b, a, "https://x.example/password/reset/t0k3n");
+        assert!(!sealed.contains("t0k3n"));
+        assert_eq!(
+            open_link(&b, a, &sealed).unwrap(),
+            "https://x.example/password/reset/t0k3n"
+        );
+        assert_eq!(open_link(&b, other, &sealed), Err(CryptoError::Decrypt));
+        assert_eq!(open_link(&b, a, "!!"), Err(CryptoError::Decrypt));
     }
 
     #[test]

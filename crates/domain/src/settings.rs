@@ -4,6 +4,7 @@ use crate::lockout::LockoutPolicy;
 use crate::mail::RetryPolicy;
 use crate::password::PasswordRules;
 use crate::session::SessionPolicy;
+use crate::shared_mailbox::SharedMailboxes;
 use crate::totp::TotpParams;
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct Settings {
     pub passwords: PasswordRules,
     /// Back-off of failed mail deliveries.
     pub mail_retry: RetryPolicy,
+    /// Which addresses count as shared mailboxes (info@, secretariaat@, ...).
+    pub shared_mailboxes: SharedMailboxes,
 }
 
 impl Default for Settings {
@@ -31,6 +34,7 @@ impl Default for Settings {
             sessions: SessionPolicy::default(),
             passwords: PasswordRules::default(),
             mail_retry: RetryPolicy::default(),
+            shared_mailboxes: SharedMailboxes::default(),
         }
     }
 }

@@ -36,6 +36,15 @@ pub struct NewAccount {
     pub created_at: DateTime<Utc>,
 }
 
+/// A forgotten-password link as stored: only the hash of its token.
+#[derive(Debug, Clone)]
+pub struct NewPasswordReset {
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
@@ -117,4 +126,38 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
     /// Messages per status (`queued`, `sent`, `failed`), for status output and tests.
     async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+
+    // ---- forgotten passwords ------------------------------------------------------
+
+    /// Stores a new reset link and, in the same transaction, ends every other open
+    /// link of the account (`used_at = created_at`).
+    async fn insert_password_reset(&self, r: &NewPasswordReset) -> StoreResult<()>;
+    /// Reset links issued to the account at or after `since` (used or not).
+    async fn password_resets_since(
+        &self,
+        account: AccountId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32>;
+    /// The account of an open link (unused, `expires_at > now`), without using it.
+    async fn password_reset_account(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>>;
+    /// Uses an open link, atomically: one `UPDATE ... WHERE used_at IS NULL AND
+    /// expires_at > now`; of two concurrent claims exactly one gets the account.
+    async fn claim_password_reset(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>>;
+    /// Sets a new password hash in one transaction with its consequences: the
+    /// password failures and lock are cleared (the code lock stays), every open reset
+    /// link and every session of the account ends.
+    async fn change_password(
+        &self,
+        account: AccountId,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }

@@ -22,7 +22,7 @@ use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, QueuedMail};
 use tweestap_domain::session::Session;
 use tweestap_domain::snapshot::Contents;
-use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
+use tweestap_domain::store::{NewAccount, NewPasswordReset, Store, StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
 use uuid::Uuid;
 
@@ -553,6 +553,112 @@ impl Store for PostgresStore {
             .into_iter()
             .map(|(s, n)| (s, n.try_into().unwrap_or(0)))
             .collect())
+    }
+
+    async fn insert_password_reset(&self, r: &NewPasswordReset) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+        )
+        .bind(ts(r.created_at))
+        .bind(r.account_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.token_hash.0)
+        .bind(r.account_id.0)
+        .bind(ts(r.created_at))
+        .bind(ts(r.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn password_resets_since(
+        &self,
+        account: AccountId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM password_resets WHERE account_id = $1 AND created_at >= $2",
+        )
+        .bind(account.0)
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(count(n))
+    }
+
+    async fn password_reset_account(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>> {
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT account_id FROM password_resets WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(&token_hash.0)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(id.map(AccountId))
+    }
+
+    async fn claim_password_reset(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>> {
+        // One conditional UPDATE: a concurrent claim waits for ours and then finds
+        // `used_at` set, so exactly one succeeds.
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE password_resets SET used_at = $1
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
+             RETURNING account_id",
+        )
+        .bind(ts(now))
+        .bind(&token_hash.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(id.map(AccountId))
+    }
+
+    async fn change_password(
+        &self,
+        account: AccountId,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $1, password_failures = 0, password_locked_until = NULL WHERE id = $2",
+        )
+        .bind(password_hash)
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
 }
 

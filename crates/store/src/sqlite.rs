@@ -21,7 +21,7 @@ use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, QueuedMail};
 use tweestap_domain::session::Session;
 use tweestap_domain::snapshot::Contents;
-use tweestap_domain::store::{NewAccount, Store, StoreError, StoreResult};
+use tweestap_domain::store::{NewAccount, NewPasswordReset, Store, StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
 use uuid::Uuid;
 
@@ -588,6 +588,111 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|(s, n)| (s, n.try_into().unwrap_or(0)))
             .collect())
+    }
+
+    async fn insert_password_reset(&self, r: &NewPasswordReset) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL",
+        )
+        .bind(ts(r.created_at))
+        .bind(r.account_id.0.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&r.token_hash.0)
+        .bind(r.account_id.0.to_string())
+        .bind(ts(r.created_at))
+        .bind(ts(r.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn password_resets_since(
+        &self,
+        account: AccountId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM password_resets WHERE account_id = ? AND created_at >= ?",
+        )
+        .bind(account.0.to_string())
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(count(n))
+    }
+
+    async fn password_reset_account(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT account_id FROM password_resets WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(&token_hash.0)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        id.map(|s| parse_uuid(&s).map(AccountId)).transpose()
+    }
+
+    async fn claim_password_reset(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "UPDATE password_resets SET used_at = ?1
+             WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1
+             RETURNING account_id",
+        )
+        .bind(ts(now))
+        .bind(&token_hash.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        id.map(|s| parse_uuid(&s).map(AccountId)).transpose()
+    }
+
+    async fn change_password(
+        &self,
+        account: AccountId,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let id = account.0.to_string();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = ?, password_failures = 0, password_locked_until = NULL WHERE id = ?",
+        )
+        .bind(password_hash)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = ?")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
 }
 

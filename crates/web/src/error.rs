@@ -17,6 +17,7 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        Error::InvalidResetLink => (StatusCode::BAD_REQUEST, "invalid_token"),
         Error::InvalidEmail => (StatusCode::BAD_REQUEST, "invalid_email"),
         Error::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),

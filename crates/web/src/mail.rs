@@ -31,12 +31,14 @@ fn factor_name(lang: Lang, kind: &str) -> String {
     }
 }
 
-/// Renders `notice` for `to_name` in `language`.
+/// Renders `notice` for `to_name` in `language`. `link` is the opened secret link
+/// of a notice that carries one sealed (see [`tweestap_domain::mail::open_link`]).
 pub fn render_notice(
     notice: &Notice,
     language: Language,
     to_name: &str,
     brand: &MailBranding<'_>,
+    link: Option<&str>,
 ) -> Result<RenderedMail, minijinja::Error> {
     let lang = Lang::from(language);
     let kind = notice.kind();
@@ -44,6 +46,7 @@ pub fn render_notice(
         Notice::FactorAdded { factor_kind } | Notice::FactorRemoved { factor_kind } => {
             factor_name(lang, factor_kind)
         }
+        Notice::PasswordReset { .. } | Notice::PasswordChanged => String::new(),
     };
     let subject = lang
         .t(&format!("mail_{kind}_subject"))
@@ -62,7 +65,8 @@ pub fn render_notice(
         organisation => brand.organisation,
         public_url => brand.public_url,
         factor => factor,
-        notice => minijinja::Value::from_serialize(notice),
+        link => link.unwrap_or_default(),
+        minutes => tweestap_domain::service::reset_link_validity().num_minutes().to_string(),
     };
     let t = templates();
     Ok(RenderedMail {
@@ -89,9 +93,19 @@ mod tests {
             Notice::FactorRemoved {
                 factor_kind: "totp".into(),
             },
+            Notice::PasswordReset {
+                link_sealed: "sealed".into(),
+            },
+            Notice::PasswordChanged,
         ] {
             for language in [Language::Nl, Language::En] {
-                let m = render_notice(&notice, language, "An <b>", &brand).unwrap();
+                let link = "https://login.example.org/password/reset/abc";
+                let m = render_notice(&notice, language, "An <b>", &brand, Some(link)).unwrap();
+                if matches!(notice, Notice::PasswordReset { .. }) {
+                    assert!(m.text.contains(link), "{}", m.text);
+                    assert!(m.html.contains("reset&#x2f;abc\""), "{}", m.html);
+                    assert!(!m.text.contains("sealed"));
+                }
                 assert!(m.subject.contains("Stad <Tweestap>"), "{}", m.subject);
                 assert!(m.text.contains("An <b>") && m.text.contains("Stad <Tweestap>"));
                 assert!(m.html.contains("An &lt;b&gt;"), "{}", m.html);
@@ -108,6 +122,7 @@ mod tests {
             Language::Nl,
             "An",
             &brand,
+            None,
         )
         .unwrap();
         assert!(nl.text.contains("Hallo An,") && nl.text.contains("authenticator-app"));

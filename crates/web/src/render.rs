@@ -34,7 +34,13 @@ impl Templates {
             "mail/factor_added.html",
             "mail/factor_added.txt",
             "mail/factor_removed.html",
-            "mail/factor_removed.txt"
+            "mail/factor_removed.txt",
+            "password_forgot.html",
+            "password_reset.html",
+            "mail/password_reset.html",
+            "mail/password_reset.txt",
+            "mail/password_changed.html",
+            "mail/password_changed.txt"
         );
         Self { env }
     }

@@ -3,5 +3,6 @@
 mod journeys;
 mod mail;
 mod pages;
+mod password;
 mod refusals;
 mod support;

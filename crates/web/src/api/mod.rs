@@ -4,6 +4,7 @@
 
 mod auth;
 mod me;
+mod password;
 
 use crate::error::ApiError;
 use crate::extract::current_session;
@@ -26,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/login", post(auth::login))
         .route("/login/second-factor", post(auth::second_factor))
         .route("/logout", post(auth::logout))
+        .route("/password/forgot", post(password::forgot))
+        .route("/password/reset", post(password::reset))
         .route("/me", get(me::me))
         .route("/me/factors/totp", post(me::begin_totp))
         .route("/me/factors/totp/{id}/confirm", post(me::confirm_totp))

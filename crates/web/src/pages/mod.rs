@@ -3,6 +3,8 @@
 mod account;
 mod login;
 mod outbox;
+mod password;
+pub(crate) use password::base_url;
 
 use crate::error::PageError;
 use crate::extract::{current_session, Ctx};
@@ -30,6 +32,14 @@ pub fn routes() -> Router<AppState> {
             get(login::code_form).post(login::code_submit),
         )
         .route("/logout", post(login::logout))
+        .route(
+            "/password/forgot",
+            get(password::forgot_form).post(password::forgot_submit),
+        )
+        .route(
+            "/password/reset/{token}",
+            get(password::reset_form).post(password::reset_submit),
+        )
         .route("/account", get(account::profile))
         .route(
             "/account/2fa/enable",

@@ -1,0 +1,177 @@
+//! "Wachtwoord vergeten?": request a link, then choose a new password with it.
+
+use super::{csrf_failed, render};
+use crate::error::PageError;
+use crate::extract::{clear_session, Ctx};
+use crate::AppState;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use tweestap_domain::Error;
+
+/// The start of links in mail, fixed at start-up from `public_url` or the node's own
+/// address (never from the request's Host header, which a client can forge).
+pub(crate) fn base_url(state: &AppState, _headers: &HeaderMap) -> String {
+    state.settings.public_url.clone()
+}
+
+pub async fn forgot_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = render(
+        &ctx,
+        "password_forgot.html",
+        &csrf,
+        false,
+        minijinja::context! {},
+    );
+    (jar, page).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<ForgotForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let base = base_url(&state, &headers);
+    if let Err(e) = state
+        .app
+        .request_password_reset(&f.email, &base, &ctx.req)
+        .await
+    {
+        return PageError::from_domain(e, ctx.lang).into_response();
+    }
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = render(
+        &ctx,
+        "password_forgot.html",
+        &csrf,
+        false,
+        minijinja::context! { sent => true },
+    );
+    (jar, page).into_response()
+}
+
+fn invalid_page(state: &AppState, ctx: &Ctx, jar: CookieJar) -> Response {
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = render(
+        ctx,
+        "password_reset.html",
+        &csrf,
+        false,
+        minijinja::context! { state => "invalid" },
+    );
+    (StatusCode::BAD_REQUEST, jar, page).into_response()
+}
+
+fn form_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    token: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = render(
+        ctx,
+        "password_reset.html",
+        &csrf,
+        false,
+        minijinja::context! { state => "form", token => token, error => error },
+    );
+    (status, jar, page).into_response()
+}
+
+pub async fn reset_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(token): Path<String>,
+) -> Response {
+    match state.app.check_reset_link(&token, &ctx.req).await {
+        Ok(()) => form_page(&state, &ctx, jar, &token, StatusCode::OK, None),
+        Err(Error::InvalidResetLink) => invalid_page(&state, &ctx, jar),
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password2: String,
+}
+
+pub async fn reset_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(token): Path<String>,
+    Form(f): Form<ResetForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    if f.password != f.password2 {
+        let msg = ctx.lang.t("reset_mismatch");
+        return form_page(
+            &state,
+            &ctx,
+            jar,
+            &token,
+            StatusCode::BAD_REQUEST,
+            Some(msg),
+        );
+    }
+    match state
+        .app
+        .complete_password_reset(&token, &f.password, &ctx.req)
+        .await
+    {
+        Ok(()) => {
+            // Every session of the account has ended; this browser's cookie too.
+            let (jar, csrf) = state
+                .csrf
+                .token(clear_session(jar), state.settings.secure_cookies);
+            let page = render(
+                &ctx,
+                "password_reset.html",
+                &csrf,
+                false,
+                minijinja::context! { state => "done" },
+            );
+            (jar, page).into_response()
+        }
+        Err(Error::WeakPassword(p)) => {
+            let msg = ctx.lang.t(p.code());
+            form_page(
+                &state,
+                &ctx,
+                jar,
+                &token,
+                StatusCode::BAD_REQUEST,
+                Some(msg),
+            )
+        }
+        Err(Error::InvalidResetLink) => invalid_page(&state, &ctx, jar),
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
