@@ -6,7 +6,7 @@ use crate::extract::{clear_session, Ctx};
 use crate::pages::base_url;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
@@ -22,10 +22,9 @@ pub struct ForgotBody {
 pub async fn forgot(
     State(state): State<AppState>,
     ctx: Ctx,
-    headers: HeaderMap,
     ApiJson(b): ApiJson<ForgotBody>,
 ) -> Result<Response, ApiError> {
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     state
         .app
         .request_password_reset(&b.email, &base, &ctx.req)

@@ -5,7 +5,7 @@ use crate::error::PageError;
 use crate::extract::{clear_session, Ctx};
 use crate::AppState;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use tweestap_domain::Error;
 
 /// The start of links in mail, fixed at start-up from `public_url` or the node's own
 /// address (never from the request's Host header, which a client can forge).
-pub(crate) fn base_url(state: &AppState, _headers: &HeaderMap) -> String {
+pub(crate) fn base_url(state: &AppState) -> String {
     state.settings.public_url.clone()
 }
 
@@ -41,13 +41,12 @@ pub async fn forgot_submit(
     State(state): State<AppState>,
     ctx: Ctx,
     jar: CookieJar,
-    headers: HeaderMap,
     Form(f): Form<ForgotForm>,
 ) -> Response {
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     if let Err(e) = state
         .app
         .request_password_reset(&f.email, &base, &ctx.req)
