@@ -1,9 +1,11 @@
 //! Configuration: embedded defaults, an optional TOML file, then environment
 //! variables and flags. Every key is documented in `docs/configuration.md`.
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use tweestap_domain::policy::{RoleOverride, TwoFactorMode, TwoFactorPolicy, TwoFactorRule};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -52,11 +54,55 @@ pub struct DatabaseConfig {
 pub struct PolicyConfig {
     /// Local parts (before the `@`) that name a shared mailbox such as info@.
     pub shared_mailboxes: Vec<String>,
+    /// `off` (never asked, set-up still allowed), `optional` or `required`.
+    pub two_factor: TwoFactorMode,
+    /// `YYYY-MM-DD`: from midnight UTC of this day on two-step verification is
+    /// required (also with `optional`).
+    pub required_from: Option<NaiveDate>,
+    /// Per-role overrides: `[policy.roles.admin]`, `[policy.roles.support]`, `[policy.roles.user]`.
+    pub roles: RolePolicies,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolePolicies {
+    pub user: RolePolicyConfig,
+    pub support: RolePolicyConfig,
+    pub admin: RolePolicyConfig,
+}
+
+/// Unset keys fall back to the general `[policy]` ones.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolePolicyConfig {
+    pub two_factor: Option<TwoFactorMode>,
+    pub required_from: Option<NaiveDate>,
+}
+
+impl PolicyConfig {
+    pub fn two_factor_policy(&self) -> TwoFactorPolicy {
+        let o = |r: &RolePolicyConfig| RoleOverride {
+            mode: r.two_factor,
+            required_from: r.required_from,
+        };
+        TwoFactorPolicy {
+            general: TwoFactorRule {
+                mode: self.two_factor,
+                required_from: self.required_from,
+            },
+            user: o(&self.roles.user),
+            support: o(&self.roles.support),
+            admin: o(&self.roles.admin),
+        }
+    }
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
+            two_factor: TwoFactorMode::Optional,
+            required_from: None,
+            roles: RolePolicies::default(),
             shared_mailboxes: tweestap_domain::shared_mailbox::DEFAULT_SHARED_LOCAL_PARTS
                 .iter()
                 .map(|s| (*s).to_owned())
@@ -293,10 +339,32 @@ mod tests {
         assert_eq!(c.lockout.max_seconds, d.lockout.max_seconds);
         assert_eq!(c.database.max_connections, d.database.max_connections);
         assert_eq!(c.policy.shared_mailboxes, d.policy.shared_mailboxes);
+        assert_eq!(c.policy.two_factor, d.policy.two_factor);
+        assert_eq!(c.policy.required_from, d.policy.required_from);
+        assert!(c.policy.roles.admin.required_from.is_none());
         assert_eq!(c.database.migrate_at_start, d.database.migrate_at_start);
         assert_eq!(c.mail.smtp_url, d.mail.smtp_url);
         assert_eq!(c.mail.from, d.mail.from);
         assert_eq!(c.mail.organisation, d.mail.organisation);
         assert_eq!(c.mail.poll_interval_seconds, d.mail.poll_interval_seconds);
+    }
+
+    #[test]
+    fn two_factor_policy_parses_and_bad_dates_name_the_key() {
+        let c: Config = toml::from_str(
+            "[policy]\ntwo_factor = \"optional\"\nrequired_from = \"2026-06-01\"\n\
+             [policy.roles.admin]\nrequired_from = \"2026-01-01\"\n",
+        )
+        .unwrap();
+        let p = c.policy.two_factor_policy();
+        assert_eq!(p.general.required_from, "2026-06-01".parse().ok());
+        assert_eq!(p.admin.required_from, "2026-01-01".parse().ok());
+        let err =
+            toml::from_str::<Config>("[policy.roles.admin]\nrequired_from = \"2026-13-01\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("required_from"), "{err}");
+        assert!(toml::from_str::<Config>("[policy]\ntwo_factor = \"sometimes\"\n").is_err());
+        assert!(toml::from_str::<Config>("[policy.roles.root]\ntwo_factor = \"off\"\n").is_err());
     }
 }

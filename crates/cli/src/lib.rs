@@ -150,6 +150,7 @@ pub fn settings(config: &Config) -> Settings {
         shared_mailboxes: tweestap_domain::shared_mailbox::SharedMailboxes::new(
             &config.policy.shared_mailboxes,
         ),
+        two_factor: config.policy.two_factor_policy(),
     }
 }
 

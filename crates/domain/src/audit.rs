@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 pub enum AuditEvent {
     AccountCreated,
     LoginSucceeded,
+    EnrollmentRequired,
     LoginFailed,
     CodeSucceeded,
     CodeFailed,
@@ -30,6 +31,7 @@ impl AuditEvent {
         match self {
             AuditEvent::AccountCreated => "account_created",
             AuditEvent::LoginSucceeded => "login_succeeded",
+            AuditEvent::EnrollmentRequired => "enrollment_required",
             AuditEvent::LoginFailed => "login_failed",
             AuditEvent::CodeSucceeded => "code_succeeded",
             AuditEvent::CodeFailed => "code_failed",

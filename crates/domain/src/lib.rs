@@ -12,6 +12,7 @@ pub mod factor;
 pub mod lockout;
 pub mod mail;
 pub mod password;
+pub mod policy;
 pub mod secret_box;
 pub mod service;
 pub mod session;

@@ -8,6 +8,7 @@ use crate::factor::{Factor, FactorId, FactorKind};
 use crate::lockout::Guard;
 use crate::mail::{seal_link, Delivery, Language, NewMail, Notice, QueuedMail};
 use crate::password::PasswordHasher;
+use crate::policy::Requirement;
 use crate::secret_box::SecretBox;
 use crate::session::{Session, SessionStage};
 use crate::settings::Settings;
@@ -48,6 +49,9 @@ pub enum LoginOutcome {
         token: Token,
         methods: Vec<FactorKind>,
     },
+    /// Two-step verification is required but not set up: the token names a session
+    /// that may only set it up.
+    EnrollmentRequired(Token),
 }
 
 /// What an import wrote.
@@ -244,10 +248,12 @@ impl Tweestap {
             m.dedup();
             m
         };
-        let stage = if methods.is_empty() {
-            SessionStage::Authenticated
-        } else {
+        let stage = if !methods.is_empty() {
             SessionStage::SecondFactor
+        } else if self.requirement(&account).is_required() {
+            SessionStage::Enrollment
+        } else {
+            SessionStage::Authenticated
         };
         let token = self
             .create_session(&account, stage, "pwd", now, ctx)
@@ -260,10 +266,58 @@ impl Tweestap {
             Some(format!("stage={}", stage.as_str())),
         )
         .await?;
+        if stage == SessionStage::Enrollment {
+            self.audit(
+                AuditEvent::EnrollmentRequired,
+                Some(&account),
+                None,
+                ctx,
+                None,
+            )
+            .await?;
+        }
         Ok(match stage {
-            SessionStage::Authenticated => LoginOutcome::Authenticated(token),
             SessionStage::SecondFactor => LoginOutcome::SecondFactor { token, methods },
+            SessionStage::Enrollment => LoginOutcome::EnrollmentRequired(token),
+            SessionStage::Authenticated => LoginOutcome::Authenticated(token),
         })
+    }
+
+    /// What the two-step policy asks of this account now.
+    pub fn requirement(&self, account: &Account) -> Requirement {
+        self.settings
+            .two_factor
+            .requirement(account.role, self.clock.now())
+    }
+
+    /// After a factor was confirmed in an enrolment-only session: replaces it by a
+    /// fully authenticated one (a new id, as at sign-in). `None` if the session was
+    /// not in that stage.
+    pub async fn finish_enrollment(
+        &self,
+        token: &Token,
+        ctx: &RequestContext,
+    ) -> Result<Option<Token>> {
+        let Some(info) = self.session(token).await? else {
+            return Ok(None);
+        };
+        if info.session.stage != SessionStage::Enrollment
+            || self.active_factors(info.account.id).await?.is_empty()
+        {
+            return Ok(None);
+        }
+        self.store.delete_session(&token.hash()).await?;
+        let now = self.clock.now();
+        let new = self
+            .create_session(
+                &info.account,
+                SessionStage::Authenticated,
+                "pwd otp",
+                now,
+                ctx,
+            )
+            .await?;
+        Ok(Some(new))
     }
 
     async fn create_session(

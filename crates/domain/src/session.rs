@@ -8,6 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 pub enum SessionStage {
     /// The password was right; the second factor is still to come.
     SecondFactor,
+    /// The password was right, but two-step verification is required and not set up
+    /// yet: the session may only set it up.
+    Enrollment,
     Authenticated,
 }
 
@@ -15,6 +18,7 @@ impl SessionStage {
     pub fn as_str(self) -> &'static str {
         match self {
             SessionStage::SecondFactor => "second_factor",
+            SessionStage::Enrollment => "enrollment",
             SessionStage::Authenticated => "authenticated",
         }
     }
@@ -22,6 +26,7 @@ impl SessionStage {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "second_factor" => Some(SessionStage::SecondFactor),
+            "enrollment" => Some(SessionStage::Enrollment),
             "authenticated" => Some(SessionStage::Authenticated),
             _ => None,
         }
@@ -65,7 +70,7 @@ impl SessionPolicy {
     pub fn is_expired(&self, s: &Session, now: DateTime<Utc>) -> bool {
         match s.stage {
             SessionStage::SecondFactor => now - s.created_at > self.second_factor,
-            SessionStage::Authenticated => {
+            SessionStage::Enrollment | SessionStage::Authenticated => {
                 now - s.last_seen_at > self.idle || now - s.created_at > self.absolute
             }
         }

@@ -3,6 +3,7 @@
 use crate::lockout::LockoutPolicy;
 use crate::mail::RetryPolicy;
 use crate::password::PasswordRules;
+use crate::policy::TwoFactorPolicy;
 use crate::session::SessionPolicy;
 use crate::shared_mailbox::SharedMailboxes;
 use crate::totp::TotpParams;
@@ -22,6 +23,8 @@ pub struct Settings {
     pub mail_retry: RetryPolicy,
     /// Which addresses count as shared mailboxes (info@, secretariaat@, ...).
     pub shared_mailboxes: SharedMailboxes,
+    /// Who must use two-step verification, and from when.
+    pub two_factor: TwoFactorPolicy,
 }
 
 impl Default for Settings {
@@ -35,6 +38,7 @@ impl Default for Settings {
             passwords: PasswordRules::default(),
             mail_retry: RetryPolicy::default(),
             shared_mailboxes: SharedMailboxes::default(),
+            two_factor: TwoFactorPolicy::default(),
         }
     }
 }

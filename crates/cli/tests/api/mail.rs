@@ -109,6 +109,16 @@ async fn factor_notices_in_dutch_land_in_the_outbox(backend: Backend) {
         app.mail_counts().await.get("sent") == Some(&2)
     })
     .await;
+    // The worker audits right after marking, so the record may trail the mark.
+    eventually(10, "both sends audited", || async {
+        audit_events(&app, "an@example.be")
+            .await
+            .iter()
+            .filter(|(ev, _)| ev == "mail_sent")
+            .count()
+            == 2
+    })
+    .await;
     let events = audit_events(&app, "an@example.be").await;
     let count = |e: &str| events.iter().filter(|(ev, _)| ev == e).count();
     assert_eq!(

@@ -4,5 +4,6 @@ mod journeys;
 mod mail;
 mod pages;
 mod password;
+mod policy;
 mod refusals;
 mod support;

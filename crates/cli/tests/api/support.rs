@@ -56,6 +56,9 @@ pub struct TestApp {
     pub smtp_url: String,
     /// Another node's database instead of this app's own (two nodes, one database).
     pub shared_database: Option<String>,
+    /// Adjusts the configuration before every boot.
+    #[allow(clippy::type_complexity)]
+    pub tweak: Option<Arc<dyn Fn(&mut Config) + Send + Sync>>,
 }
 
 impl TestApp {
@@ -80,11 +83,28 @@ impl TestApp {
         Self::start_with(other.backend.clone(), smtp_url, Some(shared)).await
     }
 
+    /// A node whose configuration `tweak` adjusts (e.g. the `[policy]`).
+    pub async fn start_configured(
+        backend: Backend,
+        tweak: impl Fn(&mut Config) + Send + Sync + 'static,
+    ) -> Self {
+        let mut app = Self::unbooted(backend, String::new(), None);
+        app.tweak = Some(Arc::new(tweak));
+        app.boot().await;
+        app
+    }
+
     pub async fn start_with(
         backend: Backend,
         smtp_url: String,
         shared_database: Option<String>,
     ) -> Self {
+        let mut app = Self::unbooted(backend, smtp_url, shared_database);
+        app.boot().await;
+        app
+    }
+
+    fn unbooted(backend: Backend, smtp_url: String, shared_database: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Mid-step, so a test's "current code" is not about to roll over.
         let clock = ManualClock::new(
@@ -92,7 +112,7 @@ impl TestApp {
                 .single()
                 .expect("time"),
         );
-        let mut app = Self {
+        Self {
             dir,
             backend,
             clock,
@@ -100,12 +120,19 @@ impl TestApp {
             url: String::new(),
             smtp_url,
             shared_database,
-        };
-        app.boot().await;
-        app
+            tweak: None,
+        }
     }
 
     pub fn config(&self) -> Config {
+        let mut c = self.base_config();
+        if let Some(t) = &self.tweak {
+            t(&mut c);
+        }
+        c
+    }
+
+    fn base_config(&self) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: self.dir.path().to_owned(),

@@ -38,6 +38,11 @@ pub async fn login(
                 Json(json!({ "state": "authenticated" })),
             )
                 .into_response(),
+            LoginOutcome::EnrollmentRequired(t) => (
+                set_session(jar, &t, secure),
+                Json(json!({ "state": "enrollment_required" })),
+            )
+                .into_response(),
             LoginOutcome::SecondFactor { token, methods } => {
                 let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
                 (

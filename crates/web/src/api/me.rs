@@ -1,17 +1,19 @@
 //! `GET /me` and the factor endpoints.
 
-use super::{signed_in, ApiJson};
+use super::{signed_in, signed_in_or_enrolling, ApiJson};
 use crate::error::ApiError;
-use crate::extract::Ctx;
+use crate::extract::{session_token, set_session, Ctx};
 use crate::qr;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tweestap_domain::factor::{Factor, FactorId};
+use tweestap_domain::policy::Requirement;
 use tweestap_domain::Error;
 use uuid::Uuid;
 
@@ -32,14 +34,23 @@ fn parse_id(raw: &str) -> Result<FactorId, ApiError> {
 }
 
 pub async fn me(State(state): State<AppState>, jar: CookieJar) -> Result<Json<Value>, ApiError> {
-    let info = signed_in(&state, &jar).await?;
+    let info = signed_in_or_enrolling(&state, &jar).await?;
     let factors = state.app.active_factors(info.account.id).await?;
     let a = &info.account;
+    let requirement = state.app.requirement(a);
+    let required_from = match requirement {
+        Requirement::Optional { required_from, .. } => required_from,
+        _ => None,
+    };
     Ok(Json(json!({
         "email": a.email.as_str(),
         "name": a.name,
         "role": a.role.as_str(),
         "factors": factors.iter().map(factor_json).collect::<Vec<_>>(),
+        "two_factor": {
+            "required": requirement.is_required(),
+            "required_from": required_from.map(|d| d.format("%Y-%m-%d").to_string()),
+        },
     })))
 }
 
@@ -54,7 +65,7 @@ pub async fn begin_totp(
     jar: CookieJar,
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let info = signed_in(&state, &jar).await?;
+    let info = signed_in_or_enrolling(&state, &jar).await?;
     let e = state
         .app
         .begin_totp(&info.account, &b.password, &ctx.req)
@@ -85,8 +96,8 @@ pub async fn confirm_totp(
     jar: CookieJar,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<CodeBody>,
-) -> Result<Json<Value>, ApiError> {
-    let info = signed_in(&state, &jar).await?;
+) -> Result<Response, ApiError> {
+    let info = signed_in_or_enrolling(&state, &jar).await?;
     let id = parse_id(&id)?;
     match state
         .app
@@ -106,7 +117,15 @@ pub async fn confirm_totp(
     }
     let factors = state.app.active_factors(info.account.id).await?;
     let f = factors.iter().find(|f| f.id == id).ok_or(Error::NotFound)?;
-    Ok(Json(factor_json(f)))
+    let body = Json(factor_json(f));
+    // An enrolment-only session becomes a full one, under a new id.
+    if let Some(token) = session_token(&jar) {
+        if let Some(new) = state.app.finish_enrollment(&token, &ctx.req).await? {
+            let jar = set_session(jar, &new, state.settings.secure_cookies);
+            return Ok((jar, body).into_response());
+        }
+    }
+    Ok(body.into_response())
 }
 
 pub async fn remove_factor(

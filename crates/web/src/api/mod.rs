@@ -89,10 +89,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// The fully signed-in caller, or 401.
+/// The fully signed-in caller; 403 `enrollment_required` for a session that may only
+/// set up two-step verification; otherwise 401.
 pub(crate) async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<SessionInfo, ApiError> {
     match current_session(state, jar).await? {
         Some(s) if s.session.stage == SessionStage::Authenticated => Ok(s),
+        Some(s) if s.session.stage == SessionStage::Enrollment => Err(enrollment_required()),
         _ => Err(Error::Unauthenticated.into()),
     }
+}
+
+/// Like [`signed_in`], but also lets an enrolment-only session through: for `GET /me`
+/// and setting up an authenticator app.
+pub(crate) async fn signed_in_or_enrolling(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<SessionInfo, ApiError> {
+    match current_session(state, jar).await? {
+        Some(s)
+            if matches!(
+                s.session.stage,
+                SessionStage::Authenticated | SessionStage::Enrollment
+            ) =>
+        {
+            Ok(s)
+        }
+        _ => Err(Error::Unauthenticated.into()),
+    }
+}
+
+fn enrollment_required() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "enrollment_required",
+        "two-step verification must be set up first",
+    )
 }

@@ -1,8 +1,8 @@
 //! My Profile and setting up or removing an authenticator app.
 
-use super::{csrf_failed, render, require_signed_in};
+use super::{csrf_failed, render, require_signed_in, require_signed_in_or_enrolling};
 use crate::error::PageError;
-use crate::extract::Ctx;
+use crate::extract::{session_token, set_session, Ctx};
 use crate::qr;
 use crate::AppState;
 use axum::extract::{Form, Path, Query, State};
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use tweestap_domain::factor::FactorId;
+use tweestap_domain::session::SessionStage;
 use tweestap_domain::totp;
 use tweestap_domain::Error;
 use uuid::Uuid;
@@ -25,6 +26,16 @@ struct FactorRow {
 #[derive(Deserialize)]
 pub struct ProfileQuery {
     done: Option<String>,
+}
+
+/// The set-up pages also serve a session that may only set up two-step verification.
+macro_rules! enrolling {
+    ($state:expr, $jar:expr, $ctx:expr) => {
+        match require_signed_in_or_enrolling(&$state, &$jar, $ctx.lang).await {
+            Ok(i) => i,
+            Err(r) => return r,
+        }
+    };
 }
 
 macro_rules! signed_in {
@@ -85,8 +96,21 @@ fn password_page(
     remove: bool,
     error: Option<&str>,
 ) -> Response {
+    password_page_with(ctx, csrf, action, remove, error, false)
+}
+
+fn password_page_with(
+    ctx: &Ctx,
+    csrf: &str,
+    action: String,
+    remove: bool,
+    error: Option<&str>,
+    enrolling: bool,
+) -> Response {
     let t = |k| ctx.lang.t(k);
-    let extra = if remove {
+    let extra = if enrolling {
+        minijinja::context! { title => t("confirm_password_title"), intro => t("enrollment_required_intro"), button => t("confirm_password_button"), action => action, error => error }
+    } else if remove {
         minijinja::context! { title => t("factor_remove"), intro => t("remove_intro"), button => t("factor_remove"), action => action, error => error }
     } else {
         minijinja::context! { title => t("confirm_password_title"), intro => t("confirm_password_intro"), button => t("confirm_password_button"), action => action, error => error }
@@ -104,11 +128,13 @@ fn password_page(
 }
 
 pub async fn enable_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
-    signed_in!(state, jar, ctx);
+    let info = enrolling!(state, jar, ctx);
+    let enrolling = info.session.stage == SessionStage::Enrollment;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let action = "/account/2fa/enable".to_owned();
     (
         jar,
-        password_page(&ctx, &csrf, "/account/2fa/enable".into(), false, None),
+        password_page_with(&ctx, &csrf, action, false, None, enrolling),
     )
         .into_response()
 }
@@ -122,7 +148,7 @@ pub async fn enable_submit(
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    let info = signed_in!(state, jar, ctx);
+    let info = enrolling!(state, jar, ctx);
     match state
         .app
         .begin_totp(&info.account, &f.password, &ctx.req)
@@ -189,7 +215,7 @@ pub async fn setup_page(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    let info = signed_in!(state, jar, ctx);
+    let info = enrolling!(state, jar, ctx);
     let Some(id) = factor_id(&id) else {
         return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
     };
@@ -205,7 +231,7 @@ pub async fn setup_png(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    let info = signed_in!(state, jar, ctx);
+    let info = enrolling!(state, jar, ctx);
     let Some(id) = factor_id(&id) else {
         return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
     };
@@ -255,7 +281,7 @@ pub async fn setup_submit(
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    let info = signed_in!(state, jar, ctx);
+    let info = enrolling!(state, jar, ctx);
     let Some(id) = factor_id(&id) else {
         return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
     };
@@ -264,7 +290,22 @@ pub async fn setup_submit(
         .confirm_totp(&info.account, id, &f.code, &ctx.req)
         .await
     {
-        Ok(()) => Redirect::to("/account?done=enabled").into_response(),
+        Ok(()) => {
+            // An enrolment-only session becomes a full one, under a new id.
+            let finished = match session_token(&jar) {
+                Some(t) => state.app.finish_enrollment(&t, &ctx.req).await,
+                None => Ok(None),
+            };
+            match finished {
+                Ok(Some(new)) => (
+                    set_session(jar, &new, state.settings.secure_cookies),
+                    Redirect::to("/account?done=enabled"),
+                )
+                    .into_response(),
+                Ok(None) => Redirect::to("/account?done=enabled").into_response(),
+                Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+            }
+        }
         Err(Error::InvalidCode) => match state.app.pending_totp(&info.account, id).await {
             Ok(e) => setup_response(&state, &ctx, jar, &e, Some(ctx.lang.t("setup_failed"))),
             Err(e) => PageError::from_domain(e, ctx.lang).into_response(),

@@ -63,6 +63,11 @@ pub async fn submit(
         Ok(LoginOutcome::Authenticated(token)) => {
             (set_session(jar, &token, secure), Redirect::to("/")).into_response()
         }
+        Ok(LoginOutcome::EnrollmentRequired(token)) => (
+            set_session(jar, &token, secure),
+            Redirect::to("/account/2fa/enable"),
+        )
+            .into_response(),
         Ok(LoginOutcome::SecondFactor { token, .. }) => (
             set_session(jar, &token, secure),
             Redirect::to("/login/code"),

@@ -89,9 +89,25 @@ pub(crate) async fn require_signed_in(
 ) -> Result<SessionInfo, Response> {
     match current_session(state, jar).await {
         Ok(Some(s)) if s.session.stage == SessionStage::Authenticated => Ok(s),
+        Ok(Some(s)) if s.session.stage == SessionStage::Enrollment => {
+            Err(Redirect::to("/account/2fa/enable").into_response())
+        }
         Ok(Some(_)) => Err(Redirect::to("/login/code").into_response()),
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(PageError::from_domain(e, lang).into_response()),
+    }
+}
+
+/// Like [`require_signed_in`], but also lets through a session that may only set up
+/// two-step verification (the set-up pages).
+pub(crate) async fn require_signed_in_or_enrolling(
+    state: &AppState,
+    jar: &CookieJar,
+    lang: Lang,
+) -> Result<SessionInfo, Response> {
+    match current_session(state, jar).await {
+        Ok(Some(s)) if s.session.stage == SessionStage::Enrollment => Ok(s),
+        _ => require_signed_in(state, jar, lang).await,
     }
 }
 
