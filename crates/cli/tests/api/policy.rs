@@ -135,7 +135,72 @@ async fn required_without_date_requires_at_once(backend: Backend) {
     assert_eq!(r.status, 200);
 }
 
+async fn page(c: &crate::support::Client, path: &str) -> (u16, String) {
+    let r = c
+        .http
+        .get(format!("{}{path}", c.base))
+        .send()
+        .await
+        .expect("page");
+    (r.status().as_u16(), r.text().await.expect("text"))
+}
+
+/// Before the date, pages remind the user with the days left, and "Later" hides the
+/// reminder for this browser session only.
+async fn the_banner_counts_down_and_can_be_postponed(backend: Backend) {
+    let app = TestApp::start_configured(backend, from_march_11).await;
+    app.add_user("an@example.be").await;
+    let c = app.client();
+    assert_eq!(c.login("an@example.be", PASSWORD).await.status, 200);
+    let (status, home) = page(&c, "/").await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains("Tweestapsverificatie wordt verplicht vanaf 11-03-2026")
+            && home.contains("Nog 10 dagen"),
+        "{home}"
+    );
+    let (_, profile) = page(&c, "/account").await;
+    assert!(profile.contains("Nog 10 dagen"), "{profile}");
+
+    // "Later" needs the form's CSRF token.
+    let forged = c
+        .http
+        .post(format!("{}/account/2fa/later", c.base))
+        .form(&[("csrf", "0")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    let at = home.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    let csrf = home[at..at + 64].to_owned();
+    let later = c
+        .http
+        .post(format!("{}/account/2fa/later", c.base))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(later.status().as_u16(), 303);
+    let (_, home) = page(&c, "/").await;
+    assert!(!home.contains("Nog 10 dagen"), "postponed: {home}");
+
+    // Another browser (or the next browser session) is reminded again, a day closer.
+    app.clock.advance(chrono::Duration::days(1));
+    let other = app.client();
+    assert_eq!(other.login("an@example.be", PASSWORD).await.status, 200);
+    let (_, profile) = page(&other, "/account").await;
+    assert!(profile.contains("Nog 9 dagen"), "{profile}");
+
+    // With an app set up there is nothing to remind of.
+    let fresh = app.client();
+    app.add_user("bo@example.be").await;
+    fresh.enroll(&app, "bo@example.be").await;
+    let (_, home) = page(&fresh, "/").await;
+    assert!(!home.contains("wordt verplicht"), "{home}");
+}
+
 crate::on_both_backends!(
+    the_banner_counts_down_and_can_be_postponed,
     before_the_date_optional_after_it_enrolment_is_required,
     admins_can_be_required_earlier,
     off_never_asks,

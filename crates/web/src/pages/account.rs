@@ -73,9 +73,11 @@ pub async fn profile(
         Some("removed") => Some(ctx.lang.t("factor_removed")),
         _ => None,
     };
+    let banner = super::deadline_banner(&state, &info, &jar).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let a = &info.account;
     let extra = minijinja::context! {
+        banner => banner,
         email => a.email.as_str(), name => &a.name, role => ctx.lang.t(&format!("role_{}", a.role.as_str())), factors => rows, notice => notice,
     };
     (jar, render(&ctx, "account.html", &csrf, true, extra)).into_response()

@@ -11,7 +11,7 @@ use crate::extract::{current_session, Ctx};
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::render::templates;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -19,6 +19,7 @@ use axum::Router;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::Value;
 use serde::Deserialize;
+use tweestap_domain::policy::Requirement;
 use tweestap_domain::service::SessionInfo;
 use tweestap_domain::session::SessionStage;
 
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
             get(password::reset_form).post(password::reset_submit),
         )
         .route("/account", get(account::profile))
+        .route("/account/2fa/later", post(postpone_two_factor))
         .route(
             "/account/2fa/enable",
             get(account::enable_form).post(account::enable_submit),
@@ -115,11 +117,70 @@ pub(crate) fn csrf_failed(lang: Lang) -> Response {
     PageError::new(StatusCode::FORBIDDEN, "error_csrf", lang).into_response()
 }
 
+/// Set by "Later": hides the "2FA becomes mandatory" banner until the browser closes.
+pub(crate) const LATER_COOKIE: &str = "tweestap_2fa_later";
+
+/// The banner "two-step verification becomes mandatory on DATE: N days left" for a
+/// signed-in user without a factor while the policy is still optional, unless
+/// postponed in this browser session.
+pub(crate) async fn deadline_banner(
+    state: &AppState,
+    info: &SessionInfo,
+    jar: &CookieJar,
+) -> Option<Value> {
+    if jar.get(LATER_COOKIE).is_some() {
+        return None;
+    }
+    let Requirement::Optional {
+        required_from: Some(date),
+        days_left: Some(days),
+    } = state.app.requirement(&info.account)
+    else {
+        return None;
+    };
+    match state.app.active_factors(info.account.id).await {
+        Ok(f) if f.is_empty() => Some(minijinja::context! {
+            date => date.format("%d-%m-%Y").to_string(),
+            days => days.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn postpone_two_factor(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    if let Err(r) = require_signed_in(&state, &jar, ctx.lang).await {
+        return r;
+    }
+    // No Max-Age: a browser-session cookie, so the reminder returns next time.
+    let cookie = Cookie::build((LATER_COOKIE, "1"))
+        .path("/")
+        .http_only(true)
+        .secure(state.settings.secure_cookies)
+        .same_site(SameSite::Lax)
+        .build();
+    (jar.add(cookie), Redirect::to("/")).into_response()
+}
+
 async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
     let info = match require_signed_in(&state, &jar, ctx.lang).await {
         Ok(i) => i,
         Err(r) => return r,
     };
+    let banner = deadline_banner(&state, &info, &jar).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let name = if info.account.name.is_empty() {
         info.account.email.to_string()
@@ -133,7 +194,7 @@ async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Respon
             "home.html",
             &csrf,
             true,
-            minijinja::context! { name => name },
+            minijinja::context! { name => name, banner => banner },
         ),
     )
         .into_response()
