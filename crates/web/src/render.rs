@@ -24,6 +24,7 @@ impl Templates {
             "code.html",
             "home.html",
             "account.html",
+            "deadline_banner.html",
             "confirm_password.html",
             "setup.html",
             "error.html",
