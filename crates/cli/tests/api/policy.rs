@@ -199,7 +199,49 @@ async fn the_banner_counts_down_and_can_be_postponed(backend: Backend) {
     assert!(!home.contains("wordt verplicht"), "{home}");
 }
 
+/// From the date on, the pages take a user without a factor straight from the
+/// password into the set-up, and nowhere else.
+async fn pages_lead_straight_into_set_up_once_required(backend: Backend) {
+    let app = TestApp::start_configured(backend, from_march_11).await;
+    app.add_user("an@example.be").await;
+    app.clock.advance(chrono::Duration::days(10));
+    let c = app.client();
+    let (_, login) = page(&c, "/login").await;
+    let at = login.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    let csrf = login[at..at + 64].to_owned();
+    let r = c
+        .http
+        .post(format!("{}/login", c.base))
+        .form(&[
+            ("email", "an@example.be"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/account/2fa/enable");
+    for path in ["/", "/account"] {
+        let r = c
+            .http
+            .get(format!("{}{path}", c.base))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            (r.status().as_u16(), r.headers().get("location").cloned()),
+            (303, Some("/account/2fa/enable".parse().expect("header"))),
+            "{path} leads back to the set-up"
+        );
+    }
+    let (status, enable) = page(&c, "/account/2fa/enable").await;
+    assert_eq!(status, 200);
+    assert!(enable.contains("id=\"password\""), "{enable}");
+}
+
 crate::on_both_backends!(
+    pages_lead_straight_into_set_up_once_required,
     the_banner_counts_down_and_can_be_postponed,
     before_the_date_optional_after_it_enrolment_is_required,
     admins_can_be_required_earlier,
