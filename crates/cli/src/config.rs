@@ -54,6 +54,9 @@ pub struct DatabaseConfig {
 pub struct PolicyConfig {
     /// Local parts (before the `@`) that name a shared mailbox such as info@.
     pub shared_mailboxes: Vec<String>,
+    /// Refuse setting up two-step verification on a shared mailbox until an admin
+    /// has turned it into a personal address.
+    pub refuse_shared_mailboxes: bool,
     /// `off` (never asked, set-up still allowed), `optional` or `required`.
     pub two_factor: TwoFactorMode,
     /// `YYYY-MM-DD`: from midnight UTC of this day on two-step verification is
@@ -103,6 +106,7 @@ impl Default for PolicyConfig {
             two_factor: TwoFactorMode::Optional,
             required_from: None,
             roles: RolePolicies::default(),
+            refuse_shared_mailboxes: false,
             shared_mailboxes: tweestap_domain::shared_mailbox::DEFAULT_SHARED_LOCAL_PARTS
                 .iter()
                 .map(|s| (*s).to_owned())

@@ -151,6 +151,7 @@ pub fn settings(config: &Config) -> Settings {
             &config.policy.shared_mailboxes,
         ),
         two_factor: config.policy.two_factor_policy(),
+        refuse_shared_mailboxes: config.policy.refuse_shared_mailboxes,
     }
 }
 

@@ -26,6 +26,9 @@ pub enum Error {
     InvalidEmail,
     #[error("an account with this e-mail address already exists")]
     EmailTaken,
+    /// Policy refuses a second factor on shared mailboxes until they are renamed.
+    #[error("this address is a shared mailbox; ask for a personal account before setting up two-step verification")]
+    SharedMailbox,
     #[error(transparent)]
     WeakPassword(#[from] PasswordProblem),
     #[error(transparent)]

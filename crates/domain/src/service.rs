@@ -75,6 +75,9 @@ pub struct TotpEnrollment {
     pub factor_id: FactorId,
     pub secret_base32: String,
     pub otpauth_uri: String,
+    /// The account is a shared mailbox (info@, ...): warn that the app ties it to
+    /// one person's phone.
+    pub shared_mailbox: bool,
 }
 
 impl Tweestap {
@@ -507,6 +510,9 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<TotpEnrollment> {
         self.confirm_password(account, password, ctx).await?;
+        if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
+            return Err(Error::SharedMailbox);
+        }
         self.store.delete_unconfirmed_factors(account.id).await?;
         let id = FactorId(Uuid::new_v4());
         let secret = totp::new_secret();
@@ -536,6 +542,7 @@ impl Tweestap {
                 &self.settings.totp,
             ),
             secret_base32: b32,
+            shared_mailbox: self.is_shared_mailbox(&account.email),
         }
     }
 

@@ -23,6 +23,8 @@ pub struct Settings {
     pub mail_retry: RetryPolicy,
     /// Which addresses count as shared mailboxes (info@, secretariaat@, ...).
     pub shared_mailboxes: SharedMailboxes,
+    /// Refuse setting up a second factor on a shared mailbox.
+    pub refuse_shared_mailboxes: bool,
     /// Who must use two-step verification, and from when.
     pub two_factor: TwoFactorPolicy,
 }
@@ -38,6 +40,7 @@ impl Default for Settings {
             passwords: PasswordRules::default(),
             mail_retry: RetryPolicy::default(),
             shared_mailboxes: SharedMailboxes::default(),
+            refuse_shared_mailboxes: false,
             two_factor: TwoFactorPolicy::default(),
         }
     }

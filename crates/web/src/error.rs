@@ -20,6 +20,7 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidResetLink => (StatusCode::BAD_REQUEST, "invalid_token"),
         Error::InvalidEmail => (StatusCode::BAD_REQUEST, "invalid_email"),
         Error::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+        Error::SharedMailbox => (StatusCode::CONFLICT, "shared_mailbox"),
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -123,6 +124,7 @@ impl PageError {
         let (status, _) = classify(&e);
         log_if_internal(status, &e);
         let key = match status {
+            _ if matches!(e, Error::SharedMailbox) => "error_shared_mailbox",
             StatusCode::NOT_FOUND => "error_not_found",
             StatusCode::SERVICE_UNAVAILABLE => "error_unavailable",
             s if s.is_server_error() => "error_internal",

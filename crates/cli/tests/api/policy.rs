@@ -240,7 +240,47 @@ async fn pages_lead_straight_into_set_up_once_required(backend: Backend) {
     assert!(enable.contains("id=\"password\""), "{enable}");
 }
 
+/// Shared mailboxes: a warning while setting up, or a refusal when policy says so.
+async fn shared_mailboxes_are_warned_or_refused(backend: Backend) {
+    let app = TestApp::start(backend.clone()).await;
+    app.add_user("info@example.be").await;
+    let c = app.client();
+    assert_eq!(c.login("info@example.be", PASSWORD).await.status, 200);
+    let r = c
+        .post("/api/v1/me/factors/totp", json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!((r.status, &r.body["shared_mailbox"]), (200, &json!(true)));
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let (_, setup) = page(&c, &format!("/account/2fa/setup/{id}")).await;
+    assert!(setup.contains("dit lijkt een gedeeld adres"), "{setup}");
+    // Same database on PostgreSQL: other addresses from here on.
+    drop(app);
+
+    let app = TestApp::start_configured(backend, |c| c.policy.refuse_shared_mailboxes = true).await;
+    app.add_user("secretariaat@example.be").await;
+    app.add_user("bo@example.be").await;
+    let c = app.client();
+    assert_eq!(
+        c.login("secretariaat@example.be", PASSWORD).await.status,
+        200
+    );
+    let r = c
+        .post("/api/v1/me/factors/totp", json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (409, Some("shared_mailbox"))
+    );
+    let personal = app.client();
+    assert_eq!(personal.login("bo@example.be", PASSWORD).await.status, 200);
+    let r = personal
+        .post("/api/v1/me/factors/totp", json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!((r.status, &r.body["shared_mailbox"]), (200, &json!(false)));
+}
+
 crate::on_both_backends!(
+    shared_mailboxes_are_warned_or_refused,
     pages_lead_straight_into_set_up_once_required,
     the_banner_counts_down_and_can_be_postponed,
     before_the_date_optional_after_it_enrolment_is_required,

@@ -82,6 +82,7 @@ pub async fn begin_totp(
         "secret": e.secret_base32,
         "otpauth_uri": e.otpauth_uri,
         "qr_svg": svg,
+        "shared_mailbox": e.shared_mailbox,
     })))
 }
 

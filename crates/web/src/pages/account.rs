@@ -202,6 +202,7 @@ fn setup_response(
         key_grouped => totp::grouped(&e.secret_base32),
         action => format!("/account/2fa/setup/{}", e.factor_id),
         error => error,
+        shared_mailbox => e.shared_mailbox,
     };
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
