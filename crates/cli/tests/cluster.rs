@@ -320,7 +320,6 @@ async fn database_outage_answers_503_and_recovers_without_losing_or_doubling() {
         target.host_str().unwrap_or("127.0.0.1"),
         target.port().unwrap_or(5432)
     );
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let relay = Relay::start(upstream).await;
     target.set_port(Some(relay.port)).expect("port");
     let dir = tempfile::tempdir().expect("dir");

@@ -935,9 +935,6 @@ impl Tweestap {
                 .open(&f.secret_sealed, f.id.0.as_bytes())
                 .map_err(|_| Error::ForeignKey(f.id.0))?;
         }
-        if !self.store.list_accounts().await?.is_empty() {
-            return Err(Error::NotEmpty);
-        }
         match self.store.import_contents(&contents).await {
             Err(StoreError::Conflict) => return Err(Error::NotEmpty),
             r => r?,

@@ -68,6 +68,30 @@ impl PostgresStore {
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await.map_err(map_migrate_err)
     }
+
+    /// Gives a claimed message back: to be tried again at `at` (`queued`) or for good
+    /// (`failed`). False when the claim was lost to another worker.
+    async fn release_mail(
+        &self,
+        m: &QueuedMail,
+        status: &str,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET status = $1, next_attempt_at = $2, locked_until = NULL, last_error = $3
+             WHERE id = $4 AND claimed_by = $5 AND status = 'queued'",
+        )
+        .bind(status)
+        .bind(ts(at))
+        .bind(error)
+        .bind(m.id)
+        .bind(m.claim)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
 }
 
 fn col<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
@@ -513,33 +537,11 @@ impl Store for PostgresStore {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE mail_queue SET next_attempt_at = $1, locked_until = NULL, last_error = $2
-             WHERE id = $3 AND claimed_by = $4 AND status = 'queued'",
-        )
-        .bind(ts(next_attempt_at))
-        .bind(error)
-        .bind(m.id)
-        .bind(m.claim)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.release_mail(m, "queued", next_attempt_at, error).await
     }
 
     async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE mail_queue SET status = 'failed', next_attempt_at = $1, locked_until = NULL, last_error = $2
-             WHERE id = $3 AND claimed_by = $4 AND status = 'queued'",
-        )
-        .bind(ts(at))
-        .bind(error)
-        .bind(m.id)
-        .bind(m.claim)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.release_mail(m, "failed", at, error).await
     }
 
     async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>> {

@@ -100,6 +100,30 @@ impl SqliteStore {
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await.map_err(map_migrate_err)
     }
+
+    /// Gives a claimed message back: to be tried again at `at` (`queued`) or for good
+    /// (`failed`). False when the claim was lost to another worker.
+    async fn release_mail(
+        &self,
+        m: &QueuedMail,
+        status: &str,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE mail_queue SET status = ?, next_attempt_at = ?, locked_until = NULL, last_error = ?
+             WHERE id = ? AND claimed_by = ? AND status = 'queued'",
+        )
+        .bind(status)
+        .bind(ts(at))
+        .bind(error)
+        .bind(m.id.to_string())
+        .bind(m.claim.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
 }
 
 /// Times are RFC 3339 text in UTC with exactly six fractional digits (so that text
@@ -548,33 +572,11 @@ impl Store for SqliteStore {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE mail_queue SET next_attempt_at = ?, locked_until = NULL, last_error = ?
-             WHERE id = ? AND claimed_by = ? AND status = 'queued'",
-        )
-        .bind(ts(next_attempt_at))
-        .bind(error)
-        .bind(m.id.to_string())
-        .bind(m.claim.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.release_mail(m, "queued", next_attempt_at, error).await
     }
 
     async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE mail_queue SET status = 'failed', sent_at = NULL, next_attempt_at = ?, locked_until = NULL, last_error = ?
-             WHERE id = ? AND claimed_by = ? AND status = 'queued'",
-        )
-        .bind(ts(at))
-        .bind(error)
-        .bind(m.id.to_string())
-        .bind(m.claim.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.release_mail(m, "failed", at, error).await
     }
 
     async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>> {

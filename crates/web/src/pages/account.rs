@@ -73,7 +73,7 @@ pub async fn profile(
         Some("removed") => Some(ctx.lang.t("factor_removed")),
         _ => None,
     };
-    let banner = super::deadline_banner(&state, &info, &jar).await;
+    let banner = super::deadline_banner(&state, &info, &jar, Some(&factors)).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let a = &info.account;
     let extra = minijinja::context! {

@@ -19,6 +19,7 @@ use axum::Router;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::Value;
 use serde::Deserialize;
+use tweestap_domain::factor::Factor;
 use tweestap_domain::policy::Requirement;
 use tweestap_domain::service::SessionInfo;
 use tweestap_domain::session::SessionStage;
@@ -123,10 +124,12 @@ pub(crate) const LATER_COOKIE: &str = "tweestap_2fa_later";
 /// The banner "two-step verification becomes mandatory on DATE: N days left" for a
 /// signed-in user without a factor while the policy is still optional, unless
 /// postponed in this browser session.
+/// `factors`: the active factors when the caller has them already.
 pub(crate) async fn deadline_banner(
     state: &AppState,
     info: &SessionInfo,
     jar: &CookieJar,
+    factors: Option<&[Factor]>,
 ) -> Option<Value> {
     if jar.get(LATER_COOKIE).is_some() {
         return None;
@@ -138,13 +141,21 @@ pub(crate) async fn deadline_banner(
     else {
         return None;
     };
-    match state.app.active_factors(info.account.id).await {
-        Ok(f) if f.is_empty() => Some(minijinja::context! {
+    let has_factor = match factors {
+        Some(f) => !f.is_empty(),
+        None => !state
+            .app
+            .active_factors(info.account.id)
+            .await
+            .ok()?
+            .is_empty(),
+    };
+    (!has_factor).then(|| {
+        minijinja::context! {
             date => date.format("%d-%m-%Y").to_string(),
             days => days.to_string(),
-        }),
-        _ => None,
-    }
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -180,7 +191,7 @@ async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Respon
         Ok(i) => i,
         Err(r) => return r,
     };
-    let banner = deadline_banner(&state, &info, &jar).await;
+    let banner = deadline_banner(&state, &info, &jar, None).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let name = if info.account.name.is_empty() {
         info.account.email.to_string()
