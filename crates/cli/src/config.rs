@@ -64,6 +64,8 @@ pub struct PolicyConfig {
     pub required_from: Option<NaiveDate>,
     /// Per-role overrides: `[policy.roles.admin]`, `[policy.roles.support]`, `[policy.roles.user]`.
     pub roles: RolePolicies,
+    /// Days a mailed link to the personal QR page works (My Profile, support reset).
+    pub enrollment_link_days: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +109,7 @@ impl Default for PolicyConfig {
             required_from: None,
             roles: RolePolicies::default(),
             refuse_shared_mailboxes: false,
+            enrollment_link_days: 5,
             shared_mailboxes: tweestap_domain::shared_mailbox::DEFAULT_SHARED_LOCAL_PARTS
                 .iter()
                 .map(|s| (*s).to_owned())

@@ -152,6 +152,9 @@ pub fn settings(config: &Config) -> Settings {
         ),
         two_factor: config.policy.two_factor_policy(),
         refuse_shared_mailboxes: config.policy.refuse_shared_mailboxes,
+        enrollment_link_validity: chrono::Duration::days(i64::from(
+            config.policy.enrollment_link_days.clamp(1, 90),
+        )),
     }
 }
 
@@ -208,8 +211,8 @@ impl Server {
 
 /// Where links in mail point: `public_url`, or else this node's own address. Never
 /// the request's Host header: anyone can send a reset request with a forged Host and
-/// make the victim's mail link to their site.
-fn links_base(config: &Config, addr: SocketAddr) -> String {
+/// make the victim's mail link to their site. Also used by the command line.
+pub fn links_base(config: &Config, addr: SocketAddr) -> String {
     let configured = config.public_url.trim().trim_end_matches('/');
     if !configured.is_empty() {
         return configured.to_owned();
@@ -257,6 +260,9 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
             tick.tick().await;
             if let Err(e) = purger.purge_expired_sessions().await {
                 tracing::warn!(error = %e, "purging expired sessions failed");
+            }
+            if let Err(e) = purger.purge_spent().await {
+                tracing::warn!(error = %e, "purging spent links and sent mail failed");
             }
         }
     });

@@ -88,12 +88,11 @@ impl Mailer {
             public_url: &self.public_url,
         };
         // A secret link is opened only here, in memory, to render this one message.
-        let link = match &notice {
-            Notice::PasswordReset { link_sealed } => Some(
-                open_link(&self.secrets, m.id, link_sealed)
-                    .map_err(|e| format!("sealed link: {e}"))?,
+        let link = match notice.sealed() {
+            Some(sealed) => Some(
+                open_link(&self.secrets, m.id, sealed).map_err(|e| format!("sealed link: {e}"))?,
             ),
-            _ => None,
+            None => None,
         };
         let r = render_notice(&notice, m.language, &m.to_name, &brand, link.as_deref())
             .map_err(|e| format!("render: {e}"))?;

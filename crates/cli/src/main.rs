@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tweestap::config::Config;
-use tweestap_domain::account::Role;
+use tweestap_domain::account::{Account, Role};
+use tweestap_domain::audit::RequestContext;
 use tweestap_domain::clock::SystemClock;
+use tweestap_domain::service::Actor;
+use tweestap_domain::Tweestap;
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +85,25 @@ enum UserCommand {
         /// Only the shared mailboxes, which should become personal accounts.
         #[arg(long)]
         shared: bool,
+    },
+    /// Reset an account's two-step verification, as support does for a lost phone:
+    /// every app and every session of the account ends, and a mail with a link to set
+    /// it up again is queued (the running server sends it).
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// The account's e-mail address.
+        email: String,
+        /// Why, for the audit log (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Give an account another e-mail address, e.g. to turn a shared mailbox (info@)
+    /// into a personal account. The old address stays in the audit log.
+    SetEmail {
+        /// The account's current e-mail address.
+        old: String,
+        /// Its new address.
+        new: String,
     },
 }
 
@@ -176,6 +198,53 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 );
             }
         }
+        Command::User(UserCommand::ResetTwoFactor { email, reason }) => {
+            if reason.trim().is_empty() {
+                return Err("give a reason with --reason; it is kept in the audit log".into());
+            }
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let account = account_by_email(&app, &email).await?;
+            let base = tweestap::links_base(&config, config.listen);
+            let expires_at = app
+                .reset_two_factor(
+                    Actor::Console,
+                    account.id,
+                    &reason,
+                    &base,
+                    &RequestContext::default(),
+                )
+                .await?;
+            println!(
+                "two-step verification of {} has been reset: every app and every session of the account has ended",
+                account.email
+            );
+            println!(
+                "a mail with a link to set it up again ({base}/enroll/...) is queued for {}; the link works until {}",
+                account.email,
+                expires_at.format("%Y-%m-%d %H:%M UTC")
+            );
+            println!("the running server (tweestap serve) sends queued mail");
+        }
+        Command::User(UserCommand::SetEmail { old, new }) => {
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let account = account_by_email(&app, &old).await?;
+            let changed = app
+                .change_email(Actor::Console, account.id, &new, &RequestContext::default())
+                .await
+                .map_err(|e| match e {
+                    tweestap_domain::Error::InvalidEmail => {
+                        format!("{new:?} is not a valid e-mail address")
+                    }
+                    tweestap_domain::Error::EmailTaken => {
+                        format!("an account with the e-mail address {new} already exists")
+                    }
+                    e => e.to_string(),
+                })?;
+            println!("{} is now {}", account.email, changed.email);
+            if app.is_shared_mailbox(&changed.email) {
+                println!("note: {} still looks like a shared mailbox", changed.email);
+            }
+        }
         Command::Migrate => {
             tweestap::open_store(&config, true).await?;
             println!(
@@ -242,6 +311,19 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
     }
     Ok(())
+}
+
+/// The account with this address, or an error that names it.
+async fn account_by_email(app: &Tweestap, email: &str) -> Result<Account, BoxError> {
+    app.account_by_email(email).await.map_err(|e| match e {
+        tweestap_domain::Error::NotFound => {
+            format!("no account with the e-mail address {email}").into()
+        }
+        tweestap_domain::Error::InvalidEmail => {
+            format!("{email:?} is not a valid e-mail address").into()
+        }
+        e => e.into(),
+    })
 }
 
 fn read_password(from_stdin: bool) -> Result<String, BoxError> {

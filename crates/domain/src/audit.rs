@@ -24,6 +24,15 @@ pub enum AuditEvent {
     PasswordResetRequested,
     PasswordResetCompleted,
     PasswordResetLinkInvalid,
+    EmailCodeSent,
+    EmailCodeFailed,
+    EmailVerified,
+    EnrollmentLinkSent,
+    EnrollmentLinkOpened,
+    EnrollmentLinkInvalid,
+    TwoFactorReset,
+    EmailChanged,
+    SupportDenied,
 }
 
 impl AuditEvent {
@@ -48,6 +57,15 @@ impl AuditEvent {
             AuditEvent::PasswordResetRequested => "password_reset_requested",
             AuditEvent::PasswordResetCompleted => "password_reset_completed",
             AuditEvent::PasswordResetLinkInvalid => "password_reset_link_invalid",
+            AuditEvent::EmailCodeSent => "email_code_sent",
+            AuditEvent::EmailCodeFailed => "email_code_failed",
+            AuditEvent::EmailVerified => "email_verified",
+            AuditEvent::EnrollmentLinkSent => "enrollment_link_sent",
+            AuditEvent::EnrollmentLinkOpened => "enrollment_link_opened",
+            AuditEvent::EnrollmentLinkInvalid => "enrollment_link_invalid",
+            AuditEvent::TwoFactorReset => "two_factor_reset",
+            AuditEvent::EmailChanged => "email_changed",
+            AuditEvent::SupportDenied => "support_denied",
         }
     }
 }

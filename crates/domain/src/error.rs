@@ -20,6 +20,25 @@ pub enum Error {
     /// A forgotten-password link that is unknown, expired or already used.
     #[error("this link has expired or was already used; request a new one")]
     InvalidResetLink,
+    /// A QR link that does not exist (mistyped, or never issued).
+    #[error("this link is not valid")]
+    InvalidLink,
+    #[error("this link has expired; ask for a new one")]
+    LinkExpired,
+    #[error("this link was already used; ask for a new one")]
+    LinkUsed,
+    /// A mailed code past its time or its tries; a new one can be sent.
+    #[error("this code has expired; ask for a new one")]
+    CodeExpired,
+    /// A limit on mails or other costly requests was reached.
+    #[error("too many requests; try again later")]
+    TooManyRequests,
+    /// The signed-in person's role does not allow this.
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    /// A support action without a reason for the audit log.
+    #[error("give a reason; it is kept in the audit log")]
+    ReasonRequired,
     #[error("not found")]
     NotFound,
     #[error("not a valid e-mail address")]

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod audit;
 pub mod clock;
+pub mod enrollment;
 pub mod error;
 pub mod factor;
 pub mod lockout;

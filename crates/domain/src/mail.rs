@@ -55,6 +55,18 @@ pub enum Notice {
     PasswordReset { link_sealed: String },
     /// The password was changed (through a reset link).
     PasswordChanged,
+    /// The 6-digit code of "secure your account now", sealed like a link.
+    EmailCode { code_sealed: String },
+    /// A link to the personal QR page, asked for on My Profile (sealed).
+    EnrollmentLink {
+        link_sealed: String,
+        valid_days: i64,
+    },
+    /// Support reset two-step verification; a new QR link (sealed).
+    TwoFactorReset {
+        link_sealed: String,
+        valid_days: i64,
+    },
 }
 
 impl Notice {
@@ -65,6 +77,22 @@ impl Notice {
             Notice::FactorRemoved { .. } => "factor_removed",
             Notice::PasswordReset { .. } => "password_reset",
             Notice::PasswordChanged => "password_changed",
+            Notice::EmailCode { .. } => "email_code",
+            Notice::EnrollmentLink { .. } => "enrollment_link",
+            Notice::TwoFactorReset { .. } => "two_factor_reset",
+        }
+    }
+
+    /// The sealed secret (a link or a code) the mail carries, if any.
+    pub fn sealed(&self) -> Option<&str> {
+        match self {
+            Notice::PasswordReset { link_sealed }
+            | Notice::EnrollmentLink { link_sealed, .. }
+            | Notice::TwoFactorReset { link_sealed, .. } => Some(link_sealed),
+            Notice::EmailCode { code_sealed } => Some(code_sealed),
+            Notice::FactorAdded { .. } | Notice::FactorRemoved { .. } | Notice::PasswordChanged => {
+                None
+            }
         }
     }
 

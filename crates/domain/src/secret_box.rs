@@ -58,6 +58,8 @@ impl MasterKey {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// Keys the MACs of short codes, which a plain hash would not protect.
+    mac_key: [u8; KEY_LEN],
 }
 
 impl SecretBox {
@@ -65,7 +67,32 @@ impl SecretBox {
         let key = master.derive("tweestap secret-box v1");
         Self {
             cipher: XChaCha20Poly1305::new((&key).into()),
+            mac_key: master.derive("tweestap code-mac v1"),
         }
+    }
+
+    fn mac_of(&self, context: &[u8], code: &[u8]) -> Hmac<Sha256> {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key)
+            .expect("HMAC accepts keys of any length");
+        // Length-prefixed, so (context, code) pairs cannot run into each other.
+        m.update(&(context.len() as u64).to_be_bytes());
+        m.update(context);
+        m.update(code);
+        m
+    }
+
+    /// HMAC-SHA256 (hex) of a short code bound to `context`: what the database
+    /// keeps of a mailed code, useless without the server key.
+    pub fn code_mac(&self, context: &[u8], code: &[u8]) -> String {
+        crate::token::hex(&self.mac_of(context, code).finalize().into_bytes())
+    }
+
+    /// Whether `code` has the stored MAC, compared in constant time.
+    pub fn code_matches(&self, context: &[u8], code: &[u8], stored_hex: &str) -> bool {
+        let Some(stored) = unhex(stored_hex) else {
+            return false;
+        };
+        self.mac_of(context, code).verify_slice(&stored).is_ok()
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
@@ -97,6 +124,16 @@ impl SecretBox {
     }
 }
 
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +151,18 @@ mod tests {
         let other = SecretBox::new(&MasterKey::generate());
         assert_eq!(other.open(&sealed, b"factor-1"), Err(CryptoError::Decrypt));
         assert_eq!(b.open(b"short", b""), Err(CryptoError::Decrypt));
+    }
+
+    #[test]
+    fn code_macs_bind_the_context_and_need_the_key() {
+        let b = SecretBox::new(&MasterKey::generate());
+        let mac = b.code_mac(b"session-1", b"123456");
+        assert!(b.code_matches(b"session-1", b"123456", &mac));
+        assert!(!b.code_matches(b"session-1", b"123457", &mac));
+        assert!(!b.code_matches(b"session-2", b"123456", &mac));
+        assert!(!b.code_matches(b"session-1", b"123456", "zz"));
+        let other = SecretBox::new(&MasterKey::generate());
+        assert!(!other.code_matches(b"session-1", b"123456", &mac));
     }
 
     #[test]

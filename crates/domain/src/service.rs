@@ -17,7 +17,12 @@ use crate::store::{NewAccount, NewPasswordReset, Store, StoreError};
 use crate::token::Token;
 use crate::totp;
 use chrono::{DateTime, Utc};
+
+mod enrollment;
+mod support;
+pub use enrollment::{OpenedLink, SecureStart};
 use std::sync::Arc;
+pub use support::{AccountOverview, Actor};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -201,6 +206,66 @@ impl Tweestap {
         password: &str,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome> {
+        let account = self.check_credentials(email, password, ctx).await?;
+        let methods = self.active_methods(account.id).await?;
+        let now = self.clock.now();
+        let stage = if !methods.is_empty() {
+            SessionStage::SecondFactor
+        } else if self.requirement(&account).is_required() {
+            SessionStage::Enrollment
+        } else {
+            SessionStage::Authenticated
+        };
+        let token = self
+            .create_session(&account, stage, "pwd", now, ctx)
+            .await?;
+        self.audit(
+            AuditEvent::LoginSucceeded,
+            Some(&account),
+            None,
+            ctx,
+            Some(format!("stage={}", stage.as_str())),
+        )
+        .await?;
+        if stage == SessionStage::Enrollment {
+            self.audit(
+                AuditEvent::EnrollmentRequired,
+                Some(&account),
+                None,
+                ctx,
+                None,
+            )
+            .await?;
+        }
+        Ok(match stage {
+            SessionStage::SecondFactor => LoginOutcome::SecondFactor { token, methods },
+            SessionStage::Enrollment => LoginOutcome::EnrollmentRequired(token),
+            SessionStage::Authenticated | SessionStage::EmailCode => {
+                LoginOutcome::Authenticated(token)
+            }
+        })
+    }
+
+    /// The kinds of second factor the account has, each once.
+    pub(crate) async fn active_methods(&self, account: AccountId) -> Result<Vec<FactorKind>> {
+        let mut m: Vec<FactorKind> = self
+            .active_factors(account)
+            .await?
+            .into_iter()
+            .map(|f| f.kind)
+            .collect();
+        m.dedup();
+        Ok(m)
+    }
+
+    /// E-mail and password, with the throttle; every failure audited and answered
+    /// alike. Shared by sign-in and "secure your account now".
+    async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<Account> {
         let account = match Email::parse(email) {
             Ok(e) => self.store.account_by_email(&e).await?,
             Err(_) => None,
@@ -241,49 +306,7 @@ impl Tweestap {
                 .reset_failures(account.id, Guard::Password)
                 .await?;
         }
-        let methods: Vec<FactorKind> = {
-            let mut m: Vec<FactorKind> = self
-                .active_factors(account.id)
-                .await?
-                .into_iter()
-                .map(|f| f.kind)
-                .collect();
-            m.dedup();
-            m
-        };
-        let stage = if !methods.is_empty() {
-            SessionStage::SecondFactor
-        } else if self.requirement(&account).is_required() {
-            SessionStage::Enrollment
-        } else {
-            SessionStage::Authenticated
-        };
-        let token = self
-            .create_session(&account, stage, "pwd", now, ctx)
-            .await?;
-        self.audit(
-            AuditEvent::LoginSucceeded,
-            Some(&account),
-            None,
-            ctx,
-            Some(format!("stage={}", stage.as_str())),
-        )
-        .await?;
-        if stage == SessionStage::Enrollment {
-            self.audit(
-                AuditEvent::EnrollmentRequired,
-                Some(&account),
-                None,
-                ctx,
-                None,
-            )
-            .await?;
-        }
-        Ok(match stage {
-            SessionStage::SecondFactor => LoginOutcome::SecondFactor { token, methods },
-            SessionStage::Enrollment => LoginOutcome::EnrollmentRequired(token),
-            SessionStage::Authenticated => LoginOutcome::Authenticated(token),
-        })
+        Ok(account)
     }
 
     /// What the two-step policy asks of this account now.
@@ -510,6 +533,21 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<TotpEnrollment> {
         self.confirm_password(account, password, ctx).await?;
+        self.start_totp(account).await
+    }
+
+    /// [`Self::begin_totp`] for a session that may only set up two-step verification:
+    /// its password was proven moments ago (and, from "secure your account now", the
+    /// address too), so it is not asked again.
+    pub async fn begin_totp_in_enrollment(&self, info: &SessionInfo) -> Result<TotpEnrollment> {
+        if info.session.stage != SessionStage::Enrollment {
+            return Err(Error::Unauthenticated);
+        }
+        self.start_totp(&info.account).await
+    }
+
+    /// A new secret that becomes an active factor once a code from it is confirmed.
+    async fn start_totp(&self, account: &Account) -> Result<TotpEnrollment> {
         if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
             return Err(Error::SharedMailbox);
         }
@@ -651,12 +689,23 @@ impl Tweestap {
         notice: Notice,
         ctx: &RequestContext,
     ) -> Result<()> {
+        self.send_notice_as(account, Uuid::new_v4(), notice, ctx)
+            .await
+    }
+
+    /// [`Self::send_notice`] as mail `id` (which a sealed secret in it is bound to).
+    async fn send_notice_as(
+        &self,
+        account: &Account,
+        id: Uuid,
+        notice: Notice,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let language = ctx.language.unwrap_or(account.language);
         if language != account.language {
             self.store.set_language(account.id, language).await?;
         }
-        self.queue_notice(account, Uuid::new_v4(), notice, language, ctx)
-            .await
+        self.queue_notice(account, id, notice, language, ctx).await
     }
 
     /// Queues `notice` as mail `id` in `language` (without remembering the language).
@@ -948,6 +997,13 @@ impl Tweestap {
 
     pub async fn audit_log(&self, limit: u32, email: Option<&str>) -> Result<Vec<AuditRecord>> {
         Ok(self.store.list_audit(limit, email).await?)
+    }
+
+    /// Deletes sent mail and spent links older than 30 days (kept that long so a
+    /// used link can still be told apart from an unknown one); safe on every node.
+    pub async fn purge_spent(&self) -> Result<u64> {
+        let before = self.clock.now() - chrono::Duration::days(30);
+        Ok(self.store.delete_spent(before).await?)
     }
 
     /// Deletes sessions no policy could still accept; safe to run on every node.

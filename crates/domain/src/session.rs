@@ -11,6 +11,9 @@ pub enum SessionStage {
     /// The password was right, but two-step verification is required and not set up
     /// yet: the session may only set it up.
     Enrollment,
+    /// "Secure your account now": the password was right; the code mailed to the
+    /// address is still to come. Leads to `Enrollment`, never to a signed-in session.
+    EmailCode,
     Authenticated,
 }
 
@@ -19,6 +22,7 @@ impl SessionStage {
         match self {
             SessionStage::SecondFactor => "second_factor",
             SessionStage::Enrollment => "enrollment",
+            SessionStage::EmailCode => "email_code",
             SessionStage::Authenticated => "authenticated",
         }
     }
@@ -27,6 +31,7 @@ impl SessionStage {
         match s {
             "second_factor" => Some(SessionStage::SecondFactor),
             "enrollment" => Some(SessionStage::Enrollment),
+            "email_code" => Some(SessionStage::EmailCode),
             "authenticated" => Some(SessionStage::Authenticated),
             _ => None,
         }
@@ -70,6 +75,10 @@ impl SessionPolicy {
     pub fn is_expired(&self, s: &Session, now: DateTime<Utc>) -> bool {
         match s.stage {
             SessionStage::SecondFactor => now - s.created_at > self.second_factor,
+            // Each mailed code gives its own time (a resend touches the session).
+            SessionStage::EmailCode => {
+                now - s.last_seen_at > self.second_factor || now - s.created_at > self.absolute
+            }
             SessionStage::Enrollment | SessionStage::Authenticated => {
                 now - s.last_seen_at > self.idle || now - s.created_at > self.absolute
             }

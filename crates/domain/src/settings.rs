@@ -27,6 +27,8 @@ pub struct Settings {
     pub refuse_shared_mailboxes: bool,
     /// Who must use two-step verification, and from when.
     pub two_factor: TwoFactorPolicy,
+    /// How long a mailed link to a personal QR page works.
+    pub enrollment_link_validity: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -42,6 +44,7 @@ impl Default for Settings {
             shared_mailboxes: SharedMailboxes::default(),
             refuse_shared_mailboxes: false,
             two_factor: TwoFactorPolicy::default(),
+            enrollment_link_validity: chrono::Duration::days(5),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
+use crate::enrollment::{EmailCode, EnrollmentLink};
 use crate::factor::{Factor, FactorId};
 use crate::lockout::Guard;
 use crate::mail::{Language, NewMail, QueuedMail};
@@ -160,4 +161,40 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    // ---- the set-up journeys --------------------------------------------------------
+
+    /// Accounts whose address or name contains `query` (case-insensitive), by
+    /// address, at most `limit`.
+    async fn search_accounts(&self, query: &str, limit: u32) -> StoreResult<Vec<Account>>;
+    /// Gives an account a new address; `Conflict` when another account has it.
+    async fn change_email(&self, account: AccountId, email: &Email) -> StoreResult<()>;
+
+    /// Stores the mailed code of a half-finished session, replacing an earlier one
+    /// (its tries start again; `sends` is as given).
+    async fn put_email_code(&self, c: &EmailCode) -> StoreResult<()>;
+    async fn email_code(&self, session: &TokenHash) -> StoreResult<Option<EmailCode>>;
+    /// Atomically counts one more try and returns the count, so concurrent guesses
+    /// cannot exceed the limit; `None` when there is no code.
+    async fn count_email_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>>;
+
+    /// Stores a new QR link and, in the same transaction, ends the account's other
+    /// open links (`used_at = created_at`).
+    async fn insert_enrollment_link(&self, l: &EnrollmentLink) -> StoreResult<()>;
+    async fn enrollment_link(&self, token_hash: &TokenHash) -> StoreResult<Option<EnrollmentLink>>;
+    /// Uses an open link, atomically (one conditional `UPDATE`): of two concurrent
+    /// claims exactly one gets the account.
+    async fn claim_enrollment_link(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>>;
+    /// A support reset, in one transaction: every factor, session (and so every
+    /// mailed code) and open link of the account is gone, and `link` is the one
+    /// open link left.
+    async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()>;
+
+    /// Retention: deletes what only mattered for a while — sent or failed mail,
+    /// reset links and QR links (used or expired) — created before `before`.
+    async fn delete_spent(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

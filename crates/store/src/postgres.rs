@@ -17,6 +17,7 @@ use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::enrollment::{EmailCode, EnrollmentLink};
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, QueuedMail};
@@ -662,6 +663,165 @@ impl Store for PostgresStore {
             .map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
+
+    // ---- the set-up journeys --------------------------------------------------------
+
+    async fn search_accounts(&self, query: &str, limit: u32) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(
+            r#"SELECT * FROM accounts
+             WHERE lower(email) LIKE $1 ESCAPE '\' OR lower(name) LIKE $1 ESCAPE '\'
+             ORDER BY email COLLATE "C" LIMIT $2"#,
+        )
+        .bind(rows::contains_pattern(query))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(account_from).collect()
+    }
+
+    async fn change_email(&self, account: AccountId, email: &Email) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
+            .bind(email.as_str())
+            .bind(account.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn put_email_code(&self, c: &EmailCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO email_codes (session_hash, account_id, code_mac, attempts, sends, created_at, expires_at)
+             VALUES ($1, $2, $3, 0, $4, $5, $6)
+             ON CONFLICT (session_hash) DO UPDATE SET code_mac = $3, attempts = 0, sends = $4, created_at = $5, expires_at = $6",
+        )
+        .bind(&c.session_hash.0)
+        .bind(c.account_id.0)
+        .bind(&c.code_mac)
+        .bind(i64::from(c.sends))
+        .bind(ts(c.created_at))
+        .bind(ts(c.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn email_code(&self, session: &TokenHash) -> StoreResult<Option<EmailCode>> {
+        let row = sqlx::query("SELECT * FROM email_codes WHERE session_hash = $1")
+            .bind(&session.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::email_code_from).transpose()
+    }
+
+    async fn count_email_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "UPDATE email_codes SET attempts = attempts + 1 WHERE session_hash = $1 RETURNING attempts",
+        )
+        .bind(&session.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(n.map(count))
+    }
+
+    async fn insert_enrollment_link(&self, l: &EnrollmentLink) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        insert_link(&mut tx, l).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn enrollment_link(&self, token_hash: &TokenHash) -> StoreResult<Option<EnrollmentLink>> {
+        let row = sqlx::query("SELECT * FROM enrollment_links WHERE token_hash = $1")
+            .bind(&token_hash.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::enrollment_link_from).transpose()
+    }
+
+    async fn claim_enrollment_link(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>> {
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE enrollment_links SET used_at = $1
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
+             RETURNING account_id",
+        )
+        .bind(ts(now))
+        .bind(&token_hash.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(id.map(AccountId))
+    }
+
+    async fn delete_spent(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM mail_queue WHERE status IN ('sent', 'failed') AND created_at < $1",
+            "DELETE FROM password_resets WHERE created_at < $1",
+            "DELETE FROM enrollment_links WHERE created_at < $1 AND (used_at IS NOT NULL OR expires_at < $1)",
+        ] {
+            let r = sqlx::query(sql)
+                .bind(ts(before))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+            n += r.rows_affected();
+        }
+        Ok(n)
+    }
+
+    async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()> {
+        let id = account.0;
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for sql in [
+            "DELETE FROM factors WHERE account_id = $1",
+            "DELETE FROM sessions WHERE account_id = $1",
+            "UPDATE accounts SET code_failures = 0, code_locked_until = NULL WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        insert_link(&mut tx, link).await?;
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+/// Ends the account's open links and stores `l`, inside the caller's transaction.
+async fn insert_link(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    l: &EnrollmentLink,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE enrollment_links SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+    )
+    .bind(ts(l.created_at))
+    .bind(l.account_id.0)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO enrollment_links (token_hash, account_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&l.token_hash.0)
+    .bind(l.account_id.0)
+    .bind(l.purpose.as_str())
+    .bind(ts(l.created_at))
+    .bind(ts(l.expires_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// One factor row; shared by `insert_factor` and imports, on a pool or in a transaction.

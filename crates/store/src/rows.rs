@@ -7,6 +7,7 @@
 use chrono::{DateTime, Timelike, Utc};
 use tweestap_domain::account::{Account, AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, QueuedMail};
@@ -132,6 +133,45 @@ pub(crate) fn audit_from(row: &impl Columns) -> StoreResult<AuditRecord> {
         user_agent: row.opt_text("user_agent")?,
         detail: row.opt_text("detail")?,
     })
+}
+
+pub(crate) fn email_code_from(row: &impl Columns) -> StoreResult<EmailCode> {
+    Ok(EmailCode {
+        session_hash: TokenHash(row.text("session_hash")?),
+        account_id: AccountId(row.uuid("account_id")?),
+        code_mac: row.text("code_mac")?,
+        attempts: count(row.int("attempts")?),
+        sends: count(row.int("sends")?),
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+    })
+}
+
+pub(crate) fn enrollment_link_from(row: &impl Columns) -> StoreResult<EnrollmentLink> {
+    let purpose = row.text("purpose")?;
+    Ok(EnrollmentLink {
+        token_hash: TokenHash(row.text("token_hash")?),
+        account_id: AccountId(row.uuid("account_id")?),
+        purpose: LinkPurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("link purpose {purpose:?}")))?,
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+        used_at: row.opt_time("used_at")?,
+    })
+}
+
+/// `query` as a case-insensitive `LIKE` pattern for "contains", with `\` escaping
+/// the wildcards a user might type.
+pub(crate) fn contains_pattern(query: &str) -> String {
+    let mut p = String::from("%");
+    for c in query.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tweestap_domain::account::{AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose, LinkState};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, Notice};
@@ -119,6 +120,11 @@ conformance!(
     mail_claimed_when_due_leased_and_marked_once,
     concurrent_mail_claims_never_share_a_message,
     language_remembered_per_account,
+    accounts_searched_by_part_of_email_or_name,
+    email_codes_replace_count_tries_and_die_with_their_session,
+    enrollment_links_claimed_once_and_superseded,
+    support_reset_voids_factors_sessions_and_links,
+    spent_links_and_sent_mail_purged,
 );
 
 // ---------------------------------------------------------------------------------
@@ -949,5 +955,263 @@ fn migrations_in_step() {
         sqlite,
         list("postgres"),
         "migrations/sqlite and migrations/postgres differ"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// The set-up journeys
+
+async fn accounts_searched_by_part_of_email_or_name(s: Dyn) {
+    let mut an = new_account("an.peeters@example.be");
+    an.name = "An Peeters".into();
+    s.insert_account(&an).await.unwrap();
+    let mut bo = new_account("bo@example.be");
+    bo.name = "Bo Janssens".into();
+    s.insert_account(&bo).await.unwrap();
+    let mut desk = new_account("info_desk@example.be");
+    desk.name = "Onthaal".into();
+    s.insert_account(&desk).await.unwrap();
+    let emails = |v: Vec<tweestap_domain::account::Account>| {
+        v.into_iter()
+            .map(|a| a.email.to_string())
+            .collect::<Vec<_>>()
+    };
+    same(
+        &emails(s.search_accounts("peet", 50).await.unwrap()),
+        &vec!["an.peeters@example.be".to_owned()],
+    );
+    same(
+        &emails(s.search_accounts("JANSSENS", 50).await.unwrap()),
+        &vec!["bo@example.be".to_owned()],
+    );
+    same(
+        &emails(s.search_accounts("example.be", 2).await.unwrap()).len(),
+        &2,
+    );
+    // Wildcards typed by a person are plain characters.
+    same(
+        &emails(s.search_accounts("_", 50).await.unwrap()),
+        &vec!["info_desk@example.be".to_owned()],
+    );
+    same(
+        &emails(s.search_accounts("%", 50).await.unwrap()),
+        &Vec::<String>::new(),
+    );
+    same(&emails(s.search_accounts("", 50).await.unwrap()).len(), &3);
+    // A new address; another account's address conflicts.
+    let to = Email::parse("an@example.be").unwrap();
+    s.change_email(an.id, &to).await.unwrap();
+    same(
+        &s.account_by_email(&to).await.unwrap().map(|a| a.id),
+        &Some(an.id),
+    );
+    let taken = Email::parse("bo@example.be").unwrap();
+    assert!(matches!(
+        s.change_email(an.id, &taken).await,
+        Err(StoreError::Conflict)
+    ));
+}
+
+fn email_code(session: &Session, account: AccountId, mac: &str, sends: u32) -> EmailCode {
+    EmailCode {
+        session_hash: session.id_hash.clone(),
+        account_id: account,
+        code_mac: mac.into(),
+        attempts: 0,
+        sends,
+        created_at: us(t0()),
+        expires_at: us(t0() + Duration::minutes(10)),
+    }
+}
+
+async fn email_codes_replace_count_tries_and_die_with_their_session(s: Dyn) {
+    let a = account(&s, "an@example.be").await;
+    let mut sess = session(a.id, t0());
+    sess.stage = SessionStage::EmailCode;
+    s.insert_session(&sess).await.unwrap();
+    s.put_email_code(&email_code(&sess, a.id, "mac1", 1))
+        .await
+        .unwrap();
+    same(
+        &s.count_email_code_try(&sess.id_hash).await.unwrap(),
+        &Some(1),
+    );
+    same(
+        &s.count_email_code_try(&sess.id_hash).await.unwrap(),
+        &Some(2),
+    );
+    // A new code replaces the old one and starts its tries again.
+    s.put_email_code(&email_code(&sess, a.id, "mac2", 2))
+        .await
+        .unwrap();
+    let c = s.email_code(&sess.id_hash).await.unwrap().expect("code");
+    same(
+        &(c.code_mac.as_str(), c.attempts, c.sends, c.expires_at),
+        &("mac2", 0, 2, us(t0() + Duration::minutes(10))),
+    );
+    // Concurrent tries all count.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (s, h) = (s.clone(), sess.id_hash.clone());
+        tasks.push(tokio::spawn(async move {
+            s.count_email_code_try(&h).await.unwrap()
+        }));
+    }
+    let mut seen: Vec<u32> = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap().expect("counted"));
+    }
+    seen.sort_unstable();
+    same(&seen, &(1..=10).collect::<Vec<u32>>());
+    s.delete_session(&sess.id_hash).await.unwrap();
+    assert!(s.email_code(&sess.id_hash).await.unwrap().is_none());
+    same(&s.count_email_code_try(&sess.id_hash).await.unwrap(), &None);
+}
+
+fn link(account: AccountId, hash: &str, created_at: DateTime<Utc>) -> EnrollmentLink {
+    EnrollmentLink {
+        token_hash: TokenHash(hash.into()),
+        account_id: account,
+        purpose: LinkPurpose::Profile,
+        created_at: us(created_at),
+        expires_at: us(created_at + Duration::days(5)),
+        used_at: None,
+    }
+}
+
+async fn enrollment_links_claimed_once_and_superseded(s: Dyn) {
+    let a = account(&s, "an@example.be").await;
+    let first = link(a.id, "h1", t0());
+    s.insert_enrollment_link(&first).await.unwrap();
+    let got = s
+        .enrollment_link(&first.token_hash)
+        .await
+        .unwrap()
+        .expect("link");
+    same(
+        &(got.account_id, got.purpose, got.state(t0())),
+        &(a.id, LinkPurpose::Profile, LinkState::Open),
+    );
+    let second = link(a.id, "h2", t0() + Duration::minutes(1));
+    s.insert_enrollment_link(&second).await.unwrap();
+    let got = s
+        .enrollment_link(&first.token_hash)
+        .await
+        .unwrap()
+        .expect("link");
+    same(&got.state(t0()), &LinkState::Used);
+    same(
+        &s.claim_enrollment_link(&first.token_hash, t0())
+            .await
+            .unwrap(),
+        &None,
+    );
+    // Past its time it cannot be claimed.
+    let late = t0() + Duration::days(6);
+    same(
+        &s.claim_enrollment_link(&second.token_hash, late)
+            .await
+            .unwrap(),
+        &None,
+    );
+    // Of many concurrent claims exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (s, h) = (s.clone(), second.token_hash.clone());
+        tasks.push(tokio::spawn(async move {
+            s.claim_enrollment_link(&h, t0()).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap() == Some(a.id) {
+            won += 1;
+        }
+    }
+    same(&won, &1);
+    assert!(s
+        .enrollment_link(&TokenHash("nope".into()))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn support_reset_voids_factors_sessions_and_links(s: Dyn) {
+    let a = account(&s, "an@example.be").await;
+    let other = account(&s, "bo@example.be").await;
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    s.confirm_factor(f.id, t0()).await.unwrap();
+    s.insert_factor(&factor(other.id, t0())).await.unwrap();
+    let gone = session(a.id, t0());
+    s.insert_session(&gone).await.unwrap();
+    let kept = session(other.id, t0());
+    s.insert_session(&kept).await.unwrap();
+    s.increment_failures(a.id, Guard::Code).await.unwrap();
+    s.set_lock(a.id, Guard::Code, Some(t0() + Duration::hours(1)))
+        .await
+        .unwrap();
+    let old = link(a.id, "old", t0());
+    s.insert_enrollment_link(&old).await.unwrap();
+    let mut new = link(a.id, "new", t0() + Duration::minutes(1));
+    new.purpose = LinkPurpose::SupportReset;
+    s.reset_two_factor(a.id, &new).await.unwrap();
+    assert!(s.factors_of(a.id).await.unwrap().is_empty());
+    same(&s.factors_of(other.id).await.unwrap().len(), &1);
+    assert!(s.session(&gone.id_hash).await.unwrap().is_none());
+    assert!(s.session(&kept.id_hash).await.unwrap().is_some());
+    let acc = s.account_by_id(a.id).await.unwrap().expect("account");
+    same(&(acc.code_failures, acc.code_locked_until), &(0, None));
+    same(
+        &s.enrollment_link(&old.token_hash)
+            .await
+            .unwrap()
+            .map(|l| l.state(t0())),
+        &Some(LinkState::Used),
+    );
+    let got = s
+        .enrollment_link(&new.token_hash)
+        .await
+        .unwrap()
+        .expect("new link");
+    same(
+        &(got.purpose, got.state(t0())),
+        &(LinkPurpose::SupportReset, LinkState::Open),
+    );
+}
+
+async fn spent_links_and_sent_mail_purged(s: Dyn) {
+    let a = account(&s, "an@example.be").await;
+    let old_open = link(a.id, "old-open", t0() - Duration::days(40));
+    s.insert_enrollment_link(&old_open).await.unwrap(); // ended by the next insert
+    let fresh = link(a.id, "fresh", t0());
+    s.insert_enrollment_link(&fresh).await.unwrap();
+    let m = mail("an@example.be", t0() - Duration::days(40));
+    s.enqueue_mail(&m).await.unwrap();
+    let queued = mail("an@example.be", t0() - Duration::days(40));
+    s.enqueue_mail(&queued).await.unwrap();
+    let claimed = s
+        .claim_mail(t0(), t0() + Duration::minutes(5), Uuid::new_v4(), 1)
+        .await
+        .unwrap();
+    same(&claimed.len(), &1);
+    assert!(s.mark_mail_sent(&claimed[0], t0()).await.unwrap());
+    let n = s.delete_spent(t0() - Duration::days(30)).await.unwrap();
+    same(&n, &2);
+    assert!(s
+        .enrollment_link(&old_open.token_hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .enrollment_link(&fresh.token_hash)
+        .await
+        .unwrap()
+        .is_some());
+    // Mail still queued is never dropped, however old.
+    let counts = s.mail_counts().await.unwrap();
+    same(
+        &counts.iter().find(|(k, _)| k == "queued").map(|(_, n)| *n),
+        &Some(1),
     );
 }

@@ -21,6 +21,13 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidEmail => (StatusCode::BAD_REQUEST, "invalid_email"),
         Error::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
         Error::SharedMailbox => (StatusCode::CONFLICT, "shared_mailbox"),
+        Error::InvalidLink => (StatusCode::NOT_FOUND, "invalid_link"),
+        Error::LinkExpired => (StatusCode::GONE, "link_expired"),
+        Error::LinkUsed => (StatusCode::GONE, "link_used"),
+        Error::CodeExpired => (StatusCode::BAD_REQUEST, "code_expired"),
+        Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+        Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+        Error::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -125,6 +132,11 @@ impl PageError {
         log_if_internal(status, &e);
         let key = match status {
             _ if matches!(e, Error::SharedMailbox) => "error_shared_mailbox",
+            _ if matches!(e, Error::Forbidden) => "error_forbidden",
+            _ if matches!(e, Error::TooManyRequests) => "error_too_many_requests",
+            _ if matches!(e, Error::InvalidLink) => "link_invalid",
+            _ if matches!(e, Error::LinkExpired) => "link_expired",
+            _ if matches!(e, Error::LinkUsed) => "link_used",
             StatusCode::NOT_FOUND => "error_not_found",
             StatusCode::SERVICE_UNAVAILABLE => "error_unavailable",
             s if s.is_server_error() => "error_internal",

@@ -31,8 +31,9 @@ fn factor_name(lang: Lang, kind: &str) -> String {
     }
 }
 
-/// Renders `notice` for `to_name` in `language`. `link` is the opened secret link
-/// of a notice that carries one sealed (see [`tweestap_domain::mail::open_link`]).
+/// Renders `notice` for `to_name` in `language`. `link` is the opened secret (a link,
+/// or the code of `email_code`) of a notice that carries one sealed (see
+/// [`tweestap_domain::mail::open_link`]).
 pub fn render_notice(
     notice: &Notice,
     language: Language,
@@ -46,7 +47,13 @@ pub fn render_notice(
         Notice::FactorAdded { factor_kind } | Notice::FactorRemoved { factor_kind } => {
             factor_name(lang, factor_kind)
         }
-        Notice::PasswordReset { .. } | Notice::PasswordChanged => String::new(),
+        _ => String::new(),
+    };
+    let days = match notice {
+        Notice::EnrollmentLink { valid_days, .. } | Notice::TwoFactorReset { valid_days, .. } => {
+            valid_days.to_string()
+        }
+        _ => String::new(),
     };
     let subject = lang
         .t(&format!("mail_{kind}_subject"))
@@ -66,6 +73,8 @@ pub fn render_notice(
         public_url => brand.public_url,
         factor => factor,
         link => link.unwrap_or_default(),
+        code => link.unwrap_or_default(),
+        days => days,
         minutes => tweestap_domain::service::reset_link_validity().num_minutes().to_string(),
     };
     let t = templates();
@@ -97,12 +106,32 @@ mod tests {
                 link_sealed: "sealed".into(),
             },
             Notice::PasswordChanged,
+            Notice::EmailCode {
+                code_sealed: "sealed".into(),
+            },
+            Notice::EnrollmentLink {
+                link_sealed: "sealed".into(),
+                valid_days: 5,
+            },
+            Notice::TwoFactorReset {
+                link_sealed: "sealed".into(),
+                valid_days: 5,
+            },
         ] {
             for language in [Language::Nl, Language::En] {
                 let link = "https://login.example.org/password/reset/abc";
                 let m = render_notice(&notice, language, "An <b>", &brand, Some(link)).unwrap();
-                if matches!(notice, Notice::PasswordReset { .. }) {
+                if notice.sealed().is_some() {
                     assert!(m.text.contains(link), "{}", m.text);
+                    assert!(!m.text.contains("sealed"));
+                }
+                if matches!(
+                    notice,
+                    Notice::EnrollmentLink { .. } | Notice::TwoFactorReset { .. }
+                ) {
+                    assert!(m.text.contains(" 5 "), "{}", m.text);
+                }
+                if matches!(notice, Notice::PasswordReset { .. }) {
                     assert!(m.html.contains("reset&#x2f;abc\""), "{}", m.html);
                     assert!(!m.text.contains("sealed"));
                 }

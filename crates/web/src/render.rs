@@ -28,6 +28,8 @@ impl Templates {
             "confirm_password.html",
             "setup.html",
             "error.html",
+            "support.html",
+            "support_account.html",
             "dev_outbox.html",
             "dev_outbox_message.html",
             "mail/layout.html",
@@ -41,7 +43,19 @@ impl Templates {
             "mail/password_reset.html",
             "mail/password_reset.txt",
             "mail/password_changed.html",
-            "mail/password_changed.txt"
+            "mail/password_changed.txt",
+            "mail/email_code.html",
+            "mail/email_code.txt",
+            "mail/enrollment_link.html",
+            "mail/enrollment_link.txt",
+            "mail/two_factor_reset.html",
+            "mail/two_factor_reset.txt",
+            "secure.html",
+            "secure_code.html",
+            "choose_method.html",
+            "link_sent.html",
+            "enroll.html",
+            "link_problem.html"
         );
         Self { env }
     }
@@ -84,6 +98,8 @@ mod tests {
                 "confirm_password.html",
                 "setup.html",
                 "error.html",
+                "support.html",
+                "support_account.html",
             ] {
                 let html = t
                     .render(name, lang, minijinja::context! { csrf => "x", path => "/", name => "An", factors => Vec::<i32>::new() })

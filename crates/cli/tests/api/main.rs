@@ -1,5 +1,6 @@
 //! Black-box tests: a real server on a loopback port, driven over HTTP.
 
+mod enrollment;
 mod journeys;
 mod mail;
 mod pages;
@@ -7,3 +8,4 @@ mod password;
 mod policy;
 mod refusals;
 mod support;
+mod support_reset;

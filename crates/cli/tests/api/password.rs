@@ -1,38 +1,11 @@
 //! Forgotten password: the same answer for every address, a sealed single-use link
 //! by mail, sessions ended, the second factor kept.
 
-use crate::support::{eventually, Backend, TestApp, PASSWORD};
+use crate::support::{eventually, nth_mail, outbox, Backend, TestApp, PASSWORD};
 use chrono::Duration;
 use serde_json::json;
-use std::path::PathBuf;
 
 const NEW: &str = "a brand new sentence to remember";
-
-fn outbox(app: &TestApp, kind: &str) -> Vec<PathBuf> {
-    let dir = app.dir.path().join("outbox");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| p.extension().is_some_and(|e| e == "eml") && p.to_string_lossy().contains(kind));
-    v.sort();
-    v
-}
-
-/// The text part of the `n`-th (1-based) mail of `kind`, once it is there.
-async fn nth_mail(app: &TestApp, kind: &str, n: usize) -> String {
-    eventually(20, &format!("{n} {kind} mail(s)"), || async {
-        outbox(app, kind).len() >= n
-    })
-    .await;
-    let raw = std::fs::read(&outbox(app, kind)[n - 1]).expect("eml");
-    let m = mailparse::parse_mail(&raw).expect("RFC 5322");
-    m.subparts
-        .iter()
-        .find(|p| p.ctype.mimetype == "text/plain")
-        .expect("text part")
-        .get_body()
-        .expect("body")
-}
 
 /// The token of the link in a reset mail.
 fn token_in(text: &str, base: &str) -> String {

@@ -235,9 +235,14 @@ async fn pages_lead_straight_into_set_up_once_required(backend: Backend) {
             "{path} leads back to the set-up"
         );
     }
+    // The password was just given: only the method is left to choose.
     let (status, enable) = page(&c, "/account/2fa/enable").await;
     assert_eq!(status, 200);
-    assert!(enable.contains("id=\"password\""), "{enable}");
+    assert!(
+        enable.contains("verplicht") && enable.contains("name=\"method\""),
+        "{enable}"
+    );
+    assert!(!enable.contains("id=\"password\""), "{enable}");
 }
 
 /// Shared mailboxes: a warning while setting up, or a refusal when policy says so.

@@ -524,3 +524,34 @@ async fn smtp_session(socket: tokio::net::TcpStream, store: Arc<std::sync::Mutex
         }
     }
 }
+
+/// The `.eml` files of mails of `kind` in the outbox (default mail mode), oldest first.
+pub fn outbox(app: &TestApp, kind: &str) -> Vec<std::path::PathBuf> {
+    let dir = app.dir.path().join("outbox");
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == "eml") && p.to_string_lossy().contains(kind));
+    v.sort();
+    v
+}
+
+/// The text part of the `n`-th (1-based) mail of `kind` in the outbox, once it is there.
+pub async fn nth_mail(app: &TestApp, kind: &str, n: usize) -> String {
+    eventually(20, &format!("{n} {kind} mail(s)"), || async {
+        outbox(app, kind).len() >= n
+    })
+    .await;
+    let raw = std::fs::read(&outbox(app, kind)[n - 1]).expect("eml");
+    text_part(&mailparse::parse_mail(&raw).expect("RFC 5322"))
+}
+
+/// The plain-text alternative of a message.
+pub fn text_part(m: &mailparse::ParsedMail<'_>) -> String {
+    m.subparts
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/plain")
+        .expect("text part")
+        .get_body()
+        .expect("body")
+}

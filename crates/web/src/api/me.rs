@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::policy::Requirement;
+use tweestap_domain::service::TotpEnrollment;
+use tweestap_domain::session::SessionStage;
 use tweestap_domain::Error;
 use uuid::Uuid;
 
@@ -59,17 +61,15 @@ pub struct PasswordBody {
     password: String,
 }
 
-pub async fn begin_totp(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
-    ApiJson(b): ApiJson<PasswordBody>,
-) -> Result<Json<Value>, ApiError> {
-    let info = signed_in_or_enrolling(&state, &jar).await?;
-    let e = state
-        .app
-        .begin_totp(&info.account, &b.password, &ctx.req)
-        .await?;
+#[derive(Deserialize)]
+pub struct BeginTotpBody {
+    /// Required, except in a session that may only set up two-step verification
+    /// (its password was just proven).
+    password: Option<String>,
+}
+
+/// The set-up of an authenticator app, as JSON: what the QR page shows.
+pub(crate) fn enrollment_json(e: &TotpEnrollment) -> Result<Json<Value>, ApiError> {
     let svg = qr::svg(&e.otpauth_uri).map_err(|err| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +84,31 @@ pub async fn begin_totp(
         "qr_svg": svg,
         "shared_mailbox": e.shared_mailbox,
     })))
+}
+
+pub async fn begin_totp(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    ApiJson(b): ApiJson<BeginTotpBody>,
+) -> Result<Json<Value>, ApiError> {
+    let info = signed_in_or_enrolling(&state, &jar).await?;
+    let e = if info.session.stage == SessionStage::Enrollment {
+        state.app.begin_totp_in_enrollment(&info).await?
+    } else {
+        let password = b.password.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "missing field `password`",
+            )
+        })?;
+        state
+            .app
+            .begin_totp(&info.account, &password, &ctx.req)
+            .await?
+    };
+    enrollment_json(&e)
 }
 
 #[derive(Deserialize)]

@@ -3,8 +3,10 @@
 //! its CSRF defence (a cross-site form cannot send that content type).
 
 mod auth;
+mod enroll;
 mod me;
 mod password;
+mod support;
 
 use crate::error::ApiError;
 use crate::extract::current_session;
@@ -29,10 +31,25 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(auth::logout))
         .route("/password/forgot", post(password::forgot))
         .route("/password/reset", post(password::reset))
+        .route("/secure", post(enroll::secure))
+        .route("/secure/code", post(enroll::secure_code))
+        .route("/secure/code/resend", post(enroll::secure_resend))
+        .route("/me/enrollment-link", post(enroll::request_link))
+        .route(
+            "/enrollment-links/{token}",
+            get(enroll::link_state).post(enroll::open_link),
+        )
         .route("/me", get(me::me))
         .route("/me/factors/totp", post(me::begin_totp))
         .route("/me/factors/totp/{id}/confirm", post(me::confirm_totp))
         .route("/me/factors/{id}", delete(me::remove_factor))
+        .route("/support/accounts", get(support::search))
+        .route("/support/accounts/{id}", get(support::account))
+        .route(
+            "/support/accounts/{id}/reset-2fa",
+            post(support::reset_two_factor),
+        )
+        .route("/support/accounts/{id}/email", post(support::change_email))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -98,21 +98,8 @@ fn password_page(
     remove: bool,
     error: Option<&str>,
 ) -> Response {
-    password_page_with(ctx, csrf, action, remove, error, false)
-}
-
-fn password_page_with(
-    ctx: &Ctx,
-    csrf: &str,
-    action: String,
-    remove: bool,
-    error: Option<&str>,
-    enrolling: bool,
-) -> Response {
     let t = |k| ctx.lang.t(k);
-    let extra = if enrolling {
-        minijinja::context! { title => t("confirm_password_title"), intro => t("enrollment_required_intro"), button => t("confirm_password_button"), action => action, error => error }
-    } else if remove {
+    let extra = if remove {
         minijinja::context! { title => t("factor_remove"), intro => t("remove_intro"), button => t("factor_remove"), action => action, error => error }
     } else {
         minijinja::context! { title => t("confirm_password_title"), intro => t("confirm_password_intro"), button => t("confirm_password_button"), action => action, error => error }
@@ -131,41 +118,96 @@ fn password_page_with(
 
 pub async fn enable_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
     let info = enrolling!(state, jar, ctx);
-    let enrolling = info.session.stage == SessionStage::Enrollment;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let action = "/account/2fa/enable".to_owned();
+    if info.session.stage == SessionStage::Enrollment {
+        // The password (and, from "secure your account now", the address) was proven
+        // moments ago: only the method is left to choose.
+        let intro = if state.app.requirement(&info.account).is_required() {
+            ctx.lang.t("enrollment_required_intro")
+        } else {
+            ctx.lang.t("choose_intro")
+        };
+        let extra = minijinja::context! { intro => intro };
+        return (jar, render(&ctx, "choose_method.html", &csrf, false, extra)).into_response();
+    }
+    (jar, enable_page(&ctx, &csrf, None)).into_response()
+}
+
+/// My Profile's "enable": the password, then the QR link by mail (as in the manual)
+/// or the QR code right here.
+fn enable_page(ctx: &Ctx, csrf: &str, error: Option<&str>) -> Response {
+    let t = |k| ctx.lang.t(k);
+    let extra = minijinja::context! {
+        title => t("confirm_password_title"), intro => t("enable_intro"), action => "/account/2fa/enable",
+        error => error, mail_option => true,
+    };
+    let status = if error.is_some() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
     (
-        jar,
-        password_page_with(&ctx, &csrf, action, false, None, enrolling),
+        status,
+        render(ctx, "confirm_password.html", csrf, true, extra),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct EnableForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    /// `mail`: send the link to the QR page; anything else: show it here.
+    delivery: Option<String>,
 }
 
 pub async fn enable_submit(
     State(state): State<AppState>,
     ctx: Ctx,
     jar: CookieJar,
-    Form(f): Form<PasswordForm>,
+    Form(f): Form<EnableForm>,
 ) -> Response {
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
     let info = enrolling!(state, jar, ctx);
-    match state
-        .app
-        .begin_totp(&info.account, &f.password, &ctx.req)
-        .await
-    {
-        Ok(e) => Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response(),
+    if info.session.stage == SessionStage::Enrollment {
+        return match state.app.begin_totp_in_enrollment(&info).await {
+            Ok(e) => Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response(),
+            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        };
+    }
+    let result = if f.delivery.as_deref() == Some("mail") {
+        let base = super::base_url(&state);
+        match state
+            .app
+            .request_enrollment_link(&info.account, &f.password, &base, &ctx.req)
+            .await
+        {
+            Ok(_) => {
+                let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+                let extra = minijinja::context! {
+                    email => info.account.email.as_str(),
+                    days => state.app.settings().enrollment_link_validity.num_days().max(1).to_string(),
+                };
+                return (jar, render(&ctx, "link_sent.html", &csrf, true, extra)).into_response();
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        state
+            .app
+            .begin_totp(&info.account, &f.password, &ctx.req)
+            .await
+            .map(|e| Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response())
+    };
+    match result {
+        Ok(r) => r,
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-            let page = password_page(
-                &ctx,
-                &csrf,
-                "/account/2fa/enable".into(),
-                false,
-                Some(ctx.lang.t("wrong_password")),
-            );
+            let page = enable_page(&ctx, &csrf, Some(ctx.lang.t("wrong_password")));
             (jar, page).into_response()
         }
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),

@@ -4,7 +4,7 @@ use super::{csrf_failed, render};
 use crate::error::PageError;
 use crate::extract::{clear_session, current_session, session_token, set_session, Ctx};
 use crate::AppState;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -91,14 +91,32 @@ async fn pending(state: &AppState, jar: &CookieJar) -> bool {
     matches!(current_session(state, jar).await, Ok(Some(s)) if s.session.stage == SessionStage::SecondFactor)
 }
 
-pub async fn code_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+#[derive(Deserialize)]
+pub struct CodeQuery {
+    from: Option<String>,
+}
+
+pub async fn code_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Query(q): Query<CodeQuery>,
+) -> Response {
     if !pending(&state, &jar).await {
         return Redirect::to("/login").into_response();
     }
+    // Came through "secure your account now" with two-step verification already on.
+    let notice = (q.from.as_deref() == Some("secure")).then(|| ctx.lang.t("secure_has_factor"));
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     (
         jar,
-        render(&ctx, "code.html", &csrf, false, minijinja::context! {}),
+        render(
+            &ctx,
+            "code.html",
+            &csrf,
+            false,
+            minijinja::context! { notice => notice },
+        ),
     )
         .into_response()
 }

@@ -1,9 +1,11 @@
 //! Pages for browsers: work without JavaScript, Dutch first.
 
 mod account;
+mod enroll;
 mod login;
 mod outbox;
 mod password;
+mod support;
 pub(crate) use password::base_url;
 
 use crate::error::PageError;
@@ -42,6 +44,19 @@ pub fn routes() -> Router<AppState> {
             "/password/reset/{token}",
             get(password::reset_form).post(password::reset_submit),
         )
+        .route(
+            "/secure",
+            get(enroll::secure_form).post(enroll::secure_submit),
+        )
+        .route(
+            "/secure/code",
+            get(enroll::code_form).post(enroll::code_submit),
+        )
+        .route("/secure/code/resend", post(enroll::code_resend))
+        .route(
+            "/enroll/{token}",
+            get(enroll::link_form).post(enroll::link_submit),
+        )
         .route("/account", get(account::profile))
         .route("/account/2fa/later", post(postpone_two_factor))
         .route(
@@ -57,6 +72,13 @@ pub fn routes() -> Router<AppState> {
             "/account/factors/{id}/remove",
             get(account::remove_form).post(account::remove_submit),
         )
+        .route("/support", get(support::search))
+        .route("/support/accounts/{id}", get(support::account))
+        .route(
+            "/support/accounts/{id}/reset-2fa",
+            post(support::reset_submit),
+        )
+        .route("/support/accounts/{id}/email", post(support::email_submit))
         .route("/dev/outbox", get(outbox::list))
         .route("/dev/outbox/{name}", get(outbox::show))
         .route("/dev/outbox/{name}/html", get(outbox::show_html))
@@ -94,6 +116,9 @@ pub(crate) async fn require_signed_in(
         Ok(Some(s)) if s.session.stage == SessionStage::Authenticated => Ok(s),
         Ok(Some(s)) if s.session.stage == SessionStage::Enrollment => {
             Err(Redirect::to("/account/2fa/enable").into_response())
+        }
+        Ok(Some(s)) if s.session.stage == SessionStage::EmailCode => {
+            Err(Redirect::to("/secure/code").into_response())
         }
         Ok(Some(_)) => Err(Redirect::to("/login/code").into_response()),
         Ok(None) => Err(Redirect::to("/login").into_response()),
@@ -205,7 +230,7 @@ async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Respon
             "home.html",
             &csrf,
             true,
-            minijinja::context! { name => name, banner => banner },
+            minijinja::context! { name => name, banner => banner, staff => support::is_staff(&info.account) },
         ),
     )
         .into_response()

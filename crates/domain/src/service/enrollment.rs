@@ -1,0 +1,431 @@
+//! The set-up journeys of the manuals: "secure your account now" from the sign-in
+//! page (the address is proven with a mailed code) and the mailed link to a
+//! personal QR page (from My Profile, or after a support reset).
+
+use super::{normalise_code, SessionInfo, TotpEnrollment, Tweestap};
+use crate::account::Account;
+use crate::audit::{AuditEvent, RequestContext};
+use crate::enrollment::{
+    email_code_validity, new_email_code, EmailCode, EnrollmentLink, LinkPurpose, LinkState,
+    EMAIL_CODE_SENDS, EMAIL_CODE_TRIES,
+};
+use crate::error::{Error, Result};
+use crate::factor::FactorKind;
+use crate::lockout::Guard;
+use crate::mail::{seal_link, Notice};
+use crate::session::SessionStage;
+use crate::token::Token;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// What the first step of "secure your account now" leads to.
+#[derive(Debug)]
+pub enum SecureStart {
+    /// A code was mailed; the token names the session that waits for it.
+    CodeSent(Token),
+    /// The account has a second factor already: this is an ordinary sign-in, and the
+    /// code from the app (or SMS) comes next.
+    SecondFactor {
+        token: Token,
+        methods: Vec<FactorKind>,
+    },
+}
+
+/// A QR link opened with the password (or a session of its account).
+#[derive(Debug)]
+pub struct OpenedLink {
+    pub enrollment: TotpEnrollment,
+    /// A new session that may only set up two-step verification, when the browser
+    /// had no session of this account.
+    pub session: Option<Token>,
+}
+
+fn link_url(base_url: &str, token: &Token) -> String {
+    format!(
+        "{}/enroll/{}",
+        base_url.trim_end_matches('/'),
+        token.as_str()
+    )
+}
+
+impl Tweestap {
+    // ---- "secure your account now" -------------------------------------------------
+
+    /// E-mail and password as at sign-in (same throttle, same answers); then, for an
+    /// account without a second factor, a half-finished session and a mailed code.
+    pub async fn secure_account_start(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<SecureStart> {
+        let account = self.check_credentials(email, password, ctx).await?;
+        let methods = self.active_methods(account.id).await?;
+        let now = self.clock.now();
+        let stage = if methods.is_empty() {
+            SessionStage::EmailCode
+        } else {
+            SessionStage::SecondFactor
+        };
+        let token = self
+            .create_session(&account, stage, "pwd", now, ctx)
+            .await?;
+        let detail = format!("stage={} via=secure_account", stage.as_str());
+        self.audit(
+            AuditEvent::LoginSucceeded,
+            Some(&account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await?;
+        if !methods.is_empty() {
+            return Ok(SecureStart::SecondFactor { token, methods });
+        }
+        self.mail_email_code(&account, &token, 1, ctx).await?;
+        Ok(SecureStart::CodeSent(token))
+    }
+
+    /// A new code for the session (replacing any earlier one), mailed.
+    async fn mail_email_code(
+        &self,
+        account: &Account,
+        session: &Token,
+        sends: u32,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let code = new_email_code();
+        let hash = session.hash();
+        let now = self.clock.now();
+        self.store
+            .put_email_code(&EmailCode {
+                code_mac: self.secrets.code_mac(hash.0.as_bytes(), code.as_bytes()),
+                session_hash: hash,
+                account_id: account.id,
+                attempts: 0,
+                sends,
+                created_at: now,
+                expires_at: now + email_code_validity(),
+            })
+            .await?;
+        let mail_id = Uuid::new_v4();
+        let notice = Notice::EmailCode {
+            code_sealed: seal_link(&self.secrets, mail_id, &code),
+        };
+        let detail = format!("mail={mail_id} send={sends}");
+        self.audit(
+            AuditEvent::EmailCodeSent,
+            Some(account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await?;
+        // Not signed in yet: the language asked in, without remembering it.
+        let language = ctx.language.unwrap_or(account.language);
+        self.queue_notice(account, mail_id, notice, language, ctx)
+            .await
+    }
+
+    async fn email_code_session(&self, token: &Token) -> Result<SessionInfo> {
+        match self.session(token).await? {
+            Some(info) if info.session.stage == SessionStage::EmailCode => Ok(info),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// "Send again": a new code, at most [`EMAIL_CODE_SENDS`] per session in all.
+    pub async fn resend_email_code(&self, token: &Token, ctx: &RequestContext) -> Result<()> {
+        let info = self.email_code_session(token).await?;
+        let sends = match self.store.email_code(&token.hash()).await? {
+            Some(c) => c.sends,
+            None => 0,
+        };
+        if sends >= EMAIL_CODE_SENDS {
+            let detail = Some(format!("resend refused; sends={sends}"));
+            self.audit(
+                AuditEvent::EmailCodeFailed,
+                Some(&info.account),
+                None,
+                ctx,
+                detail,
+            )
+            .await?;
+            return Err(Error::TooManyRequests);
+        }
+        // The new code gets its own ten minutes: keep the session alive as long.
+        self.store
+            .touch_session(&token.hash(), self.clock.now())
+            .await?;
+        self.mail_email_code(&info.account, token, sends + 1, ctx)
+            .await
+    }
+
+    /// The mailed code. Right: the address is proven, and the session becomes one
+    /// that may only set up two-step verification (under a new id). Wrong:
+    /// [`Error::InvalidCode`], or [`Error::CodeExpired`] once the code is past its
+    /// ten minutes or its [`EMAIL_CODE_TRIES`] tries.
+    pub async fn verify_email_code(
+        &self,
+        token: &Token,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        let info = self.email_code_session(token).await?;
+        let account = &info.account;
+        let hash = token.hash();
+        let now = self.clock.now();
+        let Some(stored) = self.store.email_code(&hash).await? else {
+            return Err(Error::CodeExpired);
+        };
+        let fail = |detail: String| async move {
+            self.audit(
+                AuditEvent::EmailCodeFailed,
+                Some(account),
+                None,
+                ctx,
+                Some(detail),
+            )
+            .await
+        };
+        if stored.expires_at <= now {
+            fail("expired".to_owned()).await?;
+            return Err(Error::CodeExpired);
+        }
+        // Counted before comparing, atomically, so parallel guesses share the limit.
+        let tries = self
+            .store
+            .count_email_code_try(&hash)
+            .await?
+            .ok_or(Error::CodeExpired)?;
+        if tries > EMAIL_CODE_TRIES {
+            fail(format!("no tries left; tries={tries}")).await?;
+            return Err(Error::CodeExpired);
+        }
+        let code = normalise_code(code);
+        if !self
+            .secrets
+            .code_matches(hash.0.as_bytes(), code.as_bytes(), &stored.code_mac)
+        {
+            fail(format!("wrong code; tries={tries}")).await?;
+            return Err(if tries >= EMAIL_CODE_TRIES {
+                Error::CodeExpired
+            } else {
+                Error::InvalidCode
+            });
+        }
+        // Deleting the session deletes its code too.
+        self.store.delete_session(&hash).await?;
+        let new = self
+            .create_session(
+                account,
+                SessionStage::Enrollment,
+                "pwd",
+                info.session.auth_time,
+                ctx,
+            )
+            .await?;
+        self.audit(AuditEvent::EmailVerified, Some(account), None, ctx, None)
+            .await?;
+        Ok(new)
+    }
+
+    // ---- the mailed QR link ----------------------------------------------------------
+
+    /// A new link for `account` (its other open links end), and its URL.
+    pub(super) fn new_link(
+        &self,
+        account: &Account,
+        purpose: LinkPurpose,
+        base_url: &str,
+    ) -> (EnrollmentLink, String) {
+        let token = Token::generate();
+        let now = self.clock.now();
+        let link = EnrollmentLink {
+            token_hash: token.hash(),
+            account_id: account.id,
+            purpose,
+            created_at: now,
+            expires_at: now + self.settings.enrollment_link_validity,
+            used_at: None,
+        };
+        (link, link_url(base_url, &token))
+    }
+
+    /// How many whole days a new link works (for the mail's wording).
+    pub(super) fn link_days(&self) -> i64 {
+        self.settings.enrollment_link_validity.num_days().max(1)
+    }
+
+    /// "Enable 2FA" on My Profile: after the password, mails a single-use link to the
+    /// personal QR page. Returns when the link stops working.
+    pub async fn request_enrollment_link(
+        &self,
+        account: &Account,
+        password: &str,
+        base_url: &str,
+        ctx: &RequestContext,
+    ) -> Result<DateTime<Utc>> {
+        self.confirm_password(account, password, ctx).await?;
+        if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
+            return Err(Error::SharedMailbox);
+        }
+        let (link, url) = self.new_link(account, LinkPurpose::Profile, base_url);
+        self.store.insert_enrollment_link(&link).await?;
+        let mail_id = Uuid::new_v4();
+        let notice = Notice::EnrollmentLink {
+            link_sealed: seal_link(&self.secrets, mail_id, &url),
+            valid_days: self.link_days(),
+        };
+        let detail = format!(
+            "mail={mail_id} expires={}",
+            link.expires_at.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        self.audit(
+            AuditEvent::EnrollmentLinkSent,
+            Some(account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await?;
+        self.send_notice_as(account, mail_id, notice, ctx).await?;
+        Ok(link.expires_at)
+    }
+
+    /// The account a QR link belongs to, if it can still be used; otherwise
+    /// [`Error::InvalidLink`], [`Error::LinkExpired`] or [`Error::LinkUsed`]
+    /// (audited). Does not use the link.
+    pub async fn enrollment_link_account(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<Account> {
+        let link = match Token::from_client(token) {
+            Some(t) => self.store.enrollment_link(&t.hash()).await?,
+            None => None,
+        };
+        let (error, account) = match &link {
+            None => (Error::InvalidLink, None),
+            Some(l) => {
+                let account = self.store.account_by_id(l.account_id).await?;
+                match (l.state(self.clock.now()), account) {
+                    (LinkState::Open, Some(a)) => return Ok(a),
+                    (LinkState::Open, None) => (Error::InvalidLink, None),
+                    (LinkState::Expired, a) => (Error::LinkExpired, a),
+                    (LinkState::Used, a) => (Error::LinkUsed, a),
+                }
+            }
+        };
+        let detail = Some(
+            match error {
+                Error::LinkExpired => "expired",
+                Error::LinkUsed => "used",
+                _ => "unknown",
+            }
+            .to_owned(),
+        );
+        self.audit(
+            AuditEvent::EnrollmentLinkInvalid,
+            account.as_ref(),
+            None,
+            ctx,
+            detail,
+        )
+        .await?;
+        Err(error)
+    }
+
+    /// Opens a QR link: the link alone is never enough. Without a session of the
+    /// link's account the password is required (wrong ones count towards the
+    /// password throttle); an account that already has a second factor must sign in
+    /// with it first ([`Error::Unauthenticated`]), so a password and a mailbox cannot
+    /// add a phone to it. Then the link is used (once, atomically) and the set-up of
+    /// an authenticator app begins.
+    pub async fn open_enrollment_link(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        current: Option<&SessionInfo>,
+        ctx: &RequestContext,
+    ) -> Result<OpenedLink> {
+        let account = self.enrollment_link_account(token, ctx).await?;
+        let same = current.filter(|s| {
+            s.account.id == account.id
+                && matches!(
+                    s.session.stage,
+                    SessionStage::Authenticated | SessionStage::Enrollment
+                )
+        });
+        if same.is_none() {
+            if !self.active_factors(account.id).await?.is_empty() {
+                return Err(Error::Unauthenticated);
+            }
+            let now = self.clock.now();
+            let locked = account.password_locked_until.is_some_and(|u| u > now);
+            let ok = match password {
+                Some(p) => {
+                    self.hasher
+                        .verify(p, Some(account.password_hash.as_str()))
+                        .await
+                }
+                None => false,
+            };
+            if locked || !ok {
+                let detail = Some(if locked {
+                    "QR link: password throttled".to_owned()
+                } else {
+                    "QR link: wrong password".to_owned()
+                });
+                self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+                    .await?;
+                if !locked && password.is_some() {
+                    self.count_failure(&account, Guard::Password, ctx).await?;
+                }
+                return Err(Error::WrongPassword);
+            }
+            if account.password_failures > 0 {
+                self.store
+                    .reset_failures(account.id, Guard::Password)
+                    .await?;
+            }
+        }
+        if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
+            return Err(Error::SharedMailbox);
+        }
+        let Some(t) = Token::from_client(token) else {
+            return Err(Error::InvalidLink);
+        };
+        if self
+            .store
+            .claim_enrollment_link(&t.hash(), self.clock.now())
+            .await?
+            != Some(account.id)
+        {
+            return Err(Error::LinkUsed);
+        }
+        let enrollment = self.start_totp(&account).await?;
+        let session = match same {
+            Some(_) => None,
+            None => {
+                let now = self.clock.now();
+                Some(
+                    self.create_session(&account, SessionStage::Enrollment, "pwd", now, ctx)
+                        .await?,
+                )
+            }
+        };
+        self.audit(
+            AuditEvent::EnrollmentLinkOpened,
+            Some(&account),
+            None,
+            ctx,
+            Some(format!("factor={}", enrollment.factor_id)),
+        )
+        .await?;
+        Ok(OpenedLink {
+            enrollment,
+            session,
+        })
+    }
+}

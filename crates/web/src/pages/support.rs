@@ -1,0 +1,261 @@
+//! Support pages: find an account, reset its two-step verification, and (admins)
+//! give a shared mailbox a personal address. The domain decides who may do what;
+//! these handlers only show its answers.
+
+use super::{base_url, csrf_failed, render, require_signed_in};
+use crate::error::PageError;
+use crate::extract::Ctx;
+use crate::AppState;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::{Deserialize, Serialize};
+use tweestap_domain::account::{Account, AccountId, Role};
+use tweestap_domain::service::{AccountOverview, Actor};
+use tweestap_domain::Error;
+use uuid::Uuid;
+
+macro_rules! signed_in {
+    ($state:expr, $jar:expr, $ctx:expr) => {
+        match require_signed_in(&$state, &$jar, $ctx.lang).await {
+            Ok(i) => i,
+            Err(r) => return r,
+        }
+    };
+}
+
+/// Whether the header shows the "Support" link.
+pub(crate) fn is_staff(account: &Account) -> bool {
+    matches!(account.role, Role::Support | Role::Admin)
+}
+
+fn account_id(raw: &str) -> Option<AccountId> {
+    Uuid::parse_str(raw).ok().map(AccountId)
+}
+
+fn error_page(e: Error, ctx: &Ctx) -> Response {
+    PageError::from_domain(e, ctx.lang).into_response()
+}
+
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    email: String,
+    name: String,
+    role: &'static str,
+    two_factor: bool,
+    shared_mailbox: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let info = signed_in!(state, jar, ctx);
+    let q = query.q.unwrap_or_default();
+    let found = match state
+        .app
+        .find_accounts(Actor::Staff(&info.account), &q, &ctx.req)
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return error_page(e, &ctx),
+    };
+    let rows: Vec<Row> = found
+        .iter()
+        .map(|o| Row {
+            id: o.account.id.to_string(),
+            email: o.account.email.to_string(),
+            name: o.account.name.clone(),
+            role: ctx.lang.t(&format!("role_{}", o.account.role.as_str())),
+            two_factor: o.two_factor,
+            shared_mailbox: o.shared_mailbox,
+        })
+        .collect();
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let extra = minijinja::context! {
+        staff => true,
+        q => q.trim(),
+        searched => !q.trim().is_empty(),
+        rows => rows,
+        found => ctx.lang.t("support_found").replace("{count}", &found.len().to_string()),
+    };
+    (jar, render(&ctx, "support.html", &csrf, true, extra)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    done: Option<String>,
+}
+
+/// What the account page shows besides the account: a notice, or a form's error
+/// together with what was typed.
+#[derive(Default)]
+struct Feedback<'a> {
+    notice: Option<&'static str>,
+    reset_error: Option<&'static str>,
+    reason: &'a str,
+    email_error: Option<&'static str>,
+    new_email: &'a str,
+}
+
+fn account_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    viewer: &Account,
+    o: &AccountOverview,
+    status: StatusCode,
+    fb: Feedback<'_>,
+) -> Response {
+    let a = &o.account;
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let extra = minijinja::context! {
+        staff => true,
+        id => a.id.to_string(),
+        email => a.email.as_str(),
+        name => &a.name,
+        role => ctx.lang.t(&format!("role_{}", a.role.as_str())),
+        two_factor => o.two_factor,
+        shared_mailbox => o.shared_mailbox,
+        manageable => o.manageable,
+        may_change_email => viewer.role == Role::Admin,
+        notice => fb.notice,
+        reset_error => fb.reset_error,
+        reason => fb.reason,
+        email_error => fb.email_error,
+        new_email => fb.new_email,
+    };
+    (
+        status,
+        jar,
+        render(ctx, "support_account.html", &csrf, true, extra),
+    )
+        .into_response()
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Query(q): Query<AccountQuery>,
+) -> Response {
+    let info = signed_in!(state, jar, ctx);
+    let Some(id) = account_id(&id) else {
+        return error_page(Error::NotFound, &ctx);
+    };
+    let actor = Actor::Staff(&info.account);
+    let o = match state.app.account_overview(actor, id, &ctx.req).await {
+        Ok(o) => o,
+        Err(e) => return error_page(e, &ctx),
+    };
+    let notice = match q.done.as_deref() {
+        Some("reset") => Some(ctx.lang.t("support_reset_done")),
+        Some("email") => Some(ctx.lang.t("support_email_done")),
+        _ => None,
+    };
+    let fb = Feedback {
+        notice,
+        ..Feedback::default()
+    };
+    account_page(&state, &ctx, jar, &info.account, &o, StatusCode::OK, fb)
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn reset_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<ResetForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let info = signed_in!(state, jar, ctx);
+    let Some(id) = account_id(&id) else {
+        return error_page(Error::NotFound, &ctx);
+    };
+    let actor = Actor::Staff(&info.account);
+    let base = base_url(&state);
+    match state
+        .app
+        .reset_two_factor(actor, id, &f.reason, &base, &ctx.req)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/support/accounts/{id}?done=reset")).into_response(),
+        Err(Error::ReasonRequired) => {
+            let o = match state.app.account_overview(actor, id, &ctx.req).await {
+                Ok(o) => o,
+                Err(e) => return error_page(e, &ctx),
+            };
+            let fb = Feedback {
+                reset_error: Some(ctx.lang.t("support_reason_required")),
+                reason: &f.reason,
+                ..Feedback::default()
+            };
+            let status = StatusCode::BAD_REQUEST;
+            account_page(&state, &ctx, jar, &info.account, &o, status, fb)
+        }
+        Err(e) => error_page(e, &ctx),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn email_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<EmailForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let info = signed_in!(state, jar, ctx);
+    let Some(id) = account_id(&id) else {
+        return error_page(Error::NotFound, &ctx);
+    };
+    let actor = Actor::Staff(&info.account);
+    let (status, key) = match state.app.change_email(actor, id, &f.email, &ctx.req).await {
+        Ok(_) => {
+            return Redirect::to(&format!("/support/accounts/{id}?done=email")).into_response()
+        }
+        Err(Error::InvalidEmail) => (StatusCode::BAD_REQUEST, "support_email_invalid"),
+        Err(Error::EmailTaken) => (StatusCode::CONFLICT, "support_email_taken"),
+        Err(e) => return error_page(e, &ctx),
+    };
+    let o = match state.app.account_overview(actor, id, &ctx.req).await {
+        Ok(o) => o,
+        Err(e) => return error_page(e, &ctx),
+    };
+    let fb = Feedback {
+        email_error: Some(ctx.lang.t(key)),
+        new_email: &f.email,
+        ..Feedback::default()
+    };
+    account_page(&state, &ctx, jar, &info.account, &o, status, fb)
+}
