@@ -1,5 +1,7 @@
-//! The foundation journey in a real headless Chromium: set up an authenticator app
-//! through the pages, sign out, sign in again with a code.
+//! The set-up journeys in a real headless Chromium: an authenticator app from My
+//! Profile, "Beveilig nu je account" (password, mailed code, QR), the mailed link to
+//! the QR page, and a support reset followed by a new app; each time signing in
+//! again (or being signed in) afterwards.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Locally it skips (loudly) when
 //! they are missing; with TWEESTAP_REQUIRE_ALL=1 (CI) a missing browser fails.
@@ -7,6 +9,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use tweestap::config::Config;
@@ -20,6 +23,12 @@ struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The whole process group: a test that panics before closing its session
+        // would otherwise leave its chromium running.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -54,6 +63,8 @@ async fn browser(profile: &std::path::Path) -> Option<(Driver, Client)> {
         .port();
     let child = Command::new(&driver)
         .arg(format!("--port={port}"))
+        // Its own process group, with the chromium it starts (see `Driver`'s drop).
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -218,7 +229,8 @@ async fn set_up_app_sign_out_and_sign_in_with_a_code(database_url: String) {
     click(&c, "#twofa a.button").await;
     wait_path(&c, |p| p == "/account/2fa/enable", "/account/2fa/enable").await;
     fill(&c, "#password", PASSWORD).await;
-    click(&c, "form.card button[type=submit]").await;
+    // "Toon de QR-code hier" (the other button mails the link instead).
+    click(&c, "form.card button[value=here]").await;
     wait_path(&c, |p| p.starts_with("/account/2fa/setup/"), "the QR page").await;
     assert!(
         c.find(Locator::Css("figure.qr svg")).await.is_ok(),
@@ -287,4 +299,430 @@ async fn set_up_app_sign_out_and_sign_in_with_a_code(database_url: String) {
     }
     c.close().await.expect("close");
     server.stop();
+}
+
+// ---- shared by the set-up journeys below ----------------------------------------
+
+/// A running tweestap (outbox mail, manual clock) and a browser on it.
+struct Journey {
+    dir: tempfile::TempDir,
+    _driver: Driver,
+    c: Client,
+    clock: ManualClock,
+    server: tweestap::Server,
+    url: String,
+}
+
+impl Journey {
+    /// None when chromium is missing (and that is allowed).
+    async fn start(database_url: String) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (driver, c) = browser(&dir.path().join("profile")).await?;
+        // Mid-step, so the "current code" is not about to roll over.
+        let clock = ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 10)
+                .single()
+                .expect("time"),
+        );
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().join("data"),
+            database_url,
+            ..Config::default()
+        };
+        let server = tweestap::spawn(&config, Arc::new(clock.clone()))
+            .await
+            .expect("server");
+        let url = server.url();
+        Some(Self {
+            dir,
+            _driver: driver,
+            c,
+            clock,
+            server,
+            url,
+        })
+    }
+
+    async fn add(&self, email: &str, name: &str, role: Role) {
+        self.server
+            .app
+            .add_account(email, name, role, PASSWORD)
+            .await
+            .expect("account");
+    }
+
+    async fn goto(&self, path: &str) {
+        self.c
+            .goto(&format!("{}{path}", self.url))
+            .await
+            .unwrap_or_else(|e| panic!("goto {path}: {e}"));
+    }
+
+    /// The current TOTP code of a base32 key.
+    fn code(&self, key_b32: &str) -> String {
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(key_b32.as_bytes())
+            .expect("key is base32");
+        TotpParams::default().code_at(&secret, self.clock.now().timestamp())
+    }
+
+    /// On the QR page: the key shown under the QR code, without its spaces.
+    async fn key_on_qr_page(&self) -> String {
+        assert!(
+            self.c.find(Locator::Css("figure.qr svg")).await.is_ok(),
+            "inline QR code"
+        );
+        let grouped = self
+            .c
+            .find(Locator::Css("code#secret-key"))
+            .await
+            .expect("key")
+            .text()
+            .await
+            .expect("text");
+        let groups: Vec<&str> = grouped.split(' ').collect();
+        assert!(
+            groups.len() > 1
+                && groups[..groups.len() - 1].iter().all(|g| g.len() == 4)
+                && (1..=4).contains(&groups[groups.len() - 1].len()),
+            "the key is shown in groups of four: {grouped:?}"
+        );
+        grouped.replace(' ', "")
+    }
+
+    /// On the QR page: computes the code, confirms it, lands on My Profile with "Klaar!".
+    async fn confirm_qr_page(&self) -> String {
+        wait_path(
+            &self.c,
+            |p| p.starts_with("/account/2fa/setup/"),
+            "the QR page",
+        )
+        .await;
+        let key = self.key_on_qr_page().await;
+        fill(&self.c, "#code", &self.code(&key)).await;
+        click(&self.c, "form.card button[type=submit]").await;
+        wait_path(&self.c, |p| p == "/account", "/account").await;
+        let url = self.c.current_url().await.expect("url");
+        assert_eq!(url.query(), Some("done=enabled"));
+        wait_text(&self.c, "Klaar! Tweestapsverificatie is ingeschakeld.").await;
+        key
+    }
+
+    async fn sign_in(&self, email: &str) {
+        self.goto("/login").await;
+        fill(&self.c, "#email", email).await;
+        fill(&self.c, "#password", PASSWORD).await;
+        click(&self.c, "form.card button[type=submit]").await;
+    }
+
+    /// The sign-out button in the header.
+    async fn sign_out(&self) {
+        click(&self.c, "header form button").await;
+        wait_path(&self.c, |p| p == "/login", "/login").await;
+    }
+
+    /// The plain text of the `n`-th (1-based) mail of `kind` (`email-code`,
+    /// `enrollment-link`, `two-factor-reset`...) in the outbox, once it is there.
+    async fn nth_mail(&self, kind: &str, n: usize) -> String {
+        let dir = self.dir.path().join("data").join("outbox");
+        let marker = format!("-{kind}-");
+        let list = || {
+            let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            v.retain(|p| {
+                p.extension().is_some_and(|e| e == "eml")
+                    && p.file_name()
+                        .is_some_and(|f| f.to_string_lossy().contains(&marker))
+            });
+            v.sort();
+            v
+        };
+        for _ in 0..400 {
+            let files = list();
+            if files.len() >= n {
+                let raw = std::fs::read(&files[n - 1]).expect("eml");
+                let mail = mailparse::parse_mail(&raw).expect("RFC 5322");
+                return mail
+                    .subparts
+                    .iter()
+                    .find(|p| p.ctype.mimetype == "text/plain")
+                    .expect("text part")
+                    .get_body()
+                    .expect("body");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no {n} {kind} mail(s) in {}", dir.display());
+    }
+
+    async fn finish(self) {
+        self.c.close().await.expect("close");
+        self.server.stop();
+    }
+}
+
+/// The 6-digit code in a mail (possibly written as "123 456").
+fn code_in(mail: &str) -> String {
+    mail.lines()
+        .map(|l| l.replace(' ', ""))
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in the mail:\n{mail}"))
+}
+
+/// The `/enroll/<token>` path of the link in a mail.
+fn enroll_path_in(mail: &str) -> String {
+    let at = mail
+        .find("/enroll/")
+        .unwrap_or_else(|| panic!("no /enroll/ link in the mail:\n{mail}"));
+    let token: String = mail[at + "/enroll/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 43, "a 256-bit token: {token:?}");
+    format!("/enroll/{token}")
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(String::new()).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(url) = tweestap_store::testing::fresh_postgres_database().await else {
+                    return;
+                };
+                super::$name(url.clone()).await;
+                tweestap_store::testing::drop_database(&url).await;
+            }
+        }
+    )+};
+}
+
+on_both_backends!(
+    secure_now_with_a_mailed_code,
+    enable_from_profile_with_the_mailed_link,
+    support_reset_then_a_new_app,
+);
+
+/// "Beveilig nu je account": password, the code from the mail, the method, the QR
+/// page; afterwards signing in asks for a code.
+async fn secure_now_with_a_mailed_code(database_url: String) {
+    let Some(j) = Journey::start(database_url).await else {
+        return;
+    };
+    let c = &j.c;
+    j.add("an@example.be", "An Peeters", Role::User).await;
+
+    j.goto("/login").await;
+    let link = c
+        .find(Locator::Css("a[href='/secure']"))
+        .await
+        .expect("the link to /secure");
+    let text = link.text().await.expect("text");
+    assert!(text.starts_with("Beveilig nu"), "{text}");
+    link.click().await.expect("click");
+    wait_path(c, |p| p == "/secure", "/secure").await;
+    fill(c, "#email", "an@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/secure/code", "/secure/code").await;
+    wait_text(c, "Bevestig je e-mailadres").await;
+
+    let code = code_in(&j.nth_mail("email-code", 1).await);
+    fill(c, "#code", &code).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/account/2fa/enable", "the method choice").await;
+    let app = c
+        .find(Locator::Css("input[type=radio][name=method][value=totp]"))
+        .await
+        .expect("the authenticator app as a method");
+    assert!(app.is_selected().await.expect("checked?"), "preselected");
+    click(c, "form.card button[type=submit]").await;
+    let key = j.confirm_qr_page().await;
+    let twofa = c
+        .find(Locator::Css("#twofa"))
+        .await
+        .expect("2FA box")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        twofa.contains("Tweestapsverificatie is ingeschakeld"),
+        "{twofa}"
+    );
+
+    // Signed in by the wizard; sign out and in again: now the code is asked.
+    j.sign_out().await;
+    j.sign_in("an@example.be").await;
+    wait_path(c, |p| p == "/login/code", "/login/code").await;
+    assert!(body_text(c).await.contains("authenticator-app"));
+    j.clock.advance(Duration::seconds(30));
+    fill(c, "#code", &j.code(&key)).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/", "/").await;
+    wait_text(c, "Welkom, An Peeters.").await;
+    j.finish().await;
+}
+
+/// My Profile → "Inschakelen" → "Stuur mij de link per e-mail"; the link, opened in
+/// a browser without a session, asks the password and shows the QR page; it works once.
+async fn enable_from_profile_with_the_mailed_link(database_url: String) {
+    let Some(j) = Journey::start(database_url).await else {
+        return;
+    };
+    let c = &j.c;
+    j.add("bert@example.be", "Bert Claes", Role::User).await;
+
+    j.sign_in("bert@example.be").await;
+    wait_path(c, |p| p == "/", "/").await;
+    j.goto("/account").await;
+    wait_text(c, "nog niet ingeschakeld").await;
+    click(c, "#twofa a[href='/account/2fa/enable']").await;
+    wait_path(c, |p| p == "/account/2fa/enable", "/account/2fa/enable").await;
+    fill(c, "#password", PASSWORD).await;
+    let by_mail = c
+        .find(Locator::Css("form.card button[value=mail]"))
+        .await
+        .expect("the mail button");
+    assert_eq!(
+        by_mail.text().await.expect("text"),
+        "Stuur mij de link per e-mail"
+    );
+    by_mail.click().await.expect("click");
+    wait_text(c, "Kijk in je mailbox").await;
+    let link = enroll_path_in(&j.nth_mail("enrollment-link", 1).await);
+
+    // A browser without a session: sign out, and forget every cookie too.
+    j.sign_out().await;
+    c.delete_all_cookies().await.expect("delete cookies");
+    j.goto(&link).await;
+    wait_path(c, |p| p == link, "the link").await;
+    wait_text(c, "bert@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    j.confirm_qr_page().await;
+    wait_text(c, "Bert Claes").await;
+
+    // The link works once.
+    j.goto(&link).await;
+    wait_path(c, |p| p == link, "the link again").await;
+    wait_text(c, "al gebruikt").await;
+    assert!(
+        c.find(Locator::Css("#password")).await.is_err(),
+        "a used link asks nothing"
+    );
+    j.finish().await;
+}
+
+/// A user with an app is signed in (API client); a support person resets the
+/// two-step verification from the support pages; the user's session is gone, and the
+/// mailed link sets up a new app in the browser.
+async fn support_reset_then_a_new_app(database_url: String) {
+    let Some(j) = Journey::start(database_url).await else {
+        return;
+    };
+    let c = &j.c;
+    j.add("carla@example.be", "Carla Janssens", Role::User)
+        .await;
+    j.add("sofie@example.be", "Sofie Support", Role::Support)
+        .await;
+
+    // The user sets up an app through the JSON API and stays signed in there.
+    let user = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let api = |p: &str| format!("{}/api/v1{p}", j.url);
+    let post = |p: &str, body: serde_json::Value| user.post(api(p)).json(&body).send();
+    let r = post(
+        "/login",
+        serde_json::json!({ "email": "carla@example.be", "password": PASSWORD }),
+    )
+    .await
+    .expect("login");
+    assert_eq!(r.status(), 200);
+    let begun: serde_json::Value = post(
+        "/me/factors/totp",
+        serde_json::json!({ "password": PASSWORD }),
+    )
+    .await
+    .expect("begin")
+    .json()
+    .await
+    .expect("json");
+    let old_key = begun["secret"].as_str().expect("secret").to_owned();
+    let id = begun["id"].as_str().expect("id");
+    let r = post(
+        &format!("/me/factors/totp/{id}/confirm"),
+        serde_json::json!({ "code": j.code(&old_key) }),
+    )
+    .await
+    .expect("confirm");
+    assert_eq!(r.status(), 200);
+    let me = user.get(api("/me")).send().await.expect("me");
+    assert_eq!(me.status(), 200, "signed in with an app");
+
+    // Support, without a factor: signs in with the password alone.
+    j.sign_in("sofie@example.be").await;
+    wait_path(c, |p| p == "/", "/").await;
+    click(c, "header nav.user a[href='/support']").await;
+    wait_path(c, |p| p == "/support", "/support").await;
+    fill(c, "#q", "janss").await;
+    click(c, "form[role=search] button[type=submit]").await;
+    wait_text(c, "1 account(s) gevonden.").await;
+    c.find(Locator::LinkText("carla@example.be"))
+        .await
+        .expect("the account in the results")
+        .click()
+        .await
+        .expect("click");
+    wait_path(c, |p| p.starts_with("/support/accounts/"), "the account").await;
+    wait_text(c, "Carla Janssens").await;
+    fill(
+        c,
+        "#reason",
+        "Nieuwe telefoon, oude kwijt; gebeld en identiteit gecontroleerd.",
+    )
+    .await;
+    click(c, "form[action$='/reset-2fa'] button[type=submit]").await;
+    wait_text(c, "Tweestapsverificatie is opnieuw ingesteld.").await;
+    let notice = c
+        .find(Locator::Css("#support-notice"))
+        .await
+        .expect("the confirmation")
+        .text()
+        .await
+        .expect("text");
+    assert!(notice.contains("overal afgemeld"), "{notice}");
+    let url = c.current_url().await.expect("url");
+    assert_eq!(url.query(), Some("done=reset"));
+
+    // The user's session is gone; the mail holds a link to a new QR page.
+    let me = user.get(api("/me")).send().await.expect("me");
+    assert_eq!(me.status(), 401, "signed out everywhere");
+    let link = enroll_path_in(&j.nth_mail("two-factor-reset", 1).await);
+
+    // The user, in the browser: password, new QR code, code → signed in.
+    j.sign_out().await;
+    j.clock.advance(Duration::seconds(30));
+    j.goto(&link).await;
+    wait_text(c, "carla@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    let new_key = j.confirm_qr_page().await;
+    assert_ne!(new_key, old_key, "a new key");
+    wait_text(c, "Carla Janssens").await;
+    let factors = c
+        .find_all(Locator::Css("#twofa ul.factors li"))
+        .await
+        .expect("factors");
+    assert_eq!(factors.len(), 1, "only the new app");
+    j.finish().await;
 }
