@@ -1,6 +1,6 @@
 //! Mail delivery: the worker each node runs, and the two ways out — SMTP through
-//! lettre (plain, STARTTLS or implicit TLS, rustls), or, without `smtp_url`, `.eml`
-//! files in `<data_dir>/outbox/`.
+//! lettre (plain, STARTTLS or implicit TLS, rustls; `smtp_ca_file` adds private
+//! roots), or, without `smtp_url`, `.eml` files in `<data_dir>/outbox/`.
 //!
 //! Producers never wait for this: the domain queues a row in `mail_queue` and wakes
 //! the worker. The worker claims one due message at a time (an atomic claim with a
@@ -13,8 +13,9 @@
 use crate::config::Config;
 use crate::StartError;
 use lettre::message::{header, Mailbox, MultiPart};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tweestap_domain::mail::{open_link, Delivery, Notice, QueuedMail};
@@ -47,19 +48,15 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| StartError::Mail(format!("[mail] from {:?}: {e}", m.from)))?;
+        // Checked whenever set, so a broken path fails every start, not the first TLS one.
+        let extra_roots = match m.smtp_ca_file.as_deref() {
+            Some(path) if !path.as_os_str().is_empty() => Some(read_ca_file(path)?),
+            _ => None,
+        };
         let route = if m.smtp_url.trim().is_empty() {
             Route::Outbox(outbox_dir(config))
         } else {
-            let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(m.smtp_url.trim())
-                .map_err(|e| {
-                    StartError::Mail(format!(
-                        "smtp_url {}: {e}",
-                        crate::redact(m.smtp_url.trim())
-                    ))
-                })?
-                .timeout(Some(SMTP_TIMEOUT))
-                .build();
-            Route::Smtp(t)
+            Route::Smtp(smtp_transport(m.smtp_url.trim(), extra_roots)?)
         };
         Ok(Self {
             route,
@@ -145,6 +142,92 @@ impl Mailer {
     }
 }
 
+/// The transport `smtp_url` describes, as lettre reads it: `smtp://` plain,
+/// `smtp://…?tls=required` / `?tls=opportunistic` STARTTLS, `smtps://` implicit TLS.
+/// With `extra_roots` (from `smtp_ca_file`) the TLS of the same mode also trusts
+/// those certificates, next to the Mozilla roots.
+fn smtp_transport(
+    url: &str,
+    extra_roots: Option<CaFile>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, StartError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        StartError::Mail(format!("smtp_url {}: {e}", crate::redact(url)))
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| bad(&e))?;
+    if let Some(ca) = extra_roots {
+        // from_url accepted the URL, so it parses and names a host.
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let tls = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        let params = || {
+            TlsParameters::builder(host.clone())
+                .add_root_certificate(ca.certificate.clone())
+                .build_rustls()
+                .map_err(|e| {
+                    StartError::Mail(format!(
+                        "[mail] smtp_ca_file {}: not a usable CA certificate: {e}",
+                        ca.path.display()
+                    ))
+                })
+        };
+        builder = match (parsed.scheme(), tls.as_deref()) {
+            ("smtps", _) => builder.tls(Tls::Wrapper(params()?)),
+            ("smtp", Some("required")) => builder.tls(Tls::Required(params()?)),
+            ("smtp", Some("opportunistic")) => builder.tls(Tls::Opportunistic(params()?)),
+            _ => {
+                tracing::warn!(
+                    smtp_ca_file = %ca.path.display(),
+                    smtp = %crate::redact(url),
+                    "smtp_ca_file is set but smtp_url asks for no TLS: mail goes out unencrypted"
+                );
+                builder
+            }
+        };
+    }
+    Ok(builder.timeout(Some(SMTP_TIMEOUT)).build())
+}
+
+/// The certificates of `[mail] smtp_ca_file`, read once at start.
+struct CaFile {
+    path: PathBuf,
+    certificate: Certificate,
+}
+
+/// Reads `smtp_ca_file`: one or more PEM certificates. A missing, unreadable or
+/// malformed file is a start-up error naming the key and the path.
+fn read_ca_file(path: &Path) -> Result<CaFile, StartError> {
+    let fail =
+        |why: String| StartError::Mail(format!("[mail] smtp_ca_file {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    // lettre skips anything that is not a certificate, so a key, a DER file or an
+    // empty file would otherwise pass as "no extra roots".
+    if !pem
+        .windows(PEM_CERTIFICATE.len())
+        .any(|w| w == PEM_CERTIFICATE)
+    {
+        return Err(fail(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".to_owned(),
+        ));
+    }
+    let certificate =
+        Certificate::from_pem(&pem).map_err(|e| fail(format!("not valid PEM: {e}")))?;
+    // Building parameters once checks every certificate (rustls parses each one as
+    // a trust anchor), so a corrupt one fails here rather than at the first send.
+    TlsParameters::builder("localhost".to_owned())
+        .add_root_certificate(certificate.clone())
+        .build_rustls()
+        .map_err(|e| fail(format!("not a usable CA certificate: {e}")))?;
+    Ok(CaFile {
+        path: path.to_owned(),
+        certificate,
+    })
+}
+
+const PEM_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
 /// `<data_dir>/outbox`.
 pub fn outbox_dir(config: &Config) -> PathBuf {
     config.data_dir.join("outbox")
@@ -227,6 +310,76 @@ pub async fn run_worker(app: Arc<Tweestap>, mailer: Arc<Mailer>, poll: Duration)
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem() -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).expect("CA").pem()
+    }
+
+    // Building the transport starts lettre's pool, which needs a runtime.
+    #[tokio::test]
+    async fn smtp_ca_file_takes_a_bundle_and_every_url_form() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bundle.pem");
+        // Two roots, with a comment line between them as bundles often have.
+        std::fs::write(&path, format!("{}# second\n{}", ca_pem(), ca_pem())).expect("write");
+        for url in [
+            "smtp://user:pw@mail.example.org:587?tls=required",
+            "smtp://mail.example.org:587?tls=opportunistic",
+            "smtps://mail.example.org:465",
+            "smtp://127.0.0.1:2525",
+        ] {
+            let ca = read_ca_file(&path).expect("a good bundle");
+            assert!(smtp_transport(url, Some(ca)).is_ok(), "{url}");
+            assert!(smtp_transport(url, None).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn bad_smtp_ca_files_name_the_key_the_path_and_why() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let cases = [
+            (dir.path().join("missing.pem"), "cannot read it"),
+            (write("empty.pem", ""), "no PEM certificate"),
+            (
+                write(
+                    "key.pem",
+                    &rcgen::KeyPair::generate().expect("key").serialize_pem(),
+                ),
+                "no PEM certificate",
+            ),
+            (
+                write(
+                    "corrupt.pem",
+                    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                ),
+                "not a usable CA certificate",
+            ),
+        ];
+        for (path, why) in cases {
+            let err = match read_ca_file(&path) {
+                Ok(_) => panic!("accepted {}", path.display()),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                err.contains("[mail] smtp_ca_file") && err.contains(&path.display().to_string()),
+                "{err}"
+            );
+            assert!(err.contains(why), "{why}: {err}");
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Mail: security notices queued by the API, written to the outbox or sent over
-//! real SMTP, surviving an SMTP outage and a restart, never sent twice by two nodes.
+//! real SMTP (plain, STARTTLS, implicit TLS under a private CA), surviving an SMTP
+//! outage and a restart, never sent twice by two nodes.
 
-use crate::support::{eventually, Backend, Received, SmtpSink, TestApp, PASSWORD};
+use crate::support::{
+    eventually, Backend, Received, SinkTls, SmtpSink, TestApp, PASSWORD, SINK_CA_FILE,
+};
 use chrono::Duration;
 use mailparse::{MailHeaderMap, ParsedMail};
 use serde_json::json;
@@ -343,6 +346,173 @@ async fn two_nodes_deliver_each_message_once(backend: Backend) {
     );
 }
 
+/// A notice goes out over TLS to a server whose certificate a private CA signed,
+/// trusted through `[mail] smtp_ca_file`.
+async fn delivered_over_tls_with_private_ca(backend: Backend, mode: SinkTls) {
+    let sink = SmtpSink::start_tls(mode).await;
+    let app = TestApp::start_configured(backend, sink.trusted()).await;
+    assert!(app.dir.path().join(SINK_CA_FILE).exists());
+    app.add_user("an@example.be").await;
+    let c = app.client();
+    c.enroll(&app, "an@example.be").await;
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0];
+    assert!(r.tls, "the message came in unencrypted ({mode:?})");
+    assert_eq!(r.mail_from, "<noreply@tweestad.example>");
+    assert_eq!(r.rcpt_to, vec!["<an@example.be>".to_owned()]);
+    assert!(r.header("Subject").starts_with("Nieuwe verificatiemethode"));
+    let (text, _) = parts(&r.parsed());
+    assert!(text.contains("Hallo Test Gebruiker,"));
+    assert!(
+        sink.handshake_errors().is_empty(),
+        "{:?}",
+        sink.handshake_errors()
+    );
+    eventually(10, "marked sent", || async {
+        app.mail_counts().await.get("sent") == Some(&1)
+    })
+    .await;
+    eventually(10, "the send audited", || async {
+        audit_events(&app, "an@example.be")
+            .await
+            .iter()
+            .any(|(e, d)| e == "mail_sent" && d.contains("kind=factor_added"))
+    })
+    .await;
+}
+
+async fn starttls_delivery_trusts_smtp_ca_file(backend: Backend) {
+    delivered_over_tls_with_private_ca(backend, SinkTls::StartTls).await;
+}
+
+async fn implicit_tls_delivery_trusts_smtp_ca_file(backend: Backend) {
+    delivered_over_tls_with_private_ca(backend, SinkTls::Implicit).await;
+}
+
+/// Without `smtp_ca_file` the private CA is not trusted: the handshake fails, the
+/// client neither falls back to plain text nor gives up, and the notice waits in
+/// the queue.
+async fn untrusted_server_gets_nothing_and_mail_stays_queued(backend: Backend, mode: SinkTls) {
+    let sink = SmtpSink::start_tls(mode).await;
+    let app = TestApp::start_configured(backend, sink.untrusted()).await;
+    app.add_user("an@example.be").await;
+    let c = app.client();
+    c.enroll(&app, "an@example.be").await;
+    eventually(10, "a refused TLS handshake", || async {
+        !sink.handshake_errors().is_empty()
+    })
+    .await;
+    let errors = sink.handshake_errors();
+    // rustls names the client's alert: it did not know the issuer.
+    assert!(
+        errors.iter().all(|e| e.contains("UnknownCA")),
+        "{mode:?}: {errors:?}"
+    );
+    // Give a wrong outcome time to be recorded.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(
+        sink.messages().is_empty(),
+        "{mode:?}: {:?}",
+        sink.messages()
+    );
+    assert_eq!(
+        app.mail_counts().await,
+        [("queued".to_owned(), 1)].into_iter().collect(),
+        "{mode:?}"
+    );
+    let events = audit_events(&app, "an@example.be").await;
+    assert!(
+        events
+            .iter()
+            .any(|(e, d)| e == "mail_queued" && d.contains("kind=factor_added")),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(e, _)| e == "mail_sent" || e == "mail_failed"),
+        "{events:?}"
+    );
+    // A retry after the back-off is refused the same way: still queued, not sent.
+    let before = sink.handshake_errors().len();
+    app.clock.advance(Duration::minutes(1));
+    app.wake_mail();
+    eventually(10, "the retry refused too", || async {
+        sink.handshake_errors().len() > before
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(sink.messages().is_empty());
+    assert_eq!(
+        app.mail_counts().await,
+        [("queued".to_owned(), 1)].into_iter().collect()
+    );
+}
+
+async fn starttls_without_smtp_ca_file_is_not_trusted(backend: Backend) {
+    untrusted_server_gets_nothing_and_mail_stays_queued(backend, SinkTls::StartTls).await;
+}
+
+async fn implicit_tls_without_smtp_ca_file_is_not_trusted(backend: Backend) {
+    untrusted_server_gets_nothing_and_mail_stays_queued(backend, SinkTls::Implicit).await;
+}
+
+/// A missing, unreadable or malformed `smtp_ca_file` stops the server at start with
+/// an error naming the key and the file; a good one starts it.
+async fn bad_smtp_ca_file_stops_start_up(backend: Backend) {
+    let sink = SmtpSink::start_tls(SinkTls::Implicit).await;
+    let mut app = TestApp::start_configured(backend, sink.trusted()).await;
+    app.stop();
+    let dir = app.dir.path().to_owned();
+    let key_only = dir.join("key.pem");
+    std::fs::write(
+        &key_only,
+        rcgen::KeyPair::generate().expect("key").serialize_pem(),
+    )
+    .expect("write");
+    let corrupt = dir.join("corrupt.pem");
+    std::fs::write(
+        &corrupt,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAAAAAAAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    let not_pem = dir.join("garbage.pem");
+    std::fs::write(
+        &not_pem,
+        "-----BEGIN CERTIFICATE-----\n!!! not base64 !!!\n",
+    )
+    .expect("write");
+    let cases = [
+        (dir.join("missing.pem"), "cannot read it"),
+        (dir.clone(), "cannot read it"),
+        (key_only, "no PEM certificate"),
+        (corrupt, "not a usable CA certificate"),
+        (not_pem, "not valid PEM"),
+    ];
+    for (path, why) in cases {
+        let mut config = app.config();
+        config.mail.smtp_ca_file = Some(path.clone());
+        let err = match tweestap::spawn(&config, std::sync::Arc::new(app.clock.clone())).await {
+            Ok(server) => {
+                server.stop();
+                panic!("started with smtp_ca_file {}", path.display());
+            }
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("smtp_ca_file") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    // The good file from the sink still works after all that.
+    app.boot().await;
+    app.add_user("an@example.be").await;
+    app.client().enroll(&app, "an@example.be").await;
+    assert!(sink.wait_for(1).await[0].tls);
+}
+
 crate::on_both_backends!(
     factor_notices_in_dutch_land_in_the_outbox,
     english_users_get_english_mail,
@@ -350,4 +520,9 @@ crate::on_both_backends!(
     queued_mail_survives_smtp_outage_and_restart,
     failed_delivery_backs_off_then_gives_up,
     two_nodes_deliver_each_message_once,
+    starttls_delivery_trusts_smtp_ca_file,
+    implicit_tls_delivery_trusts_smtp_ca_file,
+    starttls_without_smtp_ca_file_is_not_trusted,
+    implicit_tls_without_smtp_ca_file_is_not_trusted,
+    bad_smtp_ca_file_stops_start_up,
 );
