@@ -125,6 +125,9 @@ pub struct MailConfig {
     /// `smtps://host:465` (implicit TLS) or `smtp://127.0.0.1:2525` (plain). Empty:
     /// every message is written to `<data_dir>/outbox/` instead.
     pub smtp_url: String,
+    /// Extra PEM root certificate(s) trusted for the SMTP server's TLS, next to the
+    /// Mozilla roots (an internal relay with a private CA). Checked at start.
+    pub smtp_ca_file: Option<PathBuf>,
     /// The sender, e.g. `Gemeente Tweestad <noreply@tweestad.be>`.
     pub from: String,
     /// The organisation named in every mail.
@@ -138,6 +141,7 @@ impl Default for MailConfig {
     fn default() -> Self {
         Self {
             smtp_url: String::new(),
+            smtp_ca_file: None,
             from: "tweestap <noreply@localhost>".into(),
             organisation: "tweestap".into(),
             poll_interval_seconds: 5,
@@ -163,6 +167,8 @@ pub struct SessionConfig {
     pub idle_timeout_minutes: i64,
     pub absolute_timeout_hours: i64,
     pub second_factor_timeout_minutes: i64,
+    /// Days a browser with "remember this device" skips the code step (1–90).
+    pub remember_device_days: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +234,7 @@ impl Default for SessionConfig {
             idle_timeout_minutes: 30,
             absolute_timeout_hours: 12,
             second_factor_timeout_minutes: 10,
+            remember_device_days: 7,
         }
     }
 }
@@ -302,6 +309,9 @@ impl Config {
         }
         if let Some(v) = var("TWEESTAP_SMTP_URL") {
             self.mail.smtp_url = v;
+        }
+        if let Some(v) = var("TWEESTAP_SMTP_CA_FILE") {
+            self.mail.smtp_ca_file = Some(v.into());
         }
         if let Some(v) = var("TWEESTAP_PUBLIC_URL") {
             self.public_url = v;

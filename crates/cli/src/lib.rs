@@ -4,6 +4,7 @@
 pub mod config;
 mod keys;
 pub mod mail;
+pub mod sms;
 
 use crate::config::Config;
 use base64::Engine as _;
@@ -152,6 +153,7 @@ pub fn settings(config: &Config) -> Settings {
         ),
         two_factor: config.policy.two_factor_policy(),
         refuse_shared_mailboxes: config.policy.refuse_shared_mailboxes,
+        remember_device: Duration::days(config.session.remember_device_days.clamp(1, 90)),
         enrollment_link_validity: chrono::Duration::days(i64::from(
             config.policy.enrollment_link_days.clamp(1, 90),
         )),

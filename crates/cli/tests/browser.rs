@@ -262,6 +262,14 @@ async fn set_up_app_sign_out_and_sign_in_with_a_code(database_url: String) {
     wait_text(&c, "Deze code klopt niet").await;
     fill(&c, "#code", &code_now()).await;
     click(&c, "form.card button[type=submit]").await;
+    // The first factor comes with ten recovery codes, shown once.
+    wait_text(&c, "Je herstelcodes").await;
+    let codes = c
+        .find_all(fantoccini::Locator::Css("ol.recovery-codes code"))
+        .await
+        .expect("codes");
+    assert_eq!(codes.len(), 10);
+    click(&c, "a[href='/account?done=enabled']").await;
     wait_path(&c, |p| p == "/account", "/account").await;
     let text = body_text(&c).await;
     assert!(
@@ -402,6 +410,8 @@ impl Journey {
         let key = self.key_on_qr_page().await;
         fill(&self.c, "#code", &self.code(&key)).await;
         click(&self.c, "form.card button[type=submit]").await;
+        wait_text(&self.c, "Je herstelcodes").await;
+        click(&self.c, "a[href='/account?done=enabled']").await;
         wait_path(&self.c, |p| p == "/account", "/account").await;
         let url = self.c.current_url().await.expect("url");
         assert_eq!(url.query(), Some("done=enabled"));

@@ -33,6 +33,10 @@ pub enum AuditEvent {
     TwoFactorReset,
     EmailChanged,
     SupportDenied,
+    DeviceRemembered,
+    DevicesForgotten,
+    RecoveryCodesIssued,
+    RecoveryCodeUsed,
 }
 
 impl AuditEvent {
@@ -66,6 +70,10 @@ impl AuditEvent {
             AuditEvent::TwoFactorReset => "two_factor_reset",
             AuditEvent::EmailChanged => "email_changed",
             AuditEvent::SupportDenied => "support_denied",
+            AuditEvent::DeviceRemembered => "device_remembered",
+            AuditEvent::DevicesForgotten => "devices_forgotten",
+            AuditEvent::RecoveryCodesIssued => "recovery_codes_issued",
+            AuditEvent::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 }

@@ -39,6 +39,9 @@ pub enum Error {
     /// A support action without a reason for the audit log.
     #[error("give a reason; it is kept in the audit log")]
     ReasonRequired,
+    /// Removing the last second factor while two-step verification is required.
+    #[error("two-step verification is required for your account: set up another method before removing this one")]
+    LastFactorRequired,
     #[error("not found")]
     NotFound,
     #[error("not a valid e-mail address")]

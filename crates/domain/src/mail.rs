@@ -67,6 +67,8 @@ pub enum Notice {
         link_sealed: String,
         valid_days: i64,
     },
+    /// A recovery code was used to sign in.
+    RecoveryCodeUsed { remaining: u32 },
 }
 
 impl Notice {
@@ -80,6 +82,7 @@ impl Notice {
             Notice::EmailCode { .. } => "email_code",
             Notice::EnrollmentLink { .. } => "enrollment_link",
             Notice::TwoFactorReset { .. } => "two_factor_reset",
+            Notice::RecoveryCodeUsed { .. } => "recovery_code_used",
         }
     }
 
@@ -90,9 +93,10 @@ impl Notice {
             | Notice::EnrollmentLink { link_sealed, .. }
             | Notice::TwoFactorReset { link_sealed, .. } => Some(link_sealed),
             Notice::EmailCode { code_sealed } => Some(code_sealed),
-            Notice::FactorAdded { .. } | Notice::FactorRemoved { .. } | Notice::PasswordChanged => {
-                None
-            }
+            Notice::FactorAdded { .. }
+            | Notice::FactorRemoved { .. }
+            | Notice::PasswordChanged
+            | Notice::RecoveryCodeUsed { .. } => None,
         }
     }
 

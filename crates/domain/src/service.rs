@@ -18,6 +18,7 @@ use crate::token::Token;
 use crate::totp;
 use chrono::{DateTime, Utc};
 
+mod devices;
 mod enrollment;
 mod support;
 pub use enrollment::{OpenedLink, SecureStart};
@@ -206,9 +207,45 @@ impl Tweestap {
         password: &str,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome> {
+        self.login_from(email, password, None, ctx).await
+    }
+
+    /// [`Self::login`] from a browser that may carry a remembered-device token: when
+    /// it is this account's and still valid, the code step is skipped.
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &str,
+        device: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome> {
         let account = self.check_credentials(email, password, ctx).await?;
         let methods = self.active_methods(account.id).await?;
         let now = self.clock.now();
+        if !methods.is_empty() {
+            if let Some(device) = self.remembered(&account, device).await? {
+                self.store.touch_device(device.id, now).await?;
+                let token = self
+                    .create_session(
+                        &account,
+                        SessionStage::Authenticated,
+                        "pwd device",
+                        now,
+                        ctx,
+                    )
+                    .await?;
+                let detail = format!("stage=authenticated remembered_device={}", device.id);
+                self.audit(
+                    AuditEvent::LoginSucceeded,
+                    Some(&account),
+                    None,
+                    ctx,
+                    Some(detail),
+                )
+                .await?;
+                return Ok(LoginOutcome::Authenticated(token));
+            }
+        }
         let stage = if !methods.is_empty() {
             SessionStage::SecondFactor
         } else if self.requirement(&account).is_required() {
@@ -600,13 +637,15 @@ impl Tweestap {
         Ok(self.enrollment_of(account, &f, &secret))
     }
 
+    /// Confirms a factor being set up with a code from it. With the account's first
+    /// factor come its recovery codes, returned to be shown once.
     pub async fn confirm_totp(
         &self,
         account: &Account,
         id: FactorId,
         code: &str,
         ctx: &RequestContext,
-    ) -> Result<()> {
+    ) -> Result<Option<Vec<String>>> {
         let f = self.pending_factor(account, id).await?;
         let secret = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
         let now = self.clock.now();
@@ -637,7 +676,11 @@ impl Tweestap {
             factor_kind: f.kind.as_str().to_owned(),
         };
         self.send_notice(account, notice, ctx).await?;
-        Ok(())
+        let first = self.active_factors(account.id).await?.len() == 1;
+        if first || self.store.recovery_codes_left(account.id).await? == 0 {
+            return Ok(Some(self.issue_recovery_codes(account, ctx).await?));
+        }
+        Ok(None)
     }
 
     pub async fn remove_factor(
@@ -657,8 +700,17 @@ impl Tweestap {
         let Some(factor) = owned else {
             return Err(Error::NotFound);
         };
+        let active = self.active_factors(account.id).await?;
+        if factor.is_active() && active.len() == 1 && self.requirement(account).is_required() {
+            return Err(Error::LastFactorRequired);
+        }
         if !self.store.delete_factor(id).await? {
             return Err(Error::NotFound);
+        }
+        // A browser remembered while this factor guarded the account does not keep
+        // skipping the code for the factors that remain.
+        if factor.is_active() {
+            self.store.delete_devices_of(account.id).await?;
         }
         self.audit(
             AuditEvent::FactorRemoved,

@@ -29,6 +29,8 @@ pub struct Settings {
     pub two_factor: TwoFactorPolicy,
     /// How long a mailed link to a personal QR page works.
     pub enrollment_link_validity: chrono::Duration,
+    /// How long a remembered browser may skip the code step.
+    pub remember_device: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             refuse_shared_mailboxes: false,
             two_factor: TwoFactorPolicy::default(),
             enrollment_link_validity: chrono::Duration::days(5),
+            remember_device: chrono::Duration::days(7),
         }
     }
 }

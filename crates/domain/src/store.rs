@@ -2,6 +2,7 @@
 
 use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
+use crate::device::RememberedDevice;
 use crate::enrollment::{EmailCode, EnrollmentLink};
 use crate::factor::{Factor, FactorId};
 use crate::lockout::Guard;
@@ -154,7 +155,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<AccountId>>;
     /// Sets a new password hash in one transaction with its consequences: the
     /// password failures and lock are cleared (the code lock stays), every open reset
-    /// link and every session of the account ends.
+    /// link, every session and every remembered device of the account ends.
     async fn change_password(
         &self,
         account: AccountId,
@@ -197,4 +198,33 @@ pub trait Store: Send + Sync + 'static {
     /// Retention: deletes what only mattered for a while — sent or failed mail,
     /// reset links and QR links (used or expired) — created before `before`.
     async fn delete_spent(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    // ---- remembered devices and recovery codes ------------------------------------
+
+    async fn insert_device(&self, d: &RememberedDevice) -> StoreResult<()>;
+    async fn device_by_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RememberedDevice>>;
+    async fn touch_device(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// The account's devices, most recently used first.
+    async fn devices_of(&self, account: AccountId) -> StoreResult<Vec<RememberedDevice>>;
+    async fn delete_device(&self, account: AccountId, id: uuid::Uuid) -> StoreResult<bool>;
+    async fn delete_devices_of(&self, account: AccountId) -> StoreResult<u64>;
+
+    /// Replaces the account's recovery codes by these MACs, in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        account: AccountId,
+        macs: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Uses an unused code, atomically; false when there is none with this MAC.
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        mac: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn recovery_codes_left(&self, account: AccountId) -> StoreResult<u32>;
 }

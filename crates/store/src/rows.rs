@@ -7,6 +7,7 @@
 use chrono::{DateTime, Timelike, Utc};
 use tweestap_domain::account::{Account, AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::device::RememberedDevice;
 use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
@@ -172,6 +173,18 @@ pub(crate) fn contains_pattern(query: &str) -> String {
     }
     p.push('%');
     p
+}
+
+pub(crate) fn device_from(row: &impl Columns) -> StoreResult<RememberedDevice> {
+    Ok(RememberedDevice {
+        id: row.uuid("id")?,
+        token_hash: TokenHash(row.text("token_hash")?),
+        account_id: AccountId(row.uuid("account_id")?),
+        label: row.text("label")?,
+        created_at: row.time("created_at")?,
+        last_used_at: row.time("last_used_at")?,
+        expires_at: row.time("expires_at")?,
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::device::RememberedDevice;
 use tweestap_domain::enrollment::{EmailCode, EnrollmentLink};
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
@@ -695,6 +696,11 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        sqlx::query("DELETE FROM remembered_devices WHERE account_id = ?")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -801,6 +807,7 @@ impl Store for SqliteStore {
             "DELETE FROM mail_queue WHERE status IN ('sent', 'failed') AND created_at < ?1",
             "DELETE FROM password_resets WHERE created_at < ?1",
             "DELETE FROM enrollment_links WHERE created_at < ?1 AND (used_at IS NOT NULL OR expires_at < ?1)",
+            "DELETE FROM remembered_devices WHERE expires_at < ?1",
         ] {
             let r = sqlx::query(sql)
                 .bind(ts(before))
@@ -812,12 +819,141 @@ impl Store for SqliteStore {
         Ok(n)
     }
 
+    // ---- remembered devices and recovery codes ------------------------------------
+
+    async fn insert_device(&self, d: &RememberedDevice) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO remembered_devices (id, token_hash, account_id, label, created_at, last_used_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(d.id.to_string())
+        .bind(&d.token_hash.0)
+        .bind(d.account_id.0.to_string())
+        .bind(&d.label)
+        .bind(ts(d.created_at))
+        .bind(ts(d.last_used_at))
+        .bind(ts(d.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn device_by_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RememberedDevice>> {
+        let row = sqlx::query("SELECT * FROM remembered_devices WHERE token_hash = ?1")
+            .bind(&token_hash.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::device_from).transpose()
+    }
+
+    async fn touch_device(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE remembered_devices SET last_used_at = ?1 WHERE id = ?2")
+            .bind(ts(at))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn devices_of(&self, account: AccountId) -> StoreResult<Vec<RememberedDevice>> {
+        let rows = sqlx::query(
+            "SELECT * FROM remembered_devices WHERE account_id = ?1 ORDER BY last_used_at DESC",
+        )
+        .bind(account.0.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(rows::device_from).collect()
+    }
+
+    async fn delete_device(&self, account: AccountId, id: Uuid) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM remembered_devices WHERE account_id = ?1 AND id = ?2")
+            .bind(account.0.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_devices_of(&self, account: AccountId) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM remembered_devices WHERE account_id = ?1")
+            .bind(account.0.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        account: AccountId,
+        macs: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
+            .bind(account.0.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for mac in macs {
+            sqlx::query(
+                "INSERT INTO recovery_codes (account_id, code_mac, created_at) VALUES (?1, ?2, ?3)",
+            )
+            .bind(account.0.to_string())
+            .bind(mac)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        mac: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE recovery_codes SET used_at = ?1 WHERE account_id = ?2 AND code_mac = ?3 AND used_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(account.0.to_string())
+        .bind(mac)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn recovery_codes_left(&self, account: AccountId) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1 AND used_at IS NULL",
+        )
+        .bind(account.0.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(count(n))
+    }
+
     async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()> {
         let id = account.0.to_string();
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for sql in [
             "DELETE FROM factors WHERE account_id = ?",
             "DELETE FROM sessions WHERE account_id = ?",
+            "DELETE FROM remembered_devices WHERE account_id = ?",
+            "DELETE FROM recovery_codes WHERE account_id = ?",
             "UPDATE accounts SET code_failures = 0, code_locked_until = NULL WHERE id = ?",
         ] {
             sqlx::query(sql)

@@ -28,6 +28,7 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         Error::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
+        Error::LastFactorRequired => (StatusCode::CONFLICT, "last_factor_required"),
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -133,6 +134,7 @@ impl PageError {
         let key = match status {
             _ if matches!(e, Error::SharedMailbox) => "error_shared_mailbox",
             _ if matches!(e, Error::Forbidden) => "error_forbidden",
+            _ if matches!(e, Error::LastFactorRequired) => "error_last_factor_required",
             _ if matches!(e, Error::TooManyRequests) => "error_too_many_requests",
             _ if matches!(e, Error::InvalidLink) => "link_invalid",
             _ if matches!(e, Error::LinkExpired) => "link_expired",

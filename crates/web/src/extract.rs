@@ -94,6 +94,25 @@ pub fn set_session(jar: CookieJar, token: &Token, secure: bool) -> CookieJar {
     )
 }
 
+/// The remembered-device cookie: lets this browser skip the code step for a while.
+pub const DEVICE_COOKIE: &str = "tweestap_device";
+
+pub fn device_token(jar: &CookieJar) -> Option<String> {
+    jar.get(DEVICE_COOKIE).map(|c| c.value().to_owned())
+}
+
+pub fn set_device(jar: CookieJar, token: &Token, secure: bool, days: i64) -> CookieJar {
+    jar.add(
+        Cookie::build((DEVICE_COOKIE, token.as_str().to_owned()))
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(SameSite::Lax)
+            .max_age(time::Duration::days(days))
+            .build(),
+    )
+}
+
 pub fn clear_session(jar: CookieJar) -> CookieJar {
     jar.remove(Cookie::build(SESSION_COOKIE).path("/").build())
 }

@@ -75,6 +75,10 @@ pub fn render_notice(
         link => link.unwrap_or_default(),
         code => link.unwrap_or_default(),
         days => days,
+        remaining => match notice {
+            Notice::RecoveryCodeUsed { remaining } => remaining.to_string(),
+            _ => String::new(),
+        },
         minutes => tweestap_domain::service::reset_link_validity().num_minutes().to_string(),
     };
     let t = templates();
@@ -117,6 +121,7 @@ mod tests {
                 link_sealed: "sealed".into(),
                 valid_days: 5,
             },
+            Notice::RecoveryCodeUsed { remaining: 7 },
         ] {
             for language in [Language::Nl, Language::En] {
                 let link = "https://login.example.org/password/reset/abc";

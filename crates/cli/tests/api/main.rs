@@ -1,5 +1,6 @@
 //! Black-box tests: a real server on a loopback port, driven over HTTP.
 
+mod devices;
 mod enrollment;
 mod journeys;
 mod mail;

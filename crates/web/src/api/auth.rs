@@ -2,7 +2,7 @@
 
 use super::ApiJson;
 use crate::error::ApiError;
-use crate::extract::{clear_session, session_token, set_session, Ctx};
+use crate::extract::{clear_session, device_token, session_token, set_device, set_session, Ctx};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,7 +32,16 @@ pub async fn login(
     }
     let secure = state.settings.secure_cookies;
     Ok(
-        match state.app.login(&b.email, &b.password, &ctx.req).await? {
+        match state
+            .app
+            .login_from(
+                &b.email,
+                &b.password,
+                device_token(&jar).as_deref(),
+                &ctx.req,
+            )
+            .await?
+        {
             LoginOutcome::Authenticated(t) => (
                 set_session(jar, &t, secure),
                 Json(json!({ "state": "authenticated" })),
@@ -59,6 +68,9 @@ pub async fn login(
 pub struct SecondFactorBody {
     method: String,
     code: String,
+    /// Skip the code step on this browser for a while (a device cookie).
+    #[serde(default)]
+    remember_device: bool,
 }
 
 pub async fn second_factor(
@@ -67,23 +79,36 @@ pub async fn second_factor(
     jar: CookieJar,
     ApiJson(b): ApiJson<SecondFactorBody>,
 ) -> Result<Response, ApiError> {
-    if b.method != "totp" {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_method",
-            "method must be \"totp\"",
-        ));
-    }
     let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
-    let new = state
-        .app
-        .verify_second_factor(&token, &b.code, &ctx.req)
-        .await?;
-    Ok((
-        set_session(jar, &new, state.settings.secure_cookies),
-        Json(json!({ "state": "authenticated" })),
-    )
-        .into_response())
+    let new = match b.method.as_str() {
+        "totp" => {
+            state
+                .app
+                .verify_second_factor(&token, &b.code, &ctx.req)
+                .await?
+        }
+        "recovery_code" => {
+            state
+                .app
+                .verify_recovery_code(&token, &b.code, &ctx.req)
+                .await?
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_method",
+                "method must be \"totp\" or \"recovery_code\"",
+            ))
+        }
+    };
+    let secure = state.settings.secure_cookies;
+    let mut jar = set_session(jar, &new, secure);
+    if b.remember_device {
+        let device = state.app.remember_device(&new, &ctx.req).await?;
+        let days = state.app.settings().remember_device.num_days().max(1);
+        jar = set_device(jar, &device, secure, days);
+    }
+    Ok((jar, Json(json!({ "state": "authenticated" }))).into_response())
 }
 
 pub async fn logout(

@@ -12,6 +12,7 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tweestap_domain::device::RememberedDevice;
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::policy::Requirement;
 use tweestap_domain::service::TotpEnrollment;
@@ -26,6 +27,16 @@ fn factor_json(f: &Factor) -> Value {
         "label": f.label,
         "created_at": f.created_at.to_rfc3339(),
         "last_used_at": f.last_used_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+fn device_json(d: &RememberedDevice) -> Value {
+    json!({
+        "id": d.id.to_string(),
+        "label": d.label,
+        "created_at": d.created_at.to_rfc3339(),
+        "last_used_at": d.last_used_at.to_rfc3339(),
+        "expires_at": d.expires_at.to_rfc3339(),
     })
 }
 
@@ -49,6 +60,8 @@ pub async fn me(State(state): State<AppState>, jar: CookieJar) -> Result<Json<Va
         "name": a.name,
         "role": a.role.as_str(),
         "factors": factors.iter().map(factor_json).collect::<Vec<_>>(),
+        "recovery_codes_left": state.app.recovery_codes_left(a.id).await?,
+        "remembered_devices": state.app.devices(a.id).await?.iter().map(device_json).collect::<Vec<_>>(),
         "two_factor": {
             "required": requirement.is_required(),
             "required_from": required_from.map(|d| d.format("%Y-%m-%d").to_string()),
@@ -125,12 +138,12 @@ pub async fn confirm_totp(
 ) -> Result<Response, ApiError> {
     let info = signed_in_or_enrolling(&state, &jar).await?;
     let id = parse_id(&id)?;
-    match state
+    let codes = match state
         .app
         .confirm_totp(&info.account, id, &b.code, &ctx.req)
         .await
     {
-        Ok(()) => {}
+        Ok(codes) => codes,
         // A wrong code while setting up is a bad request, not a failed sign-in.
         Err(Error::InvalidCode) => {
             return Err(ApiError::new(
@@ -140,10 +153,15 @@ pub async fn confirm_totp(
             ));
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     let factors = state.app.active_factors(info.account.id).await?;
     let f = factors.iter().find(|f| f.id == id).ok_or(Error::NotFound)?;
-    let body = Json(factor_json(f));
+    let mut body = factor_json(f);
+    // With the first factor: the recovery codes, in this answer only.
+    if let Some(codes) = codes {
+        body["recovery_codes"] = json!(codes);
+    }
+    let body = Json(body);
     // An enrolment-only session becomes a full one, under a new id.
     if let Some(token) = session_token(&jar) {
         if let Some(new) = state.app.finish_enrollment(&token, &ctx.req).await? {
@@ -166,5 +184,53 @@ pub async fn remove_factor(
         .app
         .remove_factor(&info.account, parse_id(&id)?, &b.password, &ctx.req)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /me/recovery-codes`: new codes after the password; the old ones die.
+pub async fn new_recovery_codes(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    ApiJson(b): ApiJson<PasswordBody>,
+) -> Result<Json<Value>, ApiError> {
+    let info = signed_in(&state, &jar).await?;
+    let codes = state
+        .app
+        .new_recovery_codes(&info.account, &b.password, &ctx.req)
+        .await?;
+    Ok(Json(json!({ "recovery_codes": codes })))
+}
+
+pub async fn devices(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Json<Value>, ApiError> {
+    let info = signed_in(&state, &jar).await?;
+    let devices = state.app.devices(info.account.id).await?;
+    Ok(Json(
+        json!({ "devices": devices.iter().map(device_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn forget_device(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let info = signed_in(&state, &jar).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::from(Error::NotFound))?;
+    state.app.forget_device(&info.account, id, &ctx.req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn forget_devices(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+) -> Result<StatusCode, ApiError> {
+    let info = signed_in(&state, &jar).await?;
+    state.app.forget_devices(&info.account, &ctx.req).await?;
     Ok(StatusCode::NO_CONTENT)
 }

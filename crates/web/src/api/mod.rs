@@ -43,6 +43,9 @@ pub fn routes() -> Router<AppState> {
         .route("/me/factors/totp", post(me::begin_totp))
         .route("/me/factors/totp/{id}/confirm", post(me::confirm_totp))
         .route("/me/factors/{id}", delete(me::remove_factor))
+        .route("/me/recovery-codes", post(me::new_recovery_codes))
+        .route("/me/devices", get(me::devices).delete(me::forget_devices))
+        .route("/me/devices/{id}", delete(me::forget_device))
         .route("/support/accounts", get(support::search))
         .route("/support/accounts/{id}", get(support::account))
         .route(

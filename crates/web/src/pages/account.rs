@@ -71,14 +71,33 @@ pub async fn profile(
     let notice = match q.done.as_deref() {
         Some("enabled") => Some(ctx.lang.t("twofa_enabled_now")),
         Some("removed") => Some(ctx.lang.t("factor_removed")),
+        Some("devices") => Some(ctx.lang.t("devices_forgotten")),
         _ => None,
     };
+    let (devices, recovery_left) = match (
+        state.app.devices(info.account.id).await,
+        state.app.recovery_codes_left(info.account.id).await,
+    ) {
+        (Ok(d), Ok(n)) => (d, n),
+        (Err(e), _) | (_, Err(e)) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+    let devices: Vec<minijinja::Value> = devices
+        .iter()
+        .map(|d| {
+            minijinja::context! {
+                id => d.id.to_string(), label => &d.label, created => day(d.created_at),
+                last_used => day(d.last_used_at), until => day(d.expires_at),
+            }
+        })
+        .collect();
     let banner = super::deadline_banner(&state, &info, &jar, Some(&factors)).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let a = &info.account;
     let extra = minijinja::context! {
         banner => banner,
         email => a.email.as_str(), name => &a.name, role => ctx.lang.t(&format!("role_{}", a.role.as_str())), factors => rows, notice => notice,
+        devices => devices, recovery_left => recovery_left.to_string(),
     };
     (jar, render(&ctx, "account.html", &csrf, true, extra)).into_response()
 }
@@ -89,31 +108,6 @@ pub struct PasswordForm {
     csrf: String,
     #[serde(default)]
     password: String,
-}
-
-fn password_page(
-    ctx: &Ctx,
-    csrf: &str,
-    action: String,
-    remove: bool,
-    error: Option<&str>,
-) -> Response {
-    let t = |k| ctx.lang.t(k);
-    let extra = if remove {
-        minijinja::context! { title => t("factor_remove"), intro => t("remove_intro"), button => t("factor_remove"), action => action, error => error }
-    } else {
-        minijinja::context! { title => t("confirm_password_title"), intro => t("confirm_password_intro"), button => t("confirm_password_button"), action => action, error => error }
-    };
-    let status = if error.is_some() {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::OK
-    };
-    (
-        status,
-        render(ctx, "confirm_password.html", csrf, true, extra),
-    )
-        .into_response()
 }
 
 pub async fn enable_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
@@ -335,20 +329,21 @@ pub async fn setup_submit(
         .confirm_totp(&info.account, id, &f.code, &ctx.req)
         .await
     {
-        Ok(()) => {
+        Ok(codes) => {
             // An enrolment-only session becomes a full one, under a new id.
             let finished = match session_token(&jar) {
                 Some(t) => state.app.finish_enrollment(&t, &ctx.req).await,
                 None => Ok(None),
             };
-            match finished {
-                Ok(Some(new)) => (
-                    set_session(jar, &new, state.settings.secure_cookies),
-                    Redirect::to("/account?done=enabled"),
-                )
-                    .into_response(),
-                Ok(None) => Redirect::to("/account?done=enabled").into_response(),
-                Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+            let jar = match finished {
+                Ok(Some(new)) => set_session(jar, &new, state.settings.secure_cookies),
+                Ok(None) => jar,
+                Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+            };
+            match codes {
+                // The first factor: its recovery codes, shown this once.
+                Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
+                None => (jar, Redirect::to("/account?done=enabled")).into_response(),
             }
         }
         Err(Error::InvalidCode) => match state.app.pending_totp(&info.account, id).await {
@@ -359,31 +354,222 @@ pub async fn setup_submit(
     }
 }
 
+/// Whether `id` is the account's only active factor (removing it needs a "yes, I
+/// understand", as only the password would be left).
+async fn is_last_factor(
+    state: &AppState,
+    account: &tweestap_domain::account::Account,
+    id: FactorId,
+) -> Result<bool, Error> {
+    let active = state.app.active_factors(account.id).await?;
+    Ok(active.len() == 1 && active[0].id == id)
+}
+
+fn remove_page(ctx: &Ctx, csrf: &str, id: FactorId, last: bool, error: Option<&str>) -> Response {
+    let t = |k| ctx.lang.t(k);
+    let extra = minijinja::context! {
+        title => t("factor_remove"), intro => t("remove_intro"), button => t("factor_remove"),
+        action => format!("/account/factors/{id}/remove"), error => error,
+        last_warning => last.then(|| t("remove_last_warning")), last_confirm => t("remove_last_confirm"),
+    };
+    let status = if error.is_some() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        render(ctx, "confirm_password.html", csrf, true, extra),
+    )
+        .into_response()
+}
+
 pub async fn remove_form(
     State(state): State<AppState>,
     ctx: Ctx,
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Response {
-    signed_in!(state, jar, ctx);
+    let info = signed_in!(state, jar, ctx);
     let Some(id) = factor_id(&id) else {
         return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
     };
+    let last = match is_last_factor(&state, &info.account, id).await {
+        Ok(l) => l,
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    (
-        jar,
-        password_page(
+    (jar, remove_page(&ctx, &csrf, id, last, None)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    /// "I understand" when removing the last factor.
+    confirm_last: Option<String>,
+}
+
+pub async fn remove_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<RemoveForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let info = signed_in!(state, jar, ctx);
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    let last = match is_last_factor(&state, &info.account, id).await {
+        Ok(l) => l,
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    if last && f.confirm_last.is_none() && !state.app.requirement(&info.account).is_required() {
+        let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+        let page = remove_page(
             &ctx,
             &csrf,
-            format!("/account/factors/{id}/remove"),
+            id,
             true,
-            None,
-        ),
+            Some(ctx.lang.t("remove_last_warning")),
+        );
+        return (jar, page).into_response();
+    }
+    match state
+        .app
+        .remove_factor(&info.account, id, &f.password, &ctx.req)
+        .await
+    {
+        Ok(()) => Redirect::to("/account?done=removed").into_response(),
+        Err(Error::WrongPassword) => {
+            let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+            let page = remove_page(&ctx, &csrf, id, last, Some(ctx.lang.t("wrong_password")));
+            (jar, page).into_response()
+        }
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+// ---- recovery codes and remembered devices ----------------------------------------------
+
+fn recovery_codes_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    codes: &[String],
+    enabled: bool,
+) -> Response {
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let next = if enabled {
+        "/account?done=enabled"
+    } else {
+        "/account"
+    };
+    let extra = minijinja::context! { codes => codes, enabled => enabled, next => next };
+    (jar, render(ctx, "recovery_codes.html", &csrf, true, extra)).into_response()
+}
+
+pub async fn recovery_codes_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+) -> Response {
+    signed_in!(state, jar, ctx);
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let t = |k| ctx.lang.t(k);
+    let extra = minijinja::context! {
+        title => t("recovery_new"), intro => t("recovery_new_intro"), button => t("recovery_new"),
+        action => "/account/recovery-codes",
+    };
+    (
+        jar,
+        render(&ctx, "confirm_password.html", &csrf, true, extra),
     )
         .into_response()
 }
 
-pub async fn remove_submit(
+pub async fn recovery_codes_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let info = signed_in!(state, jar, ctx);
+    match state
+        .app
+        .new_recovery_codes(&info.account, &f.password, &ctx.req)
+        .await
+    {
+        Ok(codes) => recovery_codes_page(&state, &ctx, jar, &codes, false),
+        Err(Error::WrongPassword) => {
+            let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+            let t = |k| ctx.lang.t(k);
+            let extra = minijinja::context! {
+                title => t("recovery_new"), intro => t("recovery_new_intro"), button => t("recovery_new"),
+                action => "/account/recovery-codes", error => t("wrong_password"),
+            };
+            let page = render(&ctx, "confirm_password.html", &csrf, true, extra);
+            (StatusCode::FORBIDDEN, jar, page).into_response()
+        }
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+/// The codes just shown, back as a text file: the page has them, the server keeps
+/// none, so it only formats what the form sends (codes-shaped values only).
+pub async fn recovery_codes_download(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    axum_extra::extract::Form(f): axum_extra::extract::Form<DownloadForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    signed_in!(state, jar, ctx);
+    let codes: Vec<&str> = f
+        .code
+        .iter()
+        .map(String::as_str)
+        .filter(|c| c.len() == 11 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .take(tweestap_domain::recovery::RECOVERY_CODES)
+        .collect();
+    let mut text = format!("{}\r\n\r\n", ctx.lang.t("recovery_file_header"));
+    for c in codes {
+        text.push_str(c);
+        text.push_str("\r\n");
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tweestap-recovery-codes.txt\"",
+            ),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct DownloadForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: Vec<String>,
+}
+
+pub async fn forget_device(
     State(state): State<AppState>,
     ctx: Ctx,
     jar: CookieJar,
@@ -394,26 +580,28 @@ pub async fn remove_submit(
         return csrf_failed(ctx.lang);
     }
     let info = signed_in!(state, jar, ctx);
-    let Some(id) = factor_id(&id) else {
-        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    let result = match Uuid::parse_str(&id) {
+        Ok(id) => state.app.forget_device(&info.account, id, &ctx.req).await,
+        Err(_) => Err(Error::NotFound),
     };
-    match state
-        .app
-        .remove_factor(&info.account, id, &f.password, &ctx.req)
-        .await
-    {
-        Ok(()) => Redirect::to("/account?done=removed").into_response(),
-        Err(Error::WrongPassword) => {
-            let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-            let page = password_page(
-                &ctx,
-                &csrf,
-                format!("/account/factors/{id}/remove"),
-                true,
-                Some(ctx.lang.t("wrong_password")),
-            );
-            (jar, page).into_response()
-        }
+    match result {
+        Ok(()) => Redirect::to("/account?done=devices").into_response(),
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+pub async fn forget_devices(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let info = signed_in!(state, jar, ctx);
+    match state.app.forget_devices(&info.account, &ctx.req).await {
+        Ok(_) => Redirect::to("/account?done=devices").into_response(),
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
     }
 }

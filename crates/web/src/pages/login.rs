@@ -2,7 +2,9 @@
 
 use super::{csrf_failed, render};
 use crate::error::PageError;
-use crate::extract::{clear_session, current_session, session_token, set_session, Ctx};
+use crate::extract::{
+    clear_session, current_session, device_token, session_token, set_device, set_session, Ctx,
+};
 use crate::AppState;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -59,7 +61,12 @@ pub async fn submit(
         }
     }
     let secure = state.settings.secure_cookies;
-    match state.app.login(&f.email, &f.password, &ctx.req).await {
+    let device = device_token(&jar);
+    match state
+        .app
+        .login_from(&f.email, &f.password, device.as_deref(), &ctx.req)
+        .await
+    {
         Ok(LoginOutcome::Authenticated(token)) => {
             (set_session(jar, &token, secure), Redirect::to("/")).into_response()
         }
@@ -127,6 +134,31 @@ pub struct CodeForm {
     csrf: String,
     #[serde(default)]
     code: String,
+    /// "Remember this device" checked.
+    remember: Option<String>,
+}
+
+fn remember_days(state: &AppState) -> i64 {
+    state.app.settings().remember_device.num_days().max(1)
+}
+
+/// After a passed code step: the session cookie, and the device cookie when asked.
+async fn signed_in_response(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    new: &tweestap_domain::token::Token,
+    remember: bool,
+) -> Response {
+    let secure = state.settings.secure_cookies;
+    let mut jar = set_session(jar, new, secure);
+    if remember {
+        match state.app.remember_device(new, &ctx.req).await {
+            Ok(device) => jar = set_device(jar, &device, secure, remember_days(state)),
+            Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+        }
+    }
+    (jar, Redirect::to("/")).into_response()
 }
 
 pub async fn code_submit(
@@ -147,7 +179,10 @@ pub async fn code_submit(
         .verify_second_factor(&token, &f.code, &ctx.req)
         .await
     {
-        Ok(new) => return (set_session(jar, &new, secure), Redirect::to("/")).into_response(),
+        Ok(new) => {
+            let remember = f.remember.is_some();
+            return signed_in_response(&state, &ctx, jar, &new, remember).await;
+        }
         Err(Error::Unauthenticated) => {
             return (clear_session(jar), Redirect::to("/login")).into_response()
         }
@@ -172,10 +207,63 @@ pub async fn code_submit(
             "code.html",
             &csrf,
             false,
-            minijinja::context! { error => error },
+            minijinja::context! { error => error, remember_days => remember_days(&state) },
         ),
     )
         .into_response()
+}
+
+pub async fn recovery_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+    if !pending(&state, &jar).await {
+        return Redirect::to("/login").into_response();
+    }
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = render(&ctx, "recovery.html", &csrf, false, minijinja::context! {});
+    (jar, page).into_response()
+}
+
+pub async fn recovery_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let Some(token) = session_token(&jar) else {
+        return Redirect::to("/login").into_response();
+    };
+    let (status, error) = match state
+        .app
+        .verify_recovery_code(&token, &f.code, &ctx.req)
+        .await
+    {
+        Ok(new) => return signed_in_response(&state, &ctx, jar, &new, false).await,
+        Err(Error::Unauthenticated) => {
+            return (clear_session(jar), Redirect::to("/login")).into_response()
+        }
+        Err(Error::InvalidCode) => (
+            StatusCode::UNAUTHORIZED,
+            ctx.lang.t("recovery_failed").to_owned(),
+        ),
+        Err(Error::TooManyAttempts { retry_after }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            ctx.lang
+                .t("code_locked")
+                .replace("{seconds}", &retry_after.to_string()),
+        ),
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = render(
+        &ctx,
+        "recovery.html",
+        &csrf,
+        false,
+        minijinja::context! { error => error },
+    );
+    (status, jar, page).into_response()
 }
 
 #[derive(Deserialize)]

@@ -35,6 +35,10 @@ pub fn routes() -> Router<AppState> {
             "/login/code",
             get(login::code_form).post(login::code_submit),
         )
+        .route(
+            "/login/recovery",
+            get(login::recovery_form).post(login::recovery_submit),
+        )
         .route("/logout", post(login::logout))
         .route(
             "/password/forgot",
@@ -59,6 +63,16 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/account", get(account::profile))
         .route("/account/2fa/later", post(postpone_two_factor))
+        .route(
+            "/account/recovery-codes",
+            get(account::recovery_codes_form).post(account::recovery_codes_submit),
+        )
+        .route(
+            "/account/recovery-codes/download",
+            post(account::recovery_codes_download),
+        )
+        .route("/account/devices/{id}/forget", post(account::forget_device))
+        .route("/account/devices/forget", post(account::forget_devices))
         .route(
             "/account/2fa/enable",
             get(account::enable_form).post(account::enable_submit),

@@ -1,0 +1,204 @@
+//! Remembered devices ("skip the code on this browser for 7 days") and recovery
+//! codes (for when the phone is lost).
+
+use super::{SessionInfo, Tweestap};
+use crate::account::{Account, AccountId};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::device::{label_from_user_agent, RememberedDevice};
+use crate::error::{Error, Result};
+use crate::lockout::Guard;
+use crate::mail::Notice;
+use crate::recovery::{new_recovery_code, normalise_recovery_code, RECOVERY_CODES};
+use crate::session::SessionStage;
+use crate::token::Token;
+use uuid::Uuid;
+
+/// What a recovery code's MAC is bound to, so a MAC is worthless for another account.
+fn recovery_context(account: AccountId) -> Vec<u8> {
+    format!("tweestap recovery code v1 {account}").into_bytes()
+}
+
+impl Tweestap {
+    /// The device behind `token` if it is `account`'s and still valid.
+    pub(super) async fn remembered(
+        &self,
+        account: &Account,
+        token: Option<&str>,
+    ) -> Result<Option<RememberedDevice>> {
+        let Some(token) = token.and_then(Token::from_client) else {
+            return Ok(None);
+        };
+        let found = self.store.device_by_token(&token.hash()).await?;
+        Ok(found.filter(|d| d.account_id == account.id && d.expires_at > self.clock.now()))
+    }
+
+    /// "Remember this device": for a session that just passed the code step, a new
+    /// device token for the browser's cookie.
+    pub async fn remember_device(&self, session: &Token, ctx: &RequestContext) -> Result<Token> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        if info.session.stage != SessionStage::Authenticated || info.session.amr == "pwd" {
+            return Err(Error::Unauthenticated);
+        }
+        let token = Token::generate();
+        let now = self.clock.now();
+        let device = RememberedDevice {
+            id: Uuid::new_v4(),
+            token_hash: token.hash(),
+            account_id: info.account.id,
+            label: label_from_user_agent(ctx.user_agent.as_deref()),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.settings.remember_device,
+        };
+        self.store.insert_device(&device).await?;
+        let detail = format!("device={} label={}", device.id, device.label);
+        self.audit(
+            AuditEvent::DeviceRemembered,
+            Some(&info.account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// The account's remembered devices that still count, most recently used first.
+    pub async fn devices(&self, account: AccountId) -> Result<Vec<RememberedDevice>> {
+        let now = self.clock.now();
+        let mut v = self.store.devices_of(account).await?;
+        v.retain(|d| d.expires_at > now);
+        Ok(v)
+    }
+
+    pub async fn forget_device(
+        &self,
+        account: &Account,
+        id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        if !self.store.delete_device(account.id, id).await? {
+            return Err(Error::NotFound);
+        }
+        let detail = Some(format!("device={id}"));
+        self.audit(
+            AuditEvent::DevicesForgotten,
+            Some(account),
+            None,
+            ctx,
+            detail,
+        )
+        .await
+    }
+
+    pub async fn forget_devices(&self, account: &Account, ctx: &RequestContext) -> Result<u64> {
+        let n = self.store.delete_devices_of(account.id).await?;
+        let detail = Some(format!("all; count={n}"));
+        self.audit(
+            AuditEvent::DevicesForgotten,
+            Some(account),
+            None,
+            ctx,
+            detail,
+        )
+        .await?;
+        Ok(n)
+    }
+
+    // ---- recovery codes ---------------------------------------------------------------
+
+    /// A new set of codes for the account (the old ones die); returns them to be
+    /// shown once.
+    pub(super) async fn issue_recovery_codes(
+        &self,
+        account: &Account,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>> {
+        let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
+        let context = recovery_context(account.id);
+        let macs: Vec<String> = codes
+            .iter()
+            .map(|c| self.secrets.code_mac(&context, c.as_bytes()))
+            .collect();
+        self.store
+            .replace_recovery_codes(account.id, &macs, self.clock.now())
+            .await?;
+        self.audit(
+            AuditEvent::RecoveryCodesIssued,
+            Some(account),
+            None,
+            ctx,
+            None,
+        )
+        .await?;
+        Ok(codes)
+    }
+
+    /// New recovery codes, after the password (the old ones die).
+    pub async fn new_recovery_codes(
+        &self,
+        account: &Account,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>> {
+        self.confirm_password(account, password, ctx).await?;
+        if self.active_factors(account.id).await?.is_empty() {
+            return Err(Error::NotFound);
+        }
+        self.issue_recovery_codes(account, ctx).await
+    }
+
+    pub async fn recovery_codes_left(&self, account: AccountId) -> Result<u32> {
+        Ok(self.store.recovery_codes_left(account).await?)
+    }
+
+    /// The code step with a recovery code instead of the app: the same lock-out as
+    /// wrong codes; the code is used once; a notice is mailed.
+    pub async fn verify_recovery_code(
+        &self,
+        token: &Token,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        let info: SessionInfo = self.session(token).await?.ok_or(Error::Unauthenticated)?;
+        if info.session.stage != SessionStage::SecondFactor {
+            return Err(Error::Unauthenticated);
+        }
+        let account = info.account;
+        let now = self.clock.now();
+        if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
+            return Err(Error::TooManyAttempts {
+                retry_after: (until - now).num_seconds().max(1),
+            });
+        }
+        let mac = self.secrets.code_mac(
+            &recovery_context(account.id),
+            normalise_recovery_code(code).as_bytes(),
+        );
+        if !self.store.use_recovery_code(account.id, &mac, now).await? {
+            let detail = Some("recovery code".to_owned());
+            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, detail)
+                .await?;
+            self.count_failure(&account, Guard::Code, ctx).await?;
+            return Err(Error::InvalidCode);
+        }
+        self.store.reset_failures(account.id, Guard::Code).await?;
+        self.store.delete_session(&token.hash()).await?;
+        let new = self
+            .create_session(&account, SessionStage::Authenticated, "pwd mfa", now, ctx)
+            .await?;
+        let remaining = self.store.recovery_codes_left(account.id).await?;
+        let detail = Some(format!("left={remaining}"));
+        self.audit(
+            AuditEvent::RecoveryCodeUsed,
+            Some(&account),
+            None,
+            ctx,
+            detail,
+        )
+        .await?;
+        self.send_notice(&account, Notice::RecoveryCodeUsed { remaining }, ctx)
+            .await?;
+        Ok(new)
+    }
+}
