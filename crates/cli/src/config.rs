@@ -28,6 +28,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub mail: MailConfig,
     pub policy: PolicyConfig,
+    /// SMS codes: the gateway and the pumping protection (`[sms]`).
+    pub sms: crate::sms::SmsConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -199,6 +201,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             mail: MailConfig::default(),
             policy: PolicyConfig::default(),
+            sms: crate::sms::SmsConfig::default(),
         }
     }
 }
@@ -319,6 +322,7 @@ impl Config {
         if let Some(v) = var("TWEESTAP_SECRET_KEY") {
             self.secret_key = v;
         }
+        self.sms.apply_env();
         Ok(())
     }
 

@@ -38,6 +38,8 @@ pub enum StartError {
     Hash(#[from] tweestap_domain::password::HashError),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("sms: {0}")]
+    Sms(#[from] sms::SmsConfigError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
 }
@@ -154,6 +156,7 @@ pub fn settings(config: &Config) -> Settings {
         two_factor: config.policy.two_factor_policy(),
         refuse_shared_mailboxes: config.policy.refuse_shared_mailboxes,
         remember_device: Duration::days(config.session.remember_device_days.clamp(1, 90)),
+        sms: config.sms.policy(),
         enrollment_link_validity: chrono::Duration::days(i64::from(
             config.policy.enrollment_link_days.clamp(1, 90),
         )),
@@ -184,7 +187,10 @@ pub async fn engine(
         },
         workers,
     )?;
-    let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings(config));
+    let gateway = config.sms.gateway(&config.data_dir)?;
+    tracing::info!(gateway = %gateway.describe(), "SMS codes go out through this gateway");
+    let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings(config))
+        .with_sms_sender(Arc::new(gateway));
     Ok((Arc::new(app), key))
 }
 
@@ -245,6 +251,8 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         secure_cookies: config.secure_cookies(),
         trust_forwarded_for: config.trust_forwarded_for,
         outbox: mailer.outbox(),
+        sms_outbox: (config.sms.gateway == sms::GatewayKind::Outbox)
+            .then(|| sms::sms_outbox_dir(&config.data_dir)),
         public_url: links_base(config, addr),
     };
     let router = tweestap_web::router(app.clone(), &key, web);

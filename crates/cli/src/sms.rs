@@ -393,6 +393,13 @@ async fn send_to_outbox(dir: &Path, msg: &SmsMessage) -> SmsOutcome {
     }
 }
 
+#[async_trait::async_trait]
+impl tweestap_domain::sms::SmsSender for SmsGateway {
+    async fn send(&self, msg: &SmsMessage) -> SmsOutcome {
+        SmsGateway::send(self, msg).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -401,6 +401,11 @@ impl Journey {
 
     /// On the QR page: computes the code, confirms it, lands on My Profile with "Klaar!".
     async fn confirm_qr_page(&self) -> String {
+        self.confirm_qr_page_with_codes().await.0
+    }
+
+    /// [`Self::confirm_qr_page`], also keeping the ten recovery codes shown on the way.
+    async fn confirm_qr_page_with_codes(&self) -> (String, Vec<String>) {
         wait_path(
             &self.c,
             |p| p.starts_with("/account/2fa/setup/"),
@@ -411,12 +416,102 @@ impl Journey {
         fill(&self.c, "#code", &self.code(&key)).await;
         click(&self.c, "form.card button[type=submit]").await;
         wait_text(&self.c, "Je herstelcodes").await;
+        let mut codes = Vec::new();
+        for code in self
+            .c
+            .find_all(Locator::Css("ol.recovery-codes code"))
+            .await
+            .expect("codes")
+        {
+            codes.push(code.text().await.expect("text"));
+        }
+        assert_eq!(codes.len(), 10, "ten recovery codes: {codes:?}");
+        assert!(
+            codes.iter().all(|c| c.len() == 11
+                && c.as_bytes()[5] == b'-'
+                && c.bytes()
+                    .all(|b| b == b'-' || b.is_ascii_lowercase() || b.is_ascii_digit())),
+            "codes like abcde-fghjk: {codes:?}"
+        );
+        let mut distinct = codes.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 10, "all different: {codes:?}");
         click(&self.c, "a[href='/account?done=enabled']").await;
         wait_path(&self.c, |p| p == "/account", "/account").await;
         let url = self.c.current_url().await.expect("url");
         assert_eq!(url.query(), Some("done=enabled"));
         wait_text(&self.c, "Klaar! Tweestapsverificatie is ingeschakeld.").await;
-        key
+        (key, codes)
+    }
+
+    /// Signed in with the password alone (no factor yet): My Profile → "Inschakelen"
+    /// → password → "Toon de QR-code hier" → the code; the key and the recovery codes.
+    async fn set_up_app(&self, email: &str) -> (String, Vec<String>) {
+        self.sign_in(email).await;
+        wait_path(&self.c, |p| p == "/", "/").await;
+        self.goto("/account").await;
+        wait_text(&self.c, "nog niet ingeschakeld").await;
+        click(&self.c, "#twofa a[href='/account/2fa/enable']").await;
+        wait_path(
+            &self.c,
+            |p| p == "/account/2fa/enable",
+            "/account/2fa/enable",
+        )
+        .await;
+        fill(&self.c, "#password", PASSWORD).await;
+        click(&self.c, "form.card button[value=here]").await;
+        self.confirm_qr_page_with_codes().await
+    }
+
+    /// On the code step: a fresh code from the app (the clock moves on a step first,
+    /// so a code is never used twice), with "remember this device" ticked or not.
+    async fn enter_code(&self, key: &str, remember: bool) {
+        wait_path(&self.c, |p| p == "/login/code", "/login/code").await;
+        self.clock.advance(Duration::seconds(30));
+        fill(&self.c, "#code", &self.code(key)).await;
+        let tick = self
+            .c
+            .find(Locator::Css("form.card input#remember[type=checkbox]"))
+            .await
+            .expect("the remember checkbox in the code form");
+        assert!(
+            !tick.is_selected().await.expect("checked?"),
+            "off by default"
+        );
+        if remember {
+            tick.click().await.expect("tick");
+            assert!(tick.is_selected().await.expect("checked?"));
+        }
+        click(&self.c, "form.card button[type=submit]").await;
+        wait_path(&self.c, |p| p == "/", "/").await;
+    }
+
+    /// Password only, and then: straight in (a remembered device) or the code step.
+    async fn sign_in_lands_on(&self, email: &str, want: &str) {
+        self.sign_in(email).await;
+        wait_path(
+            &self.c,
+            |p| p == "/" || p == "/login/code",
+            "/ or /login/code",
+        )
+        .await;
+        assert_eq!(path(&self.c).await, want);
+    }
+
+    /// How many mails of `kind` the outbox holds now.
+    fn mails(&self, kind: &str) -> usize {
+        let marker = format!("-{kind}-");
+        std::fs::read_dir(self.dir.path().join("data").join("outbox"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.ends_with(".eml") && name.contains(&marker)
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     async fn sign_in(&self, email: &str) {
@@ -518,6 +613,8 @@ on_both_backends!(
     secure_now_with_a_mailed_code,
     enable_from_profile_with_the_mailed_link,
     support_reset_then_a_new_app,
+    remember_this_device,
+    sign_in_with_a_recovery_code,
 );
 
 /// "Beveilig nu je account": password, the code from the mail, the method, the QR
@@ -734,5 +831,185 @@ async fn support_reset_then_a_new_app(database_url: String) {
         .await
         .expect("factors");
     assert_eq!(factors.len(), 1, "only the new app");
+    j.finish().await;
+}
+
+/// "Dit toestel 7 dagen onthouden" at the code step: the next sign-in in this browser
+/// skips the code; My Profile lists the device and can forget it; after 7 days the
+/// code is asked again.
+async fn remember_this_device(database_url: String) {
+    let Some(j) = Journey::start(database_url).await else {
+        return;
+    };
+    let c = &j.c;
+    let email = "dirk@example.be";
+    j.add(email, "Dirk Wouters", Role::User).await;
+    let (key, _) = j.set_up_app(email).await;
+    let devices = c
+        .find(Locator::Css("#devices"))
+        .await
+        .expect("the devices section")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        devices.contains("Onthouden toestellen") && devices.contains("Geen toestellen onthouden."),
+        "{devices}"
+    );
+
+    // The code step offers to remember this browser, and the recovery codes.
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+    let label = c
+        .find(Locator::Css("label[for=remember]"))
+        .await
+        .expect("the label of the checkbox")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(label, "Dit toestel 7 dagen onthouden");
+    let recovery = c
+        .find(Locator::Css("a[href='/login/recovery']"))
+        .await
+        .expect("the link to a recovery code")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        recovery,
+        "Geen toegang tot je app of gsm? Gebruik een herstelcode."
+    );
+    j.enter_code(&key, true).await;
+    wait_text(c, "Welkom, Dirk Wouters.").await;
+
+    // Signing in again in this browser: the password is enough.
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/").await;
+    wait_text(c, "Welkom, Dirk Wouters.").await;
+
+    // My Profile lists the device; "Vergeten" forgets it.
+    j.goto("/account").await;
+    let items = c
+        .find_all(Locator::Css("#devices ul.devices li"))
+        .await
+        .expect("devices");
+    assert_eq!(items.len(), 1, "one remembered device");
+    let item = items[0].text().await.expect("text");
+    assert!(
+        (item.contains("Chrome") || item.contains("Chromium")) && item.contains("Linux"),
+        "the browser and system: {item}"
+    );
+    assert!(item.contains("onthouden tot"), "{item}");
+    let forget = c
+        .find(Locator::Css("#devices ul.devices li form button"))
+        .await
+        .expect("the forget button");
+    assert!(forget.text().await.expect("text").starts_with("Vergeten"));
+    forget.click().await.expect("click");
+    wait_text(
+        c,
+        "De toestellen zijn vergeten: daar vragen we voortaan weer een code.",
+    )
+    .await;
+    assert_eq!(path(c).await, "/account");
+    wait_text(c, "Geen toestellen onthouden.").await;
+    assert!(c
+        .find(Locator::Css("#devices ul.devices li"))
+        .await
+        .is_err());
+
+    // Forgotten: the code is asked again. Remember it once more, then "Alle
+    // toestellen vergeten" forgets it as well.
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+    j.enter_code(&key, true).await;
+    j.goto("/account").await;
+    let items = c
+        .find_all(Locator::Css("#devices ul.devices li"))
+        .await
+        .expect("devices");
+    assert_eq!(items.len(), 1, "remembered again");
+    let all = c
+        .find(Locator::Css(
+            "#devices form[action='/account/devices/forget'] button",
+        ))
+        .await
+        .expect("the forget-all button");
+    assert_eq!(all.text().await.expect("text"), "Alle toestellen vergeten");
+    all.click().await.expect("click");
+    wait_text(c, "Geen toestellen onthouden.").await;
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+
+    // Remembered for 7 days on the server's clock: still so a minute before, no
+    // longer when they are up.
+    j.enter_code(&key, true).await;
+    j.sign_out().await;
+    j.clock.advance(Duration::days(7) - Duration::minutes(1));
+    j.sign_in_lands_on(email, "/").await;
+    j.sign_out().await;
+    j.clock.advance(Duration::minutes(1));
+    j.sign_in_lands_on(email, "/login/code").await;
+    j.enter_code(&key, false).await;
+    j.goto("/account").await;
+    wait_text(c, "Geen toestellen onthouden.").await;
+    j.finish().await;
+}
+
+/// The ten recovery codes from the set-up: one gets in at the code step (typed in
+/// upper case), once; a notice is mailed; My Profile counts what is left.
+async fn sign_in_with_a_recovery_code(database_url: String) {
+    let Some(j) = Journey::start(database_url).await else {
+        return;
+    };
+    let c = &j.c;
+    let email = "eva@example.be";
+    j.add(email, "Eva Maes", Role::User).await;
+    let (_key, codes) = j.set_up_app(email).await;
+    wait_text(c, "Nog 10 herstelcodes over.").await;
+
+    // No app at hand: the code step → "Gebruik een herstelcode".
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+    click(c, "a[href='/login/recovery']").await;
+    wait_path(c, |p| p == "/login/recovery", "/login/recovery").await;
+    wait_text(c, "Aanmelden met een herstelcode").await;
+    fill(c, "#code", &codes[0].to_uppercase()).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/", "/").await;
+    wait_text(c, "Welkom, Eva Maes.").await;
+
+    j.goto("/account").await;
+    let left = c
+        .find(Locator::Css("#recovery-left"))
+        .await
+        .expect("the count")
+        .text()
+        .await
+        .expect("text");
+    assert!(left.contains("Nog 9 herstelcodes over."), "{left}");
+
+    // The notice in the mail.
+    let mail = j.nth_mail("recovery-code-used", 1).await;
+    assert!(mail.contains("met een herstelcode"), "{mail}");
+    assert!(mail.contains("nog 9 herstelcodes"), "{mail}");
+
+    // The same code again: refused, and no second notice.
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+    j.goto("/login/recovery").await;
+    fill(c, "#code", &codes[0]).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_text(c, "Deze herstelcode klopt niet of werd al gebruikt.").await;
+    assert_eq!(path(c).await, "/login/recovery");
+    assert_eq!(j.mails("recovery-code-used"), 1);
+
+    // Another code still works.
+    fill(c, "#code", &codes[1]).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/", "/").await;
+    j.nth_mail("recovery-code-used", 2).await;
+    j.goto("/account").await;
+    wait_text(c, "Nog 8 herstelcodes over.").await;
     j.finish().await;
 }

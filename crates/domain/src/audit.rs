@@ -37,6 +37,9 @@ pub enum AuditEvent {
     DevicesForgotten,
     RecoveryCodesIssued,
     RecoveryCodeUsed,
+    SmsSent,
+    SmsFailed,
+    SmsRefused,
 }
 
 impl AuditEvent {
@@ -74,6 +77,9 @@ impl AuditEvent {
             AuditEvent::DevicesForgotten => "devices_forgotten",
             AuditEvent::RecoveryCodesIssued => "recovery_codes_issued",
             AuditEvent::RecoveryCodeUsed => "recovery_code_used",
+            AuditEvent::SmsSent => "sms_sent",
+            AuditEvent::SmsFailed => "sms_failed",
+            AuditEvent::SmsRefused => "sms_refused",
         }
     }
 }

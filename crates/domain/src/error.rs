@@ -42,6 +42,15 @@ pub enum Error {
     /// Removing the last second factor while two-step verification is required.
     #[error("two-step verification is required for your account: set up another method before removing this one")]
     LastFactorRequired,
+    /// A phone number that cannot receive SMS codes; the code says why.
+    #[error("this phone number cannot be used for SMS codes")]
+    InvalidPhone(&'static str),
+    /// The pumping protection refused this SMS; the code says which rule.
+    #[error("no SMS was sent: {0}")]
+    SmsRefused(crate::sms::SmsRefusal),
+    /// The SMS gateway failed; another method may still work.
+    #[error("the SMS could not be sent; try again later or use another method")]
+    SmsUnavailable,
     #[error("not found")]
     NotFound,
     #[error("not a valid e-mail address")]

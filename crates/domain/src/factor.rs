@@ -1,4 +1,4 @@
-//! Second factors. Only an authenticator app (TOTP) so far; SMS joins later.
+//! Second factors: an authenticator app (TOTP) or a phone that receives SMS codes.
 
 use crate::account::AccountId;
 use chrono::{DateTime, Utc};
@@ -14,21 +14,28 @@ impl std::fmt::Display for FactorId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FactorKind {
     Totp,
+    /// Codes sent by SMS; the sealed secret is the phone number (E.164).
+    Sms,
 }
 
 impl FactorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             FactorKind::Totp => "totp",
+            FactorKind::Sms => "sms",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "totp").then_some(FactorKind::Totp)
+        match s {
+            "totp" => Some(FactorKind::Totp),
+            "sms" => Some(FactorKind::Sms),
+            _ => None,
+        }
     }
 }
 

@@ -20,8 +20,10 @@ use chrono::{DateTime, Utc};
 
 mod devices;
 mod enrollment;
+mod sms;
 mod support;
 pub use enrollment::{OpenedLink, SecureStart};
+pub use sms::SmsSetup;
 use std::sync::Arc;
 pub use support::{AccountOverview, Actor};
 use tokio::sync::Notify;
@@ -43,6 +45,8 @@ pub struct Tweestap {
     settings: Settings,
     /// Wakes this node's mail worker when a message is queued here.
     mail_wakeup: Arc<Notify>,
+    /// Sends SMS codes; without one, SMS cannot be set up.
+    sms: Option<Arc<dyn crate::sms::SmsSender>>,
 }
 
 /// What the password step leads to.
@@ -101,7 +105,14 @@ impl Tweestap {
             secrets,
             settings,
             mail_wakeup: Arc::new(Notify::new()),
+            sms: None,
         }
+    }
+
+    /// The gateway SMS codes go through.
+    pub fn with_sms_sender(mut self, sender: Arc<dyn crate::sms::SmsSender>) -> Self {
+        self.sms = Some(sender);
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -284,13 +295,14 @@ impl Tweestap {
     }
 
     /// The kinds of second factor the account has, each once.
-    pub(crate) async fn active_methods(&self, account: AccountId) -> Result<Vec<FactorKind>> {
+    pub async fn active_methods(&self, account: AccountId) -> Result<Vec<FactorKind>> {
         let mut m: Vec<FactorKind> = self
             .active_factors(account)
             .await?
             .into_iter()
             .map(|f| f.kind)
             .collect();
+        m.sort();
         m.dedup();
         Ok(m)
     }
@@ -455,7 +467,8 @@ impl Tweestap {
         let code = normalise_code(code);
         let factors = self.active_factors(account.id).await?;
         let mut matched = None;
-        for f in &factors {
+        // An SMS factor's secret is a phone number, never an HOTP key.
+        for f in factors.iter().filter(|f| f.kind == FactorKind::Totp) {
             let key = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
             if let Some(step) = self
                 .settings
@@ -463,6 +476,22 @@ impl Tweestap {
                 .matching_step(&key, &code, now.timestamp())
             {
                 matched = Some((f, step));
+            }
+        }
+        if matched.is_none() {
+            if let Some(f) = self
+                .sms_sign_in_match(&token.hash(), &factors, &code)
+                .await?
+            {
+                self.store.reset_failures(account.id, Guard::Code).await?;
+                self.store.delete_session(&token.hash()).await?;
+                let new = self
+                    .create_session(&account, SessionStage::Authenticated, "pwd sms", now, ctx)
+                    .await?;
+                let detail = Some(format!("factor={} kind=sms", f.id));
+                self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
+                    .await?;
+                return Ok(new);
             }
         }
         if let Some((factor, step)) = matched {
@@ -626,7 +655,7 @@ impl Tweestap {
             .factors_of(account.id)
             .await?
             .into_iter()
-            .find(|f| f.id == id && !f.is_active())
+            .find(|f| f.id == id && !f.is_active() && f.kind == FactorKind::Totp)
             .ok_or(Error::NotFound)
     }
 
@@ -664,12 +693,24 @@ impl Tweestap {
         if !self.store.confirm_factor(id, now).await? {
             return Err(Error::NotFound);
         }
+        self.factor_confirmed(account, &f, ctx).await
+    }
+
+    /// After a factor's first right code: audit, notice, and with the account's
+    /// first factor its recovery codes (returned to be shown once).
+    async fn factor_confirmed(
+        &self,
+        account: &Account,
+        f: &Factor,
+        ctx: &RequestContext,
+    ) -> Result<Option<Vec<String>>> {
+        let detail = format!("factor={} kind={}", f.id, f.kind.as_str());
         self.audit(
             AuditEvent::FactorAdded,
             Some(account),
             None,
             ctx,
-            Some(format!("factor={id} kind=totp")),
+            Some(detail),
         )
         .await?;
         let notice = Notice::FactorAdded {

@@ -31,6 +31,8 @@ pub struct Settings {
     pub enrollment_link_validity: chrono::Duration,
     /// How long a remembered browser may skip the code step.
     pub remember_device: chrono::Duration,
+    /// Where SMS may go and how many per hour.
+    pub sms: crate::sms::SmsPolicy,
 }
 
 impl Default for Settings {
@@ -48,6 +50,7 @@ impl Default for Settings {
             two_factor: TwoFactorPolicy::default(),
             enrollment_link_validity: chrono::Duration::days(5),
             remember_device: chrono::Duration::days(7),
+            sms: crate::sms::SmsPolicy::default(),
         }
     }
 }

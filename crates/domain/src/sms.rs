@@ -459,6 +459,46 @@ impl SmsOutcome {
     }
 }
 
+/// Sends SMS; the binary supplies the gateway (outbox, HTTP, Twilio).
+#[async_trait::async_trait]
+pub trait SmsSender: Send + Sync + 'static {
+    async fn send(&self, msg: &SmsMessage) -> SmsOutcome;
+}
+
+/// The live SMS code of a session, as stored: only its MAC.
+#[derive(Debug, Clone)]
+pub struct SmsCode {
+    pub session_hash: crate::token::TokenHash,
+    pub account_id: crate::account::AccountId,
+    pub factor_id: crate::factor::FactorId,
+    pub code_mac: String,
+    pub attempts: u32,
+    pub sends: u32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One SMS send, for the pumping limits.
+#[derive(Debug, Clone)]
+pub struct SmsSend {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub account_id: Option<crate::account::AccountId>,
+    /// HMAC of the E.164 number: counts per number without keeping it.
+    pub number_mac: String,
+    pub ip: Option<String>,
+}
+
+/// How long an SMS code works.
+pub fn sms_code_validity() -> chrono::Duration {
+    chrono::Duration::minutes(5)
+}
+
+/// Wrong guesses an SMS code survives.
+pub const SMS_CODE_TRIES: u32 = 5;
+
+/// SMS per half-finished sign-in or set-up (the first one included).
+pub const SMS_SENDS_PER_SESSION: u32 = 3;
+
 #[cfg(test)]
 mod tests {
     use super::*;

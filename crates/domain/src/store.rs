@@ -227,4 +227,22 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
     async fn recovery_codes_left(&self, account: AccountId) -> StoreResult<u32>;
+
+    // ---- SMS -------------------------------------------------------------------------
+
+    /// Stores the live SMS code of a session, replacing an earlier one.
+    async fn put_sms_code(&self, c: &crate::sms::SmsCode) -> StoreResult<()>;
+    async fn sms_code(&self, session: &TokenHash) -> StoreResult<Option<crate::sms::SmsCode>>;
+    /// Atomically counts one more try; `None` when there is no code.
+    async fn count_sms_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>>;
+    async fn delete_sms_code(&self, session: &TokenHash) -> StoreResult<()>;
+    async fn record_sms_send(&self, s: &crate::sms::SmsSend) -> StoreResult<()>;
+    /// Sends since `since`: of this account, to this number, from this address, all.
+    async fn sms_sends_since(
+        &self,
+        account: AccountId,
+        number_mac: &str,
+        ip: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<crate::sms::SentLastHour>;
 }

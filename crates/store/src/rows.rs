@@ -187,6 +187,19 @@ pub(crate) fn device_from(row: &impl Columns) -> StoreResult<RememberedDevice> {
     })
 }
 
+pub(crate) fn sms_code_from(row: &impl Columns) -> StoreResult<tweestap_domain::sms::SmsCode> {
+    Ok(tweestap_domain::sms::SmsCode {
+        session_hash: TokenHash(row.text("session_hash")?),
+        account_id: AccountId(row.uuid("account_id")?),
+        factor_id: FactorId(row.uuid("factor_id")?),
+        code_mac: row.text("code_mac")?,
+        attempts: count(row.int("attempts")?),
+        sends: count(row.int("sends")?),
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -808,6 +808,7 @@ impl Store for SqliteStore {
             "DELETE FROM password_resets WHERE created_at < ?1",
             "DELETE FROM enrollment_links WHERE created_at < ?1 AND (used_at IS NOT NULL OR expires_at < ?1)",
             "DELETE FROM remembered_devices WHERE expires_at < ?1",
+            "DELETE FROM sms_sends WHERE at < ?1",
         ] {
             let r = sqlx::query(sql)
                 .bind(ts(before))
@@ -944,6 +945,103 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         Ok(count(n))
+    }
+
+    // ---- SMS -------------------------------------------------------------------------
+
+    async fn put_sms_code(&self, c: &tweestap_domain::sms::SmsCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sms_codes (session_hash, account_id, factor_id, code_mac, attempts, sends, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7)
+             ON CONFLICT (session_hash) DO UPDATE SET factor_id = ?3, code_mac = ?4, attempts = 0, sends = ?5, created_at = ?6, expires_at = ?7",
+        )
+        .bind(&c.session_hash.0)
+        .bind(c.account_id.0.to_string())
+        .bind(c.factor_id.0.to_string())
+        .bind(&c.code_mac)
+        .bind(i64::from(c.sends))
+        .bind(ts(c.created_at))
+        .bind(ts(c.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn sms_code(
+        &self,
+        session: &TokenHash,
+    ) -> StoreResult<Option<tweestap_domain::sms::SmsCode>> {
+        let row = sqlx::query("SELECT * FROM sms_codes WHERE session_hash = ?1")
+            .bind(&session.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::sms_code_from).transpose()
+    }
+
+    async fn count_sms_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "UPDATE sms_codes SET attempts = attempts + 1 WHERE session_hash = ?1 RETURNING attempts",
+        )
+        .bind(&session.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(n.map(count))
+    }
+
+    async fn delete_sms_code(&self, session: &TokenHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sms_codes WHERE session_hash = ?1")
+            .bind(&session.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn record_sms_send(&self, s: &tweestap_domain::sms::SmsSend) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sms_sends (at, account_id, number_mac, ip) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(ts(s.at))
+        .bind(s.account_id.map(|a| a.0.to_string()))
+        .bind(&s.number_mac)
+        .bind(&s.ip)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn sms_sends_since(
+        &self,
+        account: AccountId,
+        number_mac: &str,
+        ip: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<tweestap_domain::sms::SentLastHour> {
+        let (a, n, i, g): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT
+                COUNT(*) FILTER (WHERE account_id = ?1),
+                COUNT(*) FILTER (WHERE number_mac = ?2),
+                COUNT(*) FILTER (WHERE ip = ?3),
+                COUNT(*)
+             FROM sms_sends WHERE at >= ?4",
+        )
+        .bind(account.0.to_string())
+        .bind(number_mac)
+        .bind(ip)
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(tweestap_domain::sms::SentLastHour {
+            account: count(a),
+            number: count(n),
+            ip: count(i),
+            global: count(g),
+        })
     }
 
     async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()> {

@@ -29,6 +29,12 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         Error::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
         Error::LastFactorRequired => (StatusCode::CONFLICT, "last_factor_required"),
+        Error::InvalidPhone(code) => (StatusCode::BAD_REQUEST, code),
+        Error::SmsRefused(r @ tweestap_domain::sms::SmsRefusal::CountryNotAllowed(_)) => {
+            (StatusCode::BAD_REQUEST, r.code())
+        }
+        Error::SmsRefused(r) => (StatusCode::TOO_MANY_REQUESTS, r.code()),
+        Error::SmsUnavailable => (StatusCode::BAD_GATEWAY, "sms_unavailable"),
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -135,6 +141,16 @@ impl PageError {
             _ if matches!(e, Error::SharedMailbox) => "error_shared_mailbox",
             _ if matches!(e, Error::Forbidden) => "error_forbidden",
             _ if matches!(e, Error::LastFactorRequired) => "error_last_factor_required",
+            _ if matches!(e, Error::InvalidPhone(_)) => "sms_phone_invalid",
+            _ if matches!(
+                e,
+                Error::SmsRefused(tweestap_domain::sms::SmsRefusal::CountryNotAllowed(_))
+            ) =>
+            {
+                "sms_country_refused"
+            }
+            _ if matches!(e, Error::SmsRefused(_)) => "sms_rate_limited",
+            _ if matches!(e, Error::SmsUnavailable) => "sms_unavailable",
             _ if matches!(e, Error::TooManyRequests) => "error_too_many_requests",
             _ if matches!(e, Error::InvalidLink) => "link_invalid",
             _ if matches!(e, Error::LinkExpired) => "link_expired",

@@ -32,6 +32,9 @@ pub struct WebSettings {
     /// The mail outbox folder, shown at `/dev/outbox` to loopback clients; `None`
     /// (whenever SMTP is configured) answers 404 there.
     pub outbox: Option<std::path::PathBuf>,
+    /// The SMS outbox folder, shown at `/dev/sms-outbox` to loopback clients when the
+    /// default (outbox) SMS gateway is in use.
+    pub sms_outbox: Option<std::path::PathBuf>,
     /// The start of links in mail: `public_url`, or the node's own address when
     /// that is not configured (see `links_base` in the binary).
     pub public_url: String,

@@ -8,5 +8,6 @@ mod pages;
 mod password;
 mod policy;
 mod refusals;
+mod sms;
 mod support;
 mod support_reset;

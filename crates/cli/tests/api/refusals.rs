@@ -73,7 +73,7 @@ async fn wrong_and_replayed_codes_are_refused(backend: Backend) {
     let r = other
         .post(
             "/api/v1/login/second-factor",
-            json!({ "method": "sms", "code": "123456" }),
+            json!({ "method": "fax", "code": "123456" }),
         )
         .await;
     assert_eq!(

@@ -81,7 +81,8 @@ pub async fn second_factor(
 ) -> Result<Response, ApiError> {
     let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
     let new = match b.method.as_str() {
-        "totp" => {
+        // The SMS code is checked like the app's: against the live code of this sign-in.
+        "totp" | "sms" => {
             state
                 .app
                 .verify_second_factor(&token, &b.code, &ctx.req)
@@ -97,7 +98,7 @@ pub async fn second_factor(
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_method",
-                "method must be \"totp\" or \"recovery_code\"",
+                "method must be \"totp\", \"sms\" or \"recovery_code\"",
             ))
         }
     };
@@ -120,4 +121,16 @@ pub async fn logout(
         state.app.logout(&t, &ctx.req).await?;
     }
     Ok((clear_session(jar), Json(json!({ "state": "signed_out" }))).into_response())
+}
+
+/// `POST /login/sms`: "send me a code by SMS" at the code step.
+pub async fn send_sms(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    ApiJson(_): ApiJson<super::enroll::Empty>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
+    let to = state.app.send_sign_in_sms(&token, &ctx.req).await?;
+    Ok(Json(json!({ "state": "code_sent", "to": to })))
 }

@@ -234,3 +234,83 @@ pub async fn forget_devices(
     state.app.forget_devices(&info.account, &ctx.req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize)]
+pub struct BeginSmsBody {
+    phone: String,
+    /// Required, except in a session that may only set up two-step verification.
+    password: Option<String>,
+}
+
+/// `POST /me/factors/sms`: a phone number; a code is sent to it.
+pub async fn begin_sms(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    ApiJson(b): ApiJson<BeginSmsBody>,
+) -> Result<Json<Value>, ApiError> {
+    signed_in_or_enrolling(&state, &jar).await?;
+    let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
+    let s = state
+        .app
+        .begin_sms(&token, &b.phone, b.password.as_deref(), &ctx.req)
+        .await?;
+    Ok(Json(json!({
+        "id": s.factor_id.to_string(),
+        "state": "code_sent",
+        "to": s.to_masked,
+        "shared_mailbox": s.shared_mailbox,
+    })))
+}
+
+/// `POST /me/factors/sms/{id}/resend`.
+pub async fn resend_sms(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    ApiJson(_): ApiJson<super::enroll::Empty>,
+) -> Result<Json<Value>, ApiError> {
+    let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
+    let to = state
+        .app
+        .resend_setup_sms(&token, parse_id(&id)?, &ctx.req)
+        .await?;
+    Ok(Json(json!({ "state": "code_sent", "to": to })))
+}
+
+/// `POST /me/factors/sms/{id}/confirm`: the code sent to the phone.
+pub async fn confirm_sms(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> Result<Response, ApiError> {
+    let info = signed_in_or_enrolling(&state, &jar).await?;
+    let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
+    let id = parse_id(&id)?;
+    let codes = match state.app.confirm_sms(&token, id, &b.code, &ctx.req).await {
+        Ok(codes) => codes,
+        Err(Error::InvalidCode) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_code",
+                "the code is wrong",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let factors = state.app.active_factors(info.account.id).await?;
+    let f = factors.iter().find(|f| f.id == id).ok_or(Error::NotFound)?;
+    let mut body = factor_json(f);
+    if let Some(codes) = codes {
+        body["recovery_codes"] = json!(codes);
+    }
+    let body = Json(body);
+    if let Some(new) = state.app.finish_enrollment(&token, &ctx.req).await? {
+        let jar = set_session(jar, &new, state.settings.secure_cookies);
+        return Ok((jar, body).into_response());
+    }
+    Ok(body.into_response())
+}

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
-use tweestap_domain::factor::FactorId;
+use tweestap_domain::factor::{FactorId, FactorKind};
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::totp;
 use tweestap_domain::Error;
@@ -19,6 +19,8 @@ use uuid::Uuid;
 #[derive(Serialize)]
 struct FactorRow {
     id: String,
+    /// "Authenticator-app", or "Sms naar +32 4•• •• •• 56".
+    name: String,
     created: String,
     last_used: Option<String>,
 }
@@ -62,6 +64,10 @@ pub async fn profile(
         .iter()
         .map(|f| FactorRow {
             id: f.id.to_string(),
+            name: match f.kind {
+                FactorKind::Totp => ctx.lang.t("factor_app").to_owned(),
+                FactorKind::Sms => ctx.lang.t("factor_sms").replace("{to}", &f.label),
+            },
             created: f.created_at.format("%Y-%m-%d").to_string(),
             last_used: f
                 .last_used_at
@@ -155,6 +161,10 @@ pub struct EnableForm {
     password: String,
     /// `mail`: send the link to the QR page; anything else: show it here.
     delivery: Option<String>,
+    /// The method chosen in an enrolment-only session: `totp` (default) or `sms`.
+    method: Option<String>,
+    #[serde(default)]
+    phone: String,
 }
 
 pub async fn enable_submit(
@@ -167,6 +177,23 @@ pub async fn enable_submit(
         return csrf_failed(ctx.lang);
     }
     let info = enrolling!(state, jar, ctx);
+    if info.session.stage == SessionStage::Enrollment && f.method.as_deref() == Some("sms") {
+        let Some(token) = session_token(&jar) else {
+            return Redirect::to("/login").into_response();
+        };
+        return match state.app.begin_sms(&token, &f.phone, None, &ctx.req).await {
+            Ok(s) => Redirect::to(&format!("/account/2fa/sms/{}", s.factor_id)).into_response(),
+            Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => {
+                let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+                let extra = minijinja::context! {
+                    intro => ctx.lang.t("choose_intro"), error => ctx.lang.t(sms_error_key(&e)), phone => f.phone.trim(),
+                };
+                let page = render(&ctx, "choose_method.html", &csrf, false, extra);
+                (StatusCode::BAD_REQUEST, jar, page).into_response()
+            }
+            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        };
+    }
     if info.session.stage == SessionStage::Enrollment {
         return match state.app.begin_totp_in_enrollment(&info).await {
             Ok(e) => Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response(),
@@ -602,6 +629,205 @@ pub async fn forget_devices(
     let info = signed_in!(state, jar, ctx);
     match state.app.forget_devices(&info.account, &ctx.req).await {
         Ok(_) => Redirect::to("/account?done=devices").into_response(),
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+// ---- SMS -----------------------------------------------------------------------------
+
+/// The text for an SMS problem, as shown on the pages.
+pub(crate) fn sms_error_key(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidPhone("phone_not_mobile") => "sms_phone_not_mobile",
+        Error::InvalidPhone(_) => "sms_phone_invalid",
+        Error::SmsRefused(tweestap_domain::sms::SmsRefusal::CountryNotAllowed(_)) => {
+            "sms_country_refused"
+        }
+        Error::SmsRefused(_) | Error::TooManyRequests => "sms_rate_limited",
+        _ => "sms_unavailable",
+    }
+}
+
+fn add_phone_page(
+    ctx: &Ctx,
+    csrf: &str,
+    phone: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let extra = minijinja::context! { phone => phone, error => error };
+    (status, render(ctx, "sms_add.html", csrf, true, extra)).into_response()
+}
+
+pub async fn add_phone_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+    signed_in!(state, jar, ctx);
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    (jar, add_phone_page(&ctx, &csrf, "", None, StatusCode::OK)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AddPhoneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    phone: String,
+}
+
+pub async fn add_phone_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<AddPhoneForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    signed_in!(state, jar, ctx);
+    let Some(token) = session_token(&jar) else {
+        return Redirect::to("/login").into_response();
+    };
+    let error = match state
+        .app
+        .begin_sms(&token, &f.phone, Some(&f.password), &ctx.req)
+        .await
+    {
+        Ok(s) => return Redirect::to(&format!("/account/2fa/sms/{}", s.factor_id)).into_response(),
+        Err(Error::WrongPassword) => (StatusCode::FORBIDDEN, "wrong_password"),
+        Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => {
+            (StatusCode::BAD_REQUEST, sms_error_key(&e))
+        }
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = add_phone_page(
+        &ctx,
+        &csrf,
+        f.phone.trim(),
+        Some(ctx.lang.t(error.1)),
+        error.0,
+    );
+    (jar, page).into_response()
+}
+
+async fn sms_code_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    id: FactorId,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let Some(token) = session_token(&jar) else {
+        return Redirect::to("/login").into_response();
+    };
+    let to = match state.app.pending_sms_to(&token, id).await {
+        Ok(to) => to,
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let extra = minijinja::context! {
+        to => to, action => format!("/account/2fa/sms/{id}"), resend => format!("/account/2fa/sms/{id}/resend"),
+        notice => notice, error => error,
+    };
+    (
+        status,
+        jar,
+        render(ctx, "sms_setup.html", &csrf, false, extra),
+    )
+        .into_response()
+}
+
+pub async fn sms_setup_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    enrolling!(state, jar, ctx);
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    sms_code_page(&state, &ctx, jar, id, None, None, StatusCode::OK).await
+}
+
+pub async fn sms_setup_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    enrolling!(state, jar, ctx);
+    let (Some(id), Some(token)) = (factor_id(&id), session_token(&jar)) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    match state.app.confirm_sms(&token, id, &f.code, &ctx.req).await {
+        Ok(codes) => {
+            let jar = match state.app.finish_enrollment(&token, &ctx.req).await {
+                Ok(Some(new)) => set_session(jar, &new, state.settings.secure_cookies),
+                Ok(None) => jar,
+                Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+            };
+            match codes {
+                Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
+                None => (jar, Redirect::to("/account?done=enabled")).into_response(),
+            }
+        }
+        Err(Error::InvalidCode) => {
+            let error = ctx.lang.t("sms_code_failed");
+            sms_code_page(
+                &state,
+                &ctx,
+                jar,
+                id,
+                None,
+                Some(error),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+pub async fn sms_setup_resend(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    enrolling!(state, jar, ctx);
+    let (Some(id), Some(token)) = (factor_id(&id), session_token(&jar)) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    match state.app.resend_setup_sms(&token, id, &ctx.req).await {
+        Ok(_) => {
+            let notice = ctx.lang.t("sms_sent_again");
+            sms_code_page(&state, &ctx, jar, id, Some(notice), None, StatusCode::OK).await
+        }
+        Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
+            let error = ctx.lang.t(sms_error_key(&e));
+            sms_code_page(
+                &state,
+                &ctx,
+                jar,
+                id,
+                None,
+                Some(error),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+        }
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
     }
 }

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
+use tweestap_domain::factor::FactorKind;
 use tweestap_domain::service::LoginOutcome;
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::Error;
@@ -113,19 +114,66 @@ pub async fn code_form(
         return Redirect::to("/login").into_response();
     }
     // Came through "secure your account now" with two-step verification already on.
-    let notice = (q.from.as_deref() == Some("secure")).then(|| ctx.lang.t("secure_has_factor"));
+    let notice =
+        (q.from.as_deref() == Some("secure")).then(|| ctx.lang.t("secure_has_factor").to_owned());
+    code_page(&state, &ctx, jar, StatusCode::OK, notice, None).await
+}
+
+/// The code step, offering the methods the account has (the app's code, an SMS).
+async fn code_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let methods = match current_session(state, &jar).await {
+        Ok(Some(info)) => match state.app.active_methods(info.account.id).await {
+            Ok(m) => m,
+            Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+        },
+        Ok(None) => Vec::new(),
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    let has = |k| methods.contains(&k);
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    (
-        jar,
-        render(
-            &ctx,
-            "code.html",
-            &csrf,
-            false,
-            minijinja::context! { notice => notice },
-        ),
-    )
-        .into_response()
+    let extra = minijinja::context! {
+        notice => notice, error => error, remember_days => remember_days(state),
+        app => has(FactorKind::Totp), sms => has(FactorKind::Sms),
+    };
+    (status, jar, render(ctx, "code.html", &csrf, false, extra)).into_response()
+}
+
+pub async fn send_sms(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let Some(token) = session_token(&jar) else {
+        return Redirect::to("/login").into_response();
+    };
+    match state.app.send_sign_in_sms(&token, &ctx.req).await {
+        Ok(to) => {
+            let notice = ctx.lang.t("sms_sent_to").replace("{to}", &to);
+            code_page(&state, &ctx, jar, StatusCode::OK, Some(notice), None).await
+        }
+        Err(Error::Unauthenticated) => (clear_session(jar), Redirect::to("/login")).into_response(),
+        Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
+            let status = if matches!(e, Error::SmsUnavailable) {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::TOO_MANY_REQUESTS
+            };
+            let error = ctx.lang.t(super::account::sms_error_key(&e)).to_owned();
+            code_page(&state, &ctx, jar, status, None, Some(error)).await
+        }
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -173,7 +221,6 @@ pub async fn code_submit(
     let Some(token) = session_token(&jar) else {
         return Redirect::to("/login").into_response();
     };
-    let secure = state.settings.secure_cookies;
     let (status, error) = match state
         .app
         .verify_second_factor(&token, &f.code, &ctx.req)
@@ -198,19 +245,7 @@ pub async fn code_submit(
         ),
         Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
     };
-    let (jar, csrf) = state.csrf.token(jar, secure);
-    (
-        status,
-        jar,
-        render(
-            &ctx,
-            "code.html",
-            &csrf,
-            false,
-            minijinja::context! { error => error, remember_days => remember_days(&state) },
-        ),
-    )
-        .into_response()
+    code_page(&state, &ctx, jar, status, None, Some(error)).await
 }
 
 pub async fn recovery_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
             "/login/recovery",
             get(login::recovery_form).post(login::recovery_submit),
         )
+        .route("/login/sms", post(login::send_sms))
         .route("/logout", post(login::logout))
         .route(
             "/password/forgot",
@@ -83,6 +84,18 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/account/2fa/setup/{id}/qr.png", get(account::setup_png))
         .route(
+            "/account/2fa/sms",
+            get(account::add_phone_form).post(account::add_phone_submit),
+        )
+        .route(
+            "/account/2fa/sms/{id}",
+            get(account::sms_setup_page).post(account::sms_setup_submit),
+        )
+        .route(
+            "/account/2fa/sms/{id}/resend",
+            post(account::sms_setup_resend),
+        )
+        .route(
             "/account/factors/{id}/remove",
             get(account::remove_form).post(account::remove_submit),
         )
@@ -94,6 +107,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/support/accounts/{id}/email", post(support::email_submit))
         .route("/dev/outbox", get(outbox::list))
+        .route("/dev/sms-outbox", get(outbox::sms_list))
         .route("/dev/outbox/{name}", get(outbox::show))
         .route("/dev/outbox/{name}/html", get(outbox::show_html))
 }

@@ -186,6 +186,49 @@ pub(crate) async fn show_html(
     r
 }
 
+// ---- the SMS outbox -------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct Sms {
+    name: String,
+    content: String,
+}
+
+/// `/dev/sms-outbox`: the SMS written to `<data_dir>/sms-outbox/` by the default
+/// gateway, newest first, whole (they are short). Same rules as the mail outbox.
+pub(crate) async fn sms_list(State(state): State<AppState>, peer: Peer, ctx: Ctx) -> Response {
+    let Some(dir) = state
+        .settings
+        .sms_outbox
+        .clone()
+        .filter(|_| peer.0.is_some_and(|p| p.ip().to_canonical().is_loopback()))
+    else {
+        return not_found(ctx);
+    };
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".txt") && !n.starts_with('.'))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    let messages: Vec<Sms> = names
+        .into_iter()
+        .take(200)
+        .map(|name| Sms {
+            content: std::fs::read_to_string(dir.join(&name)).unwrap_or_default(),
+            name,
+        })
+        .collect();
+    page(
+        &ctx,
+        "dev_sms_outbox.html",
+        context! { messages => messages },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

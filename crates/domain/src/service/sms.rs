@@ -1,0 +1,358 @@
+//! SMS codes: setting up a phone, sending a code at sign-in, checking it; with the
+//! pumping protection in front of every send.
+
+use super::{normalise_code, SessionInfo, Tweestap};
+use crate::account::Account;
+use crate::audit::{AuditEvent, RequestContext};
+use crate::enrollment::new_email_code;
+use crate::error::{Error, Result};
+use crate::factor::{Factor, FactorId, FactorKind};
+use crate::mail::Language;
+use crate::session::SessionStage;
+use crate::sms::{
+    sms_code_validity, PhoneNumber, SmsCode, SmsMessage, SmsOutcome, SmsRefusal, SmsSend,
+    SMS_CODE_TRIES, SMS_SENDS_PER_SESSION,
+};
+use crate::token::{Token, TokenHash};
+use uuid::Uuid;
+
+/// A phone being set up: the code went to `to_masked`.
+#[derive(Debug, Clone)]
+pub struct SmsSetup {
+    pub factor_id: FactorId,
+    pub to_masked: String,
+    pub shared_mailbox: bool,
+}
+
+fn code_context(session: &TokenHash) -> Vec<u8> {
+    format!("tweestap sms code v1 {}", session.0).into_bytes()
+}
+
+impl Tweestap {
+    fn number_of(&self, f: &Factor) -> Result<PhoneNumber> {
+        let raw = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
+        let e164 = String::from_utf8(raw).map_err(|_| Error::InvalidPhone("phone_invalid"))?;
+        PhoneNumber::from_e164(&e164).map_err(|e| Error::InvalidPhone(e.code()))
+    }
+
+    /// Sends a new code for `session` to `factor`'s phone (replacing an earlier one),
+    /// after the pumping protection. Every send and refusal is audited.
+    async fn send_sms_code(
+        &self,
+        account: &Account,
+        session: &Token,
+        factor: &Factor,
+        sends: u32,
+        ctx: &RequestContext,
+    ) -> Result<String> {
+        let number = self.number_of(factor)?;
+        let masked = number.masked();
+        let number_mac = self
+            .secrets
+            .code_mac(b"tweestap sms number v1", number.e164().as_bytes());
+        let now = self.clock.now();
+        let hour_ago = now - chrono::Duration::hours(1);
+        let sent = self
+            .store
+            .sms_sends_since(account.id, &number_mac, ctx.ip.as_deref(), hour_ago)
+            .await?;
+        if let Err(refusal) = self.settings.sms.check(&number, &sent) {
+            let detail = format!("to={masked} refused={}", refusal.reason());
+            self.audit(
+                AuditEvent::SmsRefused,
+                Some(account),
+                None,
+                ctx,
+                Some(detail),
+            )
+            .await?;
+            return Err(Error::SmsRefused(refusal));
+        }
+        let Some(sender) = self.sms.as_ref() else {
+            return Err(Error::SmsUnavailable);
+        };
+        let code = new_email_code();
+        let hash = session.hash();
+        self.store
+            .put_sms_code(&SmsCode {
+                code_mac: self.secrets.code_mac(&code_context(&hash), code.as_bytes()),
+                session_hash: hash,
+                account_id: account.id,
+                factor_id: factor.id,
+                attempts: 0,
+                sends,
+                created_at: now,
+                expires_at: now + sms_code_validity(),
+            })
+            .await?;
+        // Counted before sending: a send that fails may still have cost money.
+        self.store
+            .record_sms_send(&SmsSend {
+                at: now,
+                account_id: Some(account.id),
+                number_mac,
+                ip: ctx.ip.clone(),
+            })
+            .await?;
+        let text = match ctx.language.unwrap_or(account.language) {
+            Language::Nl => format!(
+                "{code} is je code voor {}. Geef hem aan niemand door.",
+                self.settings.issuer
+            ),
+            Language::En => format!(
+                "{code} is your code for {}. Do not share it with anyone.",
+                self.settings.issuer
+            ),
+        };
+        let msg = SmsMessage::new(number, text);
+        match sender.send(&msg).await {
+            SmsOutcome::Sent { provider_id } => {
+                let detail = format!(
+                    "sms={} to={masked} provider_id={}",
+                    msg.id,
+                    provider_id.as_deref().unwrap_or("-")
+                );
+                self.audit(AuditEvent::SmsSent, Some(account), None, ctx, Some(detail))
+                    .await?;
+                Ok(masked)
+            }
+            SmsOutcome::Failed {
+                ambiguous, error, ..
+            } => {
+                // The code stays: after an ambiguous failure it may well have arrived.
+                let detail = format!(
+                    "sms={} to={masked} ambiguous={ambiguous} error={error}",
+                    msg.id
+                );
+                self.audit(
+                    AuditEvent::SmsFailed,
+                    Some(account),
+                    None,
+                    ctx,
+                    Some(detail),
+                )
+                .await?;
+                Err(Error::SmsUnavailable)
+            }
+        }
+    }
+
+    async fn sends_so_far(&self, session: &Token) -> Result<u32> {
+        Ok(self
+            .store
+            .sms_code(&session.hash())
+            .await?
+            .map_or(0, |c| c.sends))
+    }
+
+    /// Whether `code` is the live SMS code of `session` for `factor` (counting the
+    /// try; the code is used up when right).
+    async fn sms_code_matches(
+        &self,
+        session: &TokenHash,
+        factor: FactorId,
+        code: &str,
+    ) -> Result<bool> {
+        let Some(stored) = self.store.sms_code(session).await? else {
+            return Ok(false);
+        };
+        if stored.factor_id != factor || stored.expires_at <= self.clock.now() {
+            return Ok(false);
+        }
+        let tries = self
+            .store
+            .count_sms_code_try(session)
+            .await?
+            .unwrap_or(u32::MAX);
+        if tries > SMS_CODE_TRIES {
+            return Ok(false);
+        }
+        let ok = self.secrets.code_matches(
+            &code_context(session),
+            normalise_code(code).as_bytes(),
+            &stored.code_mac,
+        );
+        if ok {
+            self.store.delete_sms_code(session).await?;
+        }
+        Ok(ok)
+    }
+
+    /// The active SMS factor of a half-finished sign-in whose live code is `code`.
+    pub(super) async fn sms_sign_in_match<'f>(
+        &self,
+        session: &TokenHash,
+        factors: &'f [Factor],
+        code: &str,
+    ) -> Result<Option<&'f Factor>> {
+        let Some(stored) = self.store.sms_code(session).await? else {
+            return Ok(None);
+        };
+        let Some(f) = factors
+            .iter()
+            .find(|f| f.id == stored.factor_id && f.kind == FactorKind::Sms)
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .sms_code_matches(session, f.id, code)
+            .await?
+            .then_some(f))
+    }
+
+    // ---- set-up -------------------------------------------------------------------
+
+    /// Starts setting up a phone: the number (read in the configured default region,
+    /// mobile only, an allowed country), a pending factor and a code sent to it. The
+    /// password is asked unless the session may only set up two-step verification.
+    pub async fn begin_sms(
+        &self,
+        session: &Token,
+        phone: &str,
+        password: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<SmsSetup> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        match info.session.stage {
+            SessionStage::Enrollment => {}
+            SessionStage::Authenticated => {
+                self.confirm_password(&info.account, password.unwrap_or_default(), ctx)
+                    .await?
+            }
+            _ => return Err(Error::Unauthenticated),
+        }
+        let account = &info.account;
+        if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
+            return Err(Error::SharedMailbox);
+        }
+        let number = self
+            .settings
+            .sms
+            .parse_number(phone)
+            .map_err(|e| Error::InvalidPhone(e.code()))?;
+        if !self.settings.sms.allows_country(&number) {
+            let refusal = SmsRefusal::CountryNotAllowed(number.calling_code());
+            let detail = format!("to={} refused={}", number.masked(), refusal.reason());
+            self.audit(
+                AuditEvent::SmsRefused,
+                Some(account),
+                None,
+                ctx,
+                Some(detail),
+            )
+            .await?;
+            return Err(Error::SmsRefused(refusal));
+        }
+        self.store.delete_unconfirmed_factors(account.id).await?;
+        let id = FactorId(Uuid::new_v4());
+        let factor = Factor {
+            id,
+            account_id: account.id,
+            kind: FactorKind::Sms,
+            label: number.masked(),
+            secret_sealed: self.secrets.seal(number.e164().as_bytes(), id.0.as_bytes()),
+            created_at: self.clock.now(),
+            confirmed_at: None,
+            last_used_at: None,
+            last_step: None,
+        };
+        self.store.insert_factor(&factor).await?;
+        let to_masked = self
+            .send_sms_code(account, session, &factor, 1, ctx)
+            .await?;
+        Ok(SmsSetup {
+            factor_id: id,
+            to_masked,
+            shared_mailbox: self.is_shared_mailbox(&account.email),
+        })
+    }
+
+    async fn pending_sms(&self, info: &SessionInfo, id: FactorId) -> Result<Factor> {
+        if !matches!(
+            info.session.stage,
+            SessionStage::Authenticated | SessionStage::Enrollment
+        ) {
+            return Err(Error::Unauthenticated);
+        }
+        self.store
+            .factors_of(info.account.id)
+            .await?
+            .into_iter()
+            .find(|f| f.id == id && !f.is_active() && f.kind == FactorKind::Sms)
+            .ok_or(Error::NotFound)
+    }
+
+    /// Where the code of a phone being set up went (masked), for its page.
+    pub async fn pending_sms_to(&self, session: &Token, id: FactorId) -> Result<String> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        let f = self.pending_sms(&info, id).await?;
+        Ok(f.label)
+    }
+
+    /// "Send again" while setting up a phone (at most [`SMS_SENDS_PER_SESSION`]).
+    pub async fn resend_setup_sms(
+        &self,
+        session: &Token,
+        id: FactorId,
+        ctx: &RequestContext,
+    ) -> Result<String> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        let f = self.pending_sms(&info, id).await?;
+        let sends = self.sends_so_far(session).await?;
+        if sends >= SMS_SENDS_PER_SESSION {
+            return Err(Error::TooManyRequests);
+        }
+        self.send_sms_code(&info.account, session, &f, sends + 1, ctx)
+            .await
+    }
+
+    /// Confirms a phone with the code sent to it. With the account's first factor
+    /// come its recovery codes.
+    pub async fn confirm_sms(
+        &self,
+        session: &Token,
+        id: FactorId,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<Vec<String>>> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        let f = self.pending_sms(&info, id).await?;
+        if !self.sms_code_matches(&session.hash(), id, code).await? {
+            let detail = Some(format!("set-up of factor={id}"));
+            self.audit(
+                AuditEvent::CodeFailed,
+                Some(&info.account),
+                None,
+                ctx,
+                detail,
+            )
+            .await?;
+            return Err(Error::InvalidCode);
+        }
+        if !self.store.confirm_factor(id, self.clock.now()).await? {
+            return Err(Error::NotFound);
+        }
+        self.factor_confirmed(&info.account, &f, ctx).await
+    }
+
+    // ---- sign-in ------------------------------------------------------------------
+
+    /// "Send me a code by SMS" at the code step: to the account's phone, at most
+    /// [`SMS_SENDS_PER_SESSION`] per sign-in. Returns where it went (masked).
+    pub async fn send_sign_in_sms(&self, session: &Token, ctx: &RequestContext) -> Result<String> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        if info.session.stage != SessionStage::SecondFactor {
+            return Err(Error::Unauthenticated);
+        }
+        let factors = self.active_factors(info.account.id).await?;
+        let Some(f) = factors.iter().find(|f| f.kind == FactorKind::Sms) else {
+            return Err(Error::NotFound);
+        };
+        let sends = self.sends_so_far(session).await?;
+        if sends >= SMS_SENDS_PER_SESSION {
+            return Err(Error::TooManyRequests);
+        }
+        self.send_sms_code(&info.account, session, f, sends + 1, ctx)
+            .await
+    }
+}
