@@ -451,7 +451,112 @@ async fn pages_set_up_sms_in_the_wizard_and_sign_in_by_sms(backend: Backend) {
     assert!(dev.contains("+32470123456"), "{dev}");
 }
 
+/// The Twilio-compatible gateway, and the per-address limit across accounts.
+async fn twilio_gateway_and_the_per_address_limit(backend: Backend) {
+    let gateway = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/2010-04-01/Accounts/AC123/Messages.json"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM42" })))
+        .mount(&gateway)
+        .await;
+    let base = gateway.uri();
+    let app = TestApp::start_configured(backend, move |c| {
+        c.sms.gateway = GatewayKind::Twilio;
+        c.sms.twilio.base_url = base.clone();
+        c.sms.twilio.account_sid = "AC123".into();
+        c.sms.twilio.auth_token = Secret::new("tok");
+        c.sms.twilio.from = "+3225550100".into();
+        c.sms.per_ip_per_hour = 3;
+    })
+    .await;
+    let twilio_code = |r: &wiremock::Request| -> (String, String) {
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&r.body).into_owned().collect();
+        let code = form["Body"]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        (form["To"].clone(), code)
+    };
+    app.add_user("an@example.be").await;
+    app.add_user("bo@example.be").await;
+    let c = app.client();
+    assert_eq!(c.login("an@example.be", PASSWORD).await.status, 200);
+    let r = c
+        .post(
+            "/api/v1/me/factors/sms",
+            json!({ "phone": "+31 6 12345678", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let reqs = gateway.received_requests().await.expect("requests");
+    let auth = reqs[0]
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(auth.starts_with("Basic "), "{auth}");
+    let (to, code) = twilio_code(&reqs[0]);
+    assert_eq!(to, "+31612345678");
+    let r = c
+        .post(
+            &format!("/api/v1/me/factors/sms/{id}/confirm"),
+            json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let audit = app
+        .engine()
+        .audit_log(50, Some("an@example.be"))
+        .await
+        .expect("audit");
+    assert!(audit.iter().any(|r| r.event == "sms_sent"
+        && r.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("provider_id=SM42")));
+
+    // A second account from the same address: the per-address limit (3) counts both.
+    let b = app.client();
+    assert_eq!(b.login("bo@example.be", PASSWORD).await.status, 200);
+    let r = b
+        .post(
+            "/api/v1/me/factors/sms",
+            json!({ "phone": "0470 12 34 56", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let bo_factor = r.body["id"].as_str().expect("id").to_owned();
+    let r = b
+        .post(
+            &format!("/api/v1/me/factors/sms/{bo_factor}/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = b
+        .post(
+            &format!("/api/v1/me/factors/sms/{bo_factor}/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (429, Some("sms_rate_limited")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(
+        gateway.received_requests().await.expect("requests").len(),
+        3
+    );
+}
+
 crate::on_both_backends!(
+    twilio_gateway_and_the_per_address_limit,
     pages_set_up_sms_in_the_wizard_and_sign_in_by_sms,
     phone_set_up_and_used_to_sign_in,
     pumping_limits_refuse_with_clear_codes,
