@@ -562,6 +562,55 @@ impl Journey {
         panic!("no {n} {kind} mail(s) in {}", dir.display());
     }
 
+    /// The SMS in the sms-outbox (`<stamp>-<id>.txt`), oldest first.
+    fn sms_files(&self) -> Vec<std::path::PathBuf> {
+        let dir = self.dir.path().join("data").join("sms-outbox");
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        // Not the temporary `.<name>.tmp` of a file being written.
+        v.retain(|p| {
+            p.extension().is_some_and(|e| e == "txt")
+                && p.file_name()
+                    .is_some_and(|f| !f.to_string_lossy().starts_with('.'))
+        });
+        v.sort();
+        v
+    }
+
+    /// The code in the `n`-th (1-based) SMS of the outbox, once it is there; checks it
+    /// went to +32 470 12 34 56.
+    async fn nth_sms_code(&self, n: usize) -> String {
+        for _ in 0..400 {
+            let files = self.sms_files();
+            if files.len() >= n {
+                let text = std::fs::read_to_string(&files[n - 1]).expect("sms");
+                assert!(
+                    text.lines().next() == Some("To: +32470123456"),
+                    "to the number set up:\n{text}"
+                );
+                return sms_code_in(&text);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no {n} SMS in the sms-outbox");
+    }
+
+    /// On the code step after an SMS was sent: `code`, "remember" ticked or not.
+    async fn enter_sms_code(&self, code: &str, remember: bool) {
+        fill(&self.c, "#code", code).await;
+        if remember {
+            let tick = self
+                .c
+                .find(Locator::Css("form.card input#remember[type=checkbox]"))
+                .await
+                .expect("the remember checkbox in the code form");
+            tick.click().await.expect("tick");
+            assert!(tick.is_selected().await.expect("checked?"));
+        }
+        click(&self.c, "form.card button[type=submit]").await;
+    }
+
     async fn finish(self) {
         self.c.close().await.expect("close");
         self.server.stop();
@@ -574,6 +623,41 @@ fn code_in(mail: &str) -> String {
         .map(|l| l.replace(' ', ""))
         .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or_else(|| panic!("no code in the mail:\n{mail}"))
+}
+
+/// The code in an outbox SMS: the first word of the text after the headers.
+fn sms_code_in(file: &str) -> String {
+    let (headers, text) = file
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("headers, a blank line, the text:\n{file}"));
+    assert!(
+        headers.contains("\nId: ") && headers.contains("\nDate: "),
+        "{file}"
+    );
+    let code = text.split_whitespace().next().unwrap_or_default();
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "a 6-digit code first:\n{file}"
+    );
+    assert!(text.contains("is je code voor tweestap"), "{file}");
+    code.to_owned()
+}
+
+/// Clicks a button whose form shows the same page again, and waits for the new one.
+async fn click_and_wait_reload(c: &Client, css: &str) {
+    let old = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    old.click().await.expect("click");
+    for _ in 0..200 {
+        // The element of the old page is gone once the new one is there.
+        if old.text().await.is_err() && c.find(Locator::Css("main")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{css}: the page was never shown again");
 }
 
 /// The `/enroll/<token>` path of the link in a mail.
@@ -615,6 +699,8 @@ on_both_backends!(
     support_reset_then_a_new_app,
     remember_this_device,
     sign_in_with_a_recovery_code,
+    sms_as_a_fallback_for_the_app,
+    sms_only_for_someone_without_a_smartphone,
 );
 
 /// "Beveilig nu je account": password, the code from the mail, the method, the QR
@@ -1011,5 +1097,238 @@ async fn sign_in_with_a_recovery_code(database_url: String) {
     j.nth_mail("recovery-code-used", 2).await;
     j.goto("/account").await;
     wait_text(c, "Nog 8 herstelcodes over.").await;
+    j.finish().await;
+}
+
+/// An app first; then My Profile → "Gsm-nummer toevoegen voor sms-codes" (password,
+/// number, the code from the SMS). At the code step an SMS instead of the app's code;
+/// "Stuur opnieuw" sends another, and only the newest code works.
+async fn sms_as_a_fallback_for_the_app(database_url: String) {
+    let Some(j) = Journey::start(database_url).await else {
+        return;
+    };
+    let c = &j.c;
+    let email = "fien@example.be";
+    j.add(email, "Fien Wuyts", Role::User).await;
+    j.set_up_app(email).await;
+
+    // My Profile → add a phone: password and number, then the code from the SMS.
+    let link = c
+        .find(Locator::Css("a[href='/account/2fa/sms']"))
+        .await
+        .expect("the link to add a phone");
+    assert_eq!(
+        link.text().await.expect("text"),
+        "Gsm-nummer toevoegen voor sms-codes"
+    );
+    link.click().await.expect("click");
+    wait_path(c, |p| p == "/account/2fa/sms", "/account/2fa/sms").await;
+    fill(c, "#password", PASSWORD).await;
+    fill(c, "#phone", "0470 12 34 56").await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(
+        c,
+        |p| p.starts_with("/account/2fa/sms/"),
+        "the SMS code page",
+    )
+    .await;
+    wait_text(
+        c,
+        "We stuurden een code van 6 cijfers naar +32 4•• •• •• 56",
+    )
+    .await;
+    let setup_page = path(c).await;
+    assert!(
+        c.find(Locator::Css(&format!(
+            "form[action='{setup_page}/resend'] button[type=submit]"
+        )))
+        .await
+        .is_ok(),
+        "a button to send the code again"
+    );
+    let code = j.nth_sms_code(1).await;
+    fill(c, "#code", &code).await;
+    click(c, "form.card button[type=submit]").await;
+    // Not the first factor: no recovery codes, straight back to My Profile.
+    wait_path(c, |p| p == "/account", "/account").await;
+    let url = c.current_url().await.expect("url");
+    assert_eq!(url.query(), Some("done=enabled"));
+    let factors = c
+        .find_all(Locator::Css("#twofa ul.factors li"))
+        .await
+        .expect("factors");
+    assert_eq!(factors.len(), 2, "the app and the phone");
+    let mut listed = Vec::new();
+    for f in &factors {
+        listed.push(f.text().await.expect("text"));
+    }
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.starts_with("Sms naar +32 4•• •• •• 56")),
+        "{listed:?}"
+    );
+
+    // Signing in: an SMS instead of the app's code.
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+    let send = c
+        .find(Locator::Css("#send-sms"))
+        .await
+        .expect("the button to send an SMS");
+    assert_eq!(
+        send.text().await.expect("text"),
+        "Stuur mij een code per sms"
+    );
+    click_and_wait_reload(c, "#send-sms").await;
+    wait_text(
+        c,
+        "We stuurden een code van 6 cijfers naar +32 4•• •• •• 56",
+    )
+    .await;
+    let again = c
+        .find(Locator::Css("#send-sms"))
+        .await
+        .expect("the button")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(again, "Stuur opnieuw");
+    let code = j.nth_sms_code(2).await;
+    j.enter_sms_code(&code, false).await;
+    wait_path(c, |p| p == "/", "/").await;
+    wait_text(c, "Welkom, Fien Wuyts.").await;
+
+    // "Stuur opnieuw": a second SMS, and only its code works.
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+    click_and_wait_reload(c, "#send-sms").await;
+    let older = j.nth_sms_code(3).await;
+    click_and_wait_reload(c, "#send-sms").await;
+    let newest = j.nth_sms_code(4).await;
+    assert_eq!(j.sms_files().len(), 4, "one SMS per press");
+    wait_text(
+        c,
+        "We stuurden een code van 6 cijfers naar +32 4•• •• •• 56",
+    )
+    .await;
+    if older != newest {
+        // (One in a million they are the same.)
+        j.enter_sms_code(&older, false).await;
+        wait_text(c, "Deze code klopt niet").await;
+        assert_eq!(path(c).await, "/login/code");
+    }
+    j.enter_sms_code(&newest, false).await;
+    wait_path(c, |p| p == "/", "/").await;
+    wait_text(c, "Welkom, Fien Wuyts.").await;
+    j.finish().await;
+}
+
+/// "Beveilig nu je account" with SMS as the only method: a landline is refused, a
+/// mobile number gets the code; the recovery codes (the first factor); then signing in
+/// with an SMS code, remembering the device.
+async fn sms_only_for_someone_without_a_smartphone(database_url: String) {
+    let Some(j) = Journey::start(database_url).await else {
+        return;
+    };
+    let c = &j.c;
+    let email = "gust@example.be";
+    j.add(email, "Gust Peeters", Role::User).await;
+
+    j.goto("/login").await;
+    click(c, "a[href='/secure']").await;
+    wait_path(c, |p| p == "/secure", "/secure").await;
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/secure/code", "/secure/code").await;
+    let code = code_in(&j.nth_mail("email-code", 1).await);
+    fill(c, "#code", &code).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/account/2fa/enable", "the method choice").await;
+
+    // SMS, with a landline first: refused, the choice kept.
+    click(c, "#method-sms").await;
+    fill(c, "#phone", "02 511 11 11").await;
+    click_and_wait_reload(c, "form.card button[type=submit]").await;
+    wait_text(c, "Dit is geen gsm-nummer").await;
+    assert_eq!(path(c).await, "/account/2fa/enable");
+    assert!(j.sms_files().is_empty(), "no SMS to a landline");
+    let sms = c
+        .find(Locator::Css("#method-sms"))
+        .await
+        .expect("the SMS method");
+    assert!(sms.is_selected().await.expect("checked?"), "still chosen");
+    let phone = c.find(Locator::Css("#phone")).await.expect("the number");
+    phone.clear().await.expect("clear");
+    phone.send_keys("0470 12 34 56").await.expect("typing");
+    click(c, "form.card button[type=submit]").await;
+    wait_path(
+        c,
+        |p| p.starts_with("/account/2fa/sms/"),
+        "the SMS code page",
+    )
+    .await;
+    wait_text(
+        c,
+        "We stuurden een code van 6 cijfers naar +32 4•• •• •• 56",
+    )
+    .await;
+    let code = j.nth_sms_code(1).await;
+    fill(c, "#code", &code).await;
+    click(c, "form.card button[type=submit]").await;
+
+    // The first factor: the recovery codes, then My Profile.
+    wait_text(c, "Je herstelcodes").await;
+    let codes = c
+        .find_all(Locator::Css("ol.recovery-codes code"))
+        .await
+        .expect("codes");
+    assert_eq!(codes.len(), 10);
+    click(c, "a[href='/account?done=enabled']").await;
+    wait_path(c, |p| p == "/account", "/account").await;
+    let twofa = c
+        .find(Locator::Css("#twofa"))
+        .await
+        .expect("2FA box")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        twofa.contains("Tweestapsverificatie is ingeschakeld")
+            && twofa.contains("Sms naar +32 4•• •• •• 56"),
+        "{twofa}"
+    );
+
+    // Signing in: password, an SMS code, "remember this device".
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/login/code").await;
+    let intro = c
+        .find(Locator::Css("#code-intro"))
+        .await
+        .expect("the intro")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        intro.contains("per sms") && !intro.contains("authenticator-app"),
+        "only SMS: {intro}"
+    );
+    click_and_wait_reload(c, "#send-sms").await;
+    wait_text(
+        c,
+        "We stuurden een code van 6 cijfers naar +32 4•• •• •• 56",
+    )
+    .await;
+    let code = j.nth_sms_code(2).await;
+    j.enter_sms_code(&code, true).await;
+    wait_path(c, |p| p == "/", "/").await;
+    wait_text(c, "Welkom, Gust Peeters.").await;
+
+    // Remembered: the password is enough, and no SMS is sent.
+    j.sign_out().await;
+    j.sign_in_lands_on(email, "/").await;
+    wait_text(c, "Welkom, Gust Peeters.").await;
+    assert_eq!(j.sms_files().len(), 2);
     j.finish().await;
 }

@@ -354,7 +354,71 @@ async fn page(c: &Client, path: &str) -> String {
         .expect("text")
 }
 
+/// The pages: the codes download as a text file (the server keeps none) and new
+/// ones can be made with the password.
+async fn recovery_code_pages_download_and_renew(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_user("an@example.be").await;
+    let c = app.client();
+    c.enroll(&app, "an@example.be").await;
+    let form = page(&c, "/account/recovery-codes").await;
+    assert!(form.contains("id=\"password\""), "{form}");
+    let at = form.find("name=\"csrf\" value=\"").expect("csrf") + 19;
+    let csrf = form[at..at + 64].to_owned();
+    let r = c
+        .http
+        .post(format!("{}/account/recovery-codes", c.base))
+        .form(&[("csrf", csrf.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.expect("html");
+    let codes: Vec<String> = html
+        .split("<code>")
+        .skip(1)
+        .filter_map(|p| p.split("</code>").next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), 10, "{html}");
+    assert!(
+        html.contains("@media print") || html.contains("no-print"),
+        "printable"
+    );
+
+    let at = html.find("name=\"csrf\" value=\"").expect("csrf") + 19;
+    let csrf = html[at..at + 64].to_owned();
+    let mut fields: Vec<(&str, &str)> = codes.iter().map(|c| ("code", c.as_str())).collect();
+    fields.push(("code", "<script>alert(1)</script>"));
+    fields.push(("csrf", &csrf));
+    let r = c
+        .http
+        .post(format!("{}/account/recovery-codes/download", c.base))
+        .form(&fields)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/plain"));
+    let text = r.text().await.expect("text");
+    for code in &codes {
+        assert!(text.contains(code.as_str()), "{text}");
+    }
+    assert!(!text.contains("script"), "only code-shaped values: {text}");
+    let profile = page(&c, "/account").await;
+    assert!(profile.contains("Nog 10 herstelcodes over."), "{profile}");
+}
+
 crate::on_both_backends!(
+    recovery_code_pages_download_and_renew,
     remembered_browsers_skip_the_code_for_seven_days,
     devices_are_forgotten_on_request_and_after_security_changes,
     recovery_codes_work_once_each_and_can_be_renewed,

@@ -34,6 +34,25 @@ async fn forgot_answers_alike_and_mails_a_single_use_link(backend: Backend) {
     let (_, secret) = c.enroll(&app, "an@example.be").await;
     let old_session = c; // signed in, to be ended by the reset
 
+    // A browser remembered before the reset, to be forgotten by it.
+    let remembered = app.client();
+    assert_eq!(
+        remembered.login("an@example.be", PASSWORD).await.body["state"],
+        "second_factor"
+    );
+    app.next_step();
+    let r = remembered
+        .post(
+            "/api/v1/login/second-factor",
+            json!({ "method": "totp", "code": app.code(&secret), "remember_device": true }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        remembered.login("an@example.be", PASSWORD).await.body["state"],
+        "authenticated"
+    );
+
     let other = app.client();
     // A forged Host must not steer the link (host header poisoning): the link below
     // must still start with the server's own address.
@@ -123,8 +142,13 @@ async fn forgot_answers_alike_and_mails_a_single_use_link(backend: Backend) {
         (400, Some("invalid_token"))
     );
 
-    // Old sessions are dead; the old password is refused; the new one still needs the code.
+    // Old sessions are dead; the old password is refused; the new one still needs the code,
+    // also in the browser remembered before.
     assert_eq!(old_session.get("/api/v1/me").await.status, 401);
+    assert_eq!(
+        remembered.login("an@example.be", NEW).await.body["state"],
+        "second_factor"
+    );
     let fresh = app.client();
     assert_eq!(fresh.login("an@example.be", PASSWORD).await.status, 401);
     let r = fresh.login("an@example.be", NEW).await;
