@@ -117,6 +117,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     // An organisation on SQLite: three people, two with an app.
     let emails = ["an@example.be", "bo@example.be", "info@example.be"];
     let mut secrets = Vec::new();
+    let mut recovery: Vec<String> = Vec::new();
     {
         let old = site(&sqlite_dir, "", "", &clock).await;
         for (i, e) in emails.iter().enumerate() {
@@ -145,6 +146,12 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
                 )
                 .await;
             assert_eq!(st, 200, "{r}");
+            recovery.push(
+                r["recovery_codes"][0]
+                    .as_str()
+                    .expect("recovery codes")
+                    .to_owned(),
+            );
             secrets.push(secret);
         }
         old.stop();
@@ -240,6 +247,20 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
             assert_eq!(r["state"], "authenticated", "{e}");
         }
     }
+    // Recovery codes came along too: bo signs in with one.
+    let s = Browser::new(new.url());
+    s.post(
+        "/api/v1/login",
+        json!({"email": emails[1], "password": PASSWORD}),
+    )
+    .await;
+    let (st, r) = s
+        .post(
+            "/api/v1/login/second-factor",
+            json!({"method": "recovery_code", "code": recovery[1]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
     // The audit log came along.
     let log = new
         .app

@@ -3,6 +3,15 @@
 
 use rand::Rng;
 
+/// A recovery code as stored: only its MAC (for export and import).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecoveryCode {
+    pub account_id: crate::account::AccountId,
+    pub code_mac: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Codes per set.
 pub const RECOVERY_CODES: usize = 10;
 

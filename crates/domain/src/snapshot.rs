@@ -4,8 +4,10 @@
 //!
 //! The format is explicit records, not the domain structs, so it stays stable when
 //! the domain changes. Secrets stay sealed: the importing side needs the same master
-//! key. Sessions are not carried over (everyone signs in again), which is both
-//! simpler and safer than moving live bearer tokens around.
+//! key. Sessions, remembered devices and mailed links are not carried over
+//! (everyone signs in again, with the code), which is both simpler and safer than
+//! moving live bearer tokens around. Recovery codes are carried (as MACs, which the
+//! same master key checks), so nobody loses their way back in.
 
 use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
@@ -27,6 +29,17 @@ pub struct Snapshot {
     pub factors: Vec<FactorRecord>,
     /// Oldest first.
     pub audit: Vec<AuditEntry>,
+    /// Absent in exports made before recovery codes existed.
+    #[serde(default)]
+    pub recovery_codes: Vec<RecoveryCodeRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoveryCodeRecord {
+    pub account_id: Uuid,
+    pub code_mac: String,
+    pub created_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +102,7 @@ pub struct Contents {
     pub accounts: Vec<Account>,
     pub factors: Vec<Factor>,
     pub audit: Vec<AuditRecord>,
+    pub recovery_codes: Vec<crate::recovery::StoredRecoveryCode>,
 }
 
 impl Snapshot {
@@ -141,6 +155,16 @@ impl Snapshot {
                     ip: r.ip.clone(),
                     user_agent: r.user_agent.clone(),
                     detail: r.detail.clone(),
+                })
+                .collect(),
+            recovery_codes: c
+                .recovery_codes
+                .iter()
+                .map(|r| RecoveryCodeRecord {
+                    account_id: r.account_id.0,
+                    code_mac: r.code_mac.clone(),
+                    created_at: r.created_at,
+                    used_at: r.used_at,
                 })
                 .collect(),
         }
@@ -213,10 +237,26 @@ impl Snapshot {
                 detail: r.detail.clone(),
             })
             .collect();
+        let mut recovery_codes = Vec::with_capacity(self.recovery_codes.len());
+        for r in &self.recovery_codes {
+            if !known.contains(&r.account_id) {
+                return Err(SnapshotError::Account {
+                    id: r.account_id,
+                    what: "has recovery codes but is not in the export".into(),
+                });
+            }
+            recovery_codes.push(crate::recovery::StoredRecoveryCode {
+                account_id: AccountId(r.account_id),
+                code_mac: r.code_mac.clone(),
+                created_at: r.created_at,
+                used_at: r.used_at,
+            });
+        }
         Ok(Contents {
             accounts,
             factors,
             audit,
+            recovery_codes,
         })
     }
 }
@@ -263,6 +303,12 @@ mod tests {
                 user_agent: None,
                 detail: None,
             }],
+            recovery_codes: vec![crate::recovery::StoredRecoveryCode {
+                account_id: id,
+                code_mac: "ab12".into(),
+                created_at: at,
+                used_at: None,
+            }],
         }
     }
 
@@ -277,6 +323,12 @@ mod tests {
         assert_eq!(d.factors[0].secret_sealed, vec![1, 2, 3, 255]);
         assert_eq!(d.factors[0].last_step, Some(42));
         assert_eq!(d.audit[0].account_id, Some(c.accounts[0].id));
+        assert_eq!(d.recovery_codes, c.recovery_codes);
+        // Exports from before recovery codes still read.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("recovery_codes");
+        let old: Snapshot = serde_json::from_value(old).unwrap();
+        assert!(old.contents().unwrap().recovery_codes.is_empty());
     }
 
     #[test]

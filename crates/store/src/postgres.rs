@@ -390,6 +390,11 @@ impl Store for PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
+        let recovery =
+            sqlx::query("SELECT * FROM recovery_codes ORDER BY account_id, created_at, code_mac")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(Contents {
             accounts: accounts
@@ -401,6 +406,10 @@ impl Store for PostgresStore {
                 .map(factor_from)
                 .collect::<StoreResult<_>>()?,
             audit: audit.iter().map(audit_from).collect::<StoreResult<_>>()?,
+            recovery_codes: recovery
+                .iter()
+                .map(rows::recovery_code_from)
+                .collect::<StoreResult<_>>()?,
         })
     }
 
@@ -443,6 +452,18 @@ impl Store for PostgresStore {
         }
         for r in &c.audit {
             insert_audit_row(&mut *tx, r).await?;
+        }
+        for r in &c.recovery_codes {
+            sqlx::query(
+                "INSERT INTO recovery_codes (account_id, code_mac, created_at, used_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(r.account_id.0)
+            .bind(&r.code_mac)
+            .bind(ts(r.created_at))
+            .bind(r.used_at.map(ts))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
     }

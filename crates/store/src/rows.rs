@@ -200,6 +200,17 @@ pub(crate) fn sms_code_from(row: &impl Columns) -> StoreResult<tweestap_domain::
     })
 }
 
+pub(crate) fn recovery_code_from(
+    row: &impl Columns,
+) -> StoreResult<tweestap_domain::recovery::StoredRecoveryCode> {
+    Ok(tweestap_domain::recovery::StoredRecoveryCode {
+        account_id: AccountId(row.uuid("account_id")?),
+        code_mac: row.text("code_mac")?,
+        created_at: row.time("created_at")?,
+        used_at: row.opt_time("used_at")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
