@@ -54,6 +54,23 @@ fn secret_box(c: &mut Criterion) {
     g.finish();
 }
 
+/// Mailed, SMS and recovery codes are kept as HMACs under a server key.
+fn code_macs(c: &mut Criterion) {
+    let b = SecretBox::new(&MasterKey::generate());
+    let stored = b.code_mac(b"session-hash", b"123456");
+    let mut g = c.benchmark_group("code_mac");
+    g.bench_function("mac", |x| {
+        x.iter(|| b.code_mac(black_box(b"session-hash"), black_box(b"123456")))
+    });
+    g.bench_function("matches_right", |x| {
+        x.iter(|| b.code_matches(black_box(b"session-hash"), black_box(b"123456"), &stored))
+    });
+    g.bench_function("matches_wrong", |x| {
+        x.iter(|| b.code_matches(black_box(b"session-hash"), black_box(b"654321"), &stored))
+    });
+    g.finish();
+}
+
 fn argon2id(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -86,5 +103,5 @@ fn argon2id(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, totp, secret_box, argon2id);
+criterion_group!(benches, totp, secret_box, code_macs, argon2id);
 criterion_main!(benches);
