@@ -158,6 +158,20 @@ async fn factor_notices_in_dutch_land_in_the_outbox(backend: Backend) {
     for bad in ["/dev/outbox/..%2Fsecret.key", "/dev/outbox/nope.eml"] {
         assert_eq!(c.get(bad).await.status, 404, "{bad}");
     }
+    // Through a reverse proxy on the same host every visitor would look local:
+    // forwarding headers mean "not local".
+    for header in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        for path in ["/dev/outbox", "/dev/sms-outbox"] {
+            let r = c
+                .http
+                .get(format!("{}{path}", c.base))
+                .header(header, "203.0.113.9")
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(r.status().as_u16(), 404, "{path} with {header}");
+        }
+    }
 }
 
 async fn english_users_get_english_mail(backend: Backend) {

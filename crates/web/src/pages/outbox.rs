@@ -14,18 +14,24 @@ use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The TCP peer of the connection (absent when served without connect info).
+/// The TCP peer of the connection when it is this machine and no proxy stands in
+/// between (a reverse proxy on the same host would make every visitor look local,
+/// so a request carrying forwarding headers never counts as local).
 pub(crate) struct Peer(Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let proxied = ["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| parts.headers.contains_key(*h));
         Ok(Peer(
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
+                .map(|c| c.0)
+                .filter(|p| !proxied && p.ip().to_canonical().is_loopback()),
         ))
     }
 }
@@ -33,9 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 /// The outbox folder, when this request may see it.
 fn outbox_for(state: &AppState, peer: &Peer) -> Option<PathBuf> {
     let dir = state.settings.outbox.clone()?;
-    peer.0
-        .filter(|p| p.ip().to_canonical().is_loopback())
-        .map(|_| dir)
+    peer.0.map(|_| dir)
 }
 
 /// A file name the outbox writes: no path separators, no leading dot.
