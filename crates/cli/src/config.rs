@@ -30,6 +30,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// SMS codes: the gateway and the pumping protection (`[sms]`).
     pub sms: crate::sms::SmsConfig,
+    /// The OpenID Connect provider: key retention and clients (`[oidc]`).
+    pub oidc: crate::oidc::OidcConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -202,6 +204,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             policy: PolicyConfig::default(),
             sms: crate::sms::SmsConfig::default(),
+            oidc: crate::oidc::OidcConfig::default(),
         }
     }
 }
@@ -368,6 +371,8 @@ mod tests {
         assert_eq!(c.mail.from, d.mail.from);
         assert_eq!(c.mail.organisation, d.mail.organisation);
         assert_eq!(c.mail.poll_interval_seconds, d.mail.poll_interval_seconds);
+        assert_eq!(c.oidc.key_retention_hours, d.oidc.key_retention_hours);
+        assert!(c.oidc.clients.is_empty());
     }
 
     #[test]

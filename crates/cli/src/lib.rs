@@ -4,6 +4,7 @@
 pub mod config;
 mod keys;
 pub mod mail;
+pub mod oidc;
 pub mod sms;
 
 use crate::config::Config;
@@ -40,6 +41,10 @@ pub enum StartError {
     Mail(String),
     #[error("sms: {0}")]
     Sms(#[from] sms::SmsConfigError),
+    #[error(transparent)]
+    Oidc(#[from] oidc::OidcConfigError),
+    #[error("signing keys: {0}")]
+    SigningKeys(tweestap_domain::Error),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
 }
@@ -126,8 +131,8 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
     keys::load_or_create(&config.data_dir.join("secret.key"))
 }
 
-pub fn settings(config: &Config) -> Settings {
-    Settings {
+pub fn settings(config: &Config) -> Result<Settings, StartError> {
+    Ok(Settings {
         issuer: config.issuer.clone(),
         totp: TotpParams::default(),
         lockout: LockoutPolicy {
@@ -160,7 +165,8 @@ pub fn settings(config: &Config) -> Settings {
         enrollment_link_validity: chrono::Duration::days(i64::from(
             config.policy.enrollment_link_days.clamp(1, 90),
         )),
-    }
+        oidc: config.oidc.settings()?,
+    })
 }
 
 /// The engine, ready for any front-end.
@@ -169,6 +175,7 @@ pub async fn engine(
     clock: Arc<dyn Clock>,
     migrate: bool,
 ) -> Result<(Arc<Tweestap>, MasterKey), StartError> {
+    let settings = settings(config)?;
     let store = open_store(config, migrate).await?;
     let key = master_key(config)?;
     let p = &config.password;
@@ -189,7 +196,7 @@ pub async fn engine(
     )?;
     let gateway = config.sms.gateway(&config.data_dir)?;
     tracing::info!(gateway = %gateway.describe(), "SMS codes go out through this gateway");
-    let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings(config))
+    let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings)
         .with_sms_sender(Arc::new(gateway));
     Ok((Arc::new(app), key))
 }
@@ -240,6 +247,9 @@ pub fn links_base(config: &Config, addr: SocketAddr) -> String {
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
     let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
+    app.ensure_signing_keys()
+        .await
+        .map_err(StartError::SigningKeys)?;
     let mailer = Arc::new(mail::Mailer::from_config(config, SecretBox::new(&key))?);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -273,6 +283,9 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
             }
             if let Err(e) = purger.purge_spent().await {
                 tracing::warn!(error = %e, "purging spent links and sent mail failed");
+            }
+            if let Err(e) = purger.purge_retired_signing_keys().await {
+                tracing::warn!(error = %e, "purging retired signing keys failed");
             }
         }
     });

@@ -10,6 +10,7 @@ use tweestap::config::Config;
 use tweestap_domain::account::{Account, Role};
 use tweestap_domain::audit::RequestContext;
 use tweestap_domain::clock::SystemClock;
+use tweestap_domain::oidc::ClientSource;
 use tweestap_domain::service::Actor;
 use tweestap_domain::Tweestap;
 
@@ -56,6 +57,13 @@ enum Command {
         /// The file `tweestap export` wrote; `-` for standard input.
         file: PathBuf,
     },
+    /// The keys ID tokens are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The portals (OpenID Connect clients) that may sign people in through
+    /// tweestap.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Show the audit log, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -104,6 +112,41 @@ enum UserCommand {
         old: String,
         /// Its new address.
         new: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Show every signing key: kid, algorithm, created, retired.
+    List,
+    /// Make a new key per algorithm the active one. The old ones stay published in
+    /// the JWKS for `[oidc] key_retention_hours`, so tokens they signed still verify.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client. Prints its client_id and, unless --public, its secret:
+    /// shown this once, only a hash of it is kept.
+    Add {
+        /// Shown to people signing in.
+        #[arg(long)]
+        name: String,
+        /// Where the client receives its answers (https, or http to localhost);
+        /// matched exactly. Repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A client that cannot keep a secret (single-page or native app); it must
+        /// use PKCE.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List the clients, from the configuration file and the database.
+    List,
+    /// Remove a client added with `client add`.
+    Remove {
+        /// Its client_id.
+        id: String,
     },
 }
 
@@ -294,6 +337,82 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 n.audit,
                 tweestap::describe_database(&config)
             );
+        }
+        Command::Keys(KeysCommand::List) => {
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            app.ensure_signing_keys().await?;
+            println!("{:<24} {:<6} {:<17} RETIRED", "KID", "ALG", "CREATED");
+            for k in app.signing_keys().await? {
+                println!(
+                    "{:<24} {:<6} {:<17} {}",
+                    k.kid,
+                    k.alg,
+                    k.created_at.format("%Y-%m-%d %H:%M"),
+                    k.retired_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            for k in app.rotate_signing_keys().await? {
+                println!("new {} key {}", k.alg, k.kid);
+            }
+            println!(
+                "the previous keys stay published for {} hours, then they are deleted",
+                config.oidc.key_retention_hours.max(1)
+            );
+        }
+        Command::Client(ClientCommand::Add {
+            name,
+            redirect_uris,
+            public,
+        }) => {
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let new = app.add_client(&name, &redirect_uris, public).await?;
+            println!("client_id: {}", new.client.id);
+            match new.secret {
+                Some(secret) => {
+                    println!("client_secret: {secret}");
+                    eprintln!(
+                        "keep the secret now: it is not shown again (only a hash of it is stored)"
+                    );
+                }
+                None => println!("public client: no secret; it must use PKCE (S256)"),
+            }
+        }
+        Command::Client(ClientCommand::List) => {
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            println!(
+                "{:<34} {:<24} {:<13} {:<9} REDIRECT URIS",
+                "CLIENT ID", "NAME", "TYPE", "SOURCE"
+            );
+            for c in app.clients().await? {
+                println!(
+                    "{:<34} {:<24} {:<13} {:<9} {}",
+                    c.id,
+                    c.name,
+                    if c.is_public() {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
+                    match c.source {
+                        ClientSource::Config => "config",
+                        ClientSource::Database => "database",
+                    },
+                    c.redirect_uris.join(" ")
+                );
+            }
+        }
+        Command::Client(ClientCommand::Remove { id }) => {
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            app.remove_client(&id).await.map_err(|e| match e {
+                tweestap_domain::Error::NotFound => format!("no client with the id {id}"),
+                e => e.to_string(),
+            })?;
+            println!("removed client {id}");
         }
         Command::Audit { limit, email } => {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;

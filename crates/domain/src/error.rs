@@ -51,6 +51,15 @@ pub enum Error {
     /// The SMS gateway failed; another method may still work.
     #[error("the SMS could not be sent; try again later or use another method")]
     SmsUnavailable,
+    /// A client registration that cannot be accepted; the text says why.
+    #[error("{0}")]
+    InvalidClient(String),
+    /// The client is registered in the configuration file, not the database.
+    #[error("client {0} is registered in the configuration file; remove it there")]
+    ClientInConfig(String),
+    /// An ID token could not be signed (no key, or an unusable one).
+    #[error("signing failed: {0}")]
+    Signing(String),
     #[error("not found")]
     NotFound,
     #[error("not a valid e-mail address")]

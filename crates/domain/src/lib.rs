@@ -13,6 +13,7 @@ pub mod error;
 pub mod factor;
 pub mod lockout;
 pub mod mail;
+pub mod oidc;
 pub mod password;
 pub mod policy;
 pub mod recovery;

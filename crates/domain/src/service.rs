@@ -20,9 +20,11 @@ use chrono::{DateTime, Utc};
 
 mod devices;
 mod enrollment;
+mod oidc;
 mod sms;
 mod support;
 pub use enrollment::{OpenedLink, SecureStart};
+pub use oidc::NewClient;
 pub use sms::SmsSetup;
 use std::sync::Arc;
 pub use support::{AccountOverview, Actor};

@@ -33,6 +33,8 @@ pub struct Settings {
     pub remember_device: chrono::Duration,
     /// Where SMS may go and how many per hour.
     pub sms: crate::sms::SmsPolicy,
+    /// The OpenID Connect provider: key retention and configured clients.
+    pub oidc: crate::oidc::OidcSettings,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             enrollment_link_validity: chrono::Duration::days(5),
             remember_device: chrono::Duration::days(7),
             sms: crate::sms::SmsPolicy::default(),
+            oidc: crate::oidc::OidcSettings::default(),
         }
     }
 }

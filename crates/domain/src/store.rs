@@ -7,6 +7,7 @@ use crate::enrollment::{EmailCode, EnrollmentLink};
 use crate::factor::{Factor, FactorId};
 use crate::lockout::Guard;
 use crate::mail::{Language, NewMail, QueuedMail};
+use crate::oidc::{OidcClient, SigningKey};
 use crate::session::Session;
 use crate::snapshot::Contents;
 use crate::token::TokenHash;
@@ -245,4 +246,24 @@ pub trait Store: Send + Sync + 'static {
         ip: Option<&str>,
         since: DateTime<Utc>,
     ) -> StoreResult<crate::sms::SentLastHour>;
+
+    // ---- OpenID Connect ----------------------------------------------------------
+
+    /// Adds a signing key; `Conflict` when its algorithm already has an active key
+    /// (a unique index decides, so nodes starting at once add one between them).
+    async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()>;
+    /// Every signing key, active and retired, newest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    /// In one transaction: the active key of `k.alg` is retired at `at` and `k`
+    /// becomes the active one. `Conflict` when a concurrent rotation won.
+    async fn rotate_signing_key(&self, k: &SigningKey, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Deletes the keys retired before `before`.
+    async fn delete_retired_signing_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Registers a client; `Conflict` when the id is taken.
+    async fn insert_client(&self, c: &OidcClient) -> StoreResult<()>;
+    async fn client(&self, id: &str) -> StoreResult<Option<OidcClient>>;
+    /// Every client in the database, oldest first.
+    async fn list_clients(&self) -> StoreResult<Vec<OidcClient>>;
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
 }

@@ -22,6 +22,7 @@ use tweestap_domain::enrollment::{EmailCode, EnrollmentLink};
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, QueuedMail};
+use tweestap_domain::oidc::{OidcClient, SigningKey};
 use tweestap_domain::session::Session;
 use tweestap_domain::snapshot::Contents;
 use tweestap_domain::store::{NewAccount, NewPasswordReset, Store, StoreError, StoreResult};
@@ -1050,6 +1051,109 @@ impl Store for PostgresStore {
         insert_link(&mut tx, link).await?;
         tx.commit().await.map_err(map_err)
     }
+
+    // ---- OpenID Connect ----------------------------------------------------------
+
+    async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
+        insert_signing_key_row(&self.pool, k).await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        let rows = sqlx::query("SELECT * FROM oidc_signing_keys ORDER BY created_at DESC, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(rows::signing_key_from).collect()
+    }
+
+    async fn rotate_signing_key(&self, k: &SigningKey, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "UPDATE oidc_signing_keys SET retired_at = $1 WHERE alg = $2 AND retired_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(k.alg.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_signing_key_row(&mut *tx, k).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_retired_signing_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM oidc_signing_keys WHERE retired_at < $1")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn insert_client(&self, c: &OidcClient) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oidc_clients (id, name, redirect_uris, client_type, secret_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(rows::redirect_uris_json(&c.redirect_uris))
+        .bind(rows::client_type(c))
+        .bind(&c.secret_hash)
+        .bind(ts(c.created_at.unwrap_or_else(Utc::now)))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn client(&self, id: &str) -> StoreResult<Option<OidcClient>> {
+        sqlx::query("SELECT * FROM oidc_clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::client_from)
+            .transpose()
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<OidcClient>> {
+        let rows = sqlx::query("SELECT * FROM oidc_clients ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(rows::client_from).collect()
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+/// One signing key row; shared by `insert_signing_key` and rotations.
+async fn insert_signing_key_row<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    k: &SigningKey,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO oidc_signing_keys (kid, alg, private_sealed, public_jwk, created_at, retired_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&k.kid)
+    .bind(k.alg.as_str())
+    .bind(&k.private_sealed)
+    .bind(k.public_jwk.to_string())
+    .bind(ts(k.created_at))
+    .bind(k.retired_at.map(ts))
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// Ends the account's open links and stores `l`, inside the caller's transaction.

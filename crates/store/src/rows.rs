@@ -12,6 +12,7 @@ use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, QueuedMail};
+use tweestap_domain::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
 use tweestap_domain::session::{Session, SessionStage};
 use tweestap_domain::store::{StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
@@ -208,6 +209,53 @@ pub(crate) fn recovery_code_from(
         code_mac: row.text("code_mac")?,
         created_at: row.time("created_at")?,
         used_at: row.opt_time("used_at")?,
+    })
+}
+
+pub(crate) fn signing_key_from(row: &impl Columns) -> StoreResult<SigningKey> {
+    let alg = row.text("alg")?;
+    let jwk = row.text("public_jwk")?;
+    Ok(SigningKey {
+        kid: row.text("kid")?,
+        alg: SigningAlg::parse(&alg)
+            .ok_or_else(|| StoreError::Corrupt(format!("signing alg {alg:?}")))?,
+        private_sealed: row.bytes("private_sealed")?,
+        public_jwk: serde_json::from_str(&jwk)
+            .map_err(|e| StoreError::Corrupt(format!("public JWK: {e}")))?,
+        created_at: row.time("created_at")?,
+        retired_at: row.opt_time("retired_at")?,
+    })
+}
+
+/// How a client's redirect URIs are stored: a JSON array.
+pub(crate) fn redirect_uris_json(uris: &[String]) -> String {
+    serde_json::Value::from(uris.to_vec()).to_string()
+}
+
+/// `public` or `confidential`, as the `client_type` column holds it.
+pub(crate) fn client_type(c: &OidcClient) -> &'static str {
+    if c.is_public() {
+        "public"
+    } else {
+        "confidential"
+    }
+}
+
+pub(crate) fn client_from(row: &impl Columns) -> StoreResult<OidcClient> {
+    let uris = row.text("redirect_uris")?;
+    let secret_hash = row.opt_text("secret_hash")?;
+    let kind = row.text("client_type")?;
+    if (kind == "public") != secret_hash.is_none() {
+        return Err(StoreError::Corrupt(format!("client type {kind:?}")));
+    }
+    Ok(OidcClient {
+        id: row.text("id")?,
+        name: row.text("name")?,
+        redirect_uris: serde_json::from_str(&uris)
+            .map_err(|e| StoreError::Corrupt(format!("redirect URIs: {e}")))?,
+        secret_hash,
+        created_at: Some(row.time("created_at")?),
+        source: ClientSource::Database,
     })
 }
 

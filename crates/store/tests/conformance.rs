@@ -7,13 +7,19 @@ use std::sync::Arc;
 use std::time::Instant;
 use tweestap_domain::account::{AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::clock::SystemClock;
 use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose, LinkState};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, Notice};
+use tweestap_domain::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
+use tweestap_domain::password::{Argon2Settings, PasswordHasher};
+use tweestap_domain::secret_box::{MasterKey, SecretBox};
 use tweestap_domain::session::{Session, SessionStage};
+use tweestap_domain::settings::Settings;
 use tweestap_domain::store::{NewAccount, Store, StoreError};
 use tweestap_domain::token::TokenHash;
+use tweestap_domain::Tweestap;
 use tweestap_store::{testing, PoolSettings, PostgresStore, SqliteStore};
 use uuid::Uuid;
 
@@ -125,6 +131,9 @@ conformance!(
     enrollment_links_claimed_once_and_superseded,
     support_reset_voids_factors_sessions_and_links,
     spent_links_and_sent_mail_purged,
+    signing_keys_one_active_per_alg_rotated_and_purged,
+    concurrent_ensure_signing_keys_leave_one_active_key_per_alg,
+    clients_round_trip_and_delete,
 );
 
 // ---------------------------------------------------------------------------------
@@ -1214,4 +1223,178 @@ async fn spent_links_and_sent_mail_purged(s: Dyn) {
         &counts.iter().find(|(k, _)| k == "queued").map(|(_, n)| *n),
         &Some(1),
     );
+}
+
+// ---------------------------------------------------------------------------------
+// OpenID Connect
+
+fn signing_key(alg: SigningAlg, kid: &str, created_at: DateTime<Utc>) -> SigningKey {
+    SigningKey {
+        kid: kid.into(),
+        alg,
+        private_sealed: vec![9, 8, 7, 0, 255],
+        public_jwk: serde_json::json!({"kty": "EC", "kid": kid, "alg": alg.as_str(), "use": "sig"}),
+        created_at,
+        retired_at: None,
+    }
+}
+
+async fn signing_keys_one_active_per_alg_rotated_and_purged(s: Dyn) {
+    let rs1 = signing_key(SigningAlg::Rs256, "rs-1", t0());
+    let es1 = signing_key(SigningAlg::Es256, "es-1", t0());
+    s.insert_signing_key(&rs1).await.unwrap();
+    s.insert_signing_key(&es1).await.unwrap();
+    // A second active key of one algorithm is refused by the database.
+    let rs_dup = signing_key(SigningAlg::Rs256, "rs-dup", t0());
+    assert!(matches!(
+        s.insert_signing_key(&rs_dup).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut want_rs1 = rs1.clone();
+    want_rs1.created_at = us(t0());
+    let keys = s.signing_keys().await.unwrap();
+    same(&keys.len(), &2);
+    assert!(keys.contains(&want_rs1));
+
+    // Rotating RS256 retires rs-1 and leaves ES256 alone.
+    let at = t0() + Duration::hours(1);
+    let rs2 = signing_key(SigningAlg::Rs256, "rs-2", at);
+    s.rotate_signing_key(&rs2, at).await.unwrap();
+    let keys = s.signing_keys().await.unwrap();
+    same(
+        &keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        &vec!["rs-2", "es-1", "rs-1"],
+    );
+    let old = keys.iter().find(|k| k.kid == "rs-1").unwrap();
+    same(&old.retired_at, &Some(us(at)));
+    let active: Vec<_> = keys
+        .iter()
+        .filter(|k| k.is_active())
+        .map(|k| k.kid.as_str())
+        .collect();
+    same(&active, &vec!["rs-2", "es-1"]);
+    // Rotating without an active key just adds one.
+    let es_only = signing_key(SigningAlg::Es256, "es-2", at);
+    s.rotate_signing_key(&es_only, at).await.unwrap();
+
+    // Deleted strictly before the cutoff; active keys never.
+    same(&s.delete_retired_signing_keys(us(at)).await.unwrap(), &0);
+    same(
+        &s.delete_retired_signing_keys(at + Duration::microseconds(1))
+            .await
+            .unwrap(),
+        &2,
+    );
+    let left: Vec<_> = s
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    same(&left, &vec!["es-2".to_owned(), "rs-2".to_owned()]);
+}
+
+/// Four nodes start at once on one empty database: each finds no key and makes
+/// one, and the database keeps exactly one active key per algorithm.
+async fn concurrent_ensure_signing_keys_leave_one_active_key_per_alg(s: Dyn) {
+    let master = MasterKey::generate();
+    let engine = || {
+        Arc::new(Tweestap::new(
+            s.clone(),
+            Arc::new(SystemClock),
+            PasswordHasher::new(
+                Argon2Settings {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                1,
+            )
+            .unwrap(),
+            SecretBox::new(&master),
+            Settings::default(),
+        ))
+    };
+    let nodes: Vec<_> = (0..4).map(|_| engine()).collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(nodes.len()));
+    let tasks: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            let (n, b) = (n.clone(), barrier.clone());
+            tokio::spawn(async move {
+                b.wait().await;
+                n.ensure_signing_keys().await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let keys = s.signing_keys().await.unwrap();
+    for alg in SigningAlg::ALL {
+        same(
+            &keys
+                .iter()
+                .filter(|k| k.alg == alg && k.is_active())
+                .count(),
+            &1,
+        );
+    }
+    // Every node signs with the one key and a second start adds nothing.
+    let claims = serde_json::json!({"sub": "x"});
+    let a = nodes[0]
+        .sign_id_token(&claims, SigningAlg::Es256)
+        .await
+        .unwrap();
+    let b = nodes[3]
+        .sign_id_token(&claims, SigningAlg::Es256)
+        .await
+        .unwrap();
+    same(&a.split('.').next(), &b.split('.').next());
+    nodes[1].ensure_signing_keys().await.unwrap();
+    same(&s.signing_keys().await.unwrap().len(), &keys.len());
+}
+
+fn oidc_client(id: &str, public: bool, created_at: DateTime<Utc>) -> OidcClient {
+    OidcClient {
+        id: id.into(),
+        name: "Portaal van de Gemeente".into(),
+        redirect_uris: vec![
+            "https://portaal.example/cb".into(),
+            "http://127.0.0.1:9000/cb?x=\"y\"".into(),
+        ],
+        secret_hash: (!public).then(|| "ab".repeat(32)),
+        created_at: Some(created_at),
+        source: ClientSource::Database,
+    }
+}
+
+async fn clients_round_trip_and_delete(s: Dyn) {
+    let a = oidc_client("portaal", false, t0());
+    let b = oidc_client("spa", true, t0() + Duration::seconds(1));
+    s.insert_client(&b).await.unwrap();
+    s.insert_client(&a).await.unwrap();
+    assert!(matches!(
+        s.insert_client(&a).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut want_a = a.clone();
+    want_a.created_at = Some(us(t0()));
+    same(&s.client("portaal").await.unwrap(), &Some(want_a.clone()));
+    assert!(s.client("spa").await.unwrap().unwrap().is_public());
+    assert!(s.client("PORTAAL").await.unwrap().is_none());
+    same(
+        &s.list_clients()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        &vec!["portaal".to_owned(), "spa".to_owned()],
+    );
+    assert!(s.delete_client("portaal").await.unwrap());
+    assert!(!s.delete_client("portaal").await.unwrap());
+    assert!(s.client("portaal").await.unwrap().is_none());
+    same(&s.list_clients().await.unwrap().len(), &1);
 }

@@ -36,13 +36,15 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::SmsRefused(r) => (StatusCode::TOO_MANY_REQUESTS, r.code()),
         Error::SmsUnavailable => (StatusCode::BAD_GATEWAY, "sms_unavailable"),
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),
+        Error::InvalidClient(_) => (StatusCode::BAD_REQUEST, "invalid_client_metadata"),
+        Error::ClientInConfig(_) => (StatusCode::CONFLICT, "client_in_config"),
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
         Error::Snapshot(_) | Error::NotEmpty | Error::ForeignKey(_) => {
             (StatusCode::BAD_REQUEST, "invalid_request")
         }
-        Error::Store(_) | Error::Crypto(_) | Error::Hash(_) => {
+        Error::Store(_) | Error::Crypto(_) | Error::Hash(_) | Error::Signing(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
     }

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 pub mod i18n;
 pub mod mail;
+mod oidc;
 mod pages;
 mod qr;
 mod render;
@@ -70,6 +71,7 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
         .route("/readyz", get(pages::ready))
         .route("/static/style.css", get(pages::stylesheet))
         .merge(pages::routes())
+        .merge(oidc::routes())
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

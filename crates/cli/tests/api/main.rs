@@ -4,6 +4,7 @@ mod devices;
 mod enrollment;
 mod journeys;
 mod mail;
+mod oidc;
 mod pages;
 mod password;
 mod policy;

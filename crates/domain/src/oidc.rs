@@ -1,0 +1,29 @@
+//! OpenID Connect provider foundations: the keys ID tokens are signed with
+//! ([`keys`]), the portals allowed to ask for them ([`client`]) and the discovery
+//! document that tells them where everything is ([`discovery`]).
+
+pub mod client;
+pub mod discovery;
+pub mod keys;
+
+pub use client::{ClientSource, OidcClient};
+pub use keys::{SigningAlg, SigningKey};
+
+/// OIDC settings, filled from `[oidc]` by the binary.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// How long a retired signing key stays in the JWKS: longer than any ID token
+    /// signed with it lives.
+    pub key_retention: chrono::Duration,
+    /// Clients registered in the configuration file (next to those in the database).
+    pub clients: Vec<OidcClient>,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            key_retention: chrono::Duration::hours(48),
+            clients: Vec::new(),
+        }
+    }
+}

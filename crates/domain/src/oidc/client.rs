@@ -1,0 +1,248 @@
+//! The portals (relying parties) that may send people here to sign in.
+//!
+//! A client is registered in the configuration file or with `tweestap client add`.
+//! Its redirect URIs are checked when registered (absolute https, or http to a
+//! loopback host only; no fragment) and later matched exactly, byte for byte, so
+//! nothing can turn tweestap into an open redirect. A confidential client's secret
+//! is kept only as its SHA-256 and compared in constant time.
+
+use crate::token::{hex, Token};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Where a client was registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSource {
+    /// `[[oidc.clients]]` in the configuration file.
+    Config,
+    /// `tweestap client add`.
+    Database,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClient {
+    /// The `client_id`.
+    pub id: String,
+    /// Shown to people ("Sign in to <name>").
+    pub name: String,
+    /// Where authorization responses may go, each matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// SHA-256 (hex) of the client secret; `None` for a public client (a browser or
+    /// native app that cannot keep a secret, and must use PKCE).
+    pub secret_hash: Option<String>,
+    /// When it was added (`None` for clients from the configuration file).
+    pub created_at: Option<DateTime<Utc>>,
+    pub source: ClientSource,
+}
+
+impl OidcClient {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    /// Whether `uri` is one of the registered redirect URIs, exactly.
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|u| u == uri)
+    }
+
+    /// Whether `secret` is this client's secret, in constant time. Always false for
+    /// public clients.
+    pub fn verify_secret(&self, secret: &str) -> bool {
+        let Some(stored) = &self.secret_hash else {
+            return false;
+        };
+        let presented = secret_hash(secret);
+        // Both are 64 lowercase hex digits; the length is no secret.
+        presented.as_bytes().ct_eq(stored.as_bytes()).into()
+    }
+
+    /// Checks what a registration must satisfy; the reason in words otherwise.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_client_id(&self.id)?;
+        if self.name.trim().is_empty() {
+            return Err(format!("client {}: give it a name", self.id));
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(format!(
+                "client {}: give at least one redirect URI",
+                self.id
+            ));
+        }
+        for u in &self.redirect_uris {
+            validate_redirect_uri(u).map_err(|why| format!("client {}: {why}", self.id))?;
+        }
+        if let Some(h) = &self.secret_hash {
+            if !is_sha256_hex(h) {
+                return Err(format!(
+                    "client {}: secret_hash must be the SHA-256 of the secret as 64 hex digits",
+                    self.id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 (lowercase hex) of a client secret: what is stored of it.
+pub fn secret_hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A new random client id: 32 hex digits.
+pub fn generate_client_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex(&b)
+}
+
+/// A new random client secret (256 bits, base64url), shown once.
+pub fn generate_client_secret() -> String {
+    Token::generate().as_str().to_owned()
+}
+
+/// Client ids are 1 to 128 URL-unreserved characters, so they travel unescaped in
+/// query strings and HTTP Basic credentials.
+pub fn validate_client_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "client id {id:?}: use 1 to 128 letters, digits, '-', '.', '_' or '~'"
+        ))
+    }
+}
+
+/// A redirect URI a client may register: an absolute `https` URL, or `http` to a
+/// loopback host (127.0.0.0/8, [::1], localhost) for development and native apps;
+/// no fragment and no user name or password in it.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let u = url::Url::parse(uri)
+        .map_err(|e| format!("redirect URI {uri:?} is not an absolute URL: {e}"))?;
+    if uri.contains('#') {
+        return Err(format!("redirect URI {uri:?} must not have a fragment"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(format!(
+            "redirect URI {uri:?} must not hold a user name or password"
+        ));
+    }
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(format!("redirect URI {uri:?} has no host")),
+    };
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "redirect URI {uri:?}: plain http is allowed only to localhost; use https"
+        )),
+        other => Err(format!(
+            "redirect URI {uri:?}: the scheme {other:?} is not allowed; use https"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(secret: Option<&str>) -> OidcClient {
+        OidcClient {
+            id: "portal".into(),
+            name: "Portaal".into(),
+            redirect_uris: vec!["https://portal.example/cb".into()],
+            secret_hash: secret.map(secret_hash),
+            created_at: None,
+            source: ClientSource::Config,
+        }
+    }
+
+    #[test]
+    fn redirect_uris_are_https_or_loopback_http_without_fragments() {
+        for ok in [
+            "https://portal.example/cb",
+            "https://portal.example:8443/oidc/callback?x=1",
+            "http://127.0.0.1:9000/cb",
+            "http://localhost/cb",
+            "http://[::1]:8080/cb",
+        ] {
+            assert_eq!(validate_redirect_uri(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://portal.example/cb",
+            "https://portal.example/cb#frag",
+            "https://portal.example/cb#",
+            "/cb",
+            "portal.example/cb",
+            "javascript:alert(1)",
+            "ftp://portal.example/cb",
+            "https://user:pw@portal.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirects_match_exactly() {
+        let c = client(None);
+        assert!(c.allows_redirect("https://portal.example/cb"));
+        for other in [
+            "https://portal.example/cb/",
+            "https://portal.example/cb?x=1",
+            "https://PORTAL.example/cb",
+            "https://portal.example/c",
+            "https://portal.example/cb#x",
+        ] {
+            assert!(!c.allows_redirect(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn secrets_verify_by_hash_and_public_clients_have_none() {
+        let secret = generate_client_secret();
+        let c = client(Some(&secret));
+        assert!(!c.is_public());
+        assert!(c.verify_secret(&secret));
+        assert!(!c.verify_secret(&format!("{secret}x")));
+        assert!(!c.verify_secret(""));
+        let p = client(None);
+        assert!(p.is_public());
+        assert!(!p.verify_secret(""));
+        assert_ne!(generate_client_secret(), secret);
+    }
+
+    #[test]
+    fn registrations_are_validated() {
+        assert_eq!(client(Some("s")).validate(), Ok(()));
+        let mut c = client(None);
+        c.secret_hash = Some("ABC".into());
+        assert!(c.validate().is_err());
+        let mut c = client(None);
+        c.redirect_uris.clear();
+        assert!(c.validate().is_err());
+        let mut c = client(None);
+        c.name = " ".into();
+        assert!(c.validate().is_err());
+        for bad in ["", "a b", "a:b", "a/b", &"x".repeat(129)] {
+            assert!(validate_client_id(bad).is_err(), "{bad}");
+        }
+        assert!(validate_client_id(&generate_client_id()).is_ok());
+    }
+}
