@@ -30,6 +30,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// SMS codes: the gateway and the pumping protection (`[sms]`).
     pub sms: crate::sms::SmsConfig,
+    /// Forward-auth for portals behind a reverse proxy (`[forward_auth]`).
+    pub forward_auth: ForwardAuthConfig,
     /// The OpenID Connect provider: key retention and clients (`[oidc]`).
     pub oidc: crate::oidc::OidcConfig,
 }
@@ -165,6 +167,15 @@ pub struct PasswordConfig {
     pub max_concurrent_hashes: usize,
 }
 
+/// `[forward_auth]`: which portals a sign-in may send the browser back to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardAuthConfig {
+    /// Host names (no scheme, no port) of the portals behind forward-auth; a
+    /// return URL to any other host is ignored.
+    pub return_hosts: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
@@ -173,6 +184,9 @@ pub struct SessionConfig {
     pub second_factor_timeout_minutes: i64,
     /// Days a browser with "remember this device" skips the code step (1–90).
     pub remember_device_days: i64,
+    /// `Domain` of the session cookie (e.g. `example.org`) so that portals on sibling
+    /// hosts share the sign-in through forward-auth; empty: this host only.
+    pub cookie_domain: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +218,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             policy: PolicyConfig::default(),
             sms: crate::sms::SmsConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
             oidc: crate::oidc::OidcConfig::default(),
         }
     }
@@ -241,6 +256,7 @@ impl Default for SessionConfig {
             absolute_timeout_hours: 12,
             second_factor_timeout_minutes: 10,
             remember_device_days: 7,
+            cookie_domain: String::new(),
         }
     }
 }

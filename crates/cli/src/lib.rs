@@ -264,6 +264,10 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         sms_outbox: (config.sms.gateway == sms::GatewayKind::Outbox)
             .then(|| sms::sms_outbox_dir(&config.data_dir)),
         public_url: links_base(config, addr),
+        return_hosts: config.forward_auth.return_hosts.clone(),
+        cookie_domain: Some(config.session.cookie_domain.trim().trim_start_matches('.'))
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
     };
     let router = tweestap_web::router(app.clone(), &key, web);
     match mailer.outbox() {

@@ -5,6 +5,7 @@ mod api;
 mod csrf;
 mod error;
 mod extract;
+mod forward_auth;
 pub mod i18n;
 pub mod mail;
 mod oidc;
@@ -39,6 +40,12 @@ pub struct WebSettings {
     /// The start of links in mail: `public_url`, or the node's own address when
     /// that is not configured (see `links_base` in the binary).
     pub public_url: String,
+    /// Hosts (besides `public_url`'s) a sign-in may return to: the portals behind
+    /// forward-auth.
+    pub return_hosts: Vec<String>,
+    /// `Domain` of the session and device cookies (e.g. `example.org`), so portals on
+    /// sibling hosts share the sign-in through forward-auth; `None`: this host only.
+    pub cookie_domain: Option<String>,
 }
 
 pub struct Inner {
@@ -60,7 +67,36 @@ impl std::ops::Deref for AppState {
 /// JSON and form bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Gives the session and device cookies the configured parent `Domain`, in one
+/// place for every handler that sets or clears them.
+fn scope_cookies(mut r: axum::response::Response, domain: &str) -> axum::response::Response {
+    let values: Vec<HeaderValue> = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| {
+            let s = v.to_str().unwrap_or_default();
+            let ours = [extract::SESSION_COOKIE, extract::DEVICE_COOKIE]
+                .iter()
+                .any(|name| s.starts_with(&format!("{name}=")));
+            if ours && !s.to_ascii_lowercase().contains("domain=") {
+                HeaderValue::from_str(&format!("{s}; Domain={domain}"))
+                    .unwrap_or_else(|_| v.clone())
+            } else {
+                v.clone()
+            }
+        })
+        .collect();
+    let headers = r.headers_mut();
+    headers.remove(header::SET_COOKIE);
+    for v in values {
+        headers.append(header::SET_COOKIE, v);
+    }
+    r
+}
+
 pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> Router {
+    let cookie_domain = settings.cookie_domain.clone();
     let state = AppState(Arc::new(Inner {
         app,
         csrf: Csrf::new(master),
@@ -69,12 +105,23 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(pages::ready))
+        .route("/auth/request", get(forward_auth::request))
+        .route("/auth/forward", get(forward_auth::forward))
         .route("/static/style.css", get(pages::stylesheet))
         .merge(pages::routes())
         .merge(oidc::routes())
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(move |r: axum::response::Response| {
+            let domain = cookie_domain.clone();
+            async move {
+                match domain {
+                    Some(d) => scope_cookies(r, &d),
+                    None => r,
+                }
+            }
+        }))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

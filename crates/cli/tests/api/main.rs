@@ -2,6 +2,7 @@
 
 mod devices;
 mod enrollment;
+mod forward_auth;
 mod journeys;
 mod mail;
 mod oidc;

@@ -16,10 +16,23 @@ use tweestap_domain::service::LoginOutcome;
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::Error;
 
-pub async fn form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    /// Where to go after signing in (forward-auth); followed only to allowed hosts.
+    rd: Option<String>,
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let jar = crate::forward_auth::remember_return(&state, jar, q.rd.as_deref());
     if let Ok(Some(s)) = current_session(&state, &jar).await {
         if s.session.stage == SessionStage::Authenticated {
-            return Redirect::to("/").into_response();
+            // "/" follows a pending return URL.
+            return (jar, Redirect::to("/")).into_response();
         }
     }
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);

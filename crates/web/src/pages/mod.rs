@@ -244,6 +244,11 @@ async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Respon
         Ok(i) => i,
         Err(r) => return r,
     };
+    // Signed in on the way to a portal behind forward-auth: back there now.
+    let (jar, back) = crate::forward_auth::take_return(&state, jar);
+    if let Some(url) = back {
+        return (jar, Redirect::to(&url)).into_response();
+    }
     let banner = deadline_banner(&state, &info, &jar, None).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let name = if info.account.name.is_empty() {
