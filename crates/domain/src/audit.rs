@@ -40,6 +40,12 @@ pub enum AuditEvent {
     SmsSent,
     SmsFailed,
     SmsRefused,
+    OidcCodeIssued,
+    OidcTokensIssued,
+    OidcCodeReused,
+    OidcRefreshReused,
+    OidcClientAuthFailed,
+    OidcLogout,
 }
 
 impl AuditEvent {
@@ -80,6 +86,12 @@ impl AuditEvent {
             AuditEvent::SmsSent => "sms_sent",
             AuditEvent::SmsFailed => "sms_failed",
             AuditEvent::SmsRefused => "sms_refused",
+            AuditEvent::OidcCodeIssued => "oidc_code_issued",
+            AuditEvent::OidcTokensIssued => "oidc_tokens_issued",
+            AuditEvent::OidcCodeReused => "oidc_code_reused",
+            AuditEvent::OidcRefreshReused => "oidc_refresh_reused",
+            AuditEvent::OidcClientAuthFailed => "oidc_client_auth_failed",
+            AuditEvent::OidcLogout => "oidc_logout",
         }
     }
 }

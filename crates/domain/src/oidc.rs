@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod flow;
 pub mod keys;
 
 pub use client::{ClientSource, OidcClient};

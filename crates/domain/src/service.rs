@@ -21,6 +21,8 @@ use chrono::{DateTime, Utc};
 mod devices;
 mod enrollment;
 mod oidc;
+mod oidc_flow;
+pub use oidc_flow::TokenResponse;
 mod sms;
 mod support;
 pub use enrollment::{OpenedLink, SecureStart};

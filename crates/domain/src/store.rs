@@ -7,6 +7,7 @@ use crate::enrollment::{EmailCode, EnrollmentLink};
 use crate::factor::{Factor, FactorId};
 use crate::lockout::Guard;
 use crate::mail::{Language, NewMail, QueuedMail};
+use crate::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken};
 use crate::oidc::{OidcClient, SigningKey};
 use crate::session::Session;
 use crate::snapshot::Contents;
@@ -197,7 +198,8 @@ pub trait Store: Send + Sync + 'static {
     async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()>;
 
     /// Retention: deletes what only mattered for a while — sent or failed mail,
-    /// reset links and QR links (used or expired) — created before `before`.
+    /// reset links and QR links (used or expired), expired remembered devices, SMS
+    /// send records, and OIDC requests, codes and tokens — from before `before`.
     async fn delete_spent(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // ---- remembered devices and recovery codes ------------------------------------
@@ -266,4 +268,24 @@ pub trait Store: Send + Sync + 'static {
     /// Every client in the database, oldest first.
     async fn list_clients(&self) -> StoreResult<Vec<OidcClient>>;
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+
+    // ---- the OpenID Connect code flow ----------------------------------------------
+
+    /// Keeps a validated authorization request while the person signs in.
+    async fn insert_oidc_request(&self, r: &StoredRequest) -> StoreResult<()>;
+    /// The request (JSON) when it exists and `expires_at > now`.
+    async fn oidc_request(&self, id: &TokenHash, now: DateTime<Utc>)
+        -> StoreResult<Option<String>>;
+    async fn insert_oidc_code(&self, c: &StoredCode) -> StoreResult<()>;
+    /// Uses a code, atomically (one conditional `UPDATE`): of two concurrent claims
+    /// exactly one is `Fresh`; a used code is `Reused`. Expiry is the caller's.
+    async fn claim_oidc_code(&self, hash: &TokenHash, now: DateTime<Utc>)
+        -> StoreResult<CodeClaim>;
+    async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()>;
+    async fn oidc_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>>;
+    /// Marks an unused, unrevoked refresh token used (rotation), atomically; false
+    /// when it was used or revoked already.
+    async fn use_refresh_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Revokes every token of a family (issued from one code); returns how many.
+    async fn revoke_oidc_family(&self, family: &str, at: DateTime<Utc>) -> StoreResult<u64>;
 }

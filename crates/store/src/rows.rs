@@ -259,6 +259,36 @@ pub(crate) fn client_from(row: &impl Columns) -> StoreResult<OidcClient> {
     })
 }
 
+pub(crate) fn oidc_code_from(
+    row: &impl Columns,
+) -> StoreResult<tweestap_domain::oidc::flow::StoredCode> {
+    Ok(tweestap_domain::oidc::flow::StoredCode {
+        code_hash: TokenHash(row.text("code_hash")?),
+        grant: row.text("grant_json")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+        used_at: row.opt_time("used_at")?,
+    })
+}
+
+pub(crate) fn oidc_token_from(
+    row: &impl Columns,
+) -> StoreResult<tweestap_domain::oidc::flow::StoredToken> {
+    use tweestap_domain::oidc::flow::TokenKind;
+    let kind = row.text("kind")?;
+    Ok(tweestap_domain::oidc::flow::StoredToken {
+        token_hash: TokenHash(row.text("token_hash")?),
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind:?}")))?,
+        family: row.text("family")?,
+        grant: row.text("grant_json")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+        used_at: row.opt_time("used_at")?,
+        revoked_at: row.opt_time("revoked_at")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use tweestap_domain::enrollment::{EmailCode, EnrollmentLink};
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, QueuedMail};
+use tweestap_domain::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken};
 use tweestap_domain::oidc::{OidcClient, SigningKey};
 use tweestap_domain::session::Session;
 use tweestap_domain::snapshot::Contents;
@@ -831,6 +832,9 @@ impl Store for SqliteStore {
             "DELETE FROM enrollment_links WHERE created_at < ?1 AND (used_at IS NOT NULL OR expires_at < ?1)",
             "DELETE FROM remembered_devices WHERE expires_at < ?1",
             "DELETE FROM sms_sends WHERE at < ?1",
+            "DELETE FROM oidc_requests WHERE expires_at < ?1",
+            "DELETE FROM oidc_codes WHERE created_at < ?1",
+            "DELETE FROM oidc_tokens WHERE expires_at < ?1",
         ] {
             let r = sqlx::query(sql)
                 .bind(ts(before))
@@ -1166,6 +1170,135 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(r.rows_affected() == 1)
+    }
+    // ---- the OpenID Connect code flow ----------------------------------------------
+
+    async fn insert_oidc_request(&self, r: &StoredRequest) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oidc_requests (id_hash, request, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(&r.id_hash.0)
+        .bind(&r.request)
+        .bind(ts(r.created_at))
+        .bind(ts(r.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn oidc_request(
+        &self,
+        id: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT request FROM oidc_requests WHERE id_hash = ?1 AND expires_at > ?2",
+        )
+        .bind(&id.0)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn insert_oidc_code(&self, c: &StoredCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&c.code_hash.0)
+        .bind(&c.grant)
+        .bind(ts(c.created_at))
+        .bind(ts(c.expires_at))
+        .bind(c.used_at.map(ts))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_oidc_code(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CodeClaim> {
+        let fresh = sqlx::query(
+            "UPDATE oidc_codes SET used_at = ?1 WHERE code_hash = ?2 AND used_at IS NULL
+             RETURNING *",
+        )
+        .bind(ts(now))
+        .bind(&hash.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = fresh {
+            return Ok(CodeClaim::Fresh(rows::oidc_code_from(&row)?));
+        }
+        let used = sqlx::query("SELECT * FROM oidc_codes WHERE code_hash = ?1")
+            .bind(&hash.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        match used {
+            Some(row) => Ok(CodeClaim::Reused(rows::oidc_code_from(&row)?)),
+            None => Ok(CodeClaim::Unknown),
+        }
+    }
+
+    async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oidc_tokens
+             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&t.token_hash.0)
+        .bind(t.kind.as_str())
+        .bind(&t.family)
+        .bind(&t.grant)
+        .bind(ts(t.created_at))
+        .bind(ts(t.expires_at))
+        .bind(t.used_at.map(ts))
+        .bind(t.revoked_at.map(ts))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn oidc_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>> {
+        let row = sqlx::query("SELECT * FROM oidc_tokens WHERE token_hash = ?1")
+            .bind(&hash.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(rows::oidc_token_from).transpose()
+    }
+
+    async fn use_refresh_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE oidc_tokens SET used_at = ?1
+             WHERE token_hash = ?2 AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(&hash.0)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn revoke_oidc_family(&self, family: &str, at: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE oidc_tokens SET revoked_at = ?1 WHERE family = ?2 AND revoked_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(family)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
     }
 }
 

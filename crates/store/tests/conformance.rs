@@ -12,6 +12,7 @@ use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose, LinkSt
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, Notice};
+use tweestap_domain::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken, TokenKind};
 use tweestap_domain::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
 use tweestap_domain::password::{Argon2Settings, PasswordHasher};
 use tweestap_domain::secret_box::{MasterKey, SecretBox};
@@ -134,6 +135,10 @@ conformance!(
     signing_keys_one_active_per_alg_rotated_and_purged,
     concurrent_ensure_signing_keys_leave_one_active_key_per_alg,
     clients_round_trip_and_delete,
+    oidc_requests_expire,
+    oidc_codes_claimed_once_then_reported_reused,
+    concurrent_oidc_code_claims_accept_exactly_one,
+    oidc_refresh_tokens_rotate_once_and_families_revoke,
 );
 
 // ---------------------------------------------------------------------------------
@@ -1397,4 +1402,148 @@ async fn clients_round_trip_and_delete(s: Dyn) {
     assert!(!s.delete_client("portaal").await.unwrap());
     assert!(s.client("portaal").await.unwrap().is_none());
     same(&s.list_clients().await.unwrap().len(), &1);
+}
+
+// ---------------------------------------------------------------------------------
+// OpenID Connect code flow
+
+async fn oidc_requests_expire(s: Dyn) {
+    let r = StoredRequest {
+        id_hash: TokenHash("req-1".into()),
+        request: "{\"client_id\":\"portal\"}".into(),
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(15),
+    };
+    s.insert_oidc_request(&r).await.unwrap();
+    assert_eq!(
+        s.oidc_request(&r.id_hash, t0()).await.unwrap().as_deref(),
+        Some(r.request.as_str())
+    );
+    assert_eq!(
+        s.oidc_request(&r.id_hash, r.expires_at).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.oidc_request(&TokenHash("other".into()), t0())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+fn stored_code(hash: &str) -> StoredCode {
+    StoredCode {
+        code_hash: TokenHash(hash.into()),
+        grant: "{\"g\":1}".into(),
+        created_at: t0(),
+        expires_at: t0() + Duration::seconds(60),
+        used_at: None,
+    }
+}
+
+async fn oidc_codes_claimed_once_then_reported_reused(s: Dyn) {
+    let c = stored_code("code-1");
+    s.insert_oidc_code(&c).await.unwrap();
+    let at = t0() + Duration::seconds(5);
+    match s.claim_oidc_code(&c.code_hash, at).await.unwrap() {
+        CodeClaim::Fresh(got) => {
+            assert_eq!(got.grant, c.grant);
+            assert_eq!(got.expires_at, us(c.expires_at));
+            assert_eq!(got.used_at, Some(us(at)));
+        }
+        other => panic!("{other:?}"),
+    }
+    match s.claim_oidc_code(&c.code_hash, at).await.unwrap() {
+        CodeClaim::Reused(got) => assert_eq!(got.code_hash, c.code_hash),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.claim_oidc_code(&TokenHash("nope".into()), at)
+            .await
+            .unwrap(),
+        CodeClaim::Unknown
+    );
+}
+
+async fn concurrent_oidc_code_claims_accept_exactly_one(s: Dyn) {
+    let c = stored_code("code-race");
+    s.insert_oidc_code(&c).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        let h = c.code_hash.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_oidc_code(&h, t0()).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), CodeClaim::Fresh(_)) {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+fn stored_token(hash: &str, kind: TokenKind, family: &str) -> StoredToken {
+    StoredToken {
+        token_hash: TokenHash(hash.into()),
+        kind,
+        family: family.into(),
+        grant: "{}".into(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(30),
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+async fn oidc_refresh_tokens_rotate_once_and_families_revoke(s: Dyn) {
+    let access = stored_token("at-1", TokenKind::Access, "fam-1");
+    let refresh = stored_token("rt-1", TokenKind::Refresh, "fam-1");
+    let other = stored_token("rt-2", TokenKind::Refresh, "fam-2");
+    for t in [&access, &refresh, &other] {
+        s.insert_oidc_token(t).await.unwrap();
+    }
+    let got = s.oidc_token(&refresh.token_hash).await.unwrap().unwrap();
+    assert_eq!(got.kind, TokenKind::Refresh);
+    assert_eq!(got.family, "fam-1");
+    assert_eq!(got.expires_at, us(refresh.expires_at));
+    // An access token is never "used" as a refresh token.
+    assert!(!s.use_refresh_token(&access.token_hash, t0()).await.unwrap());
+    assert!(s
+        .use_refresh_token(&refresh.token_hash, t0())
+        .await
+        .unwrap());
+    assert!(!s
+        .use_refresh_token(&refresh.token_hash, t0())
+        .await
+        .unwrap());
+    let used = s.oidc_token(&refresh.token_hash).await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(us(t0())));
+
+    assert_eq!(s.revoke_oidc_family("fam-1", t0()).await.unwrap(), 2);
+    assert_eq!(s.revoke_oidc_family("fam-1", t0()).await.unwrap(), 0);
+    assert!(s
+        .oidc_token(&access.token_hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+    // Another family is untouched and a revoked token cannot rotate.
+    assert!(s
+        .oidc_token(&other.token_hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_none());
+    s.revoke_oidc_family("fam-2", t0()).await.unwrap();
+    assert!(!s.use_refresh_token(&other.token_hash, t0()).await.unwrap());
+    assert!(s
+        .oidc_token(&TokenHash("nope".into()))
+        .await
+        .unwrap()
+        .is_none());
 }

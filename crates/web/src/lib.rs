@@ -9,6 +9,7 @@ mod forward_auth;
 pub mod i18n;
 pub mod mail;
 mod oidc;
+mod oidc_flow;
 mod pages;
 mod qr;
 mod render;
@@ -110,6 +111,7 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
         .route("/static/style.css", get(pages::stylesheet))
         .merge(pages::routes())
         .merge(oidc::routes())
+        .merge(oidc_flow::routes())
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -6,6 +6,7 @@ mod forward_auth;
 mod journeys;
 mod mail;
 mod oidc;
+mod oidc_flow;
 mod pages;
 mod password;
 mod policy;

@@ -110,10 +110,7 @@ async fn discovery_document_names_every_endpoint_below_the_issuer(backend: Backe
         json!(["authorization_code", "refresh_token"])
     );
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(
-        d["id_token_signing_alg_values_supported"],
-        json!(["RS256", "ES256"])
-    );
+    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post", "none"])

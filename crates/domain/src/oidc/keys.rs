@@ -206,6 +206,47 @@ pub fn sign_jws(
     Ok(format!("{input}.{}", B64.encode(signature)))
 }
 
+/// Verifies a compact JWS signed by one of `keys` (matched by the header's kid and
+/// alg); its claims when the signature holds. Expiry is the caller's business.
+pub fn verify_jws(token: &str, keys: &[SigningKey]) -> Option<Value> {
+    let mut parts = token.split('.');
+    let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&B64.decode(h).ok()?).ok()?;
+    let key = keys
+        .iter()
+        .find(|k| header["kid"].as_str() == Some(k.kid.as_str()))?;
+    if header["alg"].as_str() != Some(key.alg.as_str()) {
+        return None;
+    }
+    let sig = B64.decode(s).ok()?;
+    let msg = format!("{h}.{c}");
+    let jwk = &key.public_jwk;
+    let part = |k: &str| B64.decode(jwk[k].as_str()?).ok();
+    let ok = match key.alg {
+        SigningAlg::Rs256 => signature::RsaPublicKeyComponents {
+            n: part("n")?,
+            e: part("e")?,
+        }
+        .verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg.as_bytes(), &sig)
+        .is_ok(),
+        SigningAlg::Es256 => {
+            let mut point = vec![4u8];
+            point.extend(part("x")?);
+            point.extend(part("y")?);
+            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                .verify(msg.as_bytes(), &sig)
+                .is_ok()
+        }
+    };
+    if !ok {
+        return None;
+    }
+    serde_json::from_slice(&B64.decode(c).ok()?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

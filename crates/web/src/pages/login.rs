@@ -20,6 +20,10 @@ use tweestap_domain::Error;
 pub struct LoginQuery {
     /// Where to go after signing in (forward-auth); followed only to allowed hosts.
     rd: Option<String>,
+    /// From an OIDC authorization request: prefills the address.
+    login_hint: Option<String>,
+    /// `login`: an OIDC client wants a fresh sign-in, even when signed in.
+    prompt: Option<String>,
 }
 
 pub async fn form(
@@ -29,7 +33,8 @@ pub async fn form(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let jar = crate::forward_auth::remember_return(&state, jar, q.rd.as_deref());
-    if let Ok(Some(s)) = current_session(&state, &jar).await {
+    let fresh = q.prompt.as_deref() == Some("login");
+    if let (false, Ok(Some(s))) = (fresh, current_session(&state, &jar).await) {
         if s.session.stage == SessionStage::Authenticated {
             // "/" follows a pending return URL.
             return (jar, Redirect::to("/")).into_response();
@@ -43,7 +48,7 @@ pub async fn form(
             "login.html",
             &csrf,
             false,
-            minijinja::context! { email => "" },
+            minijinja::context! { email => q.login_hint.as_deref().unwrap_or_default() },
         ),
     )
         .into_response()

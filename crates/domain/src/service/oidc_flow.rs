@@ -1,0 +1,451 @@
+//! The OpenID Connect code flow as the engine runs it: authorization requests kept
+//! while the person signs in, codes, tokens, refresh rotation and replay detection.
+
+use super::{SessionInfo, Tweestap};
+use crate::account::{Account, AccountId};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::error::Result;
+use crate::oidc::discovery::{ACR_PASSWORD, ACR_TWO_FACTOR};
+use crate::oidc::flow::{
+    amr_and_mfa, s256, valid_verifier, AuthRequest, CodeClaim, Grant, OidcError, StoredCode,
+    StoredRequest, StoredToken, TokenKind,
+};
+use crate::oidc::{OidcClient, SigningAlg};
+use crate::token::Token;
+use chrono::Duration;
+use serde_json::{json, Value};
+
+/// How long a pending authorization request waits for the sign-in.
+pub const REQUEST_LIFETIME: i64 = 15 * 60;
+/// Authorization codes live 60 seconds.
+pub const CODE_LIFETIME: i64 = 60;
+/// Access tokens live 10 minutes.
+pub const ACCESS_LIFETIME: i64 = 10 * 60;
+/// ID tokens live 5 minutes.
+pub const ID_TOKEN_LIFETIME: i64 = 5 * 60;
+/// Refresh tokens live 30 days (each rotation starts again).
+pub const REFRESH_LIFETIME: i64 = 30 * 24 * 3600;
+
+/// What the token endpoint answers.
+#[derive(Debug, Clone)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub id_token: String,
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+fn invalid_grant(why: &str) -> OidcError {
+    OidcError::new("invalid_grant", why)
+}
+
+fn parse_grant(json: &str) -> std::result::Result<Grant, OidcError> {
+    serde_json::from_str(json).map_err(|e| {
+        tracing::error!(error = %e, "a stored OIDC grant is unreadable");
+        OidcError::new("server_error", "the server could not complete the request")
+    })
+}
+
+impl Tweestap {
+    /// Keeps a validated request while the person signs in; returns its id.
+    pub async fn store_auth_request(&self, r: &AuthRequest) -> Result<Token> {
+        let id = Token::generate();
+        let now = self.clock.now();
+        self.store
+            .insert_oidc_request(&StoredRequest {
+                id_hash: id.hash(),
+                request: serde_json::to_string(r).unwrap_or_default(),
+                created_at: now,
+                expires_at: now + Duration::seconds(REQUEST_LIFETIME),
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// A pending request, while it lasts.
+    pub async fn auth_request(&self, id: &str) -> Result<Option<AuthRequest>> {
+        let Some(t) = Token::from_client(id) else {
+            return Ok(None);
+        };
+        let json = self.store.oidc_request(&t.hash(), self.clock.now()).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    /// Whether `info`'s sign-in is fresh enough for `r` (`prompt=login`, `max_age`).
+    pub fn sign_in_satisfies(&self, r: &AuthRequest, info: &SessionInfo) -> bool {
+        let auth = info.session.auth_time.timestamp();
+        if r.not_before.is_some_and(|nb| auth < nb) {
+            return false;
+        }
+        if let Some(max) = r.max_age {
+            if self.clock.now().timestamp() - auth > max {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Issues a code for the signed-in person; returns it (shown once).
+    pub async fn issue_code(
+        &self,
+        r: &AuthRequest,
+        info: &SessionInfo,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        let grant = Grant {
+            client_id: r.client_id.clone(),
+            account_id: info.account.id.0,
+            redirect_uri: r.redirect_uri.clone(),
+            scope: r.scope.clone(),
+            nonce: r.nonce.clone(),
+            code_challenge: r.code_challenge.clone(),
+            auth_time: info.session.auth_time.timestamp(),
+            amr: info.session.amr.clone(),
+        };
+        let code = Token::generate();
+        let now = self.clock.now();
+        self.store
+            .insert_oidc_code(&StoredCode {
+                code_hash: code.hash(),
+                grant: serde_json::to_string(&grant).unwrap_or_default(),
+                created_at: now,
+                expires_at: now + Duration::seconds(CODE_LIFETIME),
+                used_at: None,
+            })
+            .await?;
+        self.audit(
+            AuditEvent::OidcCodeIssued,
+            Some(&info.account),
+            None,
+            ctx,
+            Some(format!("client {}", r.client_id)),
+        )
+        .await?;
+        Ok(code)
+    }
+
+    /// Authenticates the client at the token endpoint: a confidential client by its
+    /// secret, a public one by its id alone.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+        ctx: &RequestContext,
+    ) -> std::result::Result<OidcClient, OidcError> {
+        let client = self.client(client_id).await?;
+        let ok = match (&client, secret) {
+            (Some(c), Some(s)) => c.verify_secret(s),
+            (Some(c), None) => c.is_public(),
+            (None, _) => false,
+        };
+        match client {
+            Some(c) if ok => Ok(c),
+            _ => {
+                self.audit(
+                    AuditEvent::OidcClientAuthFailed,
+                    None,
+                    None,
+                    ctx,
+                    Some(format!("client {client_id}")),
+                )
+                .await?;
+                Err(OidcError::new(
+                    "invalid_client",
+                    "client authentication failed",
+                ))
+            }
+        }
+    }
+
+    /// `grant_type=authorization_code`.
+    pub async fn exchange_code(
+        &self,
+        issuer: &str,
+        client: &OidcClient,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        ctx: &RequestContext,
+    ) -> std::result::Result<TokenResponse, OidcError> {
+        let Some(code) = Token::from_client(code) else {
+            return Err(invalid_grant("the code is not valid"));
+        };
+        let now = self.clock.now();
+        let stored = match self
+            .store
+            .claim_oidc_code(&code.hash(), now)
+            .await
+            .map_err(crate::error::Error::from)?
+        {
+            CodeClaim::Unknown => return Err(invalid_grant("the code is not valid")),
+            CodeClaim::Reused(c) => {
+                // A replay: whatever the first use issued dies now (RFC 9700, 4.2.4).
+                let revoked = self
+                    .store
+                    .revoke_oidc_family(&c.code_hash.0, now)
+                    .await
+                    .map_err(crate::error::Error::from)?;
+                let grant = parse_grant(&c.grant)?;
+                let account = self.account_of(grant.account_id).await?;
+                self.audit(
+                    AuditEvent::OidcCodeReused,
+                    account.as_ref(),
+                    None,
+                    ctx,
+                    Some(format!(
+                        "client {}; {revoked} token(s) revoked",
+                        grant.client_id
+                    )),
+                )
+                .await?;
+                return Err(invalid_grant("the code was already used"));
+            }
+            CodeClaim::Fresh(c) => c,
+        };
+        if stored.expires_at <= now {
+            return Err(invalid_grant("the code has expired"));
+        }
+        let grant = parse_grant(&stored.grant)?;
+        if grant.client_id != client.id {
+            return Err(invalid_grant("the code was issued to another client"));
+        }
+        if redirect_uri != Some(grant.redirect_uri.as_str()) {
+            return Err(invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&grant.code_challenge, verifier) {
+            (Some(ch), Some(v)) if valid_verifier(v) && &s256(v) == ch => {}
+            (Some(_), _) => return Err(invalid_grant("the code_verifier does not match")),
+            (None, Some(_)) => {
+                return Err(invalid_grant("no code_challenge was sent for this code"))
+            }
+            (None, None) => {}
+        }
+        let account = self
+            .account_of(grant.account_id)
+            .await?
+            .ok_or_else(|| invalid_grant("the account no longer exists"))?;
+        self.issue_tokens(issuer, &grant, &account, &stored.code_hash.0, true, ctx)
+            .await
+    }
+
+    /// `grant_type=refresh_token`, with rotation: the presented token dies, a new one
+    /// comes back; presenting a used one revokes its whole family.
+    pub async fn refresh_tokens(
+        &self,
+        issuer: &str,
+        client: &OidcClient,
+        refresh_token: &str,
+        ctx: &RequestContext,
+    ) -> std::result::Result<TokenResponse, OidcError> {
+        let Some(token) = Token::from_client(refresh_token) else {
+            return Err(invalid_grant("the refresh token is not valid"));
+        };
+        let now = self.clock.now();
+        let stored = self
+            .store
+            .oidc_token(&token.hash())
+            .await
+            .map_err(crate::error::Error::from)?
+            .filter(|t| t.kind == TokenKind::Refresh)
+            .ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
+        let grant = parse_grant(&stored.grant)?;
+        if grant.client_id != client.id {
+            return Err(invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        if stored.revoked_at.is_some() {
+            return Err(invalid_grant("the refresh token was revoked"));
+        }
+        if stored.used_at.is_some()
+            || !self
+                .store
+                .use_refresh_token(&stored.token_hash, now)
+                .await
+                .map_err(crate::error::Error::from)?
+        {
+            let revoked = self
+                .store
+                .revoke_oidc_family(&stored.family, now)
+                .await
+                .map_err(crate::error::Error::from)?;
+            let account = self.account_of(grant.account_id).await?;
+            self.audit(
+                AuditEvent::OidcRefreshReused,
+                account.as_ref(),
+                None,
+                ctx,
+                Some(format!(
+                    "client {}; {revoked} token(s) revoked",
+                    grant.client_id
+                )),
+            )
+            .await?;
+            return Err(invalid_grant("the refresh token was already used"));
+        }
+        if stored.expires_at <= now {
+            return Err(invalid_grant("the refresh token has expired"));
+        }
+        let account = self
+            .account_of(grant.account_id)
+            .await?
+            .ok_or_else(|| invalid_grant("the account no longer exists"))?;
+        self.issue_tokens(issuer, &grant, &account, &stored.family, false, ctx)
+            .await
+    }
+
+    async fn account_of(&self, id: uuid::Uuid) -> Result<Option<Account>> {
+        Ok(self.store.account_by_id(AccountId(id)).await?)
+    }
+
+    /// The ID token's claims for `grant`.
+    pub fn id_token_claims(
+        &self,
+        issuer: &str,
+        grant: &Grant,
+        account: &Account,
+        with_nonce: bool,
+    ) -> Value {
+        let now = self.clock.now().timestamp();
+        let (amr, mfa) = amr_and_mfa(&grant.amr);
+        let mut c = json!({
+            "iss": issuer,
+            "sub": account.id.0.to_string(),
+            "aud": grant.client_id,
+            "exp": now + ID_TOKEN_LIFETIME,
+            "iat": now,
+            "auth_time": grant.auth_time,
+            "amr": amr,
+            "acr": if mfa { ACR_TWO_FACTOR } else { ACR_PASSWORD },
+            "email": account.email.as_str(),
+            "email_verified": true,
+            "name": account.name,
+        });
+        if let (true, Some(n)) = (with_nonce, &grant.nonce) {
+            c["nonce"] = json!(n);
+        }
+        c
+    }
+
+    async fn issue_tokens(
+        &self,
+        issuer: &str,
+        grant: &Grant,
+        account: &Account,
+        family: &str,
+        from_code: bool,
+        ctx: &RequestContext,
+    ) -> std::result::Result<TokenResponse, OidcError> {
+        let now = self.clock.now();
+        let grant_json = serde_json::to_string(grant).unwrap_or_default();
+        let access = Token::generate();
+        self.store
+            .insert_oidc_token(&StoredToken {
+                token_hash: access.hash(),
+                kind: TokenKind::Access,
+                family: family.to_owned(),
+                grant: grant_json.clone(),
+                created_at: now,
+                expires_at: now + Duration::seconds(ACCESS_LIFETIME),
+                used_at: None,
+                revoked_at: None,
+            })
+            .await
+            .map_err(crate::error::Error::from)?;
+        let refresh = if grant.has_scope("offline_access") {
+            let t = Token::generate();
+            self.store
+                .insert_oidc_token(&StoredToken {
+                    token_hash: t.hash(),
+                    kind: TokenKind::Refresh,
+                    family: family.to_owned(),
+                    grant: grant_json,
+                    created_at: now,
+                    expires_at: now + Duration::seconds(REFRESH_LIFETIME),
+                    used_at: None,
+                    revoked_at: None,
+                })
+                .await
+                .map_err(crate::error::Error::from)?;
+            Some(t.as_str().to_owned())
+        } else {
+            None
+        };
+        // The nonce belongs in the ID token from the code (Core 3.1.3.6); a
+        // refreshed one repeats it as well (Core 12.2 allows it), which is harmless.
+        let claims =
+            self.id_token_claims(issuer, grant, account, from_code || grant.nonce.is_some());
+        let id_token = self.sign_id_token(&claims, SigningAlg::Rs256).await?;
+        self.audit(
+            AuditEvent::OidcTokensIssued,
+            Some(account),
+            None,
+            ctx,
+            Some(format!(
+                "client {}; {}",
+                grant.client_id,
+                if from_code {
+                    "authorization_code"
+                } else {
+                    "refresh_token"
+                }
+            )),
+        )
+        .await?;
+        Ok(TokenResponse {
+            access_token: access.as_str().to_owned(),
+            expires_in: ACCESS_LIFETIME,
+            id_token,
+            refresh_token: refresh,
+            scope: grant.scope.clone(),
+        })
+    }
+
+    /// The userinfo of a live access token.
+    pub async fn userinfo(&self, access_token: &str) -> Result<Option<Value>> {
+        let Some(t) = Token::from_client(access_token) else {
+            return Ok(None);
+        };
+        let Some(stored) = self.store.oidc_token(&t.hash()).await? else {
+            return Ok(None);
+        };
+        if stored.kind != TokenKind::Access
+            || stored.revoked_at.is_some()
+            || stored.expires_at <= self.clock.now()
+        {
+            return Ok(None);
+        }
+        let Ok(grant) = serde_json::from_str::<Grant>(&stored.grant) else {
+            return Ok(None);
+        };
+        let Some(account) = self.account_of(grant.account_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(json!({
+            "sub": account.id.0.to_string(),
+            "email": account.email.as_str(),
+            "email_verified": true,
+            "name": account.name,
+        })))
+    }
+
+    /// Records an RP-initiated logout.
+    pub async fn audit_oidc_logout(
+        &self,
+        account: Option<&Account>,
+        client: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.audit(
+            AuditEvent::OidcLogout,
+            account,
+            None,
+            ctx,
+            client.map(|c| format!("client {c}")),
+        )
+        .await
+    }
+}
