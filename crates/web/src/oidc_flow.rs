@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/oidc/authorize/resume", get(resume))
         .route(discovery::TOKEN_PATH, axum::routing::post(token))
         .route(discovery::USERINFO_PATH, get(userinfo).post(userinfo))
-        .route(discovery::LOGOUT_PATH, get(logout))
+        .route(discovery::LOGOUT_PATH, get(logout).post(logout_confirmed))
 }
 
 fn issuer(state: &AppState) -> String {
@@ -486,6 +486,51 @@ async fn logout(
     jar: CookieJar,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    end_session(state, ctx, jar, q, false).await
+}
+
+/// The "yes, sign me out" of the confirmation page.
+async fn logout_confirmed(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Form(q): Form<HashMap<String, String>>,
+) -> Response {
+    let csrf = q.get("csrf").map(String::as_str).unwrap_or_default();
+    if !state.csrf.verify(&jar, csrf) {
+        return PageError::new(StatusCode::FORBIDDEN, "error_csrf", ctx.lang).into_response();
+    }
+    end_session(state, ctx, jar, q, true).await
+}
+
+/// Without a valid `id_token_hint` any page could sign people out with a link, so a
+/// signed-in browser is asked first (RP-Initiated Logout 1.0, section 2).
+fn logout_confirmation(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    q: &HashMap<String, String>,
+) -> Response {
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let fields: Vec<(String, String)> = ["client_id", "post_logout_redirect_uri", "state"]
+        .iter()
+        .filter_map(|k| q.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect();
+    let extra = minijinja::context! { fields => fields };
+    (
+        jar,
+        crate::pages::render(ctx, "logout_confirm.html", &csrf, true, extra),
+    )
+        .into_response()
+}
+
+async fn end_session(
+    state: AppState,
+    ctx: Ctx,
+    jar: CookieJar,
+    q: HashMap<String, String>,
+    confirmed: bool,
+) -> Response {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let hinted = match p("id_token_hint") {
         Some(h) => match hint_audience(&state, h).await {
@@ -511,6 +556,9 @@ async fn logout(
         None => None,
     };
     let info = current_session(&state, &jar).await.ok().flatten();
+    if info.is_some() && hinted.is_none() && !confirmed {
+        return logout_confirmation(&state, &ctx, jar, &q);
+    }
     if let Some(token) = session_token(&jar) {
         if let Err(e) = state.app.logout(&token, &ctx.req).await {
             return PageError::from_domain(e, ctx.lang).into_response();

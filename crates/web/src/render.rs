@@ -57,6 +57,7 @@ impl Templates {
             "recovery.html",
             "sms_add.html",
             "sms_setup.html",
+            "logout_confirm.html",
             "secure.html",
             "secure_code.html",
             "choose_method.html",

@@ -430,7 +430,74 @@ async fn authorization_requests_are_refused_safely(backend: Backend) {
     assert!(events.iter().any(|e| e == "oidc_tokens_issued"));
 }
 
+/// A logout request without a valid id_token_hint could come from any page: a
+/// signed-in browser is asked first; nothing signed in, nothing to ask.
+async fn logout_without_a_hint_asks_first(backend: Backend) {
+    let app = app_with_clients(backend).await;
+    app.add_user("an@example.be").await;
+    let c = app.client();
+    assert_eq!(
+        c.login("an@example.be", crate::support::PASSWORD)
+            .await
+            .status,
+        200
+    );
+    let cb = urlencoding_cb();
+    let r = get(
+        &c,
+        &format!("/oidc/logout?client_id=portal&post_logout_redirect_uri={cb}&state=bye"),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.expect("page");
+    assert!(
+        page.contains("Afmelden?") && page.contains("name=\"state\" value=\"bye\""),
+        "{page}"
+    );
+    assert_eq!(
+        c.get("/api/v1/me").await.status,
+        200,
+        "not signed out by a mere link"
+    );
+    // A forged confirmation (no CSRF token) changes nothing.
+    let r = post_form(
+        &c,
+        "/oidc/logout",
+        &[("client_id", "portal"), ("state", "bye")],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(c.get("/api/v1/me").await.status, 200);
+    let token = csrf(&page);
+    let r = post_form(
+        &c,
+        "/oidc/logout",
+        &[
+            ("csrf", token.as_str()),
+            ("client_id", "portal"),
+            ("post_logout_redirect_uri", CB),
+            ("state", "bye"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(location(&r), format!("{CB}?state=bye"));
+    assert_eq!(c.get("/api/v1/me").await.status, 401);
+    // Signed out already: straight on.
+    let r = get(
+        &c,
+        &format!("/oidc/logout?client_id=portal&post_logout_redirect_uri={cb}"),
+    )
+    .await;
+    assert_eq!((r.status().as_u16(), location(&r)), (302, CB.to_owned()));
+}
+
+fn urlencoding_cb() -> String {
+    url::form_urlencoded::byte_serialize(CB.as_bytes()).collect()
+}
+
 crate::on_both_backends!(
+    logout_without_a_hint_asks_first,
     code_flow_with_pkce_through_the_sign_in_pages,
     authorization_requests_are_refused_safely,
 );
