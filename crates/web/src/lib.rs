@@ -130,10 +130,13 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
             HeaderValue::from_static("nosniff"),
         ))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        // No `form-action 'self'`: browsers apply it to the redirects after a form
+        // post too, and the code form's redirect chain ends at a portal's
+        // redirect_uri (OIDC) or a forward-auth origin, which it would block.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -7,6 +7,7 @@ mod journeys;
 mod mail;
 mod oidc;
 mod oidc_flow;
+mod oidc_library;
 mod pages;
 mod password;
 mod policy;
