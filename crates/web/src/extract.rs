@@ -83,6 +83,18 @@ pub async fn current_session(
     }
 }
 
+/// A new sign-in (or "secure your account") replaces whatever session this browser
+/// had: the old one is deleted, not left to expire.
+pub async fn discard_current_session(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<(), tweestap_domain::Error> {
+    match session_token(jar) {
+        Some(old) => state.app.discard_session(&old).await,
+        None => Ok(()),
+    }
+}
+
 pub fn set_session(jar: CookieJar, token: &Token, secure: bool) -> CookieJar {
     jar.add(
         Cookie::build((SESSION_COOKIE, token.as_str().to_owned()))

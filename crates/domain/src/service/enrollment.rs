@@ -252,8 +252,8 @@ impl Tweestap {
         (link, link_url(base_url, &token))
     }
 
-    /// How many whole days a new link works (for the mail's wording).
-    pub(super) fn link_days(&self) -> i64 {
+    /// How many whole days a new link works (for the mail's and the page's wording).
+    pub fn link_days(&self) -> i64 {
         self.settings.enrollment_link_validity.num_days().max(1)
     }
 

@@ -2,7 +2,10 @@
 
 use super::ApiJson;
 use crate::error::ApiError;
-use crate::extract::{clear_session, device_token, session_token, set_device, set_session, Ctx};
+use crate::extract::{
+    clear_session, device_token, discard_current_session, session_token, set_device, set_session,
+    Ctx,
+};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,10 +29,7 @@ pub async fn login(
     jar: CookieJar,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    // A new sign-in replaces whatever session this browser had.
-    if let Some(old) = session_token(&jar) {
-        state.app.discard_session(&old).await?;
-    }
+    discard_current_session(&state, &jar).await?;
     let secure = state.settings.secure_cookies;
     Ok(
         match state

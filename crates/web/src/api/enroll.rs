@@ -5,7 +5,7 @@
 use super::me::enrollment_json;
 use super::{signed_in, ApiJson};
 use crate::error::ApiError;
-use crate::extract::{current_session, session_token, set_session, Ctx};
+use crate::extract::{current_session, discard_current_session, session_token, set_session, Ctx};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -32,9 +32,7 @@ pub async fn secure(
     jar: CookieJar,
     ApiJson(b): ApiJson<SecureBody>,
 ) -> Result<Response, ApiError> {
-    if let Some(old) = session_token(&jar) {
-        state.app.discard_session(&old).await?;
-    }
+    discard_current_session(&state, &jar).await?;
     let secure = state.settings.secure_cookies;
     Ok(
         match state

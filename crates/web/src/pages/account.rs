@@ -211,7 +211,7 @@ pub async fn enable_submit(
                 let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
                 let extra = minijinja::context! {
                     email => info.account.email.as_str(),
-                    days => state.app.settings().enrollment_link_validity.num_days().max(1).to_string(),
+                    days => state.app.link_days().to_string(),
                 };
                 return (jar, render(&ctx, "link_sent.html", &csrf, true, extra)).into_response();
             }

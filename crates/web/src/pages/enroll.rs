@@ -4,7 +4,9 @@
 
 use super::{csrf_failed, render};
 use crate::error::PageError;
-use crate::extract::{clear_session, current_session, session_token, set_session, Ctx};
+use crate::extract::{
+    clear_session, current_session, discard_current_session, session_token, set_session, Ctx,
+};
 use crate::AppState;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
@@ -55,11 +57,8 @@ pub async fn secure_submit(
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    // Like a sign-in, this replaces whatever session the browser had.
-    if let Some(old) = session_token(&jar) {
-        if let Err(e) = state.app.discard_session(&old).await {
-            return PageError::from_domain(e, ctx.lang).into_response();
-        }
+    if let Err(e) = discard_current_session(&state, &jar).await {
+        return PageError::from_domain(e, ctx.lang).into_response();
     }
     let secure = state.settings.secure_cookies;
     match state

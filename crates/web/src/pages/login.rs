@@ -3,7 +3,8 @@
 use super::{csrf_failed, render};
 use crate::error::PageError;
 use crate::extract::{
-    clear_session, current_session, device_token, session_token, set_device, set_session, Ctx,
+    clear_session, current_session, device_token, discard_current_session, session_token,
+    set_device, set_session, Ctx,
 };
 use crate::AppState;
 use axum::extract::{Form, Query, State};
@@ -73,11 +74,8 @@ pub async fn submit(
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    // A new sign-in replaces whatever session this browser had.
-    if let Some(old) = session_token(&jar) {
-        if let Err(e) = state.app.discard_session(&old).await {
-            return PageError::from_domain(e, ctx.lang).into_response();
-        }
+    if let Err(e) = discard_current_session(&state, &jar).await {
+        return PageError::from_domain(e, ctx.lang).into_response();
     }
     let secure = state.settings.secure_cookies;
     let device = device_token(&jar);
@@ -113,8 +111,16 @@ pub async fn submit(
     }
 }
 
-async fn pending(state: &AppState, jar: &CookieJar) -> bool {
-    matches!(current_session(state, jar).await, Ok(Some(s)) if s.session.stage == SessionStage::SecondFactor)
+/// The half-finished sign-in (password right, code still due) of this browser.
+async fn pending(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Option<tweestap_domain::service::SessionInfo> {
+    current_session(state, jar)
+        .await
+        .ok()
+        .flatten()
+        .filter(|s| s.session.stage == SessionStage::SecondFactor)
 }
 
 #[derive(Deserialize)]
@@ -128,32 +134,41 @@ pub async fn code_form(
     jar: CookieJar,
     Query(q): Query<CodeQuery>,
 ) -> Response {
-    if !pending(&state, &jar).await {
+    let Some(info) = pending(&state, &jar).await else {
         return Redirect::to("/login").into_response();
-    }
+    };
     // Came through "secure your account now" with two-step verification already on.
     let notice =
         (q.from.as_deref() == Some("secure")).then(|| ctx.lang.t("secure_has_factor").to_owned());
-    code_page(&state, &ctx, jar, StatusCode::OK, notice, None).await
+    let methods = match state.app.active_methods(info.account.id).await {
+        Ok(m) => m,
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    code_page(&state, &ctx, jar, &methods, StatusCode::OK, notice, None)
+}
+
+/// The methods of the account whose code is due (none when the sign-in has ended).
+async fn methods_of(state: &AppState, jar: &CookieJar) -> Vec<FactorKind> {
+    match pending(state, jar).await {
+        Some(info) => state
+            .app
+            .active_methods(info.account.id)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    }
 }
 
 /// The code step, offering the methods the account has (the app's code, an SMS).
-async fn code_page(
+fn code_page(
     state: &AppState,
     ctx: &Ctx,
     jar: CookieJar,
+    methods: &[FactorKind],
     status: StatusCode,
     notice: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let methods = match current_session(state, &jar).await {
-        Ok(Some(info)) => match state.app.active_methods(info.account.id).await {
-            Ok(m) => m,
-            Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
-        },
-        Ok(None) => Vec::new(),
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
-    };
     let has = |k| methods.contains(&k);
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
@@ -178,7 +193,16 @@ pub async fn send_sms(
     match state.app.send_sign_in_sms(&token, &ctx.req).await {
         Ok(to) => {
             let notice = ctx.lang.t("sms_sent_to").replace("{to}", &to);
-            code_page(&state, &ctx, jar, StatusCode::OK, Some(notice), None).await
+            let methods = methods_of(&state, &jar).await;
+            code_page(
+                &state,
+                &ctx,
+                jar,
+                &methods,
+                StatusCode::OK,
+                Some(notice),
+                None,
+            )
         }
         Err(Error::Unauthenticated) => (clear_session(jar), Redirect::to("/login")).into_response(),
         Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
@@ -188,7 +212,8 @@ pub async fn send_sms(
                 StatusCode::TOO_MANY_REQUESTS
             };
             let error = ctx.lang.t(super::account::sms_error_key(&e)).to_owned();
-            code_page(&state, &ctx, jar, status, None, Some(error)).await
+            let methods = methods_of(&state, &jar).await;
+            code_page(&state, &ctx, jar, &methods, status, None, Some(error))
         }
         Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
     }
@@ -263,11 +288,12 @@ pub async fn code_submit(
         ),
         Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
     };
-    code_page(&state, &ctx, jar, status, None, Some(error)).await
+    let methods = methods_of(&state, &jar).await;
+    code_page(&state, &ctx, jar, &methods, status, None, Some(error))
 }
 
 pub async fn recovery_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
-    if !pending(&state, &jar).await {
+    if pending(&state, &jar).await.is_none() {
         return Redirect::to("/login").into_response();
     }
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
