@@ -1,7 +1,7 @@
 //! Forward-auth: the proxy asks, tweestap answers with who signed in, or sends the
 //! browser to sign in and back — never to a host it does not know.
 
-use crate::support::{Backend, Client, TestApp, PASSWORD};
+use crate::support::{location, Backend, Client, TestApp, PASSWORD};
 use serde_json::json;
 
 async fn get(c: &Client, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -10,14 +10,6 @@ async fn get(c: &Client, path: &str, headers: &[(&str, &str)]) -> reqwest::Respo
         r = r.header(*k, *v);
     }
     r.send().await.expect("request")
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 async fn forward_auth_answers_for_signed_in_sessions_only(backend: Backend) {

@@ -2,7 +2,9 @@
 //! HTTP, jsonwebtoken to check the ID token against the published JWKS, and the
 //! sign-in through tweestap's own pages (password, then the app's code).
 
-use crate::support::{Backend, Client, TestApp, PASSWORD};
+use crate::support::{
+    csrf_of, get, location, post_form, query_param, Backend, Client, TestApp, PASSWORD,
+};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tweestap_domain::oidc::client::secret_hash;
@@ -34,45 +36,6 @@ async fn app_with_clients(backend: Backend) -> TestApp {
         ];
     })
     .await
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_owned()
-}
-
-async fn get(c: &Client, url: &str) -> reqwest::Response {
-    let url = if url.starts_with("http") {
-        url.to_owned()
-    } else {
-        format!("{}{url}", c.base)
-    };
-    c.http.get(url).send().await.expect("get")
-}
-
-async fn post_form(c: &Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    c.http
-        .post(format!("{}{path}", c.base))
-        .form(form)
-        .send()
-        .await
-        .expect("post")
 }
 
 fn authorize_url(client: &str, redirect: &str, extra: &str) -> String {
@@ -212,7 +175,7 @@ async fn code_flow_with_pkce_through_the_sign_in_pages(backend: Backend) {
         &c,
         "/login",
         &[
-            ("csrf", &csrf(&page)),
+            ("csrf", &csrf_of(&page)),
             ("email", "an@example.be"),
             ("password", PASSWORD),
         ],
@@ -223,7 +186,7 @@ async fn code_flow_with_pkce_through_the_sign_in_pages(backend: Backend) {
     let r = post_form(
         &c,
         "/login/code",
-        &[("csrf", &csrf(&page)), ("code", &app.code(&secret))],
+        &[("csrf", &csrf_of(&page)), ("code", &app.code(&secret))],
     )
     .await;
     assert_eq!(location(&r), "/");
@@ -380,7 +343,7 @@ async fn authorization_requests_are_refused_safely(backend: Backend) {
         &c,
         "/login",
         &[
-            ("csrf", &csrf(&page)),
+            ("csrf", &csrf_of(&page)),
             ("email", "bo@example.be"),
             ("password", PASSWORD),
         ],
@@ -468,7 +431,7 @@ async fn logout_without_a_hint_asks_first(backend: Backend) {
     .await;
     assert_eq!(r.status().as_u16(), 403);
     assert_eq!(c.get("/api/v1/me").await.status, 200);
-    let token = csrf(&page);
+    let token = csrf_of(&page);
     let r = post_form(
         &c,
         "/oidc/logout",

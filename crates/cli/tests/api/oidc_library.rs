@@ -5,7 +5,9 @@
 //! nonce), with the sign-in in between through tweestap's pages (password, then the
 //! app's code). And the refusals the library surfaces.
 
-use crate::support::{Backend, Client, TestApp, PASSWORD};
+use crate::support::{
+    csrf_of, get, location, post_form, query_param, Backend, Client, TestApp, PASSWORD,
+};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreProviderMetadata,
 };
@@ -70,45 +72,6 @@ async fn discover(
         Some(ClientSecret::new(secret.into())),
     )
     .set_redirect_uri(RedirectUrl::new(CB.into()).expect("redirect"))
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_owned()
-}
-
-async fn get(c: &Client, url: &str) -> reqwest::Response {
-    let url = if url.starts_with("http") {
-        url.to_owned()
-    } else {
-        format!("{}{url}", c.base)
-    };
-    c.http.get(url).send().await.expect("get")
-}
-
-async fn post_form(c: &Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    c.http
-        .post(format!("{}{path}", c.base))
-        .form(form)
-        .send()
-        .await
-        .expect("post")
 }
 
 /// A request the library builds: its URL, state, nonce and PKCE verifier.
@@ -192,7 +155,7 @@ async fn code_flow_with_an_independent_client_library(backend: Backend) {
         &c,
         "/login",
         &[
-            ("csrf", &csrf(&page)),
+            ("csrf", &csrf_of(&page)),
             ("email", "an@example.be"),
             ("password", PASSWORD),
         ],
@@ -203,7 +166,7 @@ async fn code_flow_with_an_independent_client_library(backend: Backend) {
     let r = post_form(
         &c,
         "/login/code",
-        &[("csrf", &csrf(&page)), ("code", &app.code(&totp))],
+        &[("csrf", &csrf_of(&page)), ("code", &app.code(&totp))],
     )
     .await;
     assert_eq!(location(&r), "/");

@@ -1,11 +1,6 @@
 //! The pages over plain HTTP (no browser): CSRF, languages, redirects.
 
-use crate::support::{Backend, TestApp, PASSWORD};
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    html[at..at + 64].to_owned()
-}
+use crate::support::{csrf_of, Backend, TestApp, PASSWORD};
 
 async fn forms_refuse_posts_without_a_valid_csrf_token(backend: Backend) {
     let app = TestApp::start(backend).await;

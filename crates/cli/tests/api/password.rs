@@ -1,7 +1,7 @@
 //! Forgotten password: the same answer for every address, a sealed single-use link
 //! by mail, sessions ended, the second factor kept.
 
-use crate::support::{eventually, nth_mail, outbox, Backend, TestApp, PASSWORD};
+use crate::support::{csrf_of, eventually, nth_mail, outbox, Backend, TestApp, PASSWORD};
 use chrono::Duration;
 use serde_json::json;
 
@@ -267,11 +267,6 @@ async fn at_most_three_reset_mails_an_hour(backend: Backend) {
         202
     );
     nth_mail(&app, "password-reset", 4).await;
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    html[at..at + 64].to_owned()
 }
 
 async fn form(c: &crate::support::Client, path: &str, fields: &[(&str, &str)]) -> (u16, String) {

@@ -1,6 +1,6 @@
 //! `[policy] two_factor` / `required_from`: a mandatory date.
 
-use crate::support::{Backend, TestApp, PASSWORD};
+use crate::support::{page, Backend, TestApp, PASSWORD};
 use serde_json::json;
 use tweestap::config::Config;
 use tweestap_domain::account::Role;
@@ -133,16 +133,6 @@ async fn required_without_date_requires_at_once(backend: Backend) {
     );
     let r = c.get("/api/v1/me").await;
     assert_eq!(r.status, 200);
-}
-
-async fn page(c: &crate::support::Client, path: &str) -> (u16, String) {
-    let r = c
-        .http
-        .get(format!("{}{path}", c.base))
-        .send()
-        .await
-        .expect("page");
-    (r.status().as_u16(), r.text().await.expect("text"))
 }
 
 /// Before the date, pages remind the user with the days left, and "Later" hides the

@@ -1,7 +1,7 @@
 //! SMS codes end to end: a phone set up and used at sign-in through real HTTP
 //! gateways (a stub on loopback), the pumping limits, and gateway failures.
 
-use crate::support::{Backend, Client, TestApp, PASSWORD};
+use crate::support::{page, submit, Backend, Client, TestApp, PASSWORD};
 use serde_json::{json, Value};
 use tweestap::sms::{GatewayKind, Secret};
 use wiremock::matchers::{method, path};
@@ -339,40 +339,6 @@ fn outbox_code(app: &TestApp, n: usize) -> String {
     assert!(text.contains("To: +32470123456"), "{text}");
     let body = text.split("\n\n").nth(1).expect("body");
     body.split_whitespace().next().expect("code").to_owned()
-}
-
-async fn page(c: &Client, path: &str) -> (u16, String) {
-    let r = c
-        .http
-        .get(format!("{}{path}", c.base))
-        .send()
-        .await
-        .expect("page");
-    (r.status().as_u16(), r.text().await.expect("text"))
-}
-
-async fn submit(
-    c: &Client,
-    from: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String, Option<String>) {
-    let at = from.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    let mut form: Vec<(&str, &str)> = fields.to_vec();
-    form.push(("csrf", &from[at..at + 64]));
-    let r = c
-        .http
-        .post(format!("{}{action}", c.base))
-        .form(&form)
-        .send()
-        .await
-        .expect("post");
-    let location = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    (r.status().as_u16(), r.text().await.expect("text"), location)
 }
 
 /// The pages with the embedded default gateway (the SMS outbox): the wizard's

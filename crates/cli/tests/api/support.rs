@@ -774,3 +774,96 @@ pub fn text_part(m: &mailparse::ParsedMail<'_>) -> String {
         .get_body()
         .expect("body")
 }
+
+// ---- pages over plain HTTP ----------------------------------------------------------
+
+/// The CSRF token in a page's form.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    html[at..at + 64].to_owned()
+}
+
+/// The `Location` of an answer ("" without one).
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// GET an absolute URL or a path of the server.
+pub async fn get(c: &Client, url: &str) -> reqwest::Response {
+    let url = if url.starts_with("http") {
+        url.to_owned()
+    } else {
+        format!("{}{url}", c.base)
+    };
+    c.http.get(url).send().await.expect("get")
+}
+
+/// POST a form as it stands.
+pub async fn post_form(c: &Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    c.http
+        .post(format!("{}{path}", c.base))
+        .form(form)
+        .send()
+        .await
+        .expect("post")
+}
+
+/// GET a page: status and body.
+pub async fn page(c: &Client, path: &str) -> (u16, String) {
+    let r = get(c, path).await;
+    (r.status().as_u16(), r.text().await.expect("text"))
+}
+
+/// Posts a form with the CSRF token of `from` (a page's HTML): status, body, location.
+pub async fn submit(
+    c: &Client,
+    from: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String, Option<String>) {
+    let csrf = csrf_of(from);
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("csrf", &csrf));
+    let r = post_form(c, action, &form).await;
+    let location = Some(location(&r)).filter(|l| !l.is_empty());
+    (r.status().as_u16(), r.text().await.expect("text"), location)
+}
+
+/// One text column of a query, read straight from the app's database (SQLite file
+/// or PostgreSQL), to check what is stored at rest.
+pub async fn stored_texts(app: &TestApp, sql: &str) -> Vec<String> {
+    match &app.backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", app.dir.path().join("tweestap.db").display());
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            let v = sqlx::query_scalar(sql)
+                .fetch_all(&pool)
+                .await
+                .expect("query");
+            pool.close().await;
+            v
+        }
+        Backend::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+            let v = sqlx::query_scalar(sql)
+                .fetch_all(&pool)
+                .await
+                .expect("query");
+            pool.close().await;
+            v
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! verification for someone who lost their phone, and admins giving a shared
 //! mailbox a personal address — over the API, the pages and the command line.
 
-use crate::support::{eventually, Backend, Client, TestApp, PASSWORD};
+use crate::support::{csrf_of, eventually, Backend, Client, TestApp, PASSWORD};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use tweestap_domain::account::Role;
@@ -68,11 +68,6 @@ async fn page(c: &Client, path: &str) -> (u16, String, String) {
         .unwrap_or_default()
         .to_owned();
     (status, location, r.text().await.expect("body"))
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    html[at..at + 64].to_owned()
 }
 
 /// POSTs a form with the CSRF token of the page at `from`: status, `Location`, body.
