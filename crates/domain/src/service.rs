@@ -1111,6 +1111,61 @@ impl Tweestap {
     }
 }
 
+/// What became of a typed one-time code (mailed or sent by SMS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeCheck {
+    Right,
+    /// Wrong; `last` when that was its final try.
+    Wrong {
+        tries: u32,
+        last: bool,
+    },
+    Expired,
+    NoTriesLeft {
+        tries: u32,
+    },
+}
+
+impl Tweestap {
+    /// The one mechanism behind mailed and SMS codes: past `expires_at` the code is
+    /// dead; otherwise the try is counted first (atomically, by `count_try`, so
+    /// parallel guesses share the limit) and only then compared with the stored
+    /// MAC, in constant time.
+    async fn check_one_time_code(
+        &self,
+        context: &[u8],
+        typed: &str,
+        stored_mac: &str,
+        expires_at: DateTime<Utc>,
+        count_try: impl std::future::Future<Output = crate::store::StoreResult<Option<u32>>>,
+        max_tries: u32,
+    ) -> Result<CodeCheck> {
+        if expires_at <= self.clock.now() {
+            return Ok(CodeCheck::Expired);
+        }
+        let Some(tries) = count_try.await? else {
+            return Ok(CodeCheck::Expired);
+        };
+        if tries > max_tries {
+            return Ok(CodeCheck::NoTriesLeft { tries });
+        }
+        let typed = normalise_code(typed);
+        Ok(
+            if self
+                .secrets
+                .code_matches(context, typed.as_bytes(), stored_mac)
+            {
+                CodeCheck::Right
+            } else {
+                CodeCheck::Wrong {
+                    tries,
+                    last: tries >= max_tries,
+                }
+            },
+        )
+    }
+}
+
 /// People type codes with spaces ("123 456"); apps show them that way too.
 fn normalise_code(code: &str) -> String {
     code.chars()

@@ -2,7 +2,7 @@
 //! page (the address is proven with a mailed code) and the mailed link to a
 //! personal QR page (from My Profile, or after a support reset).
 
-use super::{normalise_code, SessionInfo, TotpEnrollment, Tweestap};
+use super::{CodeCheck, SessionInfo, TotpEnrollment, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::enrollment::{
@@ -174,45 +174,45 @@ impl Tweestap {
         let info = self.email_code_session(token).await?;
         let account = &info.account;
         let hash = token.hash();
-        let now = self.clock.now();
         let Some(stored) = self.store.email_code(&hash).await? else {
             return Err(Error::CodeExpired);
         };
-        let fail = |detail: String| async move {
+        let check = self
+            .check_one_time_code(
+                hash.0.as_bytes(),
+                code,
+                &stored.code_mac,
+                stored.expires_at,
+                self.store.count_email_code_try(&hash),
+                EMAIL_CODE_TRIES,
+            )
+            .await?;
+        let (detail, error) = match check {
+            CodeCheck::Right => (None, None),
+            CodeCheck::Expired => (Some("expired".to_owned()), Some(Error::CodeExpired)),
+            CodeCheck::NoTriesLeft { tries } => (
+                Some(format!("no tries left; tries={tries}")),
+                Some(Error::CodeExpired),
+            ),
+            CodeCheck::Wrong { tries, last } => (
+                Some(format!("wrong code; tries={tries}")),
+                Some(if last {
+                    Error::CodeExpired
+                } else {
+                    Error::InvalidCode
+                }),
+            ),
+        };
+        if let Some(error) = error {
             self.audit(
                 AuditEvent::EmailCodeFailed,
                 Some(account),
                 None,
                 ctx,
-                Some(detail),
+                detail,
             )
-            .await
-        };
-        if stored.expires_at <= now {
-            fail("expired".to_owned()).await?;
-            return Err(Error::CodeExpired);
-        }
-        // Counted before comparing, atomically, so parallel guesses share the limit.
-        let tries = self
-            .store
-            .count_email_code_try(&hash)
-            .await?
-            .ok_or(Error::CodeExpired)?;
-        if tries > EMAIL_CODE_TRIES {
-            fail(format!("no tries left; tries={tries}")).await?;
-            return Err(Error::CodeExpired);
-        }
-        let code = normalise_code(code);
-        if !self
-            .secrets
-            .code_matches(hash.0.as_bytes(), code.as_bytes(), &stored.code_mac)
-        {
-            fail(format!("wrong code; tries={tries}")).await?;
-            return Err(if tries >= EMAIL_CODE_TRIES {
-                Error::CodeExpired
-            } else {
-                Error::InvalidCode
-            });
+            .await?;
+            return Err(error);
         }
         // Deleting the session deletes its code too.
         self.store.delete_session(&hash).await?;

@@ -1,7 +1,7 @@
 //! SMS codes: setting up a phone, sending a code at sign-in, checking it; with the
 //! pumping protection in front of every send.
 
-use super::{normalise_code, SessionInfo, Tweestap};
+use super::{CodeCheck, SessionInfo, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::enrollment::new_email_code;
@@ -156,22 +156,20 @@ impl Tweestap {
         let Some(stored) = self.store.sms_code(session).await? else {
             return Ok(false);
         };
-        if stored.factor_id != factor || stored.expires_at <= self.clock.now() {
+        if stored.factor_id != factor {
             return Ok(false);
         }
-        let tries = self
-            .store
-            .count_sms_code_try(session)
-            .await?
-            .unwrap_or(u32::MAX);
-        if tries > SMS_CODE_TRIES {
-            return Ok(false);
-        }
-        let ok = self.secrets.code_matches(
-            &code_context(session),
-            normalise_code(code).as_bytes(),
-            &stored.code_mac,
-        );
+        let check = self
+            .check_one_time_code(
+                &code_context(session),
+                code,
+                &stored.code_mac,
+                stored.expires_at,
+                self.store.count_sms_code_try(session),
+                SMS_CODE_TRIES,
+            )
+            .await?;
+        let ok = check == CodeCheck::Right;
         if ok {
             self.store.delete_sms_code(session).await?;
         }
