@@ -10,7 +10,7 @@ use tweestap::config::Config;
 use tweestap_domain::account::{Account, Role};
 use tweestap_domain::audit::RequestContext;
 use tweestap_domain::clock::SystemClock;
-use tweestap_domain::oidc::ClientSource;
+use tweestap_domain::oidc::{ClientSource, SigningAlg};
 use tweestap_domain::service::Actor;
 use tweestap_domain::Tweestap;
 
@@ -140,6 +140,9 @@ enum ClientCommand {
         /// use PKCE.
         #[arg(long)]
         public: bool,
+        /// What its ID tokens are signed with (id_token_signed_response_alg).
+        #[arg(long = "id-token-alg", default_value = "RS256", value_parser = parse_alg)]
+        id_token_alg: SigningAlg,
     },
     /// List the clients, from the configuration file and the database.
     List,
@@ -331,10 +334,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             let n = app.import(&snapshot).await?;
             println!(
-                "imported {} accounts, {} factors, {} audit entries into {}",
+                "imported {} accounts, {} factors, {} audit entries, {} signing keys, {} clients into {}",
                 n.accounts,
                 n.factors,
                 n.audit,
+                n.signing_keys,
+                n.clients,
                 tweestap::describe_database(&config)
             );
         }
@@ -368,9 +373,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             name,
             redirect_uris,
             public,
+            id_token_alg,
         }) => {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;
-            let new = app.add_client(&name, &redirect_uris, public).await?;
+            let new = app
+                .add_client(&name, &redirect_uris, public, id_token_alg)
+                .await?;
             println!("client_id: {}", new.client.id);
             match new.secret {
                 Some(secret) => {
@@ -385,12 +393,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Client(ClientCommand::List) => {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             println!(
-                "{:<34} {:<24} {:<13} {:<9} REDIRECT URIS",
-                "CLIENT ID", "NAME", "TYPE", "SOURCE"
+                "{:<34} {:<24} {:<13} {:<9} {:<6} REDIRECT URIS",
+                "CLIENT ID", "NAME", "TYPE", "SOURCE", "ALG"
             );
             for c in app.clients().await? {
                 println!(
-                    "{:<34} {:<24} {:<13} {:<9} {}",
+                    "{:<34} {:<24} {:<13} {:<9} {:<6} {}",
                     c.id,
                     c.name,
                     if c.is_public() {
@@ -402,6 +410,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                         ClientSource::Config => "config",
                         ClientSource::Database => "database",
                     },
+                    c.id_token_alg,
                     c.redirect_uris.join(" ")
                 );
             }
@@ -469,4 +478,8 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+fn parse_alg(s: &str) -> Result<SigningAlg, String> {
+    SigningAlg::parse(&s.to_ascii_uppercase()).ok_or_else(|| format!("{s:?}: give RS256 or ES256"))
 }

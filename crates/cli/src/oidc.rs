@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use tweestap_domain::oidc::client::{secret_hash, OidcClient};
-use tweestap_domain::oidc::{ClientSource, OidcSettings};
+use tweestap_domain::oidc::{ClientSource, OidcSettings, SigningAlg};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +36,9 @@ pub struct ClientConfig {
     pub public: bool,
     pub secret_hash: Option<String>,
     pub secret_env: Option<String>,
+    /// What the client's ID tokens are signed with: "RS256" (the default) or
+    /// "ES256" (`id_token_signed_response_alg`).
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,15 @@ impl ClientConfig {
                 )))
             }
         };
+        let id_token_alg = match self.id_token_signed_response_alg.as_deref().map(str::trim) {
+            None => SigningAlg::default(),
+            Some(a) => SigningAlg::parse(a).ok_or_else(|| {
+                e(format!(
+                    "client {}: id_token_signed_response_alg must be RS256 or ES256, not {a:?}",
+                    self.id
+                ))
+            })?,
+        };
         let c = OidcClient {
             id: self.id.trim().to_owned(),
             name: self.name.trim().to_owned(),
@@ -89,6 +101,7 @@ impl ClientConfig {
                 .collect(),
             secret_hash: hash,
             created_at: None,
+            id_token_alg,
             source: ClientSource::Config,
         };
         c.validate().map_err(e)?;
@@ -136,14 +149,17 @@ mod tests {
              [[oidc.clients]]\nid = \"portaal\"\nname = \"Portaal\"\n\
              redirect_uris = [\"https://portaal.example/cb\"]\nsecret_hash = \"{}\"\n\
              [[oidc.clients]]\nid = \"spa\"\nname = \"App\"\n\
-             redirect_uris = [\"http://localhost:3000/cb\"]\npublic = true\n",
+             redirect_uris = [\"http://localhost:3000/cb\"]\npublic = true\n\
+             id_token_signed_response_alg = \"ES256\"\n",
             hash.to_uppercase()
         ))
         .unwrap();
         assert_eq!(s.key_retention, chrono::Duration::hours(72));
         assert_eq!(s.clients.len(), 2);
         assert!(s.clients[0].verify_secret("geheim"));
+        assert_eq!(s.clients[0].id_token_alg, SigningAlg::Rs256);
         assert!(s.clients[1].is_public());
+        assert_eq!(s.clients[1].id_token_alg, SigningAlg::Es256);
     }
 
     #[test]
@@ -185,6 +201,10 @@ mod tests {
             (
                 "redirect_uris = [\"https://p.example/cb\"]\npublic = true\nsecret_hash = \"ab\"\n",
                 "public",
+            ),
+            (
+                "redirect_uris = [\"https://p.example/cb\"]\npublic = true\nid_token_signed_response_alg = \"HS256\"\n",
+                "RS256 or ES256",
             ),
             (
                 "redirect_uris = [\"https://p.example/cb\"]\nsecret_hash = \"ab\"\n",

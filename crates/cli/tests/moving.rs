@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tweestap::config::Config;
 use tweestap_domain::account::Role;
 use tweestap_domain::clock::{Clock, ManualClock};
+use tweestap_domain::oidc::SigningAlg;
 use tweestap_domain::totp::TotpParams;
 use tweestap_store::testing::{drop_database, fresh_postgres_database};
 
@@ -118,6 +119,8 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     let emails = ["an@example.be", "bo@example.be", "info@example.be"];
     let mut secrets = Vec::new();
     let mut recovery: Vec<String> = Vec::new();
+    let portal;
+    let mut kids: Vec<(String, bool)>;
     {
         let old = site(&sqlite_dir, "", "", &clock).await;
         for (i, e) in emails.iter().enumerate() {
@@ -154,8 +157,33 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
             );
             secrets.push(secret);
         }
+        // A portal registered with `client add`, and the signing keys (one retired
+        // by a rotation, still published).
+        old.app.ensure_signing_keys().await.expect("keys");
+        old.app.rotate_signing_keys().await.expect("rotate");
+        let new_client = old
+            .app
+            .add_client(
+                "Loket",
+                &["https://loket.example/cb".into()],
+                false,
+                SigningAlg::Es256,
+            )
+            .await
+            .expect("client");
+        portal = Some((new_client.client.id, new_client.secret.expect("secret")));
+        kids = old
+            .app
+            .signing_keys()
+            .await
+            .expect("keys")
+            .into_iter()
+            .map(|k| (k.kid, k.retired_at.is_some()))
+            .collect();
         old.stop();
     }
+    let (portal_id, portal_secret): (String, String) = portal.expect("portal");
+    assert_eq!(kids.len(), 4, "two active keys, two retired");
     let key = std::fs::read_to_string(sqlite_dir.join("secret.key")).expect("key");
     let key = key.trim();
 
@@ -202,15 +230,23 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains("@example.be"), "nothing was written");
 
-    // Import into PostgreSQL with the same key.
+    // Import into PostgreSQL with the same key. The new database generated its own
+    // signing keys on first use (`keys list`); the imported ones replace them.
     let env = [
         ("TWEESTAP_DATABASE_URL", pg.as_str()),
         ("TWEESTAP_SECRET_KEY", key),
     ];
+    let out = tweestap(&["--data-dir", pg_arg, "keys", "list"], &env);
+    assert!(out.status.success(), "{}", text(&out));
     let out = tweestap(&["--data-dir", pg_arg, "import", file_arg], &env);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("imported 3 accounts, 2 factors"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("4 signing keys, 1 clients"),
         "{}",
         text(&out)
     );
@@ -268,6 +304,42 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
         .await
         .expect("audit");
     assert!(log.iter().any(|r| r.event == "factor_added"), "{log:?}");
+    // The portal's registration and the signing keys came along: the same kids,
+    // the retired ones still retired; the client's secret and algorithm intact.
+    let mut moved: Vec<(String, bool)> = new
+        .app
+        .signing_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| (k.kid, k.retired_at.is_some()))
+        .collect();
+    moved.sort();
+    kids.sort();
+    assert_eq!(moved, kids);
+    let jwks = new.app.jwks().await.expect("jwks");
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(4), "{jwks}");
+    let c = new
+        .app
+        .client(&portal_id)
+        .await
+        .expect("client")
+        .expect("the portal");
+    assert!(new.app.verify_client_secret(&c, &portal_secret));
+    assert_eq!(c.id_token_alg, SigningAlg::Es256);
+    let signed = new
+        .app
+        .sign_id_token(&json!({"sub": "x"}), SigningAlg::Es256)
+        .await
+        .expect("the imported key signs");
+    let kid = jsonwebtoken::decode_header(&signed)
+        .expect("a JWS")
+        .kid
+        .expect("kid");
+    assert!(
+        kids.iter().any(|(k, retired)| !retired && *k == kid),
+        "signed with the moved active key {kid}"
+    );
     new.stop();
 
     drop_database(&pg).await;

@@ -7,6 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use tweestap_domain::oidc::keys;
+use tweestap_domain::oidc::{SigningAlg, SigningKey};
 use tweestap_domain::password::{Argon2Settings, PasswordHasher};
 use tweestap_domain::secret_box::{MasterKey, SecretBox};
 use tweestap_domain::totp::{hotp, Algorithm, TotpParams};
@@ -71,6 +73,40 @@ fn code_macs(c: &mut Criterion) {
     g.finish();
 }
 
+/// Signing an ID token (the key parsed from PKCS#8 each time, as the token
+/// endpoint does) and verifying it against the published keys.
+fn id_tokens(c: &mut Criterion) {
+    let claims = serde_json::json!({
+        "iss": "https://login.example.org", "sub": "0b7f3c1e-9a5d-4c2b-8e6f-1a2b3c4d5e6f",
+        "aud": "portaal", "exp": NOW + 300, "iat": NOW, "auth_time": NOW,
+        "amr": ["pwd", "otp"], "acr": "urn:tweestap:acr:mfa",
+        "email": "an@example.be", "email_verified": true, "name": "An",
+    });
+    let mut g = c.benchmark_group("id_token");
+    for alg in SigningAlg::ALL {
+        let k = keys::generate(alg).expect("key");
+        let published = [SigningKey {
+            kid: k.kid.clone(),
+            alg,
+            private_sealed: Vec::new(),
+            public_jwk: k.public_jwk.clone(),
+            created_at: chrono::Utc::now(),
+            retired_at: None,
+        }];
+        let token = keys::sign_jws(alg, &k.kid, &k.pkcs8, &claims).expect("sign");
+        g.bench_function(format!("sign_{}", alg.as_str().to_lowercase()), |b| {
+            b.iter(|| keys::sign_jws(alg, &k.kid, black_box(&k.pkcs8), black_box(&claims)))
+        });
+        g.bench_function(format!("verify_{}", alg.as_str().to_lowercase()), |b| {
+            b.iter(|| {
+                let ok = keys::verify_jws(black_box(&token), &published);
+                assert!(ok.is_some());
+            })
+        });
+    }
+    g.finish();
+}
+
 fn argon2id(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,5 +139,5 @@ fn argon2id(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, totp, secret_box, code_macs, argon2id);
+criterion_group!(benches, totp, secret_box, code_macs, id_tokens, argon2id);
 criterion_main!(benches);

@@ -46,6 +46,10 @@ pub enum AuditEvent {
     OidcRefreshReused,
     OidcClientAuthFailed,
     OidcLogout,
+    SigningKeyGenerated,
+    SigningKeysRotated,
+    OidcClientAdded,
+    OidcClientRemoved,
 }
 
 impl AuditEvent {
@@ -92,6 +96,10 @@ impl AuditEvent {
             AuditEvent::OidcRefreshReused => "oidc_refresh_reused",
             AuditEvent::OidcClientAuthFailed => "oidc_client_auth_failed",
             AuditEvent::OidcLogout => "oidc_logout",
+            AuditEvent::SigningKeyGenerated => "signing_key_generated",
+            AuditEvent::SigningKeysRotated => "signing_keys_rotated",
+            AuditEvent::OidcClientAdded => "oidc_client_added",
+            AuditEvent::OidcClientRemoved => "oidc_client_removed",
         }
     }
 }

@@ -74,11 +74,14 @@ pub enum Error {
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),
     /// Imports go into an empty database only, so nothing is ever merged or overwritten.
-    #[error("the database already holds accounts; import only into an empty database")]
+    #[error("the database already holds accounts or clients; import only into an empty database")]
     NotEmpty,
     /// An imported secret does not open with this server's key.
     #[error("factor {0}: its secret does not open with this server's secret key; use the secret key of the exporting server")]
     ForeignKey(uuid::Uuid),
+    /// An imported signing key does not open with this server's key.
+    #[error("signing key {0}: it does not open with this server's secret key; use the secret key of the exporting server")]
+    ForeignSigningKey(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -74,6 +74,8 @@ pub struct ImportSummary {
     pub accounts: usize,
     pub factors: usize,
     pub audit: usize,
+    pub signing_keys: usize,
+    pub clients: usize,
 }
 
 /// A valid session, looked up from the client's token.
@@ -1081,6 +1083,11 @@ impl Tweestap {
                 .open(&f.secret_sealed, f.id.0.as_bytes())
                 .map_err(|_| Error::ForeignKey(f.id.0))?;
         }
+        for k in &contents.signing_keys {
+            self.secrets
+                .open(&k.private_sealed, k.kid.as_bytes())
+                .map_err(|_| Error::ForeignSigningKey(k.kid.clone()))?;
+        }
         match self.store.import_contents(&contents).await {
             Err(StoreError::Conflict) => return Err(Error::NotEmpty),
             r => r?,
@@ -1089,6 +1096,8 @@ impl Tweestap {
             accounts: contents.accounts.len(),
             factors: contents.factors.len(),
             audit: contents.audit.len(),
+            signing_keys: contents.signing_keys.len(),
+            clients: contents.clients.len(),
         })
     }
 

@@ -7,11 +7,15 @@
 //! key. Sessions, remembered devices and mailed links are not carried over
 //! (everyone signs in again, with the code), which is both simpler and safer than
 //! moving live bearer tokens around. Recovery codes are carried (as MACs, which the
-//! same master key checks), so nobody loses their way back in.
+//! same master key checks), so nobody loses their way back in. The OpenID Connect
+//! signing keys (sealed) and the clients added with `tweestap client add` (secrets
+//! as hashes) come along, so portals keep working and tokens already handed out
+//! still verify; codes and tokens of the code flow do not (portals sign in again).
 
 use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
 use crate::factor::{Factor, FactorId, FactorKind};
+use crate::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,35 @@ pub struct Snapshot {
     /// Absent in exports made before recovery codes existed.
     #[serde(default)]
     pub recovery_codes: Vec<RecoveryCodeRecord>,
+    /// Absent in exports made before the OpenID Connect provider existed.
+    #[serde(default)]
+    pub signing_keys: Vec<SigningKeyRecord>,
+    /// Clients added with `tweestap client add` (not those of the configuration
+    /// file, which the configuration carries). Absent in older exports.
+    #[serde(default)]
+    pub clients: Vec<ClientRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    /// Base64 of the sealed PKCS#8 private key (the kid is its associated data).
+    pub private_sealed: String,
+    pub public_jwk: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// SHA-256 (hex) of the secret; absent for a public client.
+    pub secret_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub id_token_alg: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +127,10 @@ pub enum SnapshotError {
     Account { id: Uuid, what: String },
     #[error("factor {id}: {what}")]
     Factor { id: Uuid, what: String },
+    #[error("signing key {kid}: {what}")]
+    SigningKey { kid: String, what: String },
+    #[error("{0}")]
+    Client(String),
 }
 
 /// The domain data of a snapshot, checked.
@@ -103,6 +140,9 @@ pub struct Contents {
     pub factors: Vec<Factor>,
     pub audit: Vec<AuditRecord>,
     pub recovery_codes: Vec<crate::recovery::StoredRecoveryCode>,
+    pub signing_keys: Vec<SigningKey>,
+    /// Only clients of the database.
+    pub clients: Vec<OidcClient>,
 }
 
 impl Snapshot {
@@ -165,6 +205,31 @@ impl Snapshot {
                     code_mac: r.code_mac.clone(),
                     created_at: r.created_at,
                     used_at: r.used_at,
+                })
+                .collect(),
+            signing_keys: c
+                .signing_keys
+                .iter()
+                .map(|k| SigningKeyRecord {
+                    kid: k.kid.clone(),
+                    alg: k.alg.as_str().to_owned(),
+                    private_sealed: b64.encode(&k.private_sealed),
+                    public_jwk: k.public_jwk.clone(),
+                    created_at: k.created_at,
+                    retired_at: k.retired_at,
+                })
+                .collect(),
+            clients: c
+                .clients
+                .iter()
+                .filter(|c| c.source == ClientSource::Database)
+                .map(|c| ClientRecord {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    redirect_uris: c.redirect_uris.clone(),
+                    secret_hash: c.secret_hash.clone(),
+                    created_at: c.created_at.unwrap_or(at),
+                    id_token_alg: c.id_token_alg.as_str().to_owned(),
                 })
                 .collect(),
         }
@@ -252,11 +317,59 @@ impl Snapshot {
                 used_at: r.used_at,
             });
         }
+        let mut signing_keys = Vec::with_capacity(self.signing_keys.len());
+        for k in &self.signing_keys {
+            let bad = |what: &str| SnapshotError::SigningKey {
+                kid: k.kid.clone(),
+                what: what.into(),
+            };
+            let alg = SigningAlg::parse(&k.alg).ok_or_else(|| bad("unknown algorithm"))?;
+            let active = signing_keys
+                .iter()
+                .any(|o: &SigningKey| o.alg == alg && o.is_active());
+            if active && k.retired_at.is_none() {
+                return Err(bad("a second active key of its algorithm"));
+            }
+            signing_keys.push(SigningKey {
+                kid: k.kid.clone(),
+                alg,
+                private_sealed: b64
+                    .decode(&k.private_sealed)
+                    .map_err(|_| bad("private key is not base64"))?,
+                public_jwk: k.public_jwk.clone(),
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            });
+        }
+        let mut clients = Vec::with_capacity(self.clients.len());
+        for c in &self.clients {
+            let client = OidcClient {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                redirect_uris: c.redirect_uris.clone(),
+                secret_hash: c.secret_hash.clone(),
+                created_at: Some(c.created_at),
+                id_token_alg: SigningAlg::parse(&c.id_token_alg).ok_or_else(|| {
+                    SnapshotError::Client(format!("client {}: unknown ID token algorithm", c.id))
+                })?,
+                source: ClientSource::Database,
+            };
+            client.validate().map_err(SnapshotError::Client)?;
+            if clients.iter().any(|o: &OidcClient| o.id == client.id) {
+                return Err(SnapshotError::Client(format!(
+                    "client {} appears twice",
+                    c.id
+                )));
+            }
+            clients.push(client);
+        }
         Ok(Contents {
             accounts,
             factors,
             audit,
             recovery_codes,
+            signing_keys,
+            clients,
         })
     }
 }
@@ -309,6 +422,23 @@ mod tests {
                 created_at: at,
                 used_at: None,
             }],
+            signing_keys: vec![SigningKey {
+                kid: "es-1".into(),
+                alg: SigningAlg::Es256,
+                private_sealed: vec![9, 8, 7],
+                public_jwk: serde_json::json!({ "kty": "EC", "kid": "es-1" }),
+                created_at: at,
+                retired_at: None,
+            }],
+            clients: vec![OidcClient {
+                id: "portaal".into(),
+                name: "Portaal".into(),
+                redirect_uris: vec!["https://portaal.example/cb".into()],
+                secret_hash: Some("ab".repeat(32)),
+                created_at: Some(at),
+                id_token_alg: SigningAlg::Es256,
+                source: ClientSource::Database,
+            }],
         }
     }
 
@@ -324,11 +454,17 @@ mod tests {
         assert_eq!(d.factors[0].last_step, Some(42));
         assert_eq!(d.audit[0].account_id, Some(c.accounts[0].id));
         assert_eq!(d.recovery_codes, c.recovery_codes);
-        // Exports from before recovery codes still read.
+        assert_eq!(d.signing_keys, c.signing_keys);
+        assert_eq!(d.clients, c.clients);
+        // Exports from before recovery codes and the OIDC provider still read.
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
-        old.as_object_mut().unwrap().remove("recovery_codes");
+        for field in ["recovery_codes", "signing_keys", "clients"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
         let old: Snapshot = serde_json::from_value(old).unwrap();
-        assert!(old.contents().unwrap().recovery_codes.is_empty());
+        let old = old.contents().unwrap();
+        assert!(old.recovery_codes.is_empty());
+        assert!(old.signing_keys.is_empty() && old.clients.is_empty());
     }
 
     #[test]
@@ -345,5 +481,21 @@ mod tests {
         let mut s = Snapshot::new(&sample(), Utc::now());
         s.accounts[0].role = "root".into();
         assert!(matches!(s.contents(), Err(SnapshotError::Account { .. })));
+        let mut s = Snapshot::new(&sample(), Utc::now());
+        s.signing_keys[0].alg = "HS256".into();
+        assert!(matches!(
+            s.contents(),
+            Err(SnapshotError::SigningKey { .. })
+        ));
+        let mut s = Snapshot::new(&sample(), Utc::now());
+        let twin = s.signing_keys[0].clone();
+        s.signing_keys.push(twin);
+        assert!(matches!(
+            s.contents(),
+            Err(SnapshotError::SigningKey { .. })
+        ));
+        let mut s = Snapshot::new(&sample(), Utc::now());
+        s.clients[0].redirect_uris = vec!["http://portaal.example/cb".into()];
+        assert!(matches!(s.contents(), Err(SnapshotError::Client(_))));
     }
 }

@@ -255,6 +255,11 @@ pub(crate) fn client_from(row: &impl Columns) -> StoreResult<OidcClient> {
             .map_err(|e| StoreError::Corrupt(format!("redirect URIs: {e}")))?,
         secret_hash,
         created_at: Some(row.time("created_at")?),
+        id_token_alg: {
+            let alg = row.text("id_token_alg")?;
+            SigningAlg::parse(&alg)
+                .ok_or_else(|| StoreError::Corrupt(format!("ID token algorithm {alg:?}")))?
+        },
         source: ClientSource::Database,
     })
 }

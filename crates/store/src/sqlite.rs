@@ -438,8 +438,24 @@ impl Store for SqliteStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(map_err)?;
+        let keys = sqlx::query("SELECT * FROM oidc_signing_keys ORDER BY created_at, kid")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let clients = sqlx::query("SELECT * FROM oidc_clients ORDER BY created_at, id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(Contents {
+            signing_keys: keys
+                .iter()
+                .map(rows::signing_key_from)
+                .collect::<StoreResult<_>>()?,
+            clients: clients
+                .iter()
+                .map(rows::client_from)
+                .collect::<StoreResult<_>>()?,
             accounts: accounts
                 .iter()
                 .map(account_from)
@@ -462,8 +478,26 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
-        if n > 0 {
+        let (clients,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oidc_clients")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if n > 0 || clients > 0 {
             return Err(StoreError::Conflict);
+        }
+        // The keys a first start generated here have signed nothing anyone kept (there
+        // were no accounts); the exported ones have, so they take their place.
+        if !c.signing_keys.is_empty() {
+            sqlx::query("DELETE FROM oidc_signing_keys")
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for k in &c.signing_keys {
+            insert_signing_key_row(&mut *tx, k).await?;
+        }
+        for client in &c.clients {
+            insert_client_row(&mut *tx, client).await?;
         }
         for a in &c.accounts {
             sqlx::query(
@@ -1128,20 +1162,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_client(&self, c: &OidcClient) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO oidc_clients (id, name, redirect_uris, client_type, secret_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&c.id)
-        .bind(&c.name)
-        .bind(rows::redirect_uris_json(&c.redirect_uris))
-        .bind(rows::client_type(c))
-        .bind(&c.secret_hash)
-        .bind(ts(c.created_at.unwrap_or_else(Utc::now)))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        insert_client_row(&self.pool, c).await
     }
 
     async fn client(&self, id: &str) -> StoreResult<Option<OidcClient>> {
@@ -1303,6 +1324,27 @@ impl Store for SqliteStore {
 }
 
 /// One signing key row; shared by `insert_signing_key` and rotations.
+async fn insert_client_row<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    c: &OidcClient,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO oidc_clients (id, name, redirect_uris, client_type, secret_hash, created_at, id_token_alg)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(rows::redirect_uris_json(&c.redirect_uris))
+    .bind(rows::client_type(c))
+    .bind(&c.secret_hash)
+    .bind(ts(c.created_at.unwrap_or_else(Utc::now)))
+    .bind(c.id_token_alg.as_str())
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 async fn insert_signing_key_row<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
     k: &SigningKey,

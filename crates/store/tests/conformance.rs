@@ -1371,6 +1371,12 @@ fn oidc_client(id: &str, public: bool, created_at: DateTime<Utc>) -> OidcClient 
         ],
         secret_hash: (!public).then(|| "ab".repeat(32)),
         created_at: Some(created_at),
+        // The public one asks for ES256, so both values make the round trip.
+        id_token_alg: if public {
+            SigningAlg::Es256
+        } else {
+            SigningAlg::Rs256
+        },
         source: ClientSource::Database,
     }
 }

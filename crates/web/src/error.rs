@@ -41,9 +41,10 @@ fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
-        Error::Snapshot(_) | Error::NotEmpty | Error::ForeignKey(_) => {
-            (StatusCode::BAD_REQUEST, "invalid_request")
-        }
+        Error::Snapshot(_)
+        | Error::NotEmpty
+        | Error::ForeignKey(_)
+        | Error::ForeignSigningKey(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         Error::Store(_) | Error::Crypto(_) | Error::Hash(_) | Error::Signing(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }

@@ -99,7 +99,7 @@ fn scope_cookies(mut r: axum::response::Response, domain: &str) -> axum::respons
 pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> Router {
     let cookie_domain = settings.cookie_domain.clone();
     let state = AppState(Arc::new(Inner {
-        app,
+        app: app.clone(),
         csrf: Csrf::new(master),
         settings,
     }));
@@ -111,7 +111,7 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
         .route("/static/style.css", get(pages::stylesheet))
         .merge(pages::routes())
         .merge(oidc::routes())
-        .merge(oidc_flow::routes())
+        .merge(oidc_flow::routes(&app))
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

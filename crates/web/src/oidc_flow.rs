@@ -11,7 +11,7 @@ use crate::extract::{clear_session, current_session, session_token, Ctx};
 use crate::i18n::LANG_COOKIE;
 use crate::AppState;
 use axum::extract::{Form, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,18 +19,46 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tweestap_domain::oidc::discovery;
 use tweestap_domain::oidc::flow::{AuthRequest, OidcError};
 use tweestap_domain::service::SessionInfo;
 use tweestap_domain::session::SessionStage;
+use tweestap_domain::Tweestap;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(app: &Arc<Tweestap>) -> Router<AppState> {
+    // Browser apps (public clients) call these two from their own origin.
+    let for_browser_apps = Router::new()
+        .route(discovery::TOKEN_PATH, axum::routing::post(token))
+        .route(discovery::USERINFO_PATH, get(userinfo).post(userinfo))
+        .layer(client_origins(app.clone()));
     Router::new()
         .route(discovery::AUTHORIZE_PATH, get(authorize))
         .route("/oidc/authorize/resume", get(resume))
-        .route(discovery::TOKEN_PATH, axum::routing::post(token))
-        .route(discovery::USERINFO_PATH, get(userinfo).post(userinfo))
         .route(discovery::LOGOUT_PATH, get(logout).post(logout_confirmed))
+        .merge(for_browser_apps)
+}
+
+/// CORS for the token and userinfo endpoints: only origins of registered redirect
+/// URIs, and never with cookies (both endpoints authenticate by what is sent, not
+/// by the browser's session), so no other site can use a visitor's sign-in here.
+fn client_origins(app: Arc<Tweestap>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::async_predicate(
+            move |origin: HeaderValue, _: &axum::http::request::Parts| {
+                let app = app.clone();
+                async move {
+                    match origin.to_str() {
+                        Ok(o) => app.is_client_origin(o).await.unwrap_or(false),
+                        Err(_) => false,
+                    }
+                }
+            },
+        ))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 fn issuer(state: &AppState) -> String {

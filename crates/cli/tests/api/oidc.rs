@@ -110,7 +110,10 @@ async fn discovery_document_names_every_endpoint_below_the_issuer(backend: Backe
         json!(["authorization_code", "refresh_token"])
     );
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
+    assert_eq!(
+        d["id_token_signing_alg_values_supported"],
+        json!(["RS256", "ES256"])
+    );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post", "none"])
@@ -315,6 +318,29 @@ async fn cli_rotates_and_lists_keys(backend: Backend) {
         lines.iter().filter(|l| l.trim_end().ends_with('-')).count(),
         2
     );
+    // The audit log has the keys' first generation and the rotation with the new kids.
+    let log = app.engine().audit_log(100, None).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|r| r.event == "signing_key_generated")
+            .count(),
+        2,
+        "{log:?}"
+    );
+    let rotated = log
+        .iter()
+        .find(|r| r.event == "signing_keys_rotated")
+        .expect("the rotation is audited");
+    let detail = rotated.detail.as_deref().unwrap_or_default();
+    let new: Vec<String> = kids(&after)
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    assert_eq!(new.len(), 2);
+    for kid in &new {
+        assert!(detail.contains(kid.as_str()), "{detail}");
+    }
+    assert!(detail.contains("command line"), "{detail}");
 }
 
 async fn cli_adds_lists_and_removes_clients(backend: Backend) {
@@ -362,24 +388,43 @@ async fn cli_adds_lists_and_removes_clients(backend: Backend) {
             "--redirect-uri",
             "http://localhost:3000/cb",
             "--public",
+            "--id-token-alg",
+            "ES256",
         ],
     )
     .await;
     assert!(ok, "{out}\n{err}");
     assert!(!out.contains("client_secret"), "{out}");
     let public_id = field_of(&out, "client_id:");
-    assert!(app
-        .engine()
-        .client(&public_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .is_public());
+    let public = app.engine().client(&public_id).await.unwrap().unwrap();
+    assert!(public.is_public());
+    assert_eq!(public.id_token_alg, SigningAlg::Es256);
+    assert_eq!(c.id_token_alg, SigningAlg::Rs256, "the default");
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--id-token-alg",
+            "HS256",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("RS256 or ES256"), "{err}");
 
     let (ok, out, _) = cli(&app, &["client", "list"]).await;
     assert!(ok);
     let line = out.lines().find(|l| l.starts_with(&id)).expect("listed");
     assert!(line.contains("Portaal") && line.contains("confidential") && line.contains("database"));
+    assert!(line.contains("RS256"), "{line}");
+    assert!(out
+        .lines()
+        .any(|l| l.starts_with(&public_id) && l.contains("ES256")));
     assert!(
         line.contains("https://portaal.example/cb http://127.0.0.1:9000/cb"),
         "{line}"
@@ -413,6 +458,26 @@ async fn cli_adds_lists_and_removes_clients(backend: Backend) {
     let (ok, _, err) = cli(&app, &["client", "remove", &id]).await;
     assert!(!ok);
     assert!(err.contains("no client"), "{err}");
+
+    // Adding and removing are in the audit log, never the secret.
+    let log = app.engine().audit_log(100, None).await.unwrap();
+    let added: Vec<&str> = log
+        .iter()
+        .filter(|r| r.event == "oidc_client_added")
+        .filter_map(|r| r.detail.as_deref())
+        .collect();
+    assert_eq!(added.len(), 2, "{log:?}");
+    assert!(added
+        .iter()
+        .any(|d| d.contains(&id) && d.contains("Portaal") && d.contains("confidential")));
+    assert!(added.iter().all(|d| !d.contains(&secret)));
+    let removed: Vec<&str> = log
+        .iter()
+        .filter(|r| r.event == "oidc_client_removed")
+        .filter_map(|r| r.detail.as_deref())
+        .collect();
+    assert_eq!(removed.len(), 1, "{log:?}");
+    assert!(removed[0].contains(&id));
 }
 
 fn field_of(out: &str, name: &str) -> String {
@@ -437,7 +502,12 @@ async fn clients_from_config_and_database_are_both_found(backend: Backend) {
     .await;
     let engine = app.engine();
     let from_db = engine
-        .add_client("Portaal", &["https://portaal.example/cb".into()], false)
+        .add_client(
+            "Portaal",
+            &["https://portaal.example/cb".into()],
+            false,
+            SigningAlg::Rs256,
+        )
         .await
         .unwrap();
     let secret = from_db

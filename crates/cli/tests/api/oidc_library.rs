@@ -9,7 +9,8 @@ use crate::support::{
     csrf_of, get, location, post_form, query_param, Backend, Client, TestApp, PASSWORD,
 };
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
@@ -36,13 +37,23 @@ type OidcClient = CoreClient<
 async fn app_with_loket(backend: Backend) -> TestApp {
     let hash = secret_hash(SECRET);
     TestApp::start_configured(backend, move |c| {
-        c.oidc.clients = vec![tweestap::oidc::ClientConfig {
-            id: "loket".into(),
-            name: "Loket".into(),
-            redirect_uris: vec![CB.into()],
-            secret_hash: Some(hash.clone()),
-            ..Default::default()
-        }];
+        c.oidc.clients = vec![
+            tweestap::oidc::ClientConfig {
+                id: "loket".into(),
+                name: "Loket".into(),
+                redirect_uris: vec![CB.into()],
+                secret_hash: Some(hash.clone()),
+                ..Default::default()
+            },
+            tweestap::oidc::ClientConfig {
+                id: "loket-es".into(),
+                name: "Loket (ES256)".into(),
+                redirect_uris: vec![CB.into()],
+                secret_hash: Some(hash.clone()),
+                id_token_signed_response_alg: Some("ES256".into()),
+                ..Default::default()
+            },
+        ];
     })
     .await
 }
@@ -60,6 +71,15 @@ async fn discover(
     http: &openidconnect::reqwest::Client,
     secret: &str,
 ) -> OidcClient {
+    discover_as(app, http, "loket", secret).await
+}
+
+async fn discover_as(
+    app: &TestApp,
+    http: &openidconnect::reqwest::Client,
+    client_id: &str,
+    secret: &str,
+) -> OidcClient {
     let metadata = CoreProviderMetadata::discover_async(
         IssuerUrl::new(app.url.clone()).expect("issuer"),
         http,
@@ -68,7 +88,7 @@ async fn discover(
     .expect("discovery");
     CoreClient::from_provider_metadata(
         metadata,
-        ClientId::new("loket".into()),
+        ClientId::new(client_id.into()),
         Some(ClientSecret::new(secret.into())),
     )
     .set_redirect_uri(RedirectUrl::new(CB.into()).expect("redirect"))
@@ -312,4 +332,99 @@ async fn code_flow_with_an_independent_client_library(backend: Backend) {
         .expect("a valid ID token");
 }
 
-crate::on_both_backends!(code_flow_with_an_independent_client_library);
+/// A client registered with `id_token_signed_response_alg = "ES256"` gets ID tokens
+/// signed with the P-256 key, which the library verifies against the JWKS (and a
+/// verifier limited to RS256 refuses); other clients keep RS256.
+async fn es256_id_tokens_for_clients_that_ask(backend: Backend) {
+    let app = app_with_loket(backend).await;
+    app.add_user("an@example.be").await;
+    let (_, totp) = app.client().enroll(&app, "an@example.be").await;
+    app.next_step();
+    let http = http();
+    let c = app.client();
+    let page = get(&c, "/login").await.text().await.unwrap();
+    let r = post_form(
+        &c,
+        "/login",
+        &[
+            ("csrf", &csrf_of(&page)),
+            ("email", "an@example.be"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/login/code");
+    let page = get(&c, "/login/code").await.text().await.unwrap();
+    let r = post_form(
+        &c,
+        "/login/code",
+        &[("csrf", &csrf_of(&page)), ("code", &app.code(&totp))],
+    )
+    .await;
+    assert_eq!(location(&r), "/");
+
+    let client = discover_as(&app, &http, "loket-es", SECRET).await;
+    let (code, nonce, verifier) = code_for_signed_in(&c, &client).await;
+    let token = client
+        .exchange_code(code)
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    let id_token = token.id_token().expect("an ID token");
+    let clock = app.clock.clone();
+    let rs_only = client
+        .id_token_verifier()
+        .set_time_fn(move || clock.now())
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
+    assert!(
+        id_token.claims(&rs_only, &nonce).is_err(),
+        "a relying party that accepts only RS256 refuses it"
+    );
+    let clock = app.clock.clone();
+    let es = client
+        .id_token_verifier()
+        .set_time_fn(move || clock.now())
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    let claims = id_token
+        .claims(&es, &nonce)
+        .expect("a valid ES256 ID token");
+    assert_eq!(
+        id_token.signing_alg().expect("alg"),
+        &CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    );
+    assert_eq!(claims.audiences()[0].as_str(), "loket-es");
+    assert_eq!(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        Some(ACR_TWO_FACTOR)
+    );
+
+    // The RS256 client, same browser, same sign-in: RS256 as before.
+    let client = discover(&app, &http, SECRET).await;
+    let (code, nonce, verifier) = code_for_signed_in(&c, &client).await;
+    let token = client
+        .exchange_code(code)
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    let id_token = token.id_token().expect("an ID token");
+    assert_eq!(
+        id_token.signing_alg().expect("alg"),
+        &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
+    );
+    let clock = app.clock.clone();
+    id_token
+        .claims(
+            &client.id_token_verifier().set_time_fn(move || clock.now()),
+            &nonce,
+        )
+        .expect("a valid RS256 ID token");
+}
+
+crate::on_both_backends!(
+    code_flow_with_an_independent_client_library,
+    es256_id_tokens_for_clients_that_ask
+);

@@ -6,6 +6,7 @@
 //! nothing can turn tweestap into an open redirect. A confidential client's secret
 //! is kept only as its SHA-256 and compared in constant time.
 
+use super::keys::SigningAlg;
 use crate::token::{hex, Token};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -34,12 +35,26 @@ pub struct OidcClient {
     pub secret_hash: Option<String>,
     /// When it was added (`None` for clients from the configuration file).
     pub created_at: Option<DateTime<Utc>>,
+    /// What its ID tokens are signed with (`id_token_signed_response_alg`).
+    pub id_token_alg: SigningAlg,
     pub source: ClientSource,
 }
 
 impl OidcClient {
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
+    }
+
+    /// Whether `origin` (as a browser's `Origin` header gives it) is the origin of
+    /// one of the redirect URIs: a browser app served from there may call the
+    /// token and userinfo endpoints (CORS).
+    pub fn has_origin(&self, origin: &str) -> bool {
+        self.redirect_uris.iter().any(|u| {
+            url::Url::parse(u).is_ok_and(|u| {
+                let o = u.origin();
+                o.is_tuple() && o.ascii_serialization() == origin
+            })
+        })
     }
 
     /// Whether `uri` is one of the registered redirect URIs, exactly.
@@ -168,7 +183,31 @@ mod tests {
             redirect_uris: vec!["https://portal.example/cb".into()],
             secret_hash: secret.map(secret_hash),
             created_at: None,
+            id_token_alg: SigningAlg::Rs256,
             source: ClientSource::Config,
+        }
+    }
+
+    #[test]
+    fn origins_are_those_of_the_redirect_uris() {
+        let mut c = client(None);
+        c.redirect_uris = vec![
+            "https://portal.example/cb".into(),
+            "http://127.0.0.1:3000/app/cb?x=1".into(),
+            "https://portal.example:443/other".into(),
+        ];
+        assert!(c.has_origin("https://portal.example"));
+        assert!(c.has_origin("http://127.0.0.1:3000"));
+        for no in [
+            "https://portal.example:8443",
+            "http://portal.example",
+            "https://evil.example",
+            "http://127.0.0.1",
+            "null",
+            "",
+            "https://portal.example/",
+        ] {
+            assert!(!c.has_origin(no), "{no}");
         }
     }
 

@@ -28,8 +28,8 @@ pub fn document(issuer: &str) -> Value {
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public"],
-        // ID tokens are signed RS256; the ES256 key is published for what comes next.
-        "id_token_signing_alg_values_supported": ["RS256"],
+        // RS256 unless a client is registered with id_token_signed_response_alg ES256.
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": ["openid", "email", "profile", "offline_access"],
         "claims_supported": [

@@ -17,9 +17,11 @@ use serde_json::{json, Value};
 pub const RSA_BITS: usize = 2048;
 
 /// The JWS algorithms ID tokens are signed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256: the algorithm every relying party supports.
+    /// RSASSA-PKCS1-v1_5 with SHA-256: the algorithm every relying party supports,
+    /// hence the default (OpenID Connect Core §3.1.3.7).
+    #[default]
     Rs256,
     /// ECDSA P-256 with SHA-256, for clients that ask for it.
     Es256,

@@ -1,6 +1,7 @@
 //! The OpenID Connect provider's keys and clients, as the engine sees them.
 
 use super::Tweestap;
+use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::oidc::client::{self, ClientSource, OidcClient};
 use crate::oidc::keys::{self, SigningAlg, SigningKey};
@@ -46,7 +47,17 @@ impl Tweestap {
             }
             let key = self.new_signing_key(alg).await?;
             match self.store.insert_signing_key(&key).await {
-                Ok(()) => tracing::info!(kid = %key.kid, %alg, "generated an ID token signing key"),
+                Ok(()) => {
+                    tracing::info!(kid = %key.kid, %alg, "generated an ID token signing key");
+                    self.audit(
+                        AuditEvent::SigningKeyGenerated,
+                        None,
+                        None,
+                        &RequestContext::default(),
+                        Some(format!("{alg} key {}", key.kid)),
+                    )
+                    .await?;
+                }
                 Err(StoreError::Conflict) => {
                     tracing::debug!(%alg, "another node generated the signing key first")
                 }
@@ -73,6 +84,18 @@ impl Tweestap {
             tracing::info!(kid = %key.kid, %alg, "rotated the ID token signing key");
             new.push(key);
         }
+        let kids: Vec<String> = new
+            .iter()
+            .map(|k| format!("{} key {}", k.alg, k.kid))
+            .collect();
+        self.audit(
+            AuditEvent::SigningKeysRotated,
+            None,
+            None,
+            &RequestContext::default(),
+            Some(format!("by the command line; new: {}", kids.join(", "))),
+        )
+        .await?;
         Ok(new)
     }
 
@@ -152,6 +175,7 @@ impl Tweestap {
         name: &str,
         redirect_uris: &[String],
         public: bool,
+        id_token_alg: SigningAlg,
     ) -> Result<NewClient> {
         let secret = (!public).then(client::generate_client_secret);
         let c = OidcClient {
@@ -160,10 +184,30 @@ impl Tweestap {
             redirect_uris: redirect_uris.iter().map(|u| u.trim().to_owned()).collect(),
             secret_hash: secret.as_deref().map(client::secret_hash),
             created_at: Some(self.clock.now()),
+            id_token_alg,
             source: ClientSource::Database,
         };
         c.validate().map_err(Error::InvalidClient)?;
         self.store.insert_client(&c).await?;
+        self.audit(
+            AuditEvent::OidcClientAdded,
+            None,
+            None,
+            &RequestContext::default(),
+            Some(format!(
+                "by the command line: {} {:?} ({}, {}), redirect URIs {}",
+                c.id,
+                c.name,
+                if c.is_public() {
+                    "public"
+                } else {
+                    "confidential"
+                },
+                c.id_token_alg,
+                c.redirect_uris.join(" ")
+            )),
+        )
+        .await?;
         Ok(NewClient { client: c, secret })
     }
 
@@ -173,11 +217,24 @@ impl Tweestap {
         if self.settings.oidc.clients.iter().any(|c| c.id == id) {
             return Err(Error::ClientInConfig(id.to_owned()));
         }
-        if self.store.delete_client(id).await? {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
+        if !self.store.delete_client(id).await? {
+            return Err(Error::NotFound);
         }
+        self.audit(
+            AuditEvent::OidcClientRemoved,
+            None,
+            None,
+            &RequestContext::default(),
+            Some(format!("by the command line: {id}")),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Whether a browser app at `origin` may call the token and userinfo endpoints:
+    /// when some client has a redirect URI there.
+    pub async fn is_client_origin(&self, origin: &str) -> Result<bool> {
+        Ok(self.clients().await?.iter().any(|c| c.has_origin(origin)))
     }
 
     /// Whether `secret` is the secret of `client`, compared in constant time.

@@ -47,6 +47,15 @@ fn parse_grant(json: &str) -> std::result::Result<Grant, OidcError> {
     })
 }
 
+/// What a token response belongs to and how its ID token is signed.
+struct Issue<'a> {
+    /// The code's hash, or the refresh token family it continues.
+    family: &'a str,
+    from_code: bool,
+    /// The client's `id_token_signed_response_alg`.
+    alg: SigningAlg,
+}
+
 impl Tweestap {
     /// Keeps a validated request while the person signs in; returns its id.
     pub async fn store_auth_request(&self, r: &AuthRequest) -> Result<Token> {
@@ -227,7 +236,12 @@ impl Tweestap {
             .account_of(grant.account_id)
             .await?
             .ok_or_else(|| invalid_grant("the account no longer exists"))?;
-        self.issue_tokens(issuer, &grant, &account, &stored.code_hash.0, true, ctx)
+        let tokens = Issue {
+            family: &stored.code_hash.0,
+            from_code: true,
+            alg: client.id_token_alg,
+        };
+        self.issue_tokens(issuer, &grant, &account, tokens, ctx)
             .await
     }
 
@@ -293,7 +307,12 @@ impl Tweestap {
             .account_of(grant.account_id)
             .await?
             .ok_or_else(|| invalid_grant("the account no longer exists"))?;
-        self.issue_tokens(issuer, &grant, &account, &stored.family, false, ctx)
+        let tokens = Issue {
+            family: &stored.family,
+            from_code: false,
+            alg: client.id_token_alg,
+        };
+        self.issue_tokens(issuer, &grant, &account, tokens, ctx)
             .await
     }
 
@@ -335,8 +354,11 @@ impl Tweestap {
         issuer: &str,
         grant: &Grant,
         account: &Account,
-        family: &str,
-        from_code: bool,
+        Issue {
+            family,
+            from_code,
+            alg,
+        }: Issue<'_>,
         ctx: &RequestContext,
     ) -> std::result::Result<TokenResponse, OidcError> {
         let now = self.clock.now();
@@ -378,7 +400,7 @@ impl Tweestap {
         // refreshed one repeats it as well (Core 12.2 allows it), which is harmless.
         let claims =
             self.id_token_claims(issuer, grant, account, from_code || grant.nonce.is_some());
-        let id_token = self.sign_id_token(&claims, SigningAlg::Rs256).await?;
+        let id_token = self.sign_id_token(&claims, alg).await?;
         self.audit(
             AuditEvent::OidcTokensIssued,
             Some(account),
@@ -421,6 +443,11 @@ impl Tweestap {
         let Ok(grant) = serde_json::from_str::<Grant>(&stored.grant) else {
             return Ok(None);
         };
+        // A removed client's tokens stop working at once (refreshing needs the
+        // client anyway).
+        if self.client(&grant.client_id).await?.is_none() {
+            return Ok(None);
+        }
         let Some(account) = self.account_of(grant.account_id).await? else {
             return Ok(None);
         };
