@@ -157,7 +157,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<AccountId>>;
     /// Sets a new password hash in one transaction with its consequences: the
     /// password failures and lock are cleared (the code lock stays), every open reset
-    /// link, every session and every remembered device of the account ends.
+    /// link, every session and every remembered device of the account ends, and so
+    /// does what portals hold (OIDC tokens revoked, unexchanged codes deleted).
     async fn change_password(
         &self,
         account: AccountId,
@@ -193,8 +194,8 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AccountId>>;
     /// A support reset, in one transaction: every factor, session (and so every
-    /// mailed code) and open link of the account is gone, and `link` is the one
-    /// open link left.
+    /// mailed code), open link and portal grant (OIDC tokens and codes) of the
+    /// account is gone, and `link` is the one open link left.
     async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()>;
 
     /// Retention: deletes what only mattered for a while — sent or failed mail,

@@ -724,6 +724,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        end_oidc_grants(&mut tx, account, at).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -1086,6 +1087,7 @@ impl Store for PostgresStore {
                 .await
                 .map_err(map_err)?;
         }
+        end_oidc_grants(&mut tx, account, link.created_at).await?;
         insert_link(&mut tx, link).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -1192,14 +1194,15 @@ impl Store for PostgresStore {
 
     async fn insert_oidc_code(&self, c: &StoredCode) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at, account_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&c.code_hash.0)
         .bind(&c.grant)
         .bind(ts(c.created_at))
         .bind(ts(c.expires_at))
         .bind(c.used_at.map(ts))
+        .bind(c.account_id.0)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -1237,8 +1240,8 @@ impl Store for PostgresStore {
     async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO oidc_tokens
-             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at, account_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&t.token_hash.0)
         .bind(t.kind.as_str())
@@ -1248,6 +1251,7 @@ impl Store for PostgresStore {
         .bind(ts(t.expires_at))
         .bind(t.used_at.map(ts))
         .bind(t.revoked_at.map(ts))
+        .bind(t.account_id.0)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -1328,6 +1332,30 @@ async fn insert_signing_key_row<'e>(
     .execute(exec)
     .await
     .map_err(map_err)?;
+    Ok(())
+}
+
+/// Ends what portals hold of the account, inside the caller's transaction: its
+/// access and refresh tokens are revoked, its codes not yet exchanged deleted
+/// (used ones stay, so a replay is still recognised).
+async fn end_oidc_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    account: AccountId,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE oidc_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(ts(at))
+    .bind(account.0)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query("DELETE FROM oidc_codes WHERE account_id = $1 AND used_at IS NULL")
+        .bind(account.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }
 

@@ -269,6 +269,7 @@ pub(crate) fn oidc_code_from(
 ) -> StoreResult<tweestap_domain::oidc::flow::StoredCode> {
     Ok(tweestap_domain::oidc::flow::StoredCode {
         code_hash: TokenHash(row.text("code_hash")?),
+        account_id: AccountId(row.uuid("account_id")?),
         grant: row.text("grant_json")?,
         created_at: row.time("created_at")?,
         expires_at: row.time("expires_at")?,
@@ -283,6 +284,7 @@ pub(crate) fn oidc_token_from(
     let kind = row.text("kind")?;
     Ok(tweestap_domain::oidc::flow::StoredToken {
         token_hash: TokenHash(row.text("token_hash")?),
+        account_id: AccountId(row.uuid("account_id")?),
         kind: TokenKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind:?}")))?,
         family: row.text("family")?,

@@ -758,6 +758,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        end_oidc_grants(&mut tx, &id, at).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -1120,6 +1121,7 @@ impl Store for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
+        end_oidc_grants(&mut tx, &id, link.created_at).await?;
         insert_link(&mut tx, link).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -1226,14 +1228,15 @@ impl Store for SqliteStore {
 
     async fn insert_oidc_code(&self, c: &StoredCode) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at, account_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .bind(&c.code_hash.0)
         .bind(&c.grant)
         .bind(ts(c.created_at))
         .bind(ts(c.expires_at))
         .bind(c.used_at.map(ts))
+        .bind(c.account_id.0.to_string())
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -1271,8 +1274,8 @@ impl Store for SqliteStore {
     async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO oidc_tokens
-             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at, account_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .bind(&t.token_hash.0)
         .bind(t.kind.as_str())
@@ -1282,6 +1285,7 @@ impl Store for SqliteStore {
         .bind(ts(t.expires_at))
         .bind(t.used_at.map(ts))
         .bind(t.revoked_at.map(ts))
+        .bind(t.account_id.0.to_string())
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -1362,6 +1366,30 @@ async fn insert_signing_key_row<'e>(
     .execute(exec)
     .await
     .map_err(map_err)?;
+    Ok(())
+}
+
+/// Ends what portals hold of the account, inside the caller's transaction: its
+/// access and refresh tokens are revoked, its codes not yet exchanged deleted
+/// (used ones stay, so a replay is still recognised).
+async fn end_oidc_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE oidc_tokens SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+    )
+    .bind(ts(at))
+    .bind(account)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query("DELETE FROM oidc_codes WHERE account_id = ? AND used_at IS NULL")
+        .bind(account)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }
 

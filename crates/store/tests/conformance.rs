@@ -139,6 +139,7 @@ conformance!(
     oidc_codes_claimed_once_then_reported_reused,
     concurrent_oidc_code_claims_accept_exactly_one,
     oidc_refresh_tokens_rotate_once_and_families_revoke,
+    password_change_and_support_reset_end_portal_grants,
 );
 
 // ---------------------------------------------------------------------------------
@@ -1437,9 +1438,10 @@ async fn oidc_requests_expire(s: Dyn) {
     );
 }
 
-fn stored_code(hash: &str) -> StoredCode {
+fn stored_code(hash: &str, account: AccountId) -> StoredCode {
     StoredCode {
         code_hash: TokenHash(hash.into()),
+        account_id: account,
         grant: "{\"g\":1}".into(),
         created_at: t0(),
         expires_at: t0() + Duration::seconds(60),
@@ -1448,12 +1450,14 @@ fn stored_code(hash: &str) -> StoredCode {
 }
 
 async fn oidc_codes_claimed_once_then_reported_reused(s: Dyn) {
-    let c = stored_code("code-1");
+    let a = account(&s, "an@example.be").await;
+    let c = stored_code("code-1", a.id);
     s.insert_oidc_code(&c).await.unwrap();
     let at = t0() + Duration::seconds(5);
     match s.claim_oidc_code(&c.code_hash, at).await.unwrap() {
         CodeClaim::Fresh(got) => {
             assert_eq!(got.grant, c.grant);
+            assert_eq!(got.account_id, a.id);
             assert_eq!(got.expires_at, us(c.expires_at));
             assert_eq!(got.used_at, Some(us(at)));
         }
@@ -1472,7 +1476,8 @@ async fn oidc_codes_claimed_once_then_reported_reused(s: Dyn) {
 }
 
 async fn concurrent_oidc_code_claims_accept_exactly_one(s: Dyn) {
-    let c = stored_code("code-race");
+    let a = account(&s, "an@example.be").await;
+    let c = stored_code("code-race", a.id);
     s.insert_oidc_code(&c).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -1491,9 +1496,10 @@ async fn concurrent_oidc_code_claims_accept_exactly_one(s: Dyn) {
     assert_eq!(fresh, 1);
 }
 
-fn stored_token(hash: &str, kind: TokenKind, family: &str) -> StoredToken {
+fn stored_token(hash: &str, kind: TokenKind, family: &str, account: AccountId) -> StoredToken {
     StoredToken {
         token_hash: TokenHash(hash.into()),
+        account_id: account,
         kind,
         family: family.into(),
         grant: "{}".into(),
@@ -1505,14 +1511,16 @@ fn stored_token(hash: &str, kind: TokenKind, family: &str) -> StoredToken {
 }
 
 async fn oidc_refresh_tokens_rotate_once_and_families_revoke(s: Dyn) {
-    let access = stored_token("at-1", TokenKind::Access, "fam-1");
-    let refresh = stored_token("rt-1", TokenKind::Refresh, "fam-1");
-    let other = stored_token("rt-2", TokenKind::Refresh, "fam-2");
+    let a = account(&s, "an@example.be").await;
+    let access = stored_token("at-1", TokenKind::Access, "fam-1", a.id);
+    let refresh = stored_token("rt-1", TokenKind::Refresh, "fam-1", a.id);
+    let other = stored_token("rt-2", TokenKind::Refresh, "fam-2", a.id);
     for t in [&access, &refresh, &other] {
         s.insert_oidc_token(t).await.unwrap();
     }
     let got = s.oidc_token(&refresh.token_hash).await.unwrap().unwrap();
     assert_eq!(got.kind, TokenKind::Refresh);
+    assert_eq!(got.account_id, a.id);
     assert_eq!(got.family, "fam-1");
     assert_eq!(got.expires_at, us(refresh.expires_at));
     // An access token is never "used" as a refresh token.
@@ -1552,4 +1560,78 @@ async fn oidc_refresh_tokens_rotate_once_and_families_revoke(s: Dyn) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A password change or a support reset ends what portals hold of that account:
+/// tokens revoked, unexchanged codes gone (a used one stays, for replay detection);
+/// another account's grants are untouched.
+async fn password_change_and_support_reset_end_portal_grants(s: Dyn) {
+    let an = account(&s, "an@example.be").await;
+    let bo = account(&s, "bo@example.be").await;
+    let grants = |who: AccountId, tag: &str| {
+        (
+            stored_code(&format!("code-{tag}"), who),
+            stored_code(&format!("used-{tag}"), who),
+            stored_token(&format!("at-{tag}"), TokenKind::Access, tag, who),
+            stored_token(&format!("rt-{tag}"), TokenKind::Refresh, tag, who),
+        )
+    };
+    for (who, tag) in [(an.id, "an1"), (bo.id, "bo1")] {
+        let (code, used, at, rt) = grants(who, tag);
+        s.insert_oidc_code(&code).await.unwrap();
+        s.insert_oidc_code(&used).await.unwrap();
+        assert!(matches!(
+            s.claim_oidc_code(&used.code_hash, t0()).await.unwrap(),
+            CodeClaim::Fresh(_)
+        ));
+        s.insert_oidc_token(&at).await.unwrap();
+        s.insert_oidc_token(&rt).await.unwrap();
+    }
+    let at = t0() + Duration::minutes(1);
+    s.change_password(an.id, "$argon2id$new", at).await.unwrap();
+    let revoked = |h: &str| {
+        let s = s.clone();
+        let h = TokenHash(h.into());
+        async move { s.oidc_token(&h).await.unwrap().unwrap().revoked_at }
+    };
+    assert_eq!(revoked("at-an1").await, Some(us(at)));
+    assert_eq!(revoked("rt-an1").await, Some(us(at)));
+    assert!(!s
+        .use_refresh_token(&TokenHash("rt-an1".into()), at)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.claim_oidc_code(&TokenHash("code-an1".into()), at)
+            .await
+            .unwrap(),
+        CodeClaim::Unknown
+    );
+    assert!(matches!(
+        s.claim_oidc_code(&TokenHash("used-an1".into()), at)
+            .await
+            .unwrap(),
+        CodeClaim::Reused(_)
+    ));
+    // Bo's are untouched.
+    assert_eq!(revoked("at-bo1").await, None);
+    assert_eq!(revoked("rt-bo1").await, None);
+
+    // A support reset does the same for bo.
+    let link = EnrollmentLink {
+        token_hash: TokenHash("reset-link".into()),
+        account_id: bo.id,
+        purpose: LinkPurpose::SupportReset,
+        created_at: at,
+        expires_at: at + Duration::days(5),
+        used_at: None,
+    };
+    s.reset_two_factor(bo.id, &link).await.unwrap();
+    assert_eq!(revoked("at-bo1").await, Some(us(at)));
+    assert_eq!(revoked("rt-bo1").await, Some(us(at)));
+    assert_eq!(
+        s.claim_oidc_code(&TokenHash("code-bo1".into()), at)
+            .await
+            .unwrap(),
+        CodeClaim::Unknown
+    );
 }

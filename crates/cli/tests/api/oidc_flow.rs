@@ -3,7 +3,7 @@
 //! sign-in through tweestap's own pages (password, then the app's code).
 
 use crate::support::{
-    csrf_of, get, location, post_form, query_param, Backend, Client, TestApp, PASSWORD,
+    csrf_of, get, location, nth_mail, post_form, query_param, Backend, Client, TestApp, PASSWORD,
 };
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -396,6 +396,16 @@ async fn authorization_requests_are_refused_safely(backend: Backend) {
 /// Signs in through the pages from `login` (a sign-in URL carrying the pending
 /// request) and follows the way back; the authorization response's URL.
 async fn sign_in_and_return(c: &Client, app: &TestApp, login: &str, secret: &str) -> String {
+    sign_in_with(c, app, login, PASSWORD, secret).await
+}
+
+async fn sign_in_with(
+    c: &Client,
+    app: &TestApp,
+    login: &str,
+    password: &str,
+    secret: &str,
+) -> String {
     let page = get(c, login).await.text().await.unwrap();
     let r = post_form(
         c,
@@ -403,7 +413,7 @@ async fn sign_in_and_return(c: &Client, app: &TestApp, login: &str, secret: &str
         &[
             ("csrf", &csrf_of(&page)),
             ("email", "an@example.be"),
-            ("password", PASSWORD),
+            ("password", password),
         ],
     )
     .await;
@@ -725,6 +735,74 @@ async fn a_removed_client_is_cut_off(backend: Backend) {
     assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
 }
 
+/// A portal's tokens for an@example.be, signed in through the pages.
+async fn portal_tokens(
+    c: &Client,
+    app: &TestApp,
+    password: &str,
+    secret: &str,
+) -> (String, String) {
+    let login = location(&get(c, &authorize_url("portal", CB, &pkce())).await);
+    let back = sign_in_with(c, app, &login, password, secret).await;
+    let (s, t) = exchange(app, &query_param(&back, "code").unwrap(), Some(VERIFIER)).await;
+    assert_eq!(s, 200, "{t}");
+    (
+        t["access_token"].as_str().unwrap().to_owned(),
+        t["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A new password (after "forgot your password") and a support reset of the
+/// second factor end what portals hold: access tokens stop opening userinfo and
+/// refresh tokens stop refreshing, at once, not after their 30 days.
+async fn password_and_support_resets_cut_portals_off(backend: Backend) {
+    let app = app_with_clients(backend).await;
+    app.add_user("an@example.be").await;
+    let (_, secret) = app.client().enroll(&app, "an@example.be").await;
+    app.next_step();
+    let ctx = tweestap_domain::audit::RequestContext::default();
+    let engine = app.engine();
+
+    let (access, rt) = portal_tokens(&app.client(), &app, PASSWORD, &secret).await;
+    assert_eq!(userinfo(&app, &access).await.0, 200);
+    engine
+        .request_password_reset("an@example.be", &app.url, &ctx)
+        .await
+        .unwrap();
+    let text = nth_mail(&app, "password-reset", 1).await;
+    let prefix = format!("{}/password/reset/", app.url);
+    let at = text.find(&prefix).expect("a reset link") + prefix.len();
+    let new_password = "een gloednieuwe zin om te onthouden";
+    engine
+        .complete_password_reset(&text[at..at + 43], new_password, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(userinfo(&app, &access).await.0, 401);
+    assert_eq!(refresh(&app, &rt).await.1["error"], "invalid_grant");
+
+    app.next_step();
+    let (access, rt) = portal_tokens(&app.client(), &app, new_password, &secret).await;
+    assert_eq!(userinfo(&app, &access).await.0, 200);
+    let account = engine
+        .store()
+        .account_by_email(&tweestap_domain::account::Email::parse("an@example.be").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    engine
+        .reset_two_factor(
+            tweestap_domain::service::Actor::Console,
+            account.id,
+            "telefoon verloren",
+            &app.url,
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(userinfo(&app, &access).await.0, 401);
+    assert_eq!(refresh(&app, &rt).await.1["error"], "invalid_grant");
+}
+
 crate::on_both_backends!(
     logout_without_a_hint_asks_first,
     code_flow_with_pkce_through_the_sign_in_pages,
@@ -732,4 +810,5 @@ crate::on_both_backends!(
     freshness_and_language_requests_complete,
     browser_apps_call_token_and_userinfo_from_their_origin,
     a_removed_client_is_cut_off,
+    password_and_support_resets_cut_portals_off,
 );

@@ -5,6 +5,7 @@
 //! client, account, scope, nonce, PKCE challenge, how the person signed in) is kept
 //! as JSON next to the hash.
 
+use crate::account::AccountId;
 use crate::token::TokenHash;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
@@ -64,6 +65,9 @@ pub struct StoredRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredCode {
     pub code_hash: TokenHash,
+    /// Whose sign-in it carries (also inside the grant; a column so that a password
+    /// change or support reset can end it).
+    pub account_id: AccountId,
     /// [`Grant`] as JSON.
     pub grant: String,
     pub created_at: DateTime<Utc>,
@@ -108,6 +112,7 @@ impl TokenKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredToken {
     pub token_hash: TokenHash,
+    pub account_id: AccountId,
     pub kind: TokenKind,
     /// Everything issued from one code shares a family (the code's hash), so a
     /// replay can revoke all of it at once.

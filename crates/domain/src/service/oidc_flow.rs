@@ -117,6 +117,7 @@ impl Tweestap {
         self.store
             .insert_oidc_code(&StoredCode {
                 code_hash: code.hash(),
+                account_id: info.account.id,
                 grant: serde_json::to_string(&grant).unwrap_or_default(),
                 created_at: now,
                 expires_at: now + Duration::seconds(CODE_LIFETIME),
@@ -367,6 +368,7 @@ impl Tweestap {
         self.store
             .insert_oidc_token(&StoredToken {
                 token_hash: access.hash(),
+                account_id: account.id,
                 kind: TokenKind::Access,
                 family: family.to_owned(),
                 grant: grant_json.clone(),
@@ -382,6 +384,7 @@ impl Tweestap {
             self.store
                 .insert_oidc_token(&StoredToken {
                     token_hash: t.hash(),
+                    account_id: account.id,
                     kind: TokenKind::Refresh,
                     family: family.to_owned(),
                     grant: grant_json,
