@@ -100,7 +100,11 @@ async fn secure_your_account_now_with_a_mailed_code(backend: Backend) {
     let code = code_in(&text);
     assert!(text.contains("10 minuten"), "{text}");
     // At rest, the code row keeps only a MAC and the queued mail only a sealed code.
-    let macs = stored_texts(&app, "SELECT code_mac FROM email_codes").await;
+    let macs = stored_texts(
+        &app,
+        "SELECT code_mac FROM session_codes WHERE purpose = 'email'",
+    )
+    .await;
     assert_eq!(macs.len(), 1);
     assert!(!macs[0].contains(&code) && macs[0].len() == 64, "{macs:?}");
     let payloads = stored_texts(&app, "SELECT payload FROM mail_queue").await;
