@@ -17,6 +17,11 @@ pub const EMAIL_CODE_TRIES: u32 = 5;
 /// Codes mailed for one half-finished sign-in (the first one included).
 pub const EMAIL_CODE_SENDS: u32 = 3;
 
+/// Codes mailed per account in any hour, over all attempts (someone who knows the
+/// password can start a new attempt at will); further ones are audited only, like
+/// [`RESET_MAILS_PER_HOUR`](crate::service::RESET_MAILS_PER_HOUR).
+pub const EMAIL_CODE_MAILS_PER_HOUR: u32 = 5;
+
 /// Why a QR link was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkPurpose {

@@ -131,6 +131,14 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
     /// Messages per status (`queued`, `sent`, `failed`), for status output and tests.
     async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Messages of `kind` queued for the account at or after `since`, whatever
+    /// became of them: the per-account hourly caps count these.
+    async fn mails_since(
+        &self,
+        account: AccountId,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32>;
 
     // ---- forgotten passwords ------------------------------------------------------
 

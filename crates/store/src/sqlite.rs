@@ -618,6 +618,24 @@ impl Store for SqliteStore {
             .collect())
     }
 
+    async fn mails_since(
+        &self,
+        account: AccountId,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mail_queue WHERE account_id = ?1 AND kind = ?2 AND created_at >= ?3",
+        )
+        .bind(account.0.to_string())
+        .bind(kind)
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(count(n))
+    }
+
     async fn insert_password_reset(&self, r: &NewPasswordReset) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(

@@ -128,6 +128,7 @@ conformance!(
     mail_claimed_when_due_leased_and_marked_once,
     concurrent_mail_claims_never_share_a_message,
     language_remembered_per_account,
+    mails_counted_per_account_kind_and_hour,
     accounts_searched_by_part_of_email_or_name,
     email_codes_replace_count_tries_and_die_with_their_session,
     sms_codes_replace_count_tries_and_die_with_their_session,
@@ -794,6 +795,50 @@ async fn mail_claimed_when_due_leased_and_marked_once(s: Dyn) {
     assert_eq!(
         s.mail_counts().await.unwrap(),
         vec![("failed".to_owned(), 1), ("sent".to_owned(), 1)]
+    );
+}
+
+async fn mails_counted_per_account_kind_and_hour(s: Dyn) {
+    let an = account(&s, "an@example.be").await;
+    let bo = account(&s, "bo@example.be").await;
+    let code_mail = |account: AccountId, at: DateTime<Utc>| NewMail {
+        account_id: Some(account),
+        notice: Notice::EmailCode {
+            code_sealed: "sealed".into(),
+        },
+        ..mail("an@example.be", at)
+    };
+    let since = t0() - Duration::hours(1);
+    s.enqueue_mail(&code_mail(an.id, since - Duration::seconds(1)))
+        .await
+        .unwrap();
+    s.enqueue_mail(&code_mail(an.id, since)).await.unwrap();
+    s.enqueue_mail(&code_mail(an.id, t0())).await.unwrap();
+    s.enqueue_mail(&code_mail(bo.id, t0())).await.unwrap();
+    let mut other_kind = mail("an@example.be", t0());
+    other_kind.account_id = Some(an.id);
+    s.enqueue_mail(&other_kind).await.unwrap();
+    // Sent mail counts as much as queued mail.
+    let claimed = s
+        .claim_mail(t0(), t0() + Duration::minutes(5), Uuid::new_v4(), 10)
+        .await
+        .unwrap();
+    assert!(s.mark_mail_sent(&claimed[0], t0()).await.unwrap());
+    same(
+        &s.mails_since(an.id, Notice::EMAIL_CODE, since)
+            .await
+            .unwrap(),
+        &2,
+    );
+    same(
+        &s.mails_since(bo.id, Notice::EMAIL_CODE, since)
+            .await
+            .unwrap(),
+        &1,
+    );
+    same(
+        &s.mails_since(an.id, "factor_removed", since).await.unwrap(),
+        &1,
     );
 }
 

@@ -5,7 +5,9 @@
 use super::{CodeCheck, SessionInfo, TotpEnrollment, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
-use crate::enrollment::{EnrollmentLink, LinkPurpose, LinkState, EMAIL_CODE_SENDS};
+use crate::enrollment::{
+    EnrollmentLink, LinkPurpose, LinkState, EMAIL_CODE_MAILS_PER_HOUR, EMAIL_CODE_SENDS,
+};
 use crate::error::{Error, Result};
 use crate::factor::FactorKind;
 use crate::lockout::Guard;
@@ -84,7 +86,10 @@ impl Tweestap {
         Ok(SecureStart::CodeSent(token))
     }
 
-    /// A new code for the session (replacing any earlier one), mailed.
+    /// A new code for the session (replacing any earlier one), mailed; unless the
+    /// account had [`EMAIL_CODE_MAILS_PER_HOUR`] codes mailed in the last hour: then
+    /// nothing is mailed or stored, only audited, and the caller answers as if it
+    /// was (as for reset mails).
     async fn mail_email_code(
         &self,
         account: &Account,
@@ -92,6 +97,23 @@ impl Tweestap {
         sends: u32,
         ctx: &RequestContext,
     ) -> Result<()> {
+        let hour_ago = self.clock.now() - chrono::Duration::hours(1);
+        let recent = self
+            .store
+            .mails_since(account.id, Notice::EMAIL_CODE, hour_ago)
+            .await?;
+        if recent >= EMAIL_CODE_MAILS_PER_HOUR {
+            let detail = Some(format!("rate limited, not sent; last_hour={recent}"));
+            return self
+                .audit(
+                    AuditEvent::EmailCodeFailed,
+                    Some(account),
+                    None,
+                    ctx,
+                    detail,
+                )
+                .await;
+        }
         let code = self
             .issue_session_code(&session.hash(), CodePurpose::Email, account.id, None, sends)
             .await?;
@@ -121,7 +143,8 @@ impl Tweestap {
         }
     }
 
-    /// "Send again": a new code, at most [`EMAIL_CODE_SENDS`] per session in all.
+    /// "Send again": a new code, at most [`EMAIL_CODE_SENDS`] per session in all
+    /// (and [`EMAIL_CODE_MAILS_PER_HOUR`] per account, see `mail_email_code`).
     pub async fn resend_email_code(&self, token: &Token, ctx: &RequestContext) -> Result<()> {
         let info = self.email_code_session(token).await?;
         let stored = self
