@@ -5,7 +5,6 @@
 use crate::account::AccountId;
 use crate::token::TokenHash;
 use chrono::{DateTime, Duration, Utc};
-use rand::Rng;
 
 /// How long a mailed code works.
 pub fn email_code_validity() -> Duration {
@@ -18,22 +17,10 @@ pub const EMAIL_CODE_TRIES: u32 = 5;
 /// Codes mailed for one half-finished sign-in (the first one included).
 pub const EMAIL_CODE_SENDS: u32 = 3;
 
-/// A fresh 6-digit code, uniformly random (leading zeros kept).
-pub fn new_email_code() -> String {
-    format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32))
-}
-
-/// A mailed code as stored: only its MAC.
-#[derive(Debug, Clone)]
-pub struct EmailCode {
-    pub session_hash: TokenHash,
-    pub account_id: AccountId,
-    pub code_mac: String,
-    pub attempts: u32,
-    pub sends: u32,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
+/// Codes mailed per account in any hour, over all attempts (someone who knows the
+/// password can start a new attempt at will); further ones are audited only, like
+/// [`RESET_MAILS_PER_HOUR`](crate::service::RESET_MAILS_PER_HOUR).
+pub const EMAIL_CODE_MAILS_PER_HOUR: u32 = 5;
 
 /// Why a QR link was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,15 +82,6 @@ impl EnrollmentLink {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_are_six_digits_and_vary() {
-        let codes: std::collections::HashSet<String> = (0..50).map(|_| new_email_code()).collect();
-        assert!(codes.len() > 45);
-        assert!(codes
-            .iter()
-            .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
-    }
 
     #[test]
     fn a_used_link_stays_used_after_it_would_have_expired() {

@@ -20,6 +20,7 @@ pub mod recovery;
 pub mod secret_box;
 pub mod service;
 pub mod session;
+pub mod session_code;
 pub mod settings;
 pub mod shared_mailbox;
 pub mod sms;

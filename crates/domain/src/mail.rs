@@ -72,6 +72,9 @@ pub enum Notice {
 }
 
 impl Notice {
+    /// The kind of [`Notice::EmailCode`], for counting those mails.
+    pub const EMAIL_CODE: &'static str = "email_code";
+
     /// The kind, as stored and audited; also the template name.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -79,7 +82,7 @@ impl Notice {
             Notice::FactorRemoved { .. } => "factor_removed",
             Notice::PasswordReset { .. } => "password_reset",
             Notice::PasswordChanged => "password_changed",
-            Notice::EmailCode { .. } => "email_code",
+            Notice::EmailCode { .. } => Self::EMAIL_CODE,
             Notice::EnrollmentLink { .. } => "enrollment_link",
             Notice::TwoFactorReset { .. } => "two_factor_reset",
             Notice::RecoveryCodeUsed { .. } => "recovery_code_used",

@@ -11,10 +11,11 @@ use crate::password::PasswordHasher;
 use crate::policy::Requirement;
 use crate::secret_box::SecretBox;
 use crate::session::{Session, SessionStage};
+use crate::session_code::{new_code, CodePurpose, SessionCode};
 use crate::settings::Settings;
 use crate::snapshot::Snapshot;
 use crate::store::{NewAccount, NewPasswordReset, Store, StoreError};
-use crate::token::Token;
+use crate::token::{Token, TokenHash};
 use crate::totp;
 use chrono::{DateTime, Utc};
 
@@ -1136,42 +1137,75 @@ enum CodeCheck {
 }
 
 impl Tweestap {
-    /// The one mechanism behind mailed and SMS codes: past `expires_at` the code is
-    /// dead; otherwise the try is counted first (atomically, by `count_try`, so
-    /// parallel guesses share the limit) and only then compared with the stored
-    /// MAC, in constant time.
-    async fn check_one_time_code(
+    /// A new code of `purpose` for `session` (replacing an earlier one of that
+    /// purpose, its tries starting again), stored as a MAC; returns the code itself,
+    /// to be mailed or sent.
+    async fn issue_session_code(
         &self,
-        context: &[u8],
-        typed: &str,
-        stored_mac: &str,
-        expires_at: DateTime<Utc>,
-        count_try: impl std::future::Future<Output = crate::store::StoreResult<Option<u32>>>,
-        max_tries: u32,
-    ) -> Result<CodeCheck> {
-        if expires_at <= self.clock.now() {
+        session: &TokenHash,
+        purpose: CodePurpose,
+        account: AccountId,
+        factor_id: Option<FactorId>,
+        sends: u32,
+    ) -> Result<String> {
+        let code = new_code();
+        let now = self.clock.now();
+        self.store
+            .put_session_code(&SessionCode {
+                session_hash: session.clone(),
+                purpose,
+                account_id: account,
+                factor_id,
+                code_mac: self
+                    .secrets
+                    .code_mac(&code_context(purpose, session), code.as_bytes()),
+                attempts: 0,
+                sends,
+                created_at: now,
+                expires_at: now + purpose.validity(),
+            })
+            .await?;
+        Ok(code)
+    }
+
+    /// The one check behind mailed and SMS codes: past `expires_at` the code is
+    /// dead; otherwise the try is counted first (atomically, so parallel guesses
+    /// share the limit) and only then compared with the stored MAC, in constant
+    /// time. A right code is used up.
+    async fn check_one_time_code(&self, stored: &SessionCode, typed: &str) -> Result<CodeCheck> {
+        if stored.expires_at <= self.clock.now() {
             return Ok(CodeCheck::Expired);
         }
-        let Some(tries) = count_try.await? else {
+        let (session, purpose) = (&stored.session_hash, stored.purpose);
+        let Some(tries) = self.store.count_session_code_try(session, purpose).await? else {
             return Ok(CodeCheck::Expired);
         };
+        let max_tries = purpose.max_tries();
         if tries > max_tries {
             return Ok(CodeCheck::NoTriesLeft { tries });
         }
         let typed = normalise_code(typed);
-        Ok(
-            if self
-                .secrets
-                .code_matches(context, typed.as_bytes(), stored_mac)
-            {
-                CodeCheck::Right
-            } else {
-                CodeCheck::Wrong {
-                    tries,
-                    last: tries >= max_tries,
-                }
-            },
-        )
+        let context = code_context(purpose, session);
+        if !self
+            .secrets
+            .code_matches(&context, typed.as_bytes(), &stored.code_mac)
+        {
+            return Ok(CodeCheck::Wrong {
+                tries,
+                last: tries >= max_tries,
+            });
+        }
+        self.store.delete_session_code(session, purpose).await?;
+        Ok(CodeCheck::Right)
+    }
+}
+
+/// What a code's MAC is bound to besides the code: its session, and for SMS a label
+/// (both as before the codes shared a table, so codes issued then still check).
+fn code_context(purpose: CodePurpose, session: &TokenHash) -> Vec<u8> {
+    match purpose {
+        CodePurpose::Email => session.0.as_bytes().to_vec(),
+        CodePurpose::Sms => format!("tweestap sms code v1 {}", session.0).into_bytes(),
     }
 }
 

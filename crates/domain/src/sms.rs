@@ -465,19 +465,6 @@ pub trait SmsSender: Send + Sync + 'static {
     async fn send(&self, msg: &SmsMessage) -> SmsOutcome;
 }
 
-/// The live SMS code of a session, as stored: only its MAC.
-#[derive(Debug, Clone)]
-pub struct SmsCode {
-    pub session_hash: crate::token::TokenHash,
-    pub account_id: crate::account::AccountId,
-    pub factor_id: crate::factor::FactorId,
-    pub code_mac: String,
-    pub attempts: u32,
-    pub sends: u32,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
 /// One SMS send, for the pumping limits.
 #[derive(Debug, Clone)]
 pub struct SmsSend {

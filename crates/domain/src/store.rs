@@ -3,13 +3,14 @@
 use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
 use crate::device::RememberedDevice;
-use crate::enrollment::{EmailCode, EnrollmentLink};
+use crate::enrollment::EnrollmentLink;
 use crate::factor::{Factor, FactorId};
 use crate::lockout::Guard;
 use crate::mail::{Language, NewMail, QueuedMail};
 use crate::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken};
 use crate::oidc::{OidcClient, SigningKey};
 use crate::session::Session;
+use crate::session_code::{CodePurpose, SessionCode};
 use crate::snapshot::Contents;
 use crate::token::TokenHash;
 use async_trait::async_trait;
@@ -130,6 +131,14 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_mail(&self, m: &QueuedMail, at: DateTime<Utc>, error: &str) -> StoreResult<bool>;
     /// Messages per status (`queued`, `sent`, `failed`), for status output and tests.
     async fn mail_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Messages of `kind` queued for the account at or after `since`, whatever
+    /// became of them: the per-account hourly caps count these.
+    async fn mails_since(
+        &self,
+        account: AccountId,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32>;
 
     // ---- forgotten passwords ------------------------------------------------------
 
@@ -173,14 +182,6 @@ pub trait Store: Send + Sync + 'static {
     async fn search_accounts(&self, query: &str, limit: u32) -> StoreResult<Vec<Account>>;
     /// Gives an account a new address; `Conflict` when another account has it.
     async fn change_email(&self, account: AccountId, email: &Email) -> StoreResult<()>;
-
-    /// Stores the mailed code of a half-finished session, replacing an earlier one
-    /// (its tries start again; `sends` is as given).
-    async fn put_email_code(&self, c: &EmailCode) -> StoreResult<()>;
-    async fn email_code(&self, session: &TokenHash) -> StoreResult<Option<EmailCode>>;
-    /// Atomically counts one more try and returns the count, so concurrent guesses
-    /// cannot exceed the limit; `None` when there is no code.
-    async fn count_email_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>>;
 
     /// Stores a new QR link and, in the same transaction, ends the account's other
     /// open links (`used_at = created_at`).
@@ -232,14 +233,33 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     async fn recovery_codes_left(&self, account: AccountId) -> StoreResult<u32>;
 
+    // ---- one-time codes of half-finished sessions (mailed and SMS) -----------------
+
+    /// Stores the code of `c.purpose` for a session, replacing an earlier one of the
+    /// same purpose (its tries start again; `factor_id` and `sends` are as given). A
+    /// session's mailed code and its SMS code do not touch each other. The code dies
+    /// with its session, and an SMS code also with its factor.
+    async fn put_session_code(&self, c: &SessionCode) -> StoreResult<()>;
+    async fn session_code(
+        &self,
+        session: &TokenHash,
+        purpose: CodePurpose,
+    ) -> StoreResult<Option<SessionCode>>;
+    /// Atomically counts one more try and returns the count, so concurrent guesses
+    /// cannot exceed the limit; `None` when there is no code.
+    async fn count_session_code_try(
+        &self,
+        session: &TokenHash,
+        purpose: CodePurpose,
+    ) -> StoreResult<Option<u32>>;
+    async fn delete_session_code(
+        &self,
+        session: &TokenHash,
+        purpose: CodePurpose,
+    ) -> StoreResult<()>;
+
     // ---- SMS -------------------------------------------------------------------------
 
-    /// Stores the live SMS code of a session, replacing an earlier one.
-    async fn put_sms_code(&self, c: &crate::sms::SmsCode) -> StoreResult<()>;
-    async fn sms_code(&self, session: &TokenHash) -> StoreResult<Option<crate::sms::SmsCode>>;
-    /// Atomically counts one more try; `None` when there is no code.
-    async fn count_sms_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>>;
-    async fn delete_sms_code(&self, session: &TokenHash) -> StoreResult<()>;
     async fn record_sms_send(&self, s: &crate::sms::SmsSend) -> StoreResult<()>;
     /// Sends since `since`: of this account, to this number, from this address, all.
     async fn sms_sends_since(

@@ -97,7 +97,8 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 /// Refuses to run on a schema older than this binary's when migrations at start are
 /// off, with a message that says what to do, instead of failing later on a missing
 /// column. A newer schema is fine: migrations only add, so during a rolling upgrade
-/// older nodes keep working.
+/// older nodes keep working (except across 0010, which merges two tables; see
+/// docs/deployment.md).
 pub(crate) fn require_migrated(
     migrator: &sqlx::migrate::Migrator,
     applied: Result<Vec<i64>, sqlx::Error>,

@@ -18,13 +18,14 @@ use std::str::FromStr;
 use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::device::RememberedDevice;
-use tweestap_domain::enrollment::{EmailCode, EnrollmentLink};
+use tweestap_domain::enrollment::EnrollmentLink;
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, QueuedMail};
 use tweestap_domain::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken};
 use tweestap_domain::oidc::{OidcClient, SigningKey};
 use tweestap_domain::session::Session;
+use tweestap_domain::session_code::{CodePurpose, SessionCode};
 use tweestap_domain::snapshot::Contents;
 use tweestap_domain::store::{NewAccount, NewPasswordReset, Store, StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
@@ -616,6 +617,24 @@ impl Store for PostgresStore {
             .collect())
     }
 
+    async fn mails_since(
+        &self,
+        account: AccountId,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mail_queue WHERE account_id = $1 AND kind = $2 AND created_at >= $3",
+        )
+        .bind(account.0)
+        .bind(kind)
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(count(n))
+    }
+
     async fn insert_password_reset(&self, r: &NewPasswordReset) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
@@ -752,44 +771,6 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?;
         Ok(())
-    }
-
-    async fn put_email_code(&self, c: &EmailCode) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO email_codes (session_hash, account_id, code_mac, attempts, sends, created_at, expires_at)
-             VALUES ($1, $2, $3, 0, $4, $5, $6)
-             ON CONFLICT (session_hash) DO UPDATE SET code_mac = $3, attempts = 0, sends = $4, created_at = $5, expires_at = $6",
-        )
-        .bind(&c.session_hash.0)
-        .bind(c.account_id.0)
-        .bind(&c.code_mac)
-        .bind(i64::from(c.sends))
-        .bind(ts(c.created_at))
-        .bind(ts(c.expires_at))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn email_code(&self, session: &TokenHash) -> StoreResult<Option<EmailCode>> {
-        let row = sqlx::query("SELECT * FROM email_codes WHERE session_hash = $1")
-            .bind(&session.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::email_code_from).transpose()
-    }
-
-    async fn count_email_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>> {
-        let n: Option<i64> = sqlx::query_scalar(
-            "UPDATE email_codes SET attempts = attempts + 1 WHERE session_hash = $1 RETURNING attempts",
-        )
-        .bind(&session.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(n.map(count))
     }
 
     async fn insert_enrollment_link(&self, l: &EnrollmentLink) -> StoreResult<()> {
@@ -974,17 +955,16 @@ impl Store for PostgresStore {
         Ok(count(n))
     }
 
-    // ---- SMS -------------------------------------------------------------------------
-
-    async fn put_sms_code(&self, c: &tweestap_domain::sms::SmsCode) -> StoreResult<()> {
+    async fn put_session_code(&self, c: &SessionCode) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO sms_codes (session_hash, account_id, factor_id, code_mac, attempts, sends, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $7)
-             ON CONFLICT (session_hash) DO UPDATE SET factor_id = $3, code_mac = $4, attempts = 0, sends = $5, created_at = $6, expires_at = $7",
+            "INSERT INTO session_codes (session_hash, purpose, account_id, factor_id, code_mac, attempts, sends, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)
+             ON CONFLICT (session_hash, purpose) DO UPDATE SET factor_id = $4, code_mac = $5, attempts = 0, sends = $6, created_at = $7, expires_at = $8",
         )
         .bind(&c.session_hash.0)
+        .bind(c.purpose.as_str())
         .bind(c.account_id.0)
-        .bind(c.factor_id.0)
+        .bind(c.factor_id.map(|f| f.0))
         .bind(&c.code_mac)
         .bind(i64::from(c.sends))
         .bind(ts(c.created_at))
@@ -995,37 +975,53 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn sms_code(
+    async fn session_code(
         &self,
         session: &TokenHash,
-    ) -> StoreResult<Option<tweestap_domain::sms::SmsCode>> {
-        let row = sqlx::query("SELECT * FROM sms_codes WHERE session_hash = $1")
-            .bind(&session.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::sms_code_from).transpose()
+        purpose: CodePurpose,
+    ) -> StoreResult<Option<SessionCode>> {
+        let row =
+            sqlx::query("SELECT * FROM session_codes WHERE session_hash = $1 AND purpose = $2")
+                .bind(&session.0)
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        row.as_ref().map(rows::session_code_from).transpose()
     }
 
-    async fn count_sms_code_try(&self, session: &TokenHash) -> StoreResult<Option<u32>> {
+    async fn count_session_code_try(
+        &self,
+        session: &TokenHash,
+        purpose: CodePurpose,
+    ) -> StoreResult<Option<u32>> {
         let n: Option<i64> = sqlx::query_scalar(
-            "UPDATE sms_codes SET attempts = attempts + 1 WHERE session_hash = $1 RETURNING attempts",
+            "UPDATE session_codes SET attempts = attempts + 1
+             WHERE session_hash = $1 AND purpose = $2 RETURNING attempts",
         )
         .bind(&session.0)
+        .bind(purpose.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
         Ok(n.map(count))
     }
 
-    async fn delete_sms_code(&self, session: &TokenHash) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sms_codes WHERE session_hash = $1")
+    async fn delete_session_code(
+        &self,
+        session: &TokenHash,
+        purpose: CodePurpose,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM session_codes WHERE session_hash = $1 AND purpose = $2")
             .bind(&session.0)
+            .bind(purpose.as_str())
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
         Ok(())
     }
+
+    // ---- SMS -------------------------------------------------------------------------
 
     async fn record_sms_send(&self, s: &tweestap_domain::sms::SmsSend) -> StoreResult<()> {
         sqlx::query(

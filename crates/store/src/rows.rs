@@ -8,12 +8,13 @@ use chrono::{DateTime, Timelike, Utc};
 use tweestap_domain::account::{Account, AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::device::RememberedDevice;
-use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose};
+use tweestap_domain::enrollment::{EnrollmentLink, LinkPurpose};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, QueuedMail};
 use tweestap_domain::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
 use tweestap_domain::session::{Session, SessionStage};
+use tweestap_domain::session_code::{CodePurpose, SessionCode};
 use tweestap_domain::store::{StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
 use uuid::Uuid;
@@ -137,10 +138,14 @@ pub(crate) fn audit_from(row: &impl Columns) -> StoreResult<AuditRecord> {
     })
 }
 
-pub(crate) fn email_code_from(row: &impl Columns) -> StoreResult<EmailCode> {
-    Ok(EmailCode {
+pub(crate) fn session_code_from(row: &impl Columns) -> StoreResult<SessionCode> {
+    let purpose = row.text("purpose")?;
+    Ok(SessionCode {
         session_hash: TokenHash(row.text("session_hash")?),
+        purpose: CodePurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("code purpose {purpose:?}")))?,
         account_id: AccountId(row.uuid("account_id")?),
+        factor_id: row.opt_uuid("factor_id")?.map(FactorId),
         code_mac: row.text("code_mac")?,
         attempts: count(row.int("attempts")?),
         sends: count(row.int("sends")?),
@@ -184,19 +189,6 @@ pub(crate) fn device_from(row: &impl Columns) -> StoreResult<RememberedDevice> {
         label: row.text("label")?,
         created_at: row.time("created_at")?,
         last_used_at: row.time("last_used_at")?,
-        expires_at: row.time("expires_at")?,
-    })
-}
-
-pub(crate) fn sms_code_from(row: &impl Columns) -> StoreResult<tweestap_domain::sms::SmsCode> {
-    Ok(tweestap_domain::sms::SmsCode {
-        session_hash: TokenHash(row.text("session_hash")?),
-        account_id: AccountId(row.uuid("account_id")?),
-        factor_id: FactorId(row.uuid("factor_id")?),
-        code_mac: row.text("code_mac")?,
-        attempts: count(row.int("attempts")?),
-        sends: count(row.int("sends")?),
-        created_at: row.time("created_at")?,
         expires_at: row.time("expires_at")?,
     })
 }

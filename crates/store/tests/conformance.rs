@@ -8,7 +8,7 @@ use std::time::Instant;
 use tweestap_domain::account::{AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::clock::SystemClock;
-use tweestap_domain::enrollment::{EmailCode, EnrollmentLink, LinkPurpose, LinkState};
+use tweestap_domain::enrollment::{EnrollmentLink, LinkPurpose, LinkState};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail, Notice};
@@ -17,6 +17,7 @@ use tweestap_domain::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
 use tweestap_domain::password::{Argon2Settings, PasswordHasher};
 use tweestap_domain::secret_box::{MasterKey, SecretBox};
 use tweestap_domain::session::{Session, SessionStage};
+use tweestap_domain::session_code::{CodePurpose, SessionCode};
 use tweestap_domain::settings::Settings;
 use tweestap_domain::store::{NewAccount, Store, StoreError};
 use tweestap_domain::token::TokenHash;
@@ -127,8 +128,14 @@ conformance!(
     mail_claimed_when_due_leased_and_marked_once,
     concurrent_mail_claims_never_share_a_message,
     language_remembered_per_account,
+    mails_counted_per_account_kind_and_hour,
     accounts_searched_by_part_of_email_or_name,
     email_codes_replace_count_tries_and_die_with_their_session,
+    sms_codes_replace_count_tries_and_die_with_their_session,
+    email_and_sms_codes_of_one_session_do_not_clash,
+    sms_codes_die_with_their_factor,
+    codes_die_when_their_session_is_purged,
+    only_sms_codes_name_a_factor,
     enrollment_links_claimed_once_and_superseded,
     support_reset_voids_factors_sessions_and_links,
     spent_links_and_sent_mail_purged,
@@ -792,6 +799,50 @@ async fn mail_claimed_when_due_leased_and_marked_once(s: Dyn) {
     );
 }
 
+async fn mails_counted_per_account_kind_and_hour(s: Dyn) {
+    let an = account(&s, "an@example.be").await;
+    let bo = account(&s, "bo@example.be").await;
+    let code_mail = |account: AccountId, at: DateTime<Utc>| NewMail {
+        account_id: Some(account),
+        notice: Notice::EmailCode {
+            code_sealed: "sealed".into(),
+        },
+        ..mail("an@example.be", at)
+    };
+    let since = t0() - Duration::hours(1);
+    s.enqueue_mail(&code_mail(an.id, since - Duration::seconds(1)))
+        .await
+        .unwrap();
+    s.enqueue_mail(&code_mail(an.id, since)).await.unwrap();
+    s.enqueue_mail(&code_mail(an.id, t0())).await.unwrap();
+    s.enqueue_mail(&code_mail(bo.id, t0())).await.unwrap();
+    let mut other_kind = mail("an@example.be", t0());
+    other_kind.account_id = Some(an.id);
+    s.enqueue_mail(&other_kind).await.unwrap();
+    // Sent mail counts as much as queued mail.
+    let claimed = s
+        .claim_mail(t0(), t0() + Duration::minutes(5), Uuid::new_v4(), 10)
+        .await
+        .unwrap();
+    assert!(s.mark_mail_sent(&claimed[0], t0()).await.unwrap());
+    same(
+        &s.mails_since(an.id, Notice::EMAIL_CODE, since)
+            .await
+            .unwrap(),
+        &2,
+    );
+    same(
+        &s.mails_since(bo.id, Notice::EMAIL_CODE, since)
+            .await
+            .unwrap(),
+        &1,
+    );
+    same(
+        &s.mails_since(an.id, "factor_removed", since).await.unwrap(),
+        &1,
+    );
+}
+
 async fn concurrent_mail_claims_never_share_a_message(s: Dyn) {
     let t = us(t0());
     for i in 0..40 {
@@ -888,6 +939,178 @@ async fn postgres_nodes_migrate_together() {
     stores[1].insert_account(&a).await.unwrap();
     assert!(stores[2].account_by_id(a.id).await.unwrap().is_some());
     drop(stores);
+    testing::drop_database(&url).await;
+}
+
+// ---------------------------------------------------------------------------------
+// Upgrades
+
+/// Applies this backend's migrations up to and including `last`, the way sqlx
+/// records them, so that opening a store afterwards applies the rest.
+async fn migrate_up_to(conn: &mut impl sqlx::migrate::Migrate, backend: &str, last: i64) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    conn.ensure_migrations_table().await.unwrap();
+    for m in migrator.iter().filter(|m| m.version <= last) {
+        conn.apply(m).await.unwrap();
+    }
+}
+
+const CODE_ACCOUNT: &str = "7d0f5e3c-58b4-4f0a-9a43-2b1f1f0d3a01";
+const CODE_FACTOR: &str = "7d0f5e3c-58b4-4f0a-9a43-2b1f1f0d3a02";
+
+/// Rows of a database at 0008: one session with a mailed code, one with an SMS code,
+/// and one with both. `{blob}` is the backend's literal for some bytes.
+fn rows_at_0008(blob: &str) -> String {
+    let t = "'2025-06-15T12:00:00.000000Z'";
+    let later = "'2025-06-15T12:10:00.000000Z'";
+    format!(
+        "INSERT INTO accounts (id, email, name, role, password_hash, created_at)
+             VALUES ('{CODE_ACCOUNT}', 'an@example.be', 'An', 'user', 'x', {t});
+         INSERT INTO factors (id, account_id, kind, label, secret_sealed, created_at)
+             VALUES ('{CODE_FACTOR}', '{CODE_ACCOUNT}', 'sms', '+32 ••• •• 12', {blob}, {t});
+         INSERT INTO sessions (id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr)
+             VALUES ('mailed', '{CODE_ACCOUNT}', 'email_code', {t}, {t}, {t}, 'pwd'),
+                    ('texted', '{CODE_ACCOUNT}', 'second_factor', {t}, {t}, {t}, 'pwd'),
+                    ('both', '{CODE_ACCOUNT}', 'email_code', {t}, {t}, {t}, 'pwd');
+         INSERT INTO email_codes (session_hash, account_id, code_mac, attempts, sends, created_at, expires_at)
+             VALUES ('mailed', '{CODE_ACCOUNT}', 'mac-m', 2, 3, {t}, {later}),
+                    ('both', '{CODE_ACCOUNT}', 'mac-b1', 0, 1, {t}, {later});
+         INSERT INTO sms_codes (session_hash, account_id, factor_id, code_mac, attempts, sends, created_at, expires_at)
+             VALUES ('texted', '{CODE_ACCOUNT}', '{CODE_FACTOR}', 'mac-t', 4, 2, {t}, {later}),
+                    ('both', '{CODE_ACCOUNT}', '{CODE_FACTOR}', 'mac-b2', 1, 1, {t}, {later});"
+    )
+}
+
+/// After the merge (0010) every code of the old tables is in `session_codes`, as it
+/// was, under its purpose; the old tables are gone; the codes still work.
+async fn codes_kept_across_the_merge(s: Dyn) {
+    let t = Utc.with_ymd_and_hms(2025, 6, 15, 12, 0, 0).unwrap();
+    let account = AccountId(CODE_ACCOUNT.parse().unwrap());
+    let factor = FactorId(CODE_FACTOR.parse().unwrap());
+    let code = |session: &str, purpose, mac: &str, attempts, sends| SessionCode {
+        session_hash: TokenHash(session.into()),
+        purpose,
+        account_id: account,
+        factor_id: (purpose == CodePurpose::Sms).then_some(factor),
+        code_mac: mac.into(),
+        attempts,
+        sends,
+        created_at: t,
+        expires_at: t + Duration::minutes(10),
+    };
+    let want = [
+        (
+            "mailed",
+            CodePurpose::Email,
+            Some(code("mailed", CodePurpose::Email, "mac-m", 2, 3)),
+        ),
+        ("mailed", CodePurpose::Sms, None),
+        ("texted", CodePurpose::Email, None),
+        (
+            "texted",
+            CodePurpose::Sms,
+            Some(code("texted", CodePurpose::Sms, "mac-t", 4, 2)),
+        ),
+        (
+            "both",
+            CodePurpose::Email,
+            Some(code("both", CodePurpose::Email, "mac-b1", 0, 1)),
+        ),
+        (
+            "both",
+            CodePurpose::Sms,
+            Some(code("both", CodePurpose::Sms, "mac-b2", 1, 1)),
+        ),
+    ];
+    for (session, purpose, want) in want {
+        let got = s
+            .session_code(&TokenHash(session.into()), purpose)
+            .await
+            .unwrap();
+        same(&got, &want);
+    }
+    let texted = TokenHash("texted".into());
+    same(
+        &s.count_session_code_try(&texted, CodePurpose::Sms)
+            .await
+            .unwrap(),
+        &Some(5),
+    );
+    // The cascades hold on the new table.
+    assert!(s.delete_factor(factor).await.unwrap());
+    let both = TokenHash("both".into());
+    assert!(s
+        .session_code(&both, CodePurpose::Sms)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .session_code(&both, CodePurpose::Email)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn sqlite_codes_kept_across_the_merge_into_session_codes() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+    use sqlx::{ConnectOptions, Connection};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn: SqliteConnection = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .connect()
+        .await
+        .unwrap();
+    migrate_up_to(&mut conn, "sqlite", 8).await;
+    sqlx::raw_sql(&rows_at_0008("X'00FF'"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = SqliteStore::open(&path, true).await.unwrap();
+    codes_kept_across_the_merge(Arc::new(store)).await;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    for old in ["email_codes", "sms_codes"] {
+        let gone = sqlx::query(&format!("SELECT 1 FROM {old}"))
+            .fetch_optional(&mut conn)
+            .await;
+        assert!(gone.is_err(), "{old} still exists");
+    }
+}
+
+#[tokio::test]
+async fn postgres_codes_kept_across_the_merge_into_session_codes() {
+    use sqlx::Connection;
+    let Some(url) = testing::fresh_postgres_database().await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    migrate_up_to(&mut conn, "postgres", 8).await;
+    sqlx::raw_sql(&rows_at_0008("'\\x00ff'::bytea"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
+        .await
+        .unwrap();
+    codes_kept_across_the_merge(Arc::new(store)).await;
+    for old in ["email_codes", "sms_codes"] {
+        let gone = sqlx::query(&format!("SELECT 1 FROM {old}"))
+            .fetch_optional(&mut conn)
+            .await;
+        assert!(gone.is_err(), "{old} still exists");
+    }
+    conn.close().await.unwrap();
     testing::drop_database(&url).await;
 }
 
@@ -1027,10 +1250,12 @@ async fn accounts_searched_by_part_of_email_or_name(s: Dyn) {
     ));
 }
 
-fn email_code(session: &Session, account: AccountId, mac: &str, sends: u32) -> EmailCode {
-    EmailCode {
+fn email_code(session: &Session, account: AccountId, mac: &str, sends: u32) -> SessionCode {
+    SessionCode {
         session_hash: session.id_hash.clone(),
+        purpose: CodePurpose::Email,
         account_id: account,
+        factor_id: None,
         code_mac: mac.into(),
         attempts: 0,
         sends,
@@ -1039,37 +1264,55 @@ fn email_code(session: &Session, account: AccountId, mac: &str, sends: u32) -> E
     }
 }
 
-async fn email_codes_replace_count_tries_and_die_with_their_session(s: Dyn) {
-    let a = account(&s, "an@example.be").await;
+fn sms_code(session: &Session, factor: &Factor, mac: &str, sends: u32) -> SessionCode {
+    SessionCode {
+        purpose: CodePurpose::Sms,
+        factor_id: Some(factor.id),
+        ..email_code(session, factor.account_id, mac, sends)
+    }
+}
+
+/// A session waiting for a code, with an SMS factor it may go to.
+async fn session_with_phone(s: &Dyn) -> (Session, Factor) {
+    let a = account(s, "an@example.be").await;
+    let mut f = factor(a.id, t0());
+    f.kind = FactorKind::Sms;
+    s.insert_factor(&f).await.unwrap();
     let mut sess = session(a.id, t0());
     sess.stage = SessionStage::EmailCode;
     s.insert_session(&sess).await.unwrap();
-    s.put_email_code(&email_code(&sess, a.id, "mac1", 1))
-        .await
-        .unwrap();
+    (sess, f)
+}
+
+/// The behaviour of one purpose's codes: a new code replaces the old one (tries
+/// start again), tries are counted atomically, the code dies with its session.
+async fn codes_replace_count_tries_and_die_with_their_session(s: Dyn, purpose: CodePurpose) {
+    let (sess, f) = session_with_phone(&s).await;
+    let code = |mac: &str, sends: u32| match purpose {
+        CodePurpose::Email => email_code(&sess, f.account_id, mac, sends),
+        CodePurpose::Sms => sms_code(&sess, &f, mac, sends),
+    };
+    let h = &sess.id_hash;
+    same(&s.count_session_code_try(h, purpose).await.unwrap(), &None);
+    s.put_session_code(&code("mac1", 1)).await.unwrap();
     same(
-        &s.count_email_code_try(&sess.id_hash).await.unwrap(),
+        &s.count_session_code_try(h, purpose).await.unwrap(),
         &Some(1),
     );
     same(
-        &s.count_email_code_try(&sess.id_hash).await.unwrap(),
+        &s.count_session_code_try(h, purpose).await.unwrap(),
         &Some(2),
     );
     // A new code replaces the old one and starts its tries again.
-    s.put_email_code(&email_code(&sess, a.id, "mac2", 2))
-        .await
-        .unwrap();
-    let c = s.email_code(&sess.id_hash).await.unwrap().expect("code");
-    same(
-        &(c.code_mac.as_str(), c.attempts, c.sends, c.expires_at),
-        &("mac2", 0, 2, us(t0() + Duration::minutes(10))),
-    );
+    s.put_session_code(&code("mac2", 2)).await.unwrap();
+    let c = s.session_code(h, purpose).await.unwrap().expect("code");
+    same(&c, &code("mac2", 2));
     // Concurrent tries all count.
     let mut tasks = Vec::new();
     for _ in 0..10 {
-        let (s, h) = (s.clone(), sess.id_hash.clone());
+        let (s, h) = (s.clone(), h.clone());
         tasks.push(tokio::spawn(async move {
-            s.count_email_code_try(&h).await.unwrap()
+            s.count_session_code_try(&h, purpose).await.unwrap()
         }));
     }
     let mut seen: Vec<u32> = Vec::new();
@@ -1078,9 +1321,134 @@ async fn email_codes_replace_count_tries_and_die_with_their_session(s: Dyn) {
     }
     seen.sort_unstable();
     same(&seen, &(1..=10).collect::<Vec<u32>>());
-    s.delete_session(&sess.id_hash).await.unwrap();
-    assert!(s.email_code(&sess.id_hash).await.unwrap().is_none());
-    same(&s.count_email_code_try(&sess.id_hash).await.unwrap(), &None);
+    same(
+        &s.session_code(h, purpose)
+            .await
+            .unwrap()
+            .map(|c| c.attempts),
+        &Some(10),
+    );
+    // Deleting a code (used up) leaves no code to try.
+    s.delete_session_code(h, purpose).await.unwrap();
+    assert!(s.session_code(h, purpose).await.unwrap().is_none());
+    same(&s.count_session_code_try(h, purpose).await.unwrap(), &None);
+    s.delete_session_code(h, purpose).await.unwrap();
+    // A code dies with its session.
+    s.put_session_code(&code("mac3", 1)).await.unwrap();
+    s.delete_session(h).await.unwrap();
+    assert!(s.session_code(h, purpose).await.unwrap().is_none());
+    same(&s.count_session_code_try(h, purpose).await.unwrap(), &None);
+}
+
+async fn email_codes_replace_count_tries_and_die_with_their_session(s: Dyn) {
+    codes_replace_count_tries_and_die_with_their_session(s, CodePurpose::Email).await;
+}
+
+async fn sms_codes_replace_count_tries_and_die_with_their_session(s: Dyn) {
+    codes_replace_count_tries_and_die_with_their_session(s, CodePurpose::Sms).await;
+}
+
+async fn email_and_sms_codes_of_one_session_do_not_clash(s: Dyn) {
+    let (sess, f) = session_with_phone(&s).await;
+    let h = &sess.id_hash;
+    s.put_session_code(&email_code(&sess, f.account_id, "mailed", 2))
+        .await
+        .unwrap();
+    s.put_session_code(&sms_code(&sess, &f, "texted", 1))
+        .await
+        .unwrap();
+    // Tries, replacing and deleting touch only their own purpose.
+    same(
+        &s.count_session_code_try(h, CodePurpose::Sms).await.unwrap(),
+        &Some(1),
+    );
+    let mailed = s.session_code(h, CodePurpose::Email).await.unwrap();
+    same(&mailed, &Some(email_code(&sess, f.account_id, "mailed", 2)));
+    s.put_session_code(&email_code(&sess, f.account_id, "mailed again", 3))
+        .await
+        .unwrap();
+    let texted = s.session_code(h, CodePurpose::Sms).await.unwrap();
+    same(
+        &texted.map(|c| (c.code_mac, c.attempts, c.sends, c.factor_id)),
+        &Some(("texted".to_owned(), 1, 1, Some(f.id))),
+    );
+    s.delete_session_code(h, CodePurpose::Sms).await.unwrap();
+    let mailed = s.session_code(h, CodePurpose::Email).await.unwrap();
+    same(
+        &mailed.map(|c| c.code_mac),
+        &Some("mailed again".to_owned()),
+    );
+    assert!(s.session_code(h, CodePurpose::Sms).await.unwrap().is_none());
+}
+
+async fn sms_codes_die_with_their_factor(s: Dyn) {
+    let (sess, f) = session_with_phone(&s).await;
+    let h = &sess.id_hash;
+    s.put_session_code(&email_code(&sess, f.account_id, "mailed", 1))
+        .await
+        .unwrap();
+    s.put_session_code(&sms_code(&sess, &f, "texted", 1))
+        .await
+        .unwrap();
+    assert!(s.delete_factor(f.id).await.unwrap());
+    assert!(s.session_code(h, CodePurpose::Sms).await.unwrap().is_none());
+    same(
+        &s.count_session_code_try(h, CodePurpose::Sms).await.unwrap(),
+        &None,
+    );
+    // The session, and its mailed code, stay.
+    assert!(s.session(h).await.unwrap().is_some());
+    assert!(s
+        .session_code(h, CodePurpose::Email)
+        .await
+        .unwrap()
+        .is_some());
+    // Unconfirmed phones given up on take their codes along too.
+    let mut g = factor(f.account_id, t0());
+    g.kind = FactorKind::Sms;
+    s.insert_factor(&g).await.unwrap();
+    s.put_session_code(&sms_code(&sess, &g, "texted", 1))
+        .await
+        .unwrap();
+    s.delete_unconfirmed_factors(f.account_id).await.unwrap();
+    assert!(s.session_code(h, CodePurpose::Sms).await.unwrap().is_none());
+}
+
+/// Codes are never purged on their own: they go with their session, also when an
+/// idle session is purged; retention (`delete_spent`) leaves live ones alone.
+async fn codes_die_when_their_session_is_purged(s: Dyn) {
+    let (sess, f) = session_with_phone(&s).await;
+    let h = &sess.id_hash;
+    s.put_session_code(&email_code(&sess, f.account_id, "mailed", 1))
+        .await
+        .unwrap();
+    s.put_session_code(&sms_code(&sess, &f, "texted", 1))
+        .await
+        .unwrap();
+    s.delete_spent(t0() + Duration::days(60)).await.unwrap();
+    for p in [CodePurpose::Email, CodePurpose::Sms] {
+        assert!(s.session_code(h, p).await.unwrap().is_some(), "{p:?}");
+    }
+    s.delete_expired_sessions(t0() + Duration::seconds(1))
+        .await
+        .unwrap();
+    for p in [CodePurpose::Email, CodePurpose::Sms] {
+        assert!(s.session_code(h, p).await.unwrap().is_none(), "{p:?}");
+    }
+}
+
+/// The table refuses an SMS code without a phone, and a mailed code with one.
+async fn only_sms_codes_name_a_factor(s: Dyn) {
+    let (sess, f) = session_with_phone(&s).await;
+    let mut no_phone = sms_code(&sess, &f, "texted", 1);
+    no_phone.factor_id = None;
+    assert!(s.put_session_code(&no_phone).await.is_err());
+    let mut with_phone = email_code(&sess, f.account_id, "mailed", 1);
+    with_phone.factor_id = Some(f.id);
+    assert!(s.put_session_code(&with_phone).await.is_err());
+    for p in [CodePurpose::Email, CodePurpose::Sms] {
+        assert!(s.session_code(&sess.id_hash, p).await.unwrap().is_none());
+    }
 }
 
 fn link(account: AccountId, hash: &str, created_at: DateTime<Utc>) -> EnrollmentLink {

@@ -3,8 +3,8 @@
 //! link to the personal QR page that also needs the password).
 
 use crate::support::{
-    nth_mail, outbox, page, stored_texts, submit, text_part, Backend, Client, SmtpSink, TestApp,
-    PASSWORD,
+    eventually, nth_mail, outbox, page, stored_texts, submit, text_part, Backend, Client, SmtpSink,
+    TestApp, PASSWORD,
 };
 use chrono::Duration;
 use serde_json::json;
@@ -100,7 +100,11 @@ async fn secure_your_account_now_with_a_mailed_code(backend: Backend) {
     let code = code_in(&text);
     assert!(text.contains("10 minuten"), "{text}");
     // At rest, the code row keeps only a MAC and the queued mail only a sealed code.
-    let macs = stored_texts(&app, "SELECT code_mac FROM email_codes").await;
+    let macs = stored_texts(
+        &app,
+        "SELECT code_mac FROM session_codes WHERE purpose = 'email'",
+    )
+    .await;
     assert_eq!(macs.len(), 1);
     assert!(!macs[0].contains(&code) && macs[0].len() == 64, "{macs:?}");
     let payloads = stored_texts(&app, "SELECT payload FROM mail_queue").await;
@@ -241,6 +245,94 @@ async fn mailed_codes_have_five_tries_ten_minutes_and_three_sends(backend: Backe
     app.clock.advance(Duration::minutes(11));
     let r = d.post("/api/v1/secure/code", json!({ "code": code })).await;
     assert_eq!(r.status, 401, "{:?}", r.body);
+}
+
+/// Whoever knows the password can start attempt after attempt; the account gets at
+/// most five mailed codes an hour over all of them. Past that every answer (API and
+/// page) is the same as before, but nothing is mailed or replaced, and the refusal
+/// is audited.
+async fn at_most_five_code_mails_an_hour_per_account(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_user("an@example.be").await;
+    let start = json!({ "email": "an@example.be", "password": PASSWORD });
+    let sent = (200, Some("email_code_sent"));
+    // Two attempts of three mails each: the sixth is not mailed.
+    let mut attempts = Vec::new();
+    for _ in 0..2 {
+        let c = app.client();
+        let r = c.post("/api/v1/secure", start.clone()).await;
+        assert_eq!((r.status, r.body["state"].as_str()), sent, "{:?}", r.body);
+        for _ in 0..2 {
+            let r = c.post("/api/v1/secure/code/resend", json!({})).await;
+            assert_eq!((r.status, r.body["state"].as_str()), sent, "{:?}", r.body);
+        }
+        attempts.push(c);
+    }
+    // A third attempt is answered alike, over the API and on the pages.
+    let c = app.client();
+    let r = c.post("/api/v1/secure", start.clone()).await;
+    assert_eq!((r.status, r.body["state"].as_str()), sent, "{:?}", r.body);
+    let r = c.post("/api/v1/secure/code/resend", json!({})).await;
+    assert_eq!((r.status, r.body["state"].as_str()), sent, "{:?}", r.body);
+    let p = app.client();
+    let (_, form) = page(&p, "/secure").await;
+    let r = submit(
+        &p,
+        &form,
+        "/secure",
+        &[("email", "an@example.be"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!((r.0, r.2.as_deref()), (303, Some("/secure/code")));
+    let (_, code_page) = page(&p, "/secure/code").await;
+    let r = submit(&p, &code_page, "/secure/code/resend", &[]).await;
+    assert_eq!(r.0, 200);
+    assert!(r.1.contains("nieuwe code"), "{}", r.1);
+
+    nth_mail(&app, "email-code", 5).await;
+    eventually(10, "all mail sent", || async {
+        !app.mail_counts().await.contains_key("queued")
+    })
+    .await;
+    assert_eq!(outbox(&app, "email-code").len(), 5);
+    let ev = events(&app, "an@example.be").await;
+    let count = |event: &str, detail: &str| {
+        ev.iter()
+            .filter(|(e, d)| e == event && d.as_deref().unwrap_or("").starts_with(detail))
+            .count()
+    };
+    assert_eq!(count("email_code_sent", ""), 5, "{ev:?}");
+    // The sixth mail, and the start and resend of each later attempt (API, page).
+    assert_eq!(
+        count("email_code_failed", "rate limited, not sent"),
+        5,
+        "{ev:?}"
+    );
+    // No code was stored for a refused start, so none works there.
+    let r = c
+        .post("/api/v1/secure/code", json!({ "code": "123456" }))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("code_expired"))
+    );
+    // A refused resend leaves the code mailed before it working.
+    let fifth = code_in(&nth_mail(&app, "email-code", 5).await);
+    let r = attempts[1]
+        .post("/api/v1/secure/code", json!({ "code": fifth }))
+        .await;
+    assert_eq!(r.body["state"], "enrollment_required", "{:?}", r.body);
+
+    // An hour later codes are mailed again.
+    app.clock.advance(Duration::hours(1) + Duration::seconds(1));
+    let c = app.client();
+    let r = c.post("/api/v1/secure", start).await;
+    assert_eq!((r.status, r.body["state"].as_str()), sent, "{:?}", r.body);
+    let sixth = code_in(&nth_mail(&app, "email-code", 6).await);
+    let r = c
+        .post("/api/v1/secure/code", json!({ "code": sixth }))
+        .await;
+    assert_eq!(r.body["state"], "enrollment_required", "{:?}", r.body);
 }
 
 /// With a factor already, "secure your account" is an ordinary sign-in with the code.
@@ -641,6 +733,7 @@ fn key_on(html: &str) -> String {
 crate::on_both_backends!(
     secure_your_account_now_with_a_mailed_code,
     mailed_codes_have_five_tries_ten_minutes_and_three_sends,
+    at_most_five_code_mails_an_hour_per_account,
     securing_an_account_that_has_an_app_asks_its_code,
     enable_from_my_profile_with_a_mailed_link,
     links_expire_are_superseded_and_never_bypass_a_factor,

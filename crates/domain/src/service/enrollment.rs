@@ -6,14 +6,14 @@ use super::{CodeCheck, SessionInfo, TotpEnrollment, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::enrollment::{
-    email_code_validity, new_email_code, EmailCode, EnrollmentLink, LinkPurpose, LinkState,
-    EMAIL_CODE_SENDS, EMAIL_CODE_TRIES,
+    EnrollmentLink, LinkPurpose, LinkState, EMAIL_CODE_MAILS_PER_HOUR, EMAIL_CODE_SENDS,
 };
 use crate::error::{Error, Result};
 use crate::factor::FactorKind;
 use crate::lockout::Guard;
 use crate::mail::{seal_link, Notice};
 use crate::session::SessionStage;
+use crate::session_code::CodePurpose;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -86,7 +86,10 @@ impl Tweestap {
         Ok(SecureStart::CodeSent(token))
     }
 
-    /// A new code for the session (replacing any earlier one), mailed.
+    /// A new code for the session (replacing any earlier one), mailed; unless the
+    /// account had [`EMAIL_CODE_MAILS_PER_HOUR`] codes mailed in the last hour: then
+    /// nothing is mailed or stored, only audited, and the caller answers as if it
+    /// was (as for reset mails).
     async fn mail_email_code(
         &self,
         account: &Account,
@@ -94,19 +97,25 @@ impl Tweestap {
         sends: u32,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let code = new_email_code();
-        let hash = session.hash();
-        let now = self.clock.now();
-        self.store
-            .put_email_code(&EmailCode {
-                code_mac: self.secrets.code_mac(hash.0.as_bytes(), code.as_bytes()),
-                session_hash: hash,
-                account_id: account.id,
-                attempts: 0,
-                sends,
-                created_at: now,
-                expires_at: now + email_code_validity(),
-            })
+        let hour_ago = self.clock.now() - chrono::Duration::hours(1);
+        let recent = self
+            .store
+            .mails_since(account.id, Notice::EMAIL_CODE, hour_ago)
+            .await?;
+        if recent >= EMAIL_CODE_MAILS_PER_HOUR {
+            let detail = Some(format!("rate limited, not sent; last_hour={recent}"));
+            return self
+                .audit(
+                    AuditEvent::EmailCodeFailed,
+                    Some(account),
+                    None,
+                    ctx,
+                    detail,
+                )
+                .await;
+        }
+        let code = self
+            .issue_session_code(&session.hash(), CodePurpose::Email, account.id, None, sends)
             .await?;
         let mail_id = Uuid::new_v4();
         let notice = Notice::EmailCode {
@@ -134,10 +143,15 @@ impl Tweestap {
         }
     }
 
-    /// "Send again": a new code, at most [`EMAIL_CODE_SENDS`] per session in all.
+    /// "Send again": a new code, at most [`EMAIL_CODE_SENDS`] per session in all
+    /// (and [`EMAIL_CODE_MAILS_PER_HOUR`] per account, see `mail_email_code`).
     pub async fn resend_email_code(&self, token: &Token, ctx: &RequestContext) -> Result<()> {
         let info = self.email_code_session(token).await?;
-        let sends = match self.store.email_code(&token.hash()).await? {
+        let stored = self
+            .store
+            .session_code(&token.hash(), CodePurpose::Email)
+            .await?;
+        let sends = match stored {
             Some(c) => c.sends,
             None => 0,
         };
@@ -164,7 +178,8 @@ impl Tweestap {
     /// The mailed code. Right: the address is proven, and the session becomes one
     /// that may only set up two-step verification (under a new id). Wrong:
     /// [`Error::InvalidCode`], or [`Error::CodeExpired`] once the code is past its
-    /// ten minutes or its [`EMAIL_CODE_TRIES`] tries.
+    /// ten minutes or its [`EMAIL_CODE_TRIES`](crate::enrollment::EMAIL_CODE_TRIES)
+    /// tries.
     pub async fn verify_email_code(
         &self,
         token: &Token,
@@ -174,19 +189,10 @@ impl Tweestap {
         let info = self.email_code_session(token).await?;
         let account = &info.account;
         let hash = token.hash();
-        let Some(stored) = self.store.email_code(&hash).await? else {
+        let Some(stored) = self.store.session_code(&hash, CodePurpose::Email).await? else {
             return Err(Error::CodeExpired);
         };
-        let check = self
-            .check_one_time_code(
-                hash.0.as_bytes(),
-                code,
-                &stored.code_mac,
-                stored.expires_at,
-                self.store.count_email_code_try(&hash),
-                EMAIL_CODE_TRIES,
-            )
-            .await?;
+        let check = self.check_one_time_code(&stored, code).await?;
         let (detail, error) = match check {
             CodeCheck::Right => (None, None),
             CodeCheck::Expired => (Some("expired".to_owned()), Some(Error::CodeExpired)),

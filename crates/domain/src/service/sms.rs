@@ -4,15 +4,12 @@
 use super::{CodeCheck, SessionInfo, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
-use crate::enrollment::new_email_code;
 use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
 use crate::mail::Language;
 use crate::session::SessionStage;
-use crate::sms::{
-    sms_code_validity, PhoneNumber, SmsCode, SmsMessage, SmsOutcome, SmsRefusal, SmsSend,
-    SMS_CODE_TRIES, SMS_SENDS_PER_SESSION,
-};
+use crate::session_code::CodePurpose;
+use crate::sms::{PhoneNumber, SmsMessage, SmsOutcome, SmsRefusal, SmsSend, SMS_SENDS_PER_SESSION};
 use crate::token::{Token, TokenHash};
 use uuid::Uuid;
 
@@ -22,10 +19,6 @@ pub struct SmsSetup {
     pub factor_id: FactorId,
     pub to_masked: String,
     pub shared_mailbox: bool,
-}
-
-fn code_context(session: &TokenHash) -> Vec<u8> {
-    format!("tweestap sms code v1 {}", session.0).into_bytes()
 }
 
 impl Tweestap {
@@ -71,19 +64,14 @@ impl Tweestap {
         let Some(sender) = self.sms.as_ref() else {
             return Err(Error::SmsUnavailable);
         };
-        let code = new_email_code();
-        let hash = session.hash();
-        self.store
-            .put_sms_code(&SmsCode {
-                code_mac: self.secrets.code_mac(&code_context(&hash), code.as_bytes()),
-                session_hash: hash,
-                account_id: account.id,
-                factor_id: factor.id,
-                attempts: 0,
+        let code = self
+            .issue_session_code(
+                &session.hash(),
+                CodePurpose::Sms,
+                account.id,
+                Some(factor.id),
                 sends,
-                created_at: now,
-                expires_at: now + sms_code_validity(),
-            })
+            )
             .await?;
         // Counted before sending: a send that fails may still have cost money.
         self.store
@@ -140,7 +128,7 @@ impl Tweestap {
     async fn sends_so_far(&self, session: &Token) -> Result<u32> {
         Ok(self
             .store
-            .sms_code(&session.hash())
+            .session_code(&session.hash(), CodePurpose::Sms)
             .await?
             .map_or(0, |c| c.sends))
     }
@@ -153,27 +141,13 @@ impl Tweestap {
         factor: FactorId,
         code: &str,
     ) -> Result<bool> {
-        let Some(stored) = self.store.sms_code(session).await? else {
+        let Some(stored) = self.store.session_code(session, CodePurpose::Sms).await? else {
             return Ok(false);
         };
-        if stored.factor_id != factor {
+        if stored.factor_id != Some(factor) {
             return Ok(false);
         }
-        let check = self
-            .check_one_time_code(
-                &code_context(session),
-                code,
-                &stored.code_mac,
-                stored.expires_at,
-                self.store.count_sms_code_try(session),
-                SMS_CODE_TRIES,
-            )
-            .await?;
-        let ok = check == CodeCheck::Right;
-        if ok {
-            self.store.delete_sms_code(session).await?;
-        }
-        Ok(ok)
+        Ok(self.check_one_time_code(&stored, code).await? == CodeCheck::Right)
     }
 
     /// The active SMS factor of a half-finished sign-in whose live code is `code`.
@@ -183,12 +157,12 @@ impl Tweestap {
         factors: &'f [Factor],
         code: &str,
     ) -> Result<Option<&'f Factor>> {
-        let Some(stored) = self.store.sms_code(session).await? else {
+        let Some(stored) = self.store.session_code(session, CodePurpose::Sms).await? else {
             return Ok(None);
         };
         let Some(f) = factors
             .iter()
-            .find(|f| f.id == stored.factor_id && f.kind == FactorKind::Sms)
+            .find(|f| Some(f.id) == stored.factor_id && f.kind == FactorKind::Sms)
         else {
             return Ok(None);
         };
