@@ -1114,6 +1114,100 @@ async fn postgres_codes_kept_across_the_merge_into_session_codes() {
     testing::drop_database(&url).await;
 }
 
+/// Portal codes and tokens of a database at 0010: one code and two tokens of an
+/// account, and a token whose account is gone (its grant names nobody here).
+fn oidc_rows_at_0010() -> String {
+    let t = "'2025-06-15T12:00:00.000000Z'";
+    let later = "'2025-07-15T12:00:00.000000Z'";
+    let grant = format!(
+        r#"{{"client_id":"portaal","account_id":"{CODE_ACCOUNT}","redirect_uri":"https://p.example/cb","scope":"openid","nonce":null,"code_challenge":null,"auth_time":1750000000,"amr":["pwd"]}}"#
+    );
+    let orphan = grant.replace(CODE_ACCOUNT, "00000000-0000-4000-8000-000000000000");
+    format!(
+        "INSERT INTO accounts (id, email, name, role, password_hash, created_at)
+             VALUES ('{CODE_ACCOUNT}', 'an@example.be', 'An', 'user', 'x', {t});
+         INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at)
+             VALUES ('code-1', '{grant}', {t}, {later}, NULL);
+         INSERT INTO oidc_tokens (token_hash, kind, family, grant_json, created_at, expires_at)
+             VALUES ('at-1', 'access', 'code-1', '{grant}', {t}, {later}),
+                    ('rt-1', 'refresh', 'code-1', '{grant}', {t}, {later}),
+                    ('rt-orphan', 'refresh', 'code-0', '{orphan}', {t}, {later});"
+    )
+}
+
+/// After 0011 the old rows name their account (read from the grant), so a password
+/// change ends them; a token of an account that no longer exists is gone.
+async fn portal_grants_name_their_account_after_0011(s: Dyn) {
+    let account = AccountId(CODE_ACCOUNT.parse().unwrap());
+    for h in ["at-1", "rt-1"] {
+        let t = s.oidc_token(&TokenHash(h.into())).await.unwrap().expect(h);
+        same(&t.account_id, &account);
+        same(&t.revoked_at, &None);
+    }
+    assert!(s
+        .oidc_token(&TokenHash("rt-orphan".into()))
+        .await
+        .unwrap()
+        .is_none());
+    let at = Utc.with_ymd_and_hms(2025, 6, 15, 13, 0, 0).unwrap();
+    s.change_password(account, "$argon2id$new", at)
+        .await
+        .unwrap();
+    for h in ["at-1", "rt-1"] {
+        let t = s.oidc_token(&TokenHash(h.into())).await.unwrap().expect(h);
+        same(&t.revoked_at, &Some(at));
+    }
+    same(
+        &s.claim_oidc_code(&TokenHash("code-1".into()), at)
+            .await
+            .unwrap(),
+        &CodeClaim::Unknown,
+    );
+}
+
+#[tokio::test]
+async fn sqlite_portal_grants_name_their_account_after_0011() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+    use sqlx::{ConnectOptions, Connection};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn: SqliteConnection = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .connect()
+        .await
+        .unwrap();
+    migrate_up_to(&mut conn, "sqlite", 10).await;
+    sqlx::raw_sql(&oidc_rows_at_0010())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = SqliteStore::open(&path, true).await.unwrap();
+    portal_grants_name_their_account_after_0011(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_portal_grants_name_their_account_after_0011() {
+    use sqlx::Connection;
+    let Some(url) = testing::fresh_postgres_database().await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    migrate_up_to(&mut conn, "postgres", 10).await;
+    sqlx::raw_sql(&oidc_rows_at_0010())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
+        .await
+        .unwrap();
+    portal_grants_name_their_account_after_0011(Arc::new(store)).await;
+    testing::drop_database(&url).await;
+}
+
 /// Accounts come in byte order of the e-mail address, as from SQLite, even when the
 /// column has a locale-aware collation (a database created with, say, en_US.UTF-8).
 #[tokio::test]
