@@ -401,11 +401,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                     "{:<34} {:<24} {:<13} {:<9} {:<6} {}",
                     c.id,
                     c.name,
-                    if c.is_public() {
-                        "public"
-                    } else {
-                        "confidential"
-                    },
+                    c.client_type(),
                     match c.source {
                         ClientSource::Config => "config",
                         ClientSource::Database => "database",

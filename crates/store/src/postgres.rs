@@ -1301,7 +1301,7 @@ async fn insert_client_row<'e>(
     .bind(&c.id)
     .bind(&c.name)
     .bind(rows::redirect_uris_json(&c.redirect_uris))
-    .bind(rows::client_type(c))
+    .bind(c.client_type())
     .bind(&c.secret_hash)
     .bind(ts(c.created_at.unwrap_or_else(Utc::now)))
     .bind(c.id_token_alg.as_str())

@@ -224,15 +224,6 @@ pub(crate) fn redirect_uris_json(uris: &[String]) -> String {
     serde_json::Value::from(uris.to_vec()).to_string()
 }
 
-/// `public` or `confidential`, as the `client_type` column holds it.
-pub(crate) fn client_type(c: &OidcClient) -> &'static str {
-    if c.is_public() {
-        "public"
-    } else {
-        "confidential"
-    }
-}
-
 pub(crate) fn client_from(row: &impl Columns) -> StoreResult<OidcClient> {
     let uris = row.text("redirect_uris")?;
     let secret_hash = row.opt_text("secret_hash")?;

@@ -1054,35 +1054,47 @@ async fn codes_kept_across_the_merge(s: Dyn) {
         .is_some());
 }
 
-#[tokio::test]
-async fn sqlite_codes_kept_across_the_merge_into_session_codes() {
+/// A SQLite database at migration `version` holding `rows`; a store opened on it
+/// applies the rest.
+async fn sqlite_at(path: &std::path::Path, version: i64, rows: &str) {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
     use sqlx::{ConnectOptions, Connection};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
     let mut conn: SqliteConnection = SqliteConnectOptions::new()
-        .filename(&path)
+        .filename(path)
         .create_if_missing(true)
         .foreign_keys(true)
         .connect()
         .await
         .unwrap();
-    migrate_up_to(&mut conn, "sqlite", 8).await;
-    sqlx::raw_sql(&rows_at_0008("X'00FF'"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    migrate_up_to(&mut conn, "sqlite", version).await;
+    sqlx::raw_sql(rows).execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
+}
+
+/// The same on a fresh PostgreSQL database: its URL, or `None` without PostgreSQL.
+async fn postgres_at(version: i64, rows: &str) -> Option<String> {
+    use sqlx::Connection;
+    let url = testing::fresh_postgres_database().await?;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    migrate_up_to(&mut conn, "postgres", version).await;
+    sqlx::raw_sql(rows).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    Some(url)
+}
+
+#[tokio::test]
+async fn sqlite_codes_kept_across_the_merge_into_session_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    sqlite_at(&path, 8, &rows_at_0008("X'00FF'")).await;
     let store = SqliteStore::open(&path, true).await.unwrap();
     codes_kept_across_the_merge(Arc::new(store)).await;
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     for old in ["email_codes", "sms_codes"] {
         let gone = sqlx::query(&format!("SELECT 1 FROM {old}"))
-            .fetch_optional(&mut conn)
+            .fetch_optional(&pool)
             .await;
         assert!(gone.is_err(), "{old} still exists");
     }
@@ -1090,27 +1102,21 @@ async fn sqlite_codes_kept_across_the_merge_into_session_codes() {
 
 #[tokio::test]
 async fn postgres_codes_kept_across_the_merge_into_session_codes() {
-    use sqlx::Connection;
-    let Some(url) = testing::fresh_postgres_database().await else {
+    let Some(url) = postgres_at(8, &rows_at_0008("'\\x00ff'::bytea")).await else {
         return;
     };
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    migrate_up_to(&mut conn, "postgres", 8).await;
-    sqlx::raw_sql(&rows_at_0008("'\\x00ff'::bytea"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
     let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
         .await
         .unwrap();
     codes_kept_across_the_merge(Arc::new(store)).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
     for old in ["email_codes", "sms_codes"] {
         let gone = sqlx::query(&format!("SELECT 1 FROM {old}"))
-            .fetch_optional(&mut conn)
+            .fetch_optional(&pool)
             .await;
         assert!(gone.is_err(), "{old} still exists");
     }
-    conn.close().await.unwrap();
+    pool.close().await;
     testing::drop_database(&url).await;
 }
 
@@ -1167,40 +1173,18 @@ async fn portal_grants_name_their_account_after_0011(s: Dyn) {
 
 #[tokio::test]
 async fn sqlite_portal_grants_name_their_account_after_0011() {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-    use sqlx::{ConnectOptions, Connection};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let mut conn: SqliteConnection = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .foreign_keys(true)
-        .connect()
-        .await
-        .unwrap();
-    migrate_up_to(&mut conn, "sqlite", 10).await;
-    sqlx::raw_sql(&oidc_rows_at_0010())
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    sqlite_at(&path, 10, &oidc_rows_at_0010()).await;
     let store = SqliteStore::open(&path, true).await.unwrap();
     portal_grants_name_their_account_after_0011(Arc::new(store)).await;
 }
 
 #[tokio::test]
 async fn postgres_portal_grants_name_their_account_after_0011() {
-    use sqlx::Connection;
-    let Some(url) = testing::fresh_postgres_database().await else {
+    let Some(url) = postgres_at(10, &oidc_rows_at_0010()).await else {
         return;
     };
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    migrate_up_to(&mut conn, "postgres", 10).await;
-    sqlx::raw_sql(&oidc_rows_at_0010())
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
     let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
         .await
         .unwrap();

@@ -3,7 +3,8 @@
 //! sign-in through tweestap's own pages (password, then the app's code).
 
 use crate::support::{
-    csrf_of, get, location, nth_mail, post_form, query_param, Backend, Client, TestApp, PASSWORD,
+    csrf_of, get, location, nth_mail, post_form, query_param, sign_in_through_pages, Backend,
+    Client, TestApp, PASSWORD,
 };
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -171,25 +172,7 @@ async fn code_flow_with_pkce_through_the_sign_in_pages(backend: Backend) {
         page.contains("value=\"an@example.be\""),
         "login_hint prefills"
     );
-    let r = post_form(
-        &c,
-        "/login",
-        &[
-            ("csrf", &csrf_of(&page)),
-            ("email", "an@example.be"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&r), "/login/code");
-    let page = get(&c, "/login/code").await.text().await.unwrap();
-    let r = post_form(
-        &c,
-        "/login/code",
-        &[("csrf", &csrf_of(&page)), ("code", &app.code(&secret))],
-    )
-    .await;
-    assert_eq!(location(&r), "/");
+    sign_in_through_pages(&c, &app, &login, ("an@example.be", PASSWORD), &secret).await;
     let r = get(&c, "/").await;
     let resume = location(&r);
     assert!(
@@ -406,26 +389,7 @@ async fn sign_in_with(
     password: &str,
     secret: &str,
 ) -> String {
-    let page = get(c, login).await.text().await.unwrap();
-    let r = post_form(
-        c,
-        "/login",
-        &[
-            ("csrf", &csrf_of(&page)),
-            ("email", "an@example.be"),
-            ("password", password),
-        ],
-    )
-    .await;
-    assert_eq!(location(&r), "/login/code");
-    let page = get(c, "/login/code").await.text().await.unwrap();
-    let r = post_form(
-        c,
-        "/login/code",
-        &[("csrf", &csrf_of(&page)), ("code", &app.code(secret))],
-    )
-    .await;
-    assert_eq!(location(&r), "/");
+    sign_in_through_pages(c, app, login, ("an@example.be", password), secret).await;
     let resume = location(&get(c, "/").await);
     assert!(resume.contains("/oidc/authorize/resume?"), "{resume}");
     location(&get(c, &resume).await)

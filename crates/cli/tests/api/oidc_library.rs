@@ -6,7 +6,7 @@
 //! app's code). And the refusals the library surfaces.
 
 use crate::support::{
-    csrf_of, get, location, post_form, query_param, Backend, Client, TestApp, PASSWORD,
+    get, location, query_param, sign_in_through_pages, Backend, Client, TestApp, PASSWORD,
 };
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreJwsSigningAlgorithm,
@@ -170,26 +170,7 @@ async fn code_flow_with_an_independent_client_library(backend: Backend) {
         login.starts_with(&format!("{}/login?rd=", app.url)),
         "{login}"
     );
-    let page = get(&c, &login).await.text().await.unwrap();
-    let r = post_form(
-        &c,
-        "/login",
-        &[
-            ("csrf", &csrf_of(&page)),
-            ("email", "an@example.be"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&r), "/login/code");
-    let page = get(&c, "/login/code").await.text().await.unwrap();
-    let r = post_form(
-        &c,
-        "/login/code",
-        &[("csrf", &csrf_of(&page)), ("code", &app.code(&totp))],
-    )
-    .await;
-    assert_eq!(location(&r), "/");
+    sign_in_through_pages(&c, &app, &login, ("an@example.be", PASSWORD), &totp).await;
     let resume = location(&get(&c, "/").await);
     assert!(resume.contains("/oidc/authorize/resume?"), "{resume}");
     let back = location(&get(&c, &resume).await);
@@ -342,86 +323,43 @@ async fn es256_id_tokens_for_clients_that_ask(backend: Backend) {
     app.next_step();
     let http = http();
     let c = app.client();
-    let page = get(&c, "/login").await.text().await.unwrap();
-    let r = post_form(
-        &c,
-        "/login",
-        &[
-            ("csrf", &csrf_of(&page)),
-            ("email", "an@example.be"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(location(&r), "/login/code");
-    let page = get(&c, "/login/code").await.text().await.unwrap();
-    let r = post_form(
-        &c,
-        "/login/code",
-        &[("csrf", &csrf_of(&page)), ("code", &app.code(&totp))],
-    )
-    .await;
-    assert_eq!(location(&r), "/");
+    sign_in_through_pages(&c, &app, "/login", ("an@example.be", PASSWORD), &totp).await;
 
-    let client = discover_as(&app, &http, "loket-es", SECRET).await;
-    let (code, nonce, verifier) = code_for_signed_in(&c, &client).await;
-    let token = client
-        .exchange_code(code)
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .expect("tokens");
-    let id_token = token.id_token().expect("an ID token");
-    let clock = app.clock.clone();
-    let rs_only = client
-        .id_token_verifier()
-        .set_time_fn(move || clock.now())
-        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
-    assert!(
-        id_token.claims(&rs_only, &nonce).is_err(),
-        "a relying party that accepts only RS256 refuses it"
-    );
-    let clock = app.clock.clone();
-    let es = client
-        .id_token_verifier()
-        .set_time_fn(move || clock.now())
-        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
-    let claims = id_token
-        .claims(&es, &nonce)
-        .expect("a valid ES256 ID token");
-    assert_eq!(
-        id_token.signing_alg().expect("alg"),
-        &CoreJwsSigningAlgorithm::EcdsaP256Sha256
-    );
-    assert_eq!(claims.audiences()[0].as_str(), "loket-es");
-    assert_eq!(
-        claims.auth_context_ref().map(|a| a.as_str()),
-        Some(ACR_TWO_FACTOR)
-    );
-
-    // The RS256 client, same browser, same sign-in: RS256 as before.
-    let client = discover(&app, &http, SECRET).await;
-    let (code, nonce, verifier) = code_for_signed_in(&c, &client).await;
-    let token = client
-        .exchange_code(code)
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .expect("tokens");
-    let id_token = token.id_token().expect("an ID token");
-    assert_eq!(
-        id_token.signing_alg().expect("alg"),
-        &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
-    );
-    let clock = app.clock.clone();
-    id_token
-        .claims(
-            &client.id_token_verifier().set_time_fn(move || clock.now()),
-            &nonce,
-        )
-        .expect("a valid RS256 ID token");
+    // Each client gets its own algorithm, from the same browser and sign-in; a
+    // verifier that allows only the other algorithm refuses the token.
+    use CoreJwsSigningAlgorithm::{EcdsaP256Sha256 as Es256, RsaSsaPkcs1V15Sha256 as Rs256};
+    for (id, alg, other) in [("loket-es", Es256, Rs256), ("loket", Rs256, Es256)] {
+        let client = discover_as(&app, &http, id, SECRET).await;
+        let (code, nonce, verifier) = code_for_signed_in(&c, &client).await;
+        let token = client
+            .exchange_code(code)
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .expect("tokens");
+        let id_token = token.id_token().expect("an ID token");
+        assert_eq!(id_token.signing_alg().expect("alg"), &alg, "{id}");
+        let verifier_for = |allowed: CoreJwsSigningAlgorithm| {
+            let clock = app.clock.clone();
+            client
+                .id_token_verifier()
+                .set_time_fn(move || clock.now())
+                .set_allowed_algs(vec![allowed])
+        };
+        assert!(
+            id_token.claims(&verifier_for(other), &nonce).is_err(),
+            "{id}: a relying party that allows only the other algorithm refuses it"
+        );
+        let claims = id_token
+            .claims(&verifier_for(alg), &nonce)
+            .expect("a valid ID token");
+        assert_eq!(claims.audiences()[0].as_str(), id);
+        assert_eq!(
+            claims.auth_context_ref().map(|a| a.as_str()),
+            Some(ACR_TWO_FACTOR)
+        );
+    }
 }
 
 crate::on_both_backends!(

@@ -821,6 +821,42 @@ pub async fn post_form(c: &Client, path: &str, form: &[(&str, &str)]) -> reqwest
         .expect("post")
 }
 
+/// Signs in through the pages as a person would: the password form of the page at
+/// `login` (which may carry a return address), then the app's code; the browser
+/// ends signed in, sent to `/`.
+pub async fn sign_in_through_pages(
+    c: &Client,
+    app: &TestApp,
+    login: &str,
+    (email, password): (&str, &str),
+    totp_secret: &str,
+) {
+    let page = get(c, login).await.text().await.expect("the sign-in page");
+    let r = post_form(
+        c,
+        "/login",
+        &[
+            ("csrf", &csrf_of(&page)),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/login/code");
+    let page = get(c, "/login/code")
+        .await
+        .text()
+        .await
+        .expect("the code page");
+    let r = post_form(
+        c,
+        "/login/code",
+        &[("csrf", &csrf_of(&page)), ("code", &app.code(totp_secret))],
+    )
+    .await;
+    assert_eq!(location(&r), "/");
+}
+
 /// GET a page: status and body.
 pub async fn page(c: &Client, path: &str) -> (u16, String) {
     let r = get(c, path).await;

@@ -45,6 +45,15 @@ impl OidcClient {
         self.secret_hash.is_none()
     }
 
+    /// `public` or `confidential` (OAuth 2.0's client types), as shown and stored.
+    pub fn client_type(&self) -> &'static str {
+        if self.is_public() {
+            "public"
+        } else {
+            "confidential"
+        }
+    }
+
     /// Whether `origin` (as a browser's `Origin` header gives it) is the origin of
     /// one of the redirect URIs: a browser app served from there may call the
     /// token and userinfo endpoints (CORS).

@@ -198,11 +198,7 @@ impl Tweestap {
                 "by the command line: {} {:?} ({}, {}), redirect URIs {}",
                 c.id,
                 c.name,
-                if c.is_public() {
-                    "public"
-                } else {
-                    "confidential"
-                },
+                c.client_type(),
                 c.id_token_alg,
                 c.redirect_uris.join(" ")
             )),
