@@ -697,18 +697,34 @@ impl Tweestap {
         };
         // The code that confirms the set-up cannot be used again to sign in.
         self.store.claim_totp_step(id, step as i64, now).await?;
-        if !self.store.confirm_factor(id, now).await? {
+        let notice = self.factor_added_notice(account, &f, ctx).await?;
+        if !self.store.confirm_factor(id, now, Some(&notice)).await? {
             return Err(Error::NotFound);
         }
-        self.factor_confirmed(account, &f, ctx).await
+        self.factor_confirmed(account, &f, &notice, ctx).await
     }
 
-    /// After a factor's first right code: audit, notice, and with the account's
-    /// first factor its recovery codes (returned to be shown once).
+    /// The "a factor was added" mail, to be queued with the confirmation itself.
+    async fn factor_added_notice(
+        &self,
+        account: &Account,
+        f: &Factor,
+        ctx: &RequestContext,
+    ) -> Result<NewMail> {
+        let notice = Notice::FactorAdded {
+            factor_kind: f.kind.as_str().to_owned(),
+        };
+        self.notice_mail(account, Uuid::new_v4(), notice, ctx).await
+    }
+
+    /// After a factor's first right code was stored with its `notice`: audit, and
+    /// with the account's first factor its recovery codes (returned to be shown
+    /// once).
     async fn factor_confirmed(
         &self,
         account: &Account,
         f: &Factor,
+        notice: &NewMail,
         ctx: &RequestContext,
     ) -> Result<Option<Vec<String>>> {
         let detail = format!("factor={} kind={}", f.id, f.kind.as_str());
@@ -720,10 +736,7 @@ impl Tweestap {
             Some(detail),
         )
         .await?;
-        let notice = Notice::FactorAdded {
-            factor_kind: f.kind.as_str().to_owned(),
-        };
-        self.send_notice(account, notice, ctx).await?;
+        self.mail_queued(account, notice, ctx).await?;
         let first = self.active_factors(account.id).await?.len() == 1;
         if first || self.store.recovery_codes_left(account.id).await? == 0 {
             return Ok(Some(self.issue_recovery_codes(account, ctx).await?));
@@ -752,13 +765,27 @@ impl Tweestap {
         if factor.is_active() && active.len() == 1 && self.requirement(account).is_required() {
             return Err(Error::LastFactorRequired);
         }
-        if !self.store.delete_factor(id).await? {
+        // A set-up that was never finished protected nothing: no notice for it, and
+        // nothing to forget. Otherwise a browser remembered while this factor guarded
+        // the account does not keep skipping the code for the factors that remain.
+        let notice = if factor.is_active() {
+            let notice = Notice::FactorRemoved {
+                factor_kind: factor.kind.as_str().to_owned(),
+            };
+            Some(
+                self.notice_mail(account, Uuid::new_v4(), notice, ctx)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let forget = factor.is_active().then_some(account.id);
+        if !self
+            .store
+            .remove_factor(id, forget, notice.as_ref())
+            .await?
+        {
             return Err(Error::NotFound);
-        }
-        // A browser remembered while this factor guarded the account does not keep
-        // skipping the code for the factors that remain.
-        if factor.is_active() {
-            self.store.delete_devices_of(account.id).await?;
         }
         self.audit(
             AuditEvent::FactorRemoved,
@@ -768,12 +795,8 @@ impl Tweestap {
             Some(format!("factor={id}")),
         )
         .await?;
-        // A set-up that was never finished protected nothing: no notice for it.
-        if factor.is_active() {
-            let notice = Notice::FactorRemoved {
-                factor_kind: factor.kind.as_str().to_owned(),
-            };
-            self.send_notice(account, notice, ctx).await?;
+        if let Some(mail) = &notice {
+            self.mail_queued(account, mail, ctx).await?;
         }
         Ok(())
     }
@@ -801,11 +824,39 @@ impl Tweestap {
         notice: Notice,
         ctx: &RequestContext,
     ) -> Result<()> {
+        let mail = self.notice_mail(account, id, notice, ctx).await?;
+        self.store.enqueue_mail(&mail).await?;
+        self.mail_queued(account, &mail, ctx).await
+    }
+
+    /// The mail `id` of `notice` for `account`, in the language of the request that
+    /// caused it (remembered for later mail) or else the account's; not queued yet,
+    /// so a change and its notice can be stored together.
+    async fn notice_mail(
+        &self,
+        account: &Account,
+        id: Uuid,
+        notice: Notice,
+        ctx: &RequestContext,
+    ) -> Result<NewMail> {
         let language = ctx.language.unwrap_or(account.language);
         if language != account.language {
             self.store.set_language(account.id, language).await?;
         }
-        self.queue_notice(account, id, notice, language, ctx).await
+        Ok(self.mail_in(account, id, notice, language))
+    }
+
+    /// The mail `id` of `notice` for `account` in `language`.
+    fn mail_in(&self, account: &Account, id: Uuid, notice: Notice, language: Language) -> NewMail {
+        NewMail {
+            id,
+            account_id: Some(account.id),
+            to: account.email.to_string(),
+            to_name: account.name.clone(),
+            language,
+            notice,
+            created_at: self.clock.now(),
+        }
     }
 
     /// Queues `notice` as mail `id` in `language` (without remembering the language).
@@ -817,16 +868,19 @@ impl Tweestap {
         language: Language,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let mail = NewMail {
-            id,
-            account_id: Some(account.id),
-            to: account.email.to_string(),
-            to_name: account.name.clone(),
-            language,
-            notice,
-            created_at: self.clock.now(),
-        };
+        let mail = self.mail_in(account, id, notice, language);
         self.store.enqueue_mail(&mail).await?;
+        self.mail_queued(account, &mail, ctx).await
+    }
+
+    /// After `mail` is stored in the queue: the audit entry, and this node's worker
+    /// woken to send it.
+    async fn mail_queued(
+        &self,
+        account: &Account,
+        mail: &NewMail,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let detail = format!("mail={} kind={}", mail.id, mail.notice.kind());
         self.audit(
             AuditEvent::MailQueued,
@@ -971,8 +1025,11 @@ impl Tweestap {
         if self.store.claim_password_reset(&hash, now).await? != Some(account.id) {
             return self.reset_link_invalid(ctx, "used concurrently").await;
         }
+        let notice = self
+            .notice_mail(&account, Uuid::new_v4(), Notice::PasswordChanged, ctx)
+            .await?;
         self.store
-            .change_password(account.id, &new_hash, now)
+            .change_password(account.id, &new_hash, now, Some(&notice))
             .await?;
         self.audit(
             AuditEvent::PasswordResetCompleted,
@@ -982,8 +1039,7 @@ impl Tweestap {
             Some("sessions ended".to_owned()),
         )
         .await?;
-        self.send_notice(&account, Notice::PasswordChanged, ctx)
-            .await
+        self.mail_queued(&account, &notice, ctx).await
     }
 
     /// Notified whenever this node queues a message.

@@ -72,8 +72,24 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_factor(&self, f: &Factor) -> StoreResult<()>;
     async fn factors_of(&self, account: AccountId) -> StoreResult<Vec<Factor>>;
-    async fn confirm_factor(&self, id: FactorId, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Confirms a factor being set up (false when it is not pending) and, in the
+    /// same transaction, queues `notice` (when it was confirmed), so the change
+    /// never happens without its notice.
+    async fn confirm_factor(
+        &self,
+        id: FactorId,
+        at: DateTime<Utc>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool>;
     async fn delete_factor(&self, id: FactorId) -> StoreResult<bool>;
+    /// Deletes a factor (false when there is none) and, in the same transaction,
+    /// forgets the remembered devices of `forget_devices_of` and queues `notice`.
+    async fn remove_factor(
+        &self,
+        id: FactorId,
+        forget_devices_of: Option<AccountId>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool>;
     async fn delete_unconfirmed_factors(&self, account: AccountId) -> StoreResult<()>;
     /// Records `step` as used if it is later than the last used step; false means the
     /// step (or a later one) was already used: a replay. Atomic across nodes.
@@ -167,12 +183,14 @@ pub trait Store: Send + Sync + 'static {
     /// Sets a new password hash in one transaction with its consequences: the
     /// password failures and lock are cleared (the code lock stays), every open reset
     /// link, every session and every remembered device of the account ends, and so
-    /// does what portals hold (OIDC tokens revoked, unexchanged codes deleted).
+    /// does what portals hold (OIDC tokens revoked, unexchanged codes deleted);
+    /// `notice` is queued in the same transaction.
     async fn change_password(
         &self,
         account: AccountId,
         password_hash: &str,
         at: DateTime<Utc>,
+        notice: Option<&NewMail>,
     ) -> StoreResult<()>;
 
     // ---- the set-up journeys --------------------------------------------------------
@@ -196,8 +214,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<AccountId>>;
     /// A support reset, in one transaction: every factor, session (and so every
     /// mailed code), open link and portal grant (OIDC tokens and codes) of the
-    /// account is gone, and `link` is the one open link left.
-    async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()>;
+    /// account is gone, `link` is the one open link left, and `notice` (the mail
+    /// carrying that link) is queued.
+    async fn reset_two_factor(
+        &self,
+        account: AccountId,
+        link: &EnrollmentLink,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<()>;
 
     /// Retention: deletes what only mattered for a while — sent or failed mail,
     /// reset links and QR links (used or expired), expired remembered devices, SMS

@@ -251,16 +251,58 @@ impl Store for PostgresStore {
         rows.iter().map(factor_from).collect()
     }
 
-    async fn confirm_factor(&self, id: FactorId, at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn confirm_factor(
+        &self,
+        id: FactorId,
+        at: DateTime<Utc>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let r = sqlx::query(
             "UPDATE factors SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL",
         )
         .bind(ts(at))
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn remove_factor(
+        &self,
+        id: FactorId,
+        forget_devices_of: Option<AccountId>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM factors WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(account) = forget_devices_of {
+            sqlx::query("DELETE FROM remembered_devices WHERE account_id = $1")
+                .bind(account.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn delete_factor(&self, id: FactorId) -> StoreResult<bool> {
@@ -528,22 +570,7 @@ impl Store for PostgresStore {
     }
 
     async fn enqueue_mail(&self, m: &NewMail) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO mail_queue (id, account_id, recipient, recipient_name, language, kind, payload, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(m.id)
-        .bind(m.account_id.map(|a| a.0))
-        .bind(&m.to)
-        .bind(&m.to_name)
-        .bind(m.language.code())
-        .bind(m.notice.kind())
-        .bind(m.notice.to_json())
-        .bind(ts(m.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        insert_mail_row(&self.pool, m).await
     }
 
     async fn claim_mail(
@@ -715,6 +742,7 @@ impl Store for PostgresStore {
         account: AccountId,
         password_hash: &str,
         at: DateTime<Utc>,
+        notice: Option<&NewMail>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
@@ -744,6 +772,9 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?;
         end_oidc_grants(&mut tx, account, at).await?;
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
         tx.commit().await.map_err(map_err)
     }
 
@@ -1067,7 +1098,12 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()> {
+    async fn reset_two_factor(
+        &self,
+        account: AccountId,
+        link: &EnrollmentLink,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<()> {
         let id = account.0;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for sql in [
@@ -1085,6 +1121,9 @@ impl Store for PostgresStore {
         }
         end_oidc_grants(&mut tx, account, link.created_at).await?;
         insert_link(&mut tx, link).await?;
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
         tx.commit().await.map_err(map_err)
     }
 
@@ -1305,6 +1344,30 @@ async fn insert_client_row<'e>(
     .bind(&c.secret_hash)
     .bind(ts(c.created_at.unwrap_or_else(Utc::now)))
     .bind(c.id_token_alg.as_str())
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Queues `m`, due at once, through `exec` (the pool or a transaction, so that a
+/// change and its notice are written together).
+async fn insert_mail_row<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    m: &NewMail,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO mail_queue (id, account_id, recipient, recipient_name, language, kind, payload, created_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(m.id)
+    .bind(m.account_id.map(|a| a.0))
+    .bind(&m.to)
+    .bind(&m.to_name)
+    .bind(m.language.code())
+    .bind(m.notice.kind())
+    .bind(m.notice.to_json())
+    .bind(ts(m.created_at))
     .execute(exec)
     .await
     .map_err(map_err)?;

@@ -299,16 +299,58 @@ impl Store for SqliteStore {
         rows.iter().map(factor_from).collect()
     }
 
-    async fn confirm_factor(&self, id: FactorId, at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn confirm_factor(
+        &self,
+        id: FactorId,
+        at: DateTime<Utc>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let r = sqlx::query(
             "UPDATE factors SET confirmed_at = ? WHERE id = ? AND confirmed_at IS NULL",
         )
         .bind(ts(at))
         .bind(id.0.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn remove_factor(
+        &self,
+        id: FactorId,
+        forget_devices_of: Option<AccountId>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM factors WHERE id = ?")
+            .bind(id.0.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(account) = forget_devices_of {
+            sqlx::query("DELETE FROM remembered_devices WHERE account_id = ?")
+                .bind(account.0.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn delete_factor(&self, id: FactorId) -> StoreResult<bool> {
@@ -564,23 +606,7 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue_mail(&self, m: &NewMail) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO mail_queue (id, account_id, recipient, recipient_name, language, kind, payload, created_at, next_attempt_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(m.id.to_string())
-        .bind(m.account_id.map(|a| a.0.to_string()))
-        .bind(&m.to)
-        .bind(&m.to_name)
-        .bind(m.language.code())
-        .bind(m.notice.kind())
-        .bind(m.notice.to_json())
-        .bind(ts(m.created_at))
-        .bind(ts(m.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        insert_mail_row(&self.pool, m).await
     }
 
     async fn claim_mail(
@@ -748,6 +774,7 @@ impl Store for SqliteStore {
         account: AccountId,
         password_hash: &str,
         at: DateTime<Utc>,
+        notice: Option<&NewMail>,
     ) -> StoreResult<()> {
         let id = account.0.to_string();
         let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -778,6 +805,9 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         end_oidc_grants(&mut tx, &id, at).await?;
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
         tx.commit().await.map_err(map_err)
     }
 
@@ -1101,7 +1131,12 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn reset_two_factor(&self, account: AccountId, link: &EnrollmentLink) -> StoreResult<()> {
+    async fn reset_two_factor(
+        &self,
+        account: AccountId,
+        link: &EnrollmentLink,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<()> {
         let id = account.0.to_string();
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for sql in [
@@ -1119,6 +1154,9 @@ impl Store for SqliteStore {
         }
         end_oidc_grants(&mut tx, &id, link.created_at).await?;
         insert_link(&mut tx, link).await?;
+        if let Some(m) = notice {
+            insert_mail_row(&mut *tx, m).await?;
+        }
         tx.commit().await.map_err(map_err)
     }
 
@@ -1339,6 +1377,31 @@ async fn insert_client_row<'e>(
     .bind(&c.secret_hash)
     .bind(ts(c.created_at.unwrap_or_else(Utc::now)))
     .bind(c.id_token_alg.as_str())
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Queues `m`, due at once, through `exec` (the pool or a transaction, so that a
+/// change and its notice are written together).
+async fn insert_mail_row<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    m: &NewMail,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO mail_queue (id, account_id, recipient, recipient_name, language, kind, payload, created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.id.to_string())
+    .bind(m.account_id.map(|a| a.0.to_string()))
+    .bind(&m.to)
+    .bind(&m.to_name)
+    .bind(m.language.code())
+    .bind(m.notice.kind())
+    .bind(m.notice.to_json())
+    .bind(ts(m.created_at))
+    .bind(ts(m.created_at))
     .execute(exec)
     .await
     .map_err(map_err)?;

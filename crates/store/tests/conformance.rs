@@ -8,6 +8,7 @@ use std::time::Instant;
 use tweestap_domain::account::{AccountId, Email, Role};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::clock::SystemClock;
+use tweestap_domain::device::RememberedDevice;
 use tweestap_domain::enrollment::{EnrollmentLink, LinkPurpose, LinkState};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
@@ -147,6 +148,7 @@ conformance!(
     concurrent_oidc_code_claims_accept_exactly_one,
     oidc_refresh_tokens_rotate_once_and_families_revoke,
     password_change_and_support_reset_end_portal_grants,
+    changes_and_their_notices_are_stored_together,
 );
 
 // ---------------------------------------------------------------------------------
@@ -402,14 +404,14 @@ async fn factors_insert_confirm_delete(s: Dyn) {
 
     // Confirming happens once; a confirmed factor keeps its first confirmation.
     let at = t0() + Duration::seconds(30) + Duration::nanoseconds(1_999);
-    assert!(s.confirm_factor(fresh.id, at).await.unwrap());
+    assert!(s.confirm_factor(fresh.id, at, None).await.unwrap());
     assert!(!s
-        .confirm_factor(fresh.id, at + Duration::seconds(1))
+        .confirm_factor(fresh.id, at + Duration::seconds(1), None)
         .await
         .unwrap());
-    assert!(!s.confirm_factor(used.id, at).await.unwrap());
+    assert!(!s.confirm_factor(used.id, at, None).await.unwrap());
     assert!(!s
-        .confirm_factor(FactorId(Uuid::new_v4()), at)
+        .confirm_factor(FactorId(Uuid::new_v4()), at, None)
         .await
         .unwrap());
     let listed = s.factors_of(a.id).await.unwrap();
@@ -1156,7 +1158,7 @@ async fn portal_grants_name_their_account_after_0011(s: Dyn) {
         .unwrap()
         .is_none());
     let at = Utc.with_ymd_and_hms(2025, 6, 15, 13, 0, 0).unwrap();
-    s.change_password(account, "$argon2id$new", at)
+    s.change_password(account, "$argon2id$new", at, None)
         .await
         .unwrap();
     for h in ["at-1", "rt-1"] {
@@ -1602,7 +1604,7 @@ async fn support_reset_voids_factors_sessions_and_links(s: Dyn) {
     let other = account(&s, "bo@example.be").await;
     let f = factor(a.id, t0());
     s.insert_factor(&f).await.unwrap();
-    s.confirm_factor(f.id, t0()).await.unwrap();
+    s.confirm_factor(f.id, t0(), None).await.unwrap();
     s.insert_factor(&factor(other.id, t0())).await.unwrap();
     let gone = session(a.id, t0());
     s.insert_session(&gone).await.unwrap();
@@ -1616,7 +1618,7 @@ async fn support_reset_voids_factors_sessions_and_links(s: Dyn) {
     s.insert_enrollment_link(&old).await.unwrap();
     let mut new = link(a.id, "new", t0() + Duration::minutes(1));
     new.purpose = LinkPurpose::SupportReset;
-    s.reset_two_factor(a.id, &new).await.unwrap();
+    s.reset_two_factor(a.id, &new, None).await.unwrap();
     assert!(s.factors_of(a.id).await.unwrap().is_empty());
     same(&s.factors_of(other.id).await.unwrap().len(), &1);
     assert!(s.session(&gone.id_hash).await.unwrap().is_none());
@@ -2034,7 +2036,9 @@ async fn password_change_and_support_reset_end_portal_grants(s: Dyn) {
         s.insert_oidc_token(&rt).await.unwrap();
     }
     let at = t0() + Duration::minutes(1);
-    s.change_password(an.id, "$argon2id$new", at).await.unwrap();
+    s.change_password(an.id, "$argon2id$new", at, None)
+        .await
+        .unwrap();
     let revoked = |h: &str| {
         let s = s.clone();
         let h = TokenHash(h.into());
@@ -2071,7 +2075,7 @@ async fn password_change_and_support_reset_end_portal_grants(s: Dyn) {
         expires_at: at + Duration::days(5),
         used_at: None,
     };
-    s.reset_two_factor(bo.id, &link).await.unwrap();
+    s.reset_two_factor(bo.id, &link, None).await.unwrap();
     assert_eq!(revoked("at-bo1").await, Some(us(at)));
     assert_eq!(revoked("rt-bo1").await, Some(us(at)));
     assert_eq!(
@@ -2080,4 +2084,95 @@ async fn password_change_and_support_reset_end_portal_grants(s: Dyn) {
             .unwrap(),
         CodeClaim::Unknown
     );
+}
+
+/// A change and its notice are written together: the notice is queued exactly when
+/// the change happens (a factor confirmed or removed, a password changed, a support
+/// reset), never for a change that did not happen.
+async fn changes_and_their_notices_are_stored_together(s: Dyn) {
+    let a = account(&s, "an@example.be").await;
+    let notice = |kind: Notice| NewMail {
+        account_id: Some(a.id),
+        notice: kind,
+        ..mail("an@example.be", t0())
+    };
+    let queued = |kind: &'static str| {
+        let s = s.clone();
+        async move { s.mails_since(a.id, kind, t0()).await.unwrap() }
+    };
+    let added = || Notice::FactorAdded {
+        factor_kind: "totp".into(),
+    };
+    let removed = || Notice::FactorRemoved {
+        factor_kind: "totp".into(),
+    };
+
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    assert!(s
+        .confirm_factor(f.id, t0(), Some(&notice(added())))
+        .await
+        .unwrap());
+    same(&queued("factor_added").await, &1);
+    // Confirming again changes nothing, and queues nothing.
+    assert!(!s
+        .confirm_factor(f.id, t0(), Some(&notice(added())))
+        .await
+        .unwrap());
+    same(&queued("factor_added").await, &1);
+
+    let device = RememberedDevice {
+        id: Uuid::new_v4(),
+        token_hash: TokenHash("device".into()),
+        account_id: a.id,
+        label: "Firefox · Linux".into(),
+        created_at: t0(),
+        last_used_at: t0(),
+        expires_at: t0() + Duration::days(7),
+    };
+    s.insert_device(&device).await.unwrap();
+    assert!(s
+        .remove_factor(f.id, Some(a.id), Some(&notice(removed())))
+        .await
+        .unwrap());
+    same(&queued("factor_removed").await, &1);
+    assert!(s.devices_of(a.id).await.unwrap().is_empty());
+    assert!(!s
+        .remove_factor(f.id, Some(a.id), Some(&notice(removed())))
+        .await
+        .unwrap());
+    same(&queued("factor_removed").await, &1);
+    // Without devices to forget, the others stay.
+    let g = factor(a.id, t0());
+    s.insert_factor(&g).await.unwrap();
+    s.insert_device(&device).await.unwrap();
+    assert!(s.remove_factor(g.id, None, None).await.unwrap());
+    same(&s.devices_of(a.id).await.unwrap().len(), &1);
+
+    s.change_password(
+        a.id,
+        "$argon2id$new",
+        t0(),
+        Some(&notice(Notice::PasswordChanged)),
+    )
+    .await
+    .unwrap();
+    same(&queued("password_changed").await, &1);
+
+    let link = EnrollmentLink {
+        token_hash: TokenHash("reset-with-mail".into()),
+        account_id: a.id,
+        purpose: LinkPurpose::SupportReset,
+        created_at: t0(),
+        expires_at: t0() + Duration::days(5),
+        used_at: None,
+    };
+    let reset = Notice::TwoFactorReset {
+        link_sealed: "sealed".into(),
+        valid_days: 5,
+    };
+    s.reset_two_factor(a.id, &link, Some(&notice(reset)))
+        .await
+        .unwrap();
+    same(&queued("two_factor_reset").await, &1);
 }

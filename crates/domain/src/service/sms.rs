@@ -301,10 +301,15 @@ impl Tweestap {
             .await?;
             return Err(Error::InvalidCode);
         }
-        if !self.store.confirm_factor(id, self.clock.now()).await? {
+        let notice = self.factor_added_notice(&info.account, &f, ctx).await?;
+        if !self
+            .store
+            .confirm_factor(id, self.clock.now(), Some(&notice))
+            .await?
+        {
             return Err(Error::NotFound);
         }
-        self.factor_confirmed(&info.account, &f, ctx).await
+        self.factor_confirmed(&info.account, &f, &notice, ctx).await
     }
 
     // ---- sign-in ------------------------------------------------------------------

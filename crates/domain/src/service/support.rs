@@ -151,7 +151,18 @@ impl Tweestap {
             return Err(Error::ReasonRequired);
         }
         let (link, url) = self.new_link(&account, LinkPurpose::SupportReset, base_url);
-        self.store.reset_two_factor(account.id, &link).await?;
+        // The mail with the new link is stored with the reset itself: a reset never
+        // happens without the way back in going out.
+        let mail_id = Uuid::new_v4();
+        let notice = Notice::TwoFactorReset {
+            link_sealed: seal_link(&self.secrets, mail_id, &url),
+            valid_days: self.link_days(),
+        };
+        // The user's language, not the support person's.
+        let mail = self.mail_in(&account, mail_id, notice, account.language);
+        self.store
+            .reset_two_factor(account.id, &link, Some(&mail))
+            .await?;
         // One line, so a reason with line breaks cannot forge audit entries.
         let reason_line: String = reason
             .chars()
@@ -167,14 +178,7 @@ impl Tweestap {
             Some(detail),
         )
         .await?;
-        let mail_id = Uuid::new_v4();
-        let notice = Notice::TwoFactorReset {
-            link_sealed: seal_link(&self.secrets, mail_id, &url),
-            valid_days: self.link_days(),
-        };
-        // The user's language, not the support person's.
-        self.queue_notice(&account, mail_id, notice, account.language, ctx)
-            .await?;
+        self.mail_queued(&account, &mail, ctx).await?;
         Ok(link.expires_at)
     }
 
