@@ -74,13 +74,15 @@ pub enum Notice {
 impl Notice {
     /// The kind of [`Notice::EmailCode`], for counting those mails.
     pub const EMAIL_CODE: &'static str = "email_code";
+    /// The kind of [`Notice::PasswordReset`], for counting those mails.
+    pub const PASSWORD_RESET: &'static str = "password_reset";
 
     /// The kind, as stored and audited; also the template name.
     pub fn kind(&self) -> &'static str {
         match self {
             Notice::FactorAdded { .. } => "factor_added",
             Notice::FactorRemoved { .. } => "factor_removed",
-            Notice::PasswordReset { .. } => "password_reset",
+            Notice::PasswordReset { .. } => Self::PASSWORD_RESET,
             Notice::PasswordChanged => "password_changed",
             Notice::EmailCode { .. } => Self::EMAIL_CODE,
             Notice::EnrollmentLink { .. } => "enrollment_link",

@@ -873,6 +873,13 @@ impl Tweestap {
         self.mail_queued(account, &mail, ctx).await
     }
 
+    /// Mails of `kind` queued for the account in the last hour (sent or not): what
+    /// the per-account hourly caps on reset links and mailed codes count.
+    async fn mails_last_hour(&self, account: AccountId, kind: &str) -> Result<u32> {
+        let since = self.clock.now() - chrono::Duration::hours(1);
+        Ok(self.store.mails_since(account, kind, since).await?)
+    }
+
     /// After `mail` is stored in the queue: the audit entry, and this node's worker
     /// woken to send it.
     async fn mail_queued(
@@ -917,8 +924,7 @@ impl Tweestap {
         // has), so both paths do the same reads.
         let counted = account.as_ref().map_or(AccountId(Uuid::nil()), |a| a.id);
         let recent = self
-            .store
-            .password_resets_since(counted, now - chrono::Duration::hours(1))
+            .mails_last_hour(counted, Notice::PASSWORD_RESET)
             .await?;
         let event = AuditEvent::PasswordResetRequested;
         let Some(account) = account else {

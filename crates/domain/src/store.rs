@@ -161,12 +161,6 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new reset link and, in the same transaction, ends every other open
     /// link of the account (`used_at = created_at`).
     async fn insert_password_reset(&self, r: &NewPasswordReset) -> StoreResult<()>;
-    /// Reset links issued to the account at or after `since` (used or not).
-    async fn password_resets_since(
-        &self,
-        account: AccountId,
-        since: DateTime<Utc>,
-    ) -> StoreResult<u32>;
     /// The account of an open link (unused, `expires_at > now`), without using it.
     async fn password_reset_account(
         &self,

@@ -685,22 +685,6 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn password_resets_since(
-        &self,
-        account: AccountId,
-        since: DateTime<Utc>,
-    ) -> StoreResult<u32> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM password_resets WHERE account_id = $1 AND created_at >= $2",
-        )
-        .bind(account.0)
-        .bind(ts(since))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(count(n))
-    }
-
     async fn password_reset_account(
         &self,
         token_hash: &TokenHash,

@@ -719,22 +719,6 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn password_resets_since(
-        &self,
-        account: AccountId,
-        since: DateTime<Utc>,
-    ) -> StoreResult<u32> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM password_resets WHERE account_id = ? AND created_at >= ?",
-        )
-        .bind(account.0.to_string())
-        .bind(ts(since))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(count(n))
-    }
-
     async fn password_reset_account(
         &self,
         token_hash: &TokenHash,

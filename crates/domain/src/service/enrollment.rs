@@ -97,11 +97,7 @@ impl Tweestap {
         sends: u32,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let hour_ago = self.clock.now() - chrono::Duration::hours(1);
-        let recent = self
-            .store
-            .mails_since(account.id, Notice::EMAIL_CODE, hour_ago)
-            .await?;
+        let recent = self.mails_last_hour(account.id, Notice::EMAIL_CODE).await?;
         if recent >= EMAIL_CODE_MAILS_PER_HOUR {
             let detail = Some(format!("rate limited, not sent; last_hour={recent}"));
             return self
