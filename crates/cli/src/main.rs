@@ -141,7 +141,7 @@ enum ClientCommand {
         #[arg(long)]
         public: bool,
         /// What its ID tokens are signed with (id_token_signed_response_alg).
-        #[arg(long = "id-token-alg", default_value = "RS256", value_parser = parse_alg)]
+        #[arg(long = "id-token-alg", default_value = "RS256")]
         id_token_alg: SigningAlg,
     },
     /// List the clients, from the configuration file and the database.
@@ -474,8 +474,4 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
-}
-
-fn parse_alg(s: &str) -> Result<SigningAlg, String> {
-    SigningAlg::parse(&s.to_ascii_uppercase()).ok_or_else(|| format!("{s:?}: give RS256 or ES256"))
 }

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use tweestap_domain::oidc::client::{secret_hash, OidcClient};
+use tweestap_domain::oidc::keys::UnknownAlg;
 use tweestap_domain::oidc::{ClientSource, OidcSettings, SigningAlg};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,11 +83,11 @@ impl ClientConfig {
                 )))
             }
         };
-        let id_token_alg = match self.id_token_signed_response_alg.as_deref().map(str::trim) {
+        let id_token_alg = match &self.id_token_signed_response_alg {
             None => SigningAlg::default(),
-            Some(a) => SigningAlg::parse(a).ok_or_else(|| {
+            Some(a) => a.parse().map_err(|why: UnknownAlg| {
                 e(format!(
-                    "client {}: id_token_signed_response_alg must be RS256 or ES256, not {a:?}",
+                    "client {}: id_token_signed_response_alg: {why}",
                     self.id
                 ))
             })?,

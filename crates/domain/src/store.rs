@@ -81,7 +81,6 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
         notice: Option<&NewMail>,
     ) -> StoreResult<bool>;
-    async fn delete_factor(&self, id: FactorId) -> StoreResult<bool>;
     /// Deletes a factor (false when there is none) and, in the same transaction,
     /// forgets the remembered devices of `forget_devices_of` and queues `notice`.
     async fn remove_factor(

@@ -305,15 +305,6 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn delete_factor(&self, id: FactorId) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM factors WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
-    }
-
     async fn delete_unconfirmed_factors(&self, account: AccountId) -> StoreResult<()> {
         sqlx::query("DELETE FROM factors WHERE account_id = $1 AND confirmed_at IS NULL")
             .bind(account.0)

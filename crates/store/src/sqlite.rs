@@ -353,15 +353,6 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn delete_factor(&self, id: FactorId) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM factors WHERE id = ?")
-            .bind(id.0.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
-    }
-
     async fn delete_unconfirmed_factors(&self, account: AccountId) -> StoreResult<()> {
         sqlx::query("DELETE FROM factors WHERE account_id = ? AND confirmed_at IS NULL")
             .bind(account.0.to_string())

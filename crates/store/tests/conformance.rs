@@ -432,8 +432,8 @@ async fn factors_insert_confirm_delete(s: Dyn) {
     assert_eq!(ids, [fresh.id, used.id]);
     assert_eq!(s.factors_of(b.id).await.unwrap().len(), 1);
 
-    assert!(s.delete_factor(fresh.id).await.unwrap());
-    assert!(!s.delete_factor(fresh.id).await.unwrap());
+    assert!(s.remove_factor(fresh.id, None, None).await.unwrap());
+    assert!(!s.remove_factor(fresh.id, None, None).await.unwrap());
     let ids: Vec<FactorId> = s
         .factors_of(a.id)
         .await
@@ -1042,7 +1042,7 @@ async fn codes_kept_across_the_merge(s: Dyn) {
         &Some(5),
     );
     // The cascades hold on the new table.
-    assert!(s.delete_factor(factor).await.unwrap());
+    assert!(s.remove_factor(factor, None, None).await.unwrap());
     let both = TokenHash("both".into());
     assert!(s
         .session_code(&both, CodePurpose::Sms)
@@ -1470,7 +1470,7 @@ async fn sms_codes_die_with_their_factor(s: Dyn) {
     s.put_session_code(&sms_code(&sess, &f, "texted", 1))
         .await
         .unwrap();
-    assert!(s.delete_factor(f.id).await.unwrap());
+    assert!(s.remove_factor(f.id, None, None).await.unwrap());
     assert!(s.session_code(h, CodePurpose::Sms).await.unwrap().is_none());
     same(
         &s.count_session_code_try(h, CodePurpose::Sms).await.unwrap(),

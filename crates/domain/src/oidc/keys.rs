@@ -42,6 +42,19 @@ impl SigningAlg {
     }
 }
 
+/// What people type (configuration, command line): the name in any case.
+impl std::str::FromStr for SigningAlg {
+    type Err = UnknownAlg;
+
+    fn from_str(s: &str) -> Result<Self, UnknownAlg> {
+        Self::parse(&s.trim().to_ascii_uppercase()).ok_or_else(|| UnknownAlg(s.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not an ID token algorithm here: give RS256 or ES256")]
+pub struct UnknownAlg(pub String);
+
 impl std::fmt::Display for SigningAlg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -336,5 +349,7 @@ mod tests {
         }
         assert_eq!(SigningAlg::parse("none"), None);
         assert_eq!(SigningAlg::parse("HS256"), None);
+        assert_eq!(" es256".parse::<SigningAlg>().ok(), Some(SigningAlg::Es256));
+        assert!("HS256".parse::<SigningAlg>().is_err());
     }
 }

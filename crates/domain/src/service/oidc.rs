@@ -17,6 +17,13 @@ pub struct NewClient {
 }
 
 impl Tweestap {
+    /// Audits what the server or its operator did to the provider itself (keys,
+    /// clients): no account, no request.
+    async fn audit_operation(&self, event: AuditEvent, detail: String) -> Result<()> {
+        self.audit(event, None, None, &RequestContext::default(), Some(detail))
+            .await
+    }
+
     /// Generates a key pair off the async threads and seals its private half.
     async fn new_signing_key(&self, alg: SigningAlg) -> Result<SigningKey> {
         let generated = tokio::task::spawn_blocking(move || keys::generate(alg))
@@ -49,12 +56,9 @@ impl Tweestap {
             match self.store.insert_signing_key(&key).await {
                 Ok(()) => {
                     tracing::info!(kid = %key.kid, %alg, "generated an ID token signing key");
-                    self.audit(
+                    self.audit_operation(
                         AuditEvent::SigningKeyGenerated,
-                        None,
-                        None,
-                        &RequestContext::default(),
-                        Some(format!("{alg} key {}", key.kid)),
+                        format!("{alg} key {}", key.kid),
                     )
                     .await?;
                 }
@@ -88,12 +92,9 @@ impl Tweestap {
             .iter()
             .map(|k| format!("{} key {}", k.alg, k.kid))
             .collect();
-        self.audit(
+        self.audit_operation(
             AuditEvent::SigningKeysRotated,
-            None,
-            None,
-            &RequestContext::default(),
-            Some(format!("by the command line; new: {}", kids.join(", "))),
+            format!("by the command line; new: {}", kids.join(", ")),
         )
         .await?;
         Ok(new)
@@ -189,19 +190,16 @@ impl Tweestap {
         };
         c.validate().map_err(Error::InvalidClient)?;
         self.store.insert_client(&c).await?;
-        self.audit(
+        self.audit_operation(
             AuditEvent::OidcClientAdded,
-            None,
-            None,
-            &RequestContext::default(),
-            Some(format!(
+            format!(
                 "by the command line: {} {:?} ({}, {}), redirect URIs {}",
                 c.id,
                 c.name,
                 c.client_type(),
                 c.id_token_alg,
                 c.redirect_uris.join(" ")
-            )),
+            ),
         )
         .await?;
         Ok(NewClient { client: c, secret })
@@ -216,12 +214,9 @@ impl Tweestap {
         if !self.store.delete_client(id).await? {
             return Err(Error::NotFound);
         }
-        self.audit(
+        self.audit_operation(
             AuditEvent::OidcClientRemoved,
-            None,
-            None,
-            &RequestContext::default(),
-            Some(format!("by the command line: {id}")),
+            format!("by the command line: {id}"),
         )
         .await?;
         Ok(())
