@@ -99,6 +99,20 @@ fn code(secret: &str, clock: &ManualClock) -> String {
     TotpParams::default().code_at(&key, clock.now().timestamp())
 }
 
+/// Every signing key of a site as (kid, retired), in kid order.
+async fn key_states(site: &tweestap::Server) -> Vec<(String, bool)> {
+    let mut v: Vec<(String, bool)> = site
+        .app
+        .signing_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| (k.kid, k.retired_at.is_some()))
+        .collect();
+    v.sort();
+    v
+}
+
 #[tokio::test]
 async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps() {
     let Some(pg) = fresh_postgres_database().await else {
@@ -120,7 +134,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     let mut secrets = Vec::new();
     let mut recovery: Vec<String> = Vec::new();
     let portal;
-    let mut kids: Vec<(String, bool)>;
+    let kids: Vec<(String, bool)>;
     {
         let old = site(&sqlite_dir, "", "", &clock).await;
         for (i, e) in emails.iter().enumerate() {
@@ -172,14 +186,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
             .await
             .expect("client");
         portal = Some((new_client.client.id, new_client.secret.expect("secret")));
-        kids = old
-            .app
-            .signing_keys()
-            .await
-            .expect("keys")
-            .into_iter()
-            .map(|k| (k.kid, k.retired_at.is_some()))
-            .collect();
+        kids = key_states(&old).await;
         old.stop();
     }
     let (portal_id, portal_secret): (String, String) = portal.expect("portal");
@@ -306,17 +313,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     assert!(log.iter().any(|r| r.event == "factor_added"), "{log:?}");
     // The portal's registration and the signing keys came along: the same kids,
     // the retired ones still retired; the client's secret and algorithm intact.
-    let mut moved: Vec<(String, bool)> = new
-        .app
-        .signing_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .map(|k| (k.kid, k.retired_at.is_some()))
-        .collect();
-    moved.sort();
-    kids.sort();
-    assert_eq!(moved, kids);
+    assert_eq!(key_states(&new).await, kids);
     let jwks = new.app.jwks().await.expect("jwks");
     assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(4), "{jwks}");
     let c = new

@@ -10,7 +10,7 @@ use crate::support::{
 };
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreProviderMetadata, CoreTokenResponse,
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
@@ -131,6 +131,22 @@ async fn code_for_signed_in(
     (code_from(&location(&r), &state), nonce, verifier)
 }
 
+/// The tokens for `code`, exchanged by the library with the PKCE verifier.
+async fn tokens(
+    client: &OidcClient,
+    http: &openidconnect::reqwest::Client,
+    code: AuthorizationCode,
+    verifier: PkceCodeVerifier,
+) -> CoreTokenResponse {
+    client
+        .exchange_code(code)
+        .expect("token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(http)
+        .await
+        .expect("tokens")
+}
+
 /// The error code of a token request the provider refused.
 fn refused<T: std::fmt::Debug, RE: std::error::Error + 'static>(
     r: Result<
@@ -178,13 +194,7 @@ async fn code_flow_with_an_independent_client_library(backend: Backend) {
 
     // The library exchanges the code with its verifier and checks the ID token:
     // signature against the JWKS, issuer, audience, expiry (on the test's clock) and nonce.
-    let token = client
-        .exchange_code(code.clone())
-        .expect("token endpoint")
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .expect("tokens");
+    let token = tokens(&client, &http, code.clone(), verifier).await;
     let id_token = token.id_token().expect("an ID token");
     let clock = app.clock.clone();
     let checker = client.id_token_verifier().set_time_fn(move || clock.now());
@@ -295,13 +305,7 @@ async fn code_flow_with_an_independent_client_library(backend: Backend) {
 
     // And after all that, a fresh code with the right verifier still works.
     let (code, nonce, verifier) = code_for_signed_in(&c, &client).await;
-    let token = client
-        .exchange_code(code)
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .expect("tokens");
+    let token = tokens(&client, &http, code, verifier).await;
     let clock = app.clock.clone();
     token
         .id_token()
@@ -331,13 +335,7 @@ async fn es256_id_tokens_for_clients_that_ask(backend: Backend) {
     for (id, alg, other) in [("loket-es", Es256, Rs256), ("loket", Rs256, Es256)] {
         let client = discover_as(&app, &http, id, SECRET).await;
         let (code, nonce, verifier) = code_for_signed_in(&c, &client).await;
-        let token = client
-            .exchange_code(code)
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .expect("tokens");
+        let token = tokens(&client, &http, code, verifier).await;
         let id_token = token.id_token().expect("an ID token");
         assert_eq!(id_token.signing_alg().expect("alg"), &alg, "{id}");
         let verifier_for = |allowed: CoreJwsSigningAlgorithm| {
