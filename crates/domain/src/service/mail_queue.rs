@@ -8,6 +8,7 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
 use crate::language::Language;
 use crate::mail::{Delivery, NewMail, Notice, QueuedMail};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -142,7 +143,6 @@ impl Tweestap {
             Some(id) => self.store.account_by_id(id).await?,
             None => None,
         };
-        let give_up = |error: &str| format!("mail={} kind={} error={error}", mail.id, mail.kind);
         match outcome {
             Delivery::Sent => {
                 if self.store.mark_mail_sent(mail, now).await? {
@@ -170,32 +170,39 @@ impl Tweestap {
                     }
                     None => {
                         tracing::error!(mail = %mail.id, attempts = mail.attempts, %error, "mail not delivered; giving up");
-                        if self.store.fail_mail(mail, now, error).await? {
-                            self.audit(
-                                AuditEvent::MailFailed,
-                                account.as_ref(),
-                                Some(&mail.to),
-                                &ctx,
-                                Some(give_up(error)),
-                            )
+                        self.give_up_mail(mail, account.as_ref(), now, error)
                             .await?;
-                        }
                     }
                 }
             }
             Delivery::Permanent(error) => {
                 tracing::error!(mail = %mail.id, %error, "mail refused; giving up");
-                if self.store.fail_mail(mail, now, error).await? {
-                    self.audit(
-                        AuditEvent::MailFailed,
-                        account.as_ref(),
-                        Some(&mail.to),
-                        &ctx,
-                        Some(give_up(error)),
-                    )
+                self.give_up_mail(mail, account.as_ref(), now, error)
                     .await?;
-                }
             }
+        }
+        Ok(())
+    }
+
+    /// Marks `mail` as given up and, if this worker's claim still held, audits it as
+    /// `mail_failed` with the error (never the body).
+    async fn give_up_mail(
+        &self,
+        mail: &QueuedMail,
+        account: Option<&Account>,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        if self.store.fail_mail(mail, now, error).await? {
+            let detail = format!("mail={} kind={} error={error}", mail.id, mail.kind);
+            self.audit(
+                AuditEvent::MailFailed,
+                account,
+                Some(&mail.to),
+                &RequestContext::default(),
+                Some(detail),
+            )
+            .await?;
         }
         Ok(())
     }

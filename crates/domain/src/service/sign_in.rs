@@ -10,6 +10,7 @@ use crate::factor::FactorKind;
 use crate::lockout::Guard;
 use crate::session::SessionStage;
 use crate::token::Token;
+use chrono::{DateTime, Utc};
 
 /// What the password step leads to.
 #[derive(Debug)]
@@ -183,17 +184,8 @@ impl Tweestap {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Token> {
-        let info = self.session(token).await?.ok_or(Error::Unauthenticated)?;
-        if info.session.stage != SessionStage::SecondFactor {
-            return Err(Error::Unauthenticated);
-        }
-        let account = info.account;
         let now = self.clock.now();
-        if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
-            return Err(Error::TooManyAttempts {
-                retry_after: (until - now).num_seconds().max(1),
-            });
-        }
+        let account = self.code_step_account(token, now).await?;
         let code = normalise_code(code);
         let factors = self.active_factors(account.id).await?;
         let mut matched = None;
@@ -213,10 +205,8 @@ impl Tweestap {
                 .sms_sign_in_match(&token.hash(), &factors, &code)
                 .await?
             {
-                self.store.reset_failures(account.id, Guard::Code).await?;
-                self.store.delete_session(&token.hash()).await?;
                 let new = self
-                    .create_session(&account, SessionStage::Authenticated, "pwd sms", now, ctx)
+                    .pass_code_step(&account, token, "pwd sms", now, ctx)
                     .await?;
                 let detail = Some(format!("factor={} kind=sms", f.id));
                 self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
@@ -230,10 +220,8 @@ impl Tweestap {
                 .claim_totp_step(factor.id, step as i64, now)
                 .await?
             {
-                self.store.reset_failures(account.id, Guard::Code).await?;
-                self.store.delete_session(&token.hash()).await?;
                 let new = self
-                    .create_session(&account, SessionStage::Authenticated, "pwd otp", now, ctx)
+                    .pass_code_step(&account, token, "pwd otp", now, ctx)
                     .await?;
                 self.audit(
                     AuditEvent::CodeSucceeded,
@@ -259,6 +247,43 @@ impl Tweestap {
         }
         self.count_failure(&account, Guard::Code, ctx).await?;
         Err(Error::InvalidCode)
+    }
+
+    /// The account of the sign-in `token` names while it waits for its code; refused
+    /// while that account's code step is locked.
+    pub(super) async fn code_step_account(
+        &self,
+        token: &Token,
+        now: DateTime<Utc>,
+    ) -> Result<Account> {
+        let info = self.session(token).await?.ok_or(Error::Unauthenticated)?;
+        if info.session.stage != SessionStage::SecondFactor {
+            return Err(Error::Unauthenticated);
+        }
+        let account = info.account;
+        if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
+            return Err(Error::TooManyAttempts {
+                retry_after: (until - now).num_seconds().max(1),
+            });
+        }
+        Ok(account)
+    }
+
+    /// The code step passed (with the methods in `amr`): the failure count starts
+    /// again and the half-finished session `half` is replaced by an authenticated one
+    /// (a new id, so a fixated id is worthless).
+    pub(super) async fn pass_code_step(
+        &self,
+        account: &Account,
+        half: &Token,
+        amr: &str,
+        now: DateTime<Utc>,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        self.store.reset_failures(account.id, Guard::Code).await?;
+        self.store.delete_session(&half.hash()).await?;
+        self.create_session(account, SessionStage::Authenticated, amr, now, ctx)
+            .await
     }
 
     /// Counts one more consecutive failure and locks when the policy says so.
