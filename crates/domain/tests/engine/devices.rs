@@ -1,15 +1,10 @@
 //! Remembered browsers and recovery codes.
 
-use crate::harness::{Engine, PASSWORD};
+use crate::harness::{ctx, Engine, PASSWORD};
 use chrono::Duration;
-use tweestap_domain::audit::RequestContext;
 use tweestap_domain::mail::Notice;
 use tweestap_domain::service::LoginOutcome;
 use tweestap_domain::Error;
-
-fn ctx() -> RequestContext {
-    RequestContext::default()
-}
 
 fn state(o: &LoginOutcome) -> &'static str {
     match o {

@@ -123,18 +123,52 @@ impl Engine {
     /// Sets up an authenticator app for `account` (password, then its first code);
     /// returns the app's secret and the recovery codes that came with it.
     pub async fn enroll(&self, account: &Account) -> (TotpEnrollment, Vec<String>) {
-        let ctx = RequestContext::default();
         let e = self
             .app
-            .begin_totp(account, PASSWORD, &ctx)
+            .begin_totp(account, PASSWORD, &ctx())
             .await
             .expect("set-up begins");
-        let codes = self
+        let codes = self.confirm(account, &e).await;
+        (e, codes)
+    }
+
+    /// Sets up an authenticator app in the enrolment-only session `enrolling` (the
+    /// password is not asked again) and finishes it: the app, its recovery codes and
+    /// the full session that replaces `enrolling`.
+    pub async fn enroll_in_session(
+        &self,
+        account: &Account,
+        enrolling: &Token,
+    ) -> (TotpEnrollment, Vec<String>, Token) {
+        let info = self
             .app
-            .confirm_totp(account, e.factor_id, &self.code(&e.secret_base32), &ctx)
+            .session(enrolling)
             .await
-            .expect("set-up confirmed");
-        (e, codes.unwrap_or_default())
+            .expect("lookup")
+            .expect("a session");
+        let e = self
+            .app
+            .begin_totp_in_enrollment(&info)
+            .await
+            .expect("set-up begins");
+        let codes = self.confirm(account, &e).await;
+        let full = self
+            .app
+            .finish_enrollment(enrolling, &ctx())
+            .await
+            .expect("finished")
+            .expect("a full session");
+        (e, codes, full)
+    }
+
+    /// Confirms a set-up with the app's current code: the recovery codes, if it was
+    /// the account's first factor.
+    async fn confirm(&self, account: &Account, e: &TotpEnrollment) -> Vec<String> {
+        self.app
+            .confirm_totp(account, e.factor_id, &self.code(&e.secret_base32), &ctx())
+            .await
+            .expect("set-up confirmed")
+            .unwrap_or_default()
     }
 
     /// The password step of an account with a second factor: the half-finished
@@ -148,7 +182,7 @@ impl Engine {
 
     pub async fn login(&self, email: &str, password: &str) -> LoginOutcome {
         self.app
-            .login(email, password, &RequestContext::default())
+            .login(email, password, &ctx())
             .await
             .expect("an answer to the password step")
     }
@@ -158,7 +192,7 @@ impl Engine {
         let half = self.password_step(email).await;
         self.next_step();
         self.app
-            .verify_second_factor(&half, &self.code(secret_b32), &RequestContext::default())
+            .verify_second_factor(&half, &self.code(secret_b32), &ctx())
             .await
             .expect("the right code signs in")
     }
@@ -216,6 +250,11 @@ impl Engine {
             .unwrap_or_else(|| panic!("no {kind} mail was queued"));
         last.secret.clone().expect("a mail with a secret")
     }
+}
+
+/// A request from nowhere in particular (no address, agent or language).
+pub fn ctx() -> RequestContext {
+    RequestContext::default()
 }
 
 /// The token at the end of a link (`…/password/reset/<token>`).

@@ -1,18 +1,13 @@
 //! "Forgot your password?": one answer for every address, a link that works once
 //! and for an hour, sessions ended, the second factor kept.
 
-use crate::harness::{token_of, Engine, PASSWORD};
+use crate::harness::{ctx, token_of, Engine, PASSWORD};
 use chrono::Duration;
-use tweestap_domain::audit::RequestContext;
 use tweestap_domain::service::LoginOutcome;
 use tweestap_domain::Error;
 
 const BASE: &str = "https://login.example.be";
 const NEW: &str = "a brand new sentence to remember";
-
-fn ctx() -> RequestContext {
-    RequestContext::default()
-}
 
 #[tokio::test]
 async fn a_reset_link_works_once_and_ends_every_session() {
@@ -70,21 +65,21 @@ async fn a_reset_link_works_once_and_ends_every_session() {
 async fn a_reset_link_expires_after_an_hour_and_a_newer_one_ends_it() {
     let e = Engine::start().await;
     e.add_user("an@example.be").await;
-    let ctx = ctx();
-    let ask = || e.app.request_password_reset("an@example.be", BASE, &ctx);
+    let here = ctx();
+    let ask = || e.app.request_password_reset("an@example.be", BASE, &here);
     ask().await.expect("asked");
     let first = token_of(&e.last_secret("password_reset").await);
     ask().await.expect("asked");
     let second = token_of(&e.last_secret("password_reset").await);
     assert_ne!(first, second);
-    let r = e.app.complete_password_reset(&first, NEW, &ctx).await;
+    let r = e.app.complete_password_reset(&first, NEW, &here).await;
     assert!(
         matches!(r, Err(Error::InvalidResetLink)),
         "the newer link ended the older: {r:?}"
     );
 
     e.advance(Duration::hours(1) + Duration::seconds(1));
-    let r = e.app.complete_password_reset(&second, NEW, &ctx).await;
+    let r = e.app.complete_password_reset(&second, NEW, &here).await;
     assert!(matches!(r, Err(Error::InvalidResetLink)), "{r:?}");
     assert!(matches!(
         e.login("an@example.be", PASSWORD).await,

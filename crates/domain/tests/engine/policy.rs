@@ -1,16 +1,11 @@
 //! What the two-step policy asks: required from a date on, and shared mailboxes.
 
-use crate::harness::{Engine, PASSWORD};
+use crate::harness::{ctx, Engine, PASSWORD};
 use chrono::{Duration, NaiveDate};
-use tweestap_domain::audit::RequestContext;
 use tweestap_domain::policy::{Requirement, TwoFactorMode, TwoFactorRule};
 use tweestap_domain::service::LoginOutcome;
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::Error;
-
-fn ctx() -> RequestContext {
-    RequestContext::default()
-}
 
 /// The engine's clock starts on 2026-03-01.
 fn march_11() -> NaiveDate {
@@ -52,22 +47,7 @@ async fn two_step_verification_is_required_from_the_deadline_on() {
         .events("an@example.be")
         .await
         .contains(&"enrollment_required".to_owned()));
-
-    let setup = e
-        .app
-        .begin_totp_in_enrollment(&info)
-        .await
-        .expect("set-up begins");
-    e.app
-        .confirm_totp(&an, setup.factor_id, &e.code(&setup.secret_base32), &ctx())
-        .await
-        .expect("confirmed");
-    let full = e
-        .app
-        .finish_enrollment(&enrolling, &ctx())
-        .await
-        .unwrap()
-        .expect("a full session");
+    let (setup, _, full) = e.enroll_in_session(&an, &enrolling).await;
     assert_eq!(
         e.app.session(&full).await.unwrap().map(|i| i.session.stage),
         Some(SessionStage::Authenticated)

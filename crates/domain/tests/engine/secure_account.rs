@@ -1,17 +1,12 @@
 //! "Secure your account now": the address proven with a mailed code, then an app set
 //! up in a session that may do nothing else, then a full session.
 
-use crate::harness::{Engine, PASSWORD};
+use crate::harness::{ctx, Engine, PASSWORD};
 use chrono::Duration;
-use tweestap_domain::audit::RequestContext;
 use tweestap_domain::service::SecureStart;
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::token::Token;
 use tweestap_domain::Error;
-
-fn ctx() -> RequestContext {
-    RequestContext::default()
-}
 
 async fn start(e: &Engine) -> Token {
     match e
@@ -63,23 +58,8 @@ async fn a_mailed_code_leads_to_set_up_and_then_a_full_session() {
         .await
         .unwrap()
         .is_none());
-    let setup = e
-        .app
-        .begin_totp_in_enrollment(&info)
-        .await
-        .expect("set-up begins without the password again");
-    let codes = e
-        .app
-        .confirm_totp(&an, setup.factor_id, &e.code(&setup.secret_base32), &ctx())
-        .await
-        .expect("confirmed");
-    assert_eq!(codes.map(|c| c.len()), Some(10));
-    let full = e
-        .app
-        .finish_enrollment(&enrolling, &ctx())
-        .await
-        .unwrap()
-        .expect("a full session");
+    let (_, codes, full) = e.enroll_in_session(&an, &enrolling).await;
+    assert_eq!(codes.len(), 10);
     let info = e.app.session(&full).await.unwrap().expect("a session");
     assert_eq!(info.session.stage, SessionStage::Authenticated);
     assert!(e.app.session(&enrolling).await.unwrap().is_none());

@@ -1,16 +1,11 @@
 //! The password step, the code step, replays and lock-outs.
 
-use crate::harness::{Engine, PASSWORD};
+use crate::harness::{ctx, Engine, PASSWORD};
 use chrono::Duration;
-use tweestap_domain::audit::RequestContext;
 use tweestap_domain::factor::FactorKind;
 use tweestap_domain::service::LoginOutcome;
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::Error;
-
-fn ctx() -> RequestContext {
-    RequestContext::default()
-}
 
 #[tokio::test]
 async fn password_then_app_code_signs_in_under_a_new_session() {

@@ -1,18 +1,13 @@
 //! Support resets a lost phone: every factor, session and remembered browser of the
 //! account is void at once, and a new QR link goes out by mail.
 
-use crate::harness::{token_of, Engine, PASSWORD};
+use crate::harness::{ctx, token_of, Engine, PASSWORD};
 use tweestap_domain::account::Role;
-use tweestap_domain::audit::RequestContext;
 use tweestap_domain::mail::Notice;
 use tweestap_domain::service::{Actor, LoginOutcome};
 use tweestap_domain::Error;
 
 const BASE: &str = "https://login.example.be";
-
-fn ctx() -> RequestContext {
-    RequestContext::default()
-}
 
 #[tokio::test]
 async fn a_support_reset_voids_the_old_factor_and_mails_a_new_qr_link() {
