@@ -3,6 +3,12 @@
 //! Run with `cargo bench -p tweestap-domain --bench crypto`; results are recorded in
 //! docs/benchmarks.md.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark code: a broken expectation stops the run"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

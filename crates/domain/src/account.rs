@@ -119,7 +119,7 @@ pub struct Account {
     pub password_locked_until: Option<DateTime<Utc>>,
     /// The language mail to this account is written in: the language of the
     /// latest request that sent it mail (Dutch until then).
-    pub language: crate::mail::Language,
+    pub language: crate::language::Language,
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ pub struct RequestContext {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     /// The language the request was answered in; mail it causes is written in it.
-    pub language: Option<crate::mail::Language>,
+    pub language: Option<crate::language::Language>,
 }
 
 #[derive(Debug, Clone)]

@@ -18,8 +18,8 @@ pub const EMAIL_CODE_TRIES: u32 = 5;
 pub const EMAIL_CODE_SENDS: u32 = 3;
 
 /// Codes mailed per account in any hour, over all attempts (someone who knows the
-/// password can start a new attempt at will); further ones are audited only, like
-/// [`RESET_MAILS_PER_HOUR`](crate::service::RESET_MAILS_PER_HOUR).
+/// password can start a new attempt at will); further ones are audited only, as
+/// with the hourly cap on password-reset mails.
 pub const EMAIL_CODE_MAILS_PER_HOUR: u32 = 5;
 
 /// Why a QR link was sent.

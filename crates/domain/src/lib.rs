@@ -11,6 +11,7 @@ pub mod device;
 pub mod enrollment;
 pub mod error;
 pub mod factor;
+pub mod language;
 pub mod lockout;
 pub mod mail;
 pub mod oidc;

@@ -48,8 +48,7 @@ impl MasterKey {
 
     /// A purpose-bound sub-key: HMAC-SHA256(master, purpose).
     pub fn derive(&self, purpose: &str) -> [u8; KEY_LEN] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .expect("HMAC accepts keys of any length");
+        let mut m = hmac_sha256(&self.0);
         m.update(purpose.as_bytes());
         m.finalize().into_bytes().into()
     }
@@ -72,8 +71,7 @@ impl SecretBox {
     }
 
     fn mac_of(&self, context: &[u8], code: &[u8]) -> Hmac<Sha256> {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key)
-            .expect("HMAC accepts keys of any length");
+        let mut m = hmac_sha256(&self.mac_key);
         // Length-prefixed, so (context, code) pairs cannot run into each other.
         m.update(&(context.len() as u64).to_be_bytes());
         m.update(context);
@@ -98,15 +96,17 @@ impl SecretBox {
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let payload = Payload {
+            msg: plaintext,
+            aad,
+        };
+        #[allow(
+            clippy::expect_used,
+            reason = "XChaCha20-Poly1305 only refuses messages over 256 GiB; ours are short"
+        )]
         let ct = self
             .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), payload)
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -122,6 +122,15 @@ impl SecretBox {
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
             .map_err(|_| CryptoError::Decrypt)
     }
+}
+
+/// An HMAC-SHA256 keyed with one of our 32-byte keys.
+#[allow(
+    clippy::expect_used,
+    reason = "new_from_slice only fails for fixed-size-key MACs; HMAC takes keys of any length"
+)]
+fn hmac_sha256(key: &[u8; KEY_LEN]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

@@ -89,7 +89,7 @@ pub struct AccountRecord {
     pub password_locked_until: Option<DateTime<Utc>>,
     /// Absent in exports of versions before mail (Dutch then).
     #[serde(default)]
-    pub language: crate::mail::Language,
+    pub language: crate::language::Language,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -394,7 +394,7 @@ mod tests {
                 code_locked_until: None,
                 password_failures: 0,
                 password_locked_until: Some(at),
-                language: crate::mail::Language::En,
+                language: crate::language::Language::En,
             }],
             factors: vec![Factor {
                 id: FactorId(Uuid::new_v4()),

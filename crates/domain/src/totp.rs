@@ -3,6 +3,7 @@
 //! Written against RustCrypto's HMAC so we control the one thing libraries hide:
 //! *which* time step matched, which the replay protection stores.
 
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
@@ -24,20 +25,21 @@ impl Algorithm {
 }
 
 fn mac(alg: Algorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
-    // new_from_slice only fails for fixed-size-key MACs; HMAC takes any length.
-    macro_rules! run {
-        ($h:ty) => {{
-            let mut m =
-                <Hmac<$h> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
-        }};
-    }
     match alg {
-        Algorithm::Sha1 => run!(sha1::Sha1),
-        Algorithm::Sha256 => run!(sha2::Sha256),
-        Algorithm::Sha512 => run!(sha2::Sha512),
+        Algorithm::Sha1 => hmac::<Hmac<sha1::Sha1>>(key, msg),
+        Algorithm::Sha256 => hmac::<Hmac<sha2::Sha256>>(key, msg),
+        Algorithm::Sha512 => hmac::<Hmac<sha2::Sha512>>(key, msg),
     }
+}
+
+fn hmac<M: Mac + KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    #[allow(
+        clippy::expect_used,
+        reason = "new_from_slice only fails for fixed-size-key MACs; HMAC takes keys of any length"
+    )]
+    let mut m = <M as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
 }
 
 /// The HOTP value for `counter`, as a zero-padded string of `digits` digits.

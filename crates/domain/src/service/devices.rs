@@ -1,7 +1,7 @@
 //! Remembered devices ("skip the code on this browser for 7 days") and recovery
 //! codes (for when the phone is lost).
 
-use super::{SessionInfo, Tweestap};
+use super::Tweestap;
 use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::device::{label_from_user_agent, RememberedDevice};
@@ -160,17 +160,8 @@ impl Tweestap {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Token> {
-        let info: SessionInfo = self.session(token).await?.ok_or(Error::Unauthenticated)?;
-        if info.session.stage != SessionStage::SecondFactor {
-            return Err(Error::Unauthenticated);
-        }
-        let account = info.account;
         let now = self.clock.now();
-        if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
-            return Err(Error::TooManyAttempts {
-                retry_after: (until - now).num_seconds().max(1),
-            });
-        }
+        let account = self.code_step_account(token, now).await?;
         let mac = self.secrets.code_mac(
             &recovery_context(account.id),
             normalise_recovery_code(code).as_bytes(),
@@ -182,10 +173,8 @@ impl Tweestap {
             self.count_failure(&account, Guard::Code, ctx).await?;
             return Err(Error::InvalidCode);
         }
-        self.store.reset_failures(account.id, Guard::Code).await?;
-        self.store.delete_session(&token.hash()).await?;
         let new = self
-            .create_session(&account, SessionStage::Authenticated, "pwd mfa", now, ctx)
+            .pass_code_step(&account, token, "pwd mfa", now, ctx)
             .await?;
         let remaining = self.store.recovery_codes_left(account.id).await?;
         let detail = Some(format!("left={remaining}"));

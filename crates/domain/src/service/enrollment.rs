@@ -2,7 +2,8 @@
 //! page (the address is proven with a mailed code) and the mailed link to a
 //! personal QR page (from My Profile, or after a support reset).
 
-use super::{CodeCheck, SessionInfo, TotpEnrollment, Tweestap};
+use super::one_time_codes::CodeCheck;
+use super::{SessionInfo, TotpEnrollment, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::enrollment::{

@@ -1,12 +1,13 @@
 //! SMS codes: setting up a phone, sending a code at sign-in, checking it; with the
 //! pumping protection in front of every send.
 
-use super::{CodeCheck, SessionInfo, Tweestap};
+use super::one_time_codes::CodeCheck;
+use super::{SessionInfo, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
-use crate::mail::Language;
+use crate::language::Language;
 use crate::session::SessionStage;
 use crate::session_code::CodePurpose;
 use crate::sms::{PhoneNumber, SmsMessage, SmsOutcome, SmsRefusal, SmsSend, SMS_SENDS_PER_SESSION};

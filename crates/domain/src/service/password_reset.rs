@@ -1,0 +1,166 @@
+//! "Forgot your password?": the single-use, expiring link mailed on request and the
+//! new password set through it.
+
+use super::Tweestap;
+use crate::account::{AccountId, Email};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::error::{Error, Result};
+use crate::mail::{seal_link, Notice};
+use crate::store::NewPasswordReset;
+use crate::token::Token;
+use uuid::Uuid;
+
+/// Reset mails sent per account in any hour; further requests are audited only.
+pub const RESET_MAILS_PER_HOUR: u32 = 3;
+
+/// How long a forgotten-password link works.
+pub fn reset_link_validity() -> chrono::Duration {
+    chrono::Duration::hours(1)
+}
+
+impl Tweestap {
+    /// "Forgot your password?": mails a single-use link to `<base_url>/password/
+    /// reset/<token>` when `email` names an account, at most
+    /// [`RESET_MAILS_PER_HOUR`] per account. Answers `Ok(())` in every case (also
+    /// for unknown addresses and when rate-limited), after the same lookups, so the
+    /// caller cannot tell whether the address has an account. The database keeps only
+    /// the token's SHA-256; the queued mail keeps the link sealed.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        base_url: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let account = match Email::parse(email) {
+            Ok(e) => self.store.account_by_email(&e).await?,
+            Err(_) => None,
+        };
+        let now = self.clock.now();
+        // The rate-limit lookup runs for unknown addresses too (on an id no account
+        // has), so both paths do the same reads.
+        let counted = account.as_ref().map_or(AccountId(Uuid::nil()), |a| a.id);
+        let recent = self
+            .mails_last_hour(counted, Notice::PASSWORD_RESET)
+            .await?;
+        let event = AuditEvent::PasswordResetRequested;
+        let Some(account) = account else {
+            let detail = Some("unknown account".to_owned());
+            return self
+                .audit(event, None, Some(email.trim()), ctx, detail)
+                .await;
+        };
+        if recent >= RESET_MAILS_PER_HOUR {
+            let detail = Some(format!("rate limited, not sent; last_hour={recent}"));
+            return self.audit(event, Some(&account), None, ctx, detail).await;
+        }
+        let token = Token::generate();
+        self.store
+            .insert_password_reset(&NewPasswordReset {
+                token_hash: token.hash(),
+                account_id: account.id,
+                created_at: now,
+                expires_at: now + reset_link_validity(),
+            })
+            .await?;
+        let mail_id = Uuid::new_v4();
+        let link = format!(
+            "{}/password/reset/{}",
+            base_url.trim_end_matches('/'),
+            token.as_str()
+        );
+        let notice = Notice::PasswordReset {
+            link_sealed: seal_link(&self.secrets, mail_id, &link),
+        };
+        let detail = Some(format!("mail={mail_id}"));
+        self.audit(event, Some(&account), None, ctx, detail).await?;
+        // In the language asked in, but an unauthenticated request does not change
+        // the account's remembered language.
+        let language = ctx.language.unwrap_or(account.language);
+        self.queue_notice(&account, mail_id, notice, language, ctx)
+            .await
+    }
+
+    async fn reset_link_invalid(&self, ctx: &RequestContext, detail: &str) -> Result<()> {
+        self.audit(
+            AuditEvent::PasswordResetLinkInvalid,
+            None,
+            None,
+            ctx,
+            Some(detail.to_owned()),
+        )
+        .await?;
+        Err(Error::InvalidResetLink)
+    }
+
+    /// Whether the link with `token` can still be used (for showing the form);
+    /// [`Error::InvalidResetLink`] (audited) when not. Does not use it.
+    pub async fn check_reset_link(&self, token: &str, ctx: &RequestContext) -> Result<()> {
+        let Some(token) = Token::from_client(token) else {
+            return self.reset_link_invalid(ctx, "malformed").await;
+        };
+        match self
+            .store
+            .password_reset_account(&token.hash(), self.clock.now())
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => {
+                self.reset_link_invalid(ctx, "unknown, expired or used")
+                    .await
+            }
+        }
+    }
+
+    /// Sets a new password through a reset link. A weak password leaves the link
+    /// usable; otherwise the link is claimed atomically (once), and then the password
+    /// changes, the password failures and lock are cleared, every session and other
+    /// link of the account ends, and a notice is mailed. The second factor and the
+    /// code lock-out are untouched.
+    pub async fn complete_password_reset(
+        &self,
+        token: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let Some(token) = Token::from_client(token) else {
+            return self.reset_link_invalid(ctx, "malformed").await;
+        };
+        let hash = token.hash();
+        let found = self
+            .store
+            .password_reset_account(&hash, self.clock.now())
+            .await?;
+        let account = match found {
+            Some(id) => self.store.account_by_id(id).await?,
+            None => None,
+        };
+        let Some(account) = account else {
+            return self
+                .reset_link_invalid(ctx, "unknown, expired or used")
+                .await;
+        };
+        self.settings
+            .passwords
+            .check(password, account.email.as_str())?;
+        let new_hash = self.hasher.hash(password).await?;
+        let now = self.clock.now();
+        if self.store.claim_password_reset(&hash, now).await? != Some(account.id) {
+            return self.reset_link_invalid(ctx, "used concurrently").await;
+        }
+        let notice = self
+            .notice_mail(&account, Uuid::new_v4(), Notice::PasswordChanged, ctx)
+            .await?;
+        self.store
+            .change_password(account.id, &new_hash, now, Some(&notice))
+            .await?;
+        self.audit(
+            AuditEvent::PasswordResetCompleted,
+            Some(&account),
+            None,
+            ctx,
+            Some("sessions ended".to_owned()),
+        )
+        .await?;
+        self.mail_queued(&account, &notice, ctx).await
+    }
+}

@@ -1,0 +1,311 @@
+//! Signing in: the password step (with its throttle and remembered devices) and the
+//! code step, each failure counted towards a lock-out.
+
+use super::one_time_codes::normalise_code;
+use super::Tweestap;
+use crate::account::{Account, AccountId, Email};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::error::{Error, Result};
+use crate::factor::FactorKind;
+use crate::lockout::Guard;
+use crate::session::SessionStage;
+use crate::token::Token;
+use chrono::{DateTime, Utc};
+
+/// What the password step leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// No second factor set up: signed in.
+    Authenticated(Token),
+    /// The code is still needed; the token names the half-finished sign-in.
+    SecondFactor {
+        token: Token,
+        methods: Vec<FactorKind>,
+    },
+    /// Two-step verification is required but not set up: the token names a session
+    /// that may only set it up.
+    EnrollmentRequired(Token),
+}
+
+impl Tweestap {
+    /// The password step. Unknown addresses and wrong passwords answer alike, after
+    /// the same Argon2 work.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome> {
+        self.login_from(email, password, None, ctx).await
+    }
+
+    /// [`Self::login`] from a browser that may carry a remembered-device token: when
+    /// it is this account's and still valid, the code step is skipped.
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &str,
+        device: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome> {
+        let account = self.check_credentials(email, password, ctx).await?;
+        let methods = self.active_methods(account.id).await?;
+        let now = self.clock.now();
+        if !methods.is_empty() {
+            if let Some(device) = self.remembered(&account, device).await? {
+                self.store.touch_device(device.id, now).await?;
+                let token = self
+                    .create_session(
+                        &account,
+                        SessionStage::Authenticated,
+                        "pwd device",
+                        now,
+                        ctx,
+                    )
+                    .await?;
+                let detail = format!("stage=authenticated remembered_device={}", device.id);
+                self.audit(
+                    AuditEvent::LoginSucceeded,
+                    Some(&account),
+                    None,
+                    ctx,
+                    Some(detail),
+                )
+                .await?;
+                return Ok(LoginOutcome::Authenticated(token));
+            }
+        }
+        let stage = if !methods.is_empty() {
+            SessionStage::SecondFactor
+        } else if self.requirement(&account).is_required() {
+            SessionStage::Enrollment
+        } else {
+            SessionStage::Authenticated
+        };
+        let token = self
+            .create_session(&account, stage, "pwd", now, ctx)
+            .await?;
+        self.audit(
+            AuditEvent::LoginSucceeded,
+            Some(&account),
+            None,
+            ctx,
+            Some(format!("stage={}", stage.as_str())),
+        )
+        .await?;
+        if stage == SessionStage::Enrollment {
+            self.audit(
+                AuditEvent::EnrollmentRequired,
+                Some(&account),
+                None,
+                ctx,
+                None,
+            )
+            .await?;
+        }
+        Ok(match stage {
+            SessionStage::SecondFactor => LoginOutcome::SecondFactor { token, methods },
+            SessionStage::Enrollment => LoginOutcome::EnrollmentRequired(token),
+            SessionStage::Authenticated | SessionStage::EmailCode => {
+                LoginOutcome::Authenticated(token)
+            }
+        })
+    }
+
+    /// The kinds of second factor the account has, each once.
+    pub async fn active_methods(&self, account: AccountId) -> Result<Vec<FactorKind>> {
+        let mut m: Vec<FactorKind> = self
+            .active_factors(account)
+            .await?
+            .into_iter()
+            .map(|f| f.kind)
+            .collect();
+        m.sort();
+        m.dedup();
+        Ok(m)
+    }
+
+    /// E-mail and password, with the throttle; every failure audited and answered
+    /// alike. Shared by sign-in and "secure your account now".
+    pub(super) async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<Account> {
+        let account = match Email::parse(email) {
+            Ok(e) => self.store.account_by_email(&e).await?,
+            Err(_) => None,
+        };
+        let ok = self
+            .hasher
+            .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
+            .await;
+        let now = self.clock.now();
+        let Some(account) = account else {
+            let detail = Some("unknown account".to_owned());
+            self.audit(
+                AuditEvent::LoginFailed,
+                None,
+                Some(email.trim()),
+                ctx,
+                detail,
+            )
+            .await?;
+            return Err(Error::InvalidCredentials);
+        };
+        // While throttled even the right password is refused, with the same answer as a
+        // wrong one, so the throttle reveals nothing about the account or the password.
+        if account.password_locked_until.is_some_and(|u| u > now) {
+            self.audit(AuditEvent::LoginThrottled, Some(&account), None, ctx, None)
+                .await?;
+            return Err(Error::InvalidCredentials);
+        }
+        if !ok {
+            let detail = Some("wrong password".to_owned());
+            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+                .await?;
+            self.count_failure(&account, Guard::Password, ctx).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        if account.password_failures > 0 {
+            self.store
+                .reset_failures(account.id, Guard::Password)
+                .await?;
+        }
+        Ok(account)
+    }
+
+    /// The code step. On success the half-finished session is replaced by a new,
+    /// authenticated one (a new id, so a fixated id is worthless).
+    pub async fn verify_second_factor(
+        &self,
+        token: &Token,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        let now = self.clock.now();
+        let account = self.code_step_account(token, now).await?;
+        let code = normalise_code(code);
+        let factors = self.active_factors(account.id).await?;
+        let mut matched = None;
+        // An SMS factor's secret is a phone number, never an HOTP key.
+        for f in factors.iter().filter(|f| f.kind == FactorKind::Totp) {
+            let key = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
+            if let Some(step) = self
+                .settings
+                .totp
+                .matching_step(&key, &code, now.timestamp())
+            {
+                matched = Some((f, step));
+            }
+        }
+        if matched.is_none() {
+            if let Some(f) = self
+                .sms_sign_in_match(&token.hash(), &factors, &code)
+                .await?
+            {
+                let new = self
+                    .pass_code_step(&account, token, "pwd sms", now, ctx)
+                    .await?;
+                let detail = Some(format!("factor={} kind=sms", f.id));
+                self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
+                    .await?;
+                return Ok(new);
+            }
+        }
+        if let Some((factor, step)) = matched {
+            if self
+                .store
+                .claim_totp_step(factor.id, step as i64, now)
+                .await?
+            {
+                let new = self
+                    .pass_code_step(&account, token, "pwd otp", now, ctx)
+                    .await?;
+                self.audit(
+                    AuditEvent::CodeSucceeded,
+                    Some(&account),
+                    None,
+                    ctx,
+                    Some(format!("factor={}", factor.id)),
+                )
+                .await?;
+                return Ok(new);
+            }
+            self.audit(
+                AuditEvent::CodeReplayed,
+                Some(&account),
+                None,
+                ctx,
+                Some(format!("factor={}", factor.id)),
+            )
+            .await?;
+        } else {
+            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None)
+                .await?;
+        }
+        self.count_failure(&account, Guard::Code, ctx).await?;
+        Err(Error::InvalidCode)
+    }
+
+    /// The account of the sign-in `token` names while it waits for its code; refused
+    /// while that account's code step is locked.
+    pub(super) async fn code_step_account(
+        &self,
+        token: &Token,
+        now: DateTime<Utc>,
+    ) -> Result<Account> {
+        let info = self.session(token).await?.ok_or(Error::Unauthenticated)?;
+        if info.session.stage != SessionStage::SecondFactor {
+            return Err(Error::Unauthenticated);
+        }
+        let account = info.account;
+        if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
+            return Err(Error::TooManyAttempts {
+                retry_after: (until - now).num_seconds().max(1),
+            });
+        }
+        Ok(account)
+    }
+
+    /// The code step passed (with the methods in `amr`): the failure count starts
+    /// again and the half-finished session `half` is replaced by an authenticated one
+    /// (a new id, so a fixated id is worthless).
+    pub(super) async fn pass_code_step(
+        &self,
+        account: &Account,
+        half: &Token,
+        amr: &str,
+        now: DateTime<Utc>,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        self.store.reset_failures(account.id, Guard::Code).await?;
+        self.store.delete_session(&half.hash()).await?;
+        self.create_session(account, SessionStage::Authenticated, amr, now, ctx)
+            .await
+    }
+
+    /// Counts one more consecutive failure and locks when the policy says so.
+    pub(super) async fn count_failure(
+        &self,
+        account: &Account,
+        guard: Guard,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let (policy, event) = match guard {
+            Guard::Code => (&self.settings.lockout, AuditEvent::CodeLockedOut),
+            Guard::Password => (
+                &self.settings.password_lockout,
+                AuditEvent::PasswordLockedOut,
+            ),
+        };
+        let failures = self.store.increment_failures(account.id, guard).await?;
+        if let Some(until) = policy.lock_until(failures, self.clock.now()) {
+            self.store.set_lock(account.id, guard, Some(until)).await?;
+            let detail = Some(format!("failures={failures} until={}", until.to_rfc3339()));
+            self.audit(event, Some(account), None, ctx, detail).await?;
+        }
+        Ok(())
+    }
+}
