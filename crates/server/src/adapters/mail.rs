@@ -10,8 +10,7 @@
 //! goes away) between the server's acceptance and the mark is it sent again after
 //! the lease runs out — at least once, with the same Message-ID, never lost.
 
-use crate::config::Config;
-use crate::StartError;
+use crate::config::{redact, Config};
 use lettre::message::{header, Mailbox, MultiPart};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -22,6 +21,11 @@ use tweestap_domain::mail::{open_link, Delivery, Notice, QueuedMail};
 use tweestap_domain::secret_box::SecretBox;
 use tweestap_domain::Tweestap;
 use tweestap_web::mail::{render_notice, MailBranding};
+
+/// Mail cannot go out as configured; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MailSetupError(String);
 
 /// How long one SMTP conversation may take; well inside the claim lease (5 min).
 const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,12 +46,12 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config, secrets: SecretBox) -> Result<Self, StartError> {
+    pub fn from_config(config: &Config, secrets: SecretBox) -> Result<Self, MailSetupError> {
         let m = &config.mail;
         let from: Mailbox = m
             .from
             .parse()
-            .map_err(|e| StartError::Mail(format!("[mail] from {:?}: {e}", m.from)))?;
+            .map_err(|e| MailSetupError(format!("[mail] from {:?}: {e}", m.from)))?;
         // Checked whenever set, so a broken path fails every start, not the first TLS one.
         let extra_roots = match m.smtp_ca_file.as_deref() {
             Some(path) if !path.as_os_str().is_empty() => Some(read_ca_file(path)?),
@@ -149,10 +153,8 @@ impl Mailer {
 fn smtp_transport(
     url: &str,
     extra_roots: Option<CaFile>,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, StartError> {
-    let bad = |e: &dyn std::fmt::Display| {
-        StartError::Mail(format!("smtp_url {}: {e}", crate::redact(url)))
-    };
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailSetupError> {
+    let bad = |e: &dyn std::fmt::Display| MailSetupError(format!("smtp_url {}: {e}", redact(url)));
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| bad(&e))?;
     if let Some(ca) = extra_roots {
         // from_url accepted the URL, so it parses and names a host.
@@ -167,7 +169,7 @@ fn smtp_transport(
                 .add_root_certificate(ca.certificate.clone())
                 .build_rustls()
                 .map_err(|e| {
-                    StartError::Mail(format!(
+                    MailSetupError(format!(
                         "[mail] smtp_ca_file {}: not a usable CA certificate: {e}",
                         ca.path.display()
                     ))
@@ -180,7 +182,7 @@ fn smtp_transport(
             _ => {
                 tracing::warn!(
                     smtp_ca_file = %ca.path.display(),
-                    smtp = %crate::redact(url),
+                    smtp = %redact(url),
                     "smtp_ca_file is set but smtp_url asks for no TLS: mail goes out unencrypted"
                 );
                 builder
@@ -198,9 +200,9 @@ struct CaFile {
 
 /// Reads `smtp_ca_file`: one or more PEM certificates. A missing, unreadable or
 /// malformed file is a start-up error naming the key and the path.
-fn read_ca_file(path: &Path) -> Result<CaFile, StartError> {
+fn read_ca_file(path: &Path) -> Result<CaFile, MailSetupError> {
     let fail =
-        |why: String| StartError::Mail(format!("[mail] smtp_ca_file {}: {why}", path.display()));
+        |why: String| MailSetupError(format!("[mail] smtp_ca_file {}: {why}", path.display()));
     let pem = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
     // lettre skips anything that is not a certificate, so a key, a DER file or an
     // empty file would otherwise pass as "no extra roots".

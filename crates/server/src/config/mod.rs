@@ -1,6 +1,10 @@
 //! Configuration: embedded defaults, an optional TOML file, then environment
 //! variables and flags. Every key is documented in `docs/configuration.md`.
 
+pub mod oidc;
+pub mod sms;
+mod validate;
+
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -29,11 +33,11 @@ pub struct Config {
     pub mail: MailConfig,
     pub policy: PolicyConfig,
     /// SMS codes: the gateway and the pumping protection (`[sms]`).
-    pub sms: crate::sms::SmsConfig,
+    pub sms: sms::SmsConfig,
     /// Forward-auth for portals behind a reverse proxy (`[forward_auth]`).
     pub forward_auth: ForwardAuthConfig,
     /// The OpenID Connect provider: key retention and clients (`[oidc]`).
-    pub oidc: crate::oidc::OidcConfig,
+    pub oidc: oidc::OidcConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -217,9 +221,9 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             mail: MailConfig::default(),
             policy: PolicyConfig::default(),
-            sms: crate::sms::SmsConfig::default(),
+            sms: sms::SmsConfig::default(),
             forward_auth: ForwardAuthConfig::default(),
-            oidc: crate::oidc::OidcConfig::default(),
+            oidc: oidc::OidcConfig::default(),
         }
     }
 }
@@ -288,6 +292,26 @@ pub enum ConfigError {
     },
     #[error("invalid value for {name}: {value:?}")]
     Env { name: &'static str, value: String },
+    /// A value outside its range ([`Config::validate`]).
+    #[error("{key} must be {rule}, got {got}")]
+    Invalid {
+        key: &'static str,
+        rule: String,
+        got: String,
+    },
+    #[error(transparent)]
+    Sms(#[from] sms::SmsConfigError),
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Config {
@@ -367,7 +391,7 @@ mod tests {
 
     #[test]
     fn example_config_parses_to_the_defaults() {
-        let example = include_str!("../../../tweestap.example.toml");
+        let example = include_str!("../../../../tweestap.example.toml");
         let c: Config = toml::from_str(example).unwrap();
         let d = Config::default();
         assert_eq!(c.listen, d.listen);

@@ -125,7 +125,7 @@ impl OidcConfig {
             clients.push(client);
         }
         Ok(OidcSettings {
-            key_retention: chrono::Duration::hours(i64::from(self.key_retention_hours.max(1))),
+            key_retention: chrono::Duration::hours(i64::from(self.key_retention_hours)),
             clients,
         })
     }

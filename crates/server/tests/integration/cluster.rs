@@ -3,11 +3,13 @@
 //! These need PostgreSQL (127.0.0.1:5432 or `TWEESTAP_TEST_POSTGRES_URL`); without
 //! it they skip loudly, and under `TWEESTAP_REQUIRE_ALL=1` they fail.
 
+use crate::kit::commands::{self, tweestap_in, ChildGuard};
+use crate::kit::{totp, PASSWORD};
 use base64::Engine as _;
 use chrono::Utc;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,35 +19,20 @@ use tokio::task::JoinSet;
 use tweestap::config::Config;
 use tweestap_domain::account::Role;
 use tweestap_domain::clock::SystemClock;
-use tweestap_domain::totp::TotpParams;
-use tweestap_store::testing::{drop_database, fresh_postgres_database};
-
-const PASSWORD: &str = "correct horse battery";
+use tweestap_store::testing::TestDatabase;
 
 /// A `tweestap serve` child process; killed when dropped.
 struct Node {
-    child: Child,
+    _child: ChildGuard,
     url: String,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `tweestap` on `data_dir`, a shared database and a shared secret key.
 fn tweestap(data_dir: &std::path::Path, db: &str, key: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tweestap"));
-    c.env_remove("TWEESTAP_CONFIG")
-        .env_remove("TWEESTAP_LISTEN")
-        .env_remove("TWEESTAP_PUBLIC_URL")
-        .env_remove("TWEESTAP_MIGRATE_AT_START")
-        .env("TWEESTAP_LOG", "warn")
+    let mut c = tweestap_in(data_dir);
+    c.env("TWEESTAP_LOG", "warn")
         .env("TWEESTAP_DATABASE_URL", db)
-        .env("TWEESTAP_SECRET_KEY", key)
-        .arg("--data-dir")
-        .arg(data_dir);
+        .env("TWEESTAP_SECRET_KEY", key);
     c
 }
 
@@ -73,29 +60,15 @@ fn start_node(data_dir: &std::path::Path, db: &str, key: &str) -> Node {
         .filter(|u| u.starts_with("http://"))
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
-    Node { child, url }
+    Node {
+        _child: ChildGuard(child),
+        url,
+    }
 }
 
 fn add_user(data_dir: &std::path::Path, db: &str, key: &str, email: &str) {
-    let mut child = tweestap(data_dir, db, key)
-        .args(["user", "add", "--email", email, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("user add ends");
-    assert!(
-        out.status.success(),
-        "user add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = commands::add_user(tweestap(data_dir, db, key), &["--email", email], PASSWORD);
+    assert!(out.status.success(), "user add: {}", out.describe());
 }
 
 /// A browser-like client: one cookie jar, used against any node.
@@ -114,18 +87,18 @@ async fn post(c: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The code of `secret_b32` `offset_steps` steps from now on the wall clock (the
+/// nodes run on it).
 fn code(secret_b32: &str, offset_steps: i64) -> String {
-    let key = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.as_bytes())
-        .expect("base32");
-    TotpParams::default().code_at(&key, Utc::now().timestamp() + 30 * offset_steps)
+    totp::code_at(secret_b32, Utc::now().timestamp() + 30 * offset_steps)
 }
 
 #[tokio::test]
 async fn two_nodes_share_sign_ins_replays_and_lock_outs() {
-    let Some(db) = fresh_postgres_database().await else {
+    let Some(database) = TestDatabase::create().await else {
         return;
     };
+    let db = database.url().to_owned();
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("dir"),
@@ -251,7 +224,6 @@ async fn two_nodes_share_sign_ins_replays_and_lock_outs() {
     assert_eq!((s, r["state"].as_str()), (200, Some("authenticated")));
 
     drop((a, b));
-    drop_database(&db).await;
 }
 
 /// A TCP relay between tweestap and PostgreSQL that the test can cut and restore,
@@ -311,9 +283,10 @@ impl Drop for Relay {
 
 #[tokio::test]
 async fn database_outage_answers_503_and_recovers_without_losing_or_doubling() {
-    let Some(db) = fresh_postgres_database().await else {
+    let Some(database) = TestDatabase::create().await else {
         return;
     };
+    let db = database.url().to_owned();
     let mut target = url::Url::parse(&db).expect("url");
     let upstream = format!(
         "{}:{}",
@@ -466,5 +439,4 @@ async fn database_outage_answers_503_and_recovers_without_losing_or_doubling() {
 
     server.stop();
     drop(relay);
-    drop_database(&db).await;
 }

@@ -3,46 +3,25 @@
 //! same app. Needs PostgreSQL (skips loudly without; fails under
 //! TWEESTAP_REQUIRE_ALL=1).
 
+use crate::kit::commands::{self, Output};
+use crate::kit::{totp, PASSWORD};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use tweestap::config::Config;
 use tweestap_domain::account::Role;
-use tweestap_domain::clock::{Clock, ManualClock};
+use tweestap_domain::clock::ManualClock;
 use tweestap_domain::oidc::SigningAlg;
-use tweestap_domain::totp::TotpParams;
-use tweestap_store::testing::{drop_database, fresh_postgres_database};
+use tweestap_store::testing::TestDatabase;
 
-const PASSWORD: &str = "correct horse battery";
-
+/// `tweestap <args>` with `env`, logging warnings only, run to completion.
 fn tweestap(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tweestap"));
-    for v in [
-        "TWEESTAP_CONFIG",
-        "TWEESTAP_DATA_DIR",
-        "TWEESTAP_DATABASE_URL",
-        "TWEESTAP_SECRET_KEY",
-        "TWEESTAP_MIGRATE_AT_START",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = commands::tweestap();
     c.env("TWEESTAP_LOG", "warn")
         .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tweestap")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+        .envs(env.iter().copied());
+    commands::run(c, None)
 }
 
 /// A browser with its own cookies, talking to one server.
@@ -92,13 +71,6 @@ async fn site(
         .expect("server")
 }
 
-fn code(secret: &str, clock: &ManualClock) -> String {
-    let key = data_encoding::BASE32_NOPAD
-        .decode(secret.as_bytes())
-        .expect("base32");
-    TotpParams::default().code_at(&key, clock.now().timestamp())
-}
-
 /// Every signing key of a site as (kid, retired), in kid order.
 async fn key_states(site: &tweestap::Server) -> Vec<(String, bool)> {
     let mut v: Vec<(String, bool)> = site
@@ -115,12 +87,13 @@ async fn key_states(site: &tweestap::Server) -> Vec<(String, bool)> {
 
 #[tokio::test]
 async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps() {
-    let Some(pg) = fresh_postgres_database().await else {
+    let Some(pg_database) = TestDatabase::create().await else {
         return;
     };
-    let Some(other_pg) = fresh_postgres_database().await else {
+    let Some(other_pg_database) = TestDatabase::create().await else {
         return;
     };
+    let (pg, other_pg) = (pg_database.url(), other_pg_database.url());
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(2026, 5, 4, 8, 0, 5)
             .single()
@@ -159,7 +132,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
             let (st, r) = s
                 .post(
                     &format!("/api/v1/me/factors/totp/{id}/confirm"),
-                    json!({"code": code(&secret, &clock)}),
+                    json!({"code": totp::code_now(&secret, &clock)}),
                 )
                 .await;
             assert_eq!(st, 200, "{r}");
@@ -202,7 +175,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
         &["--data-dir", sqlite_arg, "export", "--output", file_arg],
         &[],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", out.describe());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -221,52 +194,60 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     let out = tweestap(
         &["--data-dir", pg_arg, "import", file_arg],
         &[
-            ("TWEESTAP_DATABASE_URL", &other_pg),
+            ("TWEESTAP_DATABASE_URL", other_pg),
             ("TWEESTAP_SECRET_KEY", wrong_key),
         ],
     );
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("secret key"), "{}", text(&out));
+    assert!(!out.status.success(), "{}", out.describe());
+    assert!(out.describe().contains("secret key"), "{}", out.describe());
     let out = tweestap(
         &["--data-dir", pg_arg, "user", "list"],
         &[
-            ("TWEESTAP_DATABASE_URL", &other_pg),
+            ("TWEESTAP_DATABASE_URL", other_pg),
             ("TWEESTAP_SECRET_KEY", wrong_key),
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(!text(&out).contains("@example.be"), "nothing was written");
+    assert!(out.status.success(), "{}", out.describe());
+    assert!(
+        !out.describe().contains("@example.be"),
+        "nothing was written"
+    );
 
     // Import into PostgreSQL with the same key. The new database generated its own
     // signing keys on first use (`keys list`); the imported ones replace them.
-    let env = [
-        ("TWEESTAP_DATABASE_URL", pg.as_str()),
-        ("TWEESTAP_SECRET_KEY", key),
-    ];
+    let env = [("TWEESTAP_DATABASE_URL", pg), ("TWEESTAP_SECRET_KEY", key)];
     let out = tweestap(&["--data-dir", pg_arg, "keys", "list"], &env);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", out.describe());
     let out = tweestap(&["--data-dir", pg_arg, "import", file_arg], &env);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", out.describe());
     assert!(
-        text(&out).contains("imported 3 accounts, 2 factors"),
+        out.describe().contains("imported 3 accounts, 2 factors"),
         "{}",
-        text(&out)
+        out.describe()
     );
     assert!(
-        text(&out).contains("4 signing keys, 1 clients"),
+        out.describe().contains("4 signing keys, 1 clients"),
         "{}",
-        text(&out)
+        out.describe()
     );
     // Twice is refused: imports never merge.
     let out = tweestap(&["--data-dir", pg_arg, "import", file_arg], &env);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("empty database"), "{}", text(&out));
+    assert!(!out.status.success(), "{}", out.describe());
+    assert!(
+        out.describe().contains("empty database"),
+        "{}",
+        out.describe()
+    );
     let out = tweestap(&["--data-dir", pg_arg, "user", "list"], &env);
-    assert!(text(&out).contains("info@example.be"), "{}", text(&out));
+    assert!(
+        out.describe().contains("info@example.be"),
+        "{}",
+        out.describe()
+    );
 
     // Everyone signs in on PostgreSQL: the app users with their app.
     clock.advance(chrono::Duration::seconds(30));
-    let new = site(&pg_dir, &pg, key, &clock).await;
+    let new = site(&pg_dir, pg, key, &clock).await;
     for (i, e) in emails.iter().enumerate() {
         let s = Browser::new(new.url());
         let (st, r) = s
@@ -278,7 +259,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
             let (st, r) = s
                 .post(
                     "/api/v1/login/second-factor",
-                    json!({"method": "totp", "code": code(secret, &clock)}),
+                    json!({"method": "totp", "code": totp::code_now(secret, &clock)}),
                 )
                 .await;
             assert_eq!(
@@ -338,7 +319,4 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
         "signed with the moved active key {kid}"
     );
     new.stop();
-
-    drop_database(&pg).await;
-    drop_database(&other_pg).await;
 }

@@ -3,15 +3,12 @@
 //! ones pass with the `Remote-*` headers. Skips loudly without nginx; fails under
 //! TWEESTAP_REQUIRE_ALL=1.
 
-use chrono::{TimeZone, Utc};
+use crate::kit::{free_port, skip_for_want_of, totp, PASSWORD};
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use tweestap::config::Config;
 use tweestap_domain::account::Role;
-use tweestap_domain::clock::ManualClock;
-
-const PASSWORD: &str = "correct horse battery";
 
 struct Nginx(Child);
 
@@ -36,28 +33,14 @@ fn nginx_binary() -> Option<String> {
         .map(|c| (*c).to_owned())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 #[tokio::test]
 async fn nginx_auth_request_sends_strangers_to_sign_in_and_lets_members_through() {
     let Some(nginx) = nginx_binary() else {
-        if std::env::var("TWEESTAP_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!("TWEESTAP_REQUIRE_ALL=1 but nginx is not installed");
-        }
-        eprintln!("SKIPPED: nginx is not installed (apt-get install nginx-light)");
+        skip_for_want_of("nginx", "apt-get install nginx-light");
         return;
     };
     let dir = tempfile::tempdir().expect("dir");
-    let clock = ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 10)
-            .single()
-            .expect("t"),
-    );
+    let clock = totp::test_clock();
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().join("data"),

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tweestap::sms::{SmsConfig, SmsGateway};
+use tweestap::adapters::sms::SmsGateway;
+use tweestap::config::sms::SmsConfig;
 use tweestap_domain::sms::{PhoneNumber, SmsMessage, SmsOutcome};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -74,8 +75,7 @@ fn config(toml_text: &str) -> SmsConfig {
 }
 
 fn gateway(toml_text: &str) -> SmsGateway {
-    config(toml_text)
-        .gateway(Path::new("/nonexistent"))
+    SmsGateway::from_config(&config(toml_text), Path::new("/nonexistent"))
         .unwrap_or_else(|e| panic!("{e}\n{toml_text}"))
 }
 
@@ -519,7 +519,7 @@ async fn a_closed_port_is_retried_then_fails_retryable() {
 async fn the_outbox_writes_one_file_per_sms() {
     let logs = Logs::capture();
     let dir = tempfile::tempdir().unwrap();
-    let g = SmsConfig::default().gateway(dir.path()).unwrap();
+    let g = SmsGateway::from_config(&SmsConfig::default(), dir.path()).unwrap();
     assert_eq!(g.outbox(), Some(dir.path().join("sms-outbox").as_path()));
     let first = message();
     let second = message();

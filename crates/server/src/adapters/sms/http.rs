@@ -1,10 +1,14 @@
 //! The HTTP gateways: the generic one and Twilio's, over one retrying transport.
 
 use super::CONNECT_TIMEOUT;
-use super::{invalid, BodyFormat, HttpMethod, RetryPolicy, SmsConfig, SmsConfigError};
+use crate::config::sms::{invalid, BodyFormat, HttpMethod, RetryPolicy, SmsConfig, SmsConfigError};
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use std::fmt;
 use tweestap_domain::sms::{SmsMessage, SmsOutcome};
+
+mod template;
+
+use template::{fill, json_escape, url_escape, Values};
 
 /// At most this much of an answer is read (for the provider id or an error).
 const MAX_ANSWER_BYTES: usize = 16 * 1024;
@@ -257,70 +261,6 @@ impl Answer for TwilioAnswer {
             None => message,
         }
     }
-}
-
-/// The three values a template can hold.
-struct Values<'a> {
-    to: &'a str,
-    text: &'a str,
-    id: String,
-}
-
-impl<'a> Values<'a> {
-    fn of(msg: &'a SmsMessage) -> Self {
-        Self {
-            to: msg.to.e164(),
-            text: &msg.text,
-            id: msg.id.to_string(),
-        }
-    }
-
-    fn sample() -> Values<'static> {
-        Values {
-            to: "+32470123456",
-            text: "Je code is 123456 \"quoted\" & more",
-            id: uuid::Uuid::nil().to_string(),
-        }
-    }
-}
-
-/// Replaces `{to}`, `{text}` and `{id}` in one pass (a value holding `{to}` stays
-/// as it is), each passed through `escape`; any other brace is left alone.
-fn fill(template: &str, values: &Values<'_>, escape: impl Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(template.len() + values.text.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        let found = [
-            ("{to}", values.to),
-            ("{text}", values.text),
-            ("{id}", values.id.as_str()),
-        ]
-        .into_iter()
-        .find(|(p, _)| after.starts_with(p));
-        match found {
-            Some((p, v)) => {
-                out.push_str(&escape(v));
-                rest = &after[p.len()..];
-            }
-            None => {
-                out.push('{');
-                rest = &after[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn json_escape(v: &str) -> String {
-    let quoted = serde_json::Value::String(v.to_owned()).to_string();
-    quoted[1..quoted.len() - 1].to_owned()
-}
-
-fn url_escape(v: &str) -> String {
-    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
 fn parse_http_url(key: &'static str, raw: &str) -> Result<reqwest::Url, SmsConfigError> {
@@ -614,102 +554,4 @@ impl TwilioGateway {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tweestap_domain::sms::PhoneNumber;
-
-    fn msg(text: &str) -> SmsMessage {
-        SmsMessage::new(PhoneNumber::parse("0470 12 34 56", "BE").unwrap(), text)
-    }
-
-    #[test]
-    fn placeholders_are_filled_once_and_escaped() {
-        let m = msg("say \"{to}\"\n€ & co");
-        let v = Values::of(&m);
-        let json = fill(
-            r#"{"to":"{to}","text":"{text}","id":"{id}","x":"{other}"}"#,
-            &v,
-            json_escape,
-        );
-        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(parsed["to"], "+32470123456");
-        assert_eq!(parsed["text"], "say \"{to}\"\n€ & co");
-        assert_eq!(parsed["id"], m.id.to_string());
-        assert_eq!(parsed["x"], "{other}");
-        assert_eq!(
-            fill("https://x/?to={to}&m={text}", &v, url_escape),
-            "https://x/?to=%2B32470123456&m=say+%22%7Bto%7D%22%0A%E2%82%AC+%26+co"
-        );
-        assert_eq!(fill("{", &v, str::to_owned), "{");
-        assert_eq!(fill("a{tex", &v, str::to_owned), "a{tex");
-    }
-
-    #[test]
-    fn form_templates_split_on_ampersands_and_lines() {
-        let pairs = parse_form("to={to}&text={text}\n  sender = Tweestap \n\n").unwrap();
-        assert_eq!(
-            pairs,
-            [
-                ("to".to_owned(), "{to}".to_owned()),
-                ("text".to_owned(), "{text}".to_owned()),
-                ("sender".to_owned(), "Tweestap".to_owned())
-            ]
-        );
-        assert!(parse_form("=x").is_err());
-        assert!(parse_form("novalue").is_err());
-    }
-
-    #[test]
-    fn error_excerpts_never_carry_the_code() {
-        let m = msg("Je code is 123456");
-        let s = scrub(
-            "{\"error\":\"bad\",\n\"echo\":\"Je code is 123456\",\"to\":\"+32470123456\"}",
-            &m,
-        );
-        assert_eq!(
-            s,
-            "{\"error\":\"bad\", \"echo\":\"[text]\",\"to\":\"+•••\"}"
-        );
-        let s = scrub("code 123 456 and 12", &msg("x"));
-        assert_eq!(s, "code ••• ••• and 12");
-        let long = scrub(&"a".repeat(500), &m);
-        assert_eq!(long.chars().count(), MAX_DETAIL_CHARS + 1);
-    }
-
-    #[test]
-    fn provider_ids_are_found_under_usual_keys() {
-        let g = GenericAnswer;
-        assert_eq!(g.provider_id(br#"{"id":"abc"}"#).as_deref(), Some("abc"));
-        assert_eq!(
-            g.provider_id(br#"{"message_id":42}"#).as_deref(),
-            Some("42")
-        );
-        assert_eq!(
-            g.provider_id(br#"{"messages":[{"message-id":"v1"}]}"#)
-                .as_deref(),
-            Some("v1")
-        );
-        assert_eq!(g.provider_id(b"OK"), None);
-        assert_eq!(g.provider_id(br#"{"id":""}"#), None);
-        let t = TwilioAnswer;
-        assert_eq!(
-            t.provider_id(br#"{"sid":"SM1","id":"x"}"#).as_deref(),
-            Some("SM1")
-        );
-        assert_eq!(
-            t.error_detail(
-                br#"{"code":21211,"message":"The 'To' number +32470123456 is not valid"}"#,
-                &msg("x")
-            ),
-            "Twilio error 21211: The 'To' number +••• is not valid"
-        );
-    }
-
-    #[test]
-    fn described_urls_show_no_secrets() {
-        assert_eq!(
-            describe_url("https://user:pw@sms.example:8443/send?api_key=s3cret"),
-            "https://sms.example:8443/send"
-        );
-    }
-}
+mod tests;

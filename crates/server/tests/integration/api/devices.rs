@@ -1,7 +1,7 @@
 //! "Remember this device for 7 days", recovery codes, and the rules for removing
 //! the last factor.
 
-use crate::support::{nth_mail, page, stored_texts, Backend, Client, TestApp, PASSWORD};
+use crate::kit::{nth_mail, page, stored_texts, Backend, Client, TestApp, PASSWORD};
 use chrono::Duration;
 use serde_json::json;
 use tweestap_domain::policy::TwoFactorMode;

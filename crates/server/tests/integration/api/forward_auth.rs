@@ -1,7 +1,7 @@
 //! Forward-auth: the proxy asks, tweestap answers with who signed in, or sends the
 //! browser to sign in and back — never to a host it does not know.
 
-use crate::support::{location, Backend, Client, TestApp, PASSWORD};
+use crate::kit::{location, Backend, Client, TestApp, PASSWORD};
 use serde_json::json;
 
 async fn get(c: &Client, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {

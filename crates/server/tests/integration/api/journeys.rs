@@ -1,4 +1,4 @@
-use crate::support::{Backend, TestApp, PASSWORD};
+use crate::kit::{Backend, TestApp, PASSWORD};
 use serde_json::json;
 
 async fn health_and_readiness(backend: Backend) {

@@ -2,7 +2,7 @@
 //! real SMTP (plain, STARTTLS, implicit TLS under a private CA), surviving an SMTP
 //! outage and a restart, never sent twice by two nodes.
 
-use crate::support::{
+use crate::kit::{
     eventually, Backend, Received, SinkTls, SmtpSink, TestApp, PASSWORD, SINK_CA_FILE,
 };
 use chrono::Duration;

@@ -1,4 +1,4 @@
-//! Black-box tests: a real server on a loopback port, driven over HTTP.
+//! The JSON API and the pages, driven over HTTP against a server on a loopback port.
 
 mod devices;
 mod enrollment;
@@ -13,5 +13,4 @@ mod password;
 mod policy;
 mod refusals;
 mod sms;
-mod support;
 mod support_reset;

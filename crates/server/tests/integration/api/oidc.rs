@@ -1,8 +1,9 @@
 //! The OpenID Connect provider's foundations: discovery, the JWKS, key rotation
 //! and clients (from the configuration file and `tweestap client ...`).
 
+use crate::kit::commands::{output, tweestap_on};
+use crate::kit::{Backend, TestApp};
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp};
 use chrono::Duration;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
@@ -261,33 +262,13 @@ async fn rotation_keeps_the_old_keys_published_until_the_retention_ends(backend:
     assert!(stored.iter().all(|k| k.is_active()));
 }
 
-/// Runs the `tweestap` binary on the app's data directory and database.
+/// Runs the `tweestap` binary on the app's data directory and database: whether it
+/// succeeded, its stdout and its stderr.
 async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_tweestap"));
-    for v in [
-        "TWEESTAP_CONFIG",
-        "TWEESTAP_LISTEN",
-        "TWEESTAP_PUBLIC_URL",
-        "TWEESTAP_SECRET_KEY",
-        "TWEESTAP_MIGRATE_AT_START",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("TWEESTAP_DATABASE_URL", app.config().database_url)
-        .env("TWEESTAP_LOG", "warn")
-        .arg("--data-dir")
-        .arg(app.dir.path())
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), c.output())
-        .await
-        .expect("the command finishes")
-        .expect("the command runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut c = tweestap_on(app);
+    c.args(args);
+    let out = output(c).await;
+    (out.status.success(), out.stdout, out.stderr)
 }
 
 async fn cli_rotates_and_lists_keys(backend: Backend) {
@@ -491,7 +472,7 @@ fn field_of(out: &str, name: &str) -> String {
 async fn clients_from_config_and_database_are_both_found(backend: Backend) {
     let hash = secret_hash("geheim-uit-het-bestand");
     let app = TestApp::start_configured(backend, move |c| {
-        c.oidc.clients = vec![tweestap::oidc::ClientConfig {
+        c.oidc.clients = vec![tweestap::config::oidc::ClientConfig {
             id: "intranet".into(),
             name: "Intranet".into(),
             redirect_uris: vec!["https://intranet.example/oidc/callback".into()],

@@ -5,7 +5,7 @@
 //! nonce), with the sign-in in between through tweestap's pages (password, then the
 //! app's code). And the refusals the library surfaces.
 
-use crate::support::{
+use crate::kit::{
     get, location, query_param, sign_in_through_pages, Backend, Client, TestApp, PASSWORD,
 };
 use openidconnect::core::{
@@ -38,14 +38,14 @@ async fn app_with_loket(backend: Backend) -> TestApp {
     let hash = secret_hash(SECRET);
     TestApp::start_configured(backend, move |c| {
         c.oidc.clients = vec![
-            tweestap::oidc::ClientConfig {
+            tweestap::config::oidc::ClientConfig {
                 id: "loket".into(),
                 name: "Loket".into(),
                 redirect_uris: vec![CB.into()],
                 secret_hash: Some(hash.clone()),
                 ..Default::default()
             },
-            tweestap::oidc::ClientConfig {
+            tweestap::config::oidc::ClientConfig {
                 id: "loket-es".into(),
                 name: "Loket (ES256)".into(),
                 redirect_uris: vec![CB.into()],

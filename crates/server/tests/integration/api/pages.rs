@@ -1,6 +1,6 @@
 //! The pages over plain HTTP (no browser): CSRF, languages, redirects.
 
-use crate::support::{csrf_of, Backend, TestApp, PASSWORD};
+use crate::kit::{csrf_of, Backend, TestApp, PASSWORD};
 
 async fn forms_refuse_posts_without_a_valid_csrf_token(backend: Backend) {
     let app = TestApp::start(backend).await;

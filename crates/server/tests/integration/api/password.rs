@@ -1,9 +1,7 @@
 //! Forgotten password: the same answer for every address, a sealed single-use link
 //! by mail, sessions ended, the second factor kept.
 
-use crate::support::{
-    csrf_of, eventually, nth_mail, outbox, stored_texts, Backend, TestApp, PASSWORD,
-};
+use crate::kit::{csrf_of, eventually, nth_mail, outbox, stored_texts, Backend, TestApp, PASSWORD};
 use chrono::Duration;
 use serde_json::json;
 
@@ -66,7 +64,7 @@ async fn forgot_answers_alike_and_mails_a_single_use_link(backend: Backend) {
         .send()
         .await
         .expect("request");
-    let known = crate::support::Reply {
+    let known = crate::kit::Reply {
         status: known.status().as_u16(),
         body: known.json().await.expect("json"),
     };
@@ -275,7 +273,7 @@ async fn at_most_three_reset_mails_an_hour(backend: Backend) {
     nth_mail(&app, "password-reset", 4).await;
 }
 
-async fn form(c: &crate::support::Client, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+async fn form(c: &crate::kit::Client, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let r = c
         .http
         .post(format!("{}{path}", c.base))

@@ -1,6 +1,6 @@
 //! `[policy] two_factor` / `required_from`: a mandatory date.
 
-use crate::support::{page, Backend, TestApp, PASSWORD};
+use crate::kit::{page, Backend, TestApp, PASSWORD};
 use serde_json::json;
 use tweestap::config::Config;
 use tweestap_domain::account::Role;

@@ -1,4 +1,4 @@
-use crate::support::{Backend, TestApp, PASSWORD};
+use crate::kit::{Backend, TestApp, PASSWORD};
 use chrono::Duration;
 use serde_json::json;
 

@@ -1,9 +1,10 @@
 //! SMS codes end to end: a phone set up and used at sign-in through real HTTP
 //! gateways (a stub on loopback), the pumping limits, and gateway failures.
 
-use crate::support::{page, submit, Backend, Client, TestApp, PASSWORD};
+use crate::kit::sms::{sms_code_in, sms_files_in};
+use crate::kit::{page, submit, Backend, Client, TestApp, PASSWORD};
 use serde_json::{json, Value};
-use tweestap::sms::{GatewayKind, Secret};
+use tweestap::config::sms::{GatewayKind, Secret};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -327,18 +328,13 @@ async fn gateway_failures_are_clear_and_other_methods_remain(backend: Backend) {
         .any(|r| r.event == "sms_failed"));
 }
 
-/// The newest code in the default SMS outbox (`<data_dir>/sms-outbox/*.txt`).
+/// The newest code in the default SMS outbox, which holds `n` SMS.
 fn outbox_code(app: &TestApp, n: usize) -> String {
-    let dir = app.dir.path().join("sms-outbox");
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
+    let files = sms_files_in(app.dir.path());
     assert_eq!(files.len(), n, "{n} SMS in the outbox");
     let text = std::fs::read_to_string(files.last().expect("an SMS")).expect("read");
     assert!(text.contains("To: +32470123456"), "{text}");
-    let body = text.split("\n\n").nth(1).expect("body");
-    body.split_whitespace().next().expect("code").to_owned()
+    sms_code_in(&text)
 }
 
 /// The pages with the embedded default gateway (the SMS outbox): the wizard's

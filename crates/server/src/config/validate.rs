@@ -1,0 +1,225 @@
+//! The ranges the configuration's values must lie in. A value outside its range
+//! stops start-up with the key's name; nothing is clamped or replaced silently.
+
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Checks every value that has a range, in file order; the first one outside
+    /// it is the error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let public = self.public_url.trim();
+        let absolute = url::Url::parse(public)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+        if !public.is_empty() && !absolute {
+            // Links in mail and Secure cookies follow from it.
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                rule: "an http:// or https:// address".to_owned(),
+                got: format!("{public:?}"),
+            });
+        }
+        let d = &self.database;
+        at_least("[database] max_connections", d.max_connections.into(), 1)?;
+        if d.min_connections > d.max_connections {
+            return Err(ConfigError::Invalid {
+                key: "[database] min_connections",
+                rule: format!("at most max_connections ({})", d.max_connections),
+                got: d.min_connections.to_string(),
+            });
+        }
+        at_least(
+            "[database] acquire_timeout_seconds",
+            d.acquire_timeout_seconds.into(),
+            1,
+        )?;
+        let l = &self.lockout;
+        at_least("[lockout] max_failures", l.max_failures.into(), 1)?;
+        at_least("[lockout] base_seconds", l.base_seconds.into(), 1)?;
+        at_least("[lockout] max_seconds", l.max_seconds.into(), 1)?;
+        at_least(
+            "[lockout] password_max_failures",
+            l.password_max_failures.into(),
+            1,
+        )?;
+        at_least(
+            "[lockout] password_base_seconds",
+            l.password_base_seconds.into(),
+            1,
+        )?;
+        at_least(
+            "[lockout] password_max_seconds",
+            l.password_max_seconds.into(),
+            1,
+        )?;
+        let s = &self.session;
+        at_least(
+            "[session] idle_timeout_minutes",
+            s.idle_timeout_minutes.into(),
+            1,
+        )?;
+        at_least(
+            "[session] absolute_timeout_hours",
+            s.absolute_timeout_hours.into(),
+            1,
+        )?;
+        at_least(
+            "[session] second_factor_timeout_minutes",
+            s.second_factor_timeout_minutes.into(),
+            1,
+        )?;
+        between(
+            "[session] remember_device_days",
+            s.remember_device_days.into(),
+            1,
+            90,
+        )?;
+        at_least(
+            "[mail] poll_interval_seconds",
+            self.mail.poll_interval_seconds.into(),
+            1,
+        )?;
+        between(
+            "[policy] enrollment_link_days",
+            self.policy.enrollment_link_days.into(),
+            1,
+            90,
+        )?;
+        at_least(
+            "[oidc] key_retention_hours",
+            self.oidc.key_retention_hours.into(),
+            1,
+        )?;
+        self.sms.validate()?;
+        Ok(())
+    }
+}
+
+fn at_least(key: &'static str, value: i128, min: i128) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::Invalid {
+            key,
+            rule: format!("at least {min}"),
+            got: value.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn between(key: &'static str, value: i128, min: i128, max: i128) -> Result<(), ConfigError> {
+    if !(min..=max).contains(&value) {
+        return Err(ConfigError::Invalid {
+            key,
+            rule: format!("between {min} and {max}"),
+            got: value.to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each rule, with a value just outside it: the message names the key, the
+    /// rule and the value.
+    #[test]
+    fn every_rule_refuses_a_value_outside_it_by_name() {
+        type Tweak = fn(&mut Config);
+        let cases: [(Tweak, &str); 18] = [
+            (
+                |c| c.public_url = "login.example.org".into(),
+                "public_url must be an http:// or https:// address, got \"login.example.org\"",
+            ),
+            (
+                |c| c.database.max_connections = 0,
+                "[database] max_connections must be at least 1, got 0",
+            ),
+            (
+                |c| {
+                    c.database.max_connections = 2;
+                    c.database.min_connections = 3;
+                },
+                "[database] min_connections must be at most max_connections (2), got 3",
+            ),
+            (
+                |c| c.database.acquire_timeout_seconds = 0,
+                "[database] acquire_timeout_seconds must be at least 1, got 0",
+            ),
+            (
+                |c| c.lockout.max_failures = 0,
+                "[lockout] max_failures must be at least 1, got 0",
+            ),
+            (
+                |c| c.lockout.base_seconds = 0,
+                "[lockout] base_seconds must be at least 1, got 0",
+            ),
+            (
+                |c| c.lockout.max_seconds = -5,
+                "[lockout] max_seconds must be at least 1, got -5",
+            ),
+            (
+                |c| c.lockout.password_max_failures = 0,
+                "[lockout] password_max_failures must be at least 1, got 0",
+            ),
+            (
+                |c| c.lockout.password_base_seconds = 0,
+                "[lockout] password_base_seconds must be at least 1, got 0",
+            ),
+            (
+                |c| c.lockout.password_max_seconds = 0,
+                "[lockout] password_max_seconds must be at least 1, got 0",
+            ),
+            (
+                |c| c.session.idle_timeout_minutes = 0,
+                "[session] idle_timeout_minutes must be at least 1, got 0",
+            ),
+            (
+                |c| c.session.absolute_timeout_hours = 0,
+                "[session] absolute_timeout_hours must be at least 1, got 0",
+            ),
+            (
+                |c| c.session.second_factor_timeout_minutes = 0,
+                "[session] second_factor_timeout_minutes must be at least 1, got 0",
+            ),
+            (
+                |c| c.session.remember_device_days = 91,
+                "[session] remember_device_days must be between 1 and 90, got 91",
+            ),
+            (
+                |c| c.mail.poll_interval_seconds = 0,
+                "[mail] poll_interval_seconds must be at least 1, got 0",
+            ),
+            (
+                |c| c.policy.enrollment_link_days = 0,
+                "[policy] enrollment_link_days must be between 1 and 90, got 0",
+            ),
+            (
+                |c| c.oidc.key_retention_hours = 0,
+                "[oidc] key_retention_hours must be at least 1, got 0",
+            ),
+            (|c| c.sms.retries = 11, "[sms] retries: at most 10"),
+        ];
+        assert!(
+            Config::default().validate().is_ok(),
+            "the defaults are valid"
+        );
+        for (tweak, want) in cases {
+            let mut c = Config::default();
+            tweak(&mut c);
+            match c.validate() {
+                Err(e) => assert_eq!(e.to_string(), want),
+                Ok(()) => panic!("accepted; expected {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_edges_of_each_range_are_accepted() {
+        let mut c = Config::default();
+        c.database.max_connections = 1;
+        c.database.min_connections = 1;
+        c.session.remember_device_days = 90;
+        c.policy.enrollment_link_days = 1;
+        assert!(c.validate().is_ok());
+    }
+}
