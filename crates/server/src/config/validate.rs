@@ -4,8 +4,7 @@
 use super::{Config, ConfigError};
 
 impl Config {
-    /// Checks every value that has a range, in file order; the first one outside
-    /// it is the error.
+    /// Checks every value that has a range; the first one outside it is the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let public = self.public_url.trim();
         let absolute = url::Url::parse(public)
@@ -19,7 +18,58 @@ impl Config {
             });
         }
         let d = &self.database;
-        at_least("[database] max_connections", d.max_connections.into(), 1)?;
+        let (l, s) = (&self.lockout, &self.session);
+        let at_least_one: [(&'static str, i128); 13] = [
+            ("[database] max_connections", d.max_connections.into()),
+            (
+                "[database] acquire_timeout_seconds",
+                d.acquire_timeout_seconds.into(),
+            ),
+            ("[lockout] max_failures", l.max_failures.into()),
+            ("[lockout] base_seconds", l.base_seconds.into()),
+            ("[lockout] max_seconds", l.max_seconds.into()),
+            (
+                "[lockout] password_max_failures",
+                l.password_max_failures.into(),
+            ),
+            (
+                "[lockout] password_base_seconds",
+                l.password_base_seconds.into(),
+            ),
+            (
+                "[lockout] password_max_seconds",
+                l.password_max_seconds.into(),
+            ),
+            (
+                "[session] idle_timeout_minutes",
+                s.idle_timeout_minutes.into(),
+            ),
+            (
+                "[session] absolute_timeout_hours",
+                s.absolute_timeout_hours.into(),
+            ),
+            (
+                "[session] second_factor_timeout_minutes",
+                s.second_factor_timeout_minutes.into(),
+            ),
+            (
+                "[mail] poll_interval_seconds",
+                self.mail.poll_interval_seconds.into(),
+            ),
+            (
+                "[oidc] key_retention_hours",
+                self.oidc.key_retention_hours.into(),
+            ),
+        ];
+        for (key, value) in at_least_one {
+            if value < 1 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    rule: "at least 1".to_owned(),
+                    got: value.to_string(),
+                });
+            }
+        }
         if d.min_connections > d.max_connections {
             return Err(ConfigError::Invalid {
                 key: "[database] min_connections",
@@ -27,93 +77,28 @@ impl Config {
                 got: d.min_connections.to_string(),
             });
         }
-        at_least(
-            "[database] acquire_timeout_seconds",
-            d.acquire_timeout_seconds.into(),
-            1,
-        )?;
-        let l = &self.lockout;
-        at_least("[lockout] max_failures", l.max_failures.into(), 1)?;
-        at_least("[lockout] base_seconds", l.base_seconds.into(), 1)?;
-        at_least("[lockout] max_seconds", l.max_seconds.into(), 1)?;
-        at_least(
-            "[lockout] password_max_failures",
-            l.password_max_failures.into(),
-            1,
-        )?;
-        at_least(
-            "[lockout] password_base_seconds",
-            l.password_base_seconds.into(),
-            1,
-        )?;
-        at_least(
-            "[lockout] password_max_seconds",
-            l.password_max_seconds.into(),
-            1,
-        )?;
-        let s = &self.session;
-        at_least(
-            "[session] idle_timeout_minutes",
-            s.idle_timeout_minutes.into(),
-            1,
-        )?;
-        at_least(
-            "[session] absolute_timeout_hours",
-            s.absolute_timeout_hours.into(),
-            1,
-        )?;
-        at_least(
-            "[session] second_factor_timeout_minutes",
-            s.second_factor_timeout_minutes.into(),
-            1,
-        )?;
-        between(
-            "[session] remember_device_days",
-            s.remember_device_days.into(),
-            1,
-            90,
-        )?;
-        at_least(
-            "[mail] poll_interval_seconds",
-            self.mail.poll_interval_seconds.into(),
-            1,
-        )?;
-        between(
-            "[policy] enrollment_link_days",
-            self.policy.enrollment_link_days.into(),
-            1,
-            90,
-        )?;
-        at_least(
-            "[oidc] key_retention_hours",
-            self.oidc.key_retention_hours.into(),
-            1,
-        )?;
+        let one_to_ninety: [(&'static str, i128); 2] = [
+            (
+                "[session] remember_device_days",
+                s.remember_device_days.into(),
+            ),
+            (
+                "[policy] enrollment_link_days",
+                self.policy.enrollment_link_days.into(),
+            ),
+        ];
+        for (key, value) in one_to_ninety {
+            if !(1..=90).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    rule: "between 1 and 90".to_owned(),
+                    got: value.to_string(),
+                });
+            }
+        }
         self.sms.validate()?;
         Ok(())
     }
-}
-
-fn at_least(key: &'static str, value: i128, min: i128) -> Result<(), ConfigError> {
-    if value < min {
-        return Err(ConfigError::Invalid {
-            key,
-            rule: format!("at least {min}"),
-            got: value.to_string(),
-        });
-    }
-    Ok(())
-}
-
-fn between(key: &'static str, value: i128, min: i128, max: i128) -> Result<(), ConfigError> {
-    if !(min..=max).contains(&value) {
-        return Err(ConfigError::Invalid {
-            key,
-            rule: format!("between {min} and {max}"),
-            got: value.to_string(),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::config::sms::*;
 use tweestap_domain::sms::SmsPolicy;

@@ -1,4 +1,3 @@
-
 use super::*;
 use tweestap_domain::sms::PhoneNumber;
 
