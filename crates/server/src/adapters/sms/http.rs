@@ -1,14 +1,17 @@
 //! The HTTP gateways: the generic one and Twilio's, over one retrying transport.
 
-use super::CONNECT_TIMEOUT;
 use crate::config::sms::{invalid, BodyFormat, HttpMethod, RetryPolicy, SmsConfig, SmsConfigError};
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use std::fmt;
+use std::time::Duration;
 use tweestap_domain::sms::{SmsMessage, SmsOutcome};
 
 mod template;
 
 use template::{fill, json_escape, url_escape, Values};
+
+/// The connect timeout, or the whole timeout when that is shorter.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// At most this much of an answer is read (for the provider id or an error).
 const MAX_ANSWER_BYTES: usize = 16 * 1024;

@@ -20,13 +20,9 @@ mod tests;
 
 use crate::config::sms::{GatewayKind, SmsConfig, SmsConfigError};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tweestap_domain::sms::{SmsMessage, SmsOutcome};
 
 pub use http::{HttpGateway, TwilioGateway};
-
-/// The connect timeout, or the whole timeout when that is shorter.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `<data_dir>/sms-outbox`.
 pub fn sms_outbox_dir(data_dir: &Path) -> PathBuf {

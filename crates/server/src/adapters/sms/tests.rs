@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::sms::*;
+use std::time::Duration;
 use tweestap_domain::sms::SmsPolicy;
 
 fn parse(toml_text: &str) -> SmsConfig {
