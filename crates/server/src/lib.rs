@@ -1,13 +1,15 @@
 //! Wiring: configuration to a running server. The binary and the integration tests
 //! both start tweestap through [`spawn`].
 
+pub mod adapters;
 pub mod config;
 mod keys;
-pub mod mail;
-pub mod oidc;
-pub mod sms;
 
-use crate::config::Config;
+use crate::adapters::mail::{self, MailSetupError};
+use crate::adapters::sms::{sms_outbox_dir, SmsGateway};
+use crate::config::oidc::OidcConfigError;
+use crate::config::sms::{GatewayKind, SmsConfigError};
+use crate::config::{redact, Config};
 use base64::Engine as _;
 use chrono::Duration;
 use std::net::SocketAddr;
@@ -29,6 +31,8 @@ use tweestap_web::WebSettings;
 pub enum StartError {
     #[error("cannot prepare the data directory {0}: {1}")]
     DataDir(String, std::io::Error),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     #[error("secret key: {0}")]
     Key(String),
     #[error("database: {0}")]
@@ -38,11 +42,11 @@ pub enum StartError {
     #[error("password hashing: {0}")]
     Hash(#[from] tweestap_domain::password::HashError),
     #[error("mail: {0}")]
-    Mail(String),
+    Mail(#[from] MailSetupError),
     #[error("sms: {0}")]
-    Sms(#[from] sms::SmsConfigError),
+    Sms(#[from] SmsConfigError),
     #[error(transparent)]
-    Oidc(#[from] oidc::OidcConfigError),
+    Oidc(#[from] OidcConfigError),
     #[error("signing keys: {0}")]
     SigningKeys(tweestap_domain::Error),
     #[error("cannot listen on {0}: {1}")]
@@ -73,17 +77,6 @@ impl Database {
     }
 }
 
-/// The URL without its password, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// The database in words, password removed, for messages.
 pub fn describe_database(config: &Config) -> String {
     match Database::from_url(&config.database_url) {
@@ -98,9 +91,9 @@ pub fn describe_database(config: &Config) -> String {
 pub fn pool_settings(config: &Config) -> PoolSettings {
     let d = &config.database;
     PoolSettings {
-        max_connections: d.max_connections.max(1),
-        min_connections: d.min_connections.min(d.max_connections.max(1)),
-        acquire_timeout: std::time::Duration::from_secs(d.acquire_timeout_seconds.max(1)),
+        max_connections: d.max_connections,
+        min_connections: d.min_connections,
+        acquire_timeout: std::time::Duration::from_secs(d.acquire_timeout_seconds),
         idle_timeout: (d.idle_timeout_seconds > 0)
             .then(|| std::time::Duration::from_secs(d.idle_timeout_seconds)),
     }
@@ -128,27 +121,29 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
             .map_err(|e| StartError::Key(format!("secret_key is not base64: {e}")))?;
         return MasterKey::from_bytes(&raw).map_err(|e| StartError::Key(e.to_string()));
     }
-    keys::load_or_create(&config.data_dir.join("secret.key"))
+    keys::load_or_create(&config.data_dir.join("secret.key")).map_err(StartError::Key)
 }
 
+/// The engine's settings; refuses a configuration with a value outside its range.
 pub fn settings(config: &Config) -> Result<Settings, StartError> {
+    config.validate()?;
     Ok(Settings {
         issuer: config.issuer.clone(),
         totp: TotpParams::default(),
         lockout: LockoutPolicy {
-            max_failures: config.lockout.max_failures.max(1),
-            base: Duration::seconds(config.lockout.base_seconds.max(1)),
-            max: Duration::seconds(config.lockout.max_seconds.max(1)),
+            max_failures: config.lockout.max_failures,
+            base: Duration::seconds(config.lockout.base_seconds),
+            max: Duration::seconds(config.lockout.max_seconds),
         },
         password_lockout: LockoutPolicy {
-            max_failures: config.lockout.password_max_failures.max(1),
-            base: Duration::seconds(config.lockout.password_base_seconds.max(1)),
-            max: Duration::seconds(config.lockout.password_max_seconds.max(1)),
+            max_failures: config.lockout.password_max_failures,
+            base: Duration::seconds(config.lockout.password_base_seconds),
+            max: Duration::seconds(config.lockout.password_max_seconds),
         },
         sessions: SessionPolicy {
-            idle: Duration::minutes(config.session.idle_timeout_minutes.max(1)),
-            absolute: Duration::hours(config.session.absolute_timeout_hours.max(1)),
-            second_factor: Duration::minutes(config.session.second_factor_timeout_minutes.max(1)),
+            idle: Duration::minutes(config.session.idle_timeout_minutes),
+            absolute: Duration::hours(config.session.absolute_timeout_hours),
+            second_factor: Duration::minutes(config.session.second_factor_timeout_minutes),
         },
         passwords: PasswordRules {
             min_length: config.password.min_length,
@@ -160,10 +155,10 @@ pub fn settings(config: &Config) -> Result<Settings, StartError> {
         ),
         two_factor: config.policy.two_factor_policy(),
         refuse_shared_mailboxes: config.policy.refuse_shared_mailboxes,
-        remember_device: Duration::days(config.session.remember_device_days.clamp(1, 90)),
+        remember_device: Duration::days(config.session.remember_device_days),
         sms: config.sms.policy(),
         enrollment_link_validity: chrono::Duration::days(i64::from(
-            config.policy.enrollment_link_days.clamp(1, 90),
+            config.policy.enrollment_link_days,
         )),
         oidc: config.oidc.settings()?,
     })
@@ -194,7 +189,7 @@ pub async fn engine(
         },
         workers,
     )?;
-    let gateway = config.sms.gateway(&config.data_dir)?;
+    let gateway = SmsGateway::from_config(&config.sms, &config.data_dir)?;
     tracing::info!(gateway = %gateway.describe(), "SMS codes go out through this gateway");
     let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings)
         .with_sms_sender(Arc::new(gateway));
@@ -261,8 +256,8 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         secure_cookies: config.secure_cookies(),
         trust_forwarded_for: config.trust_forwarded_for,
         outbox: mailer.outbox(),
-        sms_outbox: (config.sms.gateway == sms::GatewayKind::Outbox)
-            .then(|| sms::sms_outbox_dir(&config.data_dir)),
+        sms_outbox: (config.sms.gateway == GatewayKind::Outbox)
+            .then(|| sms_outbox_dir(&config.data_dir)),
         public_url: links_base(config, addr),
         return_hosts: config.forward_auth.return_hosts.clone(),
         cookie_domain: Some(config.session.cookie_domain.trim().trim_start_matches('.'))
@@ -293,7 +288,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
             }
         }
     });
-    let poll = std::time::Duration::from_secs(config.mail.poll_interval_seconds.max(1));
+    let poll = std::time::Duration::from_secs(config.mail.poll_interval_seconds);
     let worker = tokio::spawn(mail::run_worker(app.clone(), mailer, poll));
     let background = vec![sweep.abort_handle(), worker.abort_handle()];
     let task = tokio::spawn(async move {

@@ -195,6 +195,7 @@ fn load_config(cli: &Cli) -> Result<Config, BoxError> {
     if let Some(l) = cli.listen {
         config.listen = l;
     }
+    config.validate()?;
     Ok(config)
 }
 
@@ -366,7 +367,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             }
             println!(
                 "the previous keys stay published for {} hours, then they are deleted",
-                config.oidc.key_retention_hours.max(1)
+                config.oidc.key_retention_hours
             );
         }
         Command::Client(ClientCommand::Add {

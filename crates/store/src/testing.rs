@@ -6,8 +6,10 @@
 //! create databases. When the server cannot be used the tests skip loudly, unless
 //! `TWEESTAP_REQUIRE_ALL=1` (as in CI), which makes them fail instead.
 //!
-//! Databases are named `tweestap_test_<32 hex digits>`; a test that panics before
-//! [`drop_database`] leaves its database behind, and
+//! Databases are named `tweestap_test_<32 hex digits>`. [`TestDatabase`] drops its
+//! database when it goes, even when the test panics; a test that calls
+//! [`fresh_postgres_database`] itself and panics before [`drop_database`] leaves its
+//! database behind, and
 //! `SELECT datname FROM pg_database WHERE datname LIKE 'tweestap_test_%'` finds them.
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -70,6 +72,51 @@ pub async fn fresh_postgres_database() -> Option<String> {
 pub async fn drop_database(url: &str) {
     if let Err(why) = try_drop_database(url).await {
         eprintln!("could not drop test database {}: {why}", redacted(url));
+    }
+}
+
+/// A fresh PostgreSQL database for one test, dropped when the guard is dropped —
+/// also while a panicking test unwinds.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: String,
+}
+
+impl TestDatabase {
+    /// A new empty database, or `None` (after a loud message) when PostgreSQL cannot
+    /// be used; see [`fresh_postgres_database`].
+    pub async fn create() -> Option<Self> {
+        fresh_postgres_database().await.map(|url| Self { url })
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let url = std::mem::take(&mut self.url);
+        // Drop cannot await, and blocking on the test's own runtime from inside it
+        // panics: drop the database from a fresh thread with its own small runtime,
+        // and wait for it, so the database is gone when the test ends.
+        let dropping =
+            std::thread::spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(drop_database(&url)),
+                    Err(why) => eprintln!(
+                        "could not drop test database {}: no runtime: {why}",
+                        redacted(&url)
+                    ),
+                }
+            });
+        if dropping.join().is_err() {
+            eprintln!("could not drop a test database: the dropping thread panicked");
+        }
     }
 }
 
@@ -182,5 +229,34 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.contains("refusing"), "{e}");
+    }
+
+    /// The guard drops its database even when the test holding it panics.
+    #[test]
+    fn the_guard_drops_its_database_when_the_test_panics() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let Some(database) = runtime.block_on(TestDatabase::create()) else {
+            return;
+        };
+        let url = database.url().to_owned();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = database;
+            panic!("a failing test");
+        }));
+        assert!(panicked.is_err());
+        let name = url.rsplit('/').next().unwrap().to_owned();
+        let still_there = runtime.block_on(async {
+            let mut admin = admin_connection(&postgres_url()).await.unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+            n
+        });
+        assert_eq!(still_there, 0, "{name} is still there");
     }
 }

@@ -1,0 +1,16 @@
+//! The JSON API and the pages, driven over HTTP against a server on a loopback port.
+
+mod devices;
+mod enrollment;
+mod forward_auth;
+mod journeys;
+mod mail;
+mod oidc;
+mod oidc_flow;
+mod oidc_library;
+mod pages;
+mod password;
+mod policy;
+mod refusals;
+mod sms;
+mod support_reset;

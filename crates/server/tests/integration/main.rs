@@ -1,0 +1,12 @@
+//! The integration tests: one binary, since each links the whole server. Every test
+//! runs a real tweestap — in this process on a loopback port ([`kit::TestApp`]) or as
+//! the `tweestap` binary — and the kit is shared by all of them.
+
+mod api;
+mod browser;
+mod cli;
+mod cluster;
+mod kit;
+mod moving;
+mod nginx;
+mod sms_gateways;
