@@ -267,17 +267,6 @@ pub(crate) fn oidc_token_from(row: &impl Columns) -> StoreResult<StoredToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn micros_rounds_down_on_both_sides_of_1970() {
-        let t = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
-        assert_eq!(micros(t).nanosecond(), 123_456_000);
-        let before = Utc.timestamp_opt(-1, 999_999_999).unwrap();
-        assert_eq!(micros(before), Utc.timestamp_opt(-1, 999_999_000).unwrap());
-        let exact = Utc.timestamp_opt(5, 7_000).unwrap();
-        assert_eq!(micros(exact), exact);
-    }
 
     #[test]
     fn counts_saturate() {

@@ -271,7 +271,12 @@ async fn concurrent_oidc_code_claims_accept_exactly_one(s: Dyn) {
     assert_eq!(fresh, 1);
 }
 
-pub(super) fn stored_token(hash: &str, kind: TokenKind, family: &str, account: AccountId) -> StoredToken {
+pub(super) fn stored_token(
+    hash: &str,
+    kind: TokenKind,
+    family: &str,
+    account: AccountId,
+) -> StoredToken {
     StoredToken {
         token_hash: TokenHash(hash.into()),
         account_id: account,
