@@ -2,7 +2,6 @@
 
 use crate::password::{HashError, PasswordProblem};
 use crate::secret_box::CryptoError;
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -91,3 +90,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a store reports; the engine turns it into [`Error::Store`] (and the web
+/// layer into 409 or 503). It lives here, not beside the store traits, so that this
+/// module depends on nothing that depends on it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    /// The database cannot be reached; callers answer 503 and try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;

@@ -1,17 +1,22 @@
-//! Storage implementations of [`tweestap_domain::store::Store`]: SQLite (the
-//! embedded default) and PostgreSQL (for several server nodes sharing one database).
+//! The storage of [`tweestap_domain::store::Store`], one implementation for SQLite
+//! (the embedded default) and PostgreSQL (for several server nodes sharing one
+//! database): [`SqlStore`], with its queries written once.
 //!
-//! Both keep their schema in `migrations/<backend>/`; the two directories must stay
-//! in step (same numbering, same meaning), which `tests/conformance.rs` checks along
-//! with the behaviour of every trait method on both backends.
+//! Both keep their schema in `migrations/<backend>/` (the column types differ:
+//! SQLite keeps ids and times as text); the two directories must stay in step (same
+//! numbering, same meaning), which `tests/conformance.rs` checks along with the
+//! behaviour of every trait method on both backends.
 
 mod postgres;
 mod rows;
+mod sql;
+mod sql_store;
 mod sqlite;
 pub mod testing;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use postgres::{Postgres, PostgresStore};
+pub use sql_store::{Backend, SqlStore};
+pub use sqlite::{Sqlite, SqliteStore};
 
 use std::time::Duration;
 use tweestap_domain::store::StoreError;
@@ -101,15 +106,13 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 /// docs/deployment.md).
 pub(crate) fn require_migrated(
     migrator: &sqlx::migrate::Migrator,
-    applied: Result<Vec<i64>, sqlx::Error>,
+    applied: tweestap_domain::store::StoreResult<Vec<i64>>,
 ) -> tweestap_domain::store::StoreResult<()> {
     let applied = match applied {
         Ok(v) => v,
-        Err(e) => match map_err(e) {
-            u @ StoreError::Unavailable(_) => return Err(u),
-            // No migrations table yet: nothing applied.
-            _ => Vec::new(),
-        },
+        Err(u @ StoreError::Unavailable(_)) => return Err(u),
+        // No migrations table yet: nothing applied.
+        Err(_) => Vec::new(),
     };
     let pending = migrator
         .iter()

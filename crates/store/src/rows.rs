@@ -12,24 +12,45 @@ use tweestap_domain::enrollment::{EnrollmentLink, LinkPurpose};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, QueuedMail};
+use tweestap_domain::oidc::flow::{StoredCode, StoredToken, TokenKind};
 use tweestap_domain::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
+use tweestap_domain::recovery::StoredRecoveryCode;
 use tweestap_domain::session::{Session, SessionStage};
 use tweestap_domain::session_code::{CodePurpose, SessionCode};
 use tweestap_domain::store::{StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
 use uuid::Uuid;
 
-/// Reads one column of a result row in the backend's own representation.
+/// Reads one column of a result row in the backend's own representation; a NULL
+/// where a value must be is corrupt data.
 pub(crate) trait Columns {
-    fn text(&self, name: &str) -> StoreResult<String>;
     fn opt_text(&self, name: &str) -> StoreResult<Option<String>>;
-    fn int(&self, name: &str) -> StoreResult<i64>;
     fn opt_int(&self, name: &str) -> StoreResult<Option<i64>>;
     fn bytes(&self, name: &str) -> StoreResult<Vec<u8>>;
-    fn time(&self, name: &str) -> StoreResult<DateTime<Utc>>;
     fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>>;
-    fn uuid(&self, name: &str) -> StoreResult<Uuid>;
     fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>>;
+
+    fn text(&self, name: &str) -> StoreResult<String> {
+        self.opt_text(name)?.ok_or_else(|| null(name))
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        self.opt_int(name)?.ok_or_else(|| null(name))
+    }
+    fn time(&self, name: &str) -> StoreResult<DateTime<Utc>> {
+        self.opt_time(name)?.ok_or_else(|| null(name))
+    }
+    fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        self.opt_uuid(name)?.ok_or_else(|| null(name))
+    }
+    /// A text column that names one of a domain type's values.
+    fn parsed<T>(&self, name: &str, parse: impl FnOnce(&str) -> Option<T>) -> StoreResult<T> {
+        let text = self.text(name)?;
+        parse(&text).ok_or_else(|| StoreError::Corrupt(format!("{name} {text:?}")))
+    }
+}
+
+fn null(column: &str) -> StoreError {
+    StoreError::Corrupt(format!("{column} is NULL"))
 }
 
 /// Times are stored at microsecond precision on every backend; this drops the rest
@@ -53,28 +74,19 @@ pub(crate) fn count(n: i64) -> u32 {
 }
 
 pub(crate) fn account_from(row: &impl Columns) -> StoreResult<Account> {
-    let email = row.text("email")?;
-    let role = row.text("role")?;
     Ok(Account {
         id: AccountId(row.uuid("id")?),
-        email: Email::parse(&email)
-            .map_err(|_| StoreError::Corrupt(format!("e-mail {email:?}")))?,
+        email: row.parsed("email", |s| Email::parse(s).ok())?,
         name: row.text("name")?,
-        role: role
-            .parse::<Role>()
-            .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        role: row.parsed("role", |s| s.parse::<Role>().ok())?,
         password_hash: row.text("password_hash")?,
         created_at: row.time("created_at")?,
         code_failures: count(row.int("code_failures")?),
         password_failures: count(row.int("password_failures")?),
         password_locked_until: row.opt_time("password_locked_until")?,
         code_locked_until: row.opt_time("code_locked_until")?,
-        language: language(&row.text("language")?)?,
+        language: row.parsed("language", Language::from_code)?,
     })
-}
-
-fn language(code: &str) -> StoreResult<Language> {
-    Language::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("language {code:?}")))
 }
 
 pub(crate) fn mail_from(row: &impl Columns) -> StoreResult<QueuedMail> {
@@ -83,7 +95,7 @@ pub(crate) fn mail_from(row: &impl Columns) -> StoreResult<QueuedMail> {
         account_id: row.opt_uuid("account_id")?.map(AccountId),
         to: row.text("recipient")?,
         to_name: row.text("recipient_name")?,
-        language: language(&row.text("language")?)?,
+        language: row.parsed("language", Language::from_code)?,
         payload: row.text("payload")?,
         kind: row.text("kind")?,
         attempts: count(row.int("attempts")?),
@@ -95,12 +107,10 @@ pub(crate) fn mail_from(row: &impl Columns) -> StoreResult<QueuedMail> {
 }
 
 pub(crate) fn factor_from(row: &impl Columns) -> StoreResult<Factor> {
-    let kind = row.text("kind")?;
     Ok(Factor {
         id: FactorId(row.uuid("id")?),
         account_id: AccountId(row.uuid("account_id")?),
-        kind: FactorKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("factor kind {kind:?}")))?,
+        kind: row.parsed("kind", FactorKind::parse)?,
         label: row.text("label")?,
         secret_sealed: row.bytes("secret_sealed")?,
         created_at: row.time("created_at")?,
@@ -111,12 +121,10 @@ pub(crate) fn factor_from(row: &impl Columns) -> StoreResult<Factor> {
 }
 
 pub(crate) fn session_from(row: &impl Columns) -> StoreResult<Session> {
-    let stage = row.text("stage")?;
     Ok(Session {
         id_hash: TokenHash(row.text("id_hash")?),
         account_id: AccountId(row.uuid("account_id")?),
-        stage: SessionStage::parse(&stage)
-            .ok_or_else(|| StoreError::Corrupt(format!("stage {stage:?}")))?,
+        stage: row.parsed("stage", SessionStage::parse)?,
         created_at: row.time("created_at")?,
         last_seen_at: row.time("last_seen_at")?,
         auth_time: row.time("auth_time")?,
@@ -139,11 +147,9 @@ pub(crate) fn audit_from(row: &impl Columns) -> StoreResult<AuditRecord> {
 }
 
 pub(crate) fn session_code_from(row: &impl Columns) -> StoreResult<SessionCode> {
-    let purpose = row.text("purpose")?;
     Ok(SessionCode {
         session_hash: TokenHash(row.text("session_hash")?),
-        purpose: CodePurpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Corrupt(format!("code purpose {purpose:?}")))?,
+        purpose: row.parsed("purpose", CodePurpose::parse)?,
         account_id: AccountId(row.uuid("account_id")?),
         factor_id: row.opt_uuid("factor_id")?.map(FactorId),
         code_mac: row.text("code_mac")?,
@@ -155,12 +161,10 @@ pub(crate) fn session_code_from(row: &impl Columns) -> StoreResult<SessionCode> 
 }
 
 pub(crate) fn enrollment_link_from(row: &impl Columns) -> StoreResult<EnrollmentLink> {
-    let purpose = row.text("purpose")?;
     Ok(EnrollmentLink {
         token_hash: TokenHash(row.text("token_hash")?),
         account_id: AccountId(row.uuid("account_id")?),
-        purpose: LinkPurpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Corrupt(format!("link purpose {purpose:?}")))?,
+        purpose: row.parsed("purpose", LinkPurpose::parse)?,
         created_at: row.time("created_at")?,
         expires_at: row.time("expires_at")?,
         used_at: row.opt_time("used_at")?,
@@ -193,10 +197,8 @@ pub(crate) fn device_from(row: &impl Columns) -> StoreResult<RememberedDevice> {
     })
 }
 
-pub(crate) fn recovery_code_from(
-    row: &impl Columns,
-) -> StoreResult<tweestap_domain::recovery::StoredRecoveryCode> {
-    Ok(tweestap_domain::recovery::StoredRecoveryCode {
+pub(crate) fn recovery_code_from(row: &impl Columns) -> StoreResult<StoredRecoveryCode> {
+    Ok(StoredRecoveryCode {
         account_id: AccountId(row.uuid("account_id")?),
         code_mac: row.text("code_mac")?,
         created_at: row.time("created_at")?,
@@ -205,15 +207,11 @@ pub(crate) fn recovery_code_from(
 }
 
 pub(crate) fn signing_key_from(row: &impl Columns) -> StoreResult<SigningKey> {
-    let alg = row.text("alg")?;
-    let jwk = row.text("public_jwk")?;
     Ok(SigningKey {
         kid: row.text("kid")?,
-        alg: SigningAlg::parse(&alg)
-            .ok_or_else(|| StoreError::Corrupt(format!("signing alg {alg:?}")))?,
+        alg: row.parsed("alg", SigningAlg::parse)?,
         private_sealed: row.bytes("private_sealed")?,
-        public_jwk: serde_json::from_str(&jwk)
-            .map_err(|e| StoreError::Corrupt(format!("public JWK: {e}")))?,
+        public_jwk: row.parsed("public_jwk", |s| serde_json::from_str(s).ok())?,
         created_at: row.time("created_at")?,
         retired_at: row.opt_time("retired_at")?,
     })
@@ -225,7 +223,6 @@ pub(crate) fn redirect_uris_json(uris: &[String]) -> String {
 }
 
 pub(crate) fn client_from(row: &impl Columns) -> StoreResult<OidcClient> {
-    let uris = row.text("redirect_uris")?;
     let secret_hash = row.opt_text("secret_hash")?;
     let kind = row.text("client_type")?;
     if (kind == "public") != secret_hash.is_none() {
@@ -234,23 +231,16 @@ pub(crate) fn client_from(row: &impl Columns) -> StoreResult<OidcClient> {
     Ok(OidcClient {
         id: row.text("id")?,
         name: row.text("name")?,
-        redirect_uris: serde_json::from_str(&uris)
-            .map_err(|e| StoreError::Corrupt(format!("redirect URIs: {e}")))?,
+        redirect_uris: row.parsed("redirect_uris", |s| serde_json::from_str(s).ok())?,
         secret_hash,
         created_at: Some(row.time("created_at")?),
-        id_token_alg: {
-            let alg = row.text("id_token_alg")?;
-            SigningAlg::parse(&alg)
-                .ok_or_else(|| StoreError::Corrupt(format!("ID token algorithm {alg:?}")))?
-        },
+        id_token_alg: row.parsed("id_token_alg", SigningAlg::parse)?,
         source: ClientSource::Database,
     })
 }
 
-pub(crate) fn oidc_code_from(
-    row: &impl Columns,
-) -> StoreResult<tweestap_domain::oidc::flow::StoredCode> {
-    Ok(tweestap_domain::oidc::flow::StoredCode {
+pub(crate) fn oidc_code_from(row: &impl Columns) -> StoreResult<StoredCode> {
+    Ok(StoredCode {
         code_hash: TokenHash(row.text("code_hash")?),
         account_id: AccountId(row.uuid("account_id")?),
         grant: row.text("grant_json")?,
@@ -260,16 +250,11 @@ pub(crate) fn oidc_code_from(
     })
 }
 
-pub(crate) fn oidc_token_from(
-    row: &impl Columns,
-) -> StoreResult<tweestap_domain::oidc::flow::StoredToken> {
-    use tweestap_domain::oidc::flow::TokenKind;
-    let kind = row.text("kind")?;
-    Ok(tweestap_domain::oidc::flow::StoredToken {
+pub(crate) fn oidc_token_from(row: &impl Columns) -> StoreResult<StoredToken> {
+    Ok(StoredToken {
         token_hash: TokenHash(row.text("token_hash")?),
         account_id: AccountId(row.uuid("account_id")?),
-        kind: TokenKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind:?}")))?,
+        kind: row.parsed("kind", TokenKind::parse)?,
         family: row.text("family")?,
         grant: row.text("grant_json")?,
         created_at: row.time("created_at")?,
@@ -282,17 +267,6 @@ pub(crate) fn oidc_token_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn micros_rounds_down_on_both_sides_of_1970() {
-        let t = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
-        assert_eq!(micros(t).nanosecond(), 123_456_000);
-        let before = Utc.timestamp_opt(-1, 999_999_999).unwrap();
-        assert_eq!(micros(before), Utc.timestamp_opt(-1, 999_999_000).unwrap());
-        let exact = Utc.timestamp_opt(5, 7_000).unwrap();
-        assert_eq!(micros(exact), exact);
-    }
 
     #[test]
     fn counts_saturate() {

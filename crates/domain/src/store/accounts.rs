@@ -1,0 +1,56 @@
+//! Accounts: who they are, their passwords, languages and lock-out counters.
+
+use crate::account::{Account, AccountId, Email, Role};
+use crate::error::StoreResult;
+use crate::lockout::Guard;
+use crate::mail::{Language, NewMail};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: AccountId,
+    pub email: Email,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    async fn insert_account(&self, a: &NewAccount) -> StoreResult<()>;
+    async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>>;
+    async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    /// Accounts whose address or name contains `query` (case-insensitive), by
+    /// address, at most `limit`.
+    async fn search_accounts(&self, query: &str, limit: u32) -> StoreResult<Vec<Account>>;
+    /// Gives an account a new address; `Conflict` when another account has it.
+    async fn change_email(&self, account: AccountId, email: &Email) -> StoreResult<()>;
+    async fn set_language(&self, id: AccountId, language: Language) -> StoreResult<()>;
+
+    /// Atomically adds one to the consecutive failures and returns the new count.
+    async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32>;
+    async fn set_lock(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// Clears the failures and any lock.
+    async fn reset_failures(&self, id: AccountId, guard: Guard) -> StoreResult<()>;
+
+    /// Sets a new password hash in one transaction with its consequences: the
+    /// password failures and lock are cleared (the code lock stays), every open reset
+    /// link, every session and every remembered device of the account ends, and so
+    /// does what portals hold (OIDC tokens revoked, unexchanged codes deleted);
+    /// `notice` is queued in the same transaction.
+    async fn change_password(
+        &self,
+        account: AccountId,
+        password_hash: &str,
+        at: DateTime<Utc>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<()>;
+}

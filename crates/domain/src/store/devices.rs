@@ -1,0 +1,38 @@
+//! Remembered devices and recovery codes: the ways around a second factor.
+
+use crate::account::AccountId;
+use crate::device::RememberedDevice;
+use crate::error::StoreResult;
+use crate::token::TokenHash;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync + 'static {
+    async fn insert_device(&self, d: &RememberedDevice) -> StoreResult<()>;
+    async fn device_by_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RememberedDevice>>;
+    async fn touch_device(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// The account's devices, most recently used first.
+    async fn devices_of(&self, account: AccountId) -> StoreResult<Vec<RememberedDevice>>;
+    async fn delete_device(&self, account: AccountId, id: uuid::Uuid) -> StoreResult<bool>;
+    async fn delete_devices_of(&self, account: AccountId) -> StoreResult<u64>;
+
+    /// Replaces the account's recovery codes by these MACs, in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        account: AccountId,
+        macs: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Uses an unused code, atomically; false when there is none with this MAC.
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        mac: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn recovery_codes_left(&self, account: AccountId) -> StoreResult<u32>;
+}

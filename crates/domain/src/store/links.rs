@@ -1,0 +1,61 @@
+//! Mailed links: forgotten-password links and set-up (QR) links, and the support
+//! reset that issues one.
+
+use crate::account::AccountId;
+use crate::enrollment::EnrollmentLink;
+use crate::error::StoreResult;
+use crate::mail::NewMail;
+use crate::token::TokenHash;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// A forgotten-password link as stored: only the hash of its token.
+#[derive(Debug, Clone)]
+pub struct NewPasswordReset {
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait LinkStore: Send + Sync + 'static {
+    /// Stores a new reset link and, in the same transaction, ends every other open
+    /// link of the account (`used_at = created_at`).
+    async fn insert_password_reset(&self, r: &NewPasswordReset) -> StoreResult<()>;
+    /// The account of an open link (unused, `expires_at > now`), without using it.
+    async fn password_reset_account(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>>;
+    /// Uses an open link, atomically: one `UPDATE ... WHERE used_at IS NULL AND
+    /// expires_at > now`; of two concurrent claims exactly one gets the account.
+    async fn claim_password_reset(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>>;
+
+    /// Stores a new QR link and, in the same transaction, ends the account's other
+    /// open links (`used_at = created_at`).
+    async fn insert_enrollment_link(&self, l: &EnrollmentLink) -> StoreResult<()>;
+    async fn enrollment_link(&self, token_hash: &TokenHash) -> StoreResult<Option<EnrollmentLink>>;
+    /// Uses an open link, atomically (one conditional `UPDATE`): of two concurrent
+    /// claims exactly one gets the account.
+    async fn claim_enrollment_link(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccountId>>;
+    /// A support reset, in one transaction: every factor, session (and so every
+    /// mailed code), open link and portal grant (OIDC tokens and codes) of the
+    /// account is gone, `link` is the one open link left, and `notice` (the mail
+    /// carrying that link) is queued.
+    async fn reset_two_factor(
+        &self,
+        account: AccountId,
+        link: &EnrollmentLink,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<()>;
+}

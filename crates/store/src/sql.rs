@@ -1,0 +1,371 @@
+//! The one place that knows there are two databases.
+//!
+//! Queries are written once with `$N` placeholders (sqlx-sqlite reads `$N` as
+//! parameter N, and the same `$N` twice is one parameter on both databases). Their
+//! arguments are [`Value`]s, a small typed "any" of our own: each backend binds
+//! them its own way (SQLite keeps ids and times as text, PostgreSQL has uuid and
+//! timestamptz), and NULLs stay typed so PostgreSQL can infer every parameter.
+//! What the dialects really differ in besides is in [`Db`]'s `sql_*` methods.
+
+use crate::map_err;
+use crate::rows::{self, Columns};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use tweestap_domain::account::AccountId;
+use tweestap_domain::store::{StoreError, StoreResult};
+use uuid::Uuid;
+
+/// One argument of a query, each kind optional so that a NULL keeps its type.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bytes(Option<Vec<u8>>),
+    Time(Option<DateTime<Utc>>),
+    Id(Option<Uuid>),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<&Vec<u8>> for Value {
+    fn from(v: &Vec<u8>) -> Self {
+        Value::Bytes(Some(v.clone()))
+    }
+}
+impl From<DateTime<Utc>> for Value {
+    fn from(v: DateTime<Utc>) -> Self {
+        Value::Time(Some(v))
+    }
+}
+impl From<Option<DateTime<Utc>>> for Value {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Value::Time(v)
+    }
+}
+impl From<Uuid> for Value {
+    fn from(v: Uuid) -> Self {
+        Value::Id(Some(v))
+    }
+}
+impl From<Option<Uuid>> for Value {
+    fn from(v: Option<Uuid>) -> Self {
+        Value::Id(v)
+    }
+}
+impl From<AccountId> for Value {
+    fn from(v: AccountId) -> Self {
+        Value::Id(Some(v.0))
+    }
+}
+impl From<Option<AccountId>> for Value {
+    fn from(v: Option<AccountId>) -> Self {
+        Value::Id(v.map(|a| a.0))
+    }
+}
+
+/// A query text and its arguments, in `$N` order.
+#[derive(Debug)]
+pub(crate) struct Query {
+    sql: String,
+    args: Vec<Value>,
+}
+
+/// Starts a query; add its arguments with [`Query::bind`].
+pub(crate) fn query(sql: impl Into<String>) -> Query {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+    }
+}
+
+impl Query {
+    pub(crate) fn bind(mut self, v: impl Into<Value>) -> Self {
+        self.args.push(v.into());
+        self
+    }
+
+    fn sqlite(&self) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+        self.args
+            .iter()
+            .fold(sqlx::query(&self.sql), |q, v| match v {
+                Value::Text(t) => q.bind(t.as_deref()),
+                Value::Int(i) => q.bind(*i),
+                Value::Bytes(b) => q.bind(b.as_deref()),
+                Value::Time(t) => q.bind(t.map(sqlite_time)),
+                Value::Id(u) => q.bind(u.map(|u| u.hyphenated().to_string())),
+            })
+    }
+
+    fn postgres(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+        self.args
+            .iter()
+            .fold(sqlx::query(&self.sql), |q, v| match v {
+                Value::Text(t) => q.bind(t.as_deref()),
+                Value::Int(i) => q.bind(*i),
+                Value::Bytes(b) => q.bind(b.as_deref()),
+                Value::Time(t) => q.bind(t.map(rows::micros)),
+                Value::Id(u) => q.bind(*u),
+            })
+    }
+}
+
+/// Times in SQLite are RFC 3339 text in UTC with exactly six fractional digits, so
+/// that text order is time order; the digits beyond are dropped, as
+/// [`rows::micros`] does on PostgreSQL.
+fn sqlite_time(t: DateTime<Utc>) -> String {
+    rows::micros(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The connection pool of either database.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction on either database; dropped without
+/// [`commit`](Tx::commit), it rolls back.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// A result row of either database.
+pub(crate) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+impl Db {
+    pub(crate) async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(map_err)?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await.map_err(map_err)?),
+        })
+    }
+
+    /// `COLLATE` for byte order, as SQLite's default BINARY, whatever the
+    /// PostgreSQL database's locale.
+    pub(crate) fn sql_byte_order(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "COLLATE BINARY",
+            Db::Postgres(_) => r#"COLLATE "C""#,
+        }
+    }
+
+    /// What the mail claim adds to its row choice. SQLite runs the claim under its
+    /// single write lock, so the rows chosen are claimed before any other writer
+    /// looks; on PostgreSQL, SKIP LOCKED makes concurrent workers on other nodes pass
+    /// over rows being claimed right now instead of waiting for (and then
+    /// re-taking) them. The lease keeps claimed rows out of later claims.
+    pub(crate) fn sql_skip_locked(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// The first statement of an export's transaction: PostgreSQL reads every table
+    /// as of one instant only under REPEATABLE READ; a SQLite read transaction
+    /// already does.
+    pub(crate) fn sql_snapshot(&self) -> Option<&'static str> {
+        match self {
+            Db::Sqlite(_) => None,
+            Db::Postgres(_) => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        }
+    }
+
+    /// The first statement of an import's transaction, so that two imports at once
+    /// cannot both see an empty database (SQLite has one writer at a time anyway).
+    pub(crate) fn sql_import_lock(&self) -> Option<&'static str> {
+        match self {
+            Db::Sqlite(_) => None,
+            Db::Postgres(_) => Some("LOCK TABLE accounts IN EXCLUSIVE MODE"),
+        }
+    }
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+        .map_err(map_err)
+    }
+}
+
+/// Makes a domain value of a row.
+pub(crate) type ReadRow<T> = fn(&Row) -> StoreResult<T>;
+
+/// Runs queries on the pool or inside a transaction, so that helpers writing one
+/// row serve both (a change and its notice are written together).
+#[async_trait]
+pub(crate) trait Exec: Send {
+    /// Runs a statement; the number of rows it touched.
+    async fn execute(&mut self, q: Query) -> StoreResult<u64>;
+    async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>>;
+
+    async fn fetch_optional(&mut self, q: Query) -> StoreResult<Option<Row>> {
+        Ok(self.fetch_all(q).await?.into_iter().next())
+    }
+
+    async fn fetch_one(&mut self, q: Query) -> StoreResult<Row> {
+        self.fetch_optional(q)
+            .await?
+            .ok_or_else(|| StoreError::Other("the query returned no row".into()))
+    }
+
+    /// Runs a statement for its effect only.
+    async fn run(&mut self, q: Query) -> StoreResult<()> {
+        self.execute(q).await.map(drop)
+    }
+
+    /// Every row, each read with `from`.
+    async fn all<T: Send>(&mut self, q: Query, from: ReadRow<T>) -> StoreResult<Vec<T>> {
+        self.fetch_all(q).await?.iter().map(from).collect()
+    }
+
+    /// The first row, if any, read with `from`.
+    async fn optional<T: Send>(&mut self, q: Query, from: ReadRow<T>) -> StoreResult<Option<T>> {
+        self.fetch_optional(q).await?.as_ref().map(from).transpose()
+    }
+}
+
+#[async_trait]
+impl Exec for &Db {
+    async fn execute(&mut self, q: Query) -> StoreResult<u64> {
+        match self {
+            Db::Sqlite(p) => q.sqlite().execute(p).await.map(|r| r.rows_affected()),
+            Db::Postgres(p) => q.postgres().execute(p).await.map(|r| r.rows_affected()),
+        }
+        .map_err(map_err)
+    }
+
+    async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
+        Ok(match self {
+            Db::Sqlite(p) => rows_of(q.sqlite().fetch_all(p).await, Row::Sqlite)?,
+            Db::Postgres(p) => rows_of(q.postgres().fetch_all(p).await, Row::Postgres)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Exec for &mut Tx {
+    async fn execute(&mut self, q: Query) -> StoreResult<u64> {
+        match self {
+            Tx::Sqlite(t) => q
+                .sqlite()
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
+            Tx::Postgres(t) => q
+                .postgres()
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(map_err)
+    }
+
+    async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
+        Ok(match self {
+            Tx::Sqlite(t) => rows_of(q.sqlite().fetch_all(&mut **t).await, Row::Sqlite)?,
+            Tx::Postgres(t) => rows_of(q.postgres().fetch_all(&mut **t).await, Row::Postgres)?,
+        })
+    }
+}
+
+fn rows_of<R>(rows: Result<Vec<R>, sqlx::Error>, wrap: fn(R) -> Row) -> StoreResult<Vec<Row>> {
+    Ok(rows.map_err(map_err)?.into_iter().map(wrap).collect())
+}
+
+fn col<'r, R, T>(row: &'r R, name: &str) -> StoreResult<T>
+where
+    R: sqlx::Row,
+    for<'n> &'n str: sqlx::ColumnIndex<R>,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    row.try_get(name).map_err(map_err)
+}
+
+fn parse_sqlite_time(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+fn parse_uuid(s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
+}
+
+/// SQLite keeps times and ids as text, parsed here; PostgreSQL has them natively.
+impl Columns for Row {
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        match self {
+            Row::Sqlite(r) => col(r, name),
+            Row::Postgres(r) => col(r, name),
+        }
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        match self {
+            Row::Sqlite(r) => col(r, name),
+            Row::Postgres(r) => col(r, name),
+        }
+    }
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        match self {
+            Row::Sqlite(r) => col(r, name),
+            Row::Postgres(r) => col(r, name),
+        }
+    }
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        match self {
+            Row::Sqlite(r) => col::<_, Option<String>>(r, name)?
+                .as_deref()
+                .map(parse_sqlite_time)
+                .transpose(),
+            Row::Postgres(r) => col(r, name),
+        }
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        match self {
+            Row::Sqlite(r) => col::<_, Option<String>>(r, name)?
+                .as_deref()
+                .map(parse_uuid)
+                .transpose(),
+            Row::Postgres(r) => col(r, name),
+        }
+    }
+}

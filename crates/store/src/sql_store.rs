@@ -1,0 +1,77 @@
+//! The one store: every trait of [`tweestap_domain::store`], written once for
+//! SQLite and PostgreSQL alike (one file per trait).
+
+mod accounts;
+mod audit;
+mod codes;
+mod devices;
+mod factors;
+mod links;
+mod mail_queue;
+mod oidc;
+mod sessions;
+mod upkeep;
+
+use crate::sql::{query, Db, Exec};
+use crate::{map_migrate_err, require_migrated};
+use std::marker::PhantomData;
+use tweestap_domain::store::StoreResult;
+
+/// A database behind [`SqlStore`]; it only chooses the constructors
+/// ([`crate::SqliteStore`] opens a file, [`crate::PostgresStore`] connects to a
+/// server). The queries are the same for both.
+pub trait Backend: Clone + std::fmt::Debug + Send + Sync + 'static {}
+
+/// The store on the database `B`.
+#[derive(Clone, Debug)]
+pub struct SqlStore<B: Backend> {
+    db: Db,
+    backend: PhantomData<B>,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl<B: Backend> SqlStore<B> {
+    /// Wraps a pool, then applies pending migrations when `migrate` is set, or
+    /// refuses a database that lacks some.
+    pub(crate) async fn start(db: Db, migrate: bool) -> StoreResult<Self> {
+        let s = Self {
+            db,
+            backend: PhantomData,
+        };
+        if migrate {
+            s.migrate().await?;
+        } else {
+            let applied = s.db().fetch_all(query(crate::APPLIED_MIGRATIONS)).await;
+            let applied = applied.and_then(|rows| {
+                rows.iter()
+                    .map(|r| crate::rows::Columns::int(r, "version"))
+                    .collect()
+            });
+            require_migrated(s.migrator(), applied)?;
+        }
+        Ok(s)
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.db {
+            Db::Sqlite(_) => &SQLITE_MIGRATOR,
+            Db::Postgres(_) => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// Applies pending migrations. PostgreSQL nodes starting together are safe:
+    /// sqlx holds an advisory lock while it migrates.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match &self.db {
+            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await,
+            Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
+        }
+        .map_err(map_migrate_err)
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+}

@@ -1,0 +1,111 @@
+//! Remembered devices and recovery codes: the ways around a second factor.
+
+use super::{Backend, SqlStore};
+use crate::rows::{count, device_from, Columns};
+use crate::sql::{query, Exec};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tweestap_domain::account::AccountId;
+use tweestap_domain::device::RememberedDevice;
+use tweestap_domain::store::{DeviceStore, StoreResult};
+use tweestap_domain::token::TokenHash;
+use uuid::Uuid;
+
+#[async_trait]
+impl<B: Backend> DeviceStore for SqlStore<B> {
+    async fn insert_device(&self, d: &RememberedDevice) -> StoreResult<()> {
+        let q = query(
+            "INSERT INTO remembered_devices
+             (id, token_hash, account_id, label, created_at, last_used_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(d.id)
+        .bind(&d.token_hash.0)
+        .bind(d.account_id)
+        .bind(&d.label)
+        .bind(d.created_at)
+        .bind(d.last_used_at)
+        .bind(d.expires_at);
+        self.db().run(q).await
+    }
+
+    async fn device_by_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RememberedDevice>> {
+        let q = query("SELECT * FROM remembered_devices WHERE token_hash = $1").bind(&token_hash.0);
+        self.db().optional(q, device_from).await
+    }
+
+    async fn touch_device(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        let q = query("UPDATE remembered_devices SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id);
+        self.db().run(q).await
+    }
+
+    async fn devices_of(&self, account: AccountId) -> StoreResult<Vec<RememberedDevice>> {
+        let q = query(
+            "SELECT * FROM remembered_devices WHERE account_id = $1 ORDER BY last_used_at DESC",
+        )
+        .bind(account);
+        self.db().all(q, device_from).await
+    }
+
+    async fn delete_device(&self, account: AccountId, id: Uuid) -> StoreResult<bool> {
+        let q = query("DELETE FROM remembered_devices WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(id);
+        Ok(self.db().execute(q).await? == 1)
+    }
+
+    async fn delete_devices_of(&self, account: AccountId) -> StoreResult<u64> {
+        let q = query("DELETE FROM remembered_devices WHERE account_id = $1").bind(account);
+        self.db().execute(q).await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        account: AccountId,
+        macs: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.db().begin().await?;
+        let q = query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account);
+        (&mut tx).execute(q).await?;
+        for mac in macs {
+            let q = query(
+                "INSERT INTO recovery_codes (account_id, code_mac, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(account)
+            .bind(mac)
+            .bind(at);
+            (&mut tx).execute(q).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        mac: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let q = query(
+            "UPDATE recovery_codes SET used_at = $1
+             WHERE account_id = $2 AND code_mac = $3 AND used_at IS NULL",
+        )
+        .bind(at)
+        .bind(account)
+        .bind(mac);
+        Ok(self.db().execute(q).await? == 1)
+    }
+
+    async fn recovery_codes_left(&self, account: AccountId) -> StoreResult<u32> {
+        let q = query(
+            "SELECT COUNT(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL",
+        )
+        .bind(account);
+        Ok(count(self.db().fetch_one(q).await?.int("n")?))
+    }
+}

@@ -1,0 +1,212 @@
+//! OpenID Connect: signing keys, registered clients and the code flow.
+
+use super::{Backend, SqlStore};
+use crate::rows::{self, client_from, oidc_code_from, oidc_token_from, signing_key_from, Columns};
+use crate::sql::{query, Exec, Tx};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tweestap_domain::account::AccountId;
+use tweestap_domain::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken};
+use tweestap_domain::oidc::{OidcClient, SigningKey};
+use tweestap_domain::store::{OidcStore, StoreResult};
+use tweestap_domain::token::TokenHash;
+
+#[async_trait]
+impl<B: Backend> OidcStore for SqlStore<B> {
+    async fn insert_signing_key(&self, k: &SigningKey) -> StoreResult<()> {
+        insert_signing_key(self.db(), k).await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        let q = query("SELECT * FROM oidc_signing_keys ORDER BY created_at DESC, kid");
+        self.db().all(q, signing_key_from).await
+    }
+
+    async fn rotate_signing_key(&self, k: &SigningKey, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.db().begin().await?;
+        let q = query(
+            "UPDATE oidc_signing_keys SET retired_at = $1 WHERE alg = $2 AND retired_at IS NULL",
+        )
+        .bind(at)
+        .bind(k.alg.as_str());
+        (&mut tx).execute(q).await?;
+        insert_signing_key(&mut tx, k).await?;
+        tx.commit().await
+    }
+
+    async fn delete_retired_signing_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let q = query("DELETE FROM oidc_signing_keys WHERE retired_at < $1").bind(before);
+        self.db().execute(q).await
+    }
+
+    async fn insert_client(&self, c: &OidcClient) -> StoreResult<()> {
+        insert_client(self.db(), c).await
+    }
+
+    async fn client(&self, id: &str) -> StoreResult<Option<OidcClient>> {
+        let q = query("SELECT * FROM oidc_clients WHERE id = $1").bind(id);
+        self.db().optional(q, client_from).await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<OidcClient>> {
+        let q = query("SELECT * FROM oidc_clients ORDER BY created_at, id");
+        self.db().all(q, client_from).await
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        let q = query("DELETE FROM oidc_clients WHERE id = $1").bind(id);
+        Ok(self.db().execute(q).await? == 1)
+    }
+
+    async fn insert_oidc_request(&self, r: &StoredRequest) -> StoreResult<()> {
+        let q = query(
+            "INSERT INTO oidc_requests (id_hash, request, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.id_hash.0)
+        .bind(&r.request)
+        .bind(r.created_at)
+        .bind(r.expires_at);
+        self.db().run(q).await
+    }
+
+    async fn oidc_request(
+        &self,
+        id: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>> {
+        let q = query("SELECT request FROM oidc_requests WHERE id_hash = $1 AND expires_at > $2")
+            .bind(&id.0)
+            .bind(now);
+        let row = self.db().fetch_optional(q).await?;
+        row.map(|r| r.text("request")).transpose()
+    }
+
+    async fn insert_oidc_code(&self, c: &StoredCode) -> StoreResult<()> {
+        let q = query(
+            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at, account_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.code_hash.0)
+        .bind(&c.grant)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(c.used_at)
+        .bind(c.account_id);
+        self.db().run(q).await
+    }
+
+    async fn claim_oidc_code(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CodeClaim> {
+        let q = query(
+            "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(&hash.0);
+        if let Some(row) = self.db().fetch_optional(q).await? {
+            return Ok(CodeClaim::Fresh(oidc_code_from(&row)?));
+        }
+        let q = query("SELECT * FROM oidc_codes WHERE code_hash = $1").bind(&hash.0);
+        match self.db().fetch_optional(q).await? {
+            Some(row) => Ok(CodeClaim::Reused(oidc_code_from(&row)?)),
+            None => Ok(CodeClaim::Unknown),
+        }
+    }
+
+    async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()> {
+        let q = query(
+            "INSERT INTO oidc_tokens
+             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at, account_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&t.token_hash.0)
+        .bind(t.kind.as_str())
+        .bind(&t.family)
+        .bind(&t.grant)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.used_at)
+        .bind(t.revoked_at)
+        .bind(t.account_id);
+        self.db().run(q).await
+    }
+
+    async fn oidc_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>> {
+        let q = query("SELECT * FROM oidc_tokens WHERE token_hash = $1").bind(&hash.0);
+        self.db().optional(q, oidc_token_from).await
+    }
+
+    async fn use_refresh_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool> {
+        let q = query(
+            "UPDATE oidc_tokens SET used_at = $1
+             WHERE token_hash = $2 AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(&hash.0);
+        Ok(self.db().execute(q).await? == 1)
+    }
+
+    async fn revoke_oidc_family(&self, family: &str, at: DateTime<Utc>) -> StoreResult<u64> {
+        let q = query(
+            "UPDATE oidc_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(family);
+        self.db().execute(q).await
+    }
+}
+
+/// One signing key row; shared by `insert_signing_key`, rotations and imports.
+pub(super) async fn insert_signing_key(mut db: impl Exec, k: &SigningKey) -> StoreResult<()> {
+    let q = query(
+        "INSERT INTO oidc_signing_keys (kid, alg, private_sealed, public_jwk, created_at, retired_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&k.kid)
+    .bind(k.alg.as_str())
+    .bind(&k.private_sealed)
+    .bind(k.public_jwk.to_string())
+    .bind(k.created_at)
+    .bind(k.retired_at);
+    db.run(q).await
+}
+
+/// One client row; shared by `insert_client` and imports.
+pub(super) async fn insert_client(mut db: impl Exec, c: &OidcClient) -> StoreResult<()> {
+    let q = query(
+        "INSERT INTO oidc_clients
+         (id, name, redirect_uris, client_type, secret_hash, created_at, id_token_alg)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(rows::redirect_uris_json(&c.redirect_uris))
+    .bind(c.client_type())
+    .bind(c.secret_hash.as_deref())
+    .bind(c.created_at.unwrap_or_else(Utc::now))
+    .bind(c.id_token_alg.as_str());
+    db.run(q).await
+}
+
+/// Ends what portals hold of the account, inside the caller's transaction: its
+/// access and refresh tokens are revoked, its codes not yet exchanged deleted
+/// (used ones stay, so a replay is still recognised).
+pub(super) async fn end_oidc_grants(
+    mut tx: &mut Tx,
+    account: AccountId,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let q = query(
+        "UPDATE oidc_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(at)
+    .bind(account);
+    tx.execute(q).await?;
+    let q = query("DELETE FROM oidc_codes WHERE account_id = $1 AND used_at IS NULL").bind(account);
+    tx.execute(q).await?;
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! Accounts: their data, order, search, lock-out counters and language.
+
+use super::*;
+
+conformance!(
+    ping_answers,
+    accounts_round_trip,
+    accounts_found_by_email_whatever_its_case,
+    accounts_listed_in_byte_order_of_email,
+    duplicate_email_or_id_conflicts,
+    failures_count_lock_and_reset_per_guard,
+    failures_of_unknown_account_are_an_error,
+    language_remembered_per_account,
+    accounts_searched_by_part_of_email_or_name,
+);
+
+async fn ping_answers(s: Dyn) {
+    s.ping().await.unwrap();
+}
+
+async fn accounts_round_trip(s: Dyn) {
+    for (email, role) in [
+        ("user@x.be", Role::User),
+        ("support@x.be", Role::Support),
+        ("admin@x.be", Role::Admin),
+    ] {
+        let mut a = new_account(email);
+        a.role = role;
+        a.name = "Zoë d'Hondt 🙂".into();
+        s.insert_account(&a).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(got.id, a.id);
+        assert_eq!(got.email, a.email);
+        assert_eq!(got.name, a.name);
+        assert_eq!(got.role, role);
+        assert_eq!(got.password_hash, a.password_hash);
+        assert_eq!(got.created_at, us(a.created_at));
+        assert_eq!(got.code_failures, 0);
+        assert_eq!(got.password_failures, 0);
+        assert_eq!(got.code_locked_until, None);
+        assert_eq!(got.password_locked_until, None);
+    }
+    assert!(s
+        .account_by_id(AccountId::random())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn accounts_found_by_email_whatever_its_case(s: Dyn) {
+    let a = account(&s, "An.Peeters@Example.BE").await;
+    let found = s
+        .account_by_email(&Email::parse("  AN.PEETERS@example.be ").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, a.id);
+    assert_eq!(found.email.as_str(), "an.peeters@example.be");
+    assert!(s
+        .account_by_email(&Email::parse("someone.else@example.be").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub(super) async fn accounts_listed_in_byte_order_of_email(s: Dyn) {
+    // A locale-aware collation would ignore the punctuation and order these otherwise.
+    for e in [
+        "b.c@x.be", "ab@x.be", "a@x.be", "a.b@x.be", "a-z@x.be", "a_b@x.be",
+    ] {
+        account(&s, e).await;
+    }
+    let listed: Vec<String> = s
+        .list_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.email.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        listed,
+        ["a-z@x.be", "a.b@x.be", "a@x.be", "a_b@x.be", "ab@x.be", "b.c@x.be"]
+    );
+}
+
+async fn duplicate_email_or_id_conflicts(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    assert!(matches!(
+        s.insert_account(&new_account("AN@X.be")).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut same_id = new_account("other@x.be");
+    same_id.id = a.id;
+    assert!(matches!(
+        s.insert_account(&same_id).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.list_accounts().await.unwrap().len(), 1);
+}
+
+async fn failures_count_lock_and_reset_per_guard(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let other = account(&s, "other@x.be").await;
+    let lock = t0() + Duration::seconds(60);
+    for (guard, other_guard) in [
+        (Guard::Code, Guard::Password),
+        (Guard::Password, Guard::Code),
+    ] {
+        let failures = |acc: &tweestap_domain::account::Account, g: Guard| match g {
+            Guard::Code => (acc.code_failures, acc.code_locked_until),
+            Guard::Password => (acc.password_failures, acc.password_locked_until),
+        };
+        s.increment_failures(a.id, other_guard).await.unwrap();
+        s.set_lock(a.id, other_guard, Some(lock)).await.unwrap();
+        for n in 1..=3 {
+            assert_eq!(s.increment_failures(a.id, guard).await.unwrap(), n);
+        }
+        s.set_lock(a.id, guard, Some(lock)).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(failures(&got, guard), (3, Some(us(lock))));
+
+        s.set_lock(a.id, guard, None).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            failures(&got, guard),
+            (3, None),
+            "set_lock(None) keeps the count"
+        );
+
+        s.set_lock(a.id, guard, Some(lock)).await.unwrap();
+        s.reset_failures(a.id, guard).await.unwrap();
+        let got = s.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(failures(&got, guard), (0, None));
+        assert_eq!(
+            failures(&got, other_guard),
+            (1, Some(us(lock))),
+            "the other guard is untouched"
+        );
+        assert_eq!(s.increment_failures(a.id, guard).await.unwrap(), 1);
+
+        let untouched = s.account_by_id(other.id).await.unwrap().unwrap();
+        assert_eq!(failures(&untouched, guard), (0, None));
+
+        s.reset_failures(a.id, guard).await.unwrap();
+        s.reset_failures(a.id, other_guard).await.unwrap();
+    }
+}
+
+async fn failures_of_unknown_account_are_an_error(s: Dyn) {
+    let r = s.increment_failures(AccountId::random(), Guard::Code).await;
+    assert!(matches!(r, Err(StoreError::Other(_))), "{r:?}");
+    // Locking or resetting nobody is not an error.
+    s.set_lock(AccountId::random(), Guard::Code, Some(t0()))
+        .await
+        .unwrap();
+    s.reset_failures(AccountId::random(), Guard::Password)
+        .await
+        .unwrap();
+}
+
+async fn language_remembered_per_account(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    assert_eq!(
+        s.account_by_id(a.id).await.unwrap().unwrap().language,
+        Language::Nl
+    );
+    s.set_language(a.id, Language::En).await.unwrap();
+    assert_eq!(
+        s.account_by_id(a.id).await.unwrap().unwrap().language,
+        Language::En
+    );
+}
+
+async fn accounts_searched_by_part_of_email_or_name(s: Dyn) {
+    let mut an = new_account("an.peeters@example.be");
+    an.name = "An Peeters".into();
+    s.insert_account(&an).await.unwrap();
+    let mut bo = new_account("bo@example.be");
+    bo.name = "Bo Janssens".into();
+    s.insert_account(&bo).await.unwrap();
+    let mut desk = new_account("info_desk@example.be");
+    desk.name = "Onthaal".into();
+    s.insert_account(&desk).await.unwrap();
+    let emails = |v: Vec<tweestap_domain::account::Account>| {
+        v.into_iter()
+            .map(|a| a.email.to_string())
+            .collect::<Vec<_>>()
+    };
+    same(
+        &emails(s.search_accounts("peet", 50).await.unwrap()),
+        &vec!["an.peeters@example.be".to_owned()],
+    );
+    same(
+        &emails(s.search_accounts("JANSSENS", 50).await.unwrap()),
+        &vec!["bo@example.be".to_owned()],
+    );
+    same(
+        &emails(s.search_accounts("example.be", 2).await.unwrap()).len(),
+        &2,
+    );
+    // Wildcards typed by a person are plain characters.
+    same(
+        &emails(s.search_accounts("_", 50).await.unwrap()),
+        &vec!["info_desk@example.be".to_owned()],
+    );
+    same(
+        &emails(s.search_accounts("%", 50).await.unwrap()),
+        &Vec::<String>::new(),
+    );
+    same(&emails(s.search_accounts("", 50).await.unwrap()).len(), &3);
+    // A new address; another account's address conflicts.
+    let to = Email::parse("an@example.be").unwrap();
+    s.change_email(an.id, &to).await.unwrap();
+    same(
+        &s.account_by_email(&to).await.unwrap().map(|a| a.id),
+        &Some(an.id),
+    );
+    let taken = Email::parse("bo@example.be").unwrap();
+    assert!(matches!(
+        s.change_email(an.id, &taken).await,
+        Err(StoreError::Conflict)
+    ));
+}
