@@ -112,6 +112,14 @@ pub fn open_link(secrets: &SecretBox, mail_id: Uuid, sealed: &str) -> Result<Str
     String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
 }
 
+/// A new message's id: a UUIDv7, ordered by when it was made (and within one
+/// millisecond by a counter), so that the queue, sending the oldest first with the
+/// id as tie-break, delivers mails queued in the same instant in the order they were
+/// queued: a resent code arrives after the one it replaces.
+pub fn new_mail_id() -> Uuid {
+    Uuid::now_v7()
+}
+
 /// A message to be queued.
 #[derive(Debug, Clone)]
 pub struct NewMail {

@@ -7,6 +7,7 @@
 //! numbering, same meaning), which `tests/conformance.rs` checks along with the
 //! behaviour of every trait method on both backends.
 
+mod migrations;
 mod postgres;
 mod rows;
 mod sql;

@@ -13,8 +13,10 @@ mod sessions;
 mod upkeep;
 
 use crate::sql::{query, Db, Exec};
-use crate::{map_migrate_err, require_migrated};
+use crate::{map_migrate_err, migrations, require_migrated};
+use sqlx::migrate::Migrator;
 use std::marker::PhantomData;
+use std::sync::LazyLock;
 use tweestap_domain::store::StoreResult;
 
 /// A database behind [`SqlStore`]; it only chooses the constructors
@@ -29,8 +31,10 @@ pub struct SqlStore<B: Backend> {
     backend: PhantomData<B>,
 }
 
-static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATOR: LazyLock<Migrator> =
+    LazyLock::new(|| migrations::migrator(migrations::SQLITE));
+static POSTGRES_MIGRATOR: LazyLock<Migrator> =
+    LazyLock::new(|| migrations::migrator(migrations::POSTGRES));
 
 impl<B: Backend> SqlStore<B> {
     /// Wraps a pool, then applies pending migrations when `migrate` is set, or
@@ -54,7 +58,7 @@ impl<B: Backend> SqlStore<B> {
         Ok(s)
     }
 
-    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+    fn migrator(&self) -> &'static Migrator {
         match self.db {
             Db::Sqlite(_) => &SQLITE_MIGRATOR,
             Db::Postgres(_) => &POSTGRES_MIGRATOR,

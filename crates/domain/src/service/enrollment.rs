@@ -12,7 +12,7 @@ use crate::enrollment::{
 use crate::error::{Error, Result};
 use crate::factor::FactorKind;
 use crate::lockout::Guard;
-use crate::mail::{seal_link, Notice};
+use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::session::SessionStage;
 use crate::session_code::CodePurpose;
 use crate::token::Token;
@@ -114,7 +114,7 @@ impl Tweestap {
         let code = self
             .issue_session_code(&session.hash(), CodePurpose::Email, account.id, None, sends)
             .await?;
-        let mail_id = Uuid::new_v4();
+        let mail_id = new_mail_id();
         let notice = Notice::EmailCode {
             code_sealed: seal_link(&self.secrets, mail_id, &code),
         };
@@ -275,7 +275,7 @@ impl Tweestap {
         }
         let (link, url) = self.new_link(account, LinkPurpose::Profile, base_url);
         self.store.insert_enrollment_link(&link).await?;
-        let mail_id = Uuid::new_v4();
+        let mail_id = new_mail_id();
         let notice = Notice::EnrollmentLink {
             link_sealed: seal_link(&self.secrets, mail_id, &url),
             valid_days: self.link_days(),

@@ -7,7 +7,7 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
-use crate::mail::{NewMail, Notice};
+use crate::mail::{new_mail_id, NewMail, Notice};
 use crate::session::SessionStage;
 use crate::totp;
 use uuid::Uuid;
@@ -160,7 +160,7 @@ impl Tweestap {
         let notice = Notice::FactorAdded {
             factor_kind: f.kind.as_str().to_owned(),
         };
-        self.notice_mail(account, Uuid::new_v4(), notice, ctx).await
+        self.notice_mail(account, new_mail_id(), notice, ctx).await
     }
 
     /// After a factor's first right code was stored with its `notice`: audit, and
@@ -219,7 +219,7 @@ impl Tweestap {
                 factor_kind: factor.kind.as_str().to_owned(),
             };
             Some(
-                self.notice_mail(account, Uuid::new_v4(), notice, ctx)
+                self.notice_mail(account, new_mail_id(), notice, ctx)
                     .await?,
             )
         } else {

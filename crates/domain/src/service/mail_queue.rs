@@ -7,7 +7,7 @@ use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
 use crate::language::Language;
-use crate::mail::{Delivery, NewMail, Notice, QueuedMail};
+use crate::mail::{new_mail_id, Delivery, NewMail, Notice, QueuedMail};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -23,7 +23,7 @@ impl Tweestap {
         notice: Notice,
         ctx: &RequestContext,
     ) -> Result<()> {
-        self.send_notice_as(account, Uuid::new_v4(), notice, ctx)
+        self.send_notice_as(account, new_mail_id(), notice, ctx)
             .await
     }
 

@@ -5,7 +5,7 @@ use super::Tweestap;
 use crate::account::{AccountId, Email};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
-use crate::mail::{seal_link, Notice};
+use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::store::NewPasswordReset;
 use crate::token::Token;
 use uuid::Uuid;
@@ -62,7 +62,7 @@ impl Tweestap {
                 expires_at: now + reset_link_validity(),
             })
             .await?;
-        let mail_id = Uuid::new_v4();
+        let mail_id = new_mail_id();
         let link = format!(
             "{}/password/reset/{}",
             base_url.trim_end_matches('/'),
@@ -148,7 +148,7 @@ impl Tweestap {
             return self.reset_link_invalid(ctx, "used concurrently").await;
         }
         let notice = self
-            .notice_mail(&account, Uuid::new_v4(), Notice::PasswordChanged, ctx)
+            .notice_mail(&account, new_mail_id(), Notice::PasswordChanged, ctx)
             .await?;
         self.store
             .change_password(account.id, &new_hash, now, Some(&notice))

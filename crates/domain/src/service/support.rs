@@ -6,7 +6,7 @@ use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::enrollment::LinkPurpose;
 use crate::error::{Error, Result};
-use crate::mail::{seal_link, Notice};
+use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -153,7 +153,7 @@ impl Tweestap {
         let (link, url) = self.new_link(&account, LinkPurpose::SupportReset, base_url);
         // The mail with the new link is stored with the reset itself: a reset never
         // happens without the way back in going out.
-        let mail_id = Uuid::new_v4();
+        let mail_id = new_mail_id();
         let notice = Notice::TwoFactorReset {
             link_sealed: seal_link(&self.secrets, mail_id, &url),
             valid_days: self.link_days(),

@@ -2,6 +2,12 @@
 //! runs a real tweestap — in this process on a loopback port ([`kit::TestApp`]) or as
 //! the `tweestap` binary — and the kit is shared by all of them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test with its location"
+)]
+
 mod api;
 mod browser;
 mod cli;

@@ -2,6 +2,12 @@
 //! SQLite in a temporary directory and PostgreSQL in a fresh database (skipped loudly
 //! when no PostgreSQL is reachable, unless `TWEESTAP_REQUIRE_ALL=1`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test with its location"
+)]
+
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use std::sync::Arc;
 use std::time::Instant;

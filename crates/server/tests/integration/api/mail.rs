@@ -316,6 +316,14 @@ async fn failed_delivery_backs_off_then_gives_up(backend: Backend) {
         app.mail_counts().await.get("failed") == Some(&1)
     })
     .await;
+    // The worker audits right after marking, so the record may trail the mark.
+    eventually(10, "giving up audited", || async {
+        audit_events(&app, "an@example.be")
+            .await
+            .iter()
+            .any(|(e, _)| e == "mail_failed")
+    })
+    .await;
     let events = audit_events(&app, "an@example.be").await;
     let failed: Vec<_> = events.iter().filter(|(e, _)| e == "mail_failed").collect();
     assert_eq!(failed.len(), 1, "{events:?}");
