@@ -6,6 +6,7 @@ mod forward_auth;
 mod journeys;
 mod mail;
 mod oidc;
+mod openapi;
 mod oidc_flow;
 mod oidc_library;
 mod pages;
