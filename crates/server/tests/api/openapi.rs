@@ -57,7 +57,10 @@ async fn the_document_names_every_error_code(backend: Backend) {
         .filter_map(Value::as_str)
         .collect();
     let all: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-    assert_eq!(schema, all, "the ErrorCode schema lists exactly the API's codes");
+    assert_eq!(
+        schema, all,
+        "the ErrorCode schema lists exactly the API's codes"
+    );
 
     let ops = operations(&doc);
     for code in ErrorCode::ALL {
@@ -67,9 +70,10 @@ async fn the_document_names_every_error_code(backend: Backend) {
         let answered_by: Vec<String> = ops
             .iter()
             .filter(|(_, _, op)| {
-                op["responses"]
-                    .as_object()
-                    .is_some_and(|r| r.keys().any(|s| s.parse().is_ok_and(|s| documents(op, s, code.as_str()))))
+                op["responses"].as_object().is_some_and(|r| {
+                    r.keys()
+                        .any(|s| s.parse().is_ok_and(|s| documents(op, s, code.as_str())))
+                })
             })
             .map(|(m, p, _)| format!("{m} {p}"))
             .collect();
@@ -78,8 +82,16 @@ async fn the_document_names_every_error_code(backend: Backend) {
 
     // The drift of the hand-written document, now impossible.
     let op = |m: &str, p: &str| doc["paths"][p][m].clone();
-    assert!(documents(&op("delete", "/me/factors/{id}"), 409, "last_factor_required"));
-    assert!(documents(&op("get", "/me/devices"), 403, "enrollment_required"));
+    assert!(documents(
+        &op("delete", "/me/factors/{id}"),
+        409,
+        "last_factor_required"
+    ));
+    assert!(documents(
+        &op("get", "/me/devices"),
+        403,
+        "enrollment_required"
+    ));
     let second = op("post", "/login/second-factor");
     assert!(documents(&second, 400, "unsupported_method"));
     assert_eq!(
@@ -94,7 +106,12 @@ async fn the_document_names_every_error_code(backend: Backend) {
         assert!(documents(op, 503, "unavailable"), "{m} {p}");
         assert!(documents(op, 500, "internal"), "{m} {p}");
         if op.get("requestBody").is_some() {
-            for (s, c) in [(400, "malformed_json"), (400, "invalid_request"), (413, "payload_too_large"), (415, "unsupported_media_type")] {
+            for (s, c) in [
+                (400, "malformed_json"),
+                (400, "invalid_request"),
+                (413, "payload_too_large"),
+                (415, "unsupported_media_type"),
+            ] {
                 assert!(documents(op, s, c), "{m} {p} lacks {s} `{c}`");
             }
         }
@@ -107,9 +124,15 @@ fn required_for_everyone(c: &mut Config) {
 
 /// Sets up an authenticator app from the session that may only do that; returns
 /// the factor's id and secret, and the client, now fully signed in.
-async fn enroll_when_required(app: &TestApp, email: &str) -> (String, String, crate::support::Client) {
+async fn enroll_when_required(
+    app: &TestApp,
+    email: &str,
+) -> (String, String, crate::support::Client) {
     let c = app.client();
-    assert_eq!(c.login(email, PASSWORD).await.body["state"], "enrollment_required");
+    assert_eq!(
+        c.login(email, PASSWORD).await.body["state"],
+        "enrollment_required"
+    );
     let r = c.post("/api/v1/me/factors/totp", json!({})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let secret = r.body["secret"].as_str().expect("secret").to_owned();
@@ -142,7 +165,12 @@ fn session_cookie(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
-async fn sign_in(app: &TestApp, http: &reqwest::Client, email: &str, secret: Option<&str>) -> String {
+async fn sign_in(
+    app: &TestApp,
+    http: &reqwest::Client,
+    email: &str,
+    secret: Option<&str>,
+) -> String {
     let r = http
         .post(format!("{}/api/v1/login", app.url))
         .json(&json!({ "email": email, "password": PASSWORD }))
@@ -181,11 +209,26 @@ async fn every_documented_operation_reaches_its_handler_and_answers_as_documente
         .build()
         .expect("client");
     let callers = [
-        Caller { name: "no session", cookie: None },
-        Caller { name: "code due", cookie: Some(sign_in(&app, &http, "an@example.be", None).await) },
-        Caller { name: "enrolling", cookie: Some(sign_in(&app, &http, "bo@example.be", None).await) },
-        Caller { name: "user", cookie: Some(sign_in(&app, &http, "an@example.be", Some(&an)).await) },
-        Caller { name: "admin", cookie: Some(sign_in(&app, &http, "admin@example.be", Some(&admin)).await) },
+        Caller {
+            name: "no session",
+            cookie: None,
+        },
+        Caller {
+            name: "code due",
+            cookie: Some(sign_in(&app, &http, "an@example.be", None).await),
+        },
+        Caller {
+            name: "enrolling",
+            cookie: Some(sign_in(&app, &http, "bo@example.be", None).await),
+        },
+        Caller {
+            name: "user",
+            cookie: Some(sign_in(&app, &http, "an@example.be", Some(&an)).await),
+        },
+        Caller {
+            name: "admin",
+            cookie: Some(sign_in(&app, &http, "admin@example.be", Some(&admin)).await),
+        },
     ];
     // Unknown fields are ignored, so one body with every field fits every operation.
     let full = json!({
@@ -217,21 +260,33 @@ async fn every_documented_operation_reaches_its_handler_and_answers_as_documente
                     rq = rq.header(COOKIE, c);
                 }
                 if let Some(b) = body {
-                    let ct = if *what == "not JSON" { "application/x-www-form-urlencoded" } else { "application/json" };
+                    let ct = if *what == "not JSON" {
+                        "application/x-www-form-urlencoded"
+                    } else {
+                        "application/json"
+                    };
                     rq = rq.header(CONTENT_TYPE, ct).body(b.clone());
                 }
                 let r = rq.send().await.expect("request");
                 let status = r.status().as_u16();
                 let text = r.text().await.expect("body");
-                let context = format!("{method} {path} as {}, body {what}: {status} {text}", caller.name);
+                let context = format!(
+                    "{method} {path} as {}, body {what}: {status} {text}",
+                    caller.name
+                );
                 let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 assert!(
                     status != 405 && !(status == 404 && answer["message"] == "no such endpoint"),
                     "the router, not a handler, answered {context}"
                 );
                 if status >= 400 {
-                    let code = answer["error"].as_str().unwrap_or_else(|| panic!("no code: {context}"));
-                    assert!(documents(op, status, code), "undocumented answer: {context}");
+                    let code = answer["error"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("no code: {context}"));
+                    assert!(
+                        documents(op, status, code),
+                        "undocumented answer: {context}"
+                    );
                 } else {
                     assert!(
                         op["responses"].get(status.to_string()).is_some(),
@@ -253,11 +308,18 @@ async fn the_last_factor_refusal_is_the_documented_one(backend: Backend) {
     app.add_user("an@example.be").await;
     let (id, _, c) = enroll_when_required(&app, "an@example.be").await;
     let r = c
-        .delete(&format!("/api/v1/me/factors/{id}"), json!({ "password": PASSWORD }))
+        .delete(
+            &format!("/api/v1/me/factors/{id}"),
+            json!({ "password": PASSWORD }),
+        )
         .await;
     let code = r.body["error"].as_str().expect("code");
     assert_eq!((r.status, code), (409, "last_factor_required"));
-    assert!(documents(&doc["paths"]["/me/factors/{id}"]["delete"], r.status, code));
+    assert!(documents(
+        &doc["paths"]["/me/factors/{id}"]["delete"],
+        r.status,
+        code
+    ));
 }
 
 /// `methods` lists what `POST /login/second-factor` accepts: `recovery_code` while
@@ -270,7 +332,8 @@ async fn methods_offer_recovery_codes_while_some_are_left(backend: Backend) {
     let codes = c
         .post("/api/v1/me/recovery-codes", json!({ "password": PASSWORD }))
         .await;
-    let codes: Vec<String> = serde_json::from_value(codes.body["recovery_codes"].clone()).expect("codes");
+    let codes: Vec<String> =
+        serde_json::from_value(codes.body["recovery_codes"].clone()).expect("codes");
     c.post("/api/v1/logout", json!({})).await;
     for code in &codes {
         let r = c.login("an@example.be", PASSWORD).await;
@@ -285,13 +348,22 @@ async fn methods_offer_recovery_codes_while_some_are_left(backend: Backend) {
         c.post("/api/v1/logout", json!({})).await;
     }
     let r = c.login("an@example.be", PASSWORD).await;
-    assert_eq!(r.body, json!({ "state": "second_factor", "methods": ["totp"] }));
+    assert_eq!(
+        r.body,
+        json!({ "state": "second_factor", "methods": ["totp"] })
+    );
     // "Secure your account" reports the same state the same way.
     let r = app
         .client()
-        .post("/api/v1/secure", json!({ "email": "an@example.be", "password": PASSWORD }))
+        .post(
+            "/api/v1/secure",
+            json!({ "email": "an@example.be", "password": PASSWORD }),
+        )
         .await;
-    assert_eq!(r.body, json!({ "state": "second_factor", "methods": ["totp"] }));
+    assert_eq!(
+        r.body,
+        json!({ "state": "second_factor", "methods": ["totp"] })
+    );
 }
 
 crate::on_both_backends!(
