@@ -1,52 +1,58 @@
 //! Domain errors to HTTP, in one place: JSON bodies for the API, pages for browsers.
 
+mod code;
+
 use crate::i18n::Lang;
 use crate::render::templates;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tweestap_domain::store::StoreError;
 use tweestap_domain::Error;
+use utoipa::ToSchema;
+
+pub use code::ErrorCode;
 
 /// The status and stable error code for a domain error.
-fn classify(e: &Error) -> (StatusCode, &'static str) {
+fn classify(e: &Error) -> (StatusCode, ErrorCode) {
+    use ErrorCode as C;
     match e {
-        Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
-        Error::WrongPassword => (StatusCode::FORBIDDEN, "invalid_password"),
-        Error::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
-        Error::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
-        Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-        Error::InvalidResetLink => (StatusCode::BAD_REQUEST, "invalid_token"),
-        Error::InvalidEmail => (StatusCode::BAD_REQUEST, "invalid_email"),
-        Error::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
-        Error::SharedMailbox => (StatusCode::CONFLICT, "shared_mailbox"),
-        Error::InvalidLink => (StatusCode::NOT_FOUND, "invalid_link"),
-        Error::LinkExpired => (StatusCode::GONE, "link_expired"),
-        Error::LinkUsed => (StatusCode::GONE, "link_used"),
-        Error::CodeExpired => (StatusCode::BAD_REQUEST, "code_expired"),
-        Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-        Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-        Error::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
-        Error::LastFactorRequired => (StatusCode::CONFLICT, "last_factor_required"),
-        Error::InvalidPhone(code) => (StatusCode::BAD_REQUEST, code),
+        Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, C::InvalidCredentials),
+        Error::WrongPassword => (StatusCode::FORBIDDEN, C::InvalidPassword),
+        Error::InvalidCode => (StatusCode::UNAUTHORIZED, C::InvalidCode),
+        Error::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, C::TooManyAttempts),
+        Error::Unauthenticated => (StatusCode::UNAUTHORIZED, C::Unauthenticated),
+        Error::NotFound => (StatusCode::NOT_FOUND, C::NotFound),
+        Error::InvalidResetLink => (StatusCode::BAD_REQUEST, C::InvalidToken),
+        Error::InvalidEmail => (StatusCode::BAD_REQUEST, C::InvalidEmail),
+        Error::EmailTaken => (StatusCode::CONFLICT, C::EmailTaken),
+        Error::SharedMailbox => (StatusCode::CONFLICT, C::SharedMailbox),
+        Error::InvalidLink => (StatusCode::NOT_FOUND, C::InvalidLink),
+        Error::LinkExpired => (StatusCode::GONE, C::LinkExpired),
+        Error::LinkUsed => (StatusCode::GONE, C::LinkUsed),
+        Error::CodeExpired => (StatusCode::BAD_REQUEST, C::CodeExpired),
+        Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, C::TooManyRequests),
+        Error::Forbidden => (StatusCode::FORBIDDEN, C::Forbidden),
+        Error::ReasonRequired => (StatusCode::BAD_REQUEST, C::ReasonRequired),
+        Error::LastFactorRequired => (StatusCode::CONFLICT, C::LastFactorRequired),
+        Error::InvalidPhone(code) => (StatusCode::BAD_REQUEST, C::of_phone(code)),
         Error::SmsRefused(r @ tweestap_domain::sms::SmsRefusal::CountryNotAllowed(_)) => {
-            (StatusCode::BAD_REQUEST, r.code())
+            (StatusCode::BAD_REQUEST, C::of_sms_refusal(r))
         }
-        Error::SmsRefused(r) => (StatusCode::TOO_MANY_REQUESTS, r.code()),
-        Error::SmsUnavailable => (StatusCode::BAD_GATEWAY, "sms_unavailable"),
-        Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, p.code()),
-        Error::InvalidClient(_) => (StatusCode::BAD_REQUEST, "invalid_client_metadata"),
-        Error::ClientInConfig(_) => (StatusCode::CONFLICT, "client_in_config"),
+        Error::SmsRefused(r) => (StatusCode::TOO_MANY_REQUESTS, C::of_sms_refusal(r)),
+        Error::SmsUnavailable => (StatusCode::BAD_GATEWAY, C::SmsUnavailable),
+        Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, C::of_password(*p)),
+        Error::InvalidClient(_) => (StatusCode::BAD_REQUEST, C::InvalidClientMetadata),
+        Error::ClientInConfig(_) => (StatusCode::CONFLICT, C::ClientInConfig),
         Error::Store(StoreError::Unavailable(_)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            (StatusCode::SERVICE_UNAVAILABLE, C::Unavailable)
         }
         Error::Snapshot(_)
         | Error::NotEmpty
         | Error::ForeignKey(_)
-        | Error::ForeignSigningKey(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        | Error::ForeignSigningKey(_) => (StatusCode::BAD_REQUEST, C::InvalidRequest),
         Error::Store(_) | Error::Crypto(_) | Error::Hash(_) | Error::Signing(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            (StatusCode::INTERNAL_SERVER_ERROR, C::Internal)
         }
     }
 }
@@ -61,17 +67,31 @@ fn log_if_internal(status: StatusCode, e: &dyn std::fmt::Display) {
     }
 }
 
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"error": "invalid_credentials", "message": "e-mail or password is wrong"})))]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    /// English text for people; may change, do not match on it.
+    pub message: String,
+    /// With `too_many_attempts` and `unavailable`: seconds to wait before trying
+    /// again (also in the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub retry_after: Option<i64>,
+}
+
 /// `{"error": CODE, "message": TEXT}` with the right status.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub retry_after: Option<i64>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -106,10 +126,11 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.code, "message": self.message });
-        if let Some(s) = self.retry_after {
-            body["retry_after"] = json!(s);
-        }
+        let body = ErrorBody {
+            error: self.code,
+            message: self.message,
+            retry_after: self.retry_after,
+        };
         let mut r = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
@@ -186,5 +207,17 @@ impl IntoResponse for PageError {
                 (self.status, self.lang.t(self.text_key)).into_response()
             }
         }
+    }
+}
+
+/// A domain result on a page: its error becomes the error page in the visitor's
+/// language, so page handlers can use `?`.
+pub trait OnPage<T> {
+    fn on_page(self, lang: Lang) -> Result<T, PageError>;
+}
+
+impl<T> OnPage<T> for Result<T, Error> {
+    fn on_page(self, lang: Lang) -> Result<T, PageError> {
+        self.map_err(|e| PageError::from_domain(e, lang))
     }
 }

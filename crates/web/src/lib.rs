@@ -6,6 +6,7 @@ mod csrf;
 mod error;
 mod extract;
 mod forward_auth;
+mod gate;
 pub mod i18n;
 pub mod mail;
 mod oidc;
@@ -13,6 +14,7 @@ mod oidc_flow;
 mod pages;
 mod qr;
 mod render;
+mod view;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
@@ -24,6 +26,7 @@ use tweestap_domain::secret_box::MasterKey;
 use tweestap_domain::Tweestap;
 
 pub use csrf::Csrf;
+pub use error::ErrorCode;
 
 /// Settings of the web layer only.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +56,14 @@ pub struct Inner {
     pub(crate) app: Arc<Tweestap>,
     pub(crate) csrf: Csrf,
     pub(crate) settings: WebSettings,
+}
+
+impl Inner {
+    /// The start of links in mail, fixed at start-up from `public_url` or the node's
+    /// own address (never from the request's Host header, which a client can forge).
+    pub(crate) fn base_url(&self) -> String {
+        self.settings.public_url.clone()
+    }
 }
 
 #[derive(Clone)]

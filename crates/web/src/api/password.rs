@@ -1,60 +1,93 @@
 //! `POST /password/forgot`, `/password/reset`.
 
-use super::ApiJson;
-use crate::error::ApiError;
+use super::json::ApiJson;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{clear_session, Ctx};
-use crate::pages::base_url;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ForgotBody {
+    /// The e-mail address of the account.
     email: String,
 }
 
-/// Always 202 with the same body: whether the address has an account is not told.
+/// Sent, if the address has an account.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SentIfExists {
+    SentIfExists,
+}
+
+/// Ask for a link to choose a new password
+///
+/// When the address names an account, a mail with a single-use link
+/// `<public_url>/password/reset/<token>` is queued (valid one hour; a new request
+/// ends older links). At most 3 such mails per account per hour; further requests
+/// are audited but send nothing. The answer is always the same 202, whether or not
+/// the address has an account, is valid, or was rate-limited.
+#[utoipa::path(
+    post, path = "/password/forgot", tag = "password", operation_id = "forgotPassword",
+    request_body = ForgotBody,
+    responses(
+        (status = 202, description = "Accepted; a mail was sent if the address has an account.", body = SentIfExists),
+    ),
+)]
 pub async fn forgot(
     State(state): State<AppState>,
     ctx: Ctx,
     ApiJson(b): ApiJson<ForgotBody>,
-) -> Result<Response, ApiError> {
-    let base = base_url(&state);
+) -> Result<(StatusCode, Json<SentIfExists>), ApiError> {
     state
         .app
-        .request_password_reset(&b.email, &base, &ctx.req)
+        .request_password_reset(&b.email, &state.base_url(), &ctx.req)
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "state": "sent_if_exists" })),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, Json(SentIfExists::SentIfExists)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResetBody {
+    /// The last path segment of the link in the reset mail (43 characters, base64url).
     token: String,
+    /// The new password: 8 to 256 characters, not common, not containing the e-mail
+    /// address or the product name.
     password: String,
 }
 
+/// The password was changed.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PasswordChanged {
+    PasswordChanged,
+}
+
+/// Choose a new password with the token from a reset mail
+///
+/// Sets the new password and uses the link (once). Every session of the account
+/// ends (also the caller's cookie is cleared), other open links end, and a notice is
+/// mailed. A password that breaks the rules leaves the link usable.
+#[utoipa::path(
+    post, path = "/password/reset", tag = "password", operation_id = "resetPassword",
+    request_body = ResetBody,
+    responses(
+        (status = 200, description = "The password was changed.", body = PasswordChanged),
+        (status = 400, description = "`invalid_token`: unknown, expired or used link; `password_too_short`, `password_too_long`, `password_too_common`, `password_context_specific`: the password breaks a rule.", body = ErrorBody),
+    ),
+)]
 pub async fn reset(
     State(state): State<AppState>,
     ctx: Ctx,
     jar: CookieJar,
     ApiJson(b): ApiJson<ResetBody>,
-) -> Result<Response, ApiError> {
+) -> Result<(CookieJar, Json<PasswordChanged>), ApiError> {
     state
         .app
         .complete_password_reset(&b.token, &b.password, &ctx.req)
         .await?;
-    Ok((
-        clear_session(jar),
-        Json(json!({ "state": "password_changed" })),
-    )
-        .into_response())
+    Ok((clear_session(jar), Json(PasswordChanged::PasswordChanged)))
 }

@@ -2,11 +2,12 @@
 //! page (password, then a code mailed to the address), and the mailed link to the
 //! personal QR page.
 
-use super::{csrf_failed, render};
-use crate::error::PageError;
+use super::csrf_failed;
+use crate::error::{OnPage, PageError};
 use crate::extract::{
     clear_session, current_session, discard_current_session, session_token, set_session, Ctx,
 };
+use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
@@ -41,7 +42,7 @@ fn secure_page(
         StatusCode::OK
     };
     let extra = minijinja::context! { email => email, error => error };
-    (status, jar, render(ctx, "secure.html", &csrf, false, extra)).into_response()
+    (status, jar, page(ctx, "secure.html", &csrf, false, extra)).into_response()
 }
 
 pub async fn secure_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
@@ -53,38 +54,40 @@ pub async fn secure_submit(
     ctx: Ctx,
     jar: CookieJar,
     Form(f): Form<SecureForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
+        return Ok(csrf_failed(ctx.lang));
     }
-    if let Err(e) = discard_current_session(&state, &jar).await {
-        return PageError::from_domain(e, ctx.lang).into_response();
-    }
-    let secure = state.settings.secure_cookies;
-    match state
-        .app
-        .secure_account_start(&f.email, &f.password, &ctx.req)
+    discard_current_session(&state, &jar)
         .await
-    {
-        Ok(SecureStart::CodeSent(token)) => (
-            set_session(jar, &token, secure),
-            Redirect::to("/secure/code"),
-        )
-            .into_response(),
-        Ok(SecureStart::SecondFactor { token, .. }) => (
-            set_session(jar, &token, secure),
-            Redirect::to("/login/code?from=secure"),
-        )
-            .into_response(),
-        Err(Error::InvalidCredentials) => secure_page(
-            &state,
-            &ctx,
-            jar,
-            f.email.trim(),
-            Some(ctx.lang.t("login_failed")),
-        ),
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-    }
+        .on_page(ctx.lang)?;
+    let secure = state.settings.secure_cookies;
+    Ok(
+        match state
+            .app
+            .secure_account_start(&f.email, &f.password, &ctx.req)
+            .await
+        {
+            Ok(SecureStart::CodeSent(token)) => (
+                set_session(jar, &token, secure),
+                Redirect::to("/secure/code"),
+            )
+                .into_response(),
+            Ok(SecureStart::SecondFactor { token, .. }) => (
+                set_session(jar, &token, secure),
+                Redirect::to("/login/code?from=secure"),
+            )
+                .into_response(),
+            Err(Error::InvalidCredentials) => secure_page(
+                &state,
+                &ctx,
+                jar,
+                f.email.trim(),
+                Some(ctx.lang.t("login_failed")),
+            ),
+            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        },
+    )
 }
 
 async fn waiting_for_code(state: &AppState, jar: &CookieJar) -> Result<bool, Error> {
@@ -106,7 +109,7 @@ fn code_page(
     (
         status,
         jar,
-        render(ctx, "secure_code.html", &csrf, false, extra),
+        page(ctx, "secure_code.html", &csrf, false, extra),
     )
         .into_response()
 }
@@ -201,7 +204,7 @@ fn link_problem(ctx: &Ctx, e: Error) -> Response {
         e => return PageError::from_domain(e, ctx.lang).into_response(),
     };
     let extra = minijinja::context! { message => ctx.lang.t(key), hint => true };
-    (status, render(ctx, "link_problem.html", "", false, extra)).into_response()
+    (status, page(ctx, "link_problem.html", "", false, extra)).into_response()
 }
 
 fn enroll_page(
@@ -222,7 +225,7 @@ fn enroll_page(
     let extra = minijinja::context! {
         action => format!("/enroll/{token}"), email => email, need_password => need_password, error => error,
     };
-    (status, jar, render(ctx, "enroll.html", &csrf, false, extra)).into_response()
+    (status, jar, page(ctx, "enroll.html", &csrf, false, extra)).into_response()
 }
 
 pub async fn link_form(
@@ -230,15 +233,12 @@ pub async fn link_form(
     ctx: Ctx,
     jar: CookieJar,
     Path(token): Path<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     let account = match state.app.enrollment_link_account(&token, &ctx.req).await {
         Ok(a) => a,
-        Err(e) => return link_problem(&ctx, e),
+        Err(e) => return Ok(link_problem(&ctx, e)),
     };
-    let current = match current_session(&state, &jar).await {
-        Ok(c) => c,
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
-    };
+    let current = current_session(&state, &jar).await.on_page(ctx.lang)?;
     let same = current.is_some_and(|s| {
         s.account.id == account.id
             && matches!(
@@ -247,7 +247,7 @@ pub async fn link_form(
             )
     });
     let email = account.email.to_string();
-    enroll_page(&state, &ctx, jar, &token, &email, !same, None)
+    Ok(enroll_page(&state, &ctx, jar, &token, &email, !same, None))
 }
 
 #[derive(Deserialize)]
@@ -263,19 +263,16 @@ pub async fn link_submit(
     jar: CookieJar,
     Path(token): Path<String>,
     Form(f): Form<LinkForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
+        return Ok(csrf_failed(ctx.lang));
     }
-    let current = match current_session(&state, &jar).await {
-        Ok(c) => c,
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
-    };
+    let current = current_session(&state, &jar).await.on_page(ctx.lang)?;
     let opened = state
         .app
         .open_enrollment_link(&token, f.password.as_deref(), current.as_ref(), &ctx.req)
         .await;
-    match opened {
+    Ok(match opened {
         Ok(o) => {
             let jar = match &o.session {
                 Some(t) => set_session(jar, t, state.settings.secure_cookies),
@@ -287,16 +284,16 @@ pub async fn link_submit(
         Err(Error::WrongPassword) => {
             let email = match state.app.enrollment_link_account(&token, &ctx.req).await {
                 Ok(a) => a.email.to_string(),
-                Err(e) => return link_problem(&ctx, e),
+                Err(e) => return Ok(link_problem(&ctx, e)),
             };
             let error = ctx.lang.t("wrong_password");
             enroll_page(&state, &ctx, jar, &token, &email, true, Some(error))
         }
         Err(Error::Unauthenticated) => {
             let extra = minijinja::context! { message => ctx.lang.t("enroll_sign_in_first") };
-            let page = render(&ctx, "link_problem.html", "", false, extra);
+            let page = page(&ctx, "link_problem.html", "", false, extra);
             (StatusCode::FORBIDDEN, page).into_response()
         }
         Err(e) => link_problem(&ctx, e),
-    }
+    })
 }

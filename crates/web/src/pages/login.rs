@@ -1,11 +1,12 @@
 //! Sign-in pages: password, then code.
 
-use super::{csrf_failed, render};
-use crate::error::PageError;
+use super::csrf_failed;
+use crate::error::{OnPage, PageError};
 use crate::extract::{
     clear_session, current_session, device_token, discard_current_session, session_token,
     set_device, set_session, Ctx,
 };
+use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -44,7 +45,7 @@ pub async fn form(
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     (
         jar,
-        render(
+        page(
             &ctx,
             "login.html",
             &csrf,
@@ -70,45 +71,47 @@ pub async fn submit(
     ctx: Ctx,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
+        return Ok(csrf_failed(ctx.lang));
     }
-    if let Err(e) = discard_current_session(&state, &jar).await {
-        return PageError::from_domain(e, ctx.lang).into_response();
-    }
+    discard_current_session(&state, &jar)
+        .await
+        .on_page(ctx.lang)?;
     let secure = state.settings.secure_cookies;
     let device = device_token(&jar);
-    match state
-        .app
-        .login_from(&f.email, &f.password, device.as_deref(), &ctx.req)
-        .await
-    {
-        Ok(LoginOutcome::Authenticated(token)) => {
-            (set_session(jar, &token, secure), Redirect::to("/")).into_response()
-        }
-        Ok(LoginOutcome::EnrollmentRequired(token)) => (
-            set_session(jar, &token, secure),
-            Redirect::to("/account/2fa/enable"),
-        )
-            .into_response(),
-        Ok(LoginOutcome::SecondFactor { token, .. }) => (
-            set_session(jar, &token, secure),
-            Redirect::to("/login/code"),
-        )
-            .into_response(),
-        Err(Error::InvalidCredentials) => {
-            let (jar, csrf) = state.csrf.token(jar, secure);
-            let extra = minijinja::context! { email => f.email.trim(), error => ctx.lang.t("login_failed") };
-            (
-                StatusCode::UNAUTHORIZED,
-                jar,
-                render(&ctx, "login.html", &csrf, false, extra),
+    Ok(
+        match state
+            .app
+            .login_from(&f.email, &f.password, device.as_deref(), &ctx.req)
+            .await
+        {
+            Ok(LoginOutcome::Authenticated(token)) => {
+                (set_session(jar, &token, secure), Redirect::to("/")).into_response()
+            }
+            Ok(LoginOutcome::EnrollmentRequired(token)) => (
+                set_session(jar, &token, secure),
+                Redirect::to("/account/2fa/enable"),
             )
-                .into_response()
-        }
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-    }
+                .into_response(),
+            Ok(LoginOutcome::SecondFactor { token, .. }) => (
+                set_session(jar, &token, secure),
+                Redirect::to("/login/code"),
+            )
+                .into_response(),
+            Err(Error::InvalidCredentials) => {
+                let (jar, csrf) = state.csrf.token(jar, secure);
+                let extra = minijinja::context! { email => f.email.trim(), error => ctx.lang.t("login_failed") };
+                (
+                    StatusCode::UNAUTHORIZED,
+                    jar,
+                    page(&ctx, "login.html", &csrf, false, extra),
+                )
+                    .into_response()
+            }
+            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        },
+    )
 }
 
 /// The half-finished sign-in (password right, code still due) of this browser.
@@ -133,18 +136,27 @@ pub async fn code_form(
     ctx: Ctx,
     jar: CookieJar,
     Query(q): Query<CodeQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let Some(info) = pending(&state, &jar).await else {
-        return Redirect::to("/login").into_response();
+        return Ok(Redirect::to("/login").into_response());
     };
     // Came through "secure your account now" with two-step verification already on.
     let notice =
         (q.from.as_deref() == Some("secure")).then(|| ctx.lang.t("secure_has_factor").to_owned());
-    let methods = match state.app.active_methods(info.account.id).await {
-        Ok(m) => m,
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
-    };
-    code_page(&state, &ctx, jar, &methods, StatusCode::OK, notice, None)
+    let methods = state
+        .app
+        .active_methods(info.account.id)
+        .await
+        .on_page(ctx.lang)?;
+    Ok(code_page(
+        &state,
+        &ctx,
+        jar,
+        &methods,
+        StatusCode::OK,
+        notice,
+        None,
+    ))
 }
 
 /// The methods of the account whose code is due (none when the sign-in has ended).
@@ -175,7 +187,7 @@ fn code_page(
         notice => notice, error => error, remember_days => remember_days(state),
         app => has(FactorKind::Totp), sms => has(FactorKind::Sms),
     };
-    (status, jar, render(ctx, "code.html", &csrf, false, extra)).into_response()
+    (status, jar, page(ctx, "code.html", &csrf, false, extra)).into_response()
 }
 
 pub async fn send_sms(
@@ -297,7 +309,7 @@ pub async fn recovery_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJ
         return Redirect::to("/login").into_response();
     }
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = render(&ctx, "recovery.html", &csrf, false, minijinja::context! {});
+    let page = page(&ctx, "recovery.html", &csrf, false, minijinja::context! {});
     (jar, page).into_response()
 }
 
@@ -335,7 +347,7 @@ pub async fn recovery_submit(
         Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
     };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = render(
+    let page = page(
         &ctx,
         "recovery.html",
         &csrf,
@@ -356,14 +368,12 @@ pub async fn logout(
     ctx: Ctx,
     jar: CookieJar,
     Form(f): Form<LogoutForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
+        return Ok(csrf_failed(ctx.lang));
     }
     if let Some(token) = session_token(&jar) {
-        if let Err(e) = state.app.logout(&token, &ctx.req).await {
-            return PageError::from_domain(e, ctx.lang).into_response();
-        }
+        state.app.logout(&token, &ctx.req).await.on_page(ctx.lang)?;
     }
-    (clear_session(jar), Redirect::to("/login")).into_response()
+    Ok((clear_session(jar), Redirect::to("/login")).into_response())
 }

@@ -1,8 +1,9 @@
 //! "Wachtwoord vergeten?": request a link, then choose a new password with it.
 
-use super::{csrf_failed, render};
-use crate::error::PageError;
+use super::csrf_failed;
+use crate::error::{OnPage, PageError};
 use crate::extract::{clear_session, Ctx};
+use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
@@ -11,15 +12,9 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use tweestap_domain::Error;
 
-/// The start of links in mail, fixed at start-up from `public_url` or the node's own
-/// address (never from the request's Host header, which a client can forge).
-pub(crate) fn base_url(state: &AppState) -> String {
-    state.settings.public_url.clone()
-}
-
 pub async fn forgot_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = render(
+    let page = page(
         &ctx,
         "password_forgot.html",
         &csrf,
@@ -42,32 +37,30 @@ pub async fn forgot_submit(
     ctx: Ctx,
     jar: CookieJar,
     Form(f): Form<ForgotForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
+        return Ok(csrf_failed(ctx.lang));
     }
-    let base = base_url(&state);
-    if let Err(e) = state
+    let base = state.base_url();
+    state
         .app
         .request_password_reset(&f.email, &base, &ctx.req)
         .await
-    {
-        return PageError::from_domain(e, ctx.lang).into_response();
-    }
+        .on_page(ctx.lang)?;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = render(
+    let page = page(
         &ctx,
         "password_forgot.html",
         &csrf,
         false,
         minijinja::context! { sent => true },
     );
-    (jar, page).into_response()
+    Ok((jar, page).into_response())
 }
 
 fn invalid_page(state: &AppState, ctx: &Ctx, jar: CookieJar) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = render(
+    let page = page(
         ctx,
         "password_reset.html",
         &csrf,
@@ -86,7 +79,7 @@ fn form_page(
     error: Option<&str>,
 ) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = render(
+    let page = page(
         ctx,
         "password_reset.html",
         &csrf,
@@ -150,7 +143,7 @@ pub async fn reset_submit(
             let (jar, csrf) = state
                 .csrf
                 .token(clear_session(jar), state.settings.secure_cookies);
-            let page = render(
+            let page = page(
                 &ctx,
                 "password_reset.html",
                 &csrf,

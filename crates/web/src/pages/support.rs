@@ -2,9 +2,11 @@
 //! give a shared mailbox a personal address. The domain decides who may do what;
 //! these handlers only show its answers.
 
-use super::{base_url, csrf_failed, render, require_signed_in};
+use super::csrf_failed;
 use crate::error::PageError;
 use crate::extract::Ctx;
+use crate::gate::{Page, SignedIn};
+use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
@@ -15,15 +17,6 @@ use tweestap_domain::account::{Account, AccountId, Role};
 use tweestap_domain::service::{AccountOverview, Actor};
 use tweestap_domain::Error;
 use uuid::Uuid;
-
-macro_rules! signed_in {
-    ($state:expr, $jar:expr, $ctx:expr) => {
-        match require_signed_in(&$state, &$jar, $ctx.lang).await {
-            Ok(i) => i,
-            Err(r) => return r,
-        }
-    };
-}
 
 /// Whether the header shows the "Support" link.
 pub(crate) fn is_staff(account: &Account) -> bool {
@@ -56,10 +49,10 @@ pub struct SearchQuery {
 pub async fn search(
     State(state): State<AppState>,
     ctx: Ctx,
+    SignedIn(info, _): SignedIn<Page>,
     jar: CookieJar,
     Query(query): Query<SearchQuery>,
 ) -> Response {
-    let info = signed_in!(state, jar, ctx);
     let q = query.q.unwrap_or_default();
     let found = match state
         .app
@@ -88,7 +81,7 @@ pub async fn search(
         rows => rows,
         found => ctx.lang.t("support_found").replace("{count}", &found.len().to_string()),
     };
-    (jar, render(&ctx, "support.html", &csrf, true, extra)).into_response()
+    (jar, page(&ctx, "support.html", &csrf, true, extra)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -137,7 +130,7 @@ fn account_page(
     (
         status,
         jar,
-        render(ctx, "support_account.html", &csrf, true, extra),
+        page(ctx, "support_account.html", &csrf, true, extra),
     )
         .into_response()
 }
@@ -145,11 +138,11 @@ fn account_page(
 pub async fn account(
     State(state): State<AppState>,
     ctx: Ctx,
+    SignedIn(info, _): SignedIn<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
     Query(q): Query<AccountQuery>,
 ) -> Response {
-    let info = signed_in!(state, jar, ctx);
     let Some(id) = account_id(&id) else {
         return error_page(Error::NotFound, &ctx);
     };
@@ -181,6 +174,7 @@ pub struct ResetForm {
 pub async fn reset_submit(
     State(state): State<AppState>,
     ctx: Ctx,
+    SignedIn(info, _): SignedIn<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<ResetForm>,
@@ -188,12 +182,11 @@ pub async fn reset_submit(
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    let info = signed_in!(state, jar, ctx);
     let Some(id) = account_id(&id) else {
         return error_page(Error::NotFound, &ctx);
     };
     let actor = Actor::Staff(&info.account);
-    let base = base_url(&state);
+    let base = state.base_url();
     match state
         .app
         .reset_two_factor(actor, id, &f.reason, &base, &ctx.req)
@@ -228,6 +221,7 @@ pub struct EmailForm {
 pub async fn email_submit(
     State(state): State<AppState>,
     ctx: Ctx,
+    SignedIn(info, _): SignedIn<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<EmailForm>,
@@ -235,7 +229,6 @@ pub async fn email_submit(
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
     }
-    let info = signed_in!(state, jar, ctx);
     let Some(id) = account_id(&id) else {
         return error_page(Error::NotFound, &ctx);
     };

@@ -85,7 +85,7 @@ async fn enrol_then_sign_in_with_code(backend: Backend) {
     let r = c.login("an@example.be", PASSWORD).await;
     assert_eq!(
         r.body,
-        json!({ "state": "second_factor", "methods": ["totp"] })
+        json!({ "state": "second_factor", "methods": ["totp", "recovery_code"] })
     );
     // Half signed in is not signed in.
     assert_eq!(c.get("/api/v1/me").await.status, 401);

@@ -144,7 +144,7 @@ async fn phone_set_up_and_used_to_sign_in(backend: Backend) {
     let r = d.login("an@example.be", PASSWORD).await;
     assert_eq!(
         (r.body["state"].as_str(), &r.body["methods"]),
-        (Some("second_factor"), &json!(["sms"]))
+        (Some("second_factor"), &json!(["sms", "recovery_code"]))
     );
     let r = d.post("/api/v1/login/sms", json!({})).await;
     assert_eq!(
@@ -299,7 +299,7 @@ async fn gateway_failures_are_clear_and_other_methods_remain(backend: Backend) {
         .await;
     let d = app.client();
     let r = d.login("an@example.be", PASSWORD).await;
-    assert_eq!(r.body["methods"], json!(["totp", "sms"]));
+    assert_eq!(r.body["methods"], json!(["totp", "sms", "recovery_code"]));
     let before = gateway.received_requests().await.expect("requests").len();
     let r = d.post("/api/v1/login/sms", json!({})).await;
     assert_eq!(

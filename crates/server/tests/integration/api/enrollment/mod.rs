@@ -342,7 +342,7 @@ async fn securing_an_account_that_has_an_app_asks_its_code(backend: Backend) {
         )
         .await;
     assert_eq!(r.body["state"], "second_factor", "{:?}", r.body);
-    assert_eq!(r.body["methods"], json!(["totp"]));
+    assert_eq!(r.body["methods"], json!(["totp", "recovery_code"]));
     app.next_step();
     let r = c
         .post(

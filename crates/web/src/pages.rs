@@ -6,16 +6,16 @@ mod login;
 mod outbox;
 mod password;
 mod support;
-pub(crate) use password::base_url;
 
 use crate::error::PageError;
-use crate::extract::{current_session, Ctx};
+use crate::extract::Ctx;
+use crate::gate::{Page, SignedIn};
 use crate::i18n::{Lang, LANG_COOKIE};
-use crate::render::templates;
+use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -24,7 +24,6 @@ use serde::Deserialize;
 use tweestap_domain::factor::Factor;
 use tweestap_domain::policy::Requirement;
 use tweestap_domain::service::SessionInfo;
-use tweestap_domain::session::SessionStage;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -112,61 +111,6 @@ pub fn routes() -> Router<AppState> {
         .route("/dev/outbox/{name}/html", get(outbox::show_html))
 }
 
-/// Renders a page with the values every page needs.
-pub(crate) fn render(
-    ctx: &Ctx,
-    name: &str,
-    csrf: &str,
-    signed_in: bool,
-    extra: Value,
-) -> Result<Html<String>, PageError> {
-    let values = minijinja::context! { csrf => csrf, path => ctx.path.clone(), signed_in => signed_in, ..extra };
-    templates()
-        .render(name, ctx.lang, values)
-        .map(Html)
-        .map_err(|e| {
-            tracing::error!(error = %e, template = name, "render failed");
-            PageError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error_internal",
-                ctx.lang,
-            )
-        })
-}
-
-/// The signed-in user, or a redirect to where they must go first.
-pub(crate) async fn require_signed_in(
-    state: &AppState,
-    jar: &CookieJar,
-    lang: Lang,
-) -> Result<SessionInfo, Response> {
-    match current_session(state, jar).await {
-        Ok(Some(s)) if s.session.stage == SessionStage::Authenticated => Ok(s),
-        Ok(Some(s)) if s.session.stage == SessionStage::Enrollment => {
-            Err(Redirect::to("/account/2fa/enable").into_response())
-        }
-        Ok(Some(s)) if s.session.stage == SessionStage::EmailCode => {
-            Err(Redirect::to("/secure/code").into_response())
-        }
-        Ok(Some(_)) => Err(Redirect::to("/login/code").into_response()),
-        Ok(None) => Err(Redirect::to("/login").into_response()),
-        Err(e) => Err(PageError::from_domain(e, lang).into_response()),
-    }
-}
-
-/// Like [`require_signed_in`], but also lets through a session that may only set up
-/// two-step verification (the set-up pages).
-pub(crate) async fn require_signed_in_or_enrolling(
-    state: &AppState,
-    jar: &CookieJar,
-    lang: Lang,
-) -> Result<SessionInfo, Response> {
-    match current_session(state, jar).await {
-        Ok(Some(s)) if s.session.stage == SessionStage::Enrollment => Ok(s),
-        _ => require_signed_in(state, jar, lang).await,
-    }
-}
-
 pub(crate) fn csrf_failed(lang: Lang) -> Response {
     PageError::new(StatusCode::FORBIDDEN, "error_csrf", lang).into_response()
 }
@@ -220,14 +164,12 @@ struct CsrfOnly {
 async fn postpone_two_factor(
     State(state): State<AppState>,
     ctx: Ctx,
+    _: SignedIn<Page>,
     jar: CookieJar,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
     if !state.csrf.verify(&jar, &f.csrf) {
         return csrf_failed(ctx.lang);
-    }
-    if let Err(r) = require_signed_in(&state, &jar, ctx.lang).await {
-        return r;
     }
     // No Max-Age: a browser-session cookie, so the reminder returns next time.
     let cookie = Cookie::build((LATER_COOKIE, "1"))
@@ -239,11 +181,12 @@ async fn postpone_two_factor(
     (jar.add(cookie), Redirect::to("/")).into_response()
 }
 
-async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
-    let info = match require_signed_in(&state, &jar, ctx.lang).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+async fn home(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    SignedIn(info, _): SignedIn<Page>,
+    jar: CookieJar,
+) -> Response {
     // Signed in on the way to a portal behind forward-auth: back there now.
     let (jar, back) = crate::forward_auth::take_return(&state, jar);
     if let Some(url) = back {
@@ -258,7 +201,7 @@ async fn home(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Respon
     };
     (
         jar,
-        render(
+        page(
             &ctx,
             "home.html",
             &csrf,
@@ -304,7 +247,7 @@ pub async fn stylesheet() -> Response {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/style.css"),
+        include_str!("../static/style.css"),
     )
         .into_response()
 }

@@ -1,0 +1,125 @@
+//! The JSON API under `/api/v1`: the same journeys as the pages, for scripts and apps.
+//! It shares the session cookie with the pages; requiring `application/json` bodies is
+//! its CSRF defence (a cross-site form cannot send that content type).
+//!
+//! Routes are registered with their OpenAPI description (utoipa-axum), so a route
+//! and its documentation cannot part; `GET /api/v1/openapi.json` serves the result.
+
+mod auth;
+mod bodies;
+mod contract;
+mod enroll;
+mod json;
+mod me;
+mod password;
+mod support;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::AppState;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::sync::LazyLock;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every route of the API with its description.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(contract::base())
+        .routes(routes!(openapi_json))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::second_factor))
+        .routes(routes!(auth::send_sms))
+        .routes(routes!(auth::logout))
+        .routes(routes!(password::forgot))
+        .routes(routes!(password::reset))
+        .routes(routes!(enroll::secure))
+        .routes(routes!(enroll::secure_code))
+        .routes(routes!(enroll::secure_resend))
+        .routes(routes!(enroll::request_link))
+        .routes(routes!(enroll::link_state, enroll::open_link))
+        .routes(routes!(me::me))
+        .routes(routes!(me::begin_totp))
+        .routes(routes!(me::confirm_totp))
+        .routes(routes!(me::begin_sms))
+        .routes(routes!(me::resend_sms))
+        .routes(routes!(me::confirm_sms))
+        .routes(routes!(me::remove_factor))
+        .routes(routes!(me::new_recovery_codes))
+        .routes(routes!(me::devices, me::forget_devices))
+        .routes(routes!(me::forget_device))
+        .routes(routes!(support::search))
+        .routes(routes!(support::account))
+        .routes(routes!(support::reset_two_factor))
+        .routes(routes!(support::change_email))
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = documented().into_openapi();
+    contract::add_common_responses(&mut doc);
+    doc
+}
+
+pub fn routes() -> Router<AppState> {
+    let (router, _) = documented().split_for_parts();
+    router
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "no such endpoint",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "this endpoint does not take that method",
+            )
+        })
+}
+
+/// The document as served, made once.
+static DOCUMENT: LazyLock<Result<String, String>> =
+    LazyLock::new(|| openapi().to_pretty_json().map_err(|e| e.to_string()));
+
+/// This OpenAPI document
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "meta", operation_id = "getOpenApi",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", content_type = "application/json")),
+)]
+async fn openapi_json() -> Response {
+    match &*DOCUMENT {
+        Ok(doc) => ([(header::CONTENT_TYPE, "application/json")], doc.clone()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document did not serialise");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "the server could not complete the request",
+            )
+            .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_serialises_with_every_route() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&super::openapi().to_pretty_json().expect("json")).expect("json");
+        if let Ok(path) = std::env::var("TWEESTAP_DUMP_OPENAPI") {
+            std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
+        }
+        let ops: usize = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .map(|item| item.as_object().map_or(0, |o| o.len()))
+            .sum();
+        assert_eq!(ops, 28, "every route is documented");
+    }
+}

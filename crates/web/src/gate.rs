@@ -1,0 +1,134 @@
+//! Who may call a handler, as extractors: one decision about the session, answered
+//! as JSON for the API ([`Api`]) and as a redirect for pages ([`Page`]).
+
+use crate::error::{ApiError, ErrorCode, PageError};
+use crate::extract::{current_session, Ctx};
+use crate::i18n::Lang;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use std::marker::PhantomData;
+use tweestap_domain::service::SessionInfo;
+use tweestap_domain::session::SessionStage;
+use tweestap_domain::Error;
+
+/// Why a request may not go on.
+pub enum Refusal {
+    /// No (live) session.
+    SignedOut,
+    /// The sign-in waits for its second factor.
+    CodeDue,
+    /// "Secure your account" waits for the mailed code.
+    EmailCodeDue,
+    /// The session may only set up two-step verification.
+    SetUpFirst,
+    /// The session could not be looked up.
+    Failed(Error),
+}
+
+/// How a refusal is answered.
+pub trait Answer {
+    type Rejection: IntoResponse;
+    fn refuse(refusal: Refusal, lang: Lang) -> Self::Rejection;
+}
+
+/// The JSON API: 403 `enrollment_required` for an enrolment-only session, else 401.
+pub struct Api;
+
+impl Answer for Api {
+    type Rejection = ApiError;
+    fn refuse(refusal: Refusal, _: Lang) -> ApiError {
+        match refusal {
+            Refusal::SetUpFirst => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::EnrollmentRequired,
+                "two-step verification must be set up first",
+            ),
+            Refusal::Failed(e) => e.into(),
+            Refusal::SignedOut | Refusal::CodeDue | Refusal::EmailCodeDue => {
+                Error::Unauthenticated.into()
+            }
+        }
+    }
+}
+
+/// Pages: to the page that comes first.
+pub struct Page;
+
+impl Answer for Page {
+    type Rejection = Response;
+    fn refuse(refusal: Refusal, lang: Lang) -> Response {
+        let to = match refusal {
+            Refusal::SignedOut => "/login",
+            Refusal::CodeDue => "/login/code",
+            Refusal::EmailCodeDue => "/secure/code",
+            Refusal::SetUpFirst => "/account/2fa/enable",
+            Refusal::Failed(e) => return PageError::from_domain(e, lang).into_response(),
+        };
+        Redirect::to(to).into_response()
+    }
+}
+
+async fn judge(
+    parts: &mut Parts,
+    state: &AppState,
+    let_enrolling: bool,
+) -> Result<SessionInfo, Refusal> {
+    let jar = CookieJar::from_headers(&parts.headers);
+    let info = current_session(state, &jar)
+        .await
+        .map_err(Refusal::Failed)?
+        .ok_or(Refusal::SignedOut)?;
+    match info.session.stage {
+        SessionStage::Authenticated => Ok(info),
+        SessionStage::Enrollment if let_enrolling => Ok(info),
+        SessionStage::Enrollment => Err(Refusal::SetUpFirst),
+        SessionStage::EmailCode => Err(Refusal::EmailCodeDue),
+        SessionStage::SecondFactor => Err(Refusal::CodeDue),
+    }
+}
+
+async fn lang_of(parts: &mut Parts, state: &AppState) -> Lang {
+    match Ctx::from_request_parts(parts, state).await {
+        Ok(ctx) => ctx.lang,
+        Err(never) => match never {},
+    }
+}
+
+/// A fully signed-in caller.
+pub struct SignedIn<A = Api>(pub SessionInfo, pub PhantomData<A>);
+
+impl<A: Answer> FromRequestParts<AppState> for SignedIn<A> {
+    type Rejection = A::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match judge(parts, state, false).await {
+            Ok(info) => Ok(Self(info, PhantomData)),
+            Err(r) => Err(A::refuse(r, lang_of(parts, state).await)),
+        }
+    }
+}
+
+/// A fully signed-in caller, or one whose session may only set up two-step
+/// verification: the set-up journeys and `GET /me`.
+pub struct Enrolling<A = Api>(pub SessionInfo, pub PhantomData<A>);
+
+impl<A: Answer> FromRequestParts<AppState> for Enrolling<A> {
+    type Rejection = A::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match judge(parts, state, true).await {
+            Ok(info) => Ok(Self(info, PhantomData)),
+            Err(r) => Err(A::refuse(r, lang_of(parts, state).await)),
+        }
+    }
+}

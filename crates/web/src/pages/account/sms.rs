@@ -1,0 +1,224 @@
+//! Setting up a phone for SMS codes.
+
+use super::{factor_id, recovery_codes_page, CodeForm};
+use crate::error::{OnPage, PageError};
+use crate::extract::{session_token, set_session, Ctx};
+use crate::gate::{Enrolling, Page, SignedIn};
+use crate::pages::csrf_failed;
+use crate::view::page;
+use crate::AppState;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use tweestap_domain::factor::FactorId;
+use tweestap_domain::Error;
+
+/// The text for an SMS problem, as shown on the pages.
+pub(crate) fn sms_error_key(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidPhone("phone_not_mobile") => "sms_phone_not_mobile",
+        Error::InvalidPhone(_) => "sms_phone_invalid",
+        Error::SmsRefused(tweestap_domain::sms::SmsRefusal::CountryNotAllowed(_)) => {
+            "sms_country_refused"
+        }
+        Error::SmsRefused(_) | Error::TooManyRequests => "sms_rate_limited",
+        _ => "sms_unavailable",
+    }
+}
+
+fn add_phone_page(
+    ctx: &Ctx,
+    csrf: &str,
+    phone: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let extra = minijinja::context! { phone => phone, error => error };
+    (status, page(ctx, "sms_add.html", csrf, true, extra)).into_response()
+}
+
+pub async fn add_phone_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _: SignedIn<Page>,
+    jar: CookieJar,
+) -> Response {
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    (jar, add_phone_page(&ctx, &csrf, "", None, StatusCode::OK)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AddPhoneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    phone: String,
+}
+
+pub async fn add_phone_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _: SignedIn<Page>,
+    jar: CookieJar,
+    Form(f): Form<AddPhoneForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let Some(token) = session_token(&jar) else {
+        return Redirect::to("/login").into_response();
+    };
+    let error = match state
+        .app
+        .begin_sms(&token, &f.phone, Some(&f.password), &ctx.req)
+        .await
+    {
+        Ok(s) => return Redirect::to(&format!("/account/2fa/sms/{}", s.factor_id)).into_response(),
+        Err(Error::WrongPassword) => (StatusCode::FORBIDDEN, "wrong_password"),
+        Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => {
+            (StatusCode::BAD_REQUEST, sms_error_key(&e))
+        }
+        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    };
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let page = add_phone_page(
+        &ctx,
+        &csrf,
+        f.phone.trim(),
+        Some(ctx.lang.t(error.1)),
+        error.0,
+    );
+    (jar, page).into_response()
+}
+
+async fn sms_code_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    id: FactorId,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let Some(token) = session_token(&jar) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let to = state
+        .app
+        .pending_sms_to(&token, id)
+        .await
+        .on_page(ctx.lang)?;
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let extra = minijinja::context! {
+        to => to, action => format!("/account/2fa/sms/{id}"), resend => format!("/account/2fa/sms/{id}/resend"),
+        notice => notice, error => error,
+    };
+    Ok((
+        status,
+        jar,
+        page(ctx, "sms_setup.html", &csrf, false, extra),
+    )
+        .into_response())
+}
+
+pub async fn sms_setup_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _: Enrolling<Page>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = factor_id(&id) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    sms_code_page(&state, &ctx, jar, id, None, None, StatusCode::OK)
+        .await
+        .into_response()
+}
+
+pub async fn sms_setup_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _: Enrolling<Page>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let (Some(id), Some(token)) = (factor_id(&id), session_token(&jar)) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    match state.app.confirm_sms(&token, id, &f.code, &ctx.req).await {
+        Ok(codes) => {
+            let jar = match state.app.finish_enrollment(&token, &ctx.req).await {
+                Ok(Some(new)) => set_session(jar, &new, state.settings.secure_cookies),
+                Ok(None) => jar,
+                Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+            };
+            match codes {
+                Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
+                None => (jar, Redirect::to("/account?done=enabled")).into_response(),
+            }
+        }
+        Err(Error::InvalidCode) => {
+            let error = ctx.lang.t("sms_code_failed");
+            sms_code_page(
+                &state,
+                &ctx,
+                jar,
+                id,
+                None,
+                Some(error),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+            .into_response()
+        }
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
+
+pub async fn sms_setup_resend(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    _: Enrolling<Page>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !state.csrf.verify(&jar, &f.csrf) {
+        return csrf_failed(ctx.lang);
+    }
+    let (Some(id), Some(token)) = (factor_id(&id), session_token(&jar)) else {
+        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
+    };
+    match state.app.resend_setup_sms(&token, id, &ctx.req).await {
+        Ok(_) => {
+            let notice = ctx.lang.t("sms_sent_again");
+            sms_code_page(&state, &ctx, jar, id, Some(notice), None, StatusCode::OK)
+                .await
+                .into_response()
+        }
+        Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
+            let error = ctx.lang.t(sms_error_key(&e));
+            sms_code_page(
+                &state,
+                &ctx,
+                jar,
+                id,
+                None,
+                Some(error),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+            .into_response()
+        }
+        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+    }
+}
