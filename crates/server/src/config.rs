@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn example_config_parses_to_the_defaults() {
-        let example = include_str!("../../../../tweestap.example.toml");
+        let example = include_str!("../../../tweestap.example.toml");
         let c: Config = toml::from_str(example).unwrap();
         let d = Config::default();
         assert_eq!(c.listen, d.listen);

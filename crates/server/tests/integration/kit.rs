@@ -40,7 +40,7 @@ macro_rules! on_both_backends {
 
             #[tokio::test]
             async fn postgres() {
-                let Some(database) = tweestap_store::testing::TestDatabase::create().await else {
+                let Some(database) = tweestap_testkit::TestDatabase::create().await else {
                     return;
                 };
                 super::$name($crate::kit::Backend::Postgres(database.url().to_owned())).await;
@@ -71,7 +71,7 @@ where
 /// Says loudly that a test skips because `tool` is not installed (`hint`: how to
 /// install it); under `TWEESTAP_REQUIRE_ALL=1` (CI) it fails the test instead.
 pub fn skip_for_want_of(tool: &str, hint: &str) {
-    if tweestap_store::testing::require_all() {
+    if tweestap_testkit::require_all() {
         panic!("TWEESTAP_REQUIRE_ALL=1 but {tool} is not installed ({hint})");
     }
     eprintln!("\n!!!! SKIPPING: {tool} is not installed ({hint}) !!!!\n");
