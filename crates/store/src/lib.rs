@@ -13,7 +13,6 @@ mod rows;
 mod sql;
 mod sql_store;
 mod sqlite;
-pub mod testing;
 
 pub use postgres::{Postgres, PostgresStore};
 pub use sql_store::{Backend, SqlStore};

@@ -46,9 +46,9 @@ impl SqlStore<Postgres> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing;
     use tweestap_domain::store::prelude::*;
     use tweestap_domain::store::StoreError;
+    use tweestap_testkit as testing;
 
     /// A connection PostgreSQL terminates under our feet reports `Unavailable`, and
     /// the pool replaces it by itself on the next call.

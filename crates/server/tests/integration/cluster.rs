@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tweestap::config::Config;
 use tweestap_domain::account::Role;
 use tweestap_domain::clock::SystemClock;
-use tweestap_store::testing::TestDatabase;
+use tweestap_testkit::TestDatabase;
 
 /// A `tweestap serve` child process; killed when dropped.
 struct Node {

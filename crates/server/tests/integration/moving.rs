@@ -13,7 +13,7 @@ use tweestap::config::Config;
 use tweestap_domain::account::Role;
 use tweestap_domain::clock::ManualClock;
 use tweestap_domain::oidc::SigningAlg;
-use tweestap_store::testing::TestDatabase;
+use tweestap_testkit::TestDatabase;
 
 /// `tweestap <args>` with `env`, logging warnings only, run to completion.
 fn tweestap(args: &[&str], env: &[(&str, &str)]) -> Output {

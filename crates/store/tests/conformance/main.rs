@@ -30,7 +30,8 @@ use tweestap_domain::store::prelude::*;
 use tweestap_domain::store::{NewAccount, StoreError};
 use tweestap_domain::token::TokenHash;
 use tweestap_domain::Tweestap;
-use tweestap_store::{testing, PoolSettings, PostgresStore, SqliteStore};
+use tweestap_store::{PoolSettings, PostgresStore, SqliteStore};
+use tweestap_testkit as testing;
 use uuid::Uuid;
 
 type Dyn = Arc<dyn Store>;

@@ -124,10 +124,7 @@ fn required_for_everyone(c: &mut Config) {
 
 /// Sets up an authenticator app from the session that may only do that; returns
 /// the factor's id and secret, and the client, now fully signed in.
-async fn enroll_when_required(
-    app: &TestApp,
-    email: &str,
-) -> (String, String, crate::kit::Client) {
+async fn enroll_when_required(app: &TestApp, email: &str) -> (String, String, crate::kit::Client) {
     let c = app.client();
     assert_eq!(
         c.login(email, PASSWORD).await.body["state"],

@@ -1,7 +1,7 @@
 //! `tweestap migrate`, and nodes that do not migrate at start.
 
 use crate::kit::commands::{run, tweestap_in};
-use tweestap_store::testing::TestDatabase;
+use tweestap_testkit::TestDatabase;
 
 /// Nodes told not to migrate refuse an old schema with advice, until `tweestap
 /// migrate` has run; on SQLite and on PostgreSQL alike.

@@ -1,5 +1,5 @@
-//! Helpers for tests, in this crate and others: a fresh, empty PostgreSQL database
-//! per test.
+//! Test support for every tweestap test binary (a dev-only crate): a fresh, empty
+//! PostgreSQL database per test.
 //!
 //! The server comes from `TWEESTAP_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); that account must be allowed to
