@@ -129,7 +129,7 @@ impl SecretBox {
     clippy::expect_used,
     reason = "new_from_slice only fails for fixed-size-key MACs; HMAC takes keys of any length"
 )]
-fn hmac_sha256(key: &[u8; KEY_LEN]) -> Hmac<Sha256> {
+pub fn hmac_sha256(key: &[u8; KEY_LEN]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
 }
 

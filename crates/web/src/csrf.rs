@@ -4,8 +4,7 @@
 //! which a cross-site form cannot send without a CORS preflight we never grant.
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use subtle::ConstantTimeEq;
 use tweestap_domain::secret_box::MasterKey;
 use tweestap_domain::token::{hex, Token};
@@ -25,8 +24,7 @@ impl Csrf {
     }
 
     fn sign(&self, cookie: &str) -> String {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC accepts keys of any length");
+        let mut m = tweestap_domain::secret_box::hmac_sha256(&self.key);
         m.update(cookie.as_bytes());
         hex(&m.finalize().into_bytes())
     }

@@ -134,6 +134,17 @@ struct Portal {
     sessions: Mutex<Sessions>,
 }
 
+impl Portal {
+    /// The signed-in people and pending sign-ins. A panic while the lock was held
+    /// cannot leave the map half-written (each change is one insert or remove), so
+    /// a poisoned lock is simply taken over.
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The HTTP client for the provider; no redirects followed (SSRF).
 fn http_client() -> Result<openidconnect::reqwest::Client, StartError> {
     openidconnect::reqwest::ClientBuilder::new()
@@ -210,6 +221,10 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "the value is one of our own URL-safe session ids, never a control character"
+)]
 fn set_cookie(value: &str, max_age: u32) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}"
@@ -259,15 +274,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 
 /// The signed-in user's page, or off to sign in.
 async fn home(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let user = session_id(&headers).and_then(|id| {
-        portal
-            .sessions
-            .lock()
-            .expect("sessions")
-            .users
-            .get(&id)
-            .cloned()
-    });
+    let user = session_id(&headers).and_then(|id| portal.sessions().users.get(&id).cloned());
     let Some(user) = user else {
         return Redirect::to("/login").into_response();
     };
@@ -313,7 +320,7 @@ async fn login(State(portal): State<Arc<Portal>>) -> Response {
         .url();
     let id = CsrfToken::new_random().secret().clone();
     {
-        let mut sessions = portal.sessions.lock().expect("sessions");
+        let mut sessions = portal.sessions();
         sessions
             .pending
             .retain(|_, p| p.started.elapsed() < PENDING_TTL);
@@ -354,12 +361,7 @@ async fn callback(
         );
     };
     // Single use: whatever happens next, this pending sign-in is spent.
-    let pending = portal
-        .sessions
-        .lock()
-        .expect("sessions")
-        .pending
-        .remove(&id);
+    let pending = portal.sessions().pending.remove(&id);
     let Some(pending) = pending.filter(|p| p.started.elapsed() < PENDING_TTL) else {
         return refusal(
             StatusCode::BAD_REQUEST,
@@ -392,12 +394,7 @@ async fn callback(
             "Dit loket vraagt een aanmelding met een tweede stap (acr urn:tweestap:acr:mfa).",
         );
     }
-    portal
-        .sessions
-        .lock()
-        .expect("sessions")
-        .users
-        .insert(id, user);
+    portal.sessions().users.insert(id, user);
     Redirect::to("/").into_response()
 }
 
@@ -445,7 +442,7 @@ async fn sign_in(portal: &Portal, code: String, pending: Pending) -> Result<User
 /// Forgets the user here (tweestap's own session stays; see the README).
 async fn logout(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response {
     if let Some(id) = session_id(&headers) {
-        portal.sessions.lock().expect("sessions").users.remove(&id);
+        portal.sessions().users.remove(&id);
     }
     let mut r = page(
         "Afgemeld",

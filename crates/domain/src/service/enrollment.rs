@@ -17,7 +17,6 @@ use crate::session::SessionStage;
 use crate::session_code::CodePurpose;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 /// What the first step of "secure your account now" leads to.
 #[derive(Debug)]

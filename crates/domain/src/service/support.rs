@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 /// Accounts shown per search.
 pub const SEARCH_LIMIT: u32 = 50;
