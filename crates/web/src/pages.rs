@@ -5,6 +5,7 @@ mod enroll;
 mod login;
 mod outbox;
 mod password;
+mod step;
 mod support;
 
 use crate::error::PageError;

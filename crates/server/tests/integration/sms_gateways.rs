@@ -103,6 +103,37 @@ fn form(r: &Request) -> Vec<(String, String)> {
     url::form_urlencoded::parse(&r.body).into_owned().collect()
 }
 
+/// A stub provider on loopback, answering as `mocks` say (the first that matches).
+async fn provider(mocks: impl IntoIterator<Item = Mock>) -> MockServer {
+    let server = MockServer::start().await;
+    for m in mocks {
+        m.mount(&server).await;
+    }
+    server
+}
+
+/// The one request behind an SMS the provider took, under `provider_id`.
+async fn taken_once(server: &MockServer, outcome: &SmsOutcome, provider_id: &str) -> Request {
+    let provider_id = Some(provider_id.to_owned());
+    assert_eq!(outcome, &SmsOutcome::Sent { provider_id });
+    let mut received = requests(server).await;
+    assert_eq!(received.len(), 1);
+    received.remove(0)
+}
+
+/// A form body, with its content type.
+fn assert_form(r: &Request, pairs: &[(&str, &str)]) {
+    assert_eq!(
+        header(r, "content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    assert_eq!(form(r), pairs);
+}
+
 fn failed(outcome: &SmsOutcome) -> (bool, bool, &str) {
     match outcome {
         SmsOutcome::Failed {
@@ -117,12 +148,10 @@ fn failed(outcome: &SmsOutcome) -> (bool, bool, &str) {
 #[tokio::test]
 async fn generic_json_body_and_bearer_header_are_what_the_provider_receives() {
     let logs = Logs::capture();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
+    let server = provider([Mock::given(method("POST"))
         .and(path("/v1/sms"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"prov-77"}"#))
-        .mount(&server)
-        .await;
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"prov-77"}"#))])
+    .await;
     let g = gateway(&format!(
         r#"
         gateway = "http"
@@ -136,16 +165,7 @@ async fn generic_json_body_and_bearer_header_are_what_the_provider_receives() {
         server.uri()
     ));
     let msg = message();
-    let outcome = g.send(&msg).await;
-    assert_eq!(
-        outcome,
-        SmsOutcome::Sent {
-            provider_id: Some("prov-77".into())
-        }
-    );
-    let received = requests(&server).await;
-    assert_eq!(received.len(), 1);
-    let r = &received[0];
+    let r = &taken_once(&server, &g.send(&msg).await, "prov-77").await;
     assert_eq!(header(r, "authorization"), "Bearer key-123");
     assert_eq!(header(r, "content-type"), "application/json");
     assert!(header(r, "user-agent").starts_with("tweestap/"));
@@ -165,11 +185,9 @@ async fn generic_json_body_and_bearer_header_are_what_the_provider_receives() {
 
 #[tokio::test]
 async fn generic_default_json_template_carries_to_text_and_reference() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(202).set_body_string("queued"))
-        .mount(&server)
-        .await;
+    let server = provider([Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).set_body_string("queued"))])
+    .await;
     let msg = message();
     let outcome = generic(&server, 0).send(&msg).await;
     assert_eq!(outcome, SmsOutcome::Sent { provider_id: None });
@@ -186,15 +204,13 @@ async fn generic_default_json_template_carries_to_text_and_reference() {
 #[tokio::test]
 async fn generic_form_body_and_api_key_header_are_what_the_provider_receives() {
     let logs = Logs::capture();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
+    let server = provider([Mock::given(method("POST"))
         .and(path("/api/send"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_string(r#"{"messages":[{"message-id":"0A00000123ABCDEF"}]}"#),
-        )
-        .mount(&server)
-        .await;
+        )])
+    .await;
     let g = gateway(&format!(
         "gateway = \"http\"\n[http]\nurl = \"{}/api/send\"\nheader_name = \"X-API-Key\"\n\
          header_value = \"k-456\"\nbody_format = \"form\"\n\
@@ -202,41 +218,27 @@ async fn generic_form_body_and_api_key_header_are_what_the_provider_receives() {
         server.uri()
     ));
     let msg = message();
-    let outcome = g.send(&msg).await;
-    assert_eq!(
-        outcome,
-        SmsOutcome::Sent {
-            provider_id: Some("0A00000123ABCDEF".into())
-        }
-    );
-    let received = requests(&server).await;
-    assert_eq!(received.len(), 1);
-    let r = &received[0];
+    let r = &taken_once(&server, &g.send(&msg).await, "0A00000123ABCDEF").await;
     assert_eq!(header(r, "x-api-key"), "k-456");
-    assert_eq!(
-        header(r, "content-type"),
-        "application/x-www-form-urlencoded"
-    );
-    assert_eq!(
-        form(r),
-        [
-            ("to".to_owned(), "+32470123456".to_owned()),
-            ("message".to_owned(), TEXT.to_owned()),
-            ("sender".to_owned(), "Tweestap".to_owned()),
-            ("client_ref".to_owned(), msg.id.to_string()),
-        ]
+    let id = msg.id.to_string();
+    assert_form(
+        r,
+        &[
+            ("to", "+32470123456"),
+            ("message", TEXT),
+            ("sender", "Tweestap"),
+            ("client_ref", &id),
+        ],
     );
     logs.assert_clean(&msg);
 }
 
 #[tokio::test]
 async fn generic_get_puts_the_pairs_in_the_query_string() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
+    let server = provider([Mock::given(method("GET"))
         .and(path("/sendsms"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("OK"))
-        .mount(&server)
-        .await;
+        .respond_with(ResponseTemplate::new(200).set_body_string("OK"))])
+    .await;
     let g = gateway(&format!(
         "gateway = \"http\"\n[http]\nurl = \"{}/sendsms?user=tweestap\"\nmethod = \"GET\"\n\
          body_format = \"form\"\nbody_template = \"to={{to}}&text={{text}}\"\n",
@@ -268,49 +270,29 @@ fn twilio(server: &MockServer, sender: &str) -> SmsGateway {
 #[tokio::test]
 async fn twilio_gets_path_basic_auth_and_form_and_its_sid_is_the_provider_id() {
     let logs = Logs::capture();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
+    let server = provider([Mock::given(method("POST"))
         .and(path("/2010-04-01/Accounts/AC0123abc/Messages.json"))
         .respond_with(ResponseTemplate::new(201).set_body_string(
             r#"{"sid":"SM0123456789abcdef","status":"queued","to":"+32470123456"}"#,
-        ))
-        .mount(&server)
-        .await;
+        ))])
+    .await;
     let msg = message();
     let outcome = twilio(&server, "from = \"Tweestap\"").send(&msg).await;
-    assert_eq!(
-        outcome,
-        SmsOutcome::Sent {
-            provider_id: Some("SM0123456789abcdef".into())
-        }
-    );
-    let received = requests(&server).await;
-    assert_eq!(received.len(), 1);
-    let r = &received[0];
+    let r = &taken_once(&server, &outcome, "SM0123456789abcdef").await;
     let basic = base64::engine::general_purpose::STANDARD.encode("AC0123abc:tok-789");
     assert_eq!(header(r, "authorization"), format!("Basic {basic}"));
-    assert_eq!(
-        header(r, "content-type"),
-        "application/x-www-form-urlencoded"
-    );
-    assert_eq!(
-        form(r),
-        [
-            ("To".to_owned(), "+32470123456".to_owned()),
-            ("From".to_owned(), "Tweestap".to_owned()),
-            ("Body".to_owned(), TEXT.to_owned()),
-        ]
+    assert_form(
+        r,
+        &[("To", "+32470123456"), ("From", "Tweestap"), ("Body", TEXT)],
     );
     logs.assert_clean(&msg);
 }
 
 #[tokio::test]
 async fn twilio_messaging_service_sid_stands_in_for_from() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1"}"#))
-        .mount(&server)
-        .await;
+    let server = provider([Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1"}"#))])
+    .await;
     let outcome = twilio(&server, "messaging_service_sid = \"MG42\"")
         .send(&message())
         .await;
@@ -322,13 +304,11 @@ async fn twilio_messaging_service_sid_stands_in_for_from() {
 
 #[tokio::test]
 async fn twilio_errors_keep_twilios_code_and_are_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
+    let server = provider([Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_string(
             r#"{"code":21211,"message":"The 'To' number +32470123456 is not a valid phone number.","status":400}"#,
-        ))
-        .mount(&server)
-        .await;
+        ))])
+    .await;
     let outcome = twilio(&server, "from = \"Tweestap\"")
         .send(&message())
         .await;
@@ -342,16 +322,14 @@ async fn twilio_errors_keep_twilios_code_and_are_not_retried() {
 #[tokio::test]
 async fn a_500_then_a_200_is_sent_after_exactly_one_retry() {
     let logs = Logs::capture();
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"second"}"#))
-        .mount(&server)
-        .await;
+    let server = provider([
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(500))
+            .up_to_n_times(1),
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"second"}"#)),
+    ])
+    .await;
     let msg = message();
     let outcome = generic(&server, 2).send(&msg).await;
     assert_eq!(
@@ -372,16 +350,13 @@ async fn a_500_then_a_200_is_sent_after_exactly_one_retry() {
 
 #[tokio::test]
 async fn a_429_then_a_200_is_retried_too() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(429))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = provider([
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(429))
+            .up_to_n_times(1),
+        Mock::given(any()).respond_with(ResponseTemplate::new(200)),
+    ])
+    .await;
     assert!(generic(&server, 2).send(&message()).await.is_sent());
     assert_eq!(requests(&server).await.len(), 2);
 }
@@ -389,10 +364,9 @@ async fn a_429_then_a_200_is_retried_too() {
 #[tokio::test]
 async fn a_500_every_time_fails_retryable_after_all_attempts() {
     let logs = Logs::capture();
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
-        .mount(&server)
+    let server =
+        provider([Mock::given(any())
+            .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))])
         .await;
     let msg = message();
     let started = Instant::now();
@@ -412,13 +386,13 @@ async fn a_500_every_time_fails_retryable_after_all_attempts() {
 
 #[tokio::test]
 async fn a_400_is_not_retried_and_its_answer_is_scrubbed() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(400).set_body_string(format!(
-            "{{\"error\":\"invalid sender\",\"echo\":{}}}",
-            serde_json::Value::String(TEXT.into())
-        )))
-        .mount(&server)
+    let server =
+        provider([
+            Mock::given(any()).respond_with(ResponseTemplate::new(400).set_body_string(format!(
+                "{{\"error\":\"invalid sender\",\"echo\":{}}}",
+                serde_json::Value::String(TEXT.into())
+            ))),
+        ])
         .await;
     let outcome = generic(&server, 2).send(&message()).await;
     let (retryable, ambiguous, error) = failed(&outcome);
@@ -431,11 +405,10 @@ async fn a_400_is_not_retried_and_its_answer_is_scrubbed() {
 
 #[tokio::test]
 async fn a_redirect_is_not_followed() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(302).insert_header("location", "http://127.0.0.1:1/"))
-        .mount(&server)
-        .await;
+    let server = provider([Mock::given(any()).respond_with(
+        ResponseTemplate::new(302).insert_header("location", "http://127.0.0.1:1/"),
+    )])
+    .await;
     let outcome = generic(&server, 2).send(&message()).await;
     let (retryable, ambiguous, error) = failed(&outcome);
     assert!(!retryable && !ambiguous && error.contains("302"), "{error}");
@@ -445,11 +418,9 @@ async fn a_redirect_is_not_followed() {
 #[tokio::test]
 async fn a_slow_gateway_is_ambiguous_after_exactly_one_request() {
     let logs = Logs::capture();
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
-        .mount(&server)
-        .await;
+    let server = provider([Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))])
+    .await;
     let g = gateway(&format!(
         "gateway = \"http\"\ntimeout_seconds = 0.3\nretries = 3\nretry_backoff_ms = 10\n\
          [http]\nurl = \"{}/send\"\n",
@@ -472,11 +443,9 @@ async fn a_slow_gateway_is_ambiguous_after_exactly_one_request() {
 
 #[tokio::test]
 async fn a_slow_twilio_is_ambiguous_too() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
-        .mount(&server)
-        .await;
+    let server = provider([Mock::given(any())
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))])
+    .await;
     let outcome = twilio(&server, "from = \"Tweestap\"")
         .send(&message())
         .await;

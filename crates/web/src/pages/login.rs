@@ -1,14 +1,11 @@
 //! Sign-in pages: password, then code.
 
-use super::csrf_failed;
+use super::step::{checked, form_page, fresh_start, onward, posted_step, restart, Leave, Visit};
 use crate::error::{OnPage, PageError};
-use crate::extract::{
-    clear_session, current_session, device_token, discard_current_session, session_token,
-    set_device, set_session, Ctx,
-};
-use crate::view::page;
+use crate::extract::{current_session, device_token, session_token, set_device, Ctx};
+use crate::i18n::Lang;
 use crate::AppState;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -16,7 +13,11 @@ use serde::Deserialize;
 use tweestap_domain::factor::FactorKind;
 use tweestap_domain::service::LoginOutcome;
 use tweestap_domain::session::SessionStage;
+use tweestap_domain::token::Token;
 use tweestap_domain::Error;
+
+/// Where signing in starts, and where it goes back to once its session has ended.
+const START: &str = "/login";
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -28,12 +29,7 @@ pub struct LoginQuery {
     prompt: Option<String>,
 }
 
-pub async fn form(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
-    Query(q): Query<LoginQuery>,
-) -> Response {
+pub async fn form(Visit { state, ctx, jar }: Visit, Query(q): Query<LoginQuery>) -> Response {
     let jar = crate::forward_auth::remember_return(&state, jar, q.rd.as_deref());
     let fresh = q.prompt.as_deref() == Some("login");
     if let (false, Ok(Some(s))) = (fresh, current_session(&state, &jar).await) {
@@ -42,18 +38,8 @@ pub async fn form(
             return (jar, Redirect::to("/")).into_response();
         }
     }
-    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    (
-        jar,
-        page(
-            &ctx,
-            "login.html",
-            &csrf,
-            false,
-            minijinja::context! { email => q.login_hint.as_deref().unwrap_or_default() },
-        ),
-    )
-        .into_response()
+    let extra = minijinja::context! { email => q.login_hint.as_deref().unwrap_or_default() };
+    form_page(&state, &ctx, jar, StatusCode::OK, "login.html", extra)
 }
 
 #[derive(Deserialize)]
@@ -67,51 +53,27 @@ pub struct LoginForm {
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
+    Visit { state, ctx, jar }: Visit,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return Ok(csrf_failed(ctx.lang));
-    }
-    discard_current_session(&state, &jar)
-        .await
-        .on_page(ctx.lang)?;
-    let secure = state.settings.secure_cookies;
+    fresh_start(&state, &jar, &f.csrf, ctx.lang).await?;
     let device = device_token(&jar);
-    Ok(
-        match state
-            .app
-            .login_from(&f.email, &f.password, device.as_deref(), &ctx.req)
-            .await
-        {
-            Ok(LoginOutcome::Authenticated(token)) => {
-                (set_session(jar, &token, secure), Redirect::to("/")).into_response()
-            }
-            Ok(LoginOutcome::EnrollmentRequired(token)) => (
-                set_session(jar, &token, secure),
-                Redirect::to("/account/2fa/enable"),
-            )
-                .into_response(),
-            Ok(LoginOutcome::SecondFactor { token, .. }) => (
-                set_session(jar, &token, secure),
-                Redirect::to("/login/code"),
-            )
-                .into_response(),
-            Err(Error::InvalidCredentials) => {
-                let (jar, csrf) = state.csrf.token(jar, secure);
-                let extra = minijinja::context! { email => f.email.trim(), error => ctx.lang.t("login_failed") };
-                (
-                    StatusCode::UNAUTHORIZED,
-                    jar,
-                    page(&ctx, "login.html", &csrf, false, extra),
-                )
-                    .into_response()
-            }
-            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-        },
-    )
+    let outcome = state
+        .app
+        .login_from(&f.email, &f.password, device.as_deref(), &ctx.req)
+        .await;
+    let (token, to) = match outcome {
+        Ok(LoginOutcome::Authenticated(token)) => (token, "/"),
+        Ok(LoginOutcome::EnrollmentRequired(token)) => (token, "/account/2fa/enable"),
+        Ok(LoginOutcome::SecondFactor { token, .. }) => (token, "/login/code"),
+        Err(Error::InvalidCredentials) => {
+            let extra = minijinja::context! { email => f.email.trim(), error => ctx.lang.t("login_failed") };
+            let status = StatusCode::UNAUTHORIZED;
+            return Ok(form_page(&state, &ctx, jar, status, "login.html", extra));
+        }
+        Err(e) => return Err(PageError::from_domain(e, ctx.lang)),
+    };
+    Ok(onward(&state, jar, &token, to))
 }
 
 /// The half-finished sign-in (password right, code still due) of this browser.
@@ -132,13 +94,11 @@ pub struct CodeQuery {
 }
 
 pub async fn code_form(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
+    Visit { state, ctx, jar }: Visit,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
     let Some(info) = pending(&state, &jar).await else {
-        return Ok(Redirect::to("/login").into_response());
+        return Ok(Redirect::to(START).into_response());
     };
     // Came through "secure your account now" with two-step verification already on.
     let notice =
@@ -182,41 +142,24 @@ fn code_page(
     error: Option<String>,
 ) -> Response {
     let has = |k| methods.contains(&k);
-    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
         notice => notice, error => error, remember_days => remember_days(state),
         app => has(FactorKind::Totp), sms => has(FactorKind::Sms),
     };
-    (status, jar, page(ctx, "code.html", &csrf, false, extra)).into_response()
+    form_page(state, ctx, jar, status, "code.html", extra)
 }
 
 pub async fn send_sms(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
+    Visit { state, ctx, jar }: Visit,
     Form(f): Form<CodeForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let Some(token) = session_token(&jar) else {
-        return Redirect::to("/login").into_response();
-    };
-    match state.app.send_sign_in_sms(&token, &ctx.req).await {
+) -> Result<Response, Leave> {
+    let token = posted_step(&state, &jar, &f.csrf, ctx.lang, START)?;
+    let (status, notice, error) = match state.app.send_sign_in_sms(&token, &ctx.req).await {
         Ok(to) => {
             let notice = ctx.lang.t("sms_sent_to").replace("{to}", &to);
-            let methods = methods_of(&state, &jar).await;
-            code_page(
-                &state,
-                &ctx,
-                jar,
-                &methods,
-                StatusCode::OK,
-                Some(notice),
-                None,
-            )
+            (StatusCode::OK, Some(notice), None)
         }
-        Err(Error::Unauthenticated) => (clear_session(jar), Redirect::to("/login")).into_response(),
+        Err(Error::Unauthenticated) => return Ok(restart(jar, START)),
         Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
             let status = if matches!(e, Error::SmsUnavailable) {
                 StatusCode::BAD_GATEWAY
@@ -224,11 +167,14 @@ pub async fn send_sms(
                 StatusCode::TOO_MANY_REQUESTS
             };
             let error = ctx.lang.t(super::account::sms_error_key(&e)).to_owned();
-            let methods = methods_of(&state, &jar).await;
-            code_page(&state, &ctx, jar, &methods, status, None, Some(error))
+            (status, None, Some(error))
         }
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-    }
+        Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
+    };
+    let methods = methods_of(&state, &jar).await;
+    Ok(code_page(
+        &state, &ctx, jar, &methods, status, notice, error,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -250,32 +196,42 @@ async fn signed_in_response(
     state: &AppState,
     ctx: &Ctx,
     jar: CookieJar,
-    new: &tweestap_domain::token::Token,
+    new: &Token,
     remember: bool,
-) -> Response {
-    let secure = state.settings.secure_cookies;
-    let mut jar = set_session(jar, new, secure);
-    if remember {
-        match state.app.remember_device(new, &ctx.req).await {
-            Ok(device) => jar = set_device(jar, &device, secure, remember_days(state)),
-            Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
-        }
+) -> Result<Response, Leave> {
+    let jar = if remember {
+        let device = state
+            .app
+            .remember_device(new, &ctx.req)
+            .await
+            .on_page(ctx.lang)?;
+        let secure = state.settings.secure_cookies;
+        set_device(jar, &device, secure, remember_days(state))
+    } else {
+        jar
+    };
+    Ok(onward(state, jar, new, "/"))
+}
+
+/// A code the step refused: the status and the message (`wrong` names the text for a
+/// wrong code); any other error is the error page.
+fn refused(e: Error, wrong: &'static str, lang: Lang) -> Result<(StatusCode, String), PageError> {
+    match e {
+        Error::InvalidCode => Ok((StatusCode::UNAUTHORIZED, lang.t(wrong).to_owned())),
+        Error::TooManyAttempts { retry_after } => Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            lang.t("code_locked")
+                .replace("{seconds}", &retry_after.to_string()),
+        )),
+        e => Err(PageError::from_domain(e, lang)),
     }
-    (jar, Redirect::to("/")).into_response()
 }
 
 pub async fn code_submit(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
+    Visit { state, ctx, jar }: Visit,
     Form(f): Form<CodeForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let Some(token) = session_token(&jar) else {
-        return Redirect::to("/login").into_response();
-    };
+) -> Result<Response, Leave> {
+    let token = posted_step(&state, &jar, &f.csrf, ctx.lang, START)?;
     let (status, error) = match state
         .app
         .verify_second_factor(&token, &f.code, &ctx.req)
@@ -285,76 +241,45 @@ pub async fn code_submit(
             let remember = f.remember.is_some();
             return signed_in_response(&state, &ctx, jar, &new, remember).await;
         }
-        Err(Error::Unauthenticated) => {
-            return (clear_session(jar), Redirect::to("/login")).into_response()
-        }
-        Err(Error::InvalidCode) => (
-            StatusCode::UNAUTHORIZED,
-            ctx.lang.t("code_failed").to_owned(),
-        ),
-        Err(Error::TooManyAttempts { retry_after }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            ctx.lang
-                .t("code_locked")
-                .replace("{seconds}", &retry_after.to_string()),
-        ),
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+        Err(Error::Unauthenticated) => return Ok(restart(jar, START)),
+        Err(e) => refused(e, "code_failed", ctx.lang)?,
     };
     let methods = methods_of(&state, &jar).await;
-    code_page(&state, &ctx, jar, &methods, status, None, Some(error))
+    Ok(code_page(
+        &state,
+        &ctx,
+        jar,
+        &methods,
+        status,
+        None,
+        Some(error),
+    ))
 }
 
-pub async fn recovery_form(State(state): State<AppState>, ctx: Ctx, jar: CookieJar) -> Response {
+pub async fn recovery_form(Visit { state, ctx, jar }: Visit) -> Response {
     if pending(&state, &jar).await.is_none() {
-        return Redirect::to("/login").into_response();
+        return Redirect::to(START).into_response();
     }
-    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = page(&ctx, "recovery.html", &csrf, false, minijinja::context! {});
-    (jar, page).into_response()
+    let extra = minijinja::context! {};
+    form_page(&state, &ctx, jar, StatusCode::OK, "recovery.html", extra)
 }
 
 pub async fn recovery_submit(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
+    Visit { state, ctx, jar }: Visit,
     Form(f): Form<CodeForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let Some(token) = session_token(&jar) else {
-        return Redirect::to("/login").into_response();
-    };
+) -> Result<Response, Leave> {
+    let token = posted_step(&state, &jar, &f.csrf, ctx.lang, START)?;
     let (status, error) = match state
         .app
         .verify_recovery_code(&token, &f.code, &ctx.req)
         .await
     {
         Ok(new) => return signed_in_response(&state, &ctx, jar, &new, false).await,
-        Err(Error::Unauthenticated) => {
-            return (clear_session(jar), Redirect::to("/login")).into_response()
-        }
-        Err(Error::InvalidCode) => (
-            StatusCode::UNAUTHORIZED,
-            ctx.lang.t("recovery_failed").to_owned(),
-        ),
-        Err(Error::TooManyAttempts { retry_after }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            ctx.lang
-                .t("code_locked")
-                .replace("{seconds}", &retry_after.to_string()),
-        ),
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+        Err(Error::Unauthenticated) => return Ok(restart(jar, START)),
+        Err(e) => refused(e, "recovery_failed", ctx.lang)?,
     };
-    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = page(
-        &ctx,
-        "recovery.html",
-        &csrf,
-        false,
-        minijinja::context! { error => error },
-    );
-    (status, jar, page).into_response()
+    let extra = minijinja::context! { error => error };
+    Ok(form_page(&state, &ctx, jar, status, "recovery.html", extra))
 }
 
 #[derive(Deserialize)]
@@ -364,16 +289,12 @@ pub struct LogoutForm {
 }
 
 pub async fn logout(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
+    Visit { state, ctx, jar }: Visit,
     Form(f): Form<LogoutForm>,
 ) -> Result<Response, PageError> {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return Ok(csrf_failed(ctx.lang));
-    }
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
     if let Some(token) = session_token(&jar) {
         state.app.logout(&token, &ctx.req).await.on_page(ctx.lang)?;
     }
-    Ok((clear_session(jar), Redirect::to("/login")).into_response())
+    Ok(restart(jar, START))
 }

@@ -2,7 +2,7 @@
 //! gateways (a stub on loopback), the pumping limits, and gateway failures.
 
 use crate::kit::sms::{sms_code_in, sms_files_in};
-use crate::kit::{page, submit, Backend, Client, TestApp, PASSWORD};
+use crate::kit::{page, submit, Backend, Client, Reply, TestApp, PASSWORD};
 use serde_json::{json, Value};
 use tweestap::config::sms::{GatewayKind, Secret};
 use wiremock::matchers::{method, path};
@@ -41,24 +41,45 @@ async fn app_with_gateway(backend: Backend, gateway: &MockServer) -> TestApp {
     .await
 }
 
+/// Starts setting up `phone` as a factor of the signed-in session `c`.
+async fn begin_phone(c: &Client, phone: &str) -> Reply {
+    let body = json!({ "phone": phone, "password": PASSWORD });
+    c.post("/api/v1/me/factors/sms", body).await
+}
+
+/// Confirms the phone factor `id` with `code`.
+async fn confirm_phone(c: &Client, id: &str, code: &str) -> Reply {
+    let confirm = format!("/api/v1/me/factors/sms/{id}/confirm");
+    c.post(&confirm, json!({ "code": code })).await
+}
+
+/// The code step of a sign-in, with `method`.
+async fn second_factor(c: &Client, method: &str, code: &str) -> Reply {
+    let body = json!({ "method": method, "code": code });
+    c.post("/api/v1/login/second-factor", body).await
+}
+
+/// A refusal: the status and the API's error code.
+fn assert_refused(r: &Reply, status: u16, error: &str) {
+    let got = (r.status, r.body["error"].as_str());
+    assert_eq!(got, (status, Some(error)), "{:?}", r.body);
+}
+
+/// The audit trail of an@example.be, as (event, detail).
+async fn audit(app: &TestApp) -> Vec<(String, Option<String>)> {
+    let log = app.engine().audit_log(500, Some("an@example.be")).await;
+    let log = log.expect("audit");
+    log.into_iter().map(|r| (r.event, r.detail)).collect()
+}
+
 /// Sets up a phone from a signed-in session; returns the factor id.
 async fn set_up_phone(c: &Client, gateway: &MockServer, phone: &str) -> String {
-    let r = c
-        .post(
-            "/api/v1/me/factors/sms",
-            json!({ "phone": phone, "password": PASSWORD }),
-        )
-        .await;
+    let r = begin_phone(c, phone).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["state"], "code_sent");
     let id = r.body["id"].as_str().expect("id").to_owned();
     let code = sent(gateway).await.last().expect("an SMS").1.clone();
-    let r = c
-        .post(
-            &format!("/api/v1/me/factors/sms/{id}/confirm"),
-            json!({ "code": code }),
-        )
-        .await;
+    let r = confirm_phone(c, &id, &code).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     id
 }
@@ -81,12 +102,7 @@ async fn phone_set_up_and_used_to_sign_in(backend: Backend) {
         ("02 511 11 11", "phone_not_mobile", 400),
         ("+33 6 12 34 56 78", "sms_country_not_allowed", 400),
     ] {
-        let r = c
-            .post(
-                "/api/v1/me/factors/sms",
-                json!({ "phone": phone, "password": PASSWORD }),
-            )
-            .await;
+        let r = begin_phone(&c, phone).await;
         assert_eq!(
             (r.status, r.body["error"].as_str()),
             (status, Some(code)),
@@ -99,12 +115,7 @@ async fn phone_set_up_and_used_to_sign_in(backend: Backend) {
     );
 
     // Set up: the number normalised to E.164 from the default region BE.
-    let r = c
-        .post(
-            "/api/v1/me/factors/sms",
-            json!({ "phone": "0470 12 34 56", "password": PASSWORD }),
-        )
-        .await;
+    let r = begin_phone(&c, "0470 12 34 56").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["to"], "+32 4•• •• •• 56");
     let id = r.body["id"].as_str().expect("id").to_owned();
@@ -122,19 +133,9 @@ async fn phone_set_up_and_used_to_sign_in(backend: Backend) {
     } else {
         "000000"
     };
-    let r = c
-        .post(
-            &format!("/api/v1/me/factors/sms/{id}/confirm"),
-            json!({ "code": wrong }),
-        )
-        .await;
+    let r = confirm_phone(&c, &id, wrong).await;
     assert_eq!(r.body["error"], "invalid_code");
-    let r = c
-        .post(
-            &format!("/api/v1/me/factors/sms/{id}/confirm"),
-            json!({ "code": got[0].1 }),
-        )
-        .await;
+    let r = confirm_phone(&c, &id, &got[0].1).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["kind"], "sms");
     assert_eq!(r.body["recovery_codes"].as_array().map(Vec::len), Some(10));
@@ -154,12 +155,7 @@ async fn phone_set_up_and_used_to_sign_in(backend: Backend) {
         r.body
     );
     let code = sent(&gateway).await.last().expect("sms").1.clone();
-    let r = d
-        .post(
-            "/api/v1/login/second-factor",
-            json!({ "method": "sms", "code": code }),
-        )
-        .await;
+    let r = second_factor(&d, "sms", &code).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     // Only the live code of that sign-in counts: the same code in a new one fails.
     let e = app.client();
@@ -167,12 +163,7 @@ async fn phone_set_up_and_used_to_sign_in(backend: Backend) {
         e.login("an@example.be", PASSWORD).await.body["state"],
         "second_factor"
     );
-    let r = e
-        .post(
-            "/api/v1/login/second-factor",
-            json!({ "method": "sms", "code": code }),
-        )
-        .await;
+    let r = second_factor(&e, "sms", &code).await;
     assert_eq!(r.status, 401);
 
     // "Send again": a new code replaces the old one; three per sign-in.
@@ -182,36 +173,16 @@ async fn phone_set_up_and_used_to_sign_in(backend: Backend) {
     let second = sent(&gateway).await.last().expect("sms").1.clone();
     assert_eq!(e.post("/api/v1/login/sms", json!({})).await.status, 200);
     let r = e.post("/api/v1/login/sms", json!({})).await;
-    assert_eq!(
-        (r.status, r.body["error"].as_str()),
-        (429, Some("too_many_requests"))
-    );
+    assert_refused(&r, 429, "too_many_requests");
     let third = sent(&gateway).await.last().expect("sms").1.clone();
     if first != third && second != third {
-        let r = e
-            .post(
-                "/api/v1/login/second-factor",
-                json!({ "method": "sms", "code": first }),
-            )
-            .await;
+        let r = second_factor(&e, "sms", &first).await;
         assert_eq!(r.status, 401, "an older code no longer works");
     }
-    let r = e
-        .post(
-            "/api/v1/login/second-factor",
-            json!({ "method": "sms", "code": third }),
-        )
-        .await;
+    let r = second_factor(&e, "sms", &third).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 
-    let events: Vec<(String, Option<String>)> = app
-        .engine()
-        .audit_log(500, Some("an@example.be"))
-        .await
-        .expect("audit")
-        .into_iter()
-        .map(|r| (r.event, r.detail))
-        .collect();
+    let events = audit(&app).await;
     let sms_sent: Vec<&(String, Option<String>)> =
         events.iter().filter(|e| e.0 == "sms_sent").collect();
     assert_eq!(sms_sent.len(), 5, "{events:?}");
@@ -256,26 +227,15 @@ async fn pumping_limits_refuse_with_clear_codes(backend: Backend) {
     let d = app.client();
     d.login("an@example.be", PASSWORD).await;
     let r = d.post("/api/v1/login/sms", json!({})).await;
-    assert_eq!(
-        (r.status, r.body["error"].as_str()),
-        (429, Some("sms_rate_limited")),
-        "{:?}",
-        r.body
-    );
+    assert_refused(&r, 429, "sms_rate_limited");
     assert_eq!(sent(&gateway).await.len(), 4, "a refused SMS is not sent");
     // An hour later it is allowed again.
     app.clock.advance(chrono::Duration::minutes(61));
     let d = app.client();
     d.login("an@example.be", PASSWORD).await;
     assert_eq!(d.post("/api/v1/login/sms", json!({})).await.status, 200);
-    let refused = app
-        .engine()
-        .audit_log(100, Some("an@example.be"))
-        .await
-        .expect("audit")
-        .into_iter()
-        .filter(|r| r.event == "sms_refused")
-        .count();
+    let events = audit(&app).await;
+    let refused = events.iter().filter(|e| e.0 == "sms_refused").count();
     assert_eq!(refused, 1);
 }
 
@@ -302,30 +262,14 @@ async fn gateway_failures_are_clear_and_other_methods_remain(backend: Backend) {
     assert_eq!(r.body["methods"], json!(["totp", "sms", "recovery_code"]));
     let before = gateway.received_requests().await.expect("requests").len();
     let r = d.post("/api/v1/login/sms", json!({})).await;
-    assert_eq!(
-        (r.status, r.body["error"].as_str()),
-        (502, Some("sms_unavailable")),
-        "{:?}",
-        r.body
-    );
+    assert_refused(&r, 502, "sms_unavailable");
     let after = gateway.received_requests().await.expect("requests").len();
     assert_eq!(after - before, 3, "one try and two retries on 500");
     // The app still signs in.
     app.next_step();
-    let r = d
-        .post(
-            "/api/v1/login/second-factor",
-            json!({ "method": "totp", "code": app.code(&secret) }),
-        )
-        .await;
+    let r = second_factor(&d, "totp", &app.code(&secret)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert!(app
-        .engine()
-        .audit_log(100, Some("an@example.be"))
-        .await
-        .expect("audit")
-        .iter()
-        .any(|r| r.event == "sms_failed"));
+    assert!(audit(&app).await.iter().any(|e| e.0 == "sms_failed"));
 }
 
 /// The newest code in the default SMS outbox, which holds `n` SMS.
@@ -445,12 +389,7 @@ async fn twilio_gateway_and_the_per_address_limit(backend: Backend) {
     app.add_user("bo@example.be").await;
     let c = app.client();
     assert_eq!(c.login("an@example.be", PASSWORD).await.status, 200);
-    let r = c
-        .post(
-            "/api/v1/me/factors/sms",
-            json!({ "phone": "+31 6 12345678", "password": PASSWORD }),
-        )
-        .await;
+    let r = begin_phone(&c, "+31 6 12345678").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let id = r.body["id"].as_str().expect("id").to_owned();
     let reqs = gateway.received_requests().await.expect("requests");
@@ -463,20 +402,10 @@ async fn twilio_gateway_and_the_per_address_limit(backend: Backend) {
     assert!(auth.starts_with("Basic "), "{auth}");
     let (to, code) = twilio_code(&reqs[0]);
     assert_eq!(to, "+31612345678");
-    let r = c
-        .post(
-            &format!("/api/v1/me/factors/sms/{id}/confirm"),
-            json!({ "code": code }),
-        )
-        .await;
+    let r = confirm_phone(&c, &id, &code).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let audit = app
-        .engine()
-        .audit_log(50, Some("an@example.be"))
-        .await
-        .expect("audit");
-    assert!(audit.iter().any(|r| r.event == "sms_sent"
-        && r.detail
+    assert!(audit(&app).await.iter().any(|e| e.0 == "sms_sent"
+        && e.1
             .as_deref()
             .unwrap_or_default()
             .contains("provider_id=SM42")));
@@ -484,12 +413,7 @@ async fn twilio_gateway_and_the_per_address_limit(backend: Backend) {
     // A second account from the same address: the per-address limit (3) counts both.
     let b = app.client();
     assert_eq!(b.login("bo@example.be", PASSWORD).await.status, 200);
-    let r = b
-        .post(
-            "/api/v1/me/factors/sms",
-            json!({ "phone": "0470 12 34 56", "password": PASSWORD }),
-        )
-        .await;
+    let r = begin_phone(&b, "0470 12 34 56").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let bo_factor = r.body["id"].as_str().expect("id").to_owned();
     let r = b
@@ -505,12 +429,7 @@ async fn twilio_gateway_and_the_per_address_limit(backend: Backend) {
             json!({}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["error"].as_str()),
-        (429, Some("sms_rate_limited")),
-        "{:?}",
-        r.body
-    );
+    assert_refused(&r, 429, "sms_rate_limited");
     assert_eq!(
         gateway.received_requests().await.expect("requests").len(),
         3
