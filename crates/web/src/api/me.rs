@@ -168,6 +168,14 @@ pub async fn begin_totp(
     Ok(Json(TotpSetup::new(&e)?))
 }
 
+/// A wrong code while setting up a factor is a 400 (not a failed sign-in).
+fn set_up_code<T>(confirmed: Result<T, Error>) -> Result<T, ApiError> {
+    confirmed.map_err(|e| match e {
+        Error::InvalidCode => wrong_code(),
+        e => e.into(),
+    })
+}
+
 /// The answer to a confirmed factor; an enrolment-only session becomes a full one,
 /// under a new id.
 async fn confirmed(
@@ -217,15 +225,8 @@ pub async fn confirm_totp(
     CallerJson(Enrolling(info, _), b): CallerJson<Enrolling, CodeBody>,
 ) -> Result<(CookieJar, Json<ConfirmedFactor>), ApiError> {
     let id = parse_id(&id)?;
-    let codes = match state
-        .app
-        .confirm_totp(&info.account, id, &b.code, &ctx.req)
-        .await
-    {
-        Ok(codes) => codes,
-        Err(Error::InvalidCode) => return Err(wrong_code()),
-        Err(e) => return Err(e.into()),
-    };
+    let confirming = state.app.confirm_totp(&info.account, id, &b.code, &ctx.req);
+    let codes = set_up_code(confirming.await)?;
     confirmed(&state, &ctx, jar, &info, id, codes).await
 }
 
@@ -466,10 +467,6 @@ pub async fn confirm_sms(
 ) -> Result<(CookieJar, Json<ConfirmedFactor>), ApiError> {
     let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
     let id = parse_id(&id)?;
-    let codes = match state.app.confirm_sms(&token, id, &b.code, &ctx.req).await {
-        Ok(codes) => codes,
-        Err(Error::InvalidCode) => return Err(wrong_code()),
-        Err(e) => return Err(e.into()),
-    };
+    let codes = set_up_code(state.app.confirm_sms(&token, id, &b.code, &ctx.req).await)?;
     confirmed(&state, &ctx, jar, &info, id, codes).await
 }
