@@ -1,11 +1,14 @@
-//! `GET /me` and the factor and device endpoints.
+//! `GET /me`, removing a factor and new recovery codes; setting up an app or a
+//! phone and the remembered browsers have their own modules.
 
-use super::bodies::{
-    CodeBody, ConfirmedFactor, FactorView, PasswordBody, Role, SmsSent, TotpSetup,
-};
+pub(super) mod app;
+pub(super) mod devices;
+pub(super) mod sms;
+
+use super::bodies::{ConfirmedFactor, FactorView, PasswordBody, Role};
 use super::enroll::wrong_code;
-use super::json::{ApiJson, CallerJson, Empty};
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use super::json::CallerJson;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{session_token, set_session, Ctx};
 use crate::gate::{Enrolling, SignedIn};
 use crate::AppState;
@@ -13,42 +16,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use serde::{Deserialize, Serialize};
-use tweestap_domain::device::RememberedDevice;
+use serde::Serialize;
 use tweestap_domain::factor::FactorId;
 use tweestap_domain::policy::Requirement;
 use tweestap_domain::service::SessionInfo;
-use tweestap_domain::session::SessionStage;
 use tweestap_domain::Error;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A browser that skips the code step.
-#[derive(Serialize, ToSchema)]
-pub struct DeviceView {
-    #[schema(format = Uuid)]
-    id: String,
-    /// Browser and system, from the User-Agent.
-    label: String,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    last_used_at: String,
-    #[schema(format = DateTime)]
-    expires_at: String,
-}
-
-impl From<&RememberedDevice> for DeviceView {
-    fn from(d: &RememberedDevice) -> Self {
-        Self {
-            id: d.id.to_string(),
-            label: d.label.clone(),
-            created_at: d.created_at.to_rfc3339(),
-            last_used_at: d.last_used_at.to_rfc3339(),
-            expires_at: d.expires_at.to_rfc3339(),
-        }
-    }
-}
+use devices::DeviceView;
 
 fn parse_id(raw: &str) -> Result<FactorId, ApiError> {
     Uuid::parse_str(raw)
@@ -120,54 +96,6 @@ pub async fn me(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct BeginTotpBody {
-    /// The account password; required except in a session that may only set up
-    /// two-step verification (its password was just proven).
-    password: Option<String>,
-}
-
-/// Start setting up an authenticator app
-///
-/// After confirming the account password, creates a new TOTP secret (SHA1, 6
-/// digits, 30 s) as a factor that becomes active only once a code from it is
-/// confirmed with `POST /me/factors/totp/{id}/confirm`. Any earlier unconfirmed
-/// factor of the account is discarded. In a session that may only set up two-step
-/// verification the password is not asked again.
-#[utoipa::path(
-    post, path = "/me/factors/totp", tag = "account", operation_id = "beginTotp",
-    request_body = BeginTotpBody,
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 200, description = "The new, still unconfirmed factor.", body = TotpSetup),
-        (status = 400, description = "`invalid_request`: `password` is missing.", body = ErrorBody),
-        (status = 403, description = "`invalid_password`: the password confirmation was wrong.", body = ErrorBody),
-        (status = 409, description = "`shared_mailbox`: the policy refuses set-up on shared addresses.", body = ErrorBody),
-    ),
-)]
-pub async fn begin_totp(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    CallerJson(Enrolling(info, _), b): CallerJson<Enrolling, BeginTotpBody>,
-) -> Result<Json<TotpSetup>, ApiError> {
-    let e = if info.session.stage == SessionStage::Enrollment {
-        state.app.begin_totp_in_enrollment(&info).await?
-    } else {
-        let password = b.password.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                "missing field `password`",
-            )
-        })?;
-        state
-            .app
-            .begin_totp(&info.account, &password, &ctx.req)
-            .await?
-    };
-    Ok(Json(TotpSetup::new(&e)?))
-}
-
 /// A wrong code while setting up a factor is a 400 (not a failed sign-in).
 fn set_up_code<T>(confirmed: Result<T, Error>) -> Result<T, ApiError> {
     confirmed.map_err(|e| match e {
@@ -198,36 +126,6 @@ async fn confirmed(
         }
     }
     Ok((jar, body))
-}
-
-/// Confirm an authenticator app with a code from it
-///
-/// Activates the factor started with `POST /me/factors/totp`. Spaces and dashes in
-/// the code are ignored; the confirming code cannot be used again to sign in. A
-/// wrong code is a 400 here (it is not a failed sign-in). With the account's first
-/// factor the answer carries `recovery_codes` (shown this once).
-#[utoipa::path(
-    post, path = "/me/factors/totp/{id}/confirm", tag = "account", operation_id = "confirmTotp",
-    params(("id" = String, Path, description = "The factor's id (a UUID); one that is not gives 404 `not_found`.")),
-    request_body = CodeBody,
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 200, description = "The factor, now active.", body = ConfirmedFactor),
-        (status = 400, description = "`invalid_code`: the code is wrong.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such unconfirmed factor of this account.", body = ErrorBody),
-    ),
-)]
-pub async fn confirm_totp(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    CallerJson(Enrolling(info, _), b): CallerJson<Enrolling, CodeBody>,
-) -> Result<(CookieJar, Json<ConfirmedFactor>), ApiError> {
-    let id = parse_id(&id)?;
-    let confirming = state.app.confirm_totp(&info.account, id, &b.code, &ctx.req);
-    let codes = set_up_code(confirming.await)?;
-    confirmed(&state, &ctx, jar, &info, id, codes).await
 }
 
 /// Remove a second factor
@@ -294,179 +192,4 @@ pub async fn new_recovery_codes(
         .new_recovery_codes(&info.account, &b.password, &ctx.req)
         .await?;
     Ok(Json(RecoveryCodes { recovery_codes }))
-}
-
-/// The remembered devices.
-#[derive(Serialize, ToSchema)]
-pub struct DeviceList {
-    devices: Vec<DeviceView>,
-}
-
-/// Remembered devices
-#[utoipa::path(
-    get, path = "/me/devices", tag = "account", operation_id = "devices",
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 200, description = "Browsers that skip the code step.", body = DeviceList),
-        (status = 403, description = "`enrollment_required`: the session may only set up two-step verification.", body = ErrorBody),
-    ),
-)]
-pub async fn devices(
-    State(state): State<AppState>,
-    SignedIn(info, _): SignedIn,
-) -> Result<Json<DeviceList>, ApiError> {
-    let devices = state.app.devices(info.account.id).await?;
-    Ok(Json(DeviceList {
-        devices: devices.iter().map(DeviceView::from).collect(),
-    }))
-}
-
-/// Forget one remembered device
-#[utoipa::path(
-    delete, path = "/me/devices/{id}", tag = "account", operation_id = "forgetDevice",
-    params(("id" = String, Path, description = "The device's id (a UUID).")),
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 204, description = "Forgotten."),
-        (status = 403, description = "`enrollment_required`: the session may only set up two-step verification.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such device of this account.", body = ErrorBody),
-    ),
-)]
-pub async fn forget_device(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    SignedIn(info, _): SignedIn,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::from(Error::NotFound))?;
-    state.app.forget_device(&info.account, id, &ctx.req).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Forget every remembered device
-#[utoipa::path(
-    delete, path = "/me/devices", tag = "account", operation_id = "forgetDevices",
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 204, description = "Forgotten."),
-        (status = 403, description = "`enrollment_required`: the session may only set up two-step verification.", body = ErrorBody),
-    ),
-)]
-pub async fn forget_devices(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    SignedIn(info, _): SignedIn,
-) -> Result<StatusCode, ApiError> {
-    state.app.forget_devices(&info.account, &ctx.req).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct BeginSmsBody {
-    /// As typed; read in `[sms] default_region` when it has no country code.
-    phone: String,
-    /// Required, except in a session that may only set up two-step verification.
-    password: Option<String>,
-}
-
-/// A phone being set up; a code was sent to it.
-#[derive(Serialize, ToSchema)]
-pub struct SmsSetup {
-    #[schema(format = Uuid)]
-    id: String,
-    #[serde(flatten)]
-    sent: SmsSent,
-    shared_mailbox: bool,
-}
-
-/// Start setting up a phone for SMS codes
-///
-/// Validates the number (mobile only, E.164, allowed country) and sends a code to
-/// it; the factor becomes active with `POST /me/factors/sms/{id}/confirm`.
-#[utoipa::path(
-    post, path = "/me/factors/sms", tag = "account", operation_id = "beginSms",
-    request_body = BeginSmsBody,
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 200, description = "The code was sent.", body = SmsSetup),
-        (status = 400, description = "`phone_not_a_number`, `phone_too_short`, `phone_too_long`, `phone_unknown_country`, `phone_invalid`, `phone_not_mobile`, `phone_extension`, `phone_unknown_region`: the number cannot receive SMS; `sms_country_not_allowed`.", body = ErrorBody),
-        (status = 403, description = "`invalid_password`: the password confirmation was wrong.", body = ErrorBody),
-        (status = 409, description = "`shared_mailbox`: the policy refuses set-up on shared addresses.", body = ErrorBody),
-        (status = 429, description = "`sms_rate_limited`, or `sms_unavailable` (the installation's hourly budget is spent).", body = ErrorBody),
-        (status = 502, description = "`sms_unavailable`: the SMS gateway failed.", body = ErrorBody),
-    ),
-)]
-pub async fn begin_sms(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
-    CallerJson(Enrolling(_, _), b): CallerJson<Enrolling, BeginSmsBody>,
-) -> Result<Json<SmsSetup>, ApiError> {
-    let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
-    let s = state
-        .app
-        .begin_sms(&token, &b.phone, b.password.as_deref(), &ctx.req)
-        .await?;
-    Ok(Json(SmsSetup {
-        id: s.factor_id.to_string(),
-        sent: SmsSent::CodeSent { to: s.to_masked },
-        shared_mailbox: s.shared_mailbox,
-    }))
-}
-
-/// Send the set-up code again
-#[utoipa::path(
-    post, path = "/me/factors/sms/{id}/resend", tag = "account", operation_id = "resendSetupSms",
-    params(("id" = String, Path, description = "The factor's id (a UUID).")),
-    request_body = Empty,
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 200, description = "Sent.", body = SmsSent),
-        (status = 401, description = "`unauthenticated`: no session that may set up a factor.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such phone being set up.", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`, `sms_rate_limited` or `sms_unavailable`.", body = ErrorBody),
-        (status = 502, description = "`sms_unavailable`: the SMS gateway failed.", body = ErrorBody),
-    ),
-)]
-pub async fn resend_sms(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    ApiJson(_): ApiJson<Empty>,
-) -> Result<Json<SmsSent>, ApiError> {
-    let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
-    let to = state
-        .app
-        .resend_setup_sms(&token, parse_id(&id)?, &ctx.req)
-        .await?;
-    Ok(Json(SmsSent::CodeSent { to }))
-}
-
-/// Confirm a phone with the code sent to it
-///
-/// With the account's first factor the answer carries `recovery_codes` (shown this
-/// once).
-#[utoipa::path(
-    post, path = "/me/factors/sms/{id}/confirm", tag = "account", operation_id = "confirmSms",
-    params(("id" = String, Path, description = "The factor's id (a UUID).")),
-    request_body = CodeBody,
-    security(("sessionCookie" = [])),
-    responses(
-        (status = 200, description = "The active factor.", body = ConfirmedFactor),
-        (status = 400, description = "`invalid_code`: the code is wrong.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such phone being set up.", body = ErrorBody),
-    ),
-)]
-pub async fn confirm_sms(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    CallerJson(Enrolling(info, _), b): CallerJson<Enrolling, CodeBody>,
-) -> Result<(CookieJar, Json<ConfirmedFactor>), ApiError> {
-    let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
-    let id = parse_id(&id)?;
-    let codes = set_up_code(state.app.confirm_sms(&token, id, &b.code, &ctx.req).await)?;
-    confirmed(&state, &ctx, jar, &info, id, codes).await
 }
