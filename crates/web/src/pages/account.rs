@@ -12,10 +12,11 @@ pub use sms::{
     add_phone_form, add_phone_submit, sms_setup_page, sms_setup_resend, sms_setup_submit,
 };
 
-use super::csrf_failed;
+use super::step::checked;
 use crate::error::{OnPage, PageError};
 use crate::extract::Ctx;
 use crate::gate::{Page, SignedIn};
+use crate::i18n::Lang;
 use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Path, Query, State};
@@ -109,8 +110,11 @@ pub struct PasswordForm {
     pub(super) password: String,
 }
 
-pub(super) fn factor_id(raw: &str) -> Option<FactorId> {
-    Uuid::parse_str(raw).ok().map(FactorId)
+/// The factor a page is about, from its path; a malformed id is not found.
+pub(super) fn factor_id(raw: &str, lang: Lang) -> Result<FactorId, PageError> {
+    Uuid::parse_str(raw)
+        .map(FactorId)
+        .map_err(|_| PageError::from_domain(Error::NotFound, lang))
 }
 
 #[derive(Deserialize)]
@@ -159,16 +163,14 @@ pub async fn recovery_codes_submit(
     SignedIn(info, _): SignedIn<Page>,
     jar: CookieJar,
     Form(f): Form<PasswordForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
     match state
         .app
         .new_recovery_codes(&info.account, &f.password, &ctx.req)
         .await
     {
-        Ok(codes) => recovery_codes_page(&state, &ctx, jar, &codes, false),
+        Ok(codes) => Ok(recovery_codes_page(&state, &ctx, jar, &codes, false)),
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
             let t = |k| ctx.lang.t(k);
@@ -177,9 +179,9 @@ pub async fn recovery_codes_submit(
                 action => "/account/recovery-codes", error => t("wrong_password"),
             };
             let page = page(&ctx, "confirm_password.html", &csrf, true, extra);
-            (StatusCode::FORBIDDEN, jar, page).into_response()
+            Ok((StatusCode::FORBIDDEN, jar, page).into_response())
         }
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
 }
 
@@ -191,10 +193,8 @@ pub async fn recovery_codes_download(
     _: SignedIn<Page>,
     jar: CookieJar,
     axum_extra::extract::Form(f): axum_extra::extract::Form<DownloadForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
     let codes: Vec<&str> = f
         .code
         .iter()
@@ -207,7 +207,7 @@ pub async fn recovery_codes_download(
         text.push_str(c);
         text.push_str("\r\n");
     }
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (
@@ -217,7 +217,7 @@ pub async fn recovery_codes_download(
         ],
         text,
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -235,18 +235,14 @@ pub async fn forget_device(
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<PasswordForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
     let result = match Uuid::parse_str(&id) {
         Ok(id) => state.app.forget_device(&info.account, id, &ctx.req).await,
         Err(_) => Err(Error::NotFound),
     };
-    match result {
-        Ok(()) => Redirect::to("/account?done=devices").into_response(),
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-    }
+    result.on_page(ctx.lang)?;
+    Ok(Redirect::to("/account?done=devices").into_response())
 }
 
 pub async fn forget_devices(
@@ -255,14 +251,14 @@ pub async fn forget_devices(
     SignedIn(info, _): SignedIn<Page>,
     jar: CookieJar,
     Form(f): Form<PasswordForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    match state.app.forget_devices(&info.account, &ctx.req).await {
-        Ok(_) => Redirect::to("/account?done=devices").into_response(),
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-    }
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    state
+        .app
+        .forget_devices(&info.account, &ctx.req)
+        .await
+        .on_page(ctx.lang)?;
+    Ok(Redirect::to("/account?done=devices").into_response())
 }
 
 // ---- SMS -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 //! "Wachtwoord vergeten?": request a link, then choose a new password with it.
 
-use super::csrf_failed;
+use super::step::checked;
 use crate::error::{OnPage, PageError};
 use crate::extract::{clear_session, Ctx};
 use crate::view::page;
@@ -38,9 +38,7 @@ pub async fn forgot_submit(
     jar: CookieJar,
     Form(f): Form<ForgotForm>,
 ) -> Result<Response, PageError> {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return Ok(csrf_failed(ctx.lang));
-    }
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
     let base = state.base_url();
     state
         .app
@@ -94,11 +92,11 @@ pub async fn reset_form(
     ctx: Ctx,
     jar: CookieJar,
     Path(token): Path<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     match state.app.check_reset_link(&token, &ctx.req).await {
-        Ok(()) => form_page(&state, &ctx, jar, &token, StatusCode::OK, None),
-        Err(Error::InvalidResetLink) => invalid_page(&state, &ctx, jar),
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        Ok(()) => Ok(form_page(&state, &ctx, jar, &token, StatusCode::OK, None)),
+        Err(Error::InvalidResetLink) => Ok(invalid_page(&state, &ctx, jar)),
+        Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
 }
 
@@ -118,22 +116,20 @@ pub async fn reset_submit(
     jar: CookieJar,
     Path(token): Path<String>,
     Form(f): Form<ResetForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
     if f.password != f.password2 {
         let msg = ctx.lang.t("reset_mismatch");
-        return form_page(
+        return Ok(form_page(
             &state,
             &ctx,
             jar,
             &token,
             StatusCode::BAD_REQUEST,
             Some(msg),
-        );
+        ));
     }
-    match state
+    let page = match state
         .app
         .complete_password_reset(&token, &f.password, &ctx.req)
         .await
@@ -164,6 +160,7 @@ pub async fn reset_submit(
             )
         }
         Err(Error::InvalidResetLink) => invalid_page(&state, &ctx, jar),
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-    }
+        Err(e) => return Err(PageError::from_domain(e, ctx.lang)),
+    };
+    Ok(page)
 }

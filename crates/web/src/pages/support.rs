@@ -2,8 +2,8 @@
 //! give a shared mailbox a personal address. The domain decides who may do what;
 //! these handlers only show its answers.
 
-use super::csrf_failed;
-use crate::error::PageError;
+use super::step::checked;
+use crate::error::{OnPage, PageError};
 use crate::extract::Ctx;
 use crate::gate::{Page, SignedIn};
 use crate::view::page;
@@ -23,12 +23,11 @@ pub(crate) fn is_staff(account: &Account) -> bool {
     matches!(account.role, Role::Support | Role::Admin)
 }
 
-fn account_id(raw: &str) -> Option<AccountId> {
-    Uuid::parse_str(raw).ok().map(AccountId)
-}
-
-fn error_page(e: Error, ctx: &Ctx) -> Response {
-    PageError::from_domain(e, ctx.lang).into_response()
+/// The account a support page is about, from its path; a malformed id is not found.
+fn account_id(raw: &str, ctx: &Ctx) -> Result<AccountId, PageError> {
+    Uuid::parse_str(raw)
+        .map(AccountId)
+        .map_err(|_| PageError::from_domain(Error::NotFound, ctx.lang))
 }
 
 #[derive(Serialize)]
@@ -52,16 +51,13 @@ pub async fn search(
     SignedIn(info, _): SignedIn<Page>,
     jar: CookieJar,
     Query(query): Query<SearchQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let q = query.q.unwrap_or_default();
-    let found = match state
+    let found = state
         .app
         .find_accounts(Actor::Staff(&info.account), &q, &ctx.req)
         .await
-    {
-        Ok(f) => f,
-        Err(e) => return error_page(e, &ctx),
-    };
+        .on_page(ctx.lang)?;
     let rows: Vec<Row> = found
         .iter()
         .map(|o| Row {
@@ -81,7 +77,7 @@ pub async fn search(
         rows => rows,
         found => ctx.lang.t("support_found").replace("{count}", &found.len().to_string()),
     };
-    (jar, page(&ctx, "support.html", &csrf, true, extra)).into_response()
+    Ok((jar, page(&ctx, "support.html", &csrf, true, extra)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -142,15 +138,14 @@ pub async fn account(
     jar: CookieJar,
     Path(id): Path<String>,
     Query(q): Query<AccountQuery>,
-) -> Response {
-    let Some(id) = account_id(&id) else {
-        return error_page(Error::NotFound, &ctx);
-    };
+) -> Result<Response, PageError> {
+    let id = account_id(&id, &ctx)?;
     let actor = Actor::Staff(&info.account);
-    let o = match state.app.account_overview(actor, id, &ctx.req).await {
-        Ok(o) => o,
-        Err(e) => return error_page(e, &ctx),
-    };
+    let o = state
+        .app
+        .account_overview(actor, id, &ctx.req)
+        .await
+        .on_page(ctx.lang)?;
     let notice = match q.done.as_deref() {
         Some("reset") => Some(ctx.lang.t("support_reset_done")),
         Some("email") => Some(ctx.lang.t("support_email_done")),
@@ -160,7 +155,15 @@ pub async fn account(
         notice,
         ..Feedback::default()
     };
-    account_page(&state, &ctx, jar, &info.account, &o, StatusCode::OK, fb)
+    Ok(account_page(
+        &state,
+        &ctx,
+        jar,
+        &info.account,
+        &o,
+        StatusCode::OK,
+        fb,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -178,13 +181,9 @@ pub async fn reset_submit(
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<ResetForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let Some(id) = account_id(&id) else {
-        return error_page(Error::NotFound, &ctx);
-    };
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let id = account_id(&id, &ctx)?;
     let actor = Actor::Staff(&info.account);
     let base = state.base_url();
     match state
@@ -192,21 +191,30 @@ pub async fn reset_submit(
         .reset_two_factor(actor, id, &f.reason, &base, &ctx.req)
         .await
     {
-        Ok(_) => Redirect::to(&format!("/support/accounts/{id}?done=reset")).into_response(),
+        Ok(_) => Ok(Redirect::to(&format!("/support/accounts/{id}?done=reset")).into_response()),
         Err(Error::ReasonRequired) => {
-            let o = match state.app.account_overview(actor, id, &ctx.req).await {
-                Ok(o) => o,
-                Err(e) => return error_page(e, &ctx),
-            };
+            let o = state
+                .app
+                .account_overview(actor, id, &ctx.req)
+                .await
+                .on_page(ctx.lang)?;
             let fb = Feedback {
                 reset_error: Some(ctx.lang.t("support_reason_required")),
                 reason: &f.reason,
                 ..Feedback::default()
             };
             let status = StatusCode::BAD_REQUEST;
-            account_page(&state, &ctx, jar, &info.account, &o, status, fb)
+            Ok(account_page(
+                &state,
+                &ctx,
+                jar,
+                &info.account,
+                &o,
+                status,
+                fb,
+            ))
         }
-        Err(e) => error_page(e, &ctx),
+        Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
 }
 
@@ -225,30 +233,35 @@ pub async fn email_submit(
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<EmailForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let Some(id) = account_id(&id) else {
-        return error_page(Error::NotFound, &ctx);
-    };
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let id = account_id(&id, &ctx)?;
     let actor = Actor::Staff(&info.account);
     let (status, key) = match state.app.change_email(actor, id, &f.email, &ctx.req).await {
         Ok(_) => {
-            return Redirect::to(&format!("/support/accounts/{id}?done=email")).into_response()
+            return Ok(Redirect::to(&format!("/support/accounts/{id}?done=email")).into_response())
         }
         Err(Error::InvalidEmail) => (StatusCode::BAD_REQUEST, "support_email_invalid"),
         Err(Error::EmailTaken) => (StatusCode::CONFLICT, "support_email_taken"),
-        Err(e) => return error_page(e, &ctx),
+        Err(e) => return Err(PageError::from_domain(e, ctx.lang)),
     };
-    let o = match state.app.account_overview(actor, id, &ctx.req).await {
-        Ok(o) => o,
-        Err(e) => return error_page(e, &ctx),
-    };
+    let o = state
+        .app
+        .account_overview(actor, id, &ctx.req)
+        .await
+        .on_page(ctx.lang)?;
     let fb = Feedback {
         email_error: Some(ctx.lang.t(key)),
         new_email: &f.email,
         ..Feedback::default()
     };
-    account_page(&state, &ctx, jar, &info.account, &o, status, fb)
+    Ok(account_page(
+        &state,
+        &ctx,
+        jar,
+        &info.account,
+        &o,
+        status,
+        fb,
+    ))
 }

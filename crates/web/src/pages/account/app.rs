@@ -5,7 +5,7 @@ use super::{factor_id, recovery_codes_page, CodeForm};
 use crate::error::{OnPage, PageError};
 use crate::extract::{session_token, set_session, Ctx};
 use crate::gate::{Enrolling, Page};
-use crate::pages::csrf_failed;
+use crate::pages::step::{checked, Leave};
 use crate::qr;
 use crate::view::page;
 use crate::AppState;
@@ -25,18 +25,18 @@ pub async fn enable_form(
     jar: CookieJar,
 ) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    if info.session.stage == SessionStage::Enrollment {
-        // The password (and, from "secure your account now", the address) was proven
-        // moments ago: only the method is left to choose.
-        let intro = if state.app.requirement(&info.account).is_required() {
-            ctx.lang.t("enrollment_required_intro")
-        } else {
-            ctx.lang.t("choose_intro")
-        };
-        let extra = minijinja::context! { intro => intro };
-        return (jar, page(&ctx, "choose_method.html", &csrf, false, extra)).into_response();
+    if info.session.stage != SessionStage::Enrollment {
+        return (jar, enable_page(&ctx, &csrf, None)).into_response();
     }
-    (jar, enable_page(&ctx, &csrf, None)).into_response()
+    // The password (and, from "secure your account now", the address) was proven
+    // moments ago: only the method is left to choose.
+    let intro = if state.app.requirement(&info.account).is_required() {
+        ctx.lang.t("enrollment_required_intro")
+    } else {
+        ctx.lang.t("choose_intro")
+    };
+    let extra = minijinja::context! { intro => intro };
+    (jar, page(&ctx, "choose_method.html", &csrf, false, extra)).into_response()
 }
 
 /// My Profile's "enable": the password, then the QR link by mail (as in the manual)
@@ -79,15 +79,11 @@ pub async fn enable_submit(
     Enrolling(info, _): Enrolling<Page>,
     jar: CookieJar,
     Form(f): Form<EnableForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
+) -> Result<Response, Leave> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
     if info.session.stage == SessionStage::Enrollment && f.method.as_deref() == Some("sms") {
-        let Some(token) = session_token(&jar) else {
-            return Redirect::to("/login").into_response();
-        };
-        return match state.app.begin_sms(&token, &f.phone, None, &ctx.req).await {
+        let token = session_token(&jar).ok_or_else(|| Leave::To(Redirect::to("/login")))?;
+        let r = match state.app.begin_sms(&token, &f.phone, None, &ctx.req).await {
             Ok(s) => Redirect::to(&format!("/account/2fa/sms/{}", s.factor_id)).into_response(),
             Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => {
                 let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
@@ -97,14 +93,17 @@ pub async fn enable_submit(
                 let page = page(&ctx, "choose_method.html", &csrf, false, extra);
                 (StatusCode::BAD_REQUEST, jar, page).into_response()
             }
-            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+            Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
         };
+        return Ok(r);
     }
     if info.session.stage == SessionStage::Enrollment {
-        return match state.app.begin_totp_in_enrollment(&info).await {
-            Ok(e) => Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response(),
-            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-        };
+        let e = state
+            .app
+            .begin_totp_in_enrollment(&info)
+            .await
+            .on_page(ctx.lang)?;
+        return Ok(Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response());
     }
     let result = if f.delivery.as_deref() == Some("mail") {
         let base = state.base_url();
@@ -119,7 +118,8 @@ pub async fn enable_submit(
                     email => info.account.email.as_str(),
                     days => state.app.link_days().to_string(),
                 };
-                return (jar, page(&ctx, "link_sent.html", &csrf, true, extra)).into_response();
+                let page = page(&ctx, "link_sent.html", &csrf, true, extra);
+                return Ok((jar, page).into_response());
             }
             Err(e) => Err(e),
         }
@@ -131,13 +131,13 @@ pub async fn enable_submit(
             .map(|e| Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response())
     };
     match result {
-        Ok(r) => r,
+        Ok(r) => Ok(r),
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
             let page = enable_page(&ctx, &csrf, Some(ctx.lang.t("wrong_password")));
-            (jar, page).into_response()
+            Ok((jar, page).into_response())
         }
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        Err(e) => Err(PageError::from_domain(e, ctx.lang).into()),
     }
 }
 
@@ -147,19 +147,15 @@ fn setup_response(
     jar: CookieJar,
     e: &tweestap_domain::service::TotpEnrollment,
     error: Option<&str>,
-) -> Response {
-    let svg = match qr::svg(&e.otpauth_uri) {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::error!(error = %err, "QR rendering failed");
-            return PageError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error_internal",
-                ctx.lang,
-            )
-            .into_response();
-        }
-    };
+) -> Result<Response, PageError> {
+    let svg = qr::svg(&e.otpauth_uri).map_err(|err| {
+        tracing::error!(error = %err, "QR rendering failed");
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error_internal",
+            ctx.lang,
+        )
+    })?;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
         qr_svg => svg,
@@ -174,7 +170,7 @@ fn setup_response(
     } else {
         StatusCode::OK
     };
-    (status, jar, page(ctx, "setup.html", &csrf, true, extra)).into_response()
+    Ok((status, jar, page(ctx, "setup.html", &csrf, true, extra)).into_response())
 }
 
 pub async fn setup_page(
@@ -183,14 +179,14 @@ pub async fn setup_page(
     Enrolling(info, _): Enrolling<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
-) -> Response {
-    let Some(id) = factor_id(&id) else {
-        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
-    };
-    match state.app.pending_totp(&info.account, id).await {
-        Ok(e) => setup_response(&state, &ctx, jar, &e, None),
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-    }
+) -> Result<Response, PageError> {
+    let id = factor_id(&id, ctx.lang)?;
+    let e = state
+        .app
+        .pending_totp(&info.account, id)
+        .await
+        .on_page(ctx.lang)?;
+    setup_response(&state, &ctx, jar, &e, None)
 }
 
 pub async fn setup_png(
@@ -200,9 +196,7 @@ pub async fn setup_png(
     _jar: CookieJar,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let Some(id) = factor_id(&id) else {
-        return Err(PageError::from_domain(Error::NotFound, ctx.lang));
-    };
+    let id = factor_id(&id, ctx.lang)?;
     let e = state
         .app
         .pending_totp(&info.account, id)
@@ -239,13 +233,9 @@ pub async fn setup_submit(
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<CodeForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let Some(id) = factor_id(&id) else {
-        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
-    };
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let id = factor_id(&id, ctx.lang)?;
     match state
         .app
         .confirm_totp(&info.account, id, &f.code, &ctx.req)
@@ -257,21 +247,24 @@ pub async fn setup_submit(
                 Some(t) => state.app.finish_enrollment(&t, &ctx.req).await,
                 None => Ok(None),
             };
-            let jar = match finished {
-                Ok(Some(new)) => set_session(jar, &new, state.settings.secure_cookies),
-                Ok(None) => jar,
-                Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+            let jar = match finished.on_page(ctx.lang)? {
+                Some(new) => set_session(jar, &new, state.settings.secure_cookies),
+                None => jar,
             };
-            match codes {
+            Ok(match codes {
                 // The first factor: its recovery codes, shown this once.
                 Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
                 None => (jar, Redirect::to("/account?done=enabled")).into_response(),
-            }
+            })
         }
-        Err(Error::InvalidCode) => match state.app.pending_totp(&info.account, id).await {
-            Ok(e) => setup_response(&state, &ctx, jar, &e, Some(ctx.lang.t("setup_failed"))),
-            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-        },
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        Err(Error::InvalidCode) => {
+            let e = state
+                .app
+                .pending_totp(&info.account, id)
+                .await
+                .on_page(ctx.lang)?;
+            setup_response(&state, &ctx, jar, &e, Some(ctx.lang.t("setup_failed")))
+        }
+        Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
 }

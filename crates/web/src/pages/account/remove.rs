@@ -4,7 +4,7 @@ use super::factor_id;
 use crate::error::{OnPage, PageError};
 use crate::extract::Ctx;
 use crate::gate::{Page, SignedIn};
-use crate::pages::csrf_failed;
+use crate::pages::step::checked;
 use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Path, State};
@@ -52,9 +52,7 @@ pub async fn remove_form(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let Some(id) = factor_id(&id) else {
-        return Err(PageError::from_domain(Error::NotFound, ctx.lang));
-    };
+    let id = factor_id(&id, ctx.lang)?;
     let last = is_last_factor(&state, &info.account, id)
         .await
         .on_page(ctx.lang)?;
@@ -80,12 +78,8 @@ pub async fn remove_submit(
     Path(id): Path<String>,
     Form(f): Form<RemoveForm>,
 ) -> Result<Response, PageError> {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return Ok(csrf_failed(ctx.lang));
-    }
-    let Some(id) = factor_id(&id) else {
-        return Err(PageError::from_domain(Error::NotFound, ctx.lang));
-    };
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let id = factor_id(&id, ctx.lang)?;
     let last = is_last_factor(&state, &info.account, id)
         .await
         .on_page(ctx.lang)?;
@@ -100,21 +94,19 @@ pub async fn remove_submit(
         );
         return Ok((jar, page).into_response());
     }
-    Ok(
-        match state
-            .app
-            .remove_factor(&info.account, id, &f.password, &ctx.req)
-            .await
-        {
-            Ok(()) => Redirect::to("/account?done=removed").into_response(),
-            Err(Error::WrongPassword) => {
-                let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-                let page = remove_page(&ctx, &csrf, id, last, Some(ctx.lang.t("wrong_password")));
-                (jar, page).into_response()
-            }
-            Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
-        },
-    )
+    match state
+        .app
+        .remove_factor(&info.account, id, &f.password, &ctx.req)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/account?done=removed").into_response()),
+        Err(Error::WrongPassword) => {
+            let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+            let page = remove_page(&ctx, &csrf, id, last, Some(ctx.lang.t("wrong_password")));
+            Ok((jar, page).into_response())
+        }
+        Err(e) => Err(PageError::from_domain(e, ctx.lang)),
+    }
 }
 
 // ---- recovery codes and remembered devices ----------------------------------------------

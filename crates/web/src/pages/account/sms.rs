@@ -4,7 +4,7 @@ use super::{factor_id, recovery_codes_page, CodeForm};
 use crate::error::{OnPage, PageError};
 use crate::extract::{session_token, set_session, Ctx};
 use crate::gate::{Enrolling, Page, SignedIn};
-use crate::pages::csrf_failed;
+use crate::pages::step::{checked, Leave};
 use crate::view::page;
 use crate::AppState;
 use axum::extract::{Form, Path, State};
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use tweestap_domain::factor::FactorId;
+use tweestap_domain::token::Token;
 use tweestap_domain::Error;
 
 /// The text for an SMS problem, as shown on the pages.
@@ -65,24 +66,23 @@ pub async fn add_phone_submit(
     _: SignedIn<Page>,
     jar: CookieJar,
     Form(f): Form<AddPhoneForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let Some(token) = session_token(&jar) else {
-        return Redirect::to("/login").into_response();
-    };
+) -> Result<Response, Leave> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let token = session_token(&jar).ok_or_else(|| Leave::To(Redirect::to("/login")))?;
     let error = match state
         .app
         .begin_sms(&token, &f.phone, Some(&f.password), &ctx.req)
         .await
     {
-        Ok(s) => return Redirect::to(&format!("/account/2fa/sms/{}", s.factor_id)).into_response(),
+        Ok(s) => {
+            let to = format!("/account/2fa/sms/{}", s.factor_id);
+            return Ok(Redirect::to(&to).into_response());
+        }
         Err(Error::WrongPassword) => (StatusCode::FORBIDDEN, "wrong_password"),
         Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => {
             (StatusCode::BAD_REQUEST, sms_error_key(&e))
         }
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+        Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
     };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let page = add_phone_page(
@@ -92,7 +92,17 @@ pub async fn add_phone_submit(
         Some(ctx.lang.t(error.1)),
         error.0,
     );
-    (jar, page).into_response()
+    Ok((jar, page).into_response())
+}
+
+/// The phone being set up and the session it is set up under; without either, the
+/// page is not found.
+fn setup_of(raw: &str, jar: &CookieJar, ctx: &Ctx) -> Result<(FactorId, Token), PageError> {
+    let id = factor_id(raw, ctx.lang)?;
+    let token = session_token(jar)
+        .ok_or(Error::NotFound)
+        .on_page(ctx.lang)?;
+    Ok((id, token))
 }
 
 async fn sms_code_page(
@@ -131,13 +141,9 @@ pub async fn sms_setup_page(
     _: Enrolling<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
-) -> Response {
-    let Some(id) = factor_id(&id) else {
-        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
-    };
-    sms_code_page(&state, &ctx, jar, id, None, None, StatusCode::OK)
-        .await
-        .into_response()
+) -> Result<Response, PageError> {
+    let id = factor_id(&id, ctx.lang)?;
+    sms_code_page(&state, &ctx, jar, id, None, None, StatusCode::OK).await
 }
 
 pub async fn sms_setup_submit(
@@ -147,24 +153,20 @@ pub async fn sms_setup_submit(
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<CodeForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let (Some(id), Some(token)) = (factor_id(&id), session_token(&jar)) else {
-        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
-    };
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let (id, token) = setup_of(&id, &jar, &ctx)?;
     match state.app.confirm_sms(&token, id, &f.code, &ctx.req).await {
         Ok(codes) => {
-            let jar = match state.app.finish_enrollment(&token, &ctx.req).await {
-                Ok(Some(new)) => set_session(jar, &new, state.settings.secure_cookies),
-                Ok(None) => jar,
-                Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+            let finished = state.app.finish_enrollment(&token, &ctx.req).await;
+            let jar = match finished.on_page(ctx.lang)? {
+                Some(new) => set_session(jar, &new, state.settings.secure_cookies),
+                None => jar,
             };
-            match codes {
+            Ok(match codes {
                 Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
                 None => (jar, Redirect::to("/account?done=enabled")).into_response(),
-            }
+            })
         }
         Err(Error::InvalidCode) => {
             let error = ctx.lang.t("sms_code_failed");
@@ -178,9 +180,8 @@ pub async fn sms_setup_submit(
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
-            .into_response()
         }
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
 }
 
@@ -191,19 +192,13 @@ pub async fn sms_setup_resend(
     jar: CookieJar,
     Path(id): Path<String>,
     Form(f): Form<CodeForm>,
-) -> Response {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return csrf_failed(ctx.lang);
-    }
-    let (Some(id), Some(token)) = (factor_id(&id), session_token(&jar)) else {
-        return PageError::from_domain(Error::NotFound, ctx.lang).into_response();
-    };
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let (id, token) = setup_of(&id, &jar, &ctx)?;
     match state.app.resend_setup_sms(&token, id, &ctx.req).await {
         Ok(_) => {
             let notice = ctx.lang.t("sms_sent_again");
-            sms_code_page(&state, &ctx, jar, id, Some(notice), None, StatusCode::OK)
-                .await
-                .into_response()
+            sms_code_page(&state, &ctx, jar, id, Some(notice), None, StatusCode::OK).await
         }
         Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
             let error = ctx.lang.t(sms_error_key(&e));
@@ -217,8 +212,7 @@ pub async fn sms_setup_resend(
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await
-            .into_response()
         }
-        Err(e) => PageError::from_domain(e, ctx.lang).into_response(),
+        Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
 }
