@@ -131,6 +131,24 @@ fn account_page(
         .into_response()
 }
 
+/// The account page as it is now, for `viewer`, with `fb` on it.
+async fn current_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    viewer: &Account,
+    id: AccountId,
+    status: StatusCode,
+    fb: Feedback<'_>,
+) -> Result<Response, PageError> {
+    let o = state
+        .app
+        .account_overview(Actor::Staff(viewer), id, &ctx.req)
+        .await
+        .on_page(ctx.lang)?;
+    Ok(account_page(state, ctx, jar, viewer, &o, status, fb))
+}
+
 pub async fn account(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -140,12 +158,6 @@ pub async fn account(
     Query(q): Query<AccountQuery>,
 ) -> Result<Response, PageError> {
     let id = account_id(&id, &ctx)?;
-    let actor = Actor::Staff(&info.account);
-    let o = state
-        .app
-        .account_overview(actor, id, &ctx.req)
-        .await
-        .on_page(ctx.lang)?;
     let notice = match q.done.as_deref() {
         Some("reset") => Some(ctx.lang.t("support_reset_done")),
         Some("email") => Some(ctx.lang.t("support_email_done")),
@@ -155,15 +167,8 @@ pub async fn account(
         notice,
         ..Feedback::default()
     };
-    Ok(account_page(
-        &state,
-        &ctx,
-        jar,
-        &info.account,
-        &o,
-        StatusCode::OK,
-        fb,
-    ))
+    let status = StatusCode::OK;
+    current_page(&state, &ctx, jar, &info.account, id, status, fb).await
 }
 
 #[derive(Deserialize)]
@@ -193,26 +198,13 @@ pub async fn reset_submit(
     {
         Ok(_) => Ok(Redirect::to(&format!("/support/accounts/{id}?done=reset")).into_response()),
         Err(Error::ReasonRequired) => {
-            let o = state
-                .app
-                .account_overview(actor, id, &ctx.req)
-                .await
-                .on_page(ctx.lang)?;
             let fb = Feedback {
                 reset_error: Some(ctx.lang.t("support_reason_required")),
                 reason: &f.reason,
                 ..Feedback::default()
             };
             let status = StatusCode::BAD_REQUEST;
-            Ok(account_page(
-                &state,
-                &ctx,
-                jar,
-                &info.account,
-                &o,
-                status,
-                fb,
-            ))
+            current_page(&state, &ctx, jar, &info.account, id, status, fb).await
         }
         Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
@@ -245,23 +237,10 @@ pub async fn email_submit(
         Err(Error::EmailTaken) => (StatusCode::CONFLICT, "support_email_taken"),
         Err(e) => return Err(PageError::from_domain(e, ctx.lang)),
     };
-    let o = state
-        .app
-        .account_overview(actor, id, &ctx.req)
-        .await
-        .on_page(ctx.lang)?;
     let fb = Feedback {
         email_error: Some(ctx.lang.t(key)),
         new_email: &f.email,
         ..Feedback::default()
     };
-    Ok(account_page(
-        &state,
-        &ctx,
-        jar,
-        &info.account,
-        &o,
-        status,
-        fb,
-    ))
+    current_page(&state, &ctx, jar, &info.account, id, status, fb).await
 }

@@ -5,6 +5,7 @@ use super::{factor_id, recovery_codes_page, CodeForm};
 use crate::error::{OnPage, PageError};
 use crate::extract::{session_token, set_session, Ctx};
 use crate::gate::{Enrolling, Page};
+use crate::i18n::Lang;
 use crate::pages::step::{checked, Leave};
 use crate::qr;
 use crate::view::page;
@@ -14,6 +15,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
+use tweestap_domain::account::Account;
+use tweestap_domain::service::TotpEnrollment;
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::totp;
 use tweestap_domain::Error;
@@ -145,7 +148,7 @@ fn setup_response(
     state: &AppState,
     ctx: &Ctx,
     jar: CookieJar,
-    e: &tweestap_domain::service::TotpEnrollment,
+    e: &TotpEnrollment,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
     let svg = qr::svg(&e.otpauth_uri).map_err(|err| {
@@ -173,6 +176,17 @@ fn setup_response(
     Ok((status, jar, page(ctx, "setup.html", &csrf, true, extra)).into_response())
 }
 
+/// The app being set up at `raw` (the path's factor id).
+async fn pending(
+    state: &AppState,
+    account: &Account,
+    raw: &str,
+    lang: Lang,
+) -> Result<TotpEnrollment, PageError> {
+    let id = factor_id(raw, lang)?;
+    state.app.pending_totp(account, id).await.on_page(lang)
+}
+
 pub async fn setup_page(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -180,12 +194,7 @@ pub async fn setup_page(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let id = factor_id(&id, ctx.lang)?;
-    let e = state
-        .app
-        .pending_totp(&info.account, id)
-        .await
-        .on_page(ctx.lang)?;
+    let e = pending(&state, &info.account, &id, ctx.lang).await?;
     setup_response(&state, &ctx, jar, &e, None)
 }
 
@@ -196,12 +205,7 @@ pub async fn setup_png(
     _jar: CookieJar,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let id = factor_id(&id, ctx.lang)?;
-    let e = state
-        .app
-        .pending_totp(&info.account, id)
-        .await
-        .on_page(ctx.lang)?;
+    let e = pending(&state, &info.account, &id, ctx.lang).await?;
     Ok(match qr::png(&e.otpauth_uri) {
         Ok(png) => (
             [
