@@ -6,30 +6,46 @@
 //!
 //! Its state (the pending request's state, nonce and PKCE verifier, then the
 //! signed-in user) is kept server-side, under a random, HttpOnly cookie.
+//!
+//! Two things a real portal needs besides signing in:
+//! - step-up ([`step_up`]): changing the bank account asks for a sign-in with a
+//!   second factor at most `step_up_max_age` old, else tweestap is asked again with
+//!   `max_age` and `acr_values`, and the answer is checked;
+//! - back-channel logout ([`backchannel`]): tweestap POSTs a signed logout token
+//!   when a person's tweestap session ends, and Loket ends its sessions of it.
 
-use axum::extract::{Query, State};
+pub mod backchannel;
+mod sign_in;
+pub mod step_up;
+
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use chrono::{DateTime, Utc};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AdditionalClaims, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl, StandardErrorResponse,
+    StandardTokenResponse,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// tweestap's `acr` for a sign-in with a second factor.
 pub const ACR_MFA: &str = "urn:tweestap:acr:mfa";
 /// The portal's session cookie.
 pub const COOKIE: &str = "loket_sessie";
-/// How long a started sign-in may take.
-const PENDING_TTL: Duration = Duration::from_secs(600);
+/// The default for [`Options::step_up_max_age`]: five minutes.
+pub const STEP_UP_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// How Loket runs; every option also comes from the environment.
 #[derive(Debug, Clone, clap::Parser)]
@@ -67,6 +83,28 @@ pub struct Config {
     pub require_mfa: bool,
 }
 
+/// The time as Loket sees it (tests pass the provider's test clock).
+pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// What [`Config`] does not hold: the sensitive action's limit and the clock.
+#[derive(Clone)]
+pub struct Options {
+    /// How old a sign-in (with a second factor) may be for changing the bank
+    /// account; sent to tweestap as `max_age` when it is older.
+    pub step_up_max_age: Duration,
+    /// The clock for the ID token's and the logout token's times.
+    pub now: Now,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            step_up_max_age: STEP_UP_MAX_AGE,
+            now: Arc::new(Utc::now),
+        }
+    }
+}
+
 /// Why Loket could not start.
 #[derive(Debug)]
 pub enum StartError {
@@ -87,9 +125,40 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// The client as discovery makes it: authorization endpoint known, token and
-/// userinfo endpoints maybe.
-type OidcClient = CoreClient<
+/// The ID token's claims beyond the standard ones: tweestap's session id, which a
+/// logout token names again when that session ends.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SessionClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+}
+
+impl AdditionalClaims for SessionClaims {}
+
+type IdTokenFields = openidconnect::IdTokenFields<
+    SessionClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+type Tokens = StandardTokenResponse<IdTokenFields, CoreTokenType>;
+
+/// The client as discovery makes it (authorization endpoint known, token and
+/// userinfo endpoints maybe), reading `sid` from the ID token.
+type OidcClient = openidconnect::Client<
+    SessionClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -98,21 +167,19 @@ type OidcClient = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// A sign-in under way: what the callback must match.
-struct Pending {
-    state: CsrfToken,
-    nonce: Nonce,
-    verifier: PkceCodeVerifier,
-    started: Instant,
-}
-
 /// Who signed in, and how.
 #[derive(Clone)]
 struct User {
+    sub: String,
+    /// tweestap's session (`sid`), for back-channel logout.
+    sid: Option<String>,
     name: String,
     email: String,
     amr: Vec<String>,
     acr: Option<String>,
+    auth_time: Option<DateTime<Utc>>,
+    /// The bank account set on the sensitive page (kept in memory only).
+    iban: Option<String>,
 }
 
 impl User {
@@ -123,7 +190,7 @@ impl User {
 
 #[derive(Default)]
 struct Sessions {
-    pending: HashMap<String, Pending>,
+    pending: HashMap<String, sign_in::Pending>,
     users: HashMap<String, User>,
 }
 
@@ -131,7 +198,10 @@ struct Portal {
     client: OidcClient,
     http: openidconnect::reqwest::Client,
     require_mfa: bool,
+    step_up_max_age: Duration,
+    now: Now,
     sessions: Mutex<Sessions>,
+    logout: backchannel::Receiver,
 }
 
 impl Portal {
@@ -142,6 +212,17 @@ impl Portal {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.now)()
+    }
+
+    /// The user of the browser's session, if signed in.
+    fn user(&self, headers: &HeaderMap) -> Option<(String, User)> {
+        let id = session_id(headers)?;
+        let user = self.sessions().users.get(&id).cloned()?;
+        Some((id, user))
     }
 }
 
@@ -156,11 +237,19 @@ fn http_client() -> Result<openidconnect::reqwest::Client, StartError> {
 
 /// Discovers the provider and starts Loket; returns where it listens.
 pub async fn serve(config: Config) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    serve_with(config, Options::default()).await
+}
+
+/// [`serve`] with other [`Options`].
+pub async fn serve_with(
+    config: Config,
+    options: Options,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(StartError::Listen)?;
     let addr = listener.local_addr().map_err(StartError::Listen)?;
-    let router = router(config).await?;
+    let router = router_with(config, options).await?;
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             eprintln!("loket: {e}");
@@ -171,6 +260,11 @@ pub async fn serve(config: Config) -> Result<(SocketAddr, JoinHandle<()>), Start
 
 /// Loket's routes, after discovery.
 pub async fn router(config: Config) -> Result<Router, StartError> {
+    router_with(config, Options::default()).await
+}
+
+/// [`router`] with other [`Options`].
+pub async fn router_with(config: Config, options: Options) -> Result<Router, StartError> {
     let http = http_client()?;
     let issuer =
         IssuerUrl::new(config.issuer.clone()).map_err(|e| StartError::Config(e.to_string()))?;
@@ -179,7 +273,8 @@ pub async fn router(config: Config) -> Result<Router, StartError> {
         .map_err(|e| StartError::Discovery(error_chain(&e)))?;
     let redirect = RedirectUrl::new(config.redirect_url.clone())
         .map_err(|e| StartError::Config(e.to_string()))?;
-    let client = CoreClient::from_provider_metadata(
+    let receiver = backchannel::Receiver::new(&metadata, &config.client_id);
+    let client = OidcClient::from_provider_metadata(
         metadata,
         ClientId::new(config.client_id.clone()),
         Some(ClientSecret::new(config.client_secret.clone())),
@@ -189,13 +284,21 @@ pub async fn router(config: Config) -> Result<Router, StartError> {
         client,
         http,
         require_mfa: config.require_mfa,
+        step_up_max_age: options.step_up_max_age,
+        now: options.now,
         sessions: Mutex::new(Sessions::default()),
+        logout: receiver,
     });
     Ok(Router::new()
         .route("/", get(home))
-        .route("/login", get(login))
-        .route("/callback", get(callback))
+        .route("/login", get(sign_in::login))
+        .route("/callback", get(sign_in::callback))
         .route("/logout", post(logout))
+        .route(
+            step_up::PATH,
+            get(step_up::show).post(step_up::change_bank_account),
+        )
+        .route(backchannel::PATH, post(backchannel::receive))
         .with_state(portal))
 }
 
@@ -219,6 +322,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[allow(
@@ -274,8 +378,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 
 /// The signed-in user's page, or off to sign in.
 async fn home(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let user = session_id(&headers).and_then(|id| portal.sessions().users.get(&id).cloned());
-    let Some(user) = user else {
+    let Some((_, user)) = portal.user(&headers) else {
         return Redirect::to("/login").into_response();
     };
     let amr = user
@@ -288,155 +391,25 @@ async fn home(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response
     } else {
         "nee, alleen met een wachtwoord"
     };
+    let iban = user.iban.as_deref().unwrap_or("(niet ingesteld)");
     page(
         "Welkom",
         &format!(
             "<h1 id=\"welcome\">Welkom, {name}</h1>\
              <dl><dt>E-mailadres</dt><dd id=\"email\">{email}</dd>\
              <dt>Aangemeld met (amr)</dt><dd><ul id=\"amr\">{amr}</ul></dd>\
-             <dt>Tweede stap (acr)</dt><dd id=\"acr\" data-acr=\"{acr}\">{second}</dd></dl>\
+             <dt>Tweede stap (acr)</dt><dd id=\"acr\" data-acr=\"{acr}\">{second}</dd>\
+             <dt>Rekeningnummer</dt><dd id=\"iban\">{iban}</dd></dl>\
+             <p><a href=\"{change}\">Rekeningnummer wijzigen</a></p>\
              <form method=\"post\" action=\"/logout\"><button type=\"submit\">Afmelden</button></form>",
             name = escape(&user.name),
             email = escape(&user.email),
             acr = escape(user.acr.as_deref().unwrap_or("")),
+            iban = escape(iban),
+            change = step_up::PATH,
         ),
     )
     .into_response()
-}
-
-/// Starts a sign-in: state, nonce and PKCE kept here, the browser off to tweestap.
-async fn login(State(portal): State<Arc<Portal>>) -> Response {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = portal
-        .client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    let id = CsrfToken::new_random().secret().clone();
-    {
-        let mut sessions = portal.sessions();
-        sessions
-            .pending
-            .retain(|_, p| p.started.elapsed() < PENDING_TTL);
-        sessions.pending.insert(
-            id.clone(),
-            Pending {
-                state,
-                nonce,
-                verifier,
-                started: Instant::now(),
-            },
-        );
-    }
-    let mut r = Redirect::to(url.as_str()).into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(&id, 3600));
-    r
-}
-
-#[derive(serde::Deserialize)]
-struct Callback {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-/// Back from tweestap: the code for tokens, the ID token checked, the user kept.
-async fn callback(
-    State(portal): State<Arc<Portal>>,
-    headers: HeaderMap,
-    Query(q): Query<Callback>,
-) -> Response {
-    let Some(id) = session_id(&headers) else {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            "Geen aanmelding bezig in deze browser.",
-        );
-    };
-    // Single use: whatever happens next, this pending sign-in is spent.
-    let pending = portal.sessions().pending.remove(&id);
-    let Some(pending) = pending.filter(|p| p.started.elapsed() < PENDING_TTL) else {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            "Geen aanmelding bezig in deze browser.",
-        );
-    };
-    if q.state.as_deref() != Some(pending.state.secret().as_str()) {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            "De aanmelding hoort niet bij deze browser (state).",
-        );
-    }
-    if let Some(error) = q.error {
-        let detail = q.error_description.unwrap_or_default();
-        return refusal(
-            StatusCode::FORBIDDEN,
-            &format!("tweestap weigerde: {error} {detail}"),
-        );
-    }
-    let Some(code) = q.code else {
-        return refusal(StatusCode::BAD_REQUEST, "Geen code ontvangen.");
-    };
-    let user = match sign_in(&portal, code, pending).await {
-        Ok(user) => user,
-        Err(e) => return refusal(StatusCode::FORBIDDEN, &e),
-    };
-    if portal.require_mfa && !user.second_factor() {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "Dit loket vraagt een aanmelding met een tweede stap (acr urn:tweestap:acr:mfa).",
-        );
-    }
-    portal.sessions().users.insert(id, user);
-    Redirect::to("/").into_response()
-}
-
-async fn sign_in(portal: &Portal, code: String, pending: Pending) -> Result<User, String> {
-    let token = portal
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .map_err(|e| e.to_string())?
-        .set_pkce_verifier(pending.verifier)
-        .request_async(&portal.http)
-        .await
-        .map_err(|e| format!("code inwisselen mislukt: {}", error_chain(&e)))?;
-    let id_token = token.id_token().ok_or("geen ID-token ontvangen")?;
-    let verifier = portal.client.id_token_verifier();
-    let claims = id_token
-        .claims(&verifier, &pending.nonce)
-        .map_err(|e| format!("ongeldig ID-token: {}", error_chain(&e)))?;
-    if let Some(expected) = claims.access_token_hash() {
-        let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
-        let key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
-        let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
-            .map_err(|e| e.to_string())?;
-        if actual != *expected {
-            return Err("ongeldig ID-token: at_hash klopt niet".into());
-        }
-    }
-    Ok(User {
-        name: claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_owned())
-            .unwrap_or_else(|| claims.subject().as_str().to_owned()),
-        email: claims
-            .email()
-            .map(|e| e.as_str().to_owned())
-            .unwrap_or_default(),
-        amr: claims
-            .auth_method_refs()
-            .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
-            .unwrap_or_default(),
-        acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
-    })
 }
 
 /// Forgets the user here (tweestap's own session stays; see the README).
