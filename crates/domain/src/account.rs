@@ -120,6 +120,8 @@ pub struct Account {
     /// The language mail to this account is written in: the language of the
     /// latest request that sent it mail (Dutch until then).
     pub language: crate::language::Language,
+    /// Disabled by an operator: cannot sign in, holds no sessions or tokens.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

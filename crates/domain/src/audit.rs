@@ -50,6 +50,16 @@ pub enum AuditEvent {
     SigningKeysRotated,
     OidcClientAdded,
     OidcClientRemoved,
+    OidcTokenIntrospected,
+    OidcTokenRevoked,
+    OidcConsentGiven,
+    OidcConsentDenied,
+    OidcConsentRevoked,
+    OidcBackchannelLogoutSent,
+    OidcBackchannelLogoutRetry,
+    OidcBackchannelLogoutFailed,
+    AccountDisabled,
+    AccountEnabled,
 }
 
 impl AuditEvent {
@@ -100,6 +110,16 @@ impl AuditEvent {
             AuditEvent::SigningKeysRotated => "signing_keys_rotated",
             AuditEvent::OidcClientAdded => "oidc_client_added",
             AuditEvent::OidcClientRemoved => "oidc_client_removed",
+            AuditEvent::OidcTokenIntrospected => "oidc_token_introspected",
+            AuditEvent::OidcTokenRevoked => "oidc_token_revoked",
+            AuditEvent::OidcConsentGiven => "oidc_consent_given",
+            AuditEvent::OidcConsentDenied => "oidc_consent_denied",
+            AuditEvent::OidcConsentRevoked => "oidc_consent_revoked",
+            AuditEvent::OidcBackchannelLogoutSent => "oidc_backchannel_logout_sent",
+            AuditEvent::OidcBackchannelLogoutRetry => "oidc_backchannel_logout_retry",
+            AuditEvent::OidcBackchannelLogoutFailed => "oidc_backchannel_logout_failed",
+            AuditEvent::AccountDisabled => "account_disabled",
+            AuditEvent::AccountEnabled => "account_enabled",
         }
     }
 }

@@ -1,13 +1,18 @@
-//! OpenID Connect provider foundations: the keys ID tokens are signed with
-//! ([`keys`]), the portals allowed to ask for them ([`client`]) and the discovery
-//! document that tells them where everything is ([`discovery`]).
+//! OpenID Connect provider: the keys ID tokens are signed with ([`keys`]), the
+//! portals allowed to ask for them ([`client`]), the discovery document
+//! ([`discovery`]), how a request is decided ([`authorize`]) and how strongly a
+//! sign-in proved who it was ([`acr`]), codes and tokens ([`flow`]) and telling the
+//! portals when a session ends ([`backchannel`]).
 
+pub mod acr;
+pub mod authorize;
+pub mod backchannel;
 pub mod client;
 pub mod discovery;
 pub mod flow;
 pub mod keys;
 
-pub use client::{ClientSource, OidcClient};
+pub use client::{ClientOptions, ClientSource, OidcClient};
 pub use keys::{SigningAlg, SigningKey};
 
 /// OIDC settings, filled from `[oidc]` by the binary.

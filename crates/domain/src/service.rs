@@ -24,6 +24,8 @@ mod housekeeping;
 mod mail_queue;
 mod oidc;
 mod oidc_flow;
+mod oidc_portals;
+mod oidc_tokens;
 mod one_time_codes;
 mod password_reset;
 mod sessions;
@@ -36,8 +38,10 @@ pub use export_import::ImportSummary;
 pub use factors::TotpEnrollment;
 pub use oidc::NewClient;
 pub use oidc_flow::TokenResponse;
+pub use oidc_portals::LogoutPost;
+pub use oidc_tokens::{Holder, LiveToken};
 pub use password_reset::{reset_link_validity, RESET_MAILS_PER_HOUR};
-pub use sign_in::LoginOutcome;
+pub use sign_in::{Browser, LoginOutcome};
 pub use sms::SmsSetup;
 pub use support::{AccountOverview, Actor};
 
@@ -49,6 +53,8 @@ pub struct Tweestap {
     settings: Settings,
     /// Wakes this node's mail worker when a message is queued here.
     mail_wakeup: Arc<Notify>,
+    /// Wakes this node's back-channel logout worker when a logout is queued here.
+    logout_wakeup: Arc<Notify>,
     /// Sends SMS codes; without one, SMS cannot be set up.
     sms: Option<Arc<dyn crate::sms::SmsSender>>,
 }
@@ -75,6 +81,7 @@ impl Tweestap {
             secrets,
             settings,
             mail_wakeup: Arc::new(Notify::new()),
+            logout_wakeup: Arc::new(Notify::new()),
             sms: None,
         }
     }

@@ -51,6 +51,17 @@ pub struct Session {
     pub amr: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The public id of this browser sign-in (the `sid` portals see): kept when the
+    /// same person signs in again in the same browser.
+    pub sid: String,
+}
+
+/// A new random `sid`: 128 bits, hex.
+pub fn new_sid() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    crate::token::hex(&b)
 }
 
 #[derive(Debug, Clone, Copy)]

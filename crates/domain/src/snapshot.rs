@@ -65,6 +65,9 @@ pub struct ClientRecord {
     pub secret_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub id_token_alg: String,
+    /// Absent in exports from before client options (none then).
+    #[serde(default)]
+    pub options: crate::oidc::ClientOptions,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +93,8 @@ pub struct AccountRecord {
     /// Absent in exports of versions before mail (Dutch then).
     #[serde(default)]
     pub language: crate::language::Language,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +172,7 @@ impl Snapshot {
                     password_failures: a.password_failures,
                     password_locked_until: a.password_locked_until,
                     language: a.language,
+                    disabled_at: a.disabled_at,
                 })
                 .collect(),
             factors: c
@@ -230,6 +236,7 @@ impl Snapshot {
                     secret_hash: c.secret_hash.clone(),
                     created_at: c.created_at.unwrap_or(at),
                     id_token_alg: c.id_token_alg.as_str().to_owned(),
+                    options: c.options.clone(),
                 })
                 .collect(),
         }
@@ -262,6 +269,7 @@ impl Snapshot {
                 password_failures: a.password_failures,
                 password_locked_until: a.password_locked_until,
                 language: a.language,
+                disabled_at: a.disabled_at,
             });
         }
         let known: std::collections::HashSet<Uuid> = self.accounts.iter().map(|a| a.id).collect();
@@ -353,6 +361,7 @@ impl Snapshot {
                     SnapshotError::Client(format!("client {}: unknown ID token algorithm", c.id))
                 })?,
                 source: ClientSource::Database,
+                options: c.options.clone(),
             };
             client.validate().map_err(SnapshotError::Client)?;
             if clients.iter().any(|o: &OidcClient| o.id == client.id) {
@@ -395,6 +404,7 @@ mod tests {
                 password_failures: 0,
                 password_locked_until: Some(at),
                 language: crate::language::Language::En,
+                disabled_at: None,
             }],
             factors: vec![Factor {
                 id: FactorId(Uuid::new_v4()),
@@ -438,6 +448,11 @@ mod tests {
                 created_at: Some(at),
                 id_token_alg: SigningAlg::Es256,
                 source: ClientSource::Database,
+                options: crate::oidc::ClientOptions {
+                    third_party: true,
+                    backchannel_logout_uri: Some("https://portaal.example/bcl".into()),
+                    ..Default::default()
+                },
             }],
         }
     }

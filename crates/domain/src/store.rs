@@ -13,6 +13,7 @@ mod factors;
 mod links;
 mod mail_queue;
 mod oidc;
+mod portals;
 mod sessions;
 mod upkeep;
 
@@ -25,6 +26,7 @@ pub use factors::FactorStore;
 pub use links::{LinkStore, NewPasswordReset};
 pub use mail_queue::MailQueue;
 pub use oidc::OidcStore;
+pub use portals::PortalStore;
 pub use sessions::SessionStore;
 pub use upkeep::Upkeep;
 
@@ -39,6 +41,7 @@ pub trait Store:
     + LinkStore
     + DeviceStore
     + OidcStore
+    + PortalStore
     + Upkeep
 {
 }
@@ -53,6 +56,7 @@ impl<T> Store for T where
         + LinkStore
         + DeviceStore
         + OidcStore
+        + PortalStore
         + Upkeep
 {
 }
@@ -61,6 +65,6 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountStore, AuditStore, CodeStore, DeviceStore, FactorStore, LinkStore, MailQueue,
-        OidcStore, SessionStore, Store, Upkeep,
+        OidcStore, PortalStore, SessionStore, Store, Upkeep,
     };
 }

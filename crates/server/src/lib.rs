@@ -252,13 +252,14 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
+    let issuer = links_base(config, addr);
     let web = WebSettings {
         secure_cookies: config.secure_cookies(),
         trust_forwarded_for: config.trust_forwarded_for,
         outbox: mailer.outbox(),
         sms_outbox: (config.sms.gateway == GatewayKind::Outbox)
             .then(|| sms_outbox_dir(&config.data_dir)),
-        public_url: links_base(config, addr),
+        public_url: issuer.clone(),
         return_hosts: config.forward_auth.return_hosts.clone(),
         cookie_domain: Some(config.session.cookie_domain.trim().trim_start_matches('.'))
             .filter(|d| !d.is_empty())
@@ -290,7 +291,17 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
     });
     let poll = std::time::Duration::from_secs(config.mail.poll_interval_seconds);
     let worker = tokio::spawn(mail::run_worker(app.clone(), mailer, poll));
-    let background = vec![sweep.abort_handle(), worker.abort_handle()];
+    let issuer = issuer.trim_end_matches('/').to_owned();
+    let logouts = tokio::spawn(crate::adapters::backchannel::run_worker(
+        app.clone(),
+        issuer,
+        poll,
+    ));
+    let background = vec![
+        sweep.abort_handle(),
+        worker.abort_handle(),
+        logouts.abort_handle(),
+    ];
     let task = tokio::spawn(async move {
         let served = axum::serve(
             listener,

@@ -113,6 +113,21 @@ enum UserCommand {
         /// Its new address.
         new: String,
     },
+    /// Disable an account: it cannot sign in, its sessions end, every token portals
+    /// hold of it stops working and the portals are told (back-channel logout).
+    Disable {
+        /// The account's e-mail address (or give it with --email).
+        address: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Enable a disabled account again (its sessions and tokens stay ended).
+    Enable {
+        /// The account's e-mail address (or give it with --email).
+        address: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,7 +149,7 @@ enum ClientCommand {
         name: String,
         /// Where the client receives its answers (https, or http to localhost);
         /// matched exactly. Repeat for several.
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(long = "redirect-uri", required_unless_present = "service")]
         redirect_uris: Vec<String>,
         /// A client that cannot keep a secret (single-page or native app); it must
         /// use PKCE.
@@ -143,6 +158,27 @@ enum ClientCommand {
         /// What its ID tokens are signed with (id_token_signed_response_alg).
         #[arg(long = "id-token-alg", default_value = "RS256")]
         id_token_alg: SigningAlg,
+        /// Not the organisation's own portal: people are asked to consent to the
+        /// scopes it wants (once; they can withdraw it in My Profile).
+        #[arg(long = "third-party")]
+        third_party: bool,
+        /// OIDC Back-Channel Logout: where logout tokens are POSTed when a session
+        /// that signed in to it ends (https, or http to localhost).
+        #[arg(long = "backchannel-logout-uri", value_name = "URL")]
+        backchannel_logout_uri: Option<String>,
+        /// Accept authorization requests only through PAR (RFC 9126).
+        #[arg(long = "require-par")]
+        require_par: bool,
+        /// A machine, not a portal: the client_credentials grant only, with the
+        /// --scope and --audience given; no redirect URI.
+        #[arg(long)]
+        service: bool,
+        /// A service's scope; repeat for several.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Who a service's tokens are for; repeat for several (default: its id).
+        #[arg(long = "audience", value_name = "AUDIENCE")]
+        audience: Vec<String>,
     },
     /// List the clients, from the configuration file and the database.
     List,
@@ -292,6 +328,41 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 println!("note: {} still looks like a shared mailbox", changed.email);
             }
         }
+        Command::User(UserCommand::Disable { address, email }) => {
+            let email = address
+                .or(email)
+                .ok_or("give the account's e-mail address")?;
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let account = app
+                .set_account_disabled(&email, true)
+                .await
+                .map_err(|e| match e {
+                    tweestap_domain::Error::NotFound => {
+                        format!("no account with the e-mail address {email}")
+                    }
+                    e => e.to_string(),
+                })?;
+            println!(
+                "{} is disabled: its sessions and tokens have ended; the running server tells the portals",
+                account.email
+            );
+        }
+        Command::User(UserCommand::Enable { address, email }) => {
+            let email = address
+                .or(email)
+                .ok_or("give the account's e-mail address")?;
+            let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let account = app
+                .set_account_disabled(&email, false)
+                .await
+                .map_err(|e| match e {
+                    tweestap_domain::Error::NotFound => {
+                        format!("no account with the e-mail address {email}")
+                    }
+                    e => e.to_string(),
+                })?;
+            println!("{} can sign in again", account.email);
+        }
         Command::Migrate => {
             tweestap::open_store(&config, true).await?;
             println!(
@@ -375,10 +446,24 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             redirect_uris,
             public,
             id_token_alg,
+            third_party,
+            backchannel_logout_uri,
+            require_par,
+            service,
+            scopes,
+            audience,
         }) => {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;
+            let options = tweestap_domain::oidc::ClientOptions {
+                third_party,
+                backchannel_logout_uri,
+                require_par,
+                service,
+                scopes,
+                audience,
+            };
             let new = app
-                .add_client(&name, &redirect_uris, public, id_token_alg)
+                .add_client(&name, &redirect_uris, public, id_token_alg, options)
                 .await?;
             println!("client_id: {}", new.client.id);
             match new.secret {

@@ -12,7 +12,8 @@ use tweestap_domain::enrollment::{EnrollmentLink, LinkPurpose};
 use tweestap_domain::factor::{Factor, FactorId, FactorKind};
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, QueuedMail};
-use tweestap_domain::oidc::flow::{StoredCode, StoredToken, TokenKind};
+use tweestap_domain::oidc::backchannel::QueuedLogout;
+use tweestap_domain::oidc::flow::{Consent, StoredCode, StoredToken, TokenKind};
 use tweestap_domain::oidc::{ClientSource, OidcClient, SigningAlg, SigningKey};
 use tweestap_domain::recovery::StoredRecoveryCode;
 use tweestap_domain::session::{Session, SessionStage};
@@ -86,6 +87,7 @@ pub(crate) fn account_from(row: &impl Columns) -> StoreResult<Account> {
         password_locked_until: row.opt_time("password_locked_until")?,
         code_locked_until: row.opt_time("code_locked_until")?,
         language: row.parsed("language", Language::from_code)?,
+        disabled_at: row.opt_time("disabled_at")?,
     })
 }
 
@@ -131,6 +133,11 @@ pub(crate) fn session_from(row: &impl Columns) -> StoreResult<Session> {
         amr: row.text("amr")?,
         ip: row.opt_text("ip")?,
         user_agent: row.opt_text("user_agent")?,
+        // Sessions from before sids: their hash stands in (it names no token).
+        sid: match row.opt_text("sid")? {
+            Some(s) => s,
+            None => row.text("id_hash")?.chars().take(32).collect(),
+        },
     })
 }
 
@@ -236,6 +243,7 @@ pub(crate) fn client_from(row: &impl Columns) -> StoreResult<OidcClient> {
         created_at: Some(row.time("created_at")?),
         id_token_alg: row.parsed("id_token_alg", SigningAlg::parse)?,
         source: ClientSource::Database,
+        options: row.parsed("options", |s| serde_json::from_str(s).ok())?,
     })
 }
 
@@ -247,13 +255,16 @@ pub(crate) fn oidc_code_from(row: &impl Columns) -> StoreResult<StoredCode> {
         created_at: row.time("created_at")?,
         expires_at: row.time("expires_at")?,
         used_at: row.opt_time("used_at")?,
+        sid: row.opt_text("sid")?,
     })
 }
 
 pub(crate) fn oidc_token_from(row: &impl Columns) -> StoreResult<StoredToken> {
     Ok(StoredToken {
         token_hash: TokenHash(row.text("token_hash")?),
-        account_id: AccountId(row.uuid("account_id")?),
+        account_id: row.opt_uuid("account_id")?.map(AccountId),
+        client_id: row.opt_text("client_id")?.unwrap_or_default(),
+        sid: row.opt_text("sid")?,
         kind: row.parsed("kind", TokenKind::parse)?,
         family: row.text("family")?,
         grant: row.text("grant_json")?,
@@ -261,6 +272,25 @@ pub(crate) fn oidc_token_from(row: &impl Columns) -> StoreResult<StoredToken> {
         expires_at: row.time("expires_at")?,
         used_at: row.opt_time("used_at")?,
         revoked_at: row.opt_time("revoked_at")?,
+    })
+}
+
+pub(crate) fn logout_from(row: &impl Columns) -> StoreResult<QueuedLogout> {
+    Ok(QueuedLogout {
+        sid: row.text("sid")?,
+        client_id: row.text("client_id")?,
+        subject: row.text("subject")?,
+        created_at: row.time("created_at")?,
+        attempts: count(row.int("attempts")?),
+        claim: row.opt_uuid("claimed_by")?.unwrap_or_default(),
+    })
+}
+
+pub(crate) fn consent_from(row: &impl Columns) -> StoreResult<Consent> {
+    Ok(Consent {
+        client_id: row.text("client_id")?,
+        scope: row.text("scope")?,
+        granted_at: row.time("granted_at")?,
     })
 }
 

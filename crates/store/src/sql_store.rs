@@ -9,6 +9,7 @@ mod factors;
 mod links;
 mod mail_queue;
 mod oidc;
+mod portals;
 mod sessions;
 mod upkeep;
 

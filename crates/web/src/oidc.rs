@@ -15,6 +15,11 @@ use tweestap_domain::oidc::discovery;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(configuration))
+        // RFC 8414: the same metadata for OAuth 2.0 clients.
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(configuration),
+        )
         .route(discovery::JWKS_PATH, get(jwks))
 }
 

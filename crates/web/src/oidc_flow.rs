@@ -7,7 +7,11 @@
 //! after any sign-in path, `/` follows that URL back here.
 
 mod authorize;
+mod choices;
+mod client_auth;
+mod introspection;
 mod logout;
+mod par;
 mod token;
 
 use crate::AppState;
@@ -21,9 +25,13 @@ use tweestap_domain::oidc::discovery;
 use tweestap_domain::Tweestap;
 
 pub fn routes(app: &Arc<Tweestap>) -> Router<AppState> {
-    // Browser apps (public clients) call these two from their own origin.
+    // Browser apps (public clients) call these from their own origin.
     let for_browser_apps = Router::new()
         .route(discovery::TOKEN_PATH, axum::routing::post(token::token))
+        .route(
+            discovery::REVOCATION_PATH,
+            axum::routing::post(introspection::revoke),
+        )
         .route(
             discovery::USERINFO_PATH,
             get(token::userinfo).post(token::userinfo),
@@ -32,6 +40,19 @@ pub fn routes(app: &Arc<Tweestap>) -> Router<AppState> {
     Router::new()
         .route(discovery::AUTHORIZE_PATH, get(authorize::authorize))
         .route("/oidc/authorize/resume", get(authorize::resume))
+        .route(
+            "/oidc/consent",
+            get(choices::consent_form).post(choices::consent_submit),
+        )
+        .route(
+            "/oidc/select-account",
+            get(choices::select_account_form).post(choices::select_account_submit),
+        )
+        .route(
+            discovery::INTROSPECTION_PATH,
+            axum::routing::post(introspection::introspect),
+        )
+        .route(discovery::PAR_PATH, axum::routing::post(par::push))
         .route(
             discovery::LOGOUT_PATH,
             get(logout::logout).post(logout::logout_confirmed),

@@ -75,6 +75,10 @@ pub fn routes() -> Router<AppState> {
         .route("/account/devices/{id}/forget", post(account::forget_device))
         .route("/account/devices/forget", post(account::forget_devices))
         .route(
+            "/account/consents/{client}/revoke",
+            post(account::revoke_consent),
+        )
+        .route(
             "/account/2fa/enable",
             get(account::enable_form).post(account::enable_submit),
         )

@@ -38,6 +38,31 @@ pub struct OidcClient {
     /// What its ID tokens are signed with (`id_token_signed_response_alg`).
     pub id_token_alg: SigningAlg,
     pub source: ClientSource,
+    /// Everything else a registration may say (stored as one JSON document).
+    pub options: ClientOptions,
+}
+
+/// What a client may be registered with beyond its redirect URIs and secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientOptions {
+    /// Not the organisation's own portal: people are asked to consent to the scopes
+    /// it wants (once, revocable in My Profile).
+    pub third_party: bool,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed when a session
+    /// that signed in here ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Authorization requests only through Pushed Authorization Requests (RFC 9126).
+    pub require_par: bool,
+    /// A machine (no people): the `client_credentials` grant only.
+    pub service: bool,
+    /// A service's scopes: what its access tokens carry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// A service's audience: who its access tokens are for (the client id when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<String>,
 }
 
 impl OidcClient {
@@ -88,6 +113,10 @@ impl OidcClient {
         if self.name.trim().is_empty() {
             return Err(format!("client {}: give it a name", self.id));
         }
+        self.validate_options()?;
+        if self.options.service {
+            return Ok(());
+        }
         if self.redirect_uris.is_empty() {
             return Err(format!(
                 "client {}: give at least one redirect URI",
@@ -106,6 +135,59 @@ impl OidcClient {
             }
         }
         Ok(())
+    }
+}
+
+impl OidcClient {
+    fn validate_options(&self) -> Result<(), String> {
+        let o = &self.options;
+        let id = &self.id;
+        if let Some(u) = &o.backchannel_logout_uri {
+            validate_redirect_uri(u)
+                .map_err(|why| format!("client {id}: backchannel_logout_uri: {why}"))?;
+        }
+        if o.service {
+            if self.is_public() {
+                return Err(format!(
+                    "client {id}: a service must be confidential (have a secret)"
+                ));
+            }
+            if !self.redirect_uris.is_empty() || o.require_par || o.third_party {
+                return Err(format!(
+                    "client {id}: a service signs no people in: no redirect URIs, PAR or consent"
+                ));
+            }
+            if o.backchannel_logout_uri.is_some() {
+                return Err(format!(
+                    "client {id}: a service has no sessions to log out of"
+                ));
+            }
+        } else if !o.scopes.is_empty() || !o.audience.is_empty() {
+            return Err(format!(
+                "client {id}: scopes and audience are for services (service = true)"
+            ));
+        }
+        for s in o.scopes.iter().chain(&o.audience) {
+            let ok = !s.is_empty()
+                && s.len() <= 200
+                && s.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+            if !ok {
+                return Err(format!(
+                    "client {id}: {s:?} is not a valid scope or audience"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The audience of a service's access tokens.
+    pub fn service_audience(&self) -> Vec<String> {
+        if self.options.audience.is_empty() {
+            vec![self.id.clone()]
+        } else {
+            self.options.audience.clone()
+        }
     }
 }
 
@@ -194,6 +276,7 @@ mod tests {
             created_at: None,
             id_token_alg: SigningAlg::Rs256,
             source: ClientSource::Config,
+            options: ClientOptions::default(),
         }
     }
 

@@ -13,22 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// A validated authorization request, kept while the person signs in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    /// The S256 PKCE challenge.
-    pub code_challenge: Option<String>,
-    pub max_age: Option<i64>,
-    pub login_hint: Option<String>,
-    /// The sign-in must have happened at or after this time (unix seconds):
-    /// `prompt=login` and `max_age` set it.
-    pub not_before: Option<i64>,
-}
+pub use super::authorize::AuthRequest;
 
 /// What a code or token stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +26,22 @@ pub struct Grant {
     pub code_challenge: Option<String>,
     /// Unix seconds.
     pub auth_time: i64,
-    /// The session's methods, space-separated (`pwd otp`).
+    /// The session's methods, space-separated (`pwd otp`): `acr` and `amr` both
+    /// come from this (see [`super::acr::SignInProof`]).
     pub amr: String,
+    /// The browser session it came from (the ID token's `sid`).
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// What a service's token (`client_credentials`) stands for: no person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceGrant {
+    pub client_id: String,
+    pub scope: String,
+    pub audience: Vec<String>,
+    /// Always true: tells the two kinds of grant apart in storage.
+    pub service: bool,
 }
 
 impl Grant {
@@ -73,6 +72,17 @@ pub struct StoredCode {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+    /// The browser session it came from.
+    pub sid: Option<String>,
+}
+
+/// What a person allowed a third-party client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: String,
+    /// Space-separated.
+    pub scope: String,
+    pub granted_at: DateTime<Utc>,
 }
 
 /// The outcome of claiming a code.
@@ -112,12 +122,17 @@ impl TokenKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredToken {
     pub token_hash: TokenHash,
-    pub account_id: AccountId,
+    /// `None` for a service's token.
+    pub account_id: Option<AccountId>,
+    pub client_id: String,
+    /// The browser session it ends with; `None` when it outlives it
+    /// (`offline_access`, services).
     pub kind: TokenKind,
     /// Everything issued from one code shares a family (the code's hash), so a
     /// replay can revoke all of it at once.
     pub family: String,
-    /// [`Grant`] as JSON.
+    pub sid: Option<String>,
+    /// [`Grant`] or [`ServiceGrant`] as JSON.
     pub grant: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -142,6 +157,12 @@ impl OidcError {
     }
 }
 
+impl From<crate::error::StoreError> for OidcError {
+    fn from(e: crate::error::StoreError) -> Self {
+        crate::error::Error::from(e).into()
+    }
+}
+
 impl From<crate::error::Error> for OidcError {
     fn from(e: crate::error::Error) -> Self {
         tracing::error!(error = %e, "OIDC request failed");
@@ -161,25 +182,6 @@ pub fn valid_verifier(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// RFC 8176 `amr` values of a session's methods, and whether a second factor (or a
-/// remembered device standing for one) was used.
-pub fn amr_and_mfa(session_amr: &str) -> (Vec<String>, bool) {
-    let mut out = Vec::new();
-    let mut mfa = false;
-    for m in session_amr.split_whitespace() {
-        match m {
-            "pwd" => out.push("pwd".to_owned()),
-            "otp" | "sms" | "mfa" => {
-                out.push(m.to_owned());
-                mfa = true;
-            }
-            "device" => mfa = true,
-            _ => {}
-        }
-    }
-    (out, mfa)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,15 +196,5 @@ mod tests {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         ));
         assert!(!valid_verifier("short"));
-    }
-
-    #[test]
-    fn amr_maps_to_rfc_8176() {
-        assert_eq!(amr_and_mfa("pwd"), (vec!["pwd".to_owned()], false));
-        assert_eq!(
-            amr_and_mfa("pwd otp"),
-            (vec!["pwd".to_owned(), "otp".to_owned()], true)
-        );
-        assert_eq!(amr_and_mfa("pwd device"), (vec!["pwd".to_owned()], true));
     }
 }

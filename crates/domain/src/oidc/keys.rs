@@ -187,7 +187,18 @@ pub fn sign_jws(
     pkcs8: &[u8],
     claims: &Value,
 ) -> Result<String, KeyError> {
-    let header = json!({ "alg": alg.as_str(), "typ": "JWT", "kid": kid });
+    sign_typed_jws(alg, kid, pkcs8, claims, "JWT")
+}
+
+/// [`sign_jws`] with the header's `typ` given (`logout+jwt` for logout tokens).
+pub fn sign_typed_jws(
+    alg: SigningAlg,
+    kid: &str,
+    pkcs8: &[u8],
+    claims: &Value,
+    typ: &str,
+) -> Result<String, KeyError> {
+    let header = json!({ "alg": alg.as_str(), "typ": typ, "kid": kid });
     let input = format!(
         "{}.{}",
         B64.encode(header.to_string()),

@@ -36,7 +36,11 @@ impl Tweestap {
     /// device token for the browser's cookie.
     pub async fn remember_device(&self, session: &Token, ctx: &RequestContext) -> Result<Token> {
         let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
-        if info.session.stage != SessionStage::Authenticated || info.session.amr == "pwd" {
+        // Only right after a second factor (not after a remembered browser stood in).
+        if info.session.stage != SessionStage::Authenticated
+            || crate::oidc::acr::SignInProof::of(&info.session.amr).level
+                != crate::oidc::acr::AuthLevel::TwoFactor
+        {
             return Err(Error::Unauthenticated);
         }
         let token = Token::generate();

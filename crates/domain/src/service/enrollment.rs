@@ -68,7 +68,7 @@ impl Tweestap {
             SessionStage::SecondFactor
         };
         let token = self
-            .create_session(&account, stage, "pwd", now, ctx)
+            .create_session(&account, stage, "pwd", now, None, ctx)
             .await?;
         let detail = format!("stage={} via=secure_account", stage.as_str());
         self.audit(
@@ -224,6 +224,7 @@ impl Tweestap {
                 SessionStage::Enrollment,
                 "pwd",
                 info.session.auth_time,
+                Some(info.session.sid.clone()),
                 ctx,
             )
             .await?;
@@ -412,7 +413,7 @@ impl Tweestap {
             None => {
                 let now = self.clock.now();
                 Some(
-                    self.create_session(&account, SessionStage::Enrollment, "pwd", now, ctx)
+                    self.create_session(&account, SessionStage::Enrollment, "pwd", now, None, ctx)
                         .await?,
                 )
             }

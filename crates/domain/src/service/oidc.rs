@@ -3,7 +3,7 @@
 use super::Tweestap;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
-use crate::oidc::client::{self, ClientSource, OidcClient};
+use crate::oidc::client::{self, ClientOptions, ClientSource, OidcClient};
 use crate::oidc::keys::{self, SigningAlg, SigningKey};
 use crate::store::StoreError;
 use serde_json::{json, Value};
@@ -138,6 +138,11 @@ impl Tweestap {
     /// Signs `claims` as a JWS (compact) with the active key of `alg`; the header
     /// names the key's kid.
     pub async fn sign_id_token(&self, claims: &Value, alg: SigningAlg) -> Result<String> {
+        self.sign_jwt(claims, alg, "JWT").await
+    }
+
+    /// Signs `claims` with the active key of `alg`, the header's `typ` given.
+    pub async fn sign_jwt(&self, claims: &Value, alg: SigningAlg, typ: &str) -> Result<String> {
         let key = self
             .store
             .signing_keys()
@@ -146,7 +151,8 @@ impl Tweestap {
             .find(|k| k.alg == alg && k.is_active())
             .ok_or_else(|| Error::Signing(format!("there is no active {alg} key")))?;
         let pkcs8 = self.secrets.open(&key.private_sealed, key.kid.as_bytes())?;
-        keys::sign_jws(alg, &key.kid, &pkcs8, claims).map_err(|e| Error::Signing(e.to_string()))
+        keys::sign_typed_jws(alg, &key.kid, &pkcs8, claims, typ)
+            .map_err(|e| Error::Signing(e.to_string()))
     }
 
     // ---- clients ----------------------------------------------------------------
@@ -177,6 +183,7 @@ impl Tweestap {
         redirect_uris: &[String],
         public: bool,
         id_token_alg: SigningAlg,
+        options: ClientOptions,
     ) -> Result<NewClient> {
         let secret = (!public).then(client::generate_client_secret);
         let c = OidcClient {
@@ -187,18 +194,20 @@ impl Tweestap {
             created_at: Some(self.clock.now()),
             id_token_alg,
             source: ClientSource::Database,
+            options,
         };
         c.validate().map_err(Error::InvalidClient)?;
         self.store.insert_client(&c).await?;
         self.audit_operation(
             AuditEvent::OidcClientAdded,
             format!(
-                "by the command line: {} {:?} ({}, {}), redirect URIs {}",
+                "by the command line: {} {:?} ({}, {}), redirect URIs {}, options {}",
                 c.id,
                 c.name,
                 c.client_type(),
                 c.id_token_alg,
-                c.redirect_uris.join(" ")
+                c.redirect_uris.join(" "),
+                serde_json::to_string(&c.options).unwrap_or_default()
             ),
         )
         .await?;

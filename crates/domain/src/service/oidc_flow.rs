@@ -5,10 +5,10 @@ use super::{SessionInfo, Tweestap};
 use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
-use crate::oidc::discovery::{ACR_PASSWORD, ACR_TWO_FACTOR};
+use crate::oidc::acr::SignInProof;
 use crate::oidc::flow::{
-    amr_and_mfa, s256, valid_verifier, AuthRequest, CodeClaim, Grant, OidcError, StoredCode,
-    StoredRequest, StoredToken, TokenKind,
+    s256, valid_verifier, AuthRequest, CodeClaim, Grant, OidcError, StoredCode, StoredRequest,
+    StoredToken, TokenKind,
 };
 use crate::oidc::{OidcClient, SigningAlg};
 use crate::token::Token;
@@ -25,13 +25,16 @@ pub const ACCESS_LIFETIME: i64 = 10 * 60;
 pub const ID_TOKEN_LIFETIME: i64 = 5 * 60;
 /// Refresh tokens live 30 days (each rotation starts again).
 pub const REFRESH_LIFETIME: i64 = 30 * 24 * 3600;
+/// A pushed authorization request waits 90 seconds for the browser (RFC 9126).
+pub const PUSHED_LIFETIME: i64 = 90;
 
 /// What the token endpoint answers.
 #[derive(Debug, Clone)]
 pub struct TokenResponse {
     pub access_token: String,
     pub expires_in: i64,
-    pub id_token: String,
+    /// None for a service (`client_credentials`).
+    pub id_token: Option<String>,
     pub refresh_token: Option<String>,
     pub scope: String,
 }
@@ -40,7 +43,7 @@ fn invalid_grant(why: &str) -> OidcError {
     OidcError::new("invalid_grant", why)
 }
 
-fn parse_grant(json: &str) -> std::result::Result<Grant, OidcError> {
+pub(super) fn parse_grant(json: &str) -> std::result::Result<Grant, OidcError> {
     serde_json::from_str(json).map_err(|e| {
         tracing::error!(error = %e, "a stored OIDC grant is unreadable");
         OidcError::new("server_error", "the server could not complete the request")
@@ -59,6 +62,22 @@ struct Issue<'a> {
 impl Tweestap {
     /// Keeps a validated request while the person signs in; returns its id.
     pub async fn store_auth_request(&self, r: &AuthRequest) -> Result<Token> {
+        self.keep_request(r, REQUEST_LIFETIME).await
+    }
+
+    /// A pushed authorization request (RFC 9126): kept briefly, used once.
+    pub async fn push_auth_request(&self, r: &AuthRequest) -> Result<(Token, i64)> {
+        let r = AuthRequest {
+            pushed: true,
+            ..r.clone()
+        };
+        Ok((
+            self.keep_request(&r, PUSHED_LIFETIME).await?,
+            PUSHED_LIFETIME,
+        ))
+    }
+
+    async fn keep_request(&self, r: &AuthRequest, lifetime: i64) -> Result<Token> {
         let id = Token::generate();
         let now = self.clock.now();
         self.store
@@ -66,33 +85,50 @@ impl Tweestap {
                 id_hash: id.hash(),
                 request: serde_json::to_string(r).unwrap_or_default(),
                 created_at: now,
-                expires_at: now + Duration::seconds(REQUEST_LIFETIME),
+                expires_at: now + Duration::seconds(lifetime),
             })
             .await?;
         Ok(id)
     }
 
-    /// A pending request, while it lasts.
+    /// A pending request, while it lasts (never a pushed one that was not used).
     pub async fn auth_request(&self, id: &str) -> Result<Option<AuthRequest>> {
         let Some(t) = Token::from_client(id) else {
             return Ok(None);
         };
         let json = self.store.oidc_request(&t.hash(), self.clock.now()).await?;
-        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        Ok(json
+            .and_then(|j| serde_json::from_str::<AuthRequest>(&j).ok())
+            .filter(|r| !r.pushed))
     }
 
-    /// Whether `info`'s sign-in is fresh enough for `r` (`prompt=login`, `max_age`).
-    pub fn sign_in_satisfies(&self, r: &AuthRequest, info: &SessionInfo) -> bool {
-        let auth = info.session.auth_time.timestamp();
-        if r.not_before.is_some_and(|nb| auth < nb) {
-            return false;
+    /// Uses a pushed request once; `None` when unknown, used or expired.
+    pub async fn take_pushed_request(&self, id: &str) -> Result<Option<AuthRequest>> {
+        let Some(t) = Token::from_client(id) else {
+            return Ok(None);
+        };
+        let json = self
+            .store
+            .take_oidc_request(&t.hash(), self.clock.now())
+            .await?;
+        Ok(json
+            .and_then(|j| serde_json::from_str::<AuthRequest>(&j).ok())
+            .filter(|r| r.pushed)
+            .map(|r| AuthRequest { pushed: false, ..r }))
+    }
+
+    /// Whether `info`'s person must first allow `client` what `r` asks.
+    pub async fn needs_consent(
+        &self,
+        r: &AuthRequest,
+        client: &OidcClient,
+        info: &SessionInfo,
+    ) -> Result<bool> {
+        if !r.prompt.consent && !client.options.third_party {
+            return Ok(false);
         }
-        if let Some(max) = r.max_age {
-            if self.clock.now().timestamp() - auth > max {
-                return false;
-            }
-        }
-        true
+        let given = self.store.oidc_consent(info.account.id, &client.id).await?;
+        Ok(r.needs_consent(client, given.as_deref()))
     }
 
     /// Issues a code for the signed-in person; returns it (shown once).
@@ -102,6 +138,7 @@ impl Tweestap {
         info: &SessionInfo,
         ctx: &RequestContext,
     ) -> Result<Token> {
+        let sid = info.session.sid.clone();
         let grant = Grant {
             client_id: r.client_id.clone(),
             account_id: info.account.id.0,
@@ -111,6 +148,7 @@ impl Tweestap {
             code_challenge: r.code_challenge.clone(),
             auth_time: info.session.auth_time.timestamp(),
             amr: info.session.amr.clone(),
+            sid: Some(sid.clone()),
         };
         let code = Token::generate();
         let now = self.clock.now();
@@ -122,8 +160,17 @@ impl Tweestap {
                 created_at: now,
                 expires_at: now + Duration::seconds(CODE_LIFETIME),
                 used_at: None,
+                sid: Some(sid.clone()),
             })
             .await?;
+        // A portal that wants to hear when this sign-in ends.
+        if let Some(c) = self.client(&r.client_id).await? {
+            if c.options.backchannel_logout_uri.is_some() {
+                self.store
+                    .record_session_client(&sid, &c.id, info.account.id, now)
+                    .await?;
+            }
+        }
         self.audit(
             AuditEvent::OidcCodeIssued,
             Some(&info.account),
@@ -227,7 +274,13 @@ impl Tweestap {
         }
         match (&grant.code_challenge, verifier) {
             (Some(ch), Some(v)) if valid_verifier(v) && &s256(v) == ch => {}
-            (Some(_), _) => return Err(invalid_grant("the code_verifier does not match")),
+            (Some(_), None) => {
+                return Err(OidcError::new(
+                    "invalid_request",
+                    "code_verifier is missing: the authorization request had a code_challenge",
+                ))
+            }
+            (Some(_), Some(_)) => return Err(invalid_grant("the code_verifier does not match")),
             (None, Some(_)) => {
                 return Err(invalid_grant("no code_challenge was sent for this code"))
             }
@@ -236,6 +289,7 @@ impl Tweestap {
         let account = self
             .account_of(grant.account_id)
             .await?
+            .filter(|a| a.disabled_at.is_none())
             .ok_or_else(|| invalid_grant("the account no longer exists"))?;
         let tokens = Issue {
             family: &stored.code_hash.0,
@@ -307,7 +361,13 @@ impl Tweestap {
         let account = self
             .account_of(grant.account_id)
             .await?
+            .filter(|a| a.disabled_at.is_none())
             .ok_or_else(|| invalid_grant("the account no longer exists"))?;
+        if let Some(sid) = &stored.sid {
+            if !self.sid_is_live(sid).await? {
+                return Err(invalid_grant("the session it came from has ended"));
+            }
+        }
         let tokens = Issue {
             family: &stored.family,
             from_code: false,
@@ -317,11 +377,12 @@ impl Tweestap {
             .await
     }
 
-    async fn account_of(&self, id: uuid::Uuid) -> Result<Option<Account>> {
+    pub(super) async fn account_of(&self, id: uuid::Uuid) -> Result<Option<Account>> {
         Ok(self.store.account_by_id(AccountId(id)).await?)
     }
 
-    /// The ID token's claims for `grant`.
+    /// The ID token's claims for `grant`: who, how and when they signed in, and
+    /// what the scopes release (`openid` alone: only `sub`).
     pub fn id_token_claims(
         &self,
         issuer: &str,
@@ -330,7 +391,7 @@ impl Tweestap {
         with_nonce: bool,
     ) -> Value {
         let now = self.clock.now().timestamp();
-        let (amr, mfa) = amr_and_mfa(&grant.amr);
+        let proof = SignInProof::of(&grant.amr);
         let mut c = json!({
             "iss": issuer,
             "sub": account.id.0.to_string(),
@@ -338,15 +399,16 @@ impl Tweestap {
             "exp": now + ID_TOKEN_LIFETIME,
             "iat": now,
             "auth_time": grant.auth_time,
-            "amr": amr,
-            "acr": if mfa { ACR_TWO_FACTOR } else { ACR_PASSWORD },
-            "email": account.email.as_str(),
-            "email_verified": true,
-            "name": account.name,
+            "amr": proof.amr,
+            "acr": proof.level.acr(),
         });
+        if let Some(sid) = &grant.sid {
+            c["sid"] = json!(sid);
+        }
         if let (true, Some(n)) = (with_nonce, &grant.nonce) {
             c["nonce"] = json!(n);
         }
+        scoped_claims(&mut c, grant, account);
         c
     }
 
@@ -364,11 +426,19 @@ impl Tweestap {
     ) -> std::result::Result<TokenResponse, OidcError> {
         let now = self.clock.now();
         let grant_json = serde_json::to_string(grant).unwrap_or_default();
+        // offline_access outlives the sign-in; everything else ends with it.
+        let sid = if grant.has_scope("offline_access") {
+            None
+        } else {
+            grant.sid.clone()
+        };
         let access = Token::generate();
         self.store
             .insert_oidc_token(&StoredToken {
                 token_hash: access.hash(),
-                account_id: account.id,
+                account_id: Some(account.id),
+                client_id: grant.client_id.clone(),
+                sid: sid.clone(),
                 kind: TokenKind::Access,
                 family: family.to_owned(),
                 grant: grant_json.clone(),
@@ -384,7 +454,9 @@ impl Tweestap {
             self.store
                 .insert_oidc_token(&StoredToken {
                     token_hash: t.hash(),
-                    account_id: account.id,
+                    account_id: Some(account.id),
+                    client_id: grant.client_id.clone(),
+                    sid,
                     kind: TokenKind::Refresh,
                     family: family.to_owned(),
                     grant: grant_json,
@@ -399,10 +471,9 @@ impl Tweestap {
         } else {
             None
         };
-        // The nonce belongs in the ID token from the code (Core 3.1.3.6); a
-        // refreshed one repeats it as well (Core 12.2 allows it), which is harmless.
-        let claims =
-            self.id_token_claims(issuer, grant, account, from_code || grant.nonce.is_some());
+        // The nonce belongs in the ID token from the code (Core 3.1.3.6), not in a
+        // refreshed one (Core 12.2: it SHOULD NOT be there).
+        let claims = self.id_token_claims(issuer, grant, account, from_code);
         let id_token = self.sign_id_token(&claims, alg).await?;
         self.audit(
             AuditEvent::OidcTokensIssued,
@@ -423,43 +494,10 @@ impl Tweestap {
         Ok(TokenResponse {
             access_token: access.as_str().to_owned(),
             expires_in: ACCESS_LIFETIME,
-            id_token,
+            id_token: Some(id_token),
             refresh_token: refresh,
             scope: grant.scope.clone(),
         })
-    }
-
-    /// The userinfo of a live access token.
-    pub async fn userinfo(&self, access_token: &str) -> Result<Option<Value>> {
-        let Some(t) = Token::from_client(access_token) else {
-            return Ok(None);
-        };
-        let Some(stored) = self.store.oidc_token(&t.hash()).await? else {
-            return Ok(None);
-        };
-        if stored.kind != TokenKind::Access
-            || stored.revoked_at.is_some()
-            || stored.expires_at <= self.clock.now()
-        {
-            return Ok(None);
-        }
-        let Ok(grant) = serde_json::from_str::<Grant>(&stored.grant) else {
-            return Ok(None);
-        };
-        // A removed client's tokens stop working at once (refreshing needs the
-        // client anyway).
-        if self.client(&grant.client_id).await?.is_none() {
-            return Ok(None);
-        }
-        let Some(account) = self.account_of(grant.account_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(json!({
-            "sub": account.id.0.to_string(),
-            "email": account.email.as_str(),
-            "email_verified": true,
-            "name": account.name,
-        })))
     }
 
     /// Records an RP-initiated logout.
@@ -477,5 +515,16 @@ impl Tweestap {
             client.map(|c| format!("client {c}")),
         )
         .await
+    }
+}
+
+/// The claims `grant`'s scopes release, added to `c` (ID token and userinfo alike).
+pub(super) fn scoped_claims(c: &mut Value, grant: &Grant, account: &Account) {
+    if grant.has_scope("email") {
+        c["email"] = json!(account.email.as_str());
+        c["email_verified"] = json!(true);
+    }
+    if grant.has_scope("profile") {
+        c["name"] = json!(account.name);
     }
 }

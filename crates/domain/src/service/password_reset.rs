@@ -153,6 +153,8 @@ impl Tweestap {
         self.store
             .change_password(account.id, &new_hash, now, Some(&notice))
             .await?;
+        // Its sessions ended: the portals they reached are told.
+        self.logout_wakeup.notify_one();
         self.audit(
             AuditEvent::PasswordResetCompleted,
             Some(&account),

@@ -5,7 +5,7 @@ use super::{SessionInfo, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
-use crate::session::{Session, SessionStage};
+use crate::session::{new_sid, Session, SessionStage};
 use crate::token::Token;
 use chrono::{DateTime, Utc};
 
@@ -16,6 +16,7 @@ impl Tweestap {
         stage: SessionStage,
         amr: &str,
         auth_time: DateTime<Utc>,
+        sid: Option<String>,
         ctx: &RequestContext,
     ) -> Result<Token> {
         let token = Token::generate();
@@ -30,6 +31,7 @@ impl Tweestap {
             amr: amr.to_owned(),
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.clone(),
+            sid: sid.unwrap_or_else(new_sid),
         };
         self.store.insert_session(&s).await?;
         Ok(token)
@@ -47,7 +49,12 @@ impl Tweestap {
             self.store.delete_session(&hash).await?;
             return Ok(None);
         }
-        let Some(account) = self.store.account_by_id(session.account_id).await? else {
+        let Some(account) = self
+            .store
+            .account_by_id(session.account_id)
+            .await?
+            .filter(|a| a.disabled_at.is_none())
+        else {
             self.store.delete_session(&hash).await?;
             return Ok(None);
         };
@@ -78,30 +85,66 @@ impl Tweestap {
         }
         self.store.delete_session(&token.hash()).await?;
         let now = self.clock.now();
+        let sid = info.session.sid.clone();
         let new = self
             .create_session(
                 &info.account,
                 SessionStage::Authenticated,
                 "pwd otp",
                 now,
+                Some(sid.clone()),
                 ctx,
             )
+            .await?;
+        // A step-up that went through set-up: the session it replaces goes now.
+        self.store
+            .delete_other_sessions_with_sid(&sid, &new.hash())
             .await?;
         Ok(Some(new))
     }
 
-    /// Forgets a session without auditing it: the browser is signing in anew.
+    /// Forgets a session without auditing it: the browser is signing in anew. A
+    /// signed-in one ends as at sign-out (its portals' tokens, back-channel logout).
     pub async fn discard_session(&self, token: &Token) -> Result<()> {
-        self.store.delete_session(&token.hash()).await?;
+        match self.store.session(&token.hash()).await? {
+            Some(s) if s.stage == SessionStage::Authenticated => {
+                self.end_browser_sign_in(&s.sid).await?;
+            }
+            _ => self.store.delete_session(&token.hash()).await?,
+        }
         Ok(())
     }
 
+    /// Signing out: the session ends with everything portals hold of it.
     pub async fn logout(&self, token: &Token, ctx: &RequestContext) -> Result<()> {
-        if let Some(info) = self.session(token).await? {
-            self.audit(AuditEvent::Logout, Some(&info.account), None, ctx, None)
-                .await?;
+        match self.session(token).await? {
+            Some(info) => {
+                self.audit(AuditEvent::Logout, Some(&info.account), None, ctx, None)
+                    .await?;
+                self.end_browser_sign_in(&info.session.sid).await?;
+            }
+            None => self.store.delete_session(&token.hash()).await?,
         }
-        self.store.delete_session(&token.hash()).await?;
         Ok(())
+    }
+
+    /// Ends browser sign-in `sid` (every session carrying it): its tokens are
+    /// revoked and the portals it reached are told through the logout queue.
+    pub(super) async fn end_browser_sign_in(&self, sid: &str) -> Result<()> {
+        let queued = self.store.end_sid(sid, self.clock.now()).await?;
+        if queued > 0 {
+            self.logout_wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Whether browser sign-in `sid` is still on: some signed-in session carries it
+    /// and has not expired. Asked on every use of a token bound to it, so an ended
+    /// session's tokens stop at once on every node.
+    pub async fn sid_is_live(&self, sid: &str) -> Result<bool> {
+        let now = self.clock.now();
+        Ok(self.store.sessions_with_sid(sid).await?.iter().any(|s| {
+            s.stage == SessionStage::Authenticated && !self.settings.sessions.is_expired(s, now)
+        }))
     }
 }

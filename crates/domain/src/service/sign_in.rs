@@ -8,9 +8,21 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::factor::FactorKind;
 use crate::lockout::Guard;
+use crate::oidc::authorize::SignInDemand;
 use crate::session::SessionStage;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
+
+/// What a browser brings to the password step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Browser<'a> {
+    /// Its remembered-device token.
+    pub device: Option<&'a str>,
+    /// The session it is signed in with (signing in again: a step-up, or another person).
+    pub signed_in: Option<&'a Token>,
+    /// What the portal that sent it asked of this sign-in.
+    pub demand: SignInDemand,
+}
 
 /// What the password step leads to.
 #[derive(Debug)]
@@ -48,21 +60,35 @@ impl Tweestap {
         device: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome> {
+        let browser = Browser {
+            device,
+            ..Browser::default()
+        };
+        self.sign_in(email, password, browser, ctx).await
+    }
+
+    /// The password step from a browser: what it carries (a remembered-device token,
+    /// the session it is signed in with) and what the portal asked of this sign-in.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        browser: Browser<'_>,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome> {
         let account = self.check_credentials(email, password, ctx).await?;
+        let sid = self.continued_sid(&account, browser.signed_in).await?;
         let methods = self.active_methods(account.id).await?;
         let now = self.clock.now();
-        if !methods.is_empty() {
-            if let Some(device) = self.remembered(&account, device).await? {
+        let demand = browser.demand;
+        if !methods.is_empty() && !demand.skip_remembered_device {
+            if let Some(device) = self.remembered(&account, browser.device).await? {
                 self.store.touch_device(device.id, now).await?;
+                let stage = SessionStage::Authenticated;
                 let token = self
-                    .create_session(
-                        &account,
-                        SessionStage::Authenticated,
-                        "pwd device",
-                        now,
-                        ctx,
-                    )
+                    .create_session(&account, stage, "pwd device", now, sid.clone(), ctx)
                     .await?;
+                self.replaced(sid.as_deref(), &token).await?;
                 let detail = format!("stage=authenticated remembered_device={}", device.id);
                 self.audit(
                     AuditEvent::LoginSucceeded,
@@ -77,14 +103,17 @@ impl Tweestap {
         }
         let stage = if !methods.is_empty() {
             SessionStage::SecondFactor
-        } else if self.requirement(&account).is_required() {
+        } else if demand.require_second_factor || self.requirement(&account).is_required() {
             SessionStage::Enrollment
         } else {
             SessionStage::Authenticated
         };
         let token = self
-            .create_session(&account, stage, "pwd", now, ctx)
+            .create_session(&account, stage, "pwd", now, sid.clone(), ctx)
             .await?;
+        if stage == SessionStage::Authenticated {
+            self.replaced(sid.as_deref(), &token).await?;
+        }
         self.audit(
             AuditEvent::LoginSucceeded,
             Some(&account),
@@ -110,6 +139,41 @@ impl Tweestap {
                 LoginOutcome::Authenticated(token)
             }
         })
+    }
+
+    /// The browser's earlier session, now that `account` signed in again: the same
+    /// person keeps its `sid` (a step-up; the portals' tokens live on), anyone else
+    /// ends it first.
+    async fn continued_sid(
+        &self,
+        account: &Account,
+        signed_in: Option<&Token>,
+    ) -> Result<Option<String>> {
+        let Some(previous) = signed_in else {
+            return Ok(None);
+        };
+        let Some(s) = self.store.session(&previous.hash()).await? else {
+            return Ok(None);
+        };
+        if s.stage != SessionStage::Authenticated {
+            self.store.delete_session(&previous.hash()).await?;
+            return Ok(None);
+        }
+        if s.account_id == account.id && !self.settings.sessions.is_expired(&s, self.clock.now()) {
+            return Ok(Some(s.sid));
+        }
+        self.end_browser_sign_in(&s.sid).await?;
+        Ok(None)
+    }
+
+    /// A signed-in session `new` continues `sid`: the one it replaces goes.
+    async fn replaced(&self, sid: Option<&str>, new: &Token) -> Result<()> {
+        if let Some(sid) = sid {
+            self.store
+                .delete_other_sessions_with_sid(sid, &new.hash())
+                .await?;
+        }
+        Ok(())
     }
 
     /// The kinds of second factor the account has, each once.
@@ -172,6 +236,13 @@ impl Tweestap {
             self.store
                 .reset_failures(account.id, Guard::Password)
                 .await?;
+        }
+        // A disabled account answers as a wrong password does: nothing to learn.
+        if account.disabled_at.is_some() {
+            let detail = Some("account disabled".to_owned());
+            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+                .await?;
+            return Err(Error::InvalidCredentials);
         }
         Ok(account)
     }
@@ -281,9 +352,21 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<Token> {
         self.store.reset_failures(account.id, Guard::Code).await?;
+        let sid = self.store.session(&half.hash()).await?.map(|s| s.sid);
         self.store.delete_session(&half.hash()).await?;
-        self.create_session(account, SessionStage::Authenticated, amr, now, ctx)
-            .await
+        let new = self
+            .create_session(
+                account,
+                SessionStage::Authenticated,
+                amr,
+                now,
+                sid.clone(),
+                ctx,
+            )
+            .await?;
+        // A step-up: the session it replaces (same sid) goes now.
+        self.replaced(sid.as_deref(), &new).await?;
+        Ok(new)
     }
 
     /// Counts one more consecutive failure and locks when the policy says so.

@@ -162,6 +162,8 @@ impl Tweestap {
         self.store
             .reset_two_factor(account.id, &link, Some(&mail))
             .await?;
+        // Its sessions ended: the portals they reached are told.
+        self.logout_wakeup.notify_one();
         // One line, so a reason with line breaks cannot forge audit entries.
         let reason_line: String = reason
             .chars()

@@ -29,6 +29,14 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Gives an account a new address; `Conflict` when another account has it.
     async fn change_email(&self, account: AccountId, email: &Email) -> StoreResult<()>;
     async fn set_language(&self, id: AccountId, language: Language) -> StoreResult<()>;
+    /// Disables (`Some(at)`) or enables (`None`) an account. Disabling ends, in the
+    /// same transaction, its sessions, remembered browsers and everything portals
+    /// hold (tokens revoked, logout tokens queued).
+    async fn set_disabled(
+        &self,
+        id: AccountId,
+        disabled_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
 
     /// Atomically adds one to the consecutive failures and returns the new count.
     async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32>;

@@ -44,4 +44,13 @@ pub trait OidcStore: Send + Sync + 'static {
     async fn use_refresh_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool>;
     /// Revokes every token of a family (issued from one code); returns how many.
     async fn revoke_oidc_family(&self, family: &str, at: DateTime<Utc>) -> StoreResult<u64>;
+    /// Revokes one token; false when it was revoked already or is unknown.
+    async fn revoke_oidc_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Uses a pushed authorization request once: deletes and returns it (JSON)
+    /// when it exists and `expires_at > now`.
+    async fn take_oidc_request(
+        &self,
+        id: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>>;
 }

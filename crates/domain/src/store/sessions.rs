@@ -10,6 +10,16 @@ use chrono::{DateTime, Utc};
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     async fn insert_session(&self, s: &Session) -> StoreResult<()>;
+    /// Every session with this `sid` (a step-up may briefly leave two).
+    async fn sessions_with_sid(&self, sid: &str) -> StoreResult<Vec<Session>>;
+    /// Deletes the sessions with `sid` other than `keep` (after a step-up), without
+    /// ending the sid: what portals hold of it stays valid.
+    async fn delete_other_sessions_with_sid(&self, sid: &str, keep: &TokenHash) -> StoreResult<()>;
+    /// Ends the browser sign-in `sid`, in one transaction: its sessions are deleted,
+    /// the tokens bound to it revoked and its unused codes deleted, and a logout token
+    /// is queued for every client with a back-channel logout URI that it signed in
+    /// to. Returns how many were queued.
+    async fn end_sid(&self, sid: &str, at: DateTime<Utc>) -> StoreResult<u64>;
     async fn session(&self, id: &TokenHash) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()>;
     async fn delete_session(&self, id: &TokenHash) -> StoreResult<()>;

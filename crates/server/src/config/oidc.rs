@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use tweestap_domain::oidc::client::{secret_hash, OidcClient};
 use tweestap_domain::oidc::keys::UnknownAlg;
-use tweestap_domain::oidc::{ClientSource, OidcSettings, SigningAlg};
+use tweestap_domain::oidc::{ClientOptions, ClientSource, OidcSettings, SigningAlg};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -40,6 +40,16 @@ pub struct ClientConfig {
     /// What the client's ID tokens are signed with: "RS256" (the default) or
     /// "ES256" (`id_token_signed_response_alg`).
     pub id_token_signed_response_alg: Option<String>,
+    /// Not the organisation's own: people consent to its scopes first.
+    pub third_party: bool,
+    /// Where logout tokens go when a session that signed in here ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// Only Pushed Authorization Requests (RFC 9126) are accepted from it.
+    pub require_par: bool,
+    /// A machine client: the client_credentials grant, with these scopes and audience.
+    pub service: bool,
+    pub scopes: Vec<String>,
+    pub audience: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +114,19 @@ impl ClientConfig {
             created_at: None,
             id_token_alg,
             source: ClientSource::Config,
+            options: ClientOptions {
+                third_party: self.third_party,
+                backchannel_logout_uri: self
+                    .backchannel_logout_uri
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned),
+                require_par: self.require_par,
+                service: self.service,
+                scopes: self.scopes.iter().map(|s| s.trim().to_owned()).collect(),
+                audience: self.audience.iter().map(|s| s.trim().to_owned()).collect(),
+            },
         };
         c.validate().map_err(e)?;
         Ok(c)

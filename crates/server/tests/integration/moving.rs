@@ -155,6 +155,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
                 &["https://loket.example/cb".into()],
                 false,
                 SigningAlg::Es256,
+                Default::default(),
             )
             .await
             .expect("client");

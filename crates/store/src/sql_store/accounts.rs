@@ -101,6 +101,28 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         self.db().run(q).await
     }
 
+    async fn set_disabled(
+        &self,
+        account: AccountId,
+        disabled_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.db().begin().await?;
+        let q = query("UPDATE accounts SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled_at)
+            .bind(account);
+        (&mut tx).execute(q).await?;
+        if let Some(at) = disabled_at {
+            for sql in [
+                "DELETE FROM sessions WHERE account_id = $1",
+                "DELETE FROM remembered_devices WHERE account_id = $1",
+            ] {
+                (&mut tx).execute(query(sql).bind(account)).await?;
+            }
+            end_oidc_grants(&mut tx, account, at).await?;
+        }
+        tx.commit().await
+    }
+
     async fn change_password(
         &self,
         account: AccountId,

@@ -1,5 +1,6 @@
 //! OpenID Connect: signing keys, registered clients and the code flow.
 
+use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
 use crate::rows::{self, client_from, oidc_code_from, oidc_token_from, signing_key_from, Columns};
 use crate::sql::{query, Exec, Tx};
@@ -84,15 +85,16 @@ impl<B: Backend> OidcStore for SqlStore<B> {
 
     async fn insert_oidc_code(&self, c: &StoredCode) -> StoreResult<()> {
         let q = query(
-            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at, account_id)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at, account_id, sid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&c.code_hash.0)
         .bind(&c.grant)
         .bind(c.created_at)
         .bind(c.expires_at)
         .bind(c.used_at)
-        .bind(c.account_id);
+        .bind(c.account_id)
+        .bind(c.sid.as_deref());
         self.db().run(q).await
     }
 
@@ -120,8 +122,9 @@ impl<B: Backend> OidcStore for SqlStore<B> {
     async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()> {
         let q = query(
             "INSERT INTO oidc_tokens
-             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at, account_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             (token_hash, kind, family, grant_json, created_at, expires_at, used_at, revoked_at,
+              account_id, client_id, sid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&t.token_hash.0)
         .bind(t.kind.as_str())
@@ -131,7 +134,9 @@ impl<B: Backend> OidcStore for SqlStore<B> {
         .bind(t.expires_at)
         .bind(t.used_at)
         .bind(t.revoked_at)
-        .bind(t.account_id);
+        .bind(t.account_id)
+        .bind(&t.client_id)
+        .bind(t.sid.as_deref());
         self.db().run(q).await
     }
 
@@ -158,6 +163,30 @@ impl<B: Backend> OidcStore for SqlStore<B> {
         .bind(family);
         self.db().execute(q).await
     }
+
+    async fn revoke_oidc_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool> {
+        let q = query(
+            "UPDATE oidc_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(&hash.0);
+        Ok(self.db().execute(q).await? == 1)
+    }
+
+    async fn take_oidc_request(
+        &self,
+        id: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>> {
+        // One statement: of two concurrent uses, one gets it.
+        let q = query(
+            "DELETE FROM oidc_requests WHERE id_hash = $1 AND expires_at > $2 RETURNING request",
+        )
+        .bind(&id.0)
+        .bind(now);
+        let row = self.db().fetch_optional(q).await?;
+        row.map(|r| r.text("request")).transpose()
+    }
 }
 
 /// One signing key row; shared by `insert_signing_key`, rotations and imports.
@@ -179,8 +208,8 @@ pub(super) async fn insert_signing_key(mut db: impl Exec, k: &SigningKey) -> Sto
 pub(super) async fn insert_client(mut db: impl Exec, c: &OidcClient) -> StoreResult<()> {
     let q = query(
         "INSERT INTO oidc_clients
-         (id, name, redirect_uris, client_type, secret_hash, created_at, id_token_alg)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         (id, name, redirect_uris, client_type, secret_hash, created_at, id_token_alg, options)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&c.id)
     .bind(&c.name)
@@ -188,13 +217,15 @@ pub(super) async fn insert_client(mut db: impl Exec, c: &OidcClient) -> StoreRes
     .bind(c.client_type())
     .bind(c.secret_hash.as_deref())
     .bind(c.created_at.unwrap_or_else(Utc::now))
-    .bind(c.id_token_alg.as_str());
+    .bind(c.id_token_alg.as_str())
+    .bind(serde_json::to_string(&c.options).unwrap_or_else(|_| "{}".to_owned()));
     db.run(q).await
 }
 
 /// Ends what portals hold of the account, inside the caller's transaction: its
 /// access and refresh tokens are revoked, its codes not yet exchanged deleted
-/// (used ones stay, so a replay is still recognised).
+/// (used ones stay, so a replay is still recognised), and the portals its sessions
+/// reached get a logout token queued.
 pub(super) async fn end_oidc_grants(
     mut tx: &mut Tx,
     account: AccountId,
@@ -208,5 +239,6 @@ pub(super) async fn end_oidc_grants(
     tx.execute(q).await?;
     let q = query("DELETE FROM oidc_codes WHERE account_id = $1 AND used_at IS NULL").bind(account);
     tx.execute(q).await?;
+    queue_logouts(tx, "account_id = $1", account.into(), at).await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Browser sessions, signed in or half-way.
 
+use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
 use crate::rows::session_from;
 use crate::sql::{query, Exec};
@@ -15,8 +16,8 @@ impl<B: Backend> SessionStore for SqlStore<B> {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
         let q = query(
             "INSERT INTO sessions
-             (id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr, ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             (id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr, ip, user_agent, sid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&s.id_hash.0)
         .bind(s.account_id)
@@ -26,8 +27,38 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         .bind(s.auth_time)
         .bind(&s.amr)
         .bind(s.ip.as_deref())
-        .bind(s.user_agent.as_deref());
+        .bind(s.user_agent.as_deref())
+        .bind(&s.sid);
         self.db().run(q).await
+    }
+
+    async fn sessions_with_sid(&self, sid: &str) -> StoreResult<Vec<Session>> {
+        let q = query("SELECT * FROM sessions WHERE sid = $1").bind(sid);
+        self.db().all(q, session_from).await
+    }
+
+    async fn delete_other_sessions_with_sid(&self, sid: &str, keep: &TokenHash) -> StoreResult<()> {
+        let q = query("DELETE FROM sessions WHERE sid = $1 AND id_hash <> $2")
+            .bind(sid)
+            .bind(&keep.0);
+        self.db().run(q).await
+    }
+
+    async fn end_sid(&self, sid: &str, at: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.db().begin().await?;
+        (&mut tx)
+            .execute(query("DELETE FROM sessions WHERE sid = $1").bind(sid))
+            .await?;
+        let q =
+            query("UPDATE oidc_tokens SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(sid);
+        (&mut tx).execute(q).await?;
+        let q = query("DELETE FROM oidc_codes WHERE sid = $1 AND used_at IS NULL").bind(sid);
+        (&mut tx).execute(q).await?;
+        let queued = queue_logouts(&mut tx, "sid = $1", sid.into(), at).await?;
+        tx.commit().await?;
+        Ok(queued)
     }
 
     async fn session(&self, id: &TokenHash) -> StoreResult<Option<Session>> {

@@ -172,6 +172,7 @@ fn session(account: AccountId, last_seen_at: DateTime<Utc>) -> Session {
         amr: "pwd".into(),
         ip: Some("192.0.2.1".into()),
         user_agent: None,
+        sid: format!("{:x}", Uuid::new_v4().as_u128()),
     }
 }
 

@@ -157,6 +157,17 @@ fn oidc_client(id: &str, public: bool, created_at: DateTime<Utc>) -> OidcClient 
             SigningAlg::Rs256
         },
         source: ClientSource::Database,
+        // Every option set on the confidential one, so each survives the round trip.
+        options: if public {
+            tweestap_domain::oidc::ClientOptions::default()
+        } else {
+            tweestap_domain::oidc::ClientOptions {
+                third_party: true,
+                backchannel_logout_uri: Some("https://portaal.example/bcl".into()),
+                require_par: true,
+                ..tweestap_domain::oidc::ClientOptions::default()
+            }
+        },
     }
 }
 
@@ -221,6 +232,7 @@ pub(super) fn stored_code(hash: &str, account: AccountId) -> StoredCode {
         created_at: t0(),
         expires_at: t0() + Duration::seconds(60),
         used_at: None,
+        sid: Some("sid-1".into()),
     }
 }
 
@@ -233,6 +245,7 @@ async fn oidc_codes_claimed_once_then_reported_reused(s: Dyn) {
         CodeClaim::Fresh(got) => {
             assert_eq!(got.grant, c.grant);
             assert_eq!(got.account_id, a.id);
+            assert_eq!(got.sid.as_deref(), Some("sid-1"));
             assert_eq!(got.expires_at, us(c.expires_at));
             assert_eq!(got.used_at, Some(us(at)));
         }
@@ -279,7 +292,9 @@ pub(super) fn stored_token(
 ) -> StoredToken {
     StoredToken {
         token_hash: TokenHash(hash.into()),
-        account_id: account,
+        account_id: Some(account),
+        client_id: "portaal".into(),
+        sid: Some("sid-1".into()),
         kind,
         family: family.into(),
         grant: "{}".into(),
@@ -300,7 +315,9 @@ async fn oidc_refresh_tokens_rotate_once_and_families_revoke(s: Dyn) {
     }
     let got = s.oidc_token(&refresh.token_hash).await.unwrap().unwrap();
     assert_eq!(got.kind, TokenKind::Refresh);
-    assert_eq!(got.account_id, a.id);
+    assert_eq!(got.account_id, Some(a.id));
+    assert_eq!(got.client_id, "portaal");
+    assert_eq!(got.sid.as_deref(), Some("sid-1"));
     assert_eq!(got.family, "fam-1");
     assert_eq!(got.expires_at, us(refresh.expires_at));
     // An access token is never "used" as a refresh token.

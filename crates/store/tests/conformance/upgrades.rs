@@ -204,7 +204,7 @@ async fn portal_grants_name_their_account_after_0011(s: Dyn) {
     let account = AccountId(CODE_ACCOUNT.parse().unwrap());
     for h in ["at-1", "rt-1"] {
         let t = s.oidc_token(&TokenHash(h.into())).await.unwrap().expect(h);
-        same(&t.account_id, &account);
+        same(&t.account_id, &Some(account));
         same(&t.revoked_at, &None);
     }
     assert!(s

@@ -1,4 +1,7 @@
-//! `GET /oidc/authorize` and its resumption after the sign-in pages.
+//! `GET /oidc/authorize` and its resumption after the sign-in pages: the request is
+//! read (or taken from a pushed one), decided by the domain's rules
+//! ([`AuthRequest::decide`]) against the browser's session, and the browser is
+//! sent where the decision says.
 
 use super::{found, issuer, with_params};
 use crate::error::PageError;
@@ -11,24 +14,31 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use std::collections::HashMap;
-use tweestap_domain::oidc::flow::AuthRequest;
+use tweestap_domain::oidc::authorize::{Next, SignInDemand};
+use tweestap_domain::oidc::flow::{AuthRequest, OidcError};
+use tweestap_domain::oidc::OidcClient;
 use tweestap_domain::service::SessionInfo;
 use tweestap_domain::session::SessionStage;
+
+/// How a pushed request is named at the authorization endpoint (RFC 9126, 2.2).
+pub(super) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
 pub(super) fn error_page(ctx: &Ctx) -> Response {
     PageError::new(StatusCode::BAD_REQUEST, "error_oidc_request", ctx.lang).into_response()
 }
 
 /// An error sent back to the (validated) redirect URI (RFC 6749 4.1.2.1, RFC 9207).
-fn error_redirect(
+pub(super) fn error_redirect(
     state: &AppState,
     redirect_uri: &str,
     rp_state: Option<&str>,
-    error: &str,
-    description: &str,
+    e: &OidcError,
 ) -> Response {
     let iss = issuer(state);
-    let mut p = vec![("error", error), ("error_description", description)];
+    let mut p = vec![
+        ("error", e.error),
+        ("error_description", e.description.as_str()),
+    ];
     if let Some(s) = rp_state {
         p.push(("state", s));
     }
@@ -36,7 +46,7 @@ fn error_redirect(
     found(&with_params(redirect_uri, &p))
 }
 
-async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<SessionInfo> {
+pub(super) async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<SessionInfo> {
     current_session(state, jar)
         .await
         .ok()
@@ -45,7 +55,12 @@ async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<SessionInfo> {
 }
 
 /// Issues the code and sends the browser back to the client.
-async fn complete(state: &AppState, ctx: &Ctx, r: &AuthRequest, info: &SessionInfo) -> Response {
+pub(super) async fn complete(
+    state: &AppState,
+    ctx: &Ctx,
+    r: &AuthRequest,
+    info: &SessionInfo,
+) -> Response {
     match state.app.issue_code(r, info, &ctx.req).await {
         Ok(code) => {
             let iss = issuer(state);
@@ -60,116 +75,134 @@ async fn complete(state: &AppState, ctx: &Ctx, r: &AuthRequest, info: &SessionIn
     }
 }
 
-/// Sends the browser to sign in and come back to `resume`.
-fn to_sign_in(state: &AppState, id: &str, r: &AuthRequest, fresh: bool) -> Response {
+/// Sends the browser to sign in and come back to `resume`. A browser that is
+/// signed in already is shown the form all the same (`prompt=login`: the
+/// password and the second factor; `prompt=select_account`: anyone may sign in).
+fn to_sign_in(
+    state: &AppState,
+    id: &str,
+    r: &AuthRequest,
+    signed_in: bool,
+    d: SignInDemand,
+) -> Response {
     let base = issuer(state);
     let resume = format!("{base}/oidc/authorize/resume?request={id}");
     let mut p: Vec<(&str, &str)> = vec![("rd", &resume)];
     if let Some(h) = &r.login_hint {
         p.push(("login_hint", h));
     }
-    if fresh {
+    if d.skip_remembered_device {
         p.push(("prompt", "login"));
+    } else if signed_in {
+        p.push(("prompt", "select_account"));
+    }
+    if d.require_second_factor {
+        p.push(("mfa", "1"));
     }
     found(&with_params(&format!("{base}/login"), &p))
 }
 
-fn valid_challenge(c: &str) -> bool {
-    (43..=128).contains(&c.len())
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+/// Does what the decision says; `id` names the request once it has been kept.
+pub(super) async fn follow(
+    state: &AppState,
+    ctx: &Ctx,
+    r: &AuthRequest,
+    info: Option<&SessionInfo>,
+    next: Next,
+    id: Option<&str>,
+) -> Response {
+    let keep = |r: &AuthRequest| {
+        let r = r.clone();
+        async move {
+            match id {
+                Some(id) => Ok(id.to_owned()),
+                None => state
+                    .app
+                    .store_auth_request(&r)
+                    .await
+                    .map(|t| t.as_str().to_owned()),
+            }
+        }
+    };
+    let page = |path: &str, id: &str| found(&format!("{path}?request={id}"));
+    match (next, info) {
+        (Next::Issue, Some(info)) => complete(state, ctx, r, info).await,
+        (Next::Refuse(e), _) => error_redirect(state, &r.redirect_uri, r.state.as_deref(), &e),
+        (next, info) => {
+            let id = match keep(r).await {
+                Ok(id) => id,
+                Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+            };
+            match next {
+                Next::Consent if info.is_some() => page("/oidc/consent", &id),
+                Next::SelectAccount if info.is_some() => page("/oidc/select-account", &id),
+                Next::SignIn(d) => to_sign_in(state, &id, r, info.is_some(), d),
+                // Nothing to show without a session: sign in first.
+                _ => to_sign_in(state, &id, r, false, r.sign_in),
+            }
+        }
+    }
 }
 
-/// `GET /oidc/authorize`.
-pub(super) async fn authorize(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    jar: CookieJar,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+/// The request of `GET /oidc/authorize`: read from the parameters, or taken from
+/// a pushed one. `Err` is the response already (a page, or an error redirect).
+async fn read_request(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &HashMap<String, String>,
+) -> Result<(AuthRequest, OidcClient), Response> {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     // Until the client and its redirect URI are known, errors are a page: never a
     // redirect to an address nobody registered.
     let client = match p("client_id") {
         Some(id) => match state.app.client(id).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return error_page(&ctx),
-            Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+            Ok(Some(c)) if !c.options.service => c,
+            Ok(_) => return Err(error_page(ctx)),
+            Err(e) => return Err(PageError::from_domain(e, ctx.lang).into_response()),
         },
-        None => return error_page(&ctx),
+        None => return Err(error_page(ctx)),
     };
+    if let Some(uri) = p("request_uri") {
+        let pushed = match uri.strip_prefix(REQUEST_URI_PREFIX) {
+            Some(id) => state.app.take_pushed_request(id).await,
+            None => Ok(None),
+        };
+        return match pushed {
+            Ok(Some(r)) if r.client_id == client.id && client.allows_redirect(&r.redirect_uri) => {
+                Ok((r, client))
+            }
+            Ok(_) => Err(error_page(ctx)),
+            Err(e) => Err(PageError::from_domain(e, ctx.lang).into_response()),
+        };
+    }
     let Some(redirect_uri) = p("redirect_uri").filter(|u| client.allows_redirect(u)) else {
-        return error_page(&ctx);
+        return Err(error_page(ctx));
     };
     let rp_state = p("state");
-    let fail = |error: &str, why: &str| error_redirect(&state, redirect_uri, rp_state, error, why);
-    if p("request").is_some() || p("request_uri").is_some() {
-        return fail("request_not_supported", "request objects are not supported");
-    }
-    if p("response_type") != Some("code") {
-        return fail(
-            "unsupported_response_type",
-            "only response_type=code is supported",
+    if client.options.require_par {
+        let e = OidcError::new(
+            "invalid_request",
+            "this client must push its authorization requests (PAR, RFC 9126)",
         );
+        return Err(error_redirect(state, redirect_uri, rp_state, &e));
     }
-    if p("response_mode").is_some_and(|m| m != "query") {
-        return fail("invalid_request", "only response_mode=query is supported");
+    match AuthRequest::from_params(&client, redirect_uri, p) {
+        Ok(r) => Ok((r, client)),
+        Err(e) => Err(error_redirect(state, redirect_uri, rp_state, &e)),
     }
-    let scope = p("scope").unwrap_or_default();
-    if !scope.split(' ').any(|s| s == "openid") {
-        return fail("invalid_scope", "the scope must include openid");
-    }
-    let challenge = p("code_challenge");
-    match (challenge, p("code_challenge_method")) {
-        (Some(c), Some("S256")) if valid_challenge(c) => {}
-        (Some(_), Some("S256")) => {
-            return fail("invalid_request", "the code_challenge is malformed")
-        }
-        (Some(_), _) | (None, Some(_)) => {
-            return fail(
-                "invalid_request",
-                "PKCE needs code_challenge with code_challenge_method=S256",
-            )
-        }
-        (None, None) if client.is_public() => {
-            return fail(
-                "invalid_request",
-                "a public client must use PKCE (code_challenge with S256)",
-            )
-        }
-        (None, None) => {}
-    }
-    let max_age = match p("max_age").map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(n)) if n >= 0 => Some(n),
-        Some(_) => return fail("invalid_request", "max_age must be a number of seconds"),
-    };
-    let prompts: Vec<&str> = p("prompt").unwrap_or_default().split(' ').collect();
-    let prompt_none = prompts.contains(&"none");
-    let prompt_login = prompts.contains(&"login");
-    if prompt_none && prompts.len() > 1 {
-        return fail("invalid_request", "prompt=none cannot be combined");
-    }
-    let now = state.app.now().timestamp();
-    let request = AuthRequest {
-        client_id: client.id.clone(),
-        redirect_uri: redirect_uri.to_owned(),
-        scope: scope.to_owned(),
-        state: rp_state.map(str::to_owned),
-        nonce: p("nonce").map(str::to_owned),
-        code_challenge: challenge.map(str::to_owned),
-        max_age,
-        login_hint: p("login_hint").map(str::to_owned),
-        not_before: prompt_login.then_some(now),
-    };
-    // ui_locales: the first language we speak becomes this browser's.
-    let jar = match p("ui_locales")
+}
+
+/// `ui_locales`: the first language we speak becomes this browser's.
+fn with_ui_locale(state: &AppState, jar: CookieJar, ui_locales: Option<&String>) -> CookieJar {
+    let chosen = ui_locales
+        .map(String::as_str)
         .unwrap_or_default()
         .split(' ')
         .find_map(|l| {
             let l = l.split('-').next().unwrap_or_default().to_ascii_lowercase();
             matches!(l.as_str(), "nl" | "en").then_some(l)
-        }) {
+        });
+    match chosen {
         Some(l) => jar.add(
             Cookie::build((LANG_COOKIE, l))
                 .path("/")
@@ -179,34 +212,62 @@ pub(super) async fn authorize(
                 .build(),
         ),
         None => jar,
+    }
+}
+
+/// Whether the person must allow the client first (an error counts as yes, so
+/// a failing database never skips consent).
+pub(super) async fn consent_due(
+    state: &AppState,
+    r: &AuthRequest,
+    info: Option<&SessionInfo>,
+) -> bool {
+    let Some(info) = info else {
+        return false;
     };
+    match state.app.client(&r.client_id).await {
+        Ok(Some(c)) => state.app.needs_consent(r, &c, info).await.unwrap_or(true),
+        _ => true,
+    }
+}
+
+/// `GET /oidc/authorize`.
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (mut request, _client) = match read_request(&state, &ctx, &q).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let jar = with_ui_locale(&state, jar, q.get("ui_locales"));
     let session = signed_in(&state, &jar).await;
-    if let Some(info) = &session {
-        // prompt=login always asks again, however recent the sign-in.
-        if !prompt_login && state.app.sign_in_satisfies(&request, info) {
-            return (jar, complete(&state, &ctx, &request, info).await).into_response();
-        }
-    }
-    if prompt_none {
-        return (
-            jar,
-            fail("login_required", "the person is not signed in here"),
-        )
-            .into_response();
-    }
-    let id = match state.app.store_auth_request(&request).await {
-        Ok(id) => id,
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
-    };
-    // Signed in, but not freshly enough (prompt=login, max_age): sign in again.
-    let fresh = prompt_login || session.is_some();
-    (jar, to_sign_in(&state, id.as_str(), &request, fresh)).into_response()
+    let consent = consent_due(&state, &request, session.as_ref()).await;
+    let next = request.decide(
+        session.as_ref().map(|i| &i.session),
+        consent,
+        state.app.now(),
+    );
+    let response = follow(&state, &ctx, &request, session.as_ref(), next, None).await;
+    (jar, response).into_response()
 }
 
 #[derive(Deserialize)]
 pub(super) struct ResumeQuery {
     #[serde(default)]
     request: String,
+}
+
+/// The pending request `id`, when it and its client are still there.
+pub(super) async fn pending(state: &AppState, id: &str) -> Option<AuthRequest> {
+    let request = state.app.auth_request(id).await.ok().flatten()?;
+    // The client may have been removed meanwhile.
+    match state.app.client(&request.client_id).await {
+        Ok(Some(c)) if c.allows_redirect(&request.redirect_uri) => Some(request),
+        _ => None,
+    }
 }
 
 /// `GET /oidc/authorize/resume?request=<id>`: back from the sign-in pages.
@@ -216,21 +277,19 @@ pub(super) async fn resume(
     jar: CookieJar,
     Query(q): Query<ResumeQuery>,
 ) -> Response {
-    let request = match state.app.auth_request(&q.request).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return error_page(&ctx),
-        Err(e) => return PageError::from_domain(e, ctx.lang).into_response(),
+    let Some(request) = pending(&state, &q.request).await else {
+        return error_page(&ctx);
     };
-    // The client may have been removed meanwhile.
-    match state.app.client(&request.client_id).await {
-        Ok(Some(c)) if c.allows_redirect(&request.redirect_uri) => {}
-        _ => return error_page(&ctx),
-    }
-    match signed_in(&state, &jar).await {
-        Some(info) if state.app.sign_in_satisfies(&request, &info) => {
-            complete(&state, &ctx, &request, &info).await
-        }
-        Some(_) => to_sign_in(&state, &q.request, &request, true),
-        None => to_sign_in(&state, &q.request, &request, false),
-    }
+    let session = signed_in(&state, &jar).await;
+    let consent = consent_due(&state, &request, session.as_ref()).await;
+    let next = request.resume(session.as_ref().map(|i| &i.session), consent);
+    follow(
+        &state,
+        &ctx,
+        &request,
+        session.as_ref(),
+        next,
+        Some(&q.request),
+    )
+    .await
 }

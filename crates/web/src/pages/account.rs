@@ -72,6 +72,7 @@ pub async fn profile(
         Some("enabled") => Some(ctx.lang.t("twofa_enabled_now")),
         Some("removed") => Some(ctx.lang.t("factor_removed")),
         Some("devices") => Some(ctx.lang.t("devices_forgotten")),
+        Some("consent") => Some(ctx.lang.t("consents_revoked")),
         _ => None,
     };
     let (devices, recovery_left) = match (
@@ -91,13 +92,26 @@ pub async fn profile(
             }
         })
         .collect();
+    let consents: Vec<minijinja::Value> = state
+        .app
+        .consents(info.account.id)
+        .await
+        .on_page(ctx.lang)?
+        .into_iter()
+        .map(|(c, name)| {
+            minijinja::context! {
+                id => &c.client_id, name => name.unwrap_or_else(|| c.client_id.clone()),
+                scopes => c.scope.replace(' ', ", "), since => day(c.granted_at),
+            }
+        })
+        .collect();
     let banner = super::deadline_banner(&state, &info, &jar, Some(&factors)).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let a = &info.account;
     let extra = minijinja::context! {
         banner => banner,
         email => a.email.as_str(), name => &a.name, role => ctx.lang.t(&format!("role_{}", a.role.as_str())), factors => rows, notice => notice,
-        devices => devices, recovery_left => recovery_left.to_string(),
+        devices => devices, recovery_left => recovery_left.to_string(), consents => consents,
     };
     Ok((jar, page(&ctx, "account.html", &csrf, true, extra)).into_response())
 }
@@ -262,3 +276,21 @@ pub async fn forget_devices(
 }
 
 // ---- SMS -----------------------------------------------------------------------------
+
+/// `POST /account/consents/{client}/revoke`: the portal's access ends now.
+pub async fn revoke_consent(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    SignedIn(info, _): SignedIn<Page>,
+    jar: CookieJar,
+    Path(client): Path<String>,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    checked(&state, &jar, &f.csrf, ctx.lang)?;
+    state
+        .app
+        .revoke_consent(&info.account, &client, &ctx.req)
+        .await
+        .on_page(ctx.lang)?;
+    Ok(Redirect::to("/account?done=consent").into_response())
+}

@@ -1,6 +1,6 @@
 //! Sign-in pages: password, then code.
 
-use super::step::{checked, form_page, fresh_start, onward, posted_step, restart, Leave, Visit};
+use super::step::{checked, form_page, onward, posted_step, restart, sign_in_start, Leave, Visit};
 use crate::error::{OnPage, PageError};
 use crate::extract::{current_session, device_token, session_token, set_device, Ctx};
 use crate::i18n::Lang;
@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use tweestap_domain::factor::FactorKind;
-use tweestap_domain::service::LoginOutcome;
+use tweestap_domain::oidc::authorize::SignInDemand;
+use tweestap_domain::service::{Browser, LoginOutcome};
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::token::Token;
 use tweestap_domain::Error;
@@ -25,20 +26,42 @@ pub struct LoginQuery {
     rd: Option<String>,
     /// From an OIDC authorization request: prefills the address.
     login_hint: Option<String>,
-    /// `login`: an OIDC client wants a fresh sign-in, even when signed in.
+    /// From an OIDC request, shown even when signed in: `login` (the password and
+    /// the second factor, whatever the browser remembers) or `select_account`
+    /// (anyone may sign in).
     prompt: Option<String>,
+    /// `1`: the portal asks for two-step verification; someone without it sets it
+    /// up first.
+    mfa: Option<String>,
+}
+
+/// What an OIDC request asked of this sign-in, from the page's query or its form.
+fn demand(prompt: Option<&str>, mfa: Option<&str>) -> SignInDemand {
+    SignInDemand {
+        skip_remembered_device: prompt == Some("login"),
+        require_second_factor: mfa == Some("1"),
+    }
 }
 
 pub async fn form(Visit { state, ctx, jar }: Visit, Query(q): Query<LoginQuery>) -> Response {
     let jar = crate::forward_auth::remember_return(&state, jar, q.rd.as_deref());
-    let fresh = q.prompt.as_deref() == Some("login");
-    if let (false, Ok(Some(s))) = (fresh, current_session(&state, &jar).await) {
+    let prompt = q
+        .prompt
+        .as_deref()
+        .filter(|p| matches!(*p, "login" | "select_account"));
+    if let (None, Ok(Some(s))) = (prompt, current_session(&state, &jar).await) {
         if s.session.stage == SessionStage::Authenticated {
             // "/" follows a pending return URL.
             return (jar, Redirect::to("/")).into_response();
         }
     }
-    let extra = minijinja::context! { email => q.login_hint.as_deref().unwrap_or_default() };
+    let d = demand(prompt, q.mfa.as_deref());
+    let extra = minijinja::context! {
+        email => q.login_hint.as_deref().unwrap_or_default(),
+        prompt => prompt.unwrap_or_default(),
+        mfa => d.require_second_factor,
+        reauth => d.skip_remembered_device,
+    };
     form_page(&state, &ctx, jar, StatusCode::OK, "login.html", extra)
 }
 
@@ -50,24 +73,36 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    prompt: Option<String>,
+    mfa: Option<String>,
 }
 
 pub async fn submit(
     Visit { state, ctx, jar }: Visit,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    fresh_start(&state, &jar, &f.csrf, ctx.lang).await?;
+    let previous = sign_in_start(&state, &jar, &f.csrf, ctx.lang).await?;
     let device = device_token(&jar);
+    let d = demand(f.prompt.as_deref(), f.mfa.as_deref());
+    let browser = Browser {
+        device: device.as_deref(),
+        signed_in: previous.as_ref(),
+        demand: d,
+    };
     let outcome = state
         .app
-        .login_from(&f.email, &f.password, device.as_deref(), &ctx.req)
+        .sign_in(&f.email, &f.password, browser, &ctx.req)
         .await;
     let (token, to) = match outcome {
         Ok(LoginOutcome::Authenticated(token)) => (token, "/"),
         Ok(LoginOutcome::EnrollmentRequired(token)) => (token, "/account/2fa/enable"),
         Ok(LoginOutcome::SecondFactor { token, .. }) => (token, "/login/code"),
         Err(Error::InvalidCredentials) => {
-            let extra = minijinja::context! { email => f.email.trim(), error => ctx.lang.t("login_failed") };
+            let extra = minijinja::context! {
+                email => f.email.trim(), error => ctx.lang.t("login_failed"),
+                prompt => f.prompt.as_deref().unwrap_or_default(),
+                mfa => d.require_second_factor, reauth => d.skip_remembered_device,
+            };
             let status = StatusCode::UNAUTHORIZED;
             return Ok(form_page(&state, &ctx, jar, status, "login.html", extra));
         }

@@ -66,6 +66,30 @@ pub(super) async fn fresh_start(
     discard_current_session(state, jar).await.on_page(lang)
 }
 
+/// The password step of a sign-in: after the CSRF check, a half-finished session
+/// of this browser ends; a signed-in one is handed on (the same person signing in
+/// again keeps it until the new sign-in is complete; anyone else ends it).
+pub(super) async fn sign_in_start(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf: &str,
+    lang: Lang,
+) -> Result<Option<Token>, PageError> {
+    checked(state, jar, csrf, lang)?;
+    match crate::extract::current_session(state, jar)
+        .await
+        .on_page(lang)?
+    {
+        Some(s) if s.session.stage == tweestap_domain::session::SessionStage::Authenticated => {
+            Ok(session_token(jar))
+        }
+        _ => {
+            discard_current_session(state, jar).await.on_page(lang)?;
+            Ok(None)
+        }
+    }
+}
+
 /// How a step of a journey stops early: with the error page, or by sending the
 /// browser elsewhere (back to the start when its session is gone).
 #[derive(Debug)]

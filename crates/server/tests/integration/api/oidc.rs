@@ -488,6 +488,7 @@ async fn clients_from_config_and_database_are_both_found(backend: Backend) {
             &["https://portaal.example/cb".into()],
             false,
             SigningAlg::Rs256,
+            Default::default(),
         )
         .await
         .unwrap();

@@ -278,6 +278,7 @@ async fn a_removed_client_is_cut_off(backend: Backend) {
             &["https://tijdelijk.example/cb".into()],
             false,
             tweestap_domain::oidc::SigningAlg::Rs256,
+            Default::default(),
         )
         .await
         .unwrap();
