@@ -11,5 +11,6 @@ mod devices;
 mod driver;
 mod journey;
 mod portal;
+mod portal_sessions;
 mod set_up;
 mod sms;
