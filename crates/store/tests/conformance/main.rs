@@ -200,6 +200,7 @@ mod factors;
 mod links;
 mod mail_queue;
 mod oidc;
+mod portals;
 mod sessions;
 mod together;
 mod upgrades;
