@@ -102,13 +102,16 @@ async fn discovery_document_names_every_endpoint_below_the_issuer(backend: Backe
         ("userinfo_endpoint", "/oidc/userinfo"),
         ("end_session_endpoint", "/oidc/logout"),
         ("jwks_uri", "/oidc/jwks"),
+        ("introspection_endpoint", "/oidc/introspect"),
+        ("revocation_endpoint", "/oidc/revoke"),
+        ("pushed_authorization_request_endpoint", "/oidc/par"),
     ] {
         assert_eq!(d[key], format!("{issuer}{path}"), "{key}");
     }
     assert_eq!(d["response_types_supported"], json!(["code"]));
     assert_eq!(
         d["grant_types_supported"],
-        json!(["authorization_code", "refresh_token"])
+        json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(

@@ -200,7 +200,8 @@ async fn code_flow_with_pkce_through_the_sign_in_pages(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(claims["sub"], account.id.0.to_string());
-    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp"]));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert!(claims["sid"].as_str().is_some_and(|s| s.len() == 32));
     assert_eq!(claims["acr"], "urn:tweestap:acr:mfa");
     assert_eq!(claims["nonce"], "n-1");
     assert_eq!(claims["email"], "an@example.be");
