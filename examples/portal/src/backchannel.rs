@@ -5,9 +5,9 @@
 //! a `sid`, of that `sub`); 200 when done, 400 for a token it does not accept.
 //!
 //! The signature is checked with the `openidconnect` crate's JWK type against the
-//! keys of the provider's `jwks_uri` (fetched again when the `kid` is unknown:
-//! tweestap rotated its keys).
+//! provider's keys ([`crate::keys`]: fetched again when the `kid` is unknown).
 
+use crate::keys::Keys;
 use crate::Portal;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,14 +16,11 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
-use openidconnect::core::{
-    CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-};
-use openidconnect::{JsonWebKey, JsonWebKeyId, JsonWebKeySetUrl};
+use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
+use openidconnect::{JsonWebKey, JsonWebKeyId};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Where tweestap sends logout tokens (register it with `--backchannel-logout-uri`).
 pub const PATH: &str = "/backchannel-logout";
@@ -34,19 +31,13 @@ pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logo
 const MAX_TOKEN_AGE: TimeDelta = TimeDelta::seconds(300);
 /// How far tweestap's clock and ours may differ.
 const CLOCK_SKEW: TimeDelta = TimeDelta::seconds(30);
-/// Unknown `kid`s fetch the JWKS again at most this often (a forged token must
-/// not make Loket hammer tweestap).
-const REFETCH_EVERY: Duration = Duration::from_secs(10);
 
-/// What the receiver keeps: the issuer and audience to expect, the provider's
-/// keys, and the `jti`s seen recently (a replayed token is refused).
+/// What the receiver keeps: the issuer, audience and algorithms to expect, and the
+/// `jti`s seen recently (a replayed token is refused).
 pub(crate) struct Receiver {
     issuer: String,
     client_id: String,
-    jwks_uri: JsonWebKeySetUrl,
     algs: Vec<CoreJwsSigningAlgorithm>,
-    keys: RwLock<CoreJsonWebKeySet>,
-    fetched: Mutex<Option<Instant>>,
     seen: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
@@ -77,42 +68,8 @@ impl Receiver {
         Self {
             issuer: metadata.issuer().as_str().to_owned(),
             client_id: client_id.to_owned(),
-            jwks_uri: metadata.jwks_uri().clone(),
             algs,
-            keys: RwLock::new(metadata.jwks().clone()),
-            fetched: Mutex::new(None),
             seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The keys that may have signed a token with this `kid` (all without one);
-    /// `verify_signature` checks each key's type and use against the `alg`.
-    fn candidates(&self, kid: Option<&JsonWebKeyId>) -> Vec<CoreJsonWebKey> {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .iter()
-            .filter(|k| kid.is_none() || k.key_id() == kid)
-            .cloned()
-            .collect()
-    }
-
-    /// Fetches the JWKS again, unless that was done a moment ago.
-    async fn refetch(&self, http: &openidconnect::reqwest::Client) {
-        {
-            let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
-            if fetched.is_some_and(|t| t.elapsed() < REFETCH_EVERY) {
-                return;
-            }
-            *fetched = Some(Instant::now());
-        }
-        match CoreJsonWebKeySet::fetch_async(&self.jwks_uri, http).await {
-            Ok(keys) => *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys,
-            Err(e) => eprintln!(
-                "loket: fetching the JWKS failed: {}",
-                crate::error_chain(&e)
-            ),
         }
     }
 
@@ -120,6 +77,7 @@ impl Receiver {
     /// member, no `nonce`, a `sid` and/or `sub`; and not seen before (`jti`).
     pub(crate) async fn verify(
         &self,
+        keys: &Keys,
         http: &openidconnect::reqwest::Client,
         token: &str,
         now: DateTime<Utc>,
@@ -149,15 +107,15 @@ impl Receiver {
             .decode(sig)
             .map_err(|_| "the signature is not base64url")?;
         let message = format!("{head}.{body}");
-        let mut keys = self.candidates(kid.as_ref());
-        if keys.is_empty() {
-            self.refetch(http).await;
-            keys = self.candidates(kid.as_ref());
+        let mut candidates = keys.with_id(kid.as_ref());
+        if candidates.is_empty() {
+            keys.refetch(http).await;
+            candidates = keys.with_id(kid.as_ref());
         }
-        if keys.is_empty() {
+        if candidates.is_empty() {
             return Err("no key of the provider matches the token's kid".into());
         }
-        if !keys.iter().any(|k| {
+        if !candidates.iter().any(|k| {
             k.verify_signature(&alg, message.as_bytes(), &signature)
                 .is_ok()
         }) {
@@ -274,7 +232,7 @@ pub(crate) async fn receive(State(portal): State<Arc<Portal>>, body: Bytes) -> R
     };
     match portal
         .logout
-        .verify(&portal.http, &token, portal.now())
+        .verify(&portal.keys, &portal.http, &token, portal.now())
         .await
     {
         Ok(logout) => {

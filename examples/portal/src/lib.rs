@@ -15,6 +15,7 @@
 //!   when a person's tweestap session ends, and Loket ends its sessions of it.
 
 pub mod backchannel;
+mod keys;
 mod sign_in;
 pub mod step_up;
 
@@ -25,13 +26,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreIdTokenVerifier,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
     AdditionalClaims, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl, StandardErrorResponse,
+    EndpointNotSet, EndpointSet, IdTokenVerifier, IssuerUrl, RedirectUrl, StandardErrorResponse,
     StandardTokenResponse,
 };
 use std::collections::HashMap;
@@ -196,6 +198,11 @@ struct Sessions {
 
 struct Portal {
     client: OidcClient,
+    issuer: IssuerUrl,
+    client_secret: ClientSecret,
+    /// What tweestap signs ID tokens with (discovery).
+    id_token_algs: Vec<CoreJwsSigningAlgorithm>,
+    keys: keys::Keys,
     http: openidconnect::reqwest::Client,
     require_mfa: bool,
     step_up_max_age: Duration,
@@ -216,6 +223,20 @@ impl Portal {
 
     fn now(&self) -> DateTime<Utc> {
         (self.now)()
+    }
+
+    /// The library's ID token checks (signature, `iss`, `aud`, `azp`, `exp`, and
+    /// the nonce when called) on the provider's keys as they stand, on our clock.
+    fn id_token_verifier(&self) -> CoreIdTokenVerifier<'static> {
+        let now = self.now.clone();
+        IdTokenVerifier::new_confidential_client(
+            self.client.client_id().clone(),
+            self.client_secret.clone(),
+            self.issuer.clone(),
+            self.keys.current(),
+        )
+        .set_allowed_algs(self.id_token_algs.clone())
+        .set_time_fn(move || now())
     }
 
     /// The user of the browser's session, if signed in.
@@ -274,14 +295,22 @@ pub async fn router_with(config: Config, options: Options) -> Result<Router, Sta
     let redirect = RedirectUrl::new(config.redirect_url.clone())
         .map_err(|e| StartError::Config(e.to_string()))?;
     let receiver = backchannel::Receiver::new(&metadata, &config.client_id);
+    let keys = keys::Keys::new(&metadata);
+    let issuer = metadata.issuer().clone();
+    let id_token_algs = metadata.id_token_signing_alg_values_supported().clone();
+    let client_secret = ClientSecret::new(config.client_secret.clone());
     let client = OidcClient::from_provider_metadata(
         metadata,
         ClientId::new(config.client_id.clone()),
-        Some(ClientSecret::new(config.client_secret.clone())),
+        Some(client_secret.clone()),
     )
     .set_redirect_uri(redirect);
     let portal = Arc::new(Portal {
         client,
+        issuer,
+        client_secret,
+        id_token_algs,
+        keys,
         http,
         require_mfa: config.require_mfa,
         step_up_max_age: options.step_up_max_age,

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AccessTokenHash, AuthenticationContextClass, AuthorizationCode, CsrfToken, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
+    AccessTokenHash, AuthenticationContextClass, AuthorizationCode, ClaimsVerificationError,
+    CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -216,11 +217,18 @@ async fn sign_in(portal: &Portal, code: String, pending: Pending) -> Result<User
         .await
         .map_err(|e| format!("code inwisselen mislukt: {}", error_chain(&e)))?;
     let id_token = token.id_token().ok_or("geen ID-token ontvangen")?;
-    let now = portal.now.clone();
-    let verifier = portal.client.id_token_verifier().set_time_fn(move || now());
-    let claims = id_token
-        .claims(&verifier, &pending.nonce)
-        .map_err(|e| format!("ongeldig ID-token: {}", error_chain(&e)))?;
+    let mut verifier = portal.id_token_verifier();
+    let mut checked = id_token.claims(&verifier, &pending.nonce);
+    if let Err(ClaimsVerificationError::SignatureVerification(
+        SignatureVerificationError::NoMatchingKey,
+    )) = checked
+    {
+        // Signed with a key we do not know yet: tweestap rotated its keys.
+        portal.keys.refetch(&portal.http).await;
+        verifier = portal.id_token_verifier();
+        checked = id_token.claims(&verifier, &pending.nonce);
+    }
+    let claims = checked.map_err(|e| format!("ongeldig ID-token: {}", error_chain(&e)))?;
     if let Some(expected) = claims.access_token_hash() {
         let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
         let key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;

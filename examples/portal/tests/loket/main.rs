@@ -10,6 +10,7 @@
 )]
 
 mod backchannel;
+mod keys;
 mod provider;
 mod step_up;
 
