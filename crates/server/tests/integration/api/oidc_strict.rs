@@ -447,6 +447,17 @@ pub async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), out.stdout, out.stderr)
 }
 
+/// Moves the app's (manual) clock up to the wall clock, which the `tweestap`
+/// binary stamps what it queues with: a logout the command line queued is due on
+/// the server only once the server's time has reached it.
+pub fn catch_up_with_the_command_line(app: &TestApp) {
+    use tweestap_domain::clock::Clock;
+    let behind = chrono::Utc::now() - app.clock.now();
+    if behind > chrono::Duration::zero() {
+        app.clock.advance(behind + chrono::Duration::seconds(1));
+    }
+}
+
 /// A password sign-in through the API from a new browser: its status and state.
 pub async fn api_login(app: &TestApp, email: &str) -> (u16, Value) {
     let r = app.client().login(email, PASSWORD).await;

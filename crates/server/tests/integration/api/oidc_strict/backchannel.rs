@@ -156,6 +156,7 @@ async fn password_change_and_support_reset_each_send_one(backend: Backend) {
     )
     .await;
     assert!(ok, "{out}\n{err}");
+    catch_up_with_the_command_line(&app);
     let got = accepted(&rx, "/portal", 2).await;
     check_logout_token(&app, &got[1], "portal", &sub, &sid2).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;

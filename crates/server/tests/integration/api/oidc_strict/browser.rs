@@ -39,11 +39,6 @@ impl Landing {
     pub fn is_password_page(&self) -> bool {
         self.status == 200 && self.body.contains("name=\"password\"")
     }
-    pub fn path(&self) -> String {
-        url::Url::parse(&self.url)
-            .map(|u| u.path().to_owned())
-            .unwrap_or_default()
-    }
 }
 
 pub fn unescape(s: &str) -> String {

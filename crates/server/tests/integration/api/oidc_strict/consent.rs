@@ -48,7 +48,11 @@ fn is_no(form: &HtmlForm, b: usize) -> bool {
 /// client, with a yes and a no.
 fn assert_consent_page(l: &Landing, client_name: &str) {
     assert!(!l.url.contains("/login"), "{}", l.url);
-    assert_eq!(l.status, 200, "not a page: {} {}", l.status, l.url);
+    assert_eq!(
+        l.status, 200,
+        "not a page: {} {}\n{}",
+        l.status, l.url, l.body
+    );
     assert!(!l.is_password_page() && !l.is_code_page(), "{}", l.url);
     assert!(
         l.body.contains(client_name),
@@ -99,7 +103,7 @@ async fn prompts_are_answered_per_oidc_core(backend: Backend) {
     // signed-in account then completes.
     let l = visit(&c, &authorize(PORTAL, "openid", "&prompt=select_account")).await;
     assert!(!l.left(&app.url), "select_account answered with {}", l.url);
-    assert_eq!(l.status, 200, "{}", l.url);
+    assert_eq!(l.status, 200, "{}\n{}", l.url, l.body);
     assert!(l.body.contains("<html"), "not a page");
     assert!(
         l.body.contains(EMAIL),
@@ -169,8 +173,8 @@ async fn third_party_clients_ask_consent_once_until_it_is_revoked(backend: Backe
     let revoke = forms(&profile.body)
         .into_iter()
         .find(|f| {
-            f.action.contains("extern")
-                || (f.inner.contains("extern") && f.action.contains("/account"))
+            f.action.starts_with("/account")
+                && (f.action.contains("extern") || f.inner.contains("Extern Loket"))
         })
         .unwrap_or_else(|| {
             panic!(

@@ -52,6 +52,11 @@ async fn a_disabled_account_is_signed_out_everywhere_until_enabled(backend: Back
     );
     let l = visit(&c, &authorize(PORTAL, "openid", "&prompt=none")).await;
     assert_eq!(error_in(&app, PORTAL, &l.url), "login_required");
+    assert!(
+        active(&app, bo_tokens["access_token"].as_str().unwrap(), auth).await,
+        "bo was cut off too"
+    );
+    catch_up_with_the_command_line(&app);
     let got = accepted(&rx, "/portal", 1).await;
     check_logout_token(
         &app,
@@ -61,10 +66,6 @@ async fn a_disabled_account_is_signed_out_everywhere_until_enabled(backend: Back
         &claims["sid"],
     )
     .await;
-    assert!(
-        active(&app, bo_tokens["access_token"].as_str().unwrap(), auth).await,
-        "bo was cut off too"
-    );
 
     // Nobody signs in as the account: not through the API, not through the pages.
     let (s, body) = api_login(&app, EMAIL).await;

@@ -136,17 +136,18 @@ async fn page_sign_out_ends_the_tokens_at_once_on_every_node(backend: Backend) {
     }
 
     sign_out_by_page(&c).await;
-    for a in &accesses {
+    for (i, a) in accesses.iter().enumerate() {
+        let which = ["without offline_access", "with offline_access"][i];
         for node in [&app, &node2] {
             assert_eq!(
                 userinfo(node, a).await.0,
                 401,
-                "userinfo after sign-out on {}",
+                "userinfo after sign-out on {}, the access token {which}",
                 node.url
             );
             assert!(
                 !active(node, a, PORTAL_AUTH).await,
-                "active after sign-out on {}",
+                "active after sign-out on {}, the access token {which}",
                 node.url
             );
         }
