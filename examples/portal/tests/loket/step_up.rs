@@ -141,3 +141,15 @@ async fn a_step_up_as_someone_else_ends_the_session() {
         &b.visited[n..]
     );
 }
+
+#[tokio::test]
+async fn a_visitor_not_signed_in_signs_in_with_max_age_and_lands_on_the_action() {
+    let p = Provider::start().await;
+    let (loket, _h) = loket(&p, 300).await;
+    let mut b = Browser::new();
+    let l = b.open(&format!("{loket}{PAGE}")).await;
+    assert_eq!(l.url, format!("{loket}{PAGE}"));
+    assert!(l.body.contains("id=\"sensitive\""), "{}", l.body);
+    assert_eq!(p.last_request()["max_age"], "300");
+    assert_eq!(p.last_request()["acr_values"], MFA);
+}
