@@ -145,7 +145,14 @@ async fn discovery_document_names_every_endpoint_below_the_issuer(backend: Backe
             "{claim}"
         );
     }
-    assert_eq!(d["acr_values_supported"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        d["acr_values_supported"],
+        json!([
+            "urn:tweestap:acr:pwd",
+            "urn:tweestap:acr:remembered",
+            "urn:tweestap:acr:mfa"
+        ])
+    );
 
     // With public_url set, that is the issuer, whatever address the node has.
     let app = TestApp::start_configured(app.backend.clone(), |c| {

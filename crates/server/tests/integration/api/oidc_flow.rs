@@ -221,9 +221,9 @@ async fn code_flow_with_pkce_through_the_sign_in_pages(backend: Backend) {
     assert_eq!(refresh(&app, &rt1).await.1["error"], "invalid_grant");
     assert_eq!(userinfo(&app, &access).await.0, 401);
 
-    // Missing and wrong verifiers.
+    // Missing and wrong verifiers (a missing parameter is a malformed request).
     let k = code(&c, &app).await;
-    assert_eq!(exchange(&app, &k, None).await.1["error"], "invalid_grant");
+    assert_eq!(exchange(&app, &k, None).await.1["error"], "invalid_request");
     let k = code(&c, &app).await;
     let wrong = "x".repeat(50);
     assert_eq!(
