@@ -115,6 +115,25 @@ async fn sign_out_sends_one_signed_logout_token_per_session(backend: Backend) {
     // Once each, not again later.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(rx.posts("/portal").len(), 2, "{:?}", rx.posts("/portal"));
+
+    // The API's sign-out and RP-initiated logout send one too.
+    let (c3, back3) = signed_in(&app, PORTAL, "openid", &secret).await;
+    let (sid3, _) = session_of(&app, &back3).await;
+    assert_eq!(c3.post("/api/v1/logout", json!({})).await.status, 200);
+    let got = accepted(&rx, "/portal", 3).await;
+    check_logout_token(&app, &got[2], "portal", &sub, &sid3).await;
+    let (c4, back4) = signed_in(&app, PORTAL, "openid", &secret).await;
+    let t = tokens(&app, PORTAL, &back4).await;
+    let sid4 = id_claims(&app, &t, "portal").await["sid"].clone();
+    let url = format!(
+        "/oidc/logout?id_token_hint={}&post_logout_redirect_uri={}",
+        t["id_token"].as_str().unwrap(),
+        enc(CB)
+    );
+    let l = super::browser::visit(&c4, &url).await;
+    assert_eq!(l.url, CB);
+    let got = accepted(&rx, "/portal", 4).await;
+    check_logout_token(&app, &got[3], "portal", &sub, &sid4).await;
 }
 
 async fn password_change_and_support_reset_each_send_one(backend: Backend) {

@@ -85,9 +85,19 @@ async fn a_pushed_request_is_used_once_end_to_end(backend: Backend) {
     // Used: never again, also not by a signed-in browser.
     let l = visit(&c, &by_reference("portal", &uri)).await;
     refused(&l, "a request_uri used twice");
-    // The other one, signed in: straight back; client_secret_post pushes too.
-    let l = visit(&c, &by_reference("portal", &other)).await;
-    tokens(&app, PORTAL, &l.url).await;
+    // The other one, signed in: straight back, with the pushed parameters only
+    // (what the query adds besides client_id and request_uri does not count).
+    let tampered = format!(
+        "{}&state=ander&scope=openid%20profile&redirect_uri={}",
+        by_reference("portal", &other),
+        enc("https://evil.example/cb")
+    );
+    let l = visit(&c, &tampered).await;
+    let claims = id_claims(&app, &tokens(&app, PORTAL, &l.url).await, "portal").await;
+    assert!(
+        claims.get("name").is_none(),
+        "a scope from the query: {claims}"
+    );
     let (s, v) = push(
         &app,
         &request(PORTAL, "openid"),
