@@ -291,7 +291,7 @@ impl AuthRequest {
             });
         let too_weak = wants.is_some_and(|w| level < w);
         let essential = self.acr.is_some_and(|a| a.essential);
-        if too_old || (too_weak && !(self.prompt.none && !essential)) {
+        if too_old || (too_weak && (!self.prompt.none || essential)) {
             if self.prompt.none {
                 return Next::Refuse(if too_old {
                     OidcError::new("login_required", "a new sign-in is needed")

@@ -6,9 +6,10 @@ use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
 use crate::oidc::acr::SignInProof;
+use crate::oidc::authorize::AuthRequest;
 use crate::oidc::flow::{
-    s256, valid_verifier, AuthRequest, CodeClaim, Grant, OidcError, StoredCode, StoredRequest,
-    StoredToken, TokenKind,
+    s256, valid_verifier, CodeClaim, Grant, OidcError, StoredCode, StoredRequest, StoredToken,
+    TokenKind,
 };
 use crate::oidc::{OidcClient, SigningAlg};
 use crate::token::Token;

@@ -27,7 +27,10 @@ pub struct LiveToken {
 
 /// Whom a live token speaks for.
 pub enum Holder {
-    Person { grant: Grant, account: Account },
+    Person {
+        grant: Box<Grant>,
+        account: Box<Account>,
+    },
     Service(ServiceGrant),
 }
 
@@ -64,7 +67,10 @@ impl Tweestap {
             else {
                 return Ok(None);
             };
-            Holder::Person { grant, account }
+            Holder::Person {
+                grant: Box::new(grant),
+                account: Box::new(account),
+            }
         } else if let Ok(g) = serde_json::from_str::<ServiceGrant>(&stored.grant) {
             Holder::Service(g)
         } else {
@@ -131,7 +137,7 @@ impl Tweestap {
                 if let Some(sid) = &grant.sid {
                     v["sid"] = json!(sid);
                 }
-                Some(account)
+                Some(account.as_ref())
             }
             Holder::Service(g) => {
                 v["scope"] = json!(g.scope);

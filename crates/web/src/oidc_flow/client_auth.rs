@@ -59,15 +59,15 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
     Some(decode())
 }
 
-/// The client the request authenticates as, or the error answer.
+/// The client the request authenticates as, or why not.
 pub(super) async fn authenticated_client(
     state: &AppState,
     ctx: &Ctx,
     headers: &HeaderMap,
     f: &HashMap<String, String>,
-) -> Result<OidcClient, Response> {
+) -> Result<OidcClient, OidcError> {
     let p = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let refuse = |error: &'static str, why: &str| Err(oauth_error(&OidcError::new(error, why)));
+    let refuse = |error: &'static str, why: &str| Err(OidcError::new(error, why));
     let (client_id, secret) = match (basic_credentials(headers), p("client_secret")) {
         (Some(_), Some(_)) => {
             return refuse("invalid_request", "use one client authentication method")
@@ -88,5 +88,4 @@ pub(super) async fn authenticated_client(
         .app
         .authenticate_client(&client_id, secret.as_deref(), &ctx.req)
         .await
-        .map_err(|e| oauth_error(&e))
 }

@@ -11,16 +11,11 @@ use axum::Json;
 use std::collections::HashMap;
 use tweestap_domain::oidc::flow::OidcError;
 
-fn token_param(f: &HashMap<String, String>) -> Result<&str, Response> {
+fn token_param(f: &HashMap<String, String>) -> Result<&str, OidcError> {
     f.get("token")
         .map(String::as_str)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            oauth_error(&OidcError::new(
-                "invalid_request",
-                "the token parameter is missing",
-            ))
-        })
+        .ok_or_else(|| OidcError::new("invalid_request", "the token parameter is missing"))
 }
 
 /// `POST /oidc/introspect`.
@@ -32,11 +27,11 @@ pub(super) async fn introspect(
 ) -> Response {
     let client = match authenticated_client(&state, &ctx, &headers, &f).await {
         Ok(c) => c,
-        Err(response) => return response,
+        Err(e) => return oauth_error(&e),
     };
     let token = match token_param(&f) {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(e) => return oauth_error(&e),
     };
     // token_type_hint is only a hint (2.1): every kind is looked up alike.
     match state
@@ -58,11 +53,11 @@ pub(super) async fn revoke(
 ) -> Response {
     let client = match authenticated_client(&state, &ctx, &headers, &f).await {
         Ok(c) => c,
-        Err(response) => return response,
+        Err(e) => return oauth_error(&e),
     };
     let token = match token_param(&f) {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(e) => return oauth_error(&e),
     };
     match state.app.revoke_token(&client, token, &ctx.req).await {
         Ok(()) => no_store(axum::http::StatusCode::OK.into_response()),

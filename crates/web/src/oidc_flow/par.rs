@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::HashMap;
-use tweestap_domain::oidc::flow::{AuthRequest, OidcError};
+use tweestap_domain::oidc::authorize::AuthRequest;
+use tweestap_domain::oidc::flow::OidcError;
 
 /// `POST /oidc/par`.
 pub(super) async fn push(
@@ -23,7 +24,7 @@ pub(super) async fn push(
 ) -> Response {
     let client = match authenticated_client(&state, &ctx, &headers, &f).await {
         Ok(c) => c,
-        Err(response) => return response,
+        Err(e) => return oauth_error(&e),
     };
     let p = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if client.options.service {

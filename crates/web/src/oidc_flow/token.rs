@@ -21,7 +21,7 @@ pub(super) async fn token(
     let p = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let client = match authenticated_client(&state, &ctx, &headers, &f).await {
         Ok(c) => c,
-        Err(response) => return response,
+        Err(e) => return oauth_error(&e),
     };
     let iss = issuer(&state);
     let grant_type = p("grant_type");
