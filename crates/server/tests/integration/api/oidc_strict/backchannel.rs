@@ -13,6 +13,7 @@ crate::on_both_backends!(
     sign_out_sends_one_signed_logout_token_per_session,
     password_change_and_support_reset_each_send_one,
     a_failing_receiver_gets_it_again_later,
+    a_receiver_that_never_takes_it_is_given_up_and_audited,
     the_command_line_registers_a_backchannel_logout_uri,
 );
 
@@ -285,5 +286,45 @@ async fn the_command_line_registers_a_backchannel_logout_uri(backend: Backend) {
     assert!(
         rx.posts("/portal").is_empty(),
         "the portal got no code in this session"
+    );
+}
+
+/// A receiver that always answers 500: retried with back-off, then given up (the
+/// audit log says oidc_backchannel_logout_failed), and not tried again after that.
+async fn a_receiver_that_never_takes_it_is_given_up_and_audited(backend: Backend) {
+    let rx = Receiver::start().await;
+    let app = app_with(backend, Some(rx.base.clone())).await;
+    let secret = person(&app).await;
+    let (c, _) = signed_in(&app, PORTAL, "openid", &secret).await;
+    rx.fail_next(usize::MAX);
+    sign_out_by_page(&c).await;
+    let a = &app;
+    eventually(
+        90,
+        "oidc_backchannel_logout_failed in the audit log",
+        || {
+            a.clock.advance(chrono::Duration::minutes(10));
+            async move {
+                audit_events(a)
+                    .await
+                    .iter()
+                    .any(|e| e == "oidc_backchannel_logout_failed")
+            }
+        },
+    )
+    .await;
+    let tries = rx.posts("/portal").len();
+    assert!(tries >= 3, "given up after {tries} tries");
+    assert!(rx.accepted("/portal").is_empty());
+    assert!(!audit_events(&app)
+        .await
+        .iter()
+        .any(|e| e == "oidc_backchannel_logout_sent"));
+    app.clock.advance(chrono::Duration::days(2));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        rx.posts("/portal").len(),
+        tries,
+        "tried again after giving up"
     );
 }

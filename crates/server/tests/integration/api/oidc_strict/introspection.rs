@@ -30,7 +30,7 @@ async fn introspection_describes_live_tokens_and_nothing_of_dead_ones(backend: B
     let app = app_with(backend, None).await;
     let secret = person(&app).await;
     let sub = account_id(&app, EMAIL).await;
-    let (_c, back) = signed_in(&app, PORTAL, "openid email offline_access", &secret).await;
+    let (c, back) = signed_in(&app, PORTAL, "openid email offline_access", &secret).await;
     let t = tokens(&app, PORTAL, &back).await;
     let id = id_claims(&app, &t, "portal").await;
     let access = s(&t["access_token"]).to_owned();
@@ -95,6 +95,17 @@ async fn introspection_describes_live_tokens_and_nothing_of_dead_ones(backend: B
         (400, Some("invalid_request")),
         "no token: {e}"
     );
+
+    // Without the email scope, no username.
+    let l = visit(&c, &authorize(PORTAL, "openid", "")).await;
+    let plain = tokens(&app, PORTAL, &l.url).await;
+    let (_, v) = introspect(&app, s(&plain["access_token"]), PORTAL_AUTH).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert!(
+        v.get("username").is_none(),
+        "username without the email scope: {v}"
+    );
+    assert_eq!(v["scope"], "openid");
 
     // Nothing about tokens that are not (or no longer) valid.
     assert!(!active(&app, "nonsense", PORTAL_AUTH).await);
