@@ -77,8 +77,8 @@ pub const STRICT: Rp = Rp {
     cb: STRICT_CB,
 };
 
-/// Where the clients' logout tokens go: `portal` to `<base>/portal`, `extern` to
-/// `<base>/extern` (a receiver's base URL).
+/// Where the clients' logout tokens go: `portal` to `<base>/portal`, `spa` to
+/// `<base>/spa`, `extern` to `<base>/extern` (a receiver's base URL).
 pub async fn app_with(backend: Backend, backchannel: Option<String>) -> TestApp {
     let hash = secret_hash(SECRET);
     let service_hash = secret_hash(SERVICE_SECRET);
@@ -99,6 +99,7 @@ pub async fn app_with(backend: Backend, backchannel: Option<String>) -> TestApp 
                 name: "App".into(),
                 redirect_uris: vec![SPA_CB.into()],
                 public: true,
+                backchannel_logout_uri: bc("spa"),
                 ..Default::default()
             },
             ClientConfig {

@@ -109,9 +109,20 @@ async fn sign_out_sends_one_signed_logout_token_per_session(backend: Backend) {
     // The other browser is still signed in and its portal session untouched.
     assert_eq!(c1.get("/api/v1/me").await.status, 200);
 
+    // The browser app gets a code in the first browser's session: the same sid.
+    let l = super::browser::visit(&c1, &authorize(SPA, "openid", "")).await;
+    let spa = id_claims(&app, &tokens(&app, SPA, &l.url).await, "spa").await;
+    assert_eq!(
+        spa["sid"], sid1,
+        "one browser session, one sid for every client"
+    );
+
     sign_out_by_page(&c1).await;
     let got = accepted(&rx, "/portal", 2).await;
     let second = check_logout_token(&app, &got[1], "portal", &sub, &sid1).await;
+    let to_spa = accepted(&rx, "/spa", 1).await;
+    assert_eq!(to_spa.len(), 1);
+    check_logout_token(&app, &to_spa[0], "spa", &sub, &sid1).await;
     assert_ne!(first["jti"], second["jti"], "jti is unique");
     // Once each, not again later.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
