@@ -7,6 +7,7 @@ use super::*;
 crate::on_both_backends!(
     services_get_access_tokens_for_their_registered_scopes,
     only_services_use_client_credentials,
+    the_command_line_registers_services_and_strict_clients,
 );
 
 const ZAKEN: Auth<'static> = Auth::Basic("zaken-robot", SERVICE_SECRET);
@@ -155,4 +156,143 @@ async fn only_services_use_client_credentials(backend: Backend) {
         ),
         "{e}"
     );
+}
+
+/// A client_id and secret printed by `tweestap client add`.
+fn registered(out: &str) -> (&'static str, Option<&'static str>) {
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| &*Box::leak(v.trim().to_owned().into_boxed_str()))
+    };
+    (
+        field("client_id:").expect("client_id"),
+        field("client_secret:"),
+    )
+}
+
+/// `tweestap client add --service --scope S --audience A` makes a service (no
+/// redirect URI needed); `--require-par` a client that takes only pushed requests;
+/// `--third-party` one that asks consent. What they were registered with holds.
+async fn the_command_line_registers_services_and_strict_clients(backend: Backend) {
+    let app = app_with(backend, None).await;
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Archief",
+            "--service",
+            "--scope",
+            "archief:lezen",
+            "--scope",
+            "archief:schrijven",
+            "--audience",
+            "https://archief.example",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let (id, secret) = registered(&out);
+    let auth = Auth::Basic(id, secret.expect("a service has a secret"));
+    let (s, t) = grant(&app, Some("archief:lezen"), auth).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["scope"], "archief:lezen");
+    let (_, v) = introspect(&app, t["access_token"].as_str().unwrap(), auth).await;
+    assert_eq!(audiences(&v["aud"]), ["https://archief.example"], "{v}");
+    let (s, e) = grant(&app, Some("zaken:lezen"), auth).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{e}"
+    );
+    // A service with a redirect URI, or scopes for a portal: refused.
+    for args in [
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--service",
+            "--redirect-uri",
+            CB,
+        ][..],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            CB,
+            "--scope",
+            "zaken:lezen",
+        ][..],
+        &["client", "add", "--name", "X", "--service", "--public"][..],
+    ] {
+        let (ok, out, _) = cli(&app, args).await;
+        assert!(!ok, "{args:?} accepted: {out}");
+    }
+
+    let cb = "https://streng.example/cb";
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Streng",
+            "--redirect-uri",
+            cb,
+            "--require-par",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let (id, secret) = registered(&out);
+    let strict = Rp { id, secret, cb };
+    let c = app.client();
+    let l = super::browser::visit(&c, &authorize(strict, "openid", "")).await;
+    assert_eq!(error_in(&app, strict, &l.url), "invalid_request");
+    let form = [
+        ("response_type", "code"),
+        ("client_id", id),
+        ("redirect_uri", cb),
+        ("scope", "openid"),
+        ("state", "st-1"),
+    ];
+    let (s, v) = call(&app, "/oidc/par", &form, Auth::of(strict)).await;
+    assert_eq!(s, 201, "{v}");
+
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Derde",
+            "--redirect-uri",
+            "https://derde.example/cb",
+            "--third-party",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let (id, secret) = registered(&out);
+    let third = Rp {
+        id,
+        secret,
+        cb: "https://derde.example/cb",
+    };
+    let secret_app = person(&app).await;
+    super::browser::sign_in_for(
+        &c,
+        &app,
+        &authorize(PORTAL, "openid", ""),
+        &secret_app,
+        false,
+    )
+    .await;
+    let l = super::browser::visit(&c, &authorize(third, "openid", "&prompt=none")).await;
+    assert_eq!(error_in(&app, third, &l.url), "consent_required");
 }
