@@ -42,6 +42,15 @@ async fn services_get_access_tokens_for_their_registered_scopes(backend: Backend
         assert!(t.get(absent).is_none(), "{absent} for a service: {t}");
     }
     let access = t["access_token"].as_str().expect("access_token");
+    // RFC 6749 5.1: tokens are never cached.
+    let r = reqwest::Client::new()
+        .post(format!("{}/oidc/token", app.url))
+        .basic_auth("zaken-robot", Some(SERVICE_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
 
     // Introspected by the service itself.
     for auth in [ZAKEN, Auth::Post("zaken-robot", SERVICE_SECRET)] {
