@@ -63,6 +63,13 @@ pub(crate) fn remember_return(state: &AppState, jar: CookieJar, rd: Option<&str>
     }
 }
 
+/// Whether a return URL (still allowed) is pending.
+pub(crate) fn has_return(state: &AppState, jar: &CookieJar) -> bool {
+    jar.get(RETURN_COOKIE)
+        .and_then(|c| allowed_return(state, c.value()))
+        .is_some()
+}
+
 /// The pending return URL (still allowed), and the jar without it.
 pub(crate) fn take_return(state: &AppState, jar: CookieJar) -> (CookieJar, Option<String>) {
     let url = jar

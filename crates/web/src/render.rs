@@ -63,7 +63,9 @@ impl Templates {
             "choose_method.html",
             "link_sent.html",
             "enroll.html",
-            "link_problem.html"
+            "link_problem.html",
+            "oidc_consent.html",
+            "oidc_select_account.html"
         );
         Self { env }
     }
@@ -108,9 +110,11 @@ mod tests {
                 "error.html",
                 "support.html",
                 "support_account.html",
+                "oidc_consent.html",
+                "oidc_select_account.html",
             ] {
                 let html = t
-                    .render(name, lang, minijinja::context! { csrf => "x", path => "/", name => "An", factors => Vec::<i32>::new() })
+                    .render(name, lang, minijinja::context! { csrf => "x", path => "/", name => "An", factors => Vec::<i32>::new(), client => "Loket", email => "an@example.be", scopes => vec!["e-mail"] })
                     .unwrap();
                 assert!(
                     html.contains(&format!("lang=\"{}\"", lang.code())),

@@ -427,8 +427,13 @@ impl Tweestap {
     ) -> std::result::Result<TokenResponse, OidcError> {
         let now = self.clock.now();
         let grant_json = serde_json::to_string(grant).unwrap_or_default();
-        // offline_access outlives the sign-in; everything else ends with it.
-        let sid = if grant.has_scope("offline_access") {
+        // Access tokens end with the sign-in they came from (one refreshed after it
+        // ended stands alone); an offline_access refresh token outlives it.
+        let access_sid = match &grant.sid {
+            Some(s) if from_code || self.sid_is_live(s).await? => Some(s.clone()),
+            _ => None,
+        };
+        let refresh_sid = if grant.has_scope("offline_access") {
             None
         } else {
             grant.sid.clone()
@@ -439,7 +444,7 @@ impl Tweestap {
                 token_hash: access.hash(),
                 account_id: Some(account.id),
                 client_id: grant.client_id.clone(),
-                sid: sid.clone(),
+                sid: access_sid,
                 kind: TokenKind::Access,
                 family: family.to_owned(),
                 grant: grant_json.clone(),
@@ -457,7 +462,7 @@ impl Tweestap {
                     token_hash: t.hash(),
                     account_id: Some(account.id),
                     client_id: grant.client_id.clone(),
-                    sid,
+                    sid: refresh_sid,
                     kind: TokenKind::Refresh,
                     family: family.to_owned(),
                     grant: grant_json,

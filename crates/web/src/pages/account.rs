@@ -139,6 +139,16 @@ pub struct CodeForm {
     pub(super) code: String,
 }
 
+/// Where to go once two-step verification is on: back to the portal that asked for
+/// it (through "/", which follows the pending return URL), or to My Profile.
+pub(super) fn after_enabling(state: &AppState, jar: &CookieJar) -> &'static str {
+    if crate::forward_auth::has_return(state, jar) {
+        "/"
+    } else {
+        "/account?done=enabled"
+    }
+}
+
 pub(super) fn recovery_codes_page(
     state: &AppState,
     ctx: &Ctx,
@@ -146,12 +156,12 @@ pub(super) fn recovery_codes_page(
     codes: &[String],
     enabled: bool,
 ) -> Response {
-    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let next = if enabled {
-        "/account?done=enabled"
+        after_enabling(state, &jar)
     } else {
         "/account"
     };
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! { codes => codes, enabled => enabled, next => next };
     (jar, page(ctx, "recovery_codes.html", &csrf, true, extra)).into_response()
 }

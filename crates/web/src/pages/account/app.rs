@@ -258,7 +258,10 @@ pub async fn setup_submit(
             Ok(match codes {
                 // The first factor: its recovery codes, shown this once.
                 Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
-                None => (jar, Redirect::to("/account?done=enabled")).into_response(),
+                None => {
+                    let to = super::after_enabling(&state, &jar);
+                    (jar, Redirect::to(to)).into_response()
+                }
             })
         }
         Err(Error::InvalidCode) => {

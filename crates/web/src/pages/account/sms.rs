@@ -165,7 +165,10 @@ pub async fn sms_setup_submit(
             };
             Ok(match codes {
                 Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
-                None => (jar, Redirect::to("/account?done=enabled")).into_response(),
+                None => {
+                    let to = super::after_enabling(&state, &jar);
+                    (jar, Redirect::to(to)).into_response()
+                }
             })
         }
         Err(Error::InvalidCode) => {
