@@ -479,21 +479,49 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Client(ClientCommand::List) => {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             println!(
-                "{:<34} {:<24} {:<13} {:<9} {:<6} REDIRECT URIS",
+                "{:<34} {:<24} {:<13} {:<9} {:<6} REDIRECT URIS / OPTIONS",
                 "CLIENT ID", "NAME", "TYPE", "SOURCE", "ALG"
             );
             for c in app.clients().await? {
+                let o = &c.options;
+                let mut extra: Vec<String> = Vec::new();
+                if o.third_party {
+                    extra.push("third-party".into());
+                }
+                if o.require_par {
+                    extra.push("require-par".into());
+                }
+                if let Some(u) = &o.backchannel_logout_uri {
+                    extra.push(format!("backchannel-logout-uri={u}"));
+                }
+                if o.service {
+                    extra.push(format!(
+                        "service scopes=[{}] audience=[{}]",
+                        o.scopes.join(" "),
+                        c.service_audience().join(" ")
+                    ));
+                }
+                let kind = if o.service {
+                    "service"
+                } else {
+                    c.client_type()
+                };
                 println!(
                     "{:<34} {:<24} {:<13} {:<9} {:<6} {}",
                     c.id,
                     c.name,
-                    c.client_type(),
+                    kind,
                     match c.source {
                         ClientSource::Config => "config",
                         ClientSource::Database => "database",
                     },
                     c.id_token_alg,
-                    c.redirect_uris.join(" ")
+                    c.redirect_uris
+                        .iter()
+                        .cloned()
+                        .chain(extra)
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             }
         }
