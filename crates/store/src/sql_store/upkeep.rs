@@ -25,6 +25,10 @@ impl<B: Backend> Upkeep for SqlStore<B> {
             "DELETE FROM oidc_requests WHERE expires_at < $1",
             "DELETE FROM oidc_codes WHERE created_at < $1",
             "DELETE FROM oidc_tokens WHERE expires_at < $1",
+            // A sign-in that expired (rather than ended) tells no portal; what it
+            // reached is forgotten once no session carries it any more.
+            "DELETE FROM oidc_session_clients
+             WHERE created_at < $1 AND sid NOT IN (SELECT sid FROM sessions WHERE sid IS NOT NULL)",
         ] {
             n += self.db().execute(query(sql).bind(before)).await?;
         }

@@ -13,6 +13,7 @@ conformance!(
     consents_widen_and_their_withdrawal_revokes_the_clients_tokens,
     disabling_an_account_ends_everything_portals_hold,
     pushed_requests_are_taken_once,
+    retention_forgets_what_expired_sign_ins_reached,
 );
 
 fn with_sid(account: AccountId, sid: &str, stage: SessionStage) -> Session {
@@ -264,4 +265,21 @@ async fn pushed_requests_are_taken_once(s: Dyn) {
             .unwrap(),
         &None,
     );
+}
+
+async fn retention_forgets_what_expired_sign_ins_reached(s: Dyn) {
+    let a = account(&s, "an@example.be").await;
+    s.insert_session(&with_sid(a.id, "live", SessionStage::Authenticated))
+        .await
+        .unwrap();
+    s.record_session_client("live", "loket", a.id, t0())
+        .await
+        .unwrap();
+    // Its session expired and was purged: nothing carries the sid any more.
+    s.record_session_client("gone", "loket", a.id, t0())
+        .await
+        .unwrap();
+    s.delete_spent(t0() + Duration::days(1)).await.unwrap();
+    same(&s.end_sid("gone", t0()).await.unwrap(), &0);
+    same(&s.end_sid("live", t0()).await.unwrap(), &1);
 }
