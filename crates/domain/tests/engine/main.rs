@@ -11,6 +11,7 @@ mod devices;
 mod harness;
 mod password_reset;
 mod policy;
+mod portals;
 mod secure_account;
 mod sign_in;
 mod support_reset;
