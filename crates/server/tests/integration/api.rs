@@ -8,6 +8,7 @@ mod mail;
 mod oidc;
 mod oidc_flow;
 mod oidc_library;
+mod oidc_attacks;
 mod oidc_strict;
 mod openapi;
 mod pages;
