@@ -268,6 +268,58 @@ async fn the_command_line_registers_a_backchannel_logout_uri(backend: Backend) {
         secret: Some(&*Box::leak(field("client_secret:").into_boxed_str())),
         cb,
     };
+    // A logout URI that redirects: the token is not carried elsewhere (2.5).
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Omleider",
+            "--redirect-uri",
+            "https://omleider.example/cb",
+            "--backchannel-logout-uri",
+            &format!("{}/redirect", rx.base),
+        ],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let id: &'static str = Box::leak(
+        out.lines()
+            .find_map(|l| l.strip_prefix("client_id:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+            .into_boxed_str(),
+    );
+    let omleider = Rp {
+        id,
+        secret: None,
+        cb: "https://omleider.example/cb",
+    };
+    let c = app.client();
+    let back = sign_in_for(&c, &app, &authorize(omleider, "openid", ""), &secret, false).await;
+    code_in(&app, omleider, &back);
+    sign_out_by_page(&c).await;
+    let a = &app;
+    eventually(15, "the logout token at /redirect", || {
+        let n = rx.posts("/redirect").len();
+        async move { n >= 1 }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(
+        rx.posts("/followed").is_empty(),
+        "the redirect was followed"
+    );
+    assert!(
+        !audit_events(a)
+            .await
+            .iter()
+            .any(|e| e == "oidc_backchannel_logout_sent"),
+        "a redirect counted as delivered"
+    );
+
     let (ok, out, _) = cli(
         &app,
         &[

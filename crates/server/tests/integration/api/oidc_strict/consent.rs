@@ -198,6 +198,14 @@ async fn third_party_clients_ask_consent_once_until_it_is_revoked(backend: Backe
     assert_eq!(error_in(&app, EXTERN, &l.url), "consent_required");
     let l = visit(&c, &url).await;
     assert_consent_page(&l, "Extern Loket");
+
+    // Consent is per person: someone else in another browser is asked too.
+    let bo_secret = person_named(&app, "bo@example.be").await;
+    let bo = app.client();
+    let page = visit(&bo, &url).await;
+    let after = password(&bo, &page, "bo@example.be", PASSWORD).await;
+    let l = code(&bo, &app, &after, &bo_secret, false).await;
+    assert_consent_page(&l, "Extern Loket");
 }
 
 /// No on the consent page: error=access_denied back to the client (state, iss),

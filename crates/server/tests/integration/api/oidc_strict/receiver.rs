@@ -1,5 +1,6 @@
 //! A back-channel logout receiver on loopback, as a portal runs one: it records
-//! every POST (path, content type, body) and answers 200, or 500 while told to fail.
+//! every POST (path, content type, body) and answers 200, or 500 while told to fail;
+//! paths under /redirect answer 307 to /followed.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -45,12 +46,15 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
     let fail = s
         .failures
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
-    let status = if fail {
+    let status = if uri.path().starts_with("/redirect") {
+        // Somewhere else, please: a logout token must not follow it.
+        StatusCode::TEMPORARY_REDIRECT
+    } else if fail {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
@@ -66,7 +70,17 @@ async fn record(
         body: String::from_utf8_lossy(&body).into_owned(),
         answered: status.as_u16(),
     });
-    status
+    if status == StatusCode::TEMPORARY_REDIRECT {
+        return axum::response::Response::builder()
+            .status(status)
+            .header("location", "/followed")
+            .body(axum::body::Body::empty())
+            .expect("a redirect");
+    }
+    axum::response::Response::builder()
+        .status(status)
+        .body(axum::body::Body::empty())
+        .expect("an answer")
 }
 
 impl Receiver {
