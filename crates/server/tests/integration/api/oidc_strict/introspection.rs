@@ -127,9 +127,16 @@ async fn introspection_describes_live_tokens_and_nothing_of_dead_ones(backend: B
 async fn page_sign_out_ends_the_tokens_at_once_on_every_node(backend: Backend) {
     let app = app_with(backend, None).await;
     let secret = person(&app).await;
+    // A second node on the same database, with the same clients and secret key.
     let mut node2 = TestApp::second_node(&app, String::new()).await;
+    node2.stop();
+    std::fs::copy(
+        app.dir.path().join("secret.key"),
+        node2.dir.path().join("secret.key"),
+    )
+    .expect("the secret key");
     node2.tweak = app.tweak.clone();
-    node2.restart().await;
+    node2.boot().await;
 
     let (c, back) = signed_in(&app, PORTAL, "openid email", &secret).await;
     let online = tokens(&app, PORTAL, &back).await;
@@ -175,6 +182,13 @@ async fn page_sign_out_ends_the_tokens_at_once_on_every_node(backend: Backend) {
         active(&node2, rt, PORTAL_AUTH).await,
         "offline_access outlives the session"
     );
+    // And refreshes, also on the other node: a new access token that works.
+    let (status, r) = refresh(&node2, PORTAL, rt).await;
+    assert_eq!(status, 200, "{r}");
+    let fresh = s(&r["access_token"]);
+    assert_eq!(userinfo(&app, fresh).await.0, 200);
+    let (_, v) = introspect(&app, fresh, PORTAL_AUTH).await;
+    assert_eq!(v["active"], true, "{v}");
 }
 
 async fn tokens_of_a_fresh_sign_in(app: &TestApp, secret: &str) -> (Client, Value) {
