@@ -230,6 +230,27 @@ async fn api_and_rp_initiated_sign_out_end_the_tokens_too(backend: Backend) {
         "after RP-initiated logout"
     );
     assert!(!active(&app, access, PORTAL_AUTH).await);
+
+    // A code not yet exchanged when the session ends buys no live token.
+    let (c, back) = signed_in(&app, PORTAL, "openid email", &secret).await;
+    let code = code_in(&app, PORTAL, &back);
+    sign_out_by_page(&c).await;
+    let (status, t) = exchange(&app, PORTAL, &code).await;
+    if status == 200 {
+        let access = s(&t["access_token"]);
+        assert_eq!(
+            userinfo(&app, access).await.0,
+            401,
+            "a live token from an ended session"
+        );
+        assert!(!active(&app, access, PORTAL_AUTH).await);
+    } else {
+        assert_eq!(
+            (status, t["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{t}"
+        );
+    }
 }
 
 async fn revocation_per_rfc_7009(backend: Backend) {
@@ -245,17 +266,28 @@ async fn revocation_per_rfc_7009(backend: Backend) {
         }
     };
 
-    // A refresh token revoked: its whole family goes, the access token too.
+    // A refresh token revoked: its whole family goes, every access token too (the
+    // first, and the one from a refresh); the rotated-out refresh token was dead
+    // already.
     let t = tokens(&app, PORTAL, &back).await;
-    let (access, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
+    let (first_access, first_rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
+    let (status, t2) = refresh(&app, PORTAL, first_rt).await;
+    assert_eq!(status, 200, "{t2}");
+    assert!(
+        !active(&app, first_rt, PORTAL_AUTH).await,
+        "a rotated refresh token"
+    );
+    let (access, rt) = (s(&t2["access_token"]), s(&t2["refresh_token"]));
     let form = [("token", rt), ("token_type_hint", "refresh_token")];
     let (status, v) = revoke(&app, &form, PORTAL_AUTH).await;
     assert_eq!(status, 200, "{v}");
     assert!(!active(&app, rt, PORTAL_AUTH).await);
-    assert!(
-        !active(&app, access, PORTAL_AUTH).await,
-        "the family's access token lives on"
-    );
+    for a in [first_access, access] {
+        assert!(
+            !active(&app, a, PORTAL_AUTH).await,
+            "an access token of the family lives on"
+        );
+    }
     assert_eq!(userinfo(&app, access).await.0, 401);
     assert_eq!(refresh(&app, PORTAL, rt).await.1["error"], "invalid_grant");
     // Again, and unknown tokens: 200 all the same (RFC 7009 2.2).

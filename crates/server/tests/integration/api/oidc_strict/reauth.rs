@@ -270,6 +270,18 @@ async fn essential_acr_that_cannot_be_met_is_an_error(backend: Backend) {
             "{what}"
         );
     }
+    // OIDC Core 5.5.1: "value" (one) as well as "values"; a malformed claims
+    // parameter is invalid_request.
+    let single =
+        serde_json::json!({ "id_token": { "acr": { "essential": true, "value": ACR_MFA } } });
+    let extra = format!("&prompt=none&claims={}", enc(&single.to_string()));
+    let l = visit(&bo, &authorize(SPA, "openid", &extra)).await;
+    assert_eq!(
+        error_in(&app, SPA, &l.url),
+        "unmet_authentication_requirements"
+    );
+    let l = visit(&bo, &authorize(SPA, "openid", "&claims=%7Bnot%20json")).await;
+    assert_eq!(error_in(&app, SPA, &l.url), "invalid_request");
     // Voluntary: a code, with the truth.
     let l = visit(
         &bo,
