@@ -6,22 +6,27 @@
 //! token endpoint and JWT checks), and its browser on the pages.
 
 use super::oidc_strict::{
-    account_id, app_with, authorize, enc, id_claims, param, person, tokens, Rp, ACR_MFA, EMAIL,
-    PORTAL, SPA,
+    account_id, app_with, authorize, call, cli, code_in, enc, exchange, id_claims, param, person,
+    tokens, Auth, Rp, ACR_MFA, EMAIL, PORTAL, SECRET, SPA,
 };
-use crate::kit::{Backend, Client, PASSWORD};
+use crate::kit::{eventually, Backend, Client, PASSWORD};
 use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 // The browser of `oidc_strict` (forms as they stand, redirects followed).
 #[path = "oidc_strict/browser.rs"]
 #[allow(dead_code)]
 mod browser;
-use browser::{form_with, send, sign_in_for, visit, Landing};
+use browser::{form_with, send, sign_in_for, sign_out_by_page, visit, Landing};
 
 crate::on_both_backends!(
     select_account_post_cannot_skip_an_essential_acr,
     select_account_post_cannot_skip_prompt_login,
     max_age_holds_for_a_request_begun_elsewhere,
+    a_pushed_request_survives_being_shown_with_another_client_id,
+    a_hanging_portal_does_not_hold_up_the_logouts_of_the_others,
+    redirect_uris_with_control_characters_are_refused,
 );
 
 /// The essential acr `values` as the `claims` request parameter (encoded).
@@ -152,4 +157,160 @@ async fn max_age_holds_for_a_request_begun_elsewhere(backend: Backend) {
         panic!("max_age=60 answered with a sign-in {age} seconds old: {claims}");
     }
     assert!(after.status < 500, "{} {}", after.status, after.url);
+}
+
+/// A pushed request (RFC 9126) presented at the authorization endpoint with
+/// another client's id is refused (right), but it is used up all the same: the
+/// portal's own browser then gets the error page. Anyone who sees the request_uri
+/// (it travels in the browser's address bar) can spoil the sign-in.
+///
+/// Mend: in `read_request`, look the pushed request up, check its client, and only
+/// then take it (or take it with the client id in the `DELETE ... WHERE`).
+async fn a_pushed_request_survives_being_shown_with_another_client_id(backend: Backend) {
+    let app = app_with(backend, None).await;
+    let form = [
+        ("response_type", "code"),
+        ("redirect_uri", PORTAL.cb),
+        ("scope", "openid"),
+        ("state", "st-1"),
+    ];
+    let (s, v) = call(&app, "/oidc/par", &form, Auth::Basic("portal", SECRET)).await;
+    assert_eq!(s, 201, "{v}");
+    let uri = v["request_uri"].as_str().expect("request_uri").to_owned();
+
+    let c = app.client();
+    let wrong = visit(
+        &c,
+        &format!("/oidc/authorize?client_id=spa&request_uri={}", enc(&uri)),
+    )
+    .await;
+    assert!(
+        wrong.status == 400 && !wrong.left(&app.url),
+        "another client's request_uri: {} {}",
+        wrong.status,
+        wrong.url
+    );
+    let right = visit(
+        &c,
+        &format!("/oidc/authorize?client_id=portal&request_uri={}", enc(&uri)),
+    )
+    .await;
+    assert!(
+        right.is_password_page(),
+        "the portal's own pushed request was spoiled by a stranger: {} {}",
+        right.status,
+        right.url
+    );
+}
+
+/// A logout receiver: `/portal` never answers (a hanging portal), `/spa` answers
+/// 200 and notes when the token came.
+async fn hanging_receiver() -> (
+    String,
+    Arc<Mutex<Vec<Instant>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let s = seen.clone();
+    let router = axum::Router::new()
+        .route(
+            "/portal",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                axum::http::StatusCode::OK
+            }),
+        )
+        .route(
+            "/spa",
+            axum::routing::post(move || {
+                let s = s.clone();
+                async move {
+                    s.lock().expect("lock").push(Instant::now());
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (base, seen, task)
+}
+
+/// One browser sign-in reached two portals with back-channel logout; one of them
+/// hangs. At sign-out the worker POSTs the tokens one after the other, each
+/// waiting up to its 10 s timeout: the other portal hears of the logout only after
+/// the hanging one timed out (with ten queued, a batch takes 100 s, beyond the
+/// 60 s lease, so a second node claims and sends them again).
+///
+/// Mend: deliver concurrently (e.g. `futures::stream::iter(..).buffer_unordered`,
+/// or a task per client), with the per-request timeout well under the lease.
+async fn a_hanging_portal_does_not_hold_up_the_logouts_of_the_others(backend: Backend) {
+    let (base, seen, task) = hanging_receiver().await;
+    let app = app_with(backend, Some(base)).await;
+    let secret = person(&app).await;
+    let c = app.client();
+    let back = sign_in_for(&c, &app, &authorize(PORTAL, "openid", ""), &secret, false).await;
+    let (s, t) = exchange(&app, PORTAL, &code_in(&app, PORTAL, &back)).await;
+    assert_eq!(s, 200, "{t}");
+    let spa = visit(&c, &authorize(SPA, "openid", "")).await;
+    let (s, t) = exchange(&app, SPA, &code_in(&app, SPA, &spa.url)).await;
+    assert_eq!(s, 200, "{t}");
+
+    let signed_out = Instant::now();
+    sign_out_by_page(&c).await;
+    eventually(20, "the logout token at /spa", || {
+        let n = seen.lock().expect("lock").len();
+        async move { n > 0 }
+    })
+    .await;
+    let after = seen.lock().expect("lock")[0] - signed_out;
+    task.abort();
+    assert!(
+        after < Duration::from_secs(4),
+        "the app's logout token waited {after:?} behind the hanging portal's"
+    );
+}
+
+/// Redirect URIs (and back-channel logout URIs) are checked by parsing them, and
+/// the URL parser drops tabs and line breaks: `https://x.example/c<TAB>b` passes,
+/// is stored as written, matches a request's `redirect_uri=...%09...` byte for byte,
+/// and the answer is a 302 without a Location (the header cannot hold it).
+///
+/// Mend: `validate_redirect_uri` refuses any control character or space (or a
+/// URI whose parsed form differs from what was written).
+async fn redirect_uris_with_control_characters_are_refused(backend: Backend) {
+    let app = app_with(backend, None).await;
+    for bad in ["https://x.example/c\tb", "https://x.example/c\nb"] {
+        let (ok, out, err) = cli(
+            &app,
+            &["client", "add", "--name", "Tab", "--redirect-uri", &bad],
+        )
+        .await;
+        assert!(
+            !ok,
+            "a redirect URI with a control character ({bad:?}) was registered: {out} {err}"
+        );
+        let (ok, out, err) = cli(
+            &app,
+            &[
+                "client",
+                "add",
+                "--name",
+                "Tab",
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--backchannel-logout-uri",
+                &bad,
+            ],
+        )
+        .await;
+        assert!(
+            !ok,
+            "a back-channel logout URI with a control character ({bad:?}): {out} {err}"
+        );
+    }
 }
