@@ -14,6 +14,7 @@ crate::on_both_backends!(
     password_change_and_support_reset_each_send_one,
     a_failing_receiver_gets_it_again_later,
     a_receiver_that_never_takes_it_is_given_up_and_audited,
+    a_step_up_is_no_logout,
     the_command_line_registers_a_backchannel_logout_uri,
 );
 
@@ -390,4 +391,28 @@ async fn a_receiver_that_never_takes_it_is_given_up_and_audited(backend: Backend
         tries,
         "tried again after giving up"
     );
+}
+
+/// A step-up (prompt=login: password and code again) keeps the browser's session
+/// (same sid): the portal must not be told it ended, or it would sign the person out
+/// right when they proved themselves again.
+async fn a_step_up_is_no_logout(backend: Backend) {
+    let rx = Receiver::start().await;
+    let app = app_with(backend, Some(rx.base.clone())).await;
+    let secret = person(&app).await;
+    let (c, back) = signed_in(&app, PORTAL, "openid", &secret).await;
+    let t = tokens(&app, PORTAL, &back).await;
+    let sid = id_claims(&app, &t, "portal").await["sid"].clone();
+    let page = super::browser::visit(&c, &authorize(PORTAL, "openid", "&prompt=login")).await;
+    let after = super::browser::password(&c, &page, EMAIL, PASSWORD).await;
+    let again = super::browser::code(&c, &app, &after, &secret, false).await;
+    let (sid2, _) = session_of(&app, &again.url).await;
+    assert_eq!(sid2, sid);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(
+        rx.posts("/portal").is_empty(),
+        "a step-up sent {:?}",
+        rx.posts("/portal")
+    );
+    assert_eq!(c.get("/api/v1/me").await.status, 200);
 }
