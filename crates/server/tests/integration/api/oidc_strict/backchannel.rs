@@ -15,6 +15,7 @@ crate::on_both_backends!(
     a_failing_receiver_gets_it_again_later,
     a_receiver_that_never_takes_it_is_given_up_and_audited,
     a_step_up_is_no_logout,
+    logout_tokens_are_signed_with_the_clients_algorithm,
     the_command_line_registers_a_backchannel_logout_uri,
 );
 
@@ -415,4 +416,32 @@ async fn a_step_up_is_no_logout(backend: Backend) {
         rx.posts("/portal")
     );
     assert_eq!(c.get("/api/v1/me").await.status, 200);
+}
+
+/// The third-party client asks ES256 ID tokens: its logout token is ES256 too,
+/// after the consent that let it in.
+async fn logout_tokens_are_signed_with_the_clients_algorithm(backend: Backend) {
+    use super::browser::{forms, send, visit};
+    let rx = Receiver::start().await;
+    let app = app_with(backend, Some(rx.base.clone())).await;
+    let secret = person(&app).await;
+    let c = app.client();
+    let page = visit(&c, &authorize(EXTERN, "openid", "")).await;
+    let after = super::browser::password(&c, &page, EMAIL, PASSWORD).await;
+    let consent = super::browser::code(&c, &app, &after, &secret, false).await;
+    let f = forms(&consent.body)
+        .into_iter()
+        .find(|f| f.buttons.iter().any(|b| b.1 == "allow"))
+        .unwrap_or_else(|| panic!("no consent form: {}\n{}", consent.url, consent.body));
+    let yes = f.buttons.iter().position(|b| b.1 == "allow");
+    let back = send(&c, &f, &[], yes).await;
+    let t = tokens(&app, EXTERN, &back.url).await;
+    let claims = id_claims(&app, &t, "extern").await;
+    sign_out_by_page(&c).await;
+    let got = accepted(&rx, "/extern", 1).await;
+    let header = jsonwebtoken::decode_header(&got[0]).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let sub = claims["sub"].as_str().unwrap();
+    check_logout_token(&app, &got[0], "extern", sub, &claims["sid"]).await;
+    assert!(rx.posts("/portal").is_empty());
 }
