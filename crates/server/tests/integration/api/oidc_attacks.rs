@@ -6,8 +6,8 @@
 //! token endpoint and JWT checks), and its browser on the pages.
 
 use super::oidc_strict::{
-    account_id, app_with, authorize, call, cli, code_in, enc, exchange, id_claims, param, person,
-    tokens, Auth, Rp, ACR_MFA, EMAIL, PORTAL, SECRET, SPA,
+    account_id, active, app_with, authorize, call, cli, code_in, enc, exchange, id_claims, param,
+    person, tokens, Auth, Rp, ACR_MFA, EMAIL, PORTAL, SECRET, SPA,
 };
 use crate::kit::{eventually, Backend, Client, PASSWORD};
 use serde_json::Value;
@@ -27,6 +27,8 @@ crate::on_both_backends!(
     a_pushed_request_survives_being_shown_with_another_client_id,
     a_hanging_portal_does_not_hold_up_the_logouts_of_the_others,
     redirect_uris_with_control_characters_are_refused,
+    someone_elses_id_token_hint_does_not_sign_out_without_asking,
+    a_code_replayed_at_the_same_moment_leaves_no_live_token,
 );
 
 /// The essential acr `values` as the `claims` request parameter (encoded).
@@ -313,4 +315,89 @@ async fn redirect_uris_with_control_characters_are_refused(backend: Backend) {
             "a back-channel logout URI with a control character ({bad:?}): {out} {err}"
         );
     }
+}
+
+/// RP-initiated logout with an `id_token_hint` ends the browser's session without
+/// asking; but the hint is only checked to be an ID token of ours, not one of
+/// THIS sign-in. Anyone holding any ID token (their own, from the public app) can
+/// send a victim's browser to `/oidc/logout?id_token_hint=<it>` (a top-level
+/// navigation carries the Lax cookie) and sign them out of everything, the
+/// portals told by back-channel logout (logout CSRF).
+///
+/// Mend: act without confirmation only when the hint's `sid` (or at least `sub`)
+/// is the current session's (RP-Initiated Logout 1.0, 2: a hint that does not
+/// match the session is suspect); otherwise show the confirmation page.
+async fn someone_elses_id_token_hint_does_not_sign_out_without_asking(backend: Backend) {
+    let app = app_with(backend, None).await;
+    let secret = person(&app).await;
+    let victim = app.client();
+    let back = sign_in_for(
+        &victim,
+        &app,
+        &authorize(PORTAL, "openid", ""),
+        &secret,
+        false,
+    )
+    .await;
+    tokens(&app, PORTAL, &back).await;
+
+    // The attacker's own account and ID token, through the public app.
+    app.add_user("mallory@example.be").await;
+    let mallory = app.client();
+    let r = mallory.login("mallory@example.be", PASSWORD).await;
+    assert_eq!(r.body["state"], "authenticated", "{:?}", r.body);
+    let l = visit(&mallory, &authorize(SPA, "openid", "")).await;
+    let t = tokens(&app, SPA, &l.url).await;
+    let hint = t["id_token"].as_str().expect("id_token").to_owned();
+
+    let l = visit(&victim, &format!("/oidc/logout?id_token_hint={hint}")).await;
+    assert!(l.status < 500, "{} {}", l.status, l.url);
+    assert_eq!(
+        victim.get("/api/v1/me").await.status,
+        200,
+        "someone else's ID token signed the victim out without asking"
+    );
+}
+
+/// The same code at the token endpoint twice at the same moment: one answer has
+/// tokens, the other `invalid_grant` (a replay). RFC 6749 4.1.2: the tokens issued
+/// with a code used twice are revoked; the replay's revocation runs before the
+/// winner has stored its tokens, so they live on.
+///
+/// Mend: mark the code itself as replayed (e.g. `revoked_at` on `oidc_codes`) and
+/// have the winner check it after storing its tokens (or store them in the
+/// transaction that claims the code, with the loser's revocation waiting on it).
+async fn a_code_replayed_at_the_same_moment_leaves_no_live_token(backend: Backend) {
+    let app = app_with(backend, None).await;
+    let secret = person(&app).await;
+    let c = app.client();
+    sign_in_for(&c, &app, &authorize(PORTAL, "openid", ""), &secret, false).await;
+    let mut survived = 0;
+    for _ in 0..10 {
+        let l = visit(&c, &authorize(PORTAL, "openid", "")).await;
+        let code = code_in(&app, PORTAL, &l.url);
+        let (a, b) = tokio::join!(exchange(&app, PORTAL, &code), exchange(&app, PORTAL, &code));
+        let ok: Vec<&Value> = [&a, &b]
+            .into_iter()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, t)| t)
+            .collect();
+        assert!(ok.len() <= 1, "one code, two token responses: {a:?} {b:?}");
+        for (s, v) in [&a, &b] {
+            assert!(
+                *s == 200 || (*s == 400 && v["error"] == "invalid_grant"),
+                "{s} {v}"
+            );
+        }
+        for t in ok {
+            let access = t["access_token"].as_str().expect("access_token");
+            if active(&app, access, Auth::of(PORTAL)).await {
+                survived += 1;
+            }
+        }
+    }
+    assert_eq!(
+        survived, 0,
+        "of 10 codes replayed at once, {survived} left a live access token"
+    );
 }
