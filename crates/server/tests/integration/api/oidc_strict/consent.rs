@@ -162,6 +162,16 @@ async fn third_party_clients_ask_consent_once_until_it_is_revoked(backend: Backe
     code_in(&app, EXTERN, &l.url);
     let l = visit(&c, &authorize(EXTERN, "openid email", "&prompt=none")).await;
     code_in(&app, EXTERN, &l.url);
+    // More than was allowed: asked again, for the new scope.
+    let more = authorize(EXTERN, "openid email profile offline_access", "");
+    let l = visit(&c, &more).await;
+    assert_consent_page(&l, "Extern Loket");
+    let back = answer(&c, &l, false).await;
+    let offline = tokens(&app, EXTERN, &back.url).await;
+    let rt = offline["refresh_token"]
+        .as_str()
+        .expect("offline_access")
+        .to_owned();
 
     // My Profile lists the app; revoking it there asks again.
     let profile = visit(&c, "/account").await;
@@ -188,6 +198,13 @@ async fn third_party_clients_ask_consent_once_until_it_is_revoked(backend: Backe
         "revoking: {} {}",
         after.status,
         after.url
+    );
+    // What the app held ends with its access.
+    let (status, e) = refresh(&app, EXTERN, &rt).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
     );
     let profile = visit(&c, "/account").await;
     assert!(
