@@ -7,7 +7,7 @@
 
 use super::oidc_strict::{
     account_id, active, app_with, authorize, call, cli, code_in, enc, exchange, id_claims, param,
-    person, tokens, Auth, Rp, ACR_MFA, EMAIL, PORTAL, SECRET, SPA,
+    person, tokens, Auth, Rp, ACR_MFA, EMAIL, EXTERN, PORTAL, SECRET, SPA,
 };
 use crate::kit::{eventually, Backend, Client, PASSWORD};
 use serde_json::Value;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 #[path = "oidc_strict/browser.rs"]
 #[allow(dead_code)]
 mod browser;
-use browser::{form_with, send, sign_in_for, sign_out_by_page, visit, Landing};
+use browser::{form_with, forms, send, sign_in_for, sign_out_by_page, visit, Landing};
 
 crate::on_both_backends!(
     select_account_post_cannot_skip_an_essential_acr,
@@ -29,6 +29,7 @@ crate::on_both_backends!(
     redirect_uris_with_control_characters_are_refused,
     someone_elses_id_token_hint_does_not_sign_out_without_asking,
     a_code_replayed_at_the_same_moment_leaves_no_live_token,
+    a_withdrawn_consent_takes_the_codes_not_yet_exchanged_along,
 );
 
 /// The essential acr `values` as the `claims` request parameter (encoded).
@@ -400,4 +401,51 @@ async fn a_code_replayed_at_the_same_moment_leaves_no_live_token(backend: Backen
         survived, 0,
         "of 10 codes replayed at once, {survived} left a live access token"
     );
+}
+
+/// A third-party portal holds a code it has not exchanged yet (codes live 60 s)
+/// when the person withdraws its consent in My Profile. The withdrawal revokes
+/// the portal's tokens, but the code still buys fresh, live ones.
+///
+/// Mend: `revoke_oidc_consent` also deletes the person's unused codes of that
+/// client (as `end_sid` does for a session), or `exchange_code` checks that a
+/// third-party client's consent still stands.
+async fn a_withdrawn_consent_takes_the_codes_not_yet_exchanged_along(backend: Backend) {
+    let app = app_with(backend, None).await;
+    let secret = person(&app).await;
+    let c = app.client();
+    let l = visit(&c, &authorize(EXTERN, "openid", "")).await;
+    let after = browser::password(&c, &l, EMAIL, PASSWORD).await;
+    let consent = browser::code(&c, &app, &after, &secret, false).await;
+    assert!(!consent.left(&app.url), "no consent asked: {}", consent.url);
+    let f = form_with(&consent.body, "request");
+    let back = send(&c, &f, &[("choice", "allow")], None).await;
+    tokens(&app, EXTERN, &back.url).await;
+
+    // Consent given: the next request gets a code at once; the portal keeps it.
+    let again = visit(&c, &authorize(EXTERN, "openid", "")).await;
+    let code = code_in(&app, EXTERN, &again.url);
+
+    let profile = visit(&c, "/account").await;
+    let revoke = forms(&profile.body)
+        .into_iter()
+        .find(|f| f.action.contains("/consents/extern/"))
+        .unwrap_or_else(|| panic!("no way to withdraw the consent:\n{}", profile.body));
+    let done = send(&c, &revoke, &[], (!revoke.buttons.is_empty()).then_some(0)).await;
+    assert!(done.status < 400, "{} {}", done.status, done.url);
+
+    let (s, t) = exchange(&app, EXTERN, &code).await;
+    if s == 200 {
+        let access = t["access_token"].as_str().expect("access_token");
+        assert!(
+            !active(&app, access, Auth::of(PORTAL)).await,
+            "a code issued before the consent was withdrawn bought a live token after it"
+        );
+    } else {
+        assert_eq!(
+            (s, t["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{t}"
+        );
+    }
 }
