@@ -290,7 +290,7 @@ async fn redirect_uris_with_control_characters_are_refused(backend: Backend) {
     for bad in ["https://x.example/c\tb", "https://x.example/c\nb"] {
         let (ok, out, err) = cli(
             &app,
-            &["client", "add", "--name", "Tab", "--redirect-uri", &bad],
+            &["client", "add", "--name", "Tab", "--redirect-uri", bad],
         )
         .await;
         assert!(
@@ -307,7 +307,7 @@ async fn redirect_uris_with_control_characters_are_refused(backend: Backend) {
                 "--redirect-uri",
                 "https://x.example/cb",
                 "--backchannel-logout-uri",
-                &bad,
+                bad,
             ],
         )
         .await;
