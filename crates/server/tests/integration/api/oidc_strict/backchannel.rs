@@ -16,6 +16,7 @@ crate::on_both_backends!(
     a_receiver_that_never_takes_it_is_given_up_and_audited,
     a_step_up_is_no_logout,
     logout_tokens_are_signed_with_the_clients_algorithm,
+    someone_else_signing_in_at_a_step_up_ends_the_first_session,
     the_command_line_registers_a_backchannel_logout_uri,
 );
 
@@ -444,4 +445,38 @@ async fn logout_tokens_are_signed_with_the_clients_algorithm(backend: Backend) {
     let sub = claims["sub"].as_str().unwrap();
     check_logout_token(&app, &got[0], "extern", sub, &claims["sid"]).await;
     assert!(rx.posts("/portal").is_empty());
+}
+
+/// At prompt=login someone else signs in on the same browser: that is no step-up.
+/// The first person's session ends (logout token with their sid, tokens dead) and
+/// the portal gets the second person with a new sid.
+async fn someone_else_signing_in_at_a_step_up_ends_the_first_session(backend: Backend) {
+    let rx = Receiver::start().await;
+    let app = app_with(backend, Some(rx.base.clone())).await;
+    let secret = person(&app).await;
+    let bo_secret = person_named(&app, "bo@example.be").await;
+    let (c, back) = signed_in(&app, PORTAL, "openid", &secret).await;
+    let t = tokens(&app, PORTAL, &back).await;
+    let an = id_claims(&app, &t, "portal").await;
+    let page = super::browser::visit(&c, &authorize(PORTAL, "openid", "&prompt=login")).await;
+    let after = super::browser::password(&c, &page, "bo@example.be", PASSWORD).await;
+    let l = super::browser::code(&c, &app, &after, &bo_secret, false).await;
+    let bo = id_claims(&app, &tokens(&app, PORTAL, &l.url).await, "portal").await;
+    assert_eq!(bo["sub"], account_id(&app, "bo@example.be").await.as_str());
+    assert_ne!(bo["sid"], an["sid"], "another person, the same sid");
+    let got = accepted(&rx, "/portal", 1).await;
+    check_logout_token(
+        &app,
+        &got[0],
+        "portal",
+        an["sub"].as_str().unwrap(),
+        &an["sid"],
+    )
+    .await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&app, access).await.0,
+        401,
+        "the first person's token lives on"
+    );
 }
