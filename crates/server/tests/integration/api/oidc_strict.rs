@@ -19,7 +19,7 @@ use tweestap_domain::oidc::client::secret_hash;
 use tweestap_domain::oidc::flow::s256;
 
 mod backchannel;
-mod browser;
+pub mod browser;
 mod claims;
 mod consent;
 mod disable;
@@ -27,7 +27,7 @@ mod discovery;
 mod introspection;
 mod par;
 mod reauth;
-mod receiver;
+pub mod receiver;
 mod service;
 
 pub const EMAIL: &str = "an@example.be";
