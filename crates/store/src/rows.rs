@@ -256,6 +256,7 @@ pub(crate) fn oidc_code_from(row: &impl Columns) -> StoreResult<StoredCode> {
         expires_at: row.time("expires_at")?,
         used_at: row.opt_time("used_at")?,
         sid: row.opt_text("sid")?,
+        client_id: row.opt_text("client_id")?.unwrap_or_default(),
     })
 }
 

@@ -65,7 +65,17 @@ pub struct AuthRequest {
     /// Pushed (RFC 9126) and not yet used at the authorization endpoint.
     #[serde(default)]
     pub pushed: bool,
+    /// When it reached the authorization endpoint: a sign-in since then is fresh
+    /// for `max_age` whatever its length.
+    #[serde(default)]
+    pub received_at: Option<DateTime<Utc>>,
 }
+
+/// The longest `state`, `nonce` or `login_hint` kept (a pending request is stored,
+/// so strangers must not make it large).
+const MAX_PARAM: usize = 2048;
+/// The longest `scope`, `acr_values` and `claims`.
+const MAX_LIST: usize = 4096;
 
 /// What to do with a request, given the browser's session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +165,18 @@ impl AuthRequest {
         redirect_uri: &str,
         p: impl Fn(&str) -> Option<&'a str>,
     ) -> Result<Self, OidcError> {
+        for (k, max) in [
+            ("state", MAX_PARAM),
+            ("nonce", MAX_PARAM),
+            ("login_hint", MAX_PARAM),
+            ("scope", MAX_LIST),
+            ("acr_values", MAX_LIST),
+            ("claims", MAX_LIST),
+        ] {
+            if p(k).is_some_and(|v| v.len() > max) {
+                return Err(invalid(&format!("{k} is longer than {max} bytes")));
+            }
+        }
         if p("request").is_some() {
             return Err(OidcError::new(
                 "request_not_supported",
@@ -234,6 +256,7 @@ impl AuthRequest {
             reauth_after: None,
             sign_in: SignInDemand::default(),
             pushed: false,
+            received_at: None,
         })
     }
 
@@ -264,6 +287,7 @@ impl AuthRequest {
         needs_consent: bool,
         now: DateTime<Utc>,
     ) -> Next {
+        self.received_at = Some(now);
         let wants = self.acr.map(|a| a.level);
         let require_second_factor = wants.is_some_and(|l| l > AuthLevel::Password);
         let Some(s) = session else {
@@ -314,8 +338,15 @@ impl AuthRequest {
         self.after_sign_in(needs_consent, true)
     }
 
-    /// The decision when the browser comes back from the sign-in pages.
-    pub fn resume(&self, session: Option<&Session>, needs_consent: bool) -> Next {
+    /// The decision when the browser comes back from the sign-in pages (or from a
+    /// question asked on the way): every requirement is checked again against the
+    /// session it brings, which need not be the one the request first met.
+    pub fn resume(
+        &self,
+        session: Option<&Session>,
+        needs_consent: bool,
+        now: DateTime<Utc>,
+    ) -> Next {
         let Some(s) = session else {
             return Next::SignIn(self.sign_in);
         };
@@ -323,6 +354,17 @@ impl AuthRequest {
             let used_device = SignInProof::used_remembered_device(&s.amr);
             if s.auth_time < after || (self.sign_in.skip_remembered_device && used_device) {
                 return Next::SignIn(self.sign_in);
+            }
+        }
+        // A sign-in from before the request must still be within max_age.
+        if let Some(max) = self.max_age {
+            let before = self.received_at.is_none_or(|r| s.auth_time < r);
+            let old = max == 0 || (now - s.auth_time).num_milliseconds() > max.saturating_mul(1000);
+            if before && old {
+                return Next::SignIn(SignInDemand {
+                    skip_remembered_device: true,
+                    ..self.sign_in
+                });
             }
         }
         let level = SignInProof::of(&s.amr).level;
@@ -339,9 +381,19 @@ impl AuthRequest {
         self.after_sign_in(needs_consent, false)
     }
 
-    /// The decision once the person chose to go on with the account signed in.
-    pub fn account_chosen(&self, needs_consent: bool) -> Next {
-        self.after_sign_in(needs_consent, false)
+    /// The decision once the person chose to go on with the account signed in:
+    /// only for a request that asked which account, and only when that account's
+    /// sign-in meets everything else the request asks.
+    pub fn account_chosen(
+        &self,
+        session: &Session,
+        needs_consent: bool,
+        now: DateTime<Utc>,
+    ) -> Next {
+        if !self.prompt.select_account {
+            return Next::Refuse(invalid("no account was to be chosen"));
+        }
+        self.resume(Some(session), needs_consent, now)
     }
 
     fn after_sign_in(&self, needs_consent: bool, may_choose_account: bool) -> Next {
@@ -452,12 +504,12 @@ mod tests {
             );
             assert_eq!(r.reauth_after, Some(now));
             // Back with the old session (or a remembered browser): again.
-            assert_eq!(r.resume(Some(&s), false), Next::SignIn(REAUTH));
+            assert_eq!(r.resume(Some(&s), false, now), Next::SignIn(REAUTH));
             let device = session("pwd device", now + Duration::seconds(1));
-            assert_eq!(r.resume(Some(&device), false), Next::SignIn(REAUTH));
+            assert_eq!(r.resume(Some(&device), false, now), Next::SignIn(REAUTH));
             // Both factors since: the code.
             let fresh = session("pwd otp", now + Duration::milliseconds(1));
-            assert_eq!(r.resume(Some(&fresh), false), Next::Issue);
+            assert_eq!(r.resume(Some(&fresh), false, now), Next::Issue);
         }
         // max_age=0 forces it even within the same millisecond.
         let s = session("pwd otp", now);
@@ -498,11 +550,11 @@ mod tests {
         ));
         let pwd_only = session("pwd", now + Duration::seconds(1));
         assert_eq!(
-            error(r.resume(Some(&pwd_only), false)),
+            error(r.resume(Some(&pwd_only), false, now)),
             "unmet_authentication_requirements"
         );
         let mfa = session("pwd sms", now + Duration::seconds(1));
-        assert_eq!(r.resume(Some(&mfa), false), Next::Issue);
+        assert_eq!(r.resume(Some(&mfa), false, now), Next::Issue);
         // An essential value nobody offers.
         let unknown = r#"{"id_token":{"acr":{"essential":true,"value":"urn:other:loa:4"}}}"#;
         assert_eq!(
@@ -533,8 +585,19 @@ mod tests {
         assert_eq!(r.decide(Some(&s), false, now), Next::Issue);
         let mut r = request(&[("prompt", "select_account")]).unwrap();
         assert_eq!(r.decide(Some(&s), false, now), Next::SelectAccount);
-        assert_eq!(r.account_chosen(false), Next::Issue);
-        assert_eq!(r.account_chosen(true), Next::Consent);
+        assert_eq!(r.account_chosen(&s, false, now), Next::Issue);
+        assert_eq!(r.account_chosen(&s, true, now), Next::Consent);
+        // Not asked: no choosing.
+        let plain = request(&[]).unwrap();
+        assert_eq!(
+            error(plain.account_chosen(&s, false, now)),
+            "invalid_request"
+        );
+        // Choosing does not skip prompt=login or an essential acr.
+        let earlier = session("pwd otp", now - Duration::seconds(1));
+        let mut r = request(&[("prompt", "select_account login")]).unwrap();
+        assert_eq!(r.decide(Some(&earlier), false, now), Next::SignIn(REAUTH));
+        assert_eq!(r.account_chosen(&earlier, false, now), Next::SignIn(REAUTH));
         let r = request(&[("prompt", "consent")]).unwrap();
         assert!(r.needs_consent(&client(false), Some("openid email")));
         let r = request(&[]).unwrap();
@@ -556,6 +619,22 @@ mod tests {
                 "{bad}"
             );
         }
+        // A request begun elsewhere still holds its max_age against an old sign-in;
+        // one made after the request is fresh however long it took.
+        let mut r = request(&[("max_age", "60")]).unwrap();
+        assert!(matches!(r.decide(None, false, now), Next::SignIn(_)));
+        let old = session("pwd otp", now - Duration::seconds(600));
+        let later = now + Duration::seconds(90);
+        assert!(
+            matches!(r.resume(Some(&old), false, later), Next::SignIn(d) if d.skip_remembered_device)
+        );
+        let fresh = session("pwd otp", now + Duration::seconds(1));
+        assert_eq!(r.resume(Some(&fresh), false, later), Next::Issue);
+        let long = "x".repeat(2049);
+        assert_eq!(
+            request(&[("state", &long)]).unwrap_err().error,
+            "invalid_request"
+        );
         // A huge max_age is simply never exceeded.
         let mut r = request(&[("max_age", &i64::MAX.to_string())]).unwrap();
         assert_eq!(r.decide(Some(&s), false, now), Next::Issue);

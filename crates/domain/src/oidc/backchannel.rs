@@ -27,6 +27,14 @@ pub struct QueuedLogout {
     pub claim: uuid::Uuid,
 }
 
+/// The `jti` of the logout of `sid` at `client_id`: the same on every attempt and
+/// every node, so a receiver that got it twice can tell.
+fn logout_jti(sid: &str, client_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("backchannel-logout\0{sid}\0{client_id}").as_bytes());
+    crate::token::hex(&digest[..16])
+}
+
 /// The claims of a logout token for `q`, signed now.
 pub fn logout_claims(issuer: &str, q: &QueuedLogout, now: DateTime<Utc>) -> Value {
     let iat = now.timestamp();
@@ -35,7 +43,7 @@ pub fn logout_claims(issuer: &str, q: &QueuedLogout, now: DateTime<Utc>) -> Valu
         "aud": q.client_id,
         "iat": iat,
         "exp": iat + LOGOUT_TOKEN_LIFETIME,
-        "jti": uuid::Uuid::new_v4().to_string(),
+        "jti": logout_jti(&q.sid, &q.client_id),
         "sub": q.subject,
         "sid": q.sid,
         "events": { LOGOUT_EVENT: {} },
@@ -87,9 +95,18 @@ mod tests {
         assert_eq!(c["sub"], "u1");
         assert!(c["events"][LOGOUT_EVENT].is_object());
         assert!(c.get("nonce").is_none());
-        assert_ne!(
+        // The same logout keeps its jti on a retry; another portal's differs.
+        assert_eq!(
             c["jti"],
             logout_claims("https://login.example", &q, now)["jti"]
+        );
+        let other = QueuedLogout {
+            client_id: "ander".into(),
+            ..q.clone()
+        };
+        assert_ne!(
+            c["jti"],
+            logout_claims("https://login.example", &other, now)["jti"]
         );
     }
 

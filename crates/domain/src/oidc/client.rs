@@ -235,6 +235,13 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
 /// loopback host (127.0.0.0/8, [::1], localhost) for development and native apps;
 /// no fragment and no user name or password in it.
 pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    // The URL parser drops tabs and line breaks; what is stored (and matched) is
+    // the string as given, so it must hold none of them, nor spaces.
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "redirect URI {uri:?} must not hold spaces, tabs, line breaks or other control characters"
+        ));
+    }
     let u = url::Url::parse(uri)
         .map_err(|e| format!("redirect URI {uri:?} is not an absolute URL: {e}"))?;
     if uri.contains('#') {
@@ -323,6 +330,10 @@ mod tests {
             "javascript:alert(1)",
             "ftp://portal.example/cb",
             "https://user:pw@portal.example/cb",
+            "https://portal.example/c\tb",
+            "https://portal.example/cb\n",
+            "https://portal.example/c b",
+            "https://portal.example/cb\u{85}",
             "http://127.0.0.1.evil.example/cb",
             "",
         ] {

@@ -72,6 +72,8 @@ pub struct StoredCode {
     pub used_at: Option<DateTime<Utc>>,
     /// The browser session it came from.
     pub sid: Option<String>,
+    /// The client it was issued to.
+    pub client_id: String,
 }
 
 /// What a person allowed a third-party client.

@@ -103,11 +103,23 @@ impl Tweestap {
             .filter(|r| !r.pushed))
     }
 
-    /// Uses a pushed request once; `None` when unknown, used or expired.
-    pub async fn take_pushed_request(&self, id: &str) -> Result<Option<AuthRequest>> {
+    /// Uses a pushed request of `client_id` once; `None` when unknown, used,
+    /// expired, or pushed by another client (which leaves it for its own).
+    pub async fn take_pushed_request(
+        &self,
+        id: &str,
+        client_id: &str,
+    ) -> Result<Option<AuthRequest>> {
         let Some(t) = Token::from_client(id) else {
             return Ok(None);
         };
+        let peek = self.store.oidc_request(&t.hash(), self.clock.now()).await?;
+        let mine = peek
+            .and_then(|j| serde_json::from_str::<AuthRequest>(&j).ok())
+            .is_some_and(|r| r.pushed && r.client_id == client_id);
+        if !mine {
+            return Ok(None);
+        }
         let json = self
             .store
             .take_oidc_request(&t.hash(), self.clock.now())
@@ -162,6 +174,7 @@ impl Tweestap {
                 expires_at: now + Duration::seconds(CODE_LIFETIME),
                 used_at: None,
                 sid: Some(sid.clone()),
+                client_id: r.client_id.clone(),
             })
             .await?;
         // A portal that wants to hear when this sign-in ends.
@@ -297,8 +310,18 @@ impl Tweestap {
             from_code: true,
             alg: client.id_token_alg,
         };
-        self.issue_tokens(issuer, &grant, &account, tokens, ctx)
-            .await
+        let issued = self
+            .issue_tokens(issuer, &grant, &account, tokens, ctx)
+            .await?;
+        // A replay that came while these were being stored has revoked the family
+        // before they were in it: revoke again now that they are.
+        if self.store.oidc_code_replayed(&stored.code_hash).await? {
+            self.store
+                .revoke_oidc_family(&stored.code_hash.0, self.clock.now())
+                .await?;
+            return Err(invalid_grant("the code was already used"));
+        }
+        Ok(issued)
     }
 
     /// `grant_type=refresh_token`, with rotation: the presented token dies, a new one

@@ -114,6 +114,11 @@ impl Tweestap {
         let Some(live) = self.live_token(token).await? else {
             return Ok(json!({ "active": false }));
         };
+        // A portal learns about its own tokens; a service (an API that receives
+        // tokens) about any. Others' tokens are no business of a portal's.
+        if live.stored.client_id != client.id && !client.options.service {
+            return Ok(json!({ "active": false }));
+        }
         let s = &live.stored;
         let mut v = json!({
             "active": true,

@@ -37,6 +37,9 @@ pub trait OidcStore: Send + Sync + 'static {
     /// exactly one is `Fresh`; a used code is `Reused`. Expiry is the caller's.
     async fn claim_oidc_code(&self, hash: &TokenHash, now: DateTime<Utc>)
         -> StoreResult<CodeClaim>;
+    /// Whether a replay of the code was seen (its first use checks this after
+    /// storing what it issued).
+    async fn oidc_code_replayed(&self, hash: &TokenHash) -> StoreResult<bool>;
     async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()>;
     async fn oidc_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>>;
     /// Marks an unused, unrevoked refresh token used (rotation), atomically; false

@@ -64,16 +64,23 @@ pub async fn run_worker(app: Arc<Tweestap>, issuer: String, poll: Duration) {
             }
         };
         let busy = !claimed.is_empty();
+        // All at once: a portal that hangs holds up nobody else, and the batch ends
+        // within one timeout, well inside the claim's lease.
+        let mut sending = tokio::task::JoinSet::new();
         for q in claimed {
-            let outcome = match app.logout_post(&issuer, &q).await {
-                Ok(Some(p)) => post(&http, &p.uri, &p.logout_token).await,
-                Ok(None) => continue,
-                Err(e) => LogoutDelivery::Failed(format!("cannot sign the logout token: {e}")),
-            };
-            if let Err(e) = app.record_logout(&q, &outcome).await {
-                tracing::error!(client = %q.client_id, error = %e, "cannot record a back-channel logout");
-            }
+            let (app, http, issuer) = (app.clone(), http.clone(), issuer.clone());
+            sending.spawn(async move {
+                let outcome = match app.logout_post(&issuer, &q).await {
+                    Ok(Some(p)) => post(&http, &p.uri, &p.logout_token).await,
+                    Ok(None) => return,
+                    Err(e) => LogoutDelivery::Failed(format!("cannot sign the logout token: {e}")),
+                };
+                if let Err(e) = app.record_logout(&q, &outcome).await {
+                    tracing::error!(client = %q.client_id, error = %e, "cannot record a back-channel logout");
+                }
+            });
         }
+        while sending.join_next().await.is_some() {}
         if busy {
             continue;
         }

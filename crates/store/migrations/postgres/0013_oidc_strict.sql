@@ -12,6 +12,11 @@ ALTER TABLE accounts ADD COLUMN disabled_at TIMESTAMPTZ;
 ALTER TABLE oidc_clients ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
 
 ALTER TABLE oidc_codes ADD COLUMN sid TEXT;
+-- The client it was issued to (so withdrawing a consent takes its codes along),
+-- and when a replay of it was seen (so tokens its first use stores after that
+-- are revoked too).
+ALTER TABLE oidc_codes ADD COLUMN client_id TEXT;
+ALTER TABLE oidc_codes ADD COLUMN replayed_at TIMESTAMPTZ;
 ALTER TABLE oidc_tokens ADD COLUMN sid TEXT;
 ALTER TABLE oidc_tokens ADD COLUMN client_id TEXT;
 UPDATE oidc_tokens SET client_id = substring(grant_json from '"client_id":"([^"]*)"');

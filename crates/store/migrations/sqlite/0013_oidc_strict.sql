@@ -18,6 +18,11 @@ ALTER TABLE oidc_clients ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
 -- The session a code or token came from (NULL: not bound to one, as offline_access
 -- tokens and those of services), and the client it was issued to.
 ALTER TABLE oidc_codes ADD COLUMN sid TEXT;
+-- The client it was issued to (so withdrawing a consent takes its codes along),
+-- and when a replay of it was seen (so tokens its first use stores after that
+-- are revoked too).
+ALTER TABLE oidc_codes ADD COLUMN client_id TEXT;
+ALTER TABLE oidc_codes ADD COLUMN replayed_at TEXT;
 ALTER TABLE oidc_tokens ADD COLUMN sid TEXT;
 ALTER TABLE oidc_tokens ADD COLUMN client_id TEXT;
 UPDATE oidc_tokens SET client_id = json_extract(grant_json, '$.client_id')

@@ -85,8 +85,9 @@ impl<B: Backend> OidcStore for SqlStore<B> {
 
     async fn insert_oidc_code(&self, c: &StoredCode) -> StoreResult<()> {
         let q = query(
-            "INSERT INTO oidc_codes (code_hash, grant_json, created_at, expires_at, used_at, account_id, sid)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO oidc_codes
+             (code_hash, grant_json, created_at, expires_at, used_at, account_id, sid, client_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.code_hash.0)
         .bind(&c.grant)
@@ -94,7 +95,8 @@ impl<B: Backend> OidcStore for SqlStore<B> {
         .bind(c.expires_at)
         .bind(c.used_at)
         .bind(c.account_id)
-        .bind(c.sid.as_deref());
+        .bind(c.sid.as_deref())
+        .bind(&c.client_id);
         self.db().run(q).await
     }
 
@@ -112,11 +114,27 @@ impl<B: Backend> OidcStore for SqlStore<B> {
         if let Some(row) = self.db().fetch_optional(q).await? {
             return Ok(CodeClaim::Fresh(oidc_code_from(&row)?));
         }
-        let q = query("SELECT * FROM oidc_codes WHERE code_hash = $1").bind(&hash.0);
+        // A replay: noted on the row, so the first use, should it still be storing
+        // its tokens, revokes them once stored (`oidc_code_replayed`).
+        let q = query(
+            "UPDATE oidc_codes SET replayed_at = COALESCE(replayed_at, $1) WHERE code_hash = $2
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(&hash.0);
         match self.db().fetch_optional(q).await? {
             Some(row) => Ok(CodeClaim::Reused(oidc_code_from(&row)?)),
             None => Ok(CodeClaim::Unknown),
         }
+    }
+
+    async fn oidc_code_replayed(&self, hash: &TokenHash) -> StoreResult<bool> {
+        let q = query("SELECT replayed_at FROM oidc_codes WHERE code_hash = $1").bind(&hash.0);
+        let row = self.db().fetch_optional(q).await?;
+        Ok(match row {
+            Some(r) => r.opt_time("replayed_at")?.is_some(),
+            None => false,
+        })
     }
 
     async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()> {

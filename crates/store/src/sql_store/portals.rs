@@ -175,6 +175,12 @@ impl<B: Backend> PortalStore for SqlStore<B> {
         .bind(account)
         .bind(client_id);
         (&mut tx).execute(q).await?;
+        let q = query(
+            "DELETE FROM oidc_codes WHERE account_id = $1 AND client_id = $2 AND used_at IS NULL",
+        )
+        .bind(account)
+        .bind(client_id);
+        (&mut tx).execute(q).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -233,6 +233,7 @@ pub(super) fn stored_code(hash: &str, account: AccountId) -> StoredCode {
         expires_at: t0() + Duration::seconds(60),
         used_at: None,
         sid: Some("sid-1".into()),
+        client_id: "portaal".into(),
     }
 }
 
@@ -246,15 +247,23 @@ async fn oidc_codes_claimed_once_then_reported_reused(s: Dyn) {
             assert_eq!(got.grant, c.grant);
             assert_eq!(got.account_id, a.id);
             assert_eq!(got.sid.as_deref(), Some("sid-1"));
+            assert_eq!(got.client_id, "portaal");
             assert_eq!(got.expires_at, us(c.expires_at));
             assert_eq!(got.used_at, Some(us(at)));
         }
         other => panic!("{other:?}"),
     }
+    assert!(!s.oidc_code_replayed(&c.code_hash).await.unwrap());
     match s.claim_oidc_code(&c.code_hash, at).await.unwrap() {
         CodeClaim::Reused(got) => assert_eq!(got.code_hash, c.code_hash),
         other => panic!("{other:?}"),
     }
+    // The replay is noted for the first use to see.
+    assert!(s.oidc_code_replayed(&c.code_hash).await.unwrap());
+    assert!(!s
+        .oidc_code_replayed(&TokenHash("nope".into()))
+        .await
+        .unwrap());
     assert_eq!(
         s.claim_oidc_code(&TokenHash("nope".into()), at)
             .await

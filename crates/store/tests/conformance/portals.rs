@@ -190,6 +190,8 @@ async fn consents_widen_and_their_withdrawal_revokes_the_clients_tokens(s: Dyn) 
     same(&all[0].client_id.as_str(), &"ander");
     // stored_token's client is "portaal"; one of another client stays.
     let mine = stored_token("at-1", TokenKind::Access, "fam-1", a.id);
+    let code = stored_code("code-9", a.id);
+    s.insert_oidc_code(&code).await.unwrap();
     let mut theirs = stored_token("at-2", TokenKind::Access, "fam-2", a.id);
     theirs.client_id = "ander".into();
     s.insert_oidc_token(&mine).await.unwrap();
@@ -202,6 +204,11 @@ async fn consents_widen_and_their_withdrawal_revokes_the_clients_tokens(s: Dyn) 
     same(&got.revoked_at, &Some(us(at)));
     let got = s.oidc_token(&theirs.token_hash).await.unwrap().unwrap();
     same(&got.revoked_at, &None);
+    // Its code not yet exchanged went along.
+    assert!(matches!(
+        s.claim_oidc_code(&code.code_hash, at).await.unwrap(),
+        CodeClaim::Unknown
+    ));
 }
 
 async fn disabling_an_account_ends_everything_portals_hold(s: Dyn) {

@@ -164,7 +164,7 @@ async fn read_request(
     };
     if let Some(uri) = p("request_uri") {
         let pushed = match uri.strip_prefix(REQUEST_URI_PREFIX) {
-            Some(id) => state.app.take_pushed_request(id).await,
+            Some(id) => state.app.take_pushed_request(id, &client.id).await,
             None => Ok(None),
         };
         return match pushed {
@@ -282,7 +282,11 @@ pub(super) async fn resume(
     };
     let session = signed_in(&state, &jar).await;
     let consent = consent_due(&state, &request, session.as_ref()).await;
-    let next = request.resume(session.as_ref().map(|i| &i.session), consent);
+    let next = request.resume(
+        session.as_ref().map(|i| &i.session),
+        consent,
+        state.app.now(),
+    );
     follow(
         &state,
         &ctx,

@@ -116,7 +116,7 @@ pub(super) async fn consent_submit(
         ));
     }
     // The sign-in must still be what the request needed.
-    match r.resume(Some(&info.session), false) {
+    match r.resume(Some(&info.session), false, state.app.now()) {
         Next::Issue => {}
         next => return Ok(follow(&state, &ctx, &r, Some(&info), next, Some(&f.request)).await),
     }
@@ -189,6 +189,6 @@ pub(super) async fn select_account_submit(
         return Ok(found("/"));
     }
     let consent = consent_due(&state, &r, Some(&info)).await;
-    let next = r.account_chosen(consent);
+    let next = r.account_chosen(&info.session, consent, state.app.now());
     Ok(follow(&state, &ctx, &r, Some(&info), next, Some(&f.request)).await)
 }

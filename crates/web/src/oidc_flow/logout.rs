@@ -11,18 +11,32 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use std::collections::HashMap;
 
-/// The `aud` of an ID token we signed (checked against the published keys).
-async fn hint_audience(state: &AppState, hint: &str) -> Option<String> {
+/// What an `id_token_hint` we signed says: for whom (`aud`), and whose sign-in
+/// (`sid`, `sub`).
+struct Hint {
+    aud: String,
+    sid: Option<String>,
+    sub: Option<String>,
+}
+
+/// The hint, when it is an ID token we signed (checked against the published keys).
+async fn read_hint(state: &AppState, hint: &str) -> Option<Hint> {
     let keys = state.app.published_keys().await.ok()?;
     let claims = tweestap_domain::oidc::keys::verify_jws(hint, &keys)?;
     if claims["iss"].as_str() != Some(issuer(state).as_str()) {
         return None;
     }
-    match &claims["aud"] {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(a) => a.first()?.as_str().map(str::to_owned),
-        _ => None,
-    }
+    let aud = match &claims["aud"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.first()?.as_str()?.to_owned(),
+        _ => return None,
+    };
+    let text = |k: &str| claims[k].as_str().map(str::to_owned);
+    Some(Hint {
+        aud,
+        sid: text("sid"),
+        sub: text("sub"),
+    })
 }
 
 /// `GET /oidc/logout` (RP-initiated logout 1.0). `post_logout_redirect_uri` is
@@ -63,10 +77,15 @@ fn logout_confirmation(
     q: &HashMap<String, String>,
 ) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let fields: Vec<(String, String)> = ["client_id", "post_logout_redirect_uri", "state"]
-        .iter()
-        .filter_map(|k| q.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-        .collect();
+    let fields: Vec<(String, String)> = [
+        "client_id",
+        "id_token_hint",
+        "post_logout_redirect_uri",
+        "state",
+    ]
+    .iter()
+    .filter_map(|k| q.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+    .collect();
     let extra = minijinja::context! { fields => fields };
     (
         jar,
@@ -83,13 +102,14 @@ async fn end_session(
     confirmed: bool,
 ) -> Result<Response, PageError> {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let hinted = match p("id_token_hint") {
-        Some(h) => match hint_audience(&state, h).await {
-            Some(aud) => Some(aud),
+    let hint = match p("id_token_hint") {
+        Some(h) => match read_hint(&state, h).await {
+            Some(hint) => Some(hint),
             None => return Ok(error_page(&ctx)),
         },
         None => None,
     };
+    let hinted = hint.as_ref().map(|h| h.aud.clone());
     let client_id = match (p("client_id"), hinted.as_deref()) {
         (Some(c), Some(h)) if c != h => return Ok(error_page(&ctx)),
         (Some(c), _) => Some(c.to_owned()),
@@ -107,7 +127,16 @@ async fn end_session(
         None => None,
     };
     let info = current_session(&state, &jar).await.ok().flatten();
-    if info.is_some() && hinted.is_none() && !confirmed {
+    // Without asking only when the hint is of this very sign-in: anybody can hold
+    // an ID token of their own to send someone else's browser here with.
+    let hint_is_this_sign_in = match (&hint, &info) {
+        (Some(h), Some(i)) => match &h.sid {
+            Some(sid) => *sid == i.session.sid,
+            None => h.sub.as_deref() == Some(i.account.id.0.to_string().as_str()),
+        },
+        _ => false,
+    };
+    if info.is_some() && !hint_is_this_sign_in && !confirmed {
         return Ok(logout_confirmation(&state, &ctx, jar, &q));
     }
     if let Some(token) = session_token(&jar) {

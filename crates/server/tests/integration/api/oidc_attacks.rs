@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // The browser of `oidc_strict` (forms as they stand, redirects followed).
-#[path = "oidc_strict/browser.rs"]
-#[allow(dead_code)]
-mod browser;
-use browser::{form_with, forms, send, sign_in_for, sign_out_by_page, visit, Landing};
+use super::oidc_strict::browser;
+use super::oidc_strict::browser::{
+    form_with, forms, send, sign_in_for, sign_out_by_page, visit, Landing,
+};
 
 crate::on_both_backends!(
     select_account_post_cannot_skip_an_essential_acr,
