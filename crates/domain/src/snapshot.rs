@@ -43,6 +43,17 @@ pub struct Snapshot {
     /// file, which the configuration carries). Absent in older exports.
     #[serde(default)]
     pub clients: Vec<ClientRecord>,
+    /// What people allowed third-party clients. Absent in older exports.
+    #[serde(default)]
+    pub consents: Vec<ConsentRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub account_id: Uuid,
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +159,8 @@ pub struct Contents {
     pub signing_keys: Vec<SigningKey>,
     /// Only clients of the database.
     pub clients: Vec<OidcClient>,
+    /// Whose (account), to which client, what (scope), since when.
+    pub consents: Vec<(AccountId, crate::oidc::flow::Consent)>,
 }
 
 impl Snapshot {
@@ -237,6 +250,16 @@ impl Snapshot {
                     created_at: c.created_at.unwrap_or(at),
                     id_token_alg: c.id_token_alg.as_str().to_owned(),
                     options: c.options.clone(),
+                })
+                .collect(),
+            consents: c
+                .consents
+                .iter()
+                .map(|(a, x)| ConsentRecord {
+                    account_id: a.0,
+                    client_id: x.client_id.clone(),
+                    scope: x.scope.clone(),
+                    granted_at: x.granted_at,
                 })
                 .collect(),
         }
@@ -372,6 +395,23 @@ impl Snapshot {
             }
             clients.push(client);
         }
+        let mut consents = Vec::with_capacity(self.consents.len());
+        for c in &self.consents {
+            if !known.contains(&c.account_id) {
+                return Err(SnapshotError::Account {
+                    id: c.account_id,
+                    what: "has a consent but is not in the export".into(),
+                });
+            }
+            consents.push((
+                AccountId(c.account_id),
+                crate::oidc::flow::Consent {
+                    client_id: c.client_id.clone(),
+                    scope: c.scope.clone(),
+                    granted_at: c.granted_at,
+                },
+            ));
+        }
         Ok(Contents {
             accounts,
             factors,
@@ -379,6 +419,7 @@ impl Snapshot {
             recovery_codes,
             signing_keys,
             clients,
+            consents,
         })
     }
 }
@@ -404,7 +445,7 @@ mod tests {
                 password_failures: 0,
                 password_locked_until: Some(at),
                 language: crate::language::Language::En,
-                disabled_at: None,
+                disabled_at: Some(at),
             }],
             factors: vec![Factor {
                 id: FactorId(Uuid::new_v4()),
@@ -454,6 +495,14 @@ mod tests {
                     ..Default::default()
                 },
             }],
+            consents: vec![(
+                id,
+                crate::oidc::flow::Consent {
+                    client_id: "portaal".into(),
+                    scope: "openid email".into(),
+                    granted_at: at,
+                },
+            )],
         }
     }
 
@@ -471,9 +520,11 @@ mod tests {
         assert_eq!(d.recovery_codes, c.recovery_codes);
         assert_eq!(d.signing_keys, c.signing_keys);
         assert_eq!(d.clients, c.clients);
+        assert_eq!(d.consents, c.consents);
+        assert_eq!(d.accounts[0].disabled_at, c.accounts[0].disabled_at);
         // Exports from before recovery codes and the OIDC provider still read.
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
-        for field in ["recovery_codes", "signing_keys", "clients"] {
+        for field in ["recovery_codes", "signing_keys", "clients", "consents"] {
             old.as_object_mut().unwrap().remove(field);
         }
         let old: Snapshot = serde_json::from_value(old).unwrap();

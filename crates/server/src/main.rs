@@ -406,12 +406,13 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;
             let n = app.import(&snapshot).await?;
             println!(
-                "imported {} accounts, {} factors, {} audit entries, {} signing keys, {} clients into {}",
+                "imported {} accounts, {} factors, {} audit entries, {} signing keys, {} clients, {} consents into {}",
                 n.accounts,
                 n.factors,
                 n.audit,
                 n.signing_keys,
                 n.clients,
+                n.consents,
                 tweestap::describe_database(&config)
             );
         }

@@ -14,6 +14,7 @@ pub struct ImportSummary {
     pub audit: usize,
     pub signing_keys: usize,
     pub clients: usize,
+    pub consents: usize,
 }
 
 impl Tweestap {
@@ -47,6 +48,7 @@ impl Tweestap {
             audit: contents.audit.len(),
             signing_keys: contents.signing_keys.len(),
             clients: contents.clients.len(),
+            consents: contents.consents.len(),
         })
     }
 }

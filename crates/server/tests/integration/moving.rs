@@ -155,10 +155,33 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
                 &["https://loket.example/cb".into()],
                 false,
                 SigningAlg::Es256,
-                Default::default(),
+                tweestap_domain::oidc::ClientOptions {
+                    third_party: true,
+                    backchannel_logout_uri: Some("https://loket.example/bcl".into()),
+                    ..Default::default()
+                },
             )
             .await
             .expect("client");
+        // an allowed the third-party portal her e-mail address; cy is disabled.
+        let an = old.app.account_by_email(emails[0]).await.expect("an");
+        old.app
+            .give_consent(
+                &an,
+                &new_client.client.id,
+                "openid email",
+                &Default::default(),
+            )
+            .await
+            .expect("consent");
+        old.app
+            .add_account("cy@example.be", "Cy", Role::User, PASSWORD)
+            .await
+            .expect("account");
+        old.app
+            .set_account_disabled("cy@example.be", true)
+            .await
+            .expect("disabled");
         portal = Some((new_client.client.id, new_client.secret.expect("secret")));
         kids = key_states(&old).await;
         old.stop();
@@ -185,7 +208,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     }
     let doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
     assert_eq!(doc["format"], "tweestap-export");
-    assert_eq!(doc["accounts"].as_array().map(Vec::len), Some(3));
+    assert_eq!(doc["accounts"].as_array().map(Vec::len), Some(4));
     assert_eq!(doc["factors"].as_array().map(Vec::len), Some(2));
 
     // Importing with another key is refused before anything is written.
@@ -222,7 +245,7 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
     let out = tweestap(&["--data-dir", pg_arg, "import", file_arg], &env);
     assert!(out.status.success(), "{}", out.describe());
     assert!(
-        out.describe().contains("imported 3 accounts, 2 factors"),
+        out.describe().contains("imported 4 accounts, 2 factors"),
         "{}",
         out.describe()
     );
@@ -306,6 +329,25 @@ async fn export_from_sqlite_import_into_postgres_and_sign_in_with_the_same_apps(
         .expect("the portal");
     assert!(new.app.verify_client_secret(&c, &portal_secret));
     assert_eq!(c.id_token_alg, SigningAlg::Es256);
+    assert!(c.options.third_party);
+    assert_eq!(
+        c.options.backchannel_logout_uri.as_deref(),
+        Some("https://loket.example/bcl")
+    );
+    // an's consent came along; cy is still disabled.
+    let an = new.app.account_by_email(emails[0]).await.expect("an");
+    let consents = new.app.consents(an.id).await.expect("consents");
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0].0.scope, "openid email");
+    let cy = new.app.account_by_email("cy@example.be").await.expect("cy");
+    assert!(cy.disabled_at.is_some());
+    let (st, _) = Browser::new(new.url())
+        .post(
+            "/api/v1/login",
+            json!({"email": "cy@example.be", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(st, 401);
     let signed = new
         .app
         .sign_id_token(&json!({"sub": "x"}), SigningAlg::Es256)

@@ -45,6 +45,15 @@ impl<B: Backend> AuditStore for SqlStore<B> {
         let audit = (&mut tx).all(query(sql), audit_from).await?;
         let sql = "SELECT * FROM recovery_codes ORDER BY account_id, created_at, code_mac";
         let recovery_codes = (&mut tx).all(query(sql), rows::recovery_code_from).await?;
+        let sql = "SELECT * FROM oidc_consents ORDER BY account_id, client_id";
+        let consents = (&mut tx)
+            .all(query(sql), |r| {
+                Ok((
+                    tweestap_domain::account::AccountId(r.uuid("account_id")?),
+                    rows::consent_from(r)?,
+                ))
+            })
+            .await?;
         tx.commit().await?;
         Ok(Contents {
             signing_keys,
@@ -53,6 +62,7 @@ impl<B: Backend> AuditStore for SqlStore<B> {
             factors,
             audit,
             recovery_codes,
+            consents,
         })
     }
 
@@ -83,8 +93,9 @@ impl<B: Backend> AuditStore for SqlStore<B> {
         for a in &c.accounts {
             let q = query(
                 "INSERT INTO accounts (id, email, name, role, password_hash, created_at,
-                 code_failures, code_locked_until, password_failures, password_locked_until, language)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 code_failures, code_locked_until, password_failures, password_locked_until, language,
+                 disabled_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(a.id)
             .bind(a.email.as_str())
@@ -96,7 +107,8 @@ impl<B: Backend> AuditStore for SqlStore<B> {
             .bind(a.code_locked_until)
             .bind(i64::from(a.password_failures))
             .bind(a.password_locked_until)
-            .bind(a.language.code());
+            .bind(a.language.code())
+            .bind(a.disabled_at);
             (&mut tx).execute(q).await?;
         }
         for f in &c.factors {
@@ -114,6 +126,17 @@ impl<B: Backend> AuditStore for SqlStore<B> {
             .bind(&r.code_mac)
             .bind(r.created_at)
             .bind(r.used_at);
+            (&mut tx).execute(q).await?;
+        }
+        for (account, c) in &c.consents {
+            let q = query(
+                "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(*account)
+            .bind(&c.client_id)
+            .bind(&c.scope)
+            .bind(c.granted_at);
             (&mut tx).execute(q).await?;
         }
         tx.commit().await
