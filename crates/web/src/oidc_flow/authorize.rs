@@ -82,18 +82,20 @@ fn to_sign_in(
     state: &AppState,
     id: &str,
     r: &AuthRequest,
-    signed_in: bool,
+    signed_in: Option<&SessionInfo>,
     d: SignInDemand,
 ) -> Response {
     let base = issuer(state);
     let resume = format!("{base}/oidc/authorize/resume?request={id}");
     let mut p: Vec<(&str, &str)> = vec![("rd", &resume)];
-    if let Some(h) = &r.login_hint {
+    // Signing in again: the address of who is signed in, unless the portal named one.
+    let known = signed_in.map(|i| i.account.email.as_str());
+    if let Some(h) = r.login_hint.as_deref().or(known) {
         p.push(("login_hint", h));
     }
     if d.skip_remembered_device {
         p.push(("prompt", "login"));
-    } else if signed_in {
+    } else if signed_in.is_some() {
         p.push(("prompt", "select_account"));
     }
     if d.require_second_factor {
@@ -136,9 +138,9 @@ pub(super) async fn follow(
             match next {
                 Next::Consent if info.is_some() => page("/oidc/consent", &id),
                 Next::SelectAccount if info.is_some() => page("/oidc/select-account", &id),
-                Next::SignIn(d) => to_sign_in(state, &id, r, info.is_some(), d),
+                Next::SignIn(d) => to_sign_in(state, &id, r, info, d),
                 // Nothing to show without a session: sign in first.
-                _ => to_sign_in(state, &id, r, false, r.sign_in),
+                _ => to_sign_in(state, &id, r, None, r.sign_in),
             }
         }
     }

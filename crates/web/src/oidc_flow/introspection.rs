@@ -34,11 +34,7 @@ pub(super) async fn introspect(
         Err(e) => return oauth_error(&e),
     };
     // token_type_hint is only a hint (2.1): every kind is looked up alike.
-    match state
-        .app
-        .introspect(&issuer(&state), &client, token, &ctx.req)
-        .await
-    {
+    match state.app.introspect(&issuer(&state), &client, token).await {
         Ok(v) => no_store(Json(v).into_response()),
         Err(e) => oauth_error(&e),
     }
