@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 14 figures: userinfo and introspection (with the session-liveness check) vs JWKS, SQLite.
 set -e
-cd /work/main
+cd "$(dirname "$0")/../.."
 B=target/release/tweestap; D=$(mktemp -d /tmp/tweestap-bench.XXXX); P=18191
 echo "violet harbour lantern 42" | $B --data-dir $D user add --email bench@example.org --password-stdin >/dev/null
 OUT=$($B --data-dir $D client add --name Bench --redirect-uri http://127.0.0.1:9/cb)
