@@ -48,6 +48,13 @@ impl LockoutPolicy {
         let secs = self.base.num_seconds().saturating_mul(1i64 << doublings);
         Some(now + Duration::seconds(secs).min(self.max))
     }
+
+    /// Attempts left before the guard locks, after `failures` consecutive failures
+    /// while it is not locked: the last of them locks when it fails too. Once a lock
+    /// has ended the next failure locks again, so at least one is left.
+    pub fn tries_left(&self, failures: u32) -> u32 {
+        self.max_failures.saturating_sub(failures).max(1)
+    }
 }
 
 #[cfg(test)]
@@ -63,5 +70,16 @@ mod tests {
         assert_eq!(p.lock_until(6, now), Some(now + Duration::seconds(120)));
         assert_eq!(p.lock_until(7, now), Some(now + Duration::seconds(240)));
         assert_eq!(p.lock_until(60, now), Some(now + Duration::hours(1)));
+    }
+
+    #[test]
+    fn tries_left_counts_down_to_the_locking_one() {
+        let p = LockoutPolicy::default();
+        assert_eq!(p.tries_left(0), 5);
+        assert_eq!(p.tries_left(3), 2);
+        assert_eq!(p.tries_left(4), 1);
+        // After a lock has ended, one more wrong code locks again.
+        assert_eq!(p.tries_left(5), 1);
+        assert_eq!(p.tries_left(9), 1);
     }
 }

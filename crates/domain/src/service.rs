@@ -41,9 +41,9 @@ pub use oidc_flow::TokenResponse;
 pub use oidc_portals::LogoutPost;
 pub use oidc_tokens::{Holder, LiveToken};
 pub use password_reset::{reset_link_validity, RESET_MAILS_PER_HOUR};
-pub use sign_in::{Browser, LoginOutcome};
+pub use sign_in::{Browser, CodeStepStanding, LoginOutcome};
 pub use sms::SmsSetup;
-pub use support::{AccountOverview, Actor};
+pub use support::{AccountOverview, Actor, MethodSummary};
 
 pub struct Tweestap {
     store: Arc<dyn Store>,

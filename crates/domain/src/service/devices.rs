@@ -156,8 +156,10 @@ impl Tweestap {
         Ok(self.store.recovery_codes_left(account).await?)
     }
 
-    /// The code step with a recovery code instead of the app: the same lock-out as
-    /// wrong codes; the code is used once; a notice is mailed.
+    /// The code step with a recovery code instead of the app: a wrong one counts
+    /// towards the lock-out, but a right one works even while the code step is
+    /// locked (recovery codes cannot be guessed); the code is used once; a notice is
+    /// mailed.
     pub async fn verify_recovery_code(
         &self,
         token: &Token,
@@ -165,7 +167,7 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<Token> {
         let now = self.clock.now();
-        let account = self.code_step_account(token, now).await?;
+        let account = self.code_step_account(token).await?;
         let mac = self.secrets.code_mac(
             &recovery_context(account.id),
             normalise_recovery_code(code).as_bytes(),

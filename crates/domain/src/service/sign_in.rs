@@ -24,6 +24,17 @@ pub struct Browser<'a> {
     pub demand: SignInDemand,
 }
 
+/// Where the code step of a half-finished sign-in stands, for its page and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeStepStanding {
+    /// Codes that may still be tried before the code step locks (the last one locks
+    /// when it is wrong too); 0 while locked.
+    pub tries_left: u32,
+    /// When the lock ends, while the code step is locked. An SMS code and a recovery
+    /// code still work while it is (each has its own limits).
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
 /// What the password step leads to.
 #[derive(Debug)]
 pub enum LoginOutcome {
@@ -256,12 +267,18 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<Token> {
         let now = self.clock.now();
-        let account = self.code_step_account(token, now).await?;
+        let account = self.code_step_account(token).await?;
         let code = normalise_code(code);
         let factors = self.active_factors(account.id).await?;
+        // While the code step is locked only an SMS code is checked: it has its own
+        // limits (a few tries per code, a few codes per sign-in and per hour).
+        let locked = self.code_locked_for(&account, now);
         let mut matched = None;
         // An SMS factor's secret is a phone number, never an HOTP key.
-        for f in factors.iter().filter(|f| f.kind == FactorKind::Totp) {
+        for f in factors
+            .iter()
+            .filter(|f| f.kind == FactorKind::Totp && locked.is_none())
+        {
             let key = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
             if let Some(step) = self
                 .settings
@@ -284,6 +301,11 @@ impl Tweestap {
                     .await?;
                 return Ok(new);
             }
+        }
+        if let Some(retry_after) = locked {
+            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None)
+                .await?;
+            return Err(Error::TooManyAttempts { retry_after });
         }
         if let Some((factor, step)) = matched {
             if self
@@ -320,24 +342,38 @@ impl Tweestap {
         Err(Error::InvalidCode)
     }
 
-    /// The account of the sign-in `token` names while it waits for its code; refused
-    /// while that account's code step is locked.
-    pub(super) async fn code_step_account(
-        &self,
-        token: &Token,
-        now: DateTime<Utc>,
-    ) -> Result<Account> {
+    /// The account of the sign-in `token` names while it waits for its code (also
+    /// while its code step is locked: see [`Self::code_locked_for`]).
+    pub(super) async fn code_step_account(&self, token: &Token) -> Result<Account> {
         let info = self.session(token).await?.ok_or(Error::Unauthenticated)?;
         if info.session.stage != SessionStage::SecondFactor {
             return Err(Error::Unauthenticated);
         }
-        let account = info.account;
-        if let Some(until) = account.code_locked_until.filter(|u| *u > now) {
-            return Err(Error::TooManyAttempts {
-                retry_after: (until - now).num_seconds().max(1),
-            });
-        }
-        Ok(account)
+        Ok(info.account)
+    }
+
+    /// Seconds until the account's code step unlocks, while it is locked.
+    pub(super) fn code_locked_for(&self, account: &Account, now: DateTime<Utc>) -> Option<i64> {
+        account
+            .code_locked_until
+            .filter(|u| *u > now)
+            .map(|until| (until - now).num_seconds().max(1))
+    }
+
+    /// Where the code step of the sign-in `token` names stands: the tries left
+    /// before it locks, or when the lock ends.
+    pub async fn code_step_standing(&self, token: &Token) -> Result<CodeStepStanding> {
+        let now = self.clock.now();
+        let account = self.code_step_account(token).await?;
+        let locked_until = account.code_locked_until.filter(|u| *u > now);
+        let tries_left = match locked_until {
+            Some(_) => 0,
+            None => self.settings.lockout.tries_left(account.code_failures),
+        };
+        Ok(CodeStepStanding {
+            tries_left,
+            locked_until,
+        })
     }
 
     /// The code step passed (with the methods in `amr`): the failure count starts

@@ -145,6 +145,38 @@ async fn five_wrong_codes_lock_the_code_step_until_the_lock_ends() {
 }
 
 #[tokio::test]
+async fn the_code_step_says_how_many_tries_are_left_and_a_recovery_code_works_while_locked() {
+    let e = Engine::start().await;
+    let an = e.add_user("an@example.be").await;
+    let (_, codes) = e.enroll(&an).await;
+    let half = e.password_step("an@example.be").await;
+    let standing = e.app.code_step_standing(&half).await.expect("standing");
+    assert_eq!((standing.tries_left, standing.locked_until), (5, None));
+    for left in [4, 3, 2, 1] {
+        let r = e.app.verify_second_factor(&half, "000000", &ctx()).await;
+        assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+        let standing = e.app.code_step_standing(&half).await.expect("standing");
+        assert_eq!((standing.tries_left, standing.locked_until), (left, None));
+    }
+    let r = e.app.verify_second_factor(&half, "000000", &ctx()).await;
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    let standing = e.app.code_step_standing(&half).await.expect("standing");
+    assert_eq!(standing.tries_left, 0);
+    let until = standing.locked_until.expect("locked");
+    assert_eq!(
+        until,
+        e.reload(&an).await.code_locked_until.expect("stored")
+    );
+
+    // The way forward while locked: a recovery code (it cannot be guessed).
+    e.app
+        .verify_recovery_code(&half, &codes[0], &ctx())
+        .await
+        .expect("a recovery code works while the code step is locked");
+    assert_eq!(e.reload(&an).await.code_failures, 0);
+}
+
+#[tokio::test]
 async fn ten_wrong_passwords_throttle_even_the_right_one_for_a_while() {
     let e = Engine::start().await;
     e.add_user("an@example.be").await;
