@@ -264,6 +264,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         cookie_domain: Some(config.session.cookie_domain.trim().trim_start_matches('.'))
             .filter(|d| !d.is_empty())
             .map(str::to_owned),
+        time_zone: tweestap_web::dates::Zone::default(),
     };
     let router = tweestap_web::router(app.clone(), &key, web);
     match mailer.outbox() {

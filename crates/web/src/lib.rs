@@ -3,6 +3,7 @@
 
 mod api;
 mod csrf;
+pub mod dates;
 mod error;
 mod extract;
 mod forward_auth;
@@ -50,6 +51,8 @@ pub struct WebSettings {
     /// `Domain` of the session and device cookies (e.g. `example.org`), so portals on
     /// sibling hosts share the sign-in through forward-auth; `None`: this host only.
     pub cookie_domain: Option<String>,
+    /// The zone pages and mails show dates in (`[ui] time_zone`).
+    pub time_zone: dates::Zone,
 }
 
 pub struct Inner {

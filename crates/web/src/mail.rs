@@ -161,4 +161,56 @@ mod tests {
         .unwrap();
         assert!(nl.text.contains("Hallo An,") && nl.text.contains("authenticator-app"));
     }
+
+    /// On a 390 px phone: no fixed width wider than the screen, long links wrap, and
+    /// "Werkt de knop niet?" only under a link that looks like a button.
+    #[test]
+    fn html_mails_fit_a_phone_and_their_button_is_a_button() {
+        let brand = MailBranding {
+            organisation: "Gemeente Tweestad",
+            public_url: "https://login.example.org",
+        };
+        let link = format!("https://login.example.org/enroll/{}", "x".repeat(120));
+        for notice in [
+            Notice::PasswordReset {
+                link_sealed: "sealed".into(),
+            },
+            Notice::EnrollmentLink {
+                link_sealed: "sealed".into(),
+                valid_days: 5,
+            },
+            Notice::TwoFactorReset {
+                link_sealed: "sealed".into(),
+                valid_days: 5,
+            },
+            Notice::PasswordChanged,
+        ] {
+            for language in [Language::Nl, Language::En] {
+                let m = render_notice(&notice, language, "An", &brand, Some(&link)).unwrap();
+                let html = &m.html;
+                assert!(
+                    !html.contains(" width:")
+                        && !html.contains(";width:")
+                        && !html.contains("\"width:"),
+                    "no fixed width: {html}"
+                );
+                assert!(html.contains("max-width:560px"), "{html}");
+                assert!(html.contains("overflow-wrap:anywhere"), "{html}");
+                let lang = Lang::from(language);
+                let copy = lang.t("mail_password_reset_copy");
+                if html.contains(copy) {
+                    assert!(
+                        html.contains("class=\"mail-button\"")
+                            && html.contains("background:#0b5394"),
+                        "the sentence about the button sits under a button: {html}"
+                    );
+                    let url = html
+                        .split("class=\"mail-url\"")
+                        .nth(1)
+                        .expect("the address, in a box of its own");
+                    assert!(url.contains("overflow-wrap:anywhere"), "{url}");
+                }
+            }
+        }
+    }
 }

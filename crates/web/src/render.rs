@@ -30,6 +30,7 @@ impl Templates {
             "error.html",
             "support.html",
             "support_account.html",
+            "support_reset_confirm.html",
             "dev_outbox.html",
             "dev_outbox_message.html",
             "dev_sms_outbox.html",
@@ -110,6 +111,7 @@ mod tests {
                 "error.html",
                 "support.html",
                 "support_account.html",
+                "support_reset_confirm.html",
                 "oidc_consent.html",
                 "oidc_select_account.html",
             ] {

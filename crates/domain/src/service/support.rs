@@ -6,6 +6,7 @@ use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::enrollment::LinkPurpose;
 use crate::error::{Error, Result};
+use crate::factor::{Factor, FactorKind};
 use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -59,6 +60,32 @@ pub struct AccountOverview {
     pub shared_mailbox: bool,
     /// Whether the one looking may reset it (support cannot touch admins).
     pub manageable: bool,
+    /// The active methods, oldest first: what a reset takes away.
+    pub methods: Vec<MethodSummary>,
+    /// Browsers remembered for 7 days (only for one account, `None` in a search).
+    pub remembered_devices: Option<usize>,
+}
+
+/// One active second factor as support sees it: never its secret.
+#[derive(Debug, Clone)]
+pub struct MethodSummary {
+    pub kind: FactorKind,
+    /// For SMS the number, masked (`+32 4•• •• •• 56`); for an app its label.
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Factor> for MethodSummary {
+    fn from(f: &Factor) -> Self {
+        MethodSummary {
+            kind: f.kind,
+            // The label of an SMS factor is the masked number (see `service::sms`).
+            label: f.label.clone(),
+            created_at: f.created_at,
+            last_used_at: f.last_used_at,
+        }
+    }
 }
 
 impl Tweestap {
@@ -73,10 +100,14 @@ impl Tweestap {
     }
 
     async fn overview(&self, actor: Actor<'_>, account: Account) -> Result<AccountOverview> {
+        let mut factors = self.active_factors(account.id).await?;
+        factors.sort_by_key(|f| f.created_at);
         Ok(AccountOverview {
-            two_factor: !self.active_factors(account.id).await?.is_empty(),
+            two_factor: !factors.is_empty(),
             shared_mailbox: self.is_shared_mailbox(&account.email),
             manageable: actor.may_manage(&account),
+            methods: factors.iter().map(MethodSummary::from).collect(),
+            remembered_devices: None,
             account,
         })
     }
@@ -113,7 +144,9 @@ impl Tweestap {
             self.deny(actor, ctx, "support view").await?;
         }
         let account = self.store.account_by_id(id).await?.ok_or(Error::NotFound)?;
-        self.overview(actor, account).await
+        let mut o = self.overview(actor, account).await?;
+        o.remembered_devices = Some(self.devices(id).await?.len());
+        Ok(o)
     }
 
     /// The account with this address (for the command line).

@@ -10,6 +10,7 @@
 mod devices;
 mod driver;
 mod journey;
+mod looks;
 mod portal;
 mod portal_sessions;
 mod set_up;

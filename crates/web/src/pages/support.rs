@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use tweestap_domain::account::{Account, AccountId, Role};
-use tweestap_domain::service::{AccountOverview, Actor};
+use tweestap_domain::factor::FactorKind;
+use tweestap_domain::service::{AccountOverview, Actor, MethodSummary};
 use tweestap_domain::Error;
 use uuid::Uuid;
 
@@ -75,9 +76,52 @@ pub async fn search(
         q => q.trim(),
         searched => !q.trim().is_empty(),
         rows => rows,
-        found => ctx.lang.t("support_found").replace("{count}", &found.len().to_string()),
+        found => found_text(&ctx, found.len()),
     };
     Ok((jar, page(&ctx, "support.html", &csrf, true, extra)).into_response())
+}
+
+/// "1 account gevonden." / "14 accounts gevonden.": one and many read differently.
+fn found_text(ctx: &Ctx, n: usize) -> String {
+    let key = if n == 1 {
+        "support_found_one"
+    } else {
+        "support_found"
+    };
+    ctx.lang.t(key).replace("{count}", &n.to_string())
+}
+
+/// One method of the account, in words: "Sms naar +32 4•• •• •• 56", when it was
+/// added and last used.
+#[derive(Serialize)]
+struct MethodRow {
+    name: String,
+    added: String,
+    last_used: Option<String>,
+}
+
+fn method_rows(state: &AppState, ctx: &Ctx, methods: &[MethodSummary]) -> Vec<MethodRow> {
+    methods
+        .iter()
+        .map(|m| MethodRow {
+            name: match m.kind {
+                FactorKind::Totp => ctx.lang.t("factor_app").to_owned(),
+                FactorKind::Sms => ctx.lang.t("factor_sms").replace("{to}", &m.label),
+            },
+            added: state.day(ctx.lang, m.created_at),
+            last_used: m.last_used_at.map(|t| state.day_time(ctx.lang, t)),
+        })
+        .collect()
+}
+
+/// "2 onthouden browsers" with the right plural; `None` when not counted.
+fn devices_text(ctx: &Ctx, n: Option<usize>) -> Option<String> {
+    let key = match n? {
+        0 => "support_devices_none",
+        1 => "support_devices_one",
+        _ => "support_devices",
+    };
+    Some(ctx.lang.t(key).replace("{count}", &n?.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -116,6 +160,8 @@ fn account_page(
         two_factor => o.two_factor,
         shared_mailbox => o.shared_mailbox,
         manageable => o.manageable,
+        methods => method_rows(state, ctx, &o.methods),
+        devices => devices_text(ctx, o.remembered_devices),
         may_change_email => viewer.role == Role::Admin,
         notice => fb.notice,
         reset_error => fb.reset_error,
@@ -177,6 +223,43 @@ pub struct ResetForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    /// Set by the confirmation page; without it the reset is only shown, not done.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The second step: what stops working, the reason, and a destructive button.
+/// `None` when the viewer may not reset this account (the reset itself refuses it
+/// and audits the attempt).
+async fn confirm_page(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    viewer: &Account,
+    id: AccountId,
+    reason: &str,
+) -> Result<Option<Response>, PageError> {
+    let o = state
+        .app
+        .account_overview(Actor::Staff(viewer), id, &ctx.req)
+        .await
+        .on_page(ctx.lang)?;
+    if !o.manageable {
+        return Ok(None);
+    }
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let email = o.account.email.as_str();
+    let extra = minijinja::context! {
+        staff => true,
+        id => o.account.id.to_string(),
+        email => email,
+        heading => ctx.lang.t("support_confirm_title").replace("{email}", email),
+        methods => method_rows(state, ctx, &o.methods),
+        devices => devices_text(ctx, o.remembered_devices),
+        reason => reason.trim(),
+    };
+    let html = page(ctx, "support_reset_confirm.html", &csrf, true, extra);
+    Ok(Some((jar, html).into_response()))
 }
 
 pub async fn reset_submit(
@@ -189,6 +272,12 @@ pub async fn reset_submit(
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
     let id = account_id(&id, &ctx)?;
+    if f.confirm != "yes" && !f.reason.trim().is_empty() {
+        let viewer = &info.account;
+        if let Some(r) = confirm_page(&state, &ctx, jar.clone(), viewer, id, &f.reason).await? {
+            return Ok(r);
+        }
+    }
     let actor = Actor::Staff(&info.account);
     let base = state.base_url();
     match state

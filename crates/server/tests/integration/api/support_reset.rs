@@ -7,6 +7,7 @@ use crate::kit::{csrf_of, nth_raw_mail_in, text_part, Backend, Client, TestApp, 
 use serde_json::{json, Value};
 use tweestap_domain::account::Role;
 
+mod confirm;
 mod roles;
 
 const REASON: &str = "New phone; identity checked by calling back";
@@ -184,12 +185,21 @@ async fn support_resets_a_lost_phone(backend: Backend) {
         "support cannot change addresses"
     );
 
-    // The reset, with a reason.
-    let (s, location, _) = submit(
+    // The reset, with a reason, on the confirmation step (see `confirm`).
+    let (s, _, html) = submit(
         &sam,
         &account_path,
         &format!("{account_path}/reset-2fa"),
         &[("reason", REASON)],
+    )
+    .await;
+    assert_eq!(s, 200, "first the confirmation");
+    assert!(html.contains("name=\"confirm\" value=\"yes\""));
+    let (s, location, _) = submit(
+        &sam,
+        &account_path,
+        &format!("{account_path}/reset-2fa"),
+        &[("reason", REASON), ("confirm", "yes")],
     )
     .await;
     assert_eq!(

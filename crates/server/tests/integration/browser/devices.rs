@@ -1,7 +1,7 @@
 //! After the set-up: a support reset and a new app, a remembered device, a recovery
 //! code.
 
-use super::driver::{click, fill, path, wait_path, wait_text};
+use super::driver::{body_text, click, fill, path, wait_path, wait_text};
 use super::journey::Journey;
 use crate::kit::{enroll_path_in, Backend, PASSWORD};
 use chrono::Duration;
@@ -70,7 +70,7 @@ async fn support_reset_then_a_new_app(backend: Backend) {
     wait_path(c, |p| p == "/support", "/support").await;
     fill(c, "#q", "janss").await;
     click(c, "form[role=search] button[type=submit]").await;
-    wait_text(c, "1 account(s) gevonden.").await;
+    wait_text(c, "1 account gevonden.").await;
     c.find(Locator::LinkText("carla@example.be"))
         .await
         .expect("the account in the results")
@@ -86,7 +86,11 @@ async fn support_reset_then_a_new_app(backend: Backend) {
     )
     .await;
     click(c, "form[action$='/reset-2fa'] button[type=submit]").await;
-    wait_text(c, "Tweestapsverificatie is opnieuw ingesteld.").await;
+    // A second step says what stops working; only its red button resets.
+    wait_text(c, "Dit werkt dan meteen niet meer").await;
+    assert!(body_text(c).await.contains("Authenticator-app"));
+    click(c, "#confirm-reset").await;
+    wait_text(c, "Tweestapsverificatie is opnieuw ingesteld").await;
     let notice = c
         .find(Locator::Css("#support-notice"))
         .await
