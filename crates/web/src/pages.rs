@@ -6,6 +6,7 @@ mod login;
 mod outbox;
 mod password;
 mod step;
+mod steps;
 mod support;
 
 use crate::error::PageError;

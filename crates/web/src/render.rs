@@ -62,6 +62,8 @@ impl Templates {
             "secure.html",
             "secure_code.html",
             "choose_method.html",
+            "steps.html",
+            "method_choice.html",
             "link_sent.html",
             "enroll.html",
             "link_problem.html",

@@ -3,7 +3,7 @@
 //! personal QR page (from My Profile, or after a support reset).
 
 use super::one_time_codes::CodeCheck;
-use super::{SessionInfo, TotpEnrollment, Tweestap};
+use super::{SessionInfo, SmsSetup, TotpEnrollment, Tweestap};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::enrollment::{
@@ -15,6 +15,7 @@ use crate::lockout::Guard;
 use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::session::SessionStage;
 use crate::session_code::CodePurpose;
+use crate::sms::SmsRefusal;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
 
@@ -339,19 +340,35 @@ impl Tweestap {
         Err(error)
     }
 
-    /// Opens a QR link: the link alone is never enough. Without a session of the
-    /// link's account the password is required (wrong ones count towards the
-    /// password throttle); an account that already has a second factor must sign in
-    /// with it first ([`Error::Unauthenticated`]), so a password and a mailbox cannot
-    /// add a phone to it. Then the link is used (once, atomically) and the set-up of
-    /// an authenticator app begins.
-    pub async fn open_enrollment_link(
+    /// Whether SMS is offered as a method: a gateway is configured and the policy
+    /// lets SMS go somewhere (a country on the allow-list, an hourly budget).
+    pub fn sms_offered(&self) -> bool {
+        let p = &self.settings.sms;
+        self.sms.is_some() && !p.allowed_calling_codes.is_empty() && p.global_per_hour > 0
+    }
+
+    /// Which journey a usable link belongs to (`None` when it cannot be used).
+    pub async fn enrollment_link_purpose(&self, token: &str) -> Result<Option<LinkPurpose>> {
+        let Some(t) = Token::from_client(token) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .enrollment_link(&t.hash())
+            .await?
+            .filter(|l| l.state(self.clock.now()) == LinkState::Open)
+            .map(|l| l.purpose))
+    }
+
+    /// Checks who opens a link and uses it (see [`Self::open_enrollment_link`]);
+    /// returns its account and whether `current` is a session of it.
+    async fn claim_link(
         &self,
         token: &str,
         password: Option<&str>,
         current: Option<&SessionInfo>,
         ctx: &RequestContext,
-    ) -> Result<OpenedLink> {
+    ) -> Result<(Account, bool)> {
         let account = self.enrollment_link_account(token, ctx).await?;
         let same = current.filter(|s| {
             s.account.id == account.id
@@ -407,16 +424,32 @@ impl Tweestap {
         {
             return Err(Error::LinkUsed);
         }
+        Ok((account, same.is_some()))
+    }
+
+    /// Opens a QR link: the link alone is never enough. Without a session of the
+    /// link's account the password is required (wrong ones count towards the
+    /// password throttle); an account that already has a second factor must sign in
+    /// with it first ([`Error::Unauthenticated`]), so a password and a mailbox cannot
+    /// add a phone to it. Then the link is used (once, atomically) and the set-up of
+    /// an authenticator app begins.
+    pub async fn open_enrollment_link(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        current: Option<&SessionInfo>,
+        ctx: &RequestContext,
+    ) -> Result<OpenedLink> {
+        let (account, same) = self.claim_link(token, password, current, ctx).await?;
         let enrollment = self.start_totp(&account).await?;
-        let session = match same {
-            Some(_) => None,
-            None => {
-                let now = self.clock.now();
-                Some(
-                    self.create_session(&account, SessionStage::Enrollment, "pwd", now, None, ctx)
-                        .await?,
-                )
-            }
+        let session = if same {
+            None
+        } else {
+            let now = self.clock.now();
+            Some(
+                self.create_session(&account, SessionStage::Enrollment, "pwd", now, None, ctx)
+                    .await?,
+            )
         };
         self.audit(
             AuditEvent::EnrollmentLinkOpened,
@@ -430,5 +463,70 @@ impl Tweestap {
             enrollment,
             session,
         })
+    }
+
+    /// [`Self::open_enrollment_link`] for someone who chose SMS: the number is checked
+    /// before the link is used (a mistyped number leaves the link as it was); then
+    /// the phone's set-up begins in a session that may only set up two-step
+    /// verification (`current_token`'s, if it is one; otherwise a new one, returned
+    /// for the browser, that ends the signed-in one once the phone is confirmed).
+    /// The outer error leaves the link unused; the inner one (the SMS could not go
+    /// out) comes after it was used, with the session to choose again in.
+    pub async fn open_enrollment_link_sms(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        current: Option<&SessionInfo>,
+        current_token: Option<&Token>,
+        phone: &str,
+        ctx: &RequestContext,
+    ) -> Result<(Option<Token>, Result<SmsSetup>)> {
+        if !self.sms_offered() {
+            return Err(Error::SmsUnavailable);
+        }
+        let number = self
+            .settings
+            .sms
+            .parse_number(phone)
+            .map_err(|e| Error::InvalidPhone(e.code()))?;
+        if !self.settings.sms.allows_country(&number) {
+            return Err(Error::SmsRefused(SmsRefusal::CountryNotAllowed(
+                number.calling_code(),
+            )));
+        }
+        let (account, same) = self.claim_link(token, password, current, ctx).await?;
+        let enrolling = current.filter(|s| same && s.session.stage == SessionStage::Enrollment);
+        let (session, new) = match (enrolling, current_token) {
+            (Some(_), Some(t)) => (t.clone(), None),
+            _ => {
+                // Signed in already: the set-up session takes its place (same sid)
+                // once the phone is confirmed, as after a step-up.
+                let (auth_time, sid) = match current.filter(|_| same) {
+                    Some(s) => (s.session.auth_time, Some(s.session.sid.clone())),
+                    None => (self.clock.now(), None),
+                };
+                let t = self
+                    .create_session(
+                        &account,
+                        SessionStage::Enrollment,
+                        "pwd",
+                        auth_time,
+                        sid,
+                        ctx,
+                    )
+                    .await?;
+                (t.clone(), Some(t))
+            }
+        };
+        self.audit(
+            AuditEvent::EnrollmentLinkOpened,
+            Some(&account),
+            None,
+            ctx,
+            Some("method=sms".to_owned()),
+        )
+        .await?;
+        let setup = self.begin_sms(&session, phone, None, ctx).await;
+        Ok((new, setup))
     }
 }

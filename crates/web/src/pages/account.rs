@@ -5,6 +5,7 @@ mod app;
 mod remove;
 mod sms;
 
+pub(crate) use app::choose_again;
 pub use app::{enable_form, enable_submit, setup_page, setup_png, setup_submit};
 pub use remove::{remove_form, remove_submit};
 pub(crate) use sms::sms_error_key;
@@ -155,6 +156,7 @@ pub(super) fn recovery_codes_page(
     jar: CookieJar,
     codes: &[String],
     enabled: bool,
+    steps: minijinja::Value,
 ) -> Response {
     let next = if enabled {
         after_enabling(state, &jar)
@@ -162,7 +164,8 @@ pub(super) fn recovery_codes_page(
         "/account"
     };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let extra = minijinja::context! { codes => codes, enabled => enabled, next => next };
+    let extra =
+        minijinja::context! { codes => codes, enabled => enabled, next => next, steps => steps };
     (jar, page(ctx, "recovery_codes.html", &csrf, true, extra)).into_response()
 }
 
@@ -194,7 +197,14 @@ pub async fn recovery_codes_submit(
         .new_recovery_codes(&info.account, &f.password, &ctx.req)
         .await
     {
-        Ok(codes) => Ok(recovery_codes_page(&state, &ctx, jar, &codes, false)),
+        Ok(codes) => Ok(recovery_codes_page(
+            &state,
+            &ctx,
+            jar,
+            &codes,
+            false,
+            ().into(),
+        )),
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
             let t = |k| ctx.lang.t(k);

@@ -9,6 +9,7 @@ use crate::kit::{
 use chrono::Duration;
 use serde_json::json;
 
+mod choice;
 mod mailed_link;
 
 /// The token of the `/enroll/` link in a mail text.

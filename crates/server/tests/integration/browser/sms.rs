@@ -155,15 +155,13 @@ async fn sms_only_for_someone_without_a_smartphone(backend: Backend) {
     wait_path(c, |p| p == "/secure/code", "/secure/code").await;
     let code = code_in(&j.nth_mail("email-code", 1).await);
     fill(c, "#code", &code).await;
-    click(c, "form.card button[type=submit]").await;
-    wait_path(c, |p| p == "/account/2fa/enable", "the method choice").await;
 
-    // SMS, with a landline first: refused, the choice kept.
+    // SMS, chosen with the code, a landline first: refused, the choice kept.
     click(c, "#method-sms").await;
     fill(c, "#phone", "02 511 11 11").await;
     click_and_wait_reload(c, "form.card button[type=submit]").await;
     wait_text(c, "Dit is geen gsm-nummer").await;
-    assert_eq!(path(c).await, "/account/2fa/enable");
+    assert_eq!(path(c).await, "/secure/code");
     assert!(j.sms_files().is_empty(), "no SMS to a landline");
     let sms = c
         .find(Locator::Css("#method-sms"))

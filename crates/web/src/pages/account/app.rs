@@ -7,10 +7,11 @@ use crate::extract::{session_token, set_session, Ctx};
 use crate::gate::{Enrolling, Page};
 use crate::i18n::Lang;
 use crate::pages::step::{checked, Leave};
+use crate::pages::steps::{self, At, Journey, Via};
 use crate::qr;
 use crate::view::page;
 use crate::AppState;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -26,10 +27,12 @@ pub async fn enable_form(
     ctx: Ctx,
     Enrolling(info, _): Enrolling<Page>,
     jar: CookieJar,
+    Query(via): Query<Via>,
 ) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     if info.session.stage != SessionStage::Enrollment {
-        return (jar, enable_page(&ctx, &csrf, None)).into_response();
+        let first = first_factor(&state, &info.account).await;
+        return (jar, enable_page(&ctx, &csrf, None, first)).into_response();
     }
     // The password (and, from "secure your account now", the address) was proven
     // moments ago: only the method is left to choose.
@@ -38,17 +41,53 @@ pub async fn enable_form(
     } else {
         ctx.lang.t("choose_intro")
     };
-    let extra = minijinja::context! { intro => intro };
+    let journey = via.journey().unwrap_or(Journey::SignIn);
+    let extra = minijinja::context! {
+        intro => intro, sms_offered => state.app.sms_offered(), via => journey.as_str(),
+        steps => journey.bar(ctx.lang, At::Choose),
+    };
     (jar, page(&ctx, "choose_method.html", &csrf, false, extra)).into_response()
+}
+
+/// Whether the account has no second factor yet (then setting one up is the
+/// journey of the step bar, recovery codes included).
+async fn first_factor(state: &AppState, account: &Account) -> bool {
+    state
+        .app
+        .active_factors(account.id)
+        .await
+        .is_ok_and(|f| f.is_empty())
+}
+
+/// The method page again after the SMS could not be started: the choice and the
+/// number kept, the problem said.
+pub(crate) fn choose_again(
+    state: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    e: &Error,
+    phone: &str,
+    journey: Journey,
+) -> Response {
+    let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
+    let extra = minijinja::context! {
+        intro => ctx.lang.t("choose_intro"), error => ctx.lang.t(sms_error_key(e)), phone => phone.trim(),
+        method => "sms", method_error => true, sms_offered => state.app.sms_offered(),
+        via => journey.as_str(), steps => journey.bar(ctx.lang, At::Choose),
+    };
+    let page = page(ctx, "choose_method.html", &csrf, false, extra);
+    (StatusCode::BAD_REQUEST, jar, page).into_response()
 }
 
 /// My Profile's "enable": the password, then the QR link by mail (as in the manual)
 /// or the QR code right here.
-fn enable_page(ctx: &Ctx, csrf: &str, error: Option<&str>) -> Response {
+fn enable_page(ctx: &Ctx, csrf: &str, error: Option<&str>, first: bool) -> Response {
     let t = |k| ctx.lang.t(k);
+    let journey = first.then_some(Journey::Profile);
     let extra = minijinja::context! {
-        title => t("confirm_password_title"), intro => t("enable_intro"), action => "/account/2fa/enable",
-        error => error, mail_option => true,
+        title => t("confirm_password_title"), intro => t("enable_intro"),
+        action => format!("/account/2fa/enable{}", steps::query(journey)),
+        error => error, mail_option => true, steps => steps::bar(journey, ctx.lang, At::Start),
     };
     let status = if error.is_some() {
         StatusCode::FORBIDDEN
@@ -74,6 +113,8 @@ pub struct EnableForm {
     method: Option<String>,
     #[serde(default)]
     phone: String,
+    /// The journey, from the method page's form.
+    via: Option<String>,
 }
 
 pub async fn enable_submit(
@@ -81,20 +122,24 @@ pub async fn enable_submit(
     ctx: Ctx,
     Enrolling(info, _): Enrolling<Page>,
     jar: CookieJar,
+    Query(query): Query<Via>,
     Form(f): Form<EnableForm>,
 ) -> Result<Response, Leave> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
+    let via = Via {
+        via: f.via.clone().or(query.via),
+    };
+    let journey = via.journey();
     if info.session.stage == SessionStage::Enrollment && f.method.as_deref() == Some("sms") {
         let token = session_token(&jar).ok_or_else(|| Leave::To(Redirect::to("/login")))?;
         let r = match state.app.begin_sms(&token, &f.phone, None, &ctx.req).await {
-            Ok(s) => Redirect::to(&format!("/account/2fa/sms/{}", s.factor_id)).into_response(),
+            Ok(s) => {
+                let to = format!("/account/2fa/sms/{}{}", s.factor_id, steps::query(journey));
+                Redirect::to(&to).into_response()
+            }
             Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => {
-                let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-                let extra = minijinja::context! {
-                    intro => ctx.lang.t("choose_intro"), error => ctx.lang.t(sms_error_key(&e)), phone => f.phone.trim(),
-                };
-                let page = page(&ctx, "choose_method.html", &csrf, false, extra);
-                (StatusCode::BAD_REQUEST, jar, page).into_response()
+                let journey = journey.unwrap_or(Journey::SignIn);
+                choose_again(&state, &ctx, jar, &e, &f.phone, journey)
             }
             Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
         };
@@ -106,7 +151,12 @@ pub async fn enable_submit(
             .begin_totp_in_enrollment(&info)
             .await
             .on_page(ctx.lang)?;
-        return Ok(Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response());
+        let to = format!(
+            "/account/2fa/setup/{}{}",
+            e.factor_id,
+            steps::query(journey)
+        );
+        return Ok(Redirect::to(&to).into_response());
     }
     let result = if f.delivery.as_deref() == Some("mail") {
         let base = state.base_url();
@@ -120,6 +170,7 @@ pub async fn enable_submit(
                 let extra = minijinja::context! {
                     email => info.account.email.as_str(),
                     days => state.app.link_days().to_string(),
+                    steps => steps::bar(journey, ctx.lang, At::Mail),
                 };
                 let page = page(&ctx, "link_sent.html", &csrf, true, extra);
                 return Ok((jar, page).into_response());
@@ -131,13 +182,21 @@ pub async fn enable_submit(
             .app
             .begin_totp(&info.account, &f.password, &ctx.req)
             .await
-            .map(|e| Redirect::to(&format!("/account/2fa/setup/{}", e.factor_id)).into_response())
+            .map(|e| {
+                let to = format!(
+                    "/account/2fa/setup/{}{}",
+                    e.factor_id,
+                    steps::query(journey)
+                );
+                Redirect::to(&to).into_response()
+            })
     };
     match result {
         Ok(r) => Ok(r),
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-            let page = enable_page(&ctx, &csrf, Some(ctx.lang.t("wrong_password")));
+            let first = journey.is_some();
+            let page = enable_page(&ctx, &csrf, Some(ctx.lang.t("wrong_password")), first);
             Ok((jar, page).into_response())
         }
         Err(e) => Err(PageError::from_domain(e, ctx.lang).into()),
@@ -150,6 +209,7 @@ fn setup_response(
     jar: CookieJar,
     e: &TotpEnrollment,
     error: Option<&str>,
+    via: &Via,
 ) -> Result<Response, PageError> {
     let svg = qr::svg(&e.otpauth_uri).map_err(|err| {
         tracing::error!(error = %err, "QR rendering failed");
@@ -164,7 +224,9 @@ fn setup_response(
         qr_svg => svg,
         png_url => format!("/account/2fa/setup/{}/qr.png", e.factor_id),
         key_grouped => totp::grouped(&e.secret_base32),
-        action => format!("/account/2fa/setup/{}", e.factor_id),
+        otpauth_uri => &e.otpauth_uri,
+        action => format!("/account/2fa/setup/{}{}", e.factor_id, via.query()),
+        steps => steps::bar(via.journey(), ctx.lang, At::Connect),
         error => error,
         shared_mailbox => e.shared_mailbox,
     };
@@ -193,9 +255,10 @@ pub async fn setup_page(
     Enrolling(info, _): Enrolling<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
+    Query(via): Query<Via>,
 ) -> Result<Response, PageError> {
     let e = pending(&state, &info.account, &id, ctx.lang).await?;
-    setup_response(&state, &ctx, jar, &e, None)
+    setup_response(&state, &ctx, jar, &e, None, &via)
 }
 
 pub async fn setup_png(
@@ -236,6 +299,7 @@ pub async fn setup_submit(
     Enrolling(info, _): Enrolling<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
+    Query(via): Query<Via>,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
@@ -257,7 +321,10 @@ pub async fn setup_submit(
             };
             Ok(match codes {
                 // The first factor: its recovery codes, shown this once.
-                Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
+                Some(codes) => {
+                    let steps = steps::bar(via.journey(), ctx.lang, At::Codes);
+                    recovery_codes_page(&state, &ctx, jar, &codes, true, steps)
+                }
                 None => {
                     let to = super::after_enabling(&state, &jar);
                     (jar, Redirect::to(to)).into_response()
@@ -270,7 +337,14 @@ pub async fn setup_submit(
                 .pending_totp(&info.account, id)
                 .await
                 .on_page(ctx.lang)?;
-            setup_response(&state, &ctx, jar, &e, Some(ctx.lang.t("setup_failed")))
+            setup_response(
+                &state,
+                &ctx,
+                jar,
+                &e,
+                Some(ctx.lang.t("setup_failed")),
+                &via,
+            )
         }
         Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }

@@ -5,9 +5,10 @@ use crate::error::{OnPage, PageError};
 use crate::extract::{session_token, set_session, Ctx};
 use crate::gate::{Enrolling, Page, SignedIn};
 use crate::pages::step::{checked, Leave};
+use crate::pages::steps::{self, At, Via};
 use crate::view::page;
 use crate::AppState;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -110,9 +111,9 @@ async fn sms_code_page(
     ctx: &Ctx,
     jar: CookieJar,
     id: FactorId,
-    notice: Option<&str>,
-    error: Option<&str>,
+    (notice, error): (Option<&str>, Option<&str>),
     status: StatusCode,
+    via: &Via,
 ) -> Result<Response, PageError> {
     let Some(token) = session_token(&jar) else {
         return Ok(Redirect::to("/login").into_response());
@@ -124,8 +125,9 @@ async fn sms_code_page(
         .on_page(ctx.lang)?;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
-        to => to, action => format!("/account/2fa/sms/{id}"), resend => format!("/account/2fa/sms/{id}/resend"),
-        notice => notice, error => error,
+        to => to, action => format!("/account/2fa/sms/{id}{}", via.query()),
+        resend => format!("/account/2fa/sms/{id}/resend{}", via.query()),
+        notice => notice, error => error, steps => steps::bar(via.journey(), ctx.lang, At::Connect),
     };
     Ok((
         status,
@@ -141,9 +143,10 @@ pub async fn sms_setup_page(
     _: Enrolling<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
+    Query(via): Query<Via>,
 ) -> Result<Response, PageError> {
     let id = factor_id(&id, ctx.lang)?;
-    sms_code_page(&state, &ctx, jar, id, None, None, StatusCode::OK).await
+    sms_code_page(&state, &ctx, jar, id, (None, None), StatusCode::OK, &via).await
 }
 
 pub async fn sms_setup_submit(
@@ -152,6 +155,7 @@ pub async fn sms_setup_submit(
     _: Enrolling<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
+    Query(via): Query<Via>,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
@@ -164,7 +168,14 @@ pub async fn sms_setup_submit(
                 None => jar,
             };
             Ok(match codes {
-                Some(codes) => recovery_codes_page(&state, &ctx, jar, &codes, true),
+                Some(codes) => recovery_codes_page(
+                    &state,
+                    &ctx,
+                    jar,
+                    &codes,
+                    true,
+                    steps::bar(via.journey(), ctx.lang, At::Codes),
+                ),
                 None => {
                     let to = super::after_enabling(&state, &jar);
                     (jar, Redirect::to(to)).into_response()
@@ -178,9 +189,9 @@ pub async fn sms_setup_submit(
                 &ctx,
                 jar,
                 id,
-                None,
-                Some(error),
+                (None, Some(error)),
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &via,
             )
             .await
         }
@@ -194,6 +205,7 @@ pub async fn sms_setup_resend(
     _: Enrolling<Page>,
     jar: CookieJar,
     Path(id): Path<String>,
+    Query(via): Query<Via>,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
@@ -201,7 +213,8 @@ pub async fn sms_setup_resend(
     match state.app.resend_setup_sms(&token, id, &ctx.req).await {
         Ok(_) => {
             let notice = ctx.lang.t("sms_sent_again");
-            sms_code_page(&state, &ctx, jar, id, Some(notice), None, StatusCode::OK).await
+            let texts = (Some(notice), None);
+            sms_code_page(&state, &ctx, jar, id, texts, StatusCode::OK, &via).await
         }
         Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
             let error = ctx.lang.t(sms_error_key(&e));
@@ -210,9 +223,9 @@ pub async fn sms_setup_resend(
                 &ctx,
                 jar,
                 id,
-                None,
-                Some(error),
+                (None, Some(error)),
                 StatusCode::TOO_MANY_REQUESTS,
+                &via,
             )
             .await
         }

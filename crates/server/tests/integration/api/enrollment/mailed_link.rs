@@ -253,17 +253,24 @@ async fn pages_walk_both_journeys(backend: Backend) {
     let r = submit(&c, &code_page, "/secure/code/resend", &[]).await;
     assert!(r.1.contains("nieuwe code"), "{}", r.1);
     let code = code_in(&nth_mail(&app, "email-code", 2).await);
-    let r = submit(&c, &code_page, "/secure/code", &[("code", &code)]).await;
-    assert_eq!((r.0, r.2.as_deref()), (303, Some("/account/2fa/enable")));
-    let (_, choose) = page(&c, "/account/2fa/enable").await;
+    // The method is chosen with the code: the app by default.
     assert!(
-        choose.contains("name=\"method\"") && !choose.contains("id=\"password\""),
-        "{choose}"
+        code_page.contains("name=\"method\"") && !code_page.contains("id=\"password\""),
+        "{code_page}"
     );
-    let r = submit(&c, &choose, "/account/2fa/enable", &[("method", "totp")]).await;
+    let r = submit(
+        &c,
+        &code_page,
+        "/secure/code",
+        &[("code", &code), ("method", "totp")],
+    )
+    .await;
     assert_eq!(r.0, 303);
     let setup = r.2.expect("to the QR page");
-    assert!(setup.starts_with("/account/2fa/setup/"), "{setup}");
+    assert!(
+        setup.starts_with("/account/2fa/setup/") && setup.ends_with("?via=secure"),
+        "{setup}"
+    );
     let (_, qr) = page(&c, &setup).await;
     let secret = key_on(&qr);
     let r = submit(&c, &qr, &setup, &[("code", &app.code(&secret))]).await;
