@@ -11,6 +11,7 @@ mod devices;
 mod driver;
 mod journey;
 mod looks;
+mod manuals;
 mod portal;
 mod portal_sessions;
 mod set_up;
