@@ -3,6 +3,7 @@
 
 pub mod oidc;
 pub mod sms;
+pub mod ui;
 mod validate;
 
 use chrono::NaiveDate;
@@ -38,6 +39,8 @@ pub struct Config {
     pub forward_auth: ForwardAuthConfig,
     /// The OpenID Connect provider: key retention and clients (`[oidc]`).
     pub oidc: oidc::OidcConfig,
+    /// How pages and mails read: the time zone of dates, which Dutch (`[ui]`).
+    pub ui: ui::UiConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -224,6 +227,7 @@ impl Default for Config {
             sms: sms::SmsConfig::default(),
             forward_auth: ForwardAuthConfig::default(),
             oidc: oidc::OidcConfig::default(),
+            ui: ui::UiConfig::default(),
         }
     }
 }

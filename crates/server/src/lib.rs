@@ -264,7 +264,8 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         cookie_domain: Some(config.session.cookie_domain.trim().trim_start_matches('.'))
             .filter(|d| !d.is_empty())
             .map(str::to_owned),
-        time_zone: tweestap_web::dates::Zone::default(),
+        time_zone: config.ui.zone()?,
+        dutch: config.ui.dutch()?,
     };
     let router = tweestap_web::router(app.clone(), &key, web);
     match mailer.outbox() {

@@ -69,11 +69,21 @@ const MONTHS_EN: [&str; 12] = [
 pub fn day(lang: Lang, tz: Tz, t: DateTime<Utc>) -> String {
     let local = t.with_timezone(&tz);
     let months = match lang {
-        Lang::Nl => &MONTHS_NL,
+        Lang::Nl | Lang::NlNl => &MONTHS_NL,
         Lang::En => &MONTHS_EN,
     };
     let month = months[local.month0() as usize % 12];
     format!("{} {month} {}", local.day(), local.year())
+}
+
+/// A calendar day (no time, so no zone): "11 maart 2026" / "11 March 2026".
+pub fn calendar_day(lang: Lang, d: chrono::NaiveDate) -> String {
+    let months = match lang {
+        Lang::Nl | Lang::NlNl => &MONTHS_NL,
+        Lang::En => &MONTHS_EN,
+    };
+    let month = months[d.month0() as usize % 12];
+    format!("{} {month} {}", d.day(), d.year())
 }
 
 /// The time of day: "16:39".
@@ -85,7 +95,7 @@ pub fn time(tz: Tz, t: DateTime<Utc>) -> String {
 /// Day and time: "4 december 2026 om 16:39" / "4 December 2026 at 16:39".
 pub fn day_time(lang: Lang, tz: Tz, t: DateTime<Utc>) -> String {
     let at = match lang {
-        Lang::Nl => "om",
+        Lang::Nl | Lang::NlNl => "om",
         Lang::En => "at",
     };
     format!("{} {at} {}", day(lang, tz, t), time(tz, t))

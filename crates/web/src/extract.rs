@@ -49,9 +49,10 @@ impl FromRequestParts<AppState> for Ctx {
             .map(|c| c.0.ip().to_string());
         let cookie_lang = CookieJar::from_headers(&parts.headers)
             .get(LANG_COOKIE)
-            .and_then(|c| Lang::from_code(c.value()));
-        let lang =
-            cookie_lang.unwrap_or_else(|| Lang::negotiate(header_str(header::ACCEPT_LANGUAGE)));
+            .and_then(|c| Lang::from_tag(c.value(), state.settings.dutch));
+        let lang = cookie_lang.unwrap_or_else(|| {
+            Lang::negotiate_with(header_str(header::ACCEPT_LANGUAGE), state.settings.dutch)
+        });
         Ok(Ctx {
             req: RequestContext {
                 ip: forwarded.or(peer),

@@ -1,35 +1,95 @@
 //! Languages: Dutch first, English too. Texts live in `locales/*.toml`.
+//!
+//! Dutch comes in two kinds: `nl.toml` is written as Flanders speaks (gsm,
+//! aanmelden, afmelden); `nl-NL.toml` holds only the words the Netherlands say
+//! otherwise (mobiel, inloggen, uitloggen) and is laid over it. A browser asking for
+//! `nl-BE` or `nl-NL` gets that one; plain `nl` gets the configured [`Dutch`].
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
+    /// Dutch as in Flanders (`nl.toml`).
     Nl,
     En,
+    /// Dutch as in the Netherlands (`nl.toml` with `nl-NL.toml` over it).
+    NlNl,
+}
+
+/// Which Dutch a browser gets that asks for plain `nl` (`[ui] dutch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dutch {
+    /// Flemish: gsm, aanmelden, afmelden.
+    #[default]
+    Be,
+    /// Netherlands: mobiel, inloggen, uitloggen.
+    Nl,
+}
+
+impl Dutch {
+    /// `nl-BE` or `nl-NL` (any case, `_` or `-`).
+    pub fn from_tag(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "nl-be" => Some(Dutch::Be),
+            "nl-nl" => Some(Dutch::Nl),
+            _ => None,
+        }
+    }
+
+    pub fn lang(self) -> Lang {
+        match self {
+            Dutch::Be => Lang::Nl,
+            Dutch::Nl => Lang::NlNl,
+        }
+    }
 }
 
 pub const LANG_COOKIE: &str = "tweestap_lang";
 
 impl Lang {
+    /// The tag of pages and of the language cookie: `nl`, `en`, `nl-NL`.
     pub fn code(self) -> &'static str {
         match self {
             Lang::Nl => "nl",
             Lang::En => "en",
+            Lang::NlNl => "nl-NL",
         }
     }
 
+    /// Whether this is one of the kinds of Dutch.
+    pub fn is_dutch(self) -> bool {
+        matches!(self, Lang::Nl | Lang::NlNl)
+    }
+
+    /// A language tag with Flemish for plain `nl`; see [`Lang::from_tag`].
     pub fn from_code(s: &str) -> Option<Self> {
+        Self::from_tag(s, Dutch::Be)
+    }
+
+    /// A language tag (`nl-BE`, `nl-NL`, `nl`, `en-GB`...); plain `nl` and other
+    /// Dutch (`nl-SR`) get `dutch`.
+    pub fn from_tag(s: &str, dutch: Dutch) -> Option<Self> {
+        let s = s.trim();
         match s.get(..2).map(str::to_ascii_lowercase).as_deref() {
-            Some("nl") => Some(Lang::Nl),
+            Some("nl") => Some(Dutch::from_tag(s).unwrap_or(dutch).lang()),
             Some("en") => Some(Lang::En),
             _ => None,
         }
     }
 
-    /// The best language for an `Accept-Language` header; Dutch when nothing fits.
+    /// The best language for an `Accept-Language` header; Flemish Dutch when nothing
+    /// fits (see [`Lang::negotiate_with`]).
     pub fn negotiate(header: Option<&str>) -> Self {
-        let Some(h) = header else { return Lang::Nl };
+        Self::negotiate_with(header, Dutch::Be)
+    }
+
+    /// The best language for an `Accept-Language` header; plain `nl` and nothing
+    /// that fits get `dutch`.
+    pub fn negotiate_with(header: Option<&str>, dutch: Dutch) -> Self {
+        let Some(h) = header else {
+            return dutch.lang();
+        };
         let mut best: Option<(f32, Lang)> = None;
         for part in h.split(',') {
             let mut it = part.trim().split(';');
@@ -38,21 +98,27 @@ impl Lang {
                 .find_map(|p| p.trim().strip_prefix("q="))
                 .and_then(|q| q.parse::<f32>().ok())
                 .unwrap_or(1.0);
-            if let Some(l) = Lang::from_code(tag) {
+            if let Some(l) = Lang::from_tag(tag, dutch) {
                 if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
                     best = Some((q, l));
                 }
             }
         }
-        best.map(|(_, l)| l).unwrap_or(Lang::Nl)
+        best.map(|(_, l)| l).unwrap_or(dutch.lang())
     }
 
     pub fn texts(self) -> &'static BTreeMap<String, String> {
         static NL: OnceLock<BTreeMap<String, String>> = OnceLock::new();
         static EN: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+        static NL_NL: OnceLock<BTreeMap<String, String>> = OnceLock::new();
         match self {
             Lang::Nl => NL.get_or_init(|| parse(include_str!("../locales/nl.toml"))),
             Lang::En => EN.get_or_init(|| parse(include_str!("../locales/en.toml"))),
+            Lang::NlNl => NL_NL.get_or_init(|| {
+                let mut texts = Lang::Nl.texts().clone();
+                texts.extend(parse(include_str!("../locales/nl-NL.toml")));
+                texts
+            }),
         }
     }
 
@@ -73,7 +139,7 @@ impl From<tweestap_domain::mail::Language> for Lang {
 impl From<Lang> for tweestap_domain::mail::Language {
     fn from(l: Lang) -> Self {
         match l {
-            Lang::Nl => tweestap_domain::mail::Language::Nl,
+            Lang::Nl | Lang::NlNl => tweestap_domain::mail::Language::Nl,
             Lang::En => tweestap_domain::mail::Language::En,
         }
     }
@@ -107,5 +173,58 @@ mod tests {
         assert_eq!(Lang::negotiate(Some("fr, de")), Lang::Nl);
         assert_eq!(Lang::negotiate(Some("nl;q=0.2, en;q=0.7")), Lang::En);
         assert_eq!(Lang::negotiate(Some(";;q=x,,")), Lang::Nl);
+    }
+
+    #[test]
+    fn flemish_and_netherlands_dutch_by_accept_language_and_the_configured_default() {
+        for dutch in [Dutch::Be, Dutch::Nl] {
+            let n = |h: &str| Lang::negotiate_with(Some(h), dutch);
+            assert_eq!(n("nl-BE"), Lang::Nl);
+            assert_eq!(n("nl-be,nl;q=0.9,en;q=0.5"), Lang::Nl);
+            assert_eq!(n("nl-NL,nl;q=0.9"), Lang::NlNl);
+            assert_eq!(n("fr-BE,nl-NL;q=0.8,en;q=0.5"), Lang::NlNl);
+            assert_eq!(n("en-GB,en;q=0.9"), Lang::En);
+            // Plain Dutch, other Dutch, or nothing that fits: the configured one.
+            for h in ["nl", "nl-SR", "fr, de"] {
+                assert_eq!(n(h), dutch.lang(), "{h}");
+            }
+            assert_eq!(Lang::negotiate_with(None, dutch), dutch.lang());
+            // The language cookie: `nl` follows the default, the full tags do not.
+            assert_eq!(Lang::from_tag("nl", dutch), Some(dutch.lang()));
+            assert_eq!(Lang::from_tag("nl-NL", dutch), Some(Lang::NlNl));
+            assert_eq!(Lang::from_tag("nl-BE", dutch), Some(Lang::Nl));
+            assert_eq!(Lang::from_tag("fr", dutch), None);
+        }
+        assert_eq!(Dutch::from_tag(" NL_nl "), Some(Dutch::Nl));
+        assert_eq!(Dutch::from_tag("nl"), None);
+        assert_eq!(Lang::NlNl.code(), "nl-NL");
+        assert_eq!(
+            tweestap_domain::mail::Language::from(Lang::NlNl),
+            tweestap_domain::mail::Language::Nl
+        );
+    }
+
+    /// The overlay holds only words that differ, and only keys Dutch has.
+    #[test]
+    fn the_netherlands_overlay_changes_words_not_keys() {
+        let overlay = parse(include_str!("../locales/nl-NL.toml"));
+        assert!(overlay.len() >= 10, "{}", overlay.len());
+        let nl = Lang::Nl.texts();
+        for (k, v) in &overlay {
+            let base = nl
+                .get(k)
+                .unwrap_or_else(|| panic!("{k} is not a key of nl.toml"));
+            assert_ne!(base, v, "{k}: the same as nl.toml, so not needed");
+        }
+        let keys = |l: Lang| l.texts().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(Lang::NlNl), keys(Lang::Nl));
+        for l in [Lang::Nl, Lang::NlNl] {
+            let all: String = l.texts().values().cloned().collect::<Vec<_>>().join("\n");
+            let (be, nl) = (all.contains("gsm"), all.contains("mobiel"));
+            assert_eq!((be, nl), (l == Lang::Nl, l == Lang::NlNl), "{l:?}");
+        }
+        assert_eq!(Lang::NlNl.t("login_button"), "Inloggen");
+        assert_eq!(Lang::NlNl.t("logout"), "Uitloggen");
+        assert_eq!(Lang::Nl.t("login_button"), "Aanmelden");
     }
 }

@@ -53,6 +53,8 @@ pub struct WebSettings {
     pub cookie_domain: Option<String>,
     /// The zone pages and mails show dates in (`[ui] time_zone`).
     pub time_zone: dates::Zone,
+    /// The Dutch of a browser that asks for plain `nl` (`[ui] dutch`).
+    pub dutch: i18n::Dutch,
 }
 
 pub struct Inner {

@@ -60,7 +60,7 @@ pub fn render_notice(
         .replace("{organisation}", brand.organisation);
     let name = if to_name.trim().is_empty() {
         match lang {
-            Lang::Nl => "gebruiker",
+            Lang::Nl | Lang::NlNl => "gebruiker",
             Lang::En => "user",
         }
     } else {

@@ -155,7 +155,9 @@ pub(crate) async fn deadline_banner(
     };
     (!has_factor).then(|| {
         minijinja::context! {
-            date => date.format("%d-%m-%Y").to_string(),
+            // The banner is shared by pages of either language: both, the template picks.
+            date_nl => crate::dates::calendar_day(Lang::Nl, date),
+            date_en => crate::dates::calendar_day(Lang::En, date),
             days => days.to_string(),
         }
     })
@@ -237,7 +239,8 @@ async fn switch_language(
     Query(q): Query<Next>,
     jar: CookieJar,
 ) -> Response {
-    let lang = Lang::from_code(&code).unwrap_or(Lang::Nl);
+    let dutch = state.settings.dutch;
+    let lang = Lang::from_tag(&code, dutch).unwrap_or(dutch.lang());
     let cookie = Cookie::build((LANG_COOKIE, lang.code()))
         .path("/")
         .permanent()

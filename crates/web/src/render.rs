@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn every_template_renders_in_both_languages() {
         let t = Templates::new();
-        for lang in [Lang::Nl, Lang::En] {
+        for lang in [Lang::Nl, Lang::En, Lang::NlNl] {
             for name in [
                 "login.html",
                 "code.html",

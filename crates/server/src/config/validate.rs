@@ -6,6 +6,8 @@ use super::{Config, ConfigError};
 impl Config {
     /// Checks every value that has a range; the first one outside it is the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.ui.zone()?;
+        self.ui.dutch()?;
         let public = self.public_url.trim();
         let absolute = url::Url::parse(public)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());

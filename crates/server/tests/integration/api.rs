@@ -4,6 +4,7 @@ mod devices;
 mod enrollment;
 mod forward_auth;
 mod journeys;
+mod locales;
 mod mail;
 mod oidc;
 mod oidc_attacks;

@@ -63,10 +63,10 @@ pub async fn profile(
                 FactorKind::Totp => ctx.lang.t("factor_app").to_owned(),
                 FactorKind::Sms => ctx.lang.t("factor_sms").replace("{to}", &f.label),
             },
-            created: f.created_at.format("%Y-%m-%d").to_string(),
+            created: state.day(ctx.lang, f.created_at),
             last_used: f
                 .last_used_at
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                .map(|t| state.day_time(ctx.lang, t)),
         })
         .collect();
     let notice = match q.done.as_deref() {
@@ -83,7 +83,7 @@ pub async fn profile(
         (Ok(d), Ok(n)) => (d, n),
         (Err(e), _) | (_, Err(e)) => return Err(PageError::from_domain(e, ctx.lang)),
     };
-    let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+    let day = |t: chrono::DateTime<chrono::Utc>| state.day(ctx.lang, t);
     let devices: Vec<minijinja::Value> = devices
         .iter()
         .map(|d| {

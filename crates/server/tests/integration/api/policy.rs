@@ -145,7 +145,7 @@ async fn the_banner_counts_down_and_can_be_postponed(backend: Backend) {
     let (status, home) = page(&c, "/").await;
     assert_eq!(status, 200);
     assert!(
-        home.contains("Tweestapsverificatie wordt verplicht vanaf 11-03-2026")
+        home.contains("Tweestapsverificatie wordt verplicht vanaf 11 maart 2026")
             && home.contains("Nog 10 dagen"),
         "{home}"
     );
