@@ -20,7 +20,7 @@ mod upkeep;
 pub use crate::error::{StoreError, StoreResult};
 pub use accounts::{AccountStore, NewAccount};
 pub use audit::AuditStore;
-pub use codes::CodeStore;
+pub use codes::{CodeStore, SmsSendsOf};
 pub use devices::DeviceStore;
 pub use factors::FactorStore;
 pub use links::{LinkStore, NewPasswordReset};

@@ -33,6 +33,8 @@ pub struct CodeStepStanding {
     /// When the lock ends, while the code step is locked. An SMS code and a recovery
     /// code still work while it is (each has its own limits).
     pub locked_until: Option<DateTime<Utc>>,
+    /// Seconds until the lock ends, while locked (by the engine's clock).
+    pub retry_after: Option<i64>,
 }
 
 /// What the password step leads to.
@@ -373,6 +375,7 @@ impl Tweestap {
         Ok(CodeStepStanding {
             tries_left,
             locked_until,
+            retry_after: self.code_locked_for(&account, now),
         })
     }
 

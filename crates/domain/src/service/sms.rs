@@ -11,6 +11,7 @@ use crate::language::Language;
 use crate::session::SessionStage;
 use crate::session_code::CodePurpose;
 use crate::sms::{PhoneNumber, SmsMessage, SmsOutcome, SmsRefusal, SmsSend, SMS_SENDS_PER_SESSION};
+use crate::store::SmsSendsOf;
 use crate::token::{Token, TokenHash};
 use uuid::Uuid;
 
@@ -124,6 +125,94 @@ impl Tweestap {
                 Err(Error::SmsUnavailable)
             }
         }
+    }
+
+    /// Seconds until the hourly limit that now refuses an SMS to `number`
+    /// frees up; `None` when no such limit refuses (or the budget of the whole
+    /// installation is spent: that has no time to wait for).
+    async fn sms_free_again_in(
+        &self,
+        account: &Account,
+        number: &PhoneNumber,
+        ctx: &RequestContext,
+    ) -> Result<Option<i64>> {
+        let number_mac = self
+            .secrets
+            .code_mac(b"tweestap sms number v1", number.e164().as_bytes());
+        let now = self.clock.now();
+        let hour_ago = now - chrono::Duration::hours(1);
+        let sent = self
+            .store
+            .sms_sends_since(account.id, &number_mac, ctx.ip.as_deref(), hour_ago)
+            .await?;
+        let p = &self.settings.sms;
+        let (of, count, limit) = match p.check(number, &sent) {
+            Err(SmsRefusal::AccountLimit) => (
+                SmsSendsOf::Account(account.id),
+                sent.account,
+                p.per_account_per_hour,
+            ),
+            Err(SmsRefusal::NumberLimit) => (
+                SmsSendsOf::Number(&number_mac),
+                sent.number,
+                p.per_number_per_hour,
+            ),
+            Err(SmsRefusal::IpLimit) => match ctx.ip.as_deref() {
+                Some(ip) => (SmsSendsOf::Ip(ip), sent.ip, p.per_ip_per_hour),
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        // One more may go once the sends counted drop below the limit: when the
+        // (count - limit + 1)-th oldest is an hour old.
+        let skip = count.saturating_sub(limit);
+        let at = self.store.sms_send_at(of, hour_ago, skip).await?;
+        Ok(at.map(|t| (t + chrono::Duration::hours(1) - now).num_seconds().max(1)))
+    }
+
+    /// While an hourly limit refuses the SMS of the sign-in `session`: the seconds
+    /// until it frees up.
+    pub async fn sign_in_sms_free_again_in(
+        &self,
+        session: &Token,
+        ctx: &RequestContext,
+    ) -> Result<Option<i64>> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        let factors = self.active_factors(info.account.id).await?;
+        let Some(f) = factors.iter().find(|f| f.kind == FactorKind::Sms) else {
+            return Ok(None);
+        };
+        let number = self.number_of(f)?;
+        self.sms_free_again_in(&info.account, &number, ctx).await
+    }
+
+    /// While an hourly limit refuses the SMS to the phone `id` being set up: the
+    /// seconds until it frees up.
+    pub async fn setup_sms_free_again_in(
+        &self,
+        session: &Token,
+        id: FactorId,
+        ctx: &RequestContext,
+    ) -> Result<Option<i64>> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        let f = self.pending_sms(&info, id).await?;
+        let number = self.number_of(&f)?;
+        self.sms_free_again_in(&info.account, &number, ctx).await
+    }
+
+    /// While an hourly limit refuses an SMS to the typed `phone` (a phone about to
+    /// be set up): the seconds until it frees up.
+    pub async fn phone_sms_free_again_in(
+        &self,
+        session: &Token,
+        phone: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<i64>> {
+        let info = self.session(session).await?.ok_or(Error::Unauthenticated)?;
+        let Ok(number) = self.settings.sms.parse_number(phone) else {
+            return Ok(None);
+        };
+        self.sms_free_again_in(&info.account, &number, ctx).await
     }
 
     async fn sends_so_far(&self, session: &Token) -> Result<u32> {
@@ -314,6 +403,25 @@ impl Tweestap {
     }
 
     // ---- sign-in ------------------------------------------------------------------
+
+    /// The code step of someone whose only method is SMS sends the first code by
+    /// itself, once per sign-in: where it went (masked) when it sent one now, `None`
+    /// when this sign-in already had one.
+    pub async fn first_sign_in_sms(
+        &self,
+        session: &Token,
+        ctx: &RequestContext,
+    ) -> Result<Option<String>> {
+        if self.sends_so_far(session).await? > 0 {
+            return Ok(None);
+        }
+        self.send_sign_in_sms(session, ctx).await.map(Some)
+    }
+
+    /// Whether this sign-in already had an SMS code sent.
+    pub async fn sign_in_sms_sent(&self, session: &Token) -> Result<bool> {
+        Ok(self.sends_so_far(session).await? > 0)
+    }
 
     /// "Send me a code by SMS" at the code step: to the account's phone, at most
     /// [`SMS_SENDS_PER_SESSION`] per sign-in. Returns where it went (masked).

@@ -43,4 +43,22 @@ pub trait CodeStore: Send + Sync + 'static {
         ip: Option<&str>,
         since: DateTime<Utc>,
     ) -> StoreResult<SentLastHour>;
+    /// The time of the send since `since` that comes `skip` places after the
+    /// oldest, among the sends of `of`: when it is an hour old, an hourly limit that
+    /// was reached frees up.
+    async fn sms_send_at(
+        &self,
+        of: SmsSendsOf<'_>,
+        since: DateTime<Utc>,
+        skip: u32,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
+/// Whose SMS sends an hourly limit counts.
+#[derive(Debug, Clone, Copy)]
+pub enum SmsSendsOf<'a> {
+    Account(AccountId),
+    /// HMAC of the number.
+    Number(&'a str),
+    Ip(&'a str),
 }

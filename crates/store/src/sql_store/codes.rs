@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tweestap_domain::account::AccountId;
 use tweestap_domain::session_code::{CodePurpose, SessionCode};
 use tweestap_domain::sms::{SentLastHour, SmsSend};
-use tweestap_domain::store::{CodeStore, StoreResult};
+use tweestap_domain::store::{CodeStore, SmsSendsOf, StoreResult};
 use tweestap_domain::token::TokenHash;
 
 #[async_trait]
@@ -106,5 +106,31 @@ impl<B: Backend> CodeStore for SqlStore<B> {
             ip: count(row.int("by_ip")?),
             global: count(row.int("global")?),
         })
+    }
+
+    async fn sms_send_at(
+        &self,
+        of: SmsSendsOf<'_>,
+        since: DateTime<Utc>,
+        skip: u32,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let column = match of {
+            SmsSendsOf::Account(_) => "account_id",
+            SmsSendsOf::Number(_) => "number_mac",
+            SmsSendsOf::Ip(_) => "ip",
+        };
+        let q = query(format!(
+            "SELECT at FROM sms_sends WHERE {column} = $1 AND at >= $2
+             ORDER BY at ASC LIMIT 1 OFFSET $3"
+        ));
+        let q = match of {
+            SmsSendsOf::Account(a) => q.bind(a),
+            SmsSendsOf::Number(n) => q.bind(n),
+            SmsSendsOf::Ip(ip) => q.bind(ip),
+        }
+        .bind(since)
+        .bind(i64::from(skip));
+        let row = self.db().fetch_optional(q).await?;
+        row.map(|r| r.time("at")).transpose()
     }
 }
