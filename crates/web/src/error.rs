@@ -79,6 +79,12 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub retry_after: Option<i64>,
+    /// With `invalid_code` at the code step: codes that may still be tried before
+    /// the code step locks (the last one locks when it is wrong too); 0 when this
+    /// wrong code locked it (the next try answers `too_many_attempts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub tries_left: Option<u32>,
 }
 
 /// `{"error": CODE, "message": TEXT}` with the right status.
@@ -88,6 +94,7 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub retry_after: Option<i64>,
+    pub tries_left: Option<u32>,
 }
 
 impl ApiError {
@@ -97,6 +104,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            tries_left: None,
         }
     }
 }
@@ -120,6 +128,7 @@ impl From<Error> for ApiError {
             code,
             message,
             retry_after,
+            tries_left: None,
         }
     }
 }
@@ -130,6 +139,7 @@ impl IntoResponse for ApiError {
             error: self.code,
             message: self.message,
             retry_after: self.retry_after,
+            tries_left: self.tries_left,
         };
         let mut r = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {

@@ -6,6 +6,7 @@ mod forward_auth;
 mod journeys;
 mod locales;
 mod mail;
+mod messages;
 mod oidc;
 mod oidc_attacks;
 mod oidc_flow;

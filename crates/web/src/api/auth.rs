@@ -131,14 +131,16 @@ pub enum Authenticated {
 /// `recovery_code` (400 `unsupported_method`); the cookie must name a live session
 /// still awaiting its second factor (401 `unauthenticated` otherwise); the account
 /// must not be locked out after too many wrong codes (429 `too_many_attempts`); then
-/// the code (401 `invalid_code` if wrong, malformed or already used).
+/// the code (401 `invalid_code` if wrong, malformed or already used; with `totp` and
+/// `sms` its body says in `tries_left` how many codes may still be tried before the
+/// code step locks). While it is locked an SMS code and a recovery code still work.
 #[utoipa::path(
     post, path = "/login/second-factor", tag = "sign-in", operation_id = "verifySecondFactor",
     request_body = SecondFactorBody,
     responses(
         (status = 200, description = "Code accepted; the session cookie is replaced by an authenticated one.", body = Authenticated),
         (status = 400, description = "`unsupported_method`: `method` is not one of `totp`, `sms`, `recovery_code`.", body = ErrorBody),
-        (status = 401, description = "`invalid_code`: wrong, malformed or used code; `unauthenticated`: no half-finished sign-in.", body = ErrorBody),
+        (status = 401, description = "`invalid_code`: wrong, malformed or used code (with `tries_left` for `totp` and `sms`); `unauthenticated`: no half-finished sign-in.", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: too many wrong codes; the code step is locked for a while, see `retry_after`.", body = ErrorBody),
     ),
 )]
@@ -151,12 +153,20 @@ pub async fn second_factor(
     let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
     let new = match b.method.as_str() {
         // The SMS code is checked like the app's: against the live code of this sign-in.
-        "totp" | "sms" => {
-            state
-                .app
-                .verify_second_factor(&token, &b.code, &ctx.req)
-                .await?
-        }
+        "totp" | "sms" => match state
+            .app
+            .verify_second_factor(&token, &b.code, &ctx.req)
+            .await
+        {
+            Ok(new) => new,
+            Err(Error::InvalidCode) => {
+                let standing = state.app.code_step_standing(&token).await?;
+                let mut e = ApiError::from(Error::InvalidCode);
+                e.tries_left = Some(standing.tries_left);
+                return Err(e);
+            }
+            Err(e) => return Err(e.into()),
+        },
         "recovery_code" => {
             state
                 .app

@@ -8,7 +8,7 @@ mod sms;
 pub(crate) use app::choose_again;
 pub use app::{enable_form, enable_submit, setup_page, setup_png, setup_submit};
 pub use remove::{remove_form, remove_submit};
-pub(crate) use sms::sms_error_key;
+pub(crate) use sms::{sms_error_key, sms_problem_text, SmsWhere};
 pub use sms::{
     add_phone_form, add_phone_submit, sms_setup_page, sms_setup_resend, sms_setup_submit,
 };

@@ -263,6 +263,18 @@ struct LinkPage<'a> {
     choice: &'a MethodChoice,
 }
 
+/// The link of someone whose two-step verification is already on (set up since the
+/// mail was sent): nothing to set up here; sign in with the code, add more methods
+/// on My profile.
+fn already_on(ctx: &Ctx) -> Response {
+    let extra = minijinja::context! {
+        title => ctx.lang.t("enroll_already_on_title"),
+        message => ctx.lang.t("enroll_sign_in_first"), notice => true,
+    };
+    let page = page(ctx, "link_problem.html", "", false, extra);
+    (StatusCode::FORBIDDEN, page).into_response()
+}
+
 fn enroll_page(state: &AppState, ctx: &Ctx, jar: CookieJar, p: LinkPage<'_>) -> Response {
     let status = match (p.error, p.method_error) {
         (None, _) => StatusCode::OK,
@@ -302,6 +314,18 @@ pub async fn link_form(
                 SessionStage::Authenticated | SessionStage::Enrollment
             )
     });
+    // Two-step verification is already on, and this browser is not signed in as its
+    // owner: the link has nothing left to set up. Say so, and how to go on.
+    if !same
+        && !state
+            .app
+            .active_methods(account.id)
+            .await
+            .on_page(ctx.lang)?
+            .is_empty()
+    {
+        return Ok(already_on(&ctx));
+    }
     let email = account.email.to_string();
     let journey = link_journey(&state, &token).await;
     let page = LinkPage {
@@ -398,9 +422,7 @@ pub async fn link_submit(
             (ctx.lang.t(super::account::sms_error_key(e)), true)
         }
         Error::Unauthenticated => {
-            let extra = minijinja::context! { message => ctx.lang.t("enroll_sign_in_first") };
-            let page = page(&ctx, "link_problem.html", "", false, extra);
-            return Ok((StatusCode::FORBIDDEN, page).into_response());
+            return Ok(already_on(&ctx));
         }
         _ => return link_problem(&ctx, error),
     };

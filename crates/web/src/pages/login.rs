@@ -33,7 +33,12 @@ pub struct LoginQuery {
     /// `1`: the portal asks for two-step verification; someone without it sets it
     /// up first.
     mfa: Option<String>,
+    /// `1`: just signed out; the page says so.
+    signed_out: Option<String>,
 }
+
+/// Where signing out leads: the sign-in page, saying "You are signed out".
+const SIGNED_OUT: &str = "/login?signed_out=1";
 
 /// What an OIDC request asked of this sign-in, from the page's query or its form.
 fn demand(prompt: Option<&str>, mfa: Option<&str>) -> SignInDemand {
@@ -60,7 +65,7 @@ pub async fn form(Visit { state, ctx, jar }: Visit, Query(q): Query<LoginQuery>)
         email => q.login_hint.as_deref().unwrap_or_default(),
         prompt => prompt.unwrap_or_default(),
         mfa => d.require_second_factor,
-        reauth => d.skip_remembered_device,
+        reauth => d.skip_remembered_device, signed_out => q.signed_out.as_deref() == Some("1"),
     };
     form_page(&state, &ctx, jar, StatusCode::OK, "login.html", extra)
 }
@@ -135,23 +140,46 @@ pub async fn code_form(
     let Some(info) = pending(&state, &jar).await else {
         return Ok(Redirect::to(START).into_response());
     };
-    // Came through "secure your account now" with two-step verification already on.
-    let notice =
-        (q.from.as_deref() == Some("secure")).then(|| ctx.lang.t("secure_has_factor").to_owned());
+    let token = session_token(&jar)
+        .ok_or(Error::Unauthenticated)
+        .on_page(ctx.lang)?;
     let methods = state
         .app
         .active_methods(info.account.id)
         .await
         .on_page(ctx.lang)?;
-    Ok(code_page(
-        &state,
-        &ctx,
-        jar,
-        &methods,
-        StatusCode::OK,
-        notice,
-        None,
-    ))
+    let mut view = CodeView::default();
+    // Came through "secure your account now" with two-step verification already on.
+    if q.from.as_deref() == Some("secure") {
+        view.notice = Some(ctx.lang.t("secure_has_factor").to_owned());
+    }
+    let mut status = StatusCode::OK;
+    if let Some(seconds) = state
+        .app
+        .code_step_standing(&token)
+        .await
+        .on_page(ctx.lang)?
+        .retry_after
+    {
+        view.locked(ctx.lang, seconds);
+    } else if methods == [FactorKind::Sms] {
+        // SMS is the only way: the first code goes out by itself, once.
+        match state.app.first_sign_in_sms(&token, &ctx.req).await {
+            Ok(Some(to)) => {
+                view.notice = Some(ctx.lang.t("sms_sent_to").replace("{to}", &to));
+                view.sms_sent = true;
+            }
+            Ok(None) => view.sms_sent = true,
+            Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
+                (status, view.error) = sms_refused(&state, &token, &ctx, &e, &methods).await;
+                view.sms_blocked = !matches!(e, Error::SmsUnavailable);
+            }
+            Err(e) => return Err(PageError::from_domain(e, ctx.lang)),
+        }
+    } else {
+        view.sms_sent = state.app.sign_in_sms_sent(&token).await.on_page(ctx.lang)?;
+    }
+    Ok(code_page(&state, &ctx, jar, &methods, status, view))
 }
 
 /// The methods of the account whose code is due (none when the sign-in has ended).
@@ -166,6 +194,85 @@ async fn methods_of(state: &AppState, jar: &CookieJar) -> Vec<FactorKind> {
     }
 }
 
+/// What the code step shows besides its form.
+#[derive(Default)]
+struct CodeView {
+    notice: Option<String>,
+    error: Option<String>,
+    /// The app's code is locked for now: the ways forward are listed.
+    locked: bool,
+    /// An SMS went out in this sign-in: the button sends another.
+    sms_sent: bool,
+    /// No SMS can be sent now: the button is disabled.
+    sms_blocked: bool,
+}
+
+impl CodeView {
+    /// The code step is locked for `seconds` more.
+    fn locked(&mut self, lang: Lang, seconds: i64) {
+        self.error = Some(code_locked_text(lang, seconds));
+        self.locked = true;
+    }
+}
+
+/// "In 12 minutes": a wait in whole minutes, rounded up.
+pub(crate) fn in_minutes(lang: Lang, seconds: i64) -> String {
+    let minutes = (seconds.max(1) + 59) / 60;
+    if minutes == 1 {
+        lang.t("in_minutes_one").to_owned()
+    } else {
+        lang.t("in_minutes_many")
+            .replace("{count}", &minutes.to_string())
+    }
+}
+
+fn code_locked_text(lang: Lang, seconds: i64) -> String {
+    lang.t("code_locked")
+        .replace("{when}", &in_minutes(lang, seconds))
+}
+
+/// The text for a wrong code, with the tries left once two or fewer remain.
+fn wrong_code_text(lang: Lang, wrong: &str, tries_left: u32) -> String {
+    let base = lang.t(wrong);
+    match tries_left {
+        1 => format!("{base} {}", lang.t("code_tries_left_one")),
+        2 => format!(
+            "{base} {}",
+            lang.t("code_tries_left_many").replace("{count}", "2")
+        ),
+        _ => base.to_owned(),
+    }
+}
+
+/// The status and text for an SMS that was not sent at the code step: the text
+/// says when a new one can be asked for, and what else works for this person.
+async fn sms_refused(
+    state: &AppState,
+    token: &Token,
+    ctx: &Ctx,
+    e: &Error,
+    methods: &[FactorKind],
+) -> (StatusCode, Option<String>) {
+    let status = if matches!(e, Error::SmsUnavailable) {
+        StatusCode::BAD_GATEWAY
+    } else {
+        StatusCode::TOO_MANY_REQUESTS
+    };
+    let has_app = methods.contains(&FactorKind::Totp);
+    let free_at = match e {
+        Error::SmsRefused(_) => state
+            .app
+            .sign_in_sms_free_again_in(token, &ctx.req)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    let at = super::account::SmsWhere::SignIn { has_app };
+    let text = super::account::sms_problem_text(state, ctx.lang, e, at, free_at);
+    (status, Some(text))
+}
+
 /// The code step, offering the methods the account has (the app's code, an SMS).
 fn code_page(
     state: &AppState,
@@ -173,13 +280,13 @@ fn code_page(
     jar: CookieJar,
     methods: &[FactorKind],
     status: StatusCode,
-    notice: Option<String>,
-    error: Option<String>,
+    view: CodeView,
 ) -> Response {
     let has = |k| methods.contains(&k);
     let extra = minijinja::context! {
-        notice => notice, error => error, remember_days => remember_days(state),
-        app => has(FactorKind::Totp), sms => has(FactorKind::Sms),
+        notice => view.notice, error => view.error, remember_days => remember_days(state),
+        app => has(FactorKind::Totp), sms => has(FactorKind::Sms), locked => view.locked,
+        sms_sent => view.sms_sent, sms_blocked => view.sms_blocked,
     };
     form_page(state, ctx, jar, status, "code.html", extra)
 }
@@ -189,27 +296,25 @@ pub async fn send_sms(
     Form(f): Form<CodeForm>,
 ) -> Result<Response, Leave> {
     let token = posted_step(&state, &jar, &f.csrf, ctx.lang, START)?;
-    let (status, notice, error) = match state.app.send_sign_in_sms(&token, &ctx.req).await {
+    let methods = methods_of(&state, &jar).await;
+    let mut view = CodeView::default();
+    let status = match state.app.send_sign_in_sms(&token, &ctx.req).await {
         Ok(to) => {
-            let notice = ctx.lang.t("sms_sent_to").replace("{to}", &to);
-            (StatusCode::OK, Some(notice), None)
+            view.notice = Some(ctx.lang.t("sms_sent_to").replace("{to}", &to));
+            view.sms_sent = true;
+            StatusCode::OK
         }
         Err(Error::Unauthenticated) => return Ok(restart(jar, START)),
         Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
-            let status = if matches!(e, Error::SmsUnavailable) {
-                StatusCode::BAD_GATEWAY
-            } else {
-                StatusCode::TOO_MANY_REQUESTS
-            };
-            let error = ctx.lang.t(super::account::sms_error_key(&e)).to_owned();
-            (status, None, Some(error))
+            let (status, error) = sms_refused(&state, &token, &ctx, &e, &methods).await;
+            view.error = error;
+            view.sms_blocked = !matches!(e, Error::SmsUnavailable);
+            view.sms_sent = state.app.sign_in_sms_sent(&token).await.unwrap_or(false);
+            status
         }
         Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
     };
-    let methods = methods_of(&state, &jar).await;
-    Ok(code_page(
-        &state, &ctx, jar, &methods, status, notice, error,
-    ))
+    Ok(code_page(&state, &ctx, jar, &methods, status, view))
 }
 
 #[derive(Deserialize)]
@@ -249,14 +354,32 @@ async fn signed_in_response(
 }
 
 /// A code the step refused: the status and the message (`wrong` names the text for a
-/// wrong code); any other error is the error page.
-fn refused(e: Error, wrong: &'static str, lang: Lang) -> Result<(StatusCode, String), PageError> {
+/// wrong code, followed by the tries left once two or fewer remain); any other error
+/// is the error page. The flag says the code step is locked now.
+async fn refused(
+    state: &AppState,
+    token: &Token,
+    e: Error,
+    wrong: &'static str,
+    lang: Lang,
+) -> Result<(StatusCode, String, bool), PageError> {
     match e {
-        Error::InvalidCode => Ok((StatusCode::UNAUTHORIZED, lang.t(wrong).to_owned())),
+        Error::InvalidCode => {
+            let standing = state.app.code_step_standing(token).await.on_page(lang)?;
+            if let Some(seconds) = standing.retry_after {
+                return Ok((
+                    StatusCode::TOO_MANY_REQUESTS,
+                    code_locked_text(lang, seconds),
+                    true,
+                ));
+            }
+            let text = wrong_code_text(lang, wrong, standing.tries_left);
+            Ok((StatusCode::UNAUTHORIZED, text, false))
+        }
         Error::TooManyAttempts { retry_after } => Ok((
             StatusCode::TOO_MANY_REQUESTS,
-            lang.t("code_locked")
-                .replace("{seconds}", &retry_after.to_string()),
+            code_locked_text(lang, retry_after),
+            true,
         )),
         e => Err(PageError::from_domain(e, lang)),
     }
@@ -267,7 +390,7 @@ pub async fn code_submit(
     Form(f): Form<CodeForm>,
 ) -> Result<Response, Leave> {
     let token = posted_step(&state, &jar, &f.csrf, ctx.lang, START)?;
-    let (status, error) = match state
+    let (status, error, locked) = match state
         .app
         .verify_second_factor(&token, &f.code, &ctx.req)
         .await
@@ -277,18 +400,16 @@ pub async fn code_submit(
             return signed_in_response(&state, &ctx, jar, &new, remember).await;
         }
         Err(Error::Unauthenticated) => return Ok(restart(jar, START)),
-        Err(e) => refused(e, "code_failed", ctx.lang)?,
+        Err(e) => refused(&state, &token, e, "code_failed", ctx.lang).await?,
     };
     let methods = methods_of(&state, &jar).await;
-    Ok(code_page(
-        &state,
-        &ctx,
-        jar,
-        &methods,
-        status,
-        None,
-        Some(error),
-    ))
+    let view = CodeView {
+        error: Some(error),
+        locked,
+        sms_sent: state.app.sign_in_sms_sent(&token).await.unwrap_or(false),
+        ..CodeView::default()
+    };
+    Ok(code_page(&state, &ctx, jar, &methods, status, view))
 }
 
 pub async fn recovery_form(Visit { state, ctx, jar }: Visit) -> Response {
@@ -311,7 +432,12 @@ pub async fn recovery_submit(
     {
         Ok(new) => return signed_in_response(&state, &ctx, jar, &new, false).await,
         Err(Error::Unauthenticated) => return Ok(restart(jar, START)),
-        Err(e) => refused(e, "recovery_failed", ctx.lang)?,
+        // A recovery code works even while the app's code is locked: no lock text.
+        Err(Error::InvalidCode) => (
+            StatusCode::UNAUTHORIZED,
+            ctx.lang.t("recovery_failed").to_owned(),
+        ),
+        Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
     };
     let extra = minijinja::context! { error => error };
     Ok(form_page(&state, &ctx, jar, status, "recovery.html", extra))
@@ -328,8 +454,13 @@ pub async fn logout(
     Form(f): Form<LogoutForm>,
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
+    // Cancelling a half-finished sign-in is no signing out: no notice then.
+    let signed_in = matches!(
+        current_session(&state, &jar).await,
+        Ok(Some(s)) if s.session.stage == SessionStage::Authenticated
+    );
     if let Some(token) = session_token(&jar) {
         state.app.logout(&token, &ctx.req).await.on_page(ctx.lang)?;
     }
-    Ok(restart(jar, START))
+    Ok(restart(jar, if signed_in { SIGNED_OUT } else { START }))
 }

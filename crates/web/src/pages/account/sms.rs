@@ -4,6 +4,7 @@ use super::{factor_id, recovery_codes_page, CodeForm};
 use crate::error::{OnPage, PageError};
 use crate::extract::{session_token, set_session, Ctx};
 use crate::gate::{Enrolling, Page, SignedIn};
+use crate::i18n::Lang;
 use crate::pages::step::{checked, Leave};
 use crate::pages::steps::{self, At, Via};
 use crate::view::page;
@@ -28,6 +29,98 @@ pub(crate) fn sms_error_key(e: &Error) -> &'static str {
         Error::SmsRefused(_) | Error::TooManyRequests => "sms_rate_limited",
         _ => "sms_unavailable",
     }
+}
+
+/// Where an SMS problem is shown, for what the text offers instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SmsWhere {
+    /// The code step: the app (if the person has one) or a recovery code.
+    SignIn { has_app: bool },
+    /// Setting up a phone: an authenticator app instead.
+    SetUp,
+}
+
+/// The text for an SMS that was not sent: what happened, when a new one can be
+/// asked for (`free_in` seconds, while an hourly limit refuses), and what else
+/// works for this person.
+pub(crate) fn sms_problem_text(
+    state: &AppState,
+    lang: Lang,
+    e: &Error,
+    at: SmsWhere,
+    free_in: Option<i64>,
+) -> String {
+    use tweestap_domain::sms::{SmsRefusal, SMS_SENDS_PER_SESSION};
+    let meanwhile = match at {
+        SmsWhere::SignIn { has_app: true } => "sms_meanwhile_app",
+        SmsWhere::SignIn { has_app: false } => "sms_meanwhile_recovery",
+        SmsWhere::SetUp => "sms_meanwhile_setup",
+    };
+    let when = |seconds: Option<i64>| match seconds {
+        Some(s) => crate::pages::login::in_minutes(lang, s),
+        None => lang.t("within_the_hour").to_owned(),
+    };
+    match e {
+        Error::SmsRefused(SmsRefusal::CountryNotAllowed(_)) => {
+            let codes = &state.app.settings().sms.allowed_calling_codes;
+            lang.t("sms_country_only")
+                .replace("{countries}", &countries(lang, codes))
+        }
+        Error::SmsRefused(SmsRefusal::GlobalLimit) | Error::SmsUnavailable => {
+            format!("{} {}", lang.t("sms_unavailable"), lang.t(meanwhile))
+        }
+        Error::SmsRefused(_) => format!(
+            "{} {} {}",
+            lang.t("sms_rate_limited"),
+            lang.t("sms_try_again_when")
+                .replace("{when}", &when(free_in)),
+            lang.t(meanwhile)
+        ),
+        Error::TooManyRequests => lang
+            .t("sms_session_limit")
+            .replace("{count}", &SMS_SENDS_PER_SESSION.to_string()),
+        e => lang.t(sms_error_key(e)).to_owned(),
+    }
+}
+
+/// "Belgian and Dutch": the countries SMS may go to, by calling code.
+fn countries(lang: Lang, codes: &[u16]) -> String {
+    let names: Vec<String> = codes
+        .iter()
+        .map(|c| match *c {
+            31 | 32 => lang.t(&format!("sms_country_{c}")).to_owned(),
+            c => format!("+{c}"),
+        })
+        .collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} {} {last}", rest.join(", "), lang.t("sms_countries_and")),
+    }
+}
+
+/// The text for a phone number or an SMS that cannot be used while setting up a
+/// phone (`typed` is the number as typed).
+pub(crate) async fn setup_problem_text(
+    state: &AppState,
+    ctx: &Ctx,
+    token: &Token,
+    typed: &str,
+    e: &Error,
+) -> String {
+    if typed.trim().is_empty() && matches!(e, Error::InvalidPhone(_)) {
+        return ctx.lang.t("sms_phone_missing").to_owned();
+    }
+    let free_in = match e {
+        Error::SmsRefused(_) => state
+            .app
+            .phone_sms_free_again_in(token, typed, &ctx.req)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    sms_problem_text(state, ctx.lang, e, SmsWhere::SetUp, free_in)
 }
 
 fn add_phone_page(
@@ -79,20 +172,18 @@ pub async fn add_phone_submit(
             let to = format!("/account/2fa/sms/{}", s.factor_id);
             return Ok(Redirect::to(&to).into_response());
         }
-        Err(Error::WrongPassword) => (StatusCode::FORBIDDEN, "wrong_password"),
-        Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => {
-            (StatusCode::BAD_REQUEST, sms_error_key(&e))
-        }
+        Err(Error::WrongPassword) => (
+            StatusCode::FORBIDDEN,
+            ctx.lang.t("wrong_password").to_owned(),
+        ),
+        Err(e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable)) => (
+            StatusCode::BAD_REQUEST,
+            setup_problem_text(&state, &ctx, &token, &f.phone, &e).await,
+        ),
         Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
     };
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    let page = add_phone_page(
-        &ctx,
-        &csrf,
-        f.phone.trim(),
-        Some(ctx.lang.t(error.1)),
-        error.0,
-    );
+    let page = add_phone_page(&ctx, &csrf, f.phone.trim(), Some(&error.1), error.0);
     Ok((jar, page).into_response())
 }
 
@@ -217,7 +308,16 @@ pub async fn sms_setup_resend(
             sms_code_page(&state, &ctx, jar, id, texts, StatusCode::OK, &via).await
         }
         Err(e @ (Error::SmsRefused(_) | Error::SmsUnavailable | Error::TooManyRequests)) => {
-            let error = ctx.lang.t(sms_error_key(&e));
+            let free_in = match e {
+                Error::SmsRefused(_) => state
+                    .app
+                    .setup_sms_free_again_in(&token, id, &ctx.req)
+                    .await
+                    .ok()
+                    .flatten(),
+                _ => None,
+            };
+            let error = &sms_problem_text(&state, ctx.lang, &e, SmsWhere::SetUp, free_in);
             sms_code_page(
                 &state,
                 &ctx,
