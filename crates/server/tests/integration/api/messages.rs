@@ -429,7 +429,52 @@ async fn the_link_page_asks_no_hidden_password_and_knows_when_two_step_is_on(bac
     }
 }
 
+async fn the_method_page_keeps_sms_chosen_and_says_what_is_wrong_with_the_number(backend: Backend) {
+    let app = TestApp::start_configured(backend, |c| {
+        c.policy.two_factor = tweestap_domain::policy::TwoFactorMode::Required;
+    })
+    .await;
+    app.add_user("an@example.be").await;
+    for (lang, missing, country) in [
+        (
+            "nl",
+            "Vul je gsm-nummer in",
+            "Sms&#x27;en gaan alleen naar Belgische en Nederlandse gsm-nummers.",
+        ),
+        (
+            "en",
+            "Enter your mobile number",
+            "SMS only goes to Belgian and Dutch mobile numbers.",
+        ),
+    ] {
+        let c = app.client_in(Some(lang));
+        assert_eq!(
+            c.login("an@example.be", PASSWORD).await.body["state"],
+            "enrollment_required"
+        );
+        let (_, choose) = page(&c, "/account/2fa/enable").await;
+        for (phone, text) in [("", missing), ("+44 7911 123456", country)] {
+            let r = submit(
+                &c,
+                &choose,
+                "/account/2fa/enable",
+                &[("method", "sms"), ("phone", phone)],
+            )
+            .await;
+            assert_eq!(r.0, 400, "{}", r.1);
+            assert!(r.1.contains(text), "{phone:?}: {}", r.1);
+            assert!(
+                r.1.contains("value=\"sms\" aria-describedby=\"method-sms-hint\" checked"),
+                "SMS stays chosen for {phone:?}: {}",
+                r.1
+            );
+        }
+    }
+    assert!(sms_files_in(app.dir.path()).is_empty(), "nothing sent");
+}
+
 crate::on_both_backends!(
+    the_method_page_keeps_sms_chosen_and_says_what_is_wrong_with_the_number,
     the_link_page_asks_no_hidden_password_and_knows_when_two_step_is_on,
     wrong_codes_count_down_then_the_lock_says_when_and_what_else_works,
     the_api_says_how_many_tries_are_left,

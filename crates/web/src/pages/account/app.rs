@@ -1,6 +1,6 @@
 //! Setting up an authenticator app: the method, the password, the QR code and its first code.
 
-use super::sms::sms_error_key;
+use super::sms::choice_problem_text;
 use super::{factor_id, recovery_codes_page, CodeForm};
 use crate::error::{OnPage, PageError};
 use crate::extract::{session_token, set_session, Ctx};
@@ -71,7 +71,7 @@ pub(crate) fn choose_again(
 ) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
-        intro => ctx.lang.t("choose_intro"), error => ctx.lang.t(sms_error_key(e)), phone => phone.trim(),
+        intro => ctx.lang.t("choose_intro"), error => choice_problem_text(state, ctx.lang, e, phone), phone => phone.trim(),
         method => "sms", method_error => true, sms_offered => state.app.sms_offered(),
         via => journey.as_str(), steps => journey.bar(ctx.lang, At::Choose),
     };

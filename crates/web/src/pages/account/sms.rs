@@ -99,6 +99,16 @@ fn countries(lang: Lang, codes: &[u16]) -> String {
     }
 }
 
+/// The text for a number that cannot be used on the method page (`typed` is the
+/// number as typed): no number, a number that is no mobile one, a country SMS does
+/// not go to, a gateway that failed.
+pub(crate) fn choice_problem_text(state: &AppState, lang: Lang, e: &Error, typed: &str) -> String {
+    if typed.trim().is_empty() && matches!(e, Error::InvalidPhone(_)) {
+        return lang.t("sms_phone_missing").to_owned();
+    }
+    sms_problem_text(state, lang, e, SmsWhere::SetUp, None)
+}
+
 /// The text for a phone number or an SMS that cannot be used while setting up a
 /// phone (`typed` is the number as typed).
 pub(crate) async fn setup_problem_text(
