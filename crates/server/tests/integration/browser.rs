@@ -12,6 +12,7 @@ mod driver;
 mod journey;
 mod looks;
 mod manuals;
+mod messages;
 mod portal;
 mod portal_sessions;
 mod set_up;
