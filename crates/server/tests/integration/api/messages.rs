@@ -473,7 +473,49 @@ async fn the_method_page_keeps_sms_chosen_and_says_what_is_wrong_with_the_number
     assert!(sms_files_in(app.dir.path()).is_empty(), "nothing sent");
 }
 
+async fn asking_too_many_mailed_codes_says_how_to_go_on(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_user("an@example.be").await;
+    app.add_user("bo@example.be").await;
+    // One person each: at most five code mails an hour per account.
+    for (email, lang, text, vague) in [
+        (
+            "an@example.be",
+            "nl",
+            "Gebruik de code uit de nieuwste mail, of begin opnieuw met ‘Beveilig nu al je account’",
+            "over een tijdje",
+        ),
+        (
+            "bo@example.be",
+            "en",
+            "Use the code from the newest mail, or start again with ‘Secure your account now’",
+            "in a while",
+        ),
+    ] {
+        let c = app.client_in(Some(lang));
+        let (_, secure) = page(&c, "/secure").await;
+        let r = submit(
+            &c,
+            &secure,
+            "/secure",
+            &[("email", email), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(r.2.as_deref(), Some("/secure/code"), "{}", r.1);
+        let (_, mut html) = page(&c, "/secure/code").await;
+        for _ in 0..2 {
+            let r = submit(&c, &html, "/secure/code/resend", &[]).await;
+            assert_eq!(r.0, 200, "{}", r.1);
+            html = r.1;
+        }
+        let r = submit(&c, &html, "/secure/code/resend", &[]).await;
+        assert_eq!(r.0, 429, "{}", r.1);
+        assert!(r.1.contains(text) && !r.1.contains(vague), "{}", r.1);
+    }
+}
+
 crate::on_both_backends!(
+    asking_too_many_mailed_codes_says_how_to_go_on,
     the_method_page_keeps_sms_chosen_and_says_what_is_wrong_with_the_number,
     the_link_page_asks_no_hidden_password_and_knows_when_two_step_is_on,
     wrong_codes_count_down_then_the_lock_says_when_and_what_else_works,
