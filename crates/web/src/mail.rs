@@ -3,7 +3,7 @@
 //! `mail_*` keys of the translation files. Sending is not done here (see the
 //! delivery worker of the binary).
 
-use crate::i18n::Lang;
+use crate::i18n::{Dutch, Lang};
 use crate::render::templates;
 use tweestap_domain::mail::{Language, Notice};
 
@@ -22,6 +22,8 @@ pub struct MailBranding<'a> {
     pub organisation: &'a str,
     /// Where to sign in; empty leaves the link out.
     pub public_url: &'a str,
+    /// The Dutch of a Dutch reader (`[ui] dutch`): gsm or mobiel, aanmelden or inloggen.
+    pub dutch: Dutch,
 }
 
 fn factor_name(lang: Lang, kind: &str) -> String {
@@ -41,7 +43,10 @@ pub fn render_notice(
     brand: &MailBranding<'_>,
     link: Option<&str>,
 ) -> Result<RenderedMail, minijinja::Error> {
-    let lang = Lang::from(language);
+    let lang = match Lang::from(language) {
+        Lang::Nl | Lang::NlNl => brand.dutch.lang(),
+        Lang::En => Lang::En,
+    };
     let kind = notice.kind();
     let factor = match notice {
         Notice::FactorAdded { factor_kind } | Notice::FactorRemoved { factor_kind } => {
@@ -98,6 +103,7 @@ mod tests {
         let brand = MailBranding {
             organisation: "Stad <Tweestap>",
             public_url: "https://login.example.org",
+            dutch: Dutch::Be,
         };
         for notice in [
             Notice::FactorAdded {
@@ -169,6 +175,7 @@ mod tests {
         let brand = MailBranding {
             organisation: "Gemeente Tweestad",
             public_url: "https://login.example.org",
+            dutch: Dutch::Be,
         };
         let link = format!("https://login.example.org/enroll/{}", "x".repeat(120));
         for notice in [
@@ -211,6 +218,33 @@ mod tests {
                     assert!(url.contains("overflow-wrap:anywhere"), "{url}");
                 }
             }
+        }
+    }
+
+    /// An organisation in the Netherlands mails in its own words.
+    #[test]
+    fn netherlands_dutch_mails_say_inloggen_and_mobiel() {
+        let link = "https://login.example.org/enroll/abc";
+        let reset = Notice::TwoFactorReset {
+            link_sealed: "sealed".into(),
+            valid_days: 5,
+        };
+        for (dutch, words, not) in [
+            (Dutch::Nl, ["mobiele nummer", "uitgelogd"], "gsm"),
+            (Dutch::Be, ["gsm-nummer", "afgemeld"], "mobiel"),
+        ] {
+            let brand = MailBranding {
+                organisation: "Gemeente Tweestad",
+                public_url: "https://login.example.org",
+                dutch,
+            };
+            let m = render_notice(&reset, Language::Nl, "An", &brand, Some(link)).unwrap();
+            for w in words {
+                assert!(m.text.contains(w), "{dutch:?} {w}: {}", m.text);
+            }
+            assert!(!m.text.contains(not), "{dutch:?}: {}", m.text);
+            let en = render_notice(&reset, Language::En, "An", &brand, Some(link)).unwrap();
+            assert!(en.text.contains("signed out"), "{}", en.text);
         }
     }
 }

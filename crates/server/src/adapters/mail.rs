@@ -41,6 +41,8 @@ pub struct Mailer {
     from: Mailbox,
     organisation: String,
     public_url: String,
+    /// The Dutch of Dutch readers (`[ui] dutch`).
+    dutch: tweestap_web::i18n::Dutch,
     /// Opens the links notices carry sealed (the engine's secret box).
     secrets: SecretBox,
 }
@@ -67,6 +69,10 @@ impl Mailer {
             from,
             organisation: m.organisation.clone(),
             public_url: config.public_url.clone(),
+            dutch: config
+                .ui
+                .dutch()
+                .map_err(|e| MailSetupError(e.to_string()))?,
             secrets,
         })
     }
@@ -87,6 +93,7 @@ impl Mailer {
         let brand = MailBranding {
             organisation: &self.organisation,
             public_url: &self.public_url,
+            dutch: self.dutch,
         };
         // A secret link is opened only here, in memory, to render this one message.
         let link = match notice.sealed() {
