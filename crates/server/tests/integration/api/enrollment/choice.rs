@@ -14,6 +14,7 @@ crate::on_both_backends!(
     reset_link_offers_sms_to_someone_without_a_smartphone,
     reset_link_with_the_app_in_english,
     without_sms_only_the_app_is_offered,
+    required_at_sign_in_has_the_bar_too,
 );
 
 /// The labels of the step bar of a page, and which one is current (1-based).
@@ -441,4 +442,74 @@ async fn without_sms_only_the_app_is_offered(backend: Backend) {
     .await;
     let to = r.2.expect("onwards");
     assert!(to.starts_with("/account/2fa/setup/"), "{to}");
+}
+
+/// Two-step verification required at sign-in: the method page (the choice as
+/// everywhere), the QR page and the recovery codes carry a four-step bar, in Dutch
+/// and English.
+async fn required_at_sign_in_has_the_bar_too(backend: Backend) {
+    let app = TestApp::start_configured(backend, |c| {
+        c.policy.two_factor = tweestap_domain::policy::TwoFactorMode::Required;
+    })
+    .await;
+    for (lang, email, choose, connect, codes) in [
+        (
+            "nl",
+            "an@example.be",
+            "Kies je methode",
+            "Koppel je app of gsm",
+            "Je herstelcodes",
+        ),
+        (
+            "en",
+            "bo@example.be",
+            "Choose your method",
+            "Link your app or phone",
+            "Your recovery codes",
+        ),
+    ] {
+        app.add_user(email).await;
+        let c = app.client_in(Some(lang));
+        let (_, login) = page(&c, "/login").await;
+        let r = submit(
+            &c,
+            &login,
+            "/login",
+            &[("email", email), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(r.0, 303, "{}", r.1);
+        let (_, choose_page) = page(&c, "/account/2fa/enable").await;
+        let (labels, current) = step_bar(&choose_page);
+        assert_eq!((labels.len(), current), (4, 2), "{labels:?}");
+        assert_eq!(labels[1], choose);
+        assert!(
+            choose_page.contains("value=\"sms\"")
+                && choose_page.contains("name=\"via\" value=\"sign-in\""),
+            "{choose_page}"
+        );
+        let r = submit(
+            &c,
+            &choose_page,
+            "/account/2fa/enable",
+            &[("method", "totp"), ("via", "sign-in")],
+        )
+        .await;
+        let setup = r.2.expect("to the QR page");
+        assert!(setup.ends_with("?via=sign-in"), "{setup}");
+        let (_, qr) = page(&c, &setup).await;
+        let (labels, current) = step_bar(&qr);
+        assert_eq!((labels[2].as_str(), current), (connect, 3));
+        let key = qr_page(
+            &qr,
+            if lang == "nl" {
+                "Open in je authenticator-app"
+            } else {
+                "Open in your authenticator app"
+            },
+        );
+        let r = submit(&c, &qr, &setup, &[("code", &app.code(&key))]).await;
+        recovery_page(&r.1, codes);
+        assert_eq!(step_bar(&r.1).1, 4);
+    }
 }
