@@ -161,7 +161,7 @@ pub async fn code_form(
         .on_page(ctx.lang)?
         .retry_after
     {
-        view.locked(ctx.lang, seconds);
+        view.locked(&state, ctx.lang, seconds);
     } else if methods == [FactorKind::Sms] {
         // SMS is the only way: the first code goes out by itself, once.
         match state.app.first_sign_in_sms(&token, &ctx.req).await {
@@ -209,8 +209,8 @@ struct CodeView {
 
 impl CodeView {
     /// The code step is locked for `seconds` more.
-    fn locked(&mut self, lang: Lang, seconds: i64) {
-        self.error = Some(code_locked_text(lang, seconds));
+    fn locked(&mut self, state: &AppState, lang: Lang, seconds: i64) {
+        self.error = Some(code_locked_text(state, lang, seconds));
         self.locked = true;
     }
 }
@@ -226,9 +226,24 @@ pub(crate) fn in_minutes(lang: Lang, seconds: i64) -> String {
     }
 }
 
-fn code_locked_text(lang: Lang, seconds: i64) -> String {
+/// "om 16:45 (over 12 minuten)": when a wait of `seconds` ends, as the time of day
+/// in the configured zone (rounded up to the minute, so it has surely ended by then)
+/// and in whole minutes.
+pub(crate) fn when(state: &AppState, lang: Lang, seconds: i64) -> String {
+    let until = state.app.now() + chrono::Duration::seconds(seconds.max(1));
+    let past_minute = i64::from(chrono::Timelike::second(&until));
+    let until = until + chrono::Duration::seconds((60 - past_minute) % 60);
+    lang.t("when_at")
+        .replace(
+            "{time}",
+            &crate::dates::time(state.settings.time_zone.0, until),
+        )
+        .replace("{in}", &in_minutes(lang, seconds))
+}
+
+fn code_locked_text(state: &AppState, lang: Lang, seconds: i64) -> String {
     lang.t("code_locked")
-        .replace("{when}", &in_minutes(lang, seconds))
+        .replace("{when}", &when(state, lang, seconds))
 }
 
 /// The text for a wrong code, with the tries left once two or fewer remain.
@@ -369,7 +384,7 @@ async fn refused(
             if let Some(seconds) = standing.retry_after {
                 return Ok((
                     StatusCode::TOO_MANY_REQUESTS,
-                    code_locked_text(lang, seconds),
+                    code_locked_text(state, lang, seconds),
                     true,
                 ));
             }
@@ -378,7 +393,7 @@ async fn refused(
         }
         Error::TooManyAttempts { retry_after } => Ok((
             StatusCode::TOO_MANY_REQUESTS,
-            code_locked_text(lang, retry_after),
+            code_locked_text(state, lang, retry_after),
             true,
         )),
         e => Err(PageError::from_domain(e, lang)),

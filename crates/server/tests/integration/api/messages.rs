@@ -92,6 +92,15 @@ async fn to_code_step(c: &Client, email: &str) -> String {
     html
 }
 
+/// "16:45": the time of day (Brussels) `secs` after the app's clock, rounded up to
+/// the minute, as the pages say when a wait ends.
+fn clock_plus(app: &TestApp, secs: i64) -> String {
+    let t = app.clock_now() + secs;
+    let t = t + (60 - t.rem_euclid(60)) % 60;
+    let t = chrono::DateTime::from_timestamp(t, 0).expect("a time");
+    tweestap_web::dates::time(tweestap_web::dates::DEFAULT_TIME_ZONE, t)
+}
+
 /// A wrong code for the app (never the right one).
 fn wrong(app: &TestApp, secret: &str) -> &'static str {
     if app.code(secret) == "000000" {
@@ -124,14 +133,15 @@ async fn wrong_codes_count_down_then_the_lock_says_when_and_what_else_works(back
         // The fifth wrong code locks: when it ends, and the way forward.
         let r = submit(&c, &html, "/login/code", &[("code", wrong(&app, &secret))]).await;
         assert_eq!(r.0, 429, "{}", r.1);
-        assert!(
-            r.1.contains(texts(
-                "Te veel foute codes. De code van je app werkt weer over 1 minuut.",
-                "Too many wrong codes. The code from your app works again in 1 minute."
-            )),
-            "{}",
-            r.1
-        );
+        let at = clock_plus(&app, 60);
+        let said = if lang == "nl" {
+            format!("Te veel foute codes. De code van je app werkt weer om {at} (over 1 minuut).")
+        } else {
+            format!(
+                "Too many wrong codes. The code from your app works again at {at} (in 1 minute)."
+            )
+        };
+        assert!(r.1.contains(&said), "{said}: {}", r.1);
         assert!(r.1.contains("href=\"/login/recovery\""), "{}", r.1);
         assert!(
             r.1.contains(texts(
@@ -283,14 +293,14 @@ async fn the_sms_limit_says_when_offers_no_app_to_sms_only_people_and_disables_t
         (
             "nl",
             [
-                "We stuurden het voorbije uur al te veel sms&#x27;en. Je kunt over 60 minuten een nieuwe sms vragen. Wil je niet wachten? Meld je aan met een herstelcode.",
+                "We stuurden het voorbije uur al te veel sms&#x27;en. Je kunt om {at} (over 60 minuten) een nieuwe sms vragen. Wil je niet wachten? Meld je aan met een herstelcode.",
                 "Gebruik intussen de code van je app",
             ],
         ),
         (
             "en",
             [
-                "We have sent too many SMS in the last hour. You can ask for a new SMS in 60 minutes. Don&#x27;t want to wait? Sign in with a recovery code.",
+                "We have sent too many SMS in the last hour. You can ask for a new SMS at {at} (in 60 minutes). Don&#x27;t want to wait? Sign in with a recovery code.",
                 "Meanwhile, use the code from your app",
             ],
         ),
@@ -307,7 +317,8 @@ async fn the_sms_limit_says_when_offers_no_app_to_sms_only_people_and_disables_t
         assert_eq!(r.2.as_deref(), Some("/login/code"));
         let (status, html) = page(&d, "/login/code").await;
         assert_eq!(status, 429, "{html}");
-        assert!(html.contains(texts[0]), "{html}");
+        let said = texts[0].replace("{at}", &clock_plus(&app, 3600));
+        assert!(html.contains(&said), "{said}: {html}");
         assert!(!html.contains(texts[1]), "no app to use: {html}");
         assert!(
             html.contains("id=\"send-sms\" disabled"),

@@ -57,7 +57,7 @@ pub(crate) fn sms_problem_text(
         SmsWhere::SetUp => "sms_meanwhile_setup",
     };
     let when = |seconds: Option<i64>| match seconds {
-        Some(s) => crate::pages::login::in_minutes(lang, s),
+        Some(s) => crate::pages::login::when(state, lang, s),
         None => lang.t("within_the_hour").to_owned(),
     };
     match e {
