@@ -327,6 +327,35 @@ async fn the_sms_limit_says_when_offers_no_app_to_sms_only_people_and_disables_t
     }
 }
 
+async fn setting_up_a_phone_past_the_limit_says_when_and_waits_to_send_again(backend: Backend) {
+    let app = TestApp::start_configured(backend, |c| {
+        c.sms.per_account_per_hour = 1;
+    })
+    .await;
+    app.add_user("an@example.be").await;
+    let c = app.client();
+    assert_eq!(c.login("an@example.be", PASSWORD).await.status, 200);
+    let r = c
+        .post(
+            "/api/v1/me/factors/sms",
+            json!({ "phone": "0470 12 34 56", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let setup = format!("/account/2fa/sms/{}", r.body["id"].as_str().expect("id"));
+    let (_, html) = page(&c, &setup).await;
+    assert!(!html.contains("id=\"resend-sms\" disabled"), "{html}");
+    let r = submit(&c, &html, &format!("{setup}/resend"), &[]).await;
+    assert_eq!(r.0, 429, "{}", r.1);
+    let said = format!(
+        "We stuurden het voorbije uur al te veel sms&#x27;en. Je kunt om {} (over 60 minuten) een nieuwe sms vragen. Of stel intussen een authenticator-app in.",
+        clock_plus(&app, 3600)
+    );
+    assert!(r.1.contains(&said), "{said}: {}", r.1);
+    assert!(r.1.contains("id=\"resend-sms\" disabled"), "{}", r.1);
+    assert_eq!(sms_files_in(app.dir.path()).len(), 1, "no second SMS");
+}
+
 async fn numbers_from_other_countries_are_told_where_sms_goes(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.add_user("an@example.be").await;
@@ -526,6 +555,7 @@ async fn asking_too_many_mailed_codes_says_how_to_go_on(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    setting_up_a_phone_past_the_limit_says_when_and_waits_to_send_again,
     asking_too_many_mailed_codes_says_how_to_go_on,
     the_method_page_keeps_sms_chosen_and_says_what_is_wrong_with_the_number,
     the_link_page_asks_no_hidden_password_and_knows_when_two_step_is_on,

@@ -229,6 +229,8 @@ async fn sms_code_page(
         to => to, action => format!("/account/2fa/sms/{id}{}", via.query()),
         resend => format!("/account/2fa/sms/{id}/resend{}", via.query()),
         notice => notice, error => error, steps => steps::bar(via.journey(), ctx.lang, At::Connect),
+        // A limit refused the last SMS: "send again" waits too.
+        resend_blocked => status == StatusCode::TOO_MANY_REQUESTS,
     };
     Ok((
         status,
