@@ -8,6 +8,7 @@ pub mod acr;
 pub mod authorize;
 pub mod backchannel;
 pub mod client;
+pub mod consent;
 pub mod discovery;
 pub mod flow;
 pub mod keys;

@@ -160,7 +160,7 @@ pub struct Contents {
     /// Only clients of the database.
     pub clients: Vec<OidcClient>,
     /// Whose (account), to which client, what (scope), since when.
-    pub consents: Vec<(AccountId, crate::oidc::flow::Consent)>,
+    pub consents: Vec<(AccountId, crate::oidc::consent::Consent)>,
 }
 
 impl Snapshot {
@@ -405,7 +405,7 @@ impl Snapshot {
             }
             consents.push((
                 AccountId(c.account_id),
-                crate::oidc::flow::Consent {
+                crate::oidc::consent::Consent {
                     client_id: c.client_id.clone(),
                     scope: c.scope.clone(),
                     granted_at: c.granted_at,
@@ -497,7 +497,7 @@ mod tests {
             }],
             consents: vec![(
                 id,
-                crate::oidc::flow::Consent {
+                crate::oidc::consent::Consent {
                     client_id: "portaal".into(),
                     scope: "openid email".into(),
                     granted_at: at,

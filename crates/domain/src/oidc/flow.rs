@@ -76,15 +76,6 @@ pub struct StoredCode {
     pub client_id: String,
 }
 
-/// What a person allowed a third-party client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consent {
-    pub client_id: String,
-    /// Space-separated.
-    pub scope: String,
-    pub granted_at: DateTime<Utc>,
-}
-
 /// The outcome of claiming a code.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CodeClaim {

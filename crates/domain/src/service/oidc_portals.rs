@@ -7,7 +7,7 @@ use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::oidc::backchannel::{self, LogoutDelivery, QueuedLogout};
-use crate::oidc::flow::Consent;
+use crate::oidc::consent::Consent;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;

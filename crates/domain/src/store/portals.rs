@@ -5,7 +5,7 @@
 use crate::account::AccountId;
 use crate::error::StoreResult;
 use crate::oidc::backchannel::QueuedLogout;
-use crate::oidc::flow::Consent;
+use crate::oidc::consent::Consent;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::AccountId;
 use tweestap_domain::oidc::backchannel::QueuedLogout;
-use tweestap_domain::oidc::flow::Consent;
+use tweestap_domain::oidc::consent::Consent;
 use tweestap_domain::store::{PortalStore, StoreResult};
 use uuid::Uuid;
 
