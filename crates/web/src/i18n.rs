@@ -218,11 +218,28 @@ mod tests {
         }
         let keys = |l: Lang| l.texts().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(Lang::NlNl), keys(Lang::Nl));
-        for l in [Lang::Nl, Lang::NlNl] {
-            let all: String = l.texts().values().cloned().collect::<Vec<_>>().join("\n");
-            let (be, nl) = (all.contains("gsm"), all.contains("mobiel"));
-            assert_eq!((be, nl), (l == Lang::Nl, l == Lang::NlNl), "{l:?}");
+        // Every Flemish word has its Netherlands one: a new text with "gsm",
+        // "aanmelden" or "afmelden" in nl.toml needs its line in nl-NL.toml too.
+        for (k, v) in Lang::NlNl.texts() {
+            let v = v.to_lowercase();
+            for flemish in [
+                "gsm",
+                "aanmeld",
+                "afmeld",
+                "aangemeld",
+                "afgemeld",
+                "meld je aan",
+                "meld je af",
+            ] {
+                assert!(
+                    !v.contains(flemish),
+                    "{k} says {flemish:?}: add it to nl-NL.toml"
+                );
+            }
         }
+        let all = |l: Lang| l.texts().values().cloned().collect::<Vec<_>>().join("\n");
+        assert!(!all(Lang::Nl).contains("mobiel"), "nl.toml is Flemish");
+        assert!(all(Lang::NlNl).contains("mobiel"));
         assert_eq!(Lang::NlNl.t("login_button"), "Inloggen");
         assert_eq!(Lang::NlNl.t("logout"), "Uitloggen");
         assert_eq!(Lang::Nl.t("login_button"), "Aanmelden");
