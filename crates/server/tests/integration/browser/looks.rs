@@ -150,6 +150,12 @@ async fn support_pages_fit_a_phone_in_both_languages(backend: Backend) {
         click(c, "form[action$='/reset-2fa'] button[type=submit]").await;
         wait_text(c, next).await;
         assert_fits(c, &format!("{lang} confirmation at 390 px")).await;
+        if let Ok(png) = c.screenshot().await {
+            let _ = std::fs::write(
+                format!("../../target/screenshots/support-confirm-390-{lang}.png"),
+                png,
+            );
+        }
         let button = c
             .find(Locator::Css("#confirm-reset"))
             .await
