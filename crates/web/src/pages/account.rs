@@ -8,10 +8,10 @@ mod sms;
 pub(crate) use app::choose_again;
 pub use app::{enable_form, enable_submit, setup_page, setup_png, setup_submit};
 pub use remove::{remove_form, remove_submit};
-pub(crate) use sms::{sms_error_key, sms_problem_text, SmsWhere};
 pub use sms::{
     add_phone_form, add_phone_submit, sms_setup_page, sms_setup_resend, sms_setup_submit,
 };
+pub(crate) use sms::{sms_error_key, sms_problem_text, SmsWhere};
 
 use super::step::checked;
 use crate::error::{OnPage, PageError};
@@ -64,9 +64,7 @@ pub async fn profile(
                 FactorKind::Sms => ctx.lang.t("factor_sms").replace("{to}", &f.label),
             },
             created: state.day(ctx.lang, f.created_at),
-            last_used: f
-                .last_used_at
-                .map(|t| state.day_time(ctx.lang, t)),
+            last_used: f.last_used_at.map(|t| state.day_time(ctx.lang, t)),
         })
         .collect();
     let notice = match q.done.as_deref() {
