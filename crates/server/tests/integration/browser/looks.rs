@@ -12,7 +12,7 @@ use tweestap_domain::account::Role;
 crate::on_both_backends!(support_pages_fit_a_phone_in_both_languages,);
 
 /// Sizes the window so the page is `width` CSS pixels wide.
-async fn width(c: &Client, width: u32) {
+pub(super) async fn width(c: &Client, width: u32) {
     c.set_window_size(width, 844).await.expect("window size");
     let inner = number(c, "return window.innerWidth").await;
     if inner != f64::from(width) {
@@ -48,7 +48,7 @@ async fn overflow(c: &Client) -> f64 {
     .await
 }
 
-async fn assert_fits(c: &Client, what: &str) {
+pub(super) async fn assert_fits(c: &Client, what: &str) {
     let o = overflow(c).await;
     let outside = text(
         c,

@@ -35,7 +35,9 @@ impl Screens {
     }
 
     /// One more screen: its heading, and (`Some(n)`) its step bar at step `n`, the
-    /// same bar as on the journey's other pages.
+    /// same bar as on the journey's other pages. Each screen must fit a 390 px phone
+    /// and a 1280 px desktop; both are kept as screenshots under
+    /// `target/screenshots/journeys/` for a person to look at.
     async fn see(&mut self, c: &Client, step: Option<usize>) {
         let h1 = c
             .find(Locator::Css("main h1"))
@@ -45,6 +47,22 @@ impl Screens {
             .await
             .expect("text");
         self.seen.push(format!("{} {h1}", path(c).await));
+        let name: String = self
+            .what
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+            .collect();
+        let dir = "../../target/screenshots/journeys";
+        let _ = std::fs::create_dir_all(dir);
+        for w in [390, 1280] {
+            super::looks::width(c, w).await;
+            let what = format!("{}, screen {} ({h1}) at {w} px", self.what, self.seen.len());
+            if let Ok(png) = c.screenshot().await {
+                let n = self.seen.len();
+                let _ = std::fs::write(format!("{dir}/{name}-{n}-{w}.png"), png);
+            }
+            super::looks::assert_fits(c, &what).await;
+        }
         let Some(n) = step else { return };
         let mut labels = Vec::new();
         let mut current = Vec::new();
