@@ -7,6 +7,7 @@
 //! Needs Debian's `chromium` and `chromium-driver`. Locally it skips (loudly) when
 //! they are missing; with TWEESTAP_REQUIRE_ALL=1 (CI) a missing browser fails.
 
+mod axe;
 mod devices;
 mod driver;
 mod journey;

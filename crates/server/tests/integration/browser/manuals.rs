@@ -63,6 +63,7 @@ impl Screens {
             }
             super::looks::assert_fits(c, &what).await;
         }
+        super::axe::assert_accessible(c, &format!("{}: {h1}", self.what)).await;
         let Some(n) = step else { return };
         let mut labels = Vec::new();
         let mut current = Vec::new();
