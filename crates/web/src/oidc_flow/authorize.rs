@@ -222,14 +222,16 @@ fn with_ui_locale(state: &AppState, jar: CookieJar, ui_locales: Option<&String>)
 pub(super) async fn consent_due(
     state: &AppState,
     r: &AuthRequest,
+    client: &OidcClient,
     info: Option<&SessionInfo>,
 ) -> bool {
-    let Some(info) = info else {
-        return false;
-    };
-    match state.app.client(&r.client_id).await {
-        Ok(Some(c)) => state.app.needs_consent(r, &c, info).await.unwrap_or(true),
-        _ => true,
+    match info {
+        Some(info) => state
+            .app
+            .needs_consent(r, client, info)
+            .await
+            .unwrap_or(true),
+        None => false,
     }
 }
 
@@ -240,13 +242,13 @@ pub(super) async fn authorize(
     jar: CookieJar,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (mut request, _client) = match read_request(&state, &ctx, &q).await {
+    let (mut request, client) = match read_request(&state, &ctx, &q).await {
         Ok(r) => r,
         Err(response) => return response,
     };
     let jar = with_ui_locale(&state, jar, q.get("ui_locales"));
     let session = signed_in(&state, &jar).await;
-    let consent = consent_due(&state, &request, session.as_ref()).await;
+    let consent = consent_due(&state, &request, &client, session.as_ref()).await;
     let next = request.decide(
         session.as_ref().map(|i| &i.session),
         consent,
@@ -262,12 +264,12 @@ pub(super) struct ResumeQuery {
     request: String,
 }
 
-/// The pending request `id`, when it and its client are still there.
-pub(super) async fn pending(state: &AppState, id: &str) -> Option<AuthRequest> {
+/// The pending request `id` and its client, when both are still there.
+pub(super) async fn pending(state: &AppState, id: &str) -> Option<(AuthRequest, OidcClient)> {
     let request = state.app.auth_request(id).await.ok().flatten()?;
     // The client may have been removed meanwhile.
     match state.app.client(&request.client_id).await {
-        Ok(Some(c)) if c.allows_redirect(&request.redirect_uri) => Some(request),
+        Ok(Some(c)) if c.allows_redirect(&request.redirect_uri) => Some((request, c)),
         _ => None,
     }
 }
@@ -279,11 +281,11 @@ pub(super) async fn resume(
     jar: CookieJar,
     Query(q): Query<ResumeQuery>,
 ) -> Response {
-    let Some(request) = pending(&state, &q.request).await else {
+    let Some((request, client)) = pending(&state, &q.request).await else {
         return error_page(&ctx);
     };
     let session = signed_in(&state, &jar).await;
-    let consent = consent_due(&state, &request, session.as_ref()).await;
+    let consent = consent_due(&state, &request, &client, session.as_ref()).await;
     let next = request.resume(
         session.as_ref().map(|i| &i.session),
         consent,

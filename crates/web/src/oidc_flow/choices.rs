@@ -14,8 +14,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
-use tweestap_domain::oidc::authorize::Next;
+use tweestap_domain::oidc::authorize::{AuthRequest, Next};
 use tweestap_domain::oidc::flow::OidcError;
+use tweestap_domain::oidc::OidcClient;
+use tweestap_domain::service::SessionInfo;
 
 #[derive(Deserialize)]
 pub(super) struct RequestQuery {
@@ -32,6 +34,31 @@ pub(super) struct ChoiceForm {
     /// `allow` or `deny` (consent); `continue` (account).
     #[serde(default)]
     choice: String,
+}
+
+/// The pending request `id`, its client and who is signed in: what every page
+/// here needs (`None`: the error page).
+async fn asked(
+    state: &AppState,
+    jar: &CookieJar,
+    id: &str,
+) -> Option<(AuthRequest, OidcClient, SessionInfo)> {
+    let (r, client) = pending(state, id).await?;
+    let info = signed_in(state, jar).await?;
+    Some((r, client, info))
+}
+
+/// The CSRF check of a posted choice.
+fn checked(state: &AppState, jar: &CookieJar, csrf: &str, ctx: &Ctx) -> Result<(), PageError> {
+    if state.csrf.verify(jar, csrf) {
+        Ok(())
+    } else {
+        Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "error_csrf",
+            ctx.lang,
+        ))
+    }
 }
 
 /// The translation key describing what a scope gives the portal.
@@ -52,15 +79,8 @@ pub(super) async fn consent_form(
     jar: CookieJar,
     Query(q): Query<RequestQuery>,
 ) -> Response {
-    let (Some(r), Some(info)) = (
-        pending(&state, &q.request).await,
-        signed_in(&state, &jar).await,
-    ) else {
+    let Some((r, client, info)) = asked(&state, &jar, &q.request).await else {
         return error_page(&ctx);
-    };
-    let client = match state.app.client(&r.client_id).await {
-        Ok(Some(c)) => c,
-        _ => return error_page(&ctx),
     };
     let scopes: Vec<String> = r
         .scopes()
@@ -88,17 +108,8 @@ pub(super) async fn consent_submit(
     jar: CookieJar,
     Form(f): Form<ChoiceForm>,
 ) -> Result<Response, PageError> {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "error_csrf",
-            ctx.lang,
-        ));
-    }
-    let (Some(r), Some(info)) = (
-        pending(&state, &f.request).await,
-        signed_in(&state, &jar).await,
-    ) else {
+    checked(&state, &jar, &f.csrf, &ctx)?;
+    let Some((r, _, info)) = asked(&state, &jar, &f.request).await else {
         return Ok(error_page(&ctx));
     };
     if f.choice != "allow" {
@@ -135,15 +146,8 @@ pub(super) async fn select_account_form(
     jar: CookieJar,
     Query(q): Query<RequestQuery>,
 ) -> Response {
-    let (Some(r), Some(info)) = (
-        pending(&state, &q.request).await,
-        signed_in(&state, &jar).await,
-    ) else {
+    let Some((_, client, info)) = asked(&state, &jar, &q.request).await else {
         return error_page(&ctx);
-    };
-    let client = match state.app.client(&r.client_id).await {
-        Ok(Some(c)) => c.name,
-        _ => return error_page(&ctx),
     };
     let other = format!(
         "/login?rd={}&prompt=select_account",
@@ -155,7 +159,7 @@ pub(super) async fn select_account_form(
     );
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
-        client => client, request => q.request, email => info.account.email.as_str(),
+        client => client.name, request => q.request, email => info.account.email.as_str(),
         name => info.account.name, other => other,
     };
     (
@@ -172,23 +176,14 @@ pub(super) async fn select_account_submit(
     jar: CookieJar,
     Form(f): Form<ChoiceForm>,
 ) -> Result<Response, PageError> {
-    if !state.csrf.verify(&jar, &f.csrf) {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "error_csrf",
-            ctx.lang,
-        ));
-    }
-    let (Some(r), Some(info)) = (
-        pending(&state, &f.request).await,
-        signed_in(&state, &jar).await,
-    ) else {
+    checked(&state, &jar, &f.csrf, &ctx)?;
+    let Some((r, client, info)) = asked(&state, &jar, &f.request).await else {
         return Ok(error_page(&ctx));
     };
     if f.choice != "continue" {
         return Ok(found("/"));
     }
-    let consent = consent_due(&state, &r, Some(&info)).await;
+    let consent = consent_due(&state, &r, &client, Some(&info)).await;
     let next = r.account_chosen(&info.session, consent, state.app.now());
     Ok(follow(&state, &ctx, &r, Some(&info), next, Some(&f.request)).await)
 }
