@@ -4,12 +4,14 @@
 
 use super::bodies::{second_factor_methods, CodeBody, PasswordBody, SecondFactorMethod, TotpSetup};
 use super::json::{ApiJson, CallerJson, Empty};
+use super::me::sms::SmsSetup;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{current_session, discard_current_session, session_token, set_session, Ctx};
 use crate::gate::SignedIn;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
@@ -209,7 +211,29 @@ pub enum LinkState {
         email: String,
         /// True unless this browser has a session of the link's account.
         password_required: bool,
+        /// The methods the link may set up (`method` of the `POST`): `app`, and
+        /// `sms` when SMS is offered. People without a smartphone choose `sms`.
+        methods: Vec<LinkMethod>,
     },
+}
+
+/// What a mailed link sets up.
+#[derive(Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkMethod {
+    /// An authenticator app (TOTP).
+    #[default]
+    App,
+    /// SMS codes to a mobile number.
+    Sms,
+}
+
+fn link_methods(state: &AppState) -> Vec<LinkMethod> {
+    let mut m = vec![LinkMethod::App];
+    if state.app.sms_offered() {
+        m.push(LinkMethod::Sms);
+    }
+    m
 }
 
 /// Whether a QR link can be used
@@ -239,6 +263,7 @@ pub async fn link_state(
     Ok(Json(LinkState::Open {
         email: account.email.as_str().to_owned(),
         password_required: !same,
+        methods: link_methods(&state),
     }))
 }
 
@@ -246,22 +271,47 @@ pub async fn link_state(
 pub struct OpenBody {
     /// The account password; required without a session of the link's account.
     password: Option<String>,
+    /// `app` (the default) or `sms`, as listed by the `GET`.
+    #[serde(default)]
+    method: LinkMethod,
+    /// With `sms`: the mobile number, as typed (read in `[sms] default_region` when
+    /// it has no country code).
+    phone: Option<String>,
 }
 
-/// Use a QR link: start setting up an authenticator app
+/// The factor the link started setting up: `method` says which.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum LinkOpened {
+    /// Confirm with `POST /me/factors/totp/{id}/confirm`.
+    App(TotpSetup),
+    /// A code was sent to the phone; confirm with `POST /me/factors/sms/{id}/confirm`.
+    Sms(SmsSetup),
+}
+
+/// Use a QR link: start setting up an authenticator app or SMS
 ///
 /// The link alone is never enough: without a session of the link's account the
 /// password is required (403 `invalid_password` when wrong), and an account that
 /// already has a second factor must first sign in with it (401 `unauthenticated`).
-/// Then the link is used (once) and the answer is that of `POST /me/factors/totp`;
-/// without a session of the account, a session that may only set up two-step
-/// verification is started (cookie). Confirm with `POST /me/factors/totp/{id}/confirm`.
+/// Then the link is used (once); without a session of the account, a session that
+/// may only set up two-step verification is started (cookie).
+///
+/// `method: "app"` (the default) answers as `POST /me/factors/totp` does, with
+/// `"method": "app"`; confirm with `POST /me/factors/totp/{id}/confirm`.
+/// `method: "sms"` with a `phone` sends a code to it and answers as
+/// `POST /me/factors/sms`, with `"method": "sms"`; confirm with
+/// `POST /me/factors/sms/{id}/confirm`. A number that cannot receive SMS is refused
+/// before the link is used. Should sending fail afterwards (a limit, the gateway),
+/// the link is used but the session it started stays: try again with
+/// `POST /me/factors/sms`.
 #[utoipa::path(
     post, path = "/enrollment-links/{token}", tag = "enrollment", operation_id = "openEnrollmentLink",
     params(("token" = String, Path, description = "The last path segment of the mailed link.")),
     request_body = OpenBody,
     responses(
-        (status = 200, description = "The new, still unconfirmed factor.", body = TotpSetup),
+        (status = 200, description = "The new, still unconfirmed factor.", body = LinkOpened),
+        (status = 400, description = "With `sms`: the number cannot receive SMS (the codes of `POST /me/factors/sms`; no `phone` is `phone_not_a_number`).", body = ErrorBody),
         (status = 401, description = "`unauthenticated`: the account has a second factor; sign in with it first.", body = ErrorBody),
         (status = 403, description = "`invalid_password`: the password is missing or wrong.", body = ErrorBody),
         (status = 404, description = "`invalid_link`: no such link.", body = ErrorBody),
@@ -275,15 +325,41 @@ pub async fn open_link(
     jar: CookieJar,
     Path(token): Path<String>,
     ApiJson(b): ApiJson<OpenBody>,
-) -> Result<(CookieJar, Json<TotpSetup>), ApiError> {
+) -> Result<Response, ApiError> {
     let current = current_session(&state, &jar).await?;
+    let secure = state.settings.secure_cookies;
+    if b.method == LinkMethod::Sms {
+        // No number is not a number: `phone_not_a_number`, before the link is used.
+        let phone = b.phone.as_deref().unwrap_or_default();
+        let (session, setup) = state
+            .app
+            .open_enrollment_link_sms(
+                &token,
+                b.password.as_deref(),
+                current.as_ref(),
+                session_token(&jar).as_ref(),
+                phone,
+                &ctx.req,
+            )
+            .await?;
+        let jar = match &session {
+            Some(t) => set_session(jar, t, secure),
+            None => jar,
+        };
+        // The link is used either way; the session must reach the client even when
+        // sending failed, so it can try again with `POST /me/factors/sms`.
+        return match setup {
+            Ok(s) => Ok((jar, Json(LinkOpened::Sms(SmsSetup::new(&s)))).into_response()),
+            Err(e) => Ok((jar, ApiError::from(e)).into_response()),
+        };
+    }
     let opened = state
         .app
         .open_enrollment_link(&token, b.password.as_deref(), current.as_ref(), &ctx.req)
         .await?;
-    let body = Json(TotpSetup::new(&opened.enrollment)?);
+    let body = Json(LinkOpened::App(TotpSetup::new(&opened.enrollment)?));
     Ok(match &opened.session {
-        Some(t) => (set_session(jar, t, state.settings.secure_cookies), body),
-        None => (jar, body),
+        Some(t) => (set_session(jar, t, secure), body).into_response(),
+        None => (jar, body).into_response(),
     })
 }

@@ -32,6 +32,18 @@ pub struct SmsSetup {
     shared_mailbox: bool,
 }
 
+impl SmsSetup {
+    pub(crate) fn new(s: &tweestap_domain::service::SmsSetup) -> Self {
+        Self {
+            id: s.factor_id.to_string(),
+            sent: SmsSent::CodeSent {
+                to: s.to_masked.clone(),
+            },
+            shared_mailbox: s.shared_mailbox,
+        }
+    }
+}
+
 /// Start setting up a phone for SMS codes
 ///
 /// Validates the number (mobile only, E.164, allowed country) and sends a code to
@@ -60,11 +72,7 @@ pub async fn begin_sms(
         .app
         .begin_sms(&token, &b.phone, b.password.as_deref(), &ctx.req)
         .await?;
-    Ok(Json(SmsSetup {
-        id: s.factor_id.to_string(),
-        sent: SmsSent::CodeSent { to: s.to_masked },
-        shared_mailbox: s.shared_mailbox,
-    }))
+    Ok(Json(SmsSetup::new(&s)))
 }
 
 /// Send the set-up code again

@@ -2,11 +2,14 @@
 //! pages.
 
 use super::*;
+use crate::kit::sms::{nth_sms_in, sms_code_in};
+use tweestap_domain::service::Actor;
 
 crate::on_both_backends!(
     enable_from_my_profile_with_a_mailed_link,
     links_expire_are_superseded_and_never_bypass_a_factor,
     pages_walk_both_journeys,
+    a_reset_link_sets_up_sms_over_json,
 );
 
 /// My Profile → password → a mailed single-use link → password on its page → QR →
@@ -379,4 +382,99 @@ fn key_on(html: &str) -> String {
     let start = rest.find('>').expect("tag") + 1;
     let end = rest.find("</").expect("end");
     rest[start..end].split_whitespace().collect()
+}
+
+/// After a support reset, the link over JSON offers what the page offers: the app or
+/// SMS. A number SMS does not reach is refused before the link is used; a mobile
+/// number gets a code, and its confirmation turns two-step verification on.
+async fn a_reset_link_sets_up_sms_over_json(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_user("gust@example.be").await;
+    app.client().enroll(&app, "gust@example.be").await;
+    let account = app
+        .engine()
+        .account_by_email("gust@example.be")
+        .await
+        .expect("account");
+    app.engine()
+        .reset_two_factor(
+            Actor::Console,
+            account.id,
+            "new phone",
+            &app.url,
+            &Default::default(),
+        )
+        .await
+        .expect("reset");
+    let token = link_token(&nth_mail(&app, "two-factor-reset", 1).await, &app.url);
+    let path = format!("/api/v1/enrollment-links/{token}");
+    let c = app.client();
+    let r = c.get(&path).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["methods"], json!(["app", "sms"]), "{:?}", r.body);
+
+    for (phone, error) in [
+        (json!(null), "phone_not_a_number"),
+        (json!("02 511 11 11"), "phone_not_mobile"),
+        (json!("+44 7911 123456"), "sms_country_not_allowed"),
+    ] {
+        let r = c
+            .post(
+                &path,
+                json!({ "password": PASSWORD, "method": "sms", "phone": phone }),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (400, Some(error)),
+            "{phone}: {:?}",
+            r.body
+        );
+        assert_eq!(
+            c.get(&path).await.status,
+            200,
+            "{phone}: the link still works"
+        );
+    }
+    let r = c
+        .post(&path, json!({ "password": PASSWORD, "method": "fax" }))
+        .await;
+    assert_eq!(r.status, 400, "an unknown method: {:?}", r.body);
+
+    let r = c
+        .post(
+            &path,
+            json!({ "password": PASSWORD, "method": "sms", "phone": "0470 12 34 56" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["method"].as_str(),
+            r.body["state"].as_str(),
+            r.body["to"].as_str()
+        ),
+        (Some("sms"), Some("code_sent"), Some("+32 4•• •• •• 56")),
+        "{:?}",
+        r.body
+    );
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(c.get(&path).await.body["error"], "link_used");
+    let code = sms_code_in(&nth_sms_in(app.dir.path(), 1).await);
+    let r = c
+        .post(
+            &format!("/api/v1/me/factors/sms/{id}/confirm"),
+            json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let me = c.get("/api/v1/me").await;
+    assert_eq!(me.status, 200);
+    let kinds: Vec<&str> = me.body["factors"]
+        .as_array()
+        .expect("factors")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["sms"], "only the new phone: {:?}", me.body);
 }
