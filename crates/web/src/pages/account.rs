@@ -11,7 +11,7 @@ pub use remove::{remove_form, remove_submit};
 pub use sms::{
     add_phone_form, add_phone_submit, sms_setup_page, sms_setup_resend, sms_setup_submit,
 };
-pub(crate) use sms::{sms_error_key, sms_problem_text, SmsWhere};
+pub(crate) use sms::{choice_problem_text, sms_problem_text, SmsWhere};
 
 use super::step::checked;
 use crate::error::{OnPage, PageError};
@@ -70,6 +70,7 @@ pub async fn profile(
     let notice = match q.done.as_deref() {
         Some("enabled") => Some(ctx.lang.t("twofa_enabled_now")),
         Some("removed") => Some(ctx.lang.t("factor_removed")),
+        Some("removed_sms") => Some(ctx.lang.t("factor_removed_sms")),
         Some("devices") => Some(ctx.lang.t("devices_forgotten")),
         Some("consent") => Some(ctx.lang.t("consents_revoked")),
         _ => None,

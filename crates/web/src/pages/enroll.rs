@@ -2,7 +2,7 @@
 //! page (password, then a code mailed to the address), and the mailed link to the
 //! personal QR page.
 
-use super::account::choose_again;
+use super::account::{choice_problem_text, choose_again};
 use super::step::{checked, form_page, fresh_start, onward, posted_step, restart, Leave, Visit};
 use super::steps::{self, At, Journey};
 use crate::error::{OnPage, PageError};
@@ -417,10 +417,12 @@ pub async fn link_submit(
         }
     };
     let (message, method_error) = match &error {
-        Error::WrongPassword => (ctx.lang.t("wrong_password"), false),
-        e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable) => {
-            (ctx.lang.t(super::account::sms_error_key(e)), true)
-        }
+        Error::WrongPassword => (ctx.lang.t("wrong_password").to_owned(), false),
+        // Named as on the first set-up's method page: which countries SMS goes to.
+        e @ (Error::InvalidPhone(_) | Error::SmsRefused(_) | Error::SmsUnavailable) => (
+            choice_problem_text(&state, ctx.lang, e, &f.choice.phone),
+            true,
+        ),
         Error::Unauthenticated => {
             return Ok(already_on(&ctx));
         }
@@ -442,7 +444,7 @@ pub async fn link_submit(
         email: &email,
         need_password: !same,
         journey,
-        error: Some(message),
+        error: Some(&message),
         method_error,
         choice: &f.choice,
     };

@@ -335,6 +335,24 @@ async fn reset_link_offers_sms_to_someone_without_a_smartphone(backend: Backend)
         &[
             ("password", PASSWORD),
             ("method", "sms"),
+            ("phone", "+44 7911 123456"),
+        ],
+    )
+    .await;
+    assert!(
+        r.0 == 400
+            && r.1
+                .contains("alleen naar Belgische en Nederlandse gsm-nummers"),
+        "names the countries: {}",
+        r.1
+    );
+    let r = submit(
+        &s,
+        &r.1,
+        &link,
+        &[
+            ("password", PASSWORD),
+            ("method", "sms"),
             ("phone", "0470 12 34 56"),
         ],
     )
