@@ -237,8 +237,25 @@ mod tests {
                 );
             }
         }
+        // And the other way: Flanders reads no Netherlands words.
+        for (k, v) in Lang::Nl.texts() {
+            let v = v.to_lowercase();
+            for dutch in [
+                "inlog",
+                "uitlog",
+                "ingelogd",
+                "uitgelogd",
+                "log in",
+                "log je in",
+                "mobiel",
+            ] {
+                assert!(
+                    !v.contains(dutch),
+                    "{k} says {dutch:?} in nl.toml, which is Flemish"
+                );
+            }
+        }
         let all = |l: Lang| l.texts().values().cloned().collect::<Vec<_>>().join("\n");
-        assert!(!all(Lang::Nl).contains("mobiel"), "nl.toml is Flemish");
         assert!(all(Lang::NlNl).contains("mobiel"));
         assert_eq!(Lang::NlNl.t("login_button"), "Inloggen");
         assert_eq!(Lang::NlNl.t("logout"), "Uitloggen");
