@@ -12,26 +12,47 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
-use tweestap_domain::factor::FactorId;
+use tweestap_domain::factor::{FactorId, FactorKind};
 use tweestap_domain::Error;
 
-/// Whether `id` is the account's only active factor (removing it needs a "yes, I
-/// understand", as only the password would be left).
-async fn is_last_factor(
+/// The factor being removed: what it is (an app, a phone) and whether it is the
+/// account's only active one (removing it needs a "yes, I understand", as only the
+/// password would be left). An unknown id is not found.
+struct Removing {
+    kind: FactorKind,
+    /// The masked number of a phone.
+    label: String,
+    last: bool,
+}
+
+async fn removing(
     state: &AppState,
     account: &tweestap_domain::account::Account,
     id: FactorId,
-) -> Result<bool, Error> {
+) -> Result<Removing, Error> {
     let active = state.app.active_factors(account.id).await?;
-    Ok(active.len() == 1 && active[0].id == id)
+    let f = active.iter().find(|f| f.id == id).ok_or(Error::NotFound)?;
+    Ok(Removing {
+        kind: f.kind,
+        label: f.label.clone(),
+        last: active.len() == 1,
+    })
 }
 
-fn remove_page(ctx: &Ctx, csrf: &str, id: FactorId, last: bool, error: Option<&str>) -> Response {
+/// The page names what goes: "the authenticator app" or "the mobile number +32 4•• …".
+fn remove_page(ctx: &Ctx, csrf: &str, id: FactorId, r: &Removing, error: Option<&str>) -> Response {
     let t = |k| ctx.lang.t(k);
+    let (title, intro) = match r.kind {
+        FactorKind::Totp => (t("remove_title_totp"), t("remove_intro").to_owned()),
+        FactorKind::Sms => (
+            t("remove_title_sms"),
+            t("remove_intro_sms").replace("{to}", &r.label),
+        ),
+    };
     let extra = minijinja::context! {
-        title => t("factor_remove"), intro => t("remove_intro"), button => t("factor_remove"),
+        title => title, intro => intro, button => t("factor_remove"), button_class => "danger",
         action => format!("/account/factors/{id}/remove"), error => error,
-        last_warning => last.then(|| t("remove_last_warning")), last_confirm => t("remove_last_confirm"),
+        last_warning => r.last.then(|| t("remove_last_warning")), last_confirm => t("remove_last_confirm"),
     };
     let status = if error.is_some() {
         StatusCode::FORBIDDEN
@@ -53,11 +74,11 @@ pub async fn remove_form(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = factor_id(&id, ctx.lang)?;
-    let last = is_last_factor(&state, &info.account, id)
+    let r = removing(&state, &info.account, id)
         .await
         .on_page(ctx.lang)?;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-    Ok((jar, remove_page(&ctx, &csrf, id, last, None)).into_response())
+    Ok((jar, remove_page(&ctx, &csrf, id, &r, None)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -80,18 +101,12 @@ pub async fn remove_submit(
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
     let id = factor_id(&id, ctx.lang)?;
-    let last = is_last_factor(&state, &info.account, id)
+    let r = removing(&state, &info.account, id)
         .await
         .on_page(ctx.lang)?;
-    if last && f.confirm_last.is_none() && !state.app.requirement(&info.account).is_required() {
+    if r.last && f.confirm_last.is_none() && !state.app.requirement(&info.account).is_required() {
         let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-        let page = remove_page(
-            &ctx,
-            &csrf,
-            id,
-            true,
-            Some(ctx.lang.t("remove_last_warning")),
-        );
+        let page = remove_page(&ctx, &csrf, id, &r, Some(ctx.lang.t("remove_last_warning")));
         return Ok((jar, page).into_response());
     }
     match state
@@ -99,10 +114,16 @@ pub async fn remove_submit(
         .remove_factor(&info.account, id, &f.password, &ctx.req)
         .await
     {
-        Ok(()) => Ok(Redirect::to("/account?done=removed").into_response()),
+        Ok(()) => {
+            let done = match r.kind {
+                FactorKind::Totp => "/account?done=removed",
+                FactorKind::Sms => "/account?done=removed_sms",
+            };
+            Ok(Redirect::to(done).into_response())
+        }
         Err(Error::WrongPassword) => {
             let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
-            let page = remove_page(&ctx, &csrf, id, last, Some(ctx.lang.t("wrong_password")));
+            let page = remove_page(&ctx, &csrf, id, &r, Some(ctx.lang.t("wrong_password")));
             Ok((jar, page).into_response())
         }
         Err(e) => Err(PageError::from_domain(e, ctx.lang)),
