@@ -37,10 +37,11 @@ pub(super) async fn assert_accessible(c: &Client, what: &str) {
                + v.nodes.map(n => n.target.join(' ')).join(', '))))
            .catch(e => done(['axe failed: ' + e]));"
     );
-    let found = c
-        .execute_async(&run, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("{what}: running axe-core: {e}"));
+    // The pages run with JavaScript off; axe-core needs it for a moment.
+    super::driver::scripts(c, true).await;
+    let found = c.execute_async(&run, vec![]).await;
+    super::driver::scripts(c, false).await;
+    let found = found.unwrap_or_else(|e| panic!("{what}: running axe-core: {e}"));
     let violations: Vec<String> = found
         .as_array()
         .map(|a| {

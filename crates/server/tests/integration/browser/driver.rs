@@ -1,6 +1,8 @@
 //! A headless Chromium under chromedriver, and the few things the journeys do in it.
 
 use crate::kit::{free_port, skip_for_want_of};
+use axum::http::Method;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -74,12 +76,65 @@ pub async fn browser(profile: &std::path::Path) -> Option<(Driver, Client)> {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
         {
-            Ok(c) => return Some((guard, c)),
+            Ok(c) => {
+                scripts(&c, false).await;
+                return Some((guard, c));
+            }
             Err(e) => last_err = e.to_string(),
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("could not start a browser session: {last_err}");
+}
+
+/// A DevTools command through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.cmd, "params": self.params });
+        (Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Turns the pages' JavaScript on or off. The journeys run with it off, as for a
+/// person who turned it off: every page must work without it. Only the tests' own
+/// measuring (axe-core) turns it on for a moment.
+pub async fn scripts(c: &Client, on: bool) {
+    c.issue_cmd(Cdp {
+        cmd: "Emulation.setScriptExecutionDisabled",
+        params: serde_json::json!({ "value": !on }),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("turning JavaScript {}: {e}", if on { "on" } else { "off" }));
+}
+
+/// Pages' scripts do not run, here and after navigating elsewhere: a page whose
+/// script would rename it keeps its own title.
+pub async fn assert_scripts_off(c: &Client) {
+    c.goto("data:text/html,<title>still</title><script>document.title='ran'</script>")
+        .await
+        .expect("a page with a script");
+    assert_eq!(
+        c.title().await.expect("title"),
+        "still",
+        "JavaScript is off"
+    );
 }
 
 fn chromium_path(cmd: &str) -> String {
@@ -132,6 +187,7 @@ pub async fn path(c: &Client) -> String {
 pub async fn wait_path(c: &Client, want: impl Fn(&str) -> bool, what: &str) {
     for _ in 0..200 {
         if want(&path(c).await) && c.find(Locator::Css("main")).await.is_ok() {
+            super::seen::look(c).await;
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -159,6 +215,7 @@ pub async fn click_and_wait_reload(c: &Client, css: &str) {
     for _ in 0..200 {
         // The element of the old page is gone once the new one is there.
         if old.text().await.is_err() && c.find(Locator::Css("main")).await.is_ok() {
+            super::seen::look(c).await;
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
