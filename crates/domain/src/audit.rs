@@ -59,6 +59,16 @@ pub enum AuditEvent {
     OidcBackchannelLogoutFailed,
     AccountDisabled,
     AccountEnabled,
+    StepUpSucceeded,
+    StepUpFailed,
+    AccountRoleChanged,
+    AccountDeleted,
+    AccountInvited,
+    InviteAccepted,
+    PolicyChanged,
+    ReminderSent,
+    AuditPruned,
+    AdminRefused,
 }
 
 impl AuditEvent {
@@ -118,6 +128,16 @@ impl AuditEvent {
             AuditEvent::OidcBackchannelLogoutFailed => "oidc_backchannel_logout_failed",
             AuditEvent::AccountDisabled => "account_disabled",
             AuditEvent::AccountEnabled => "account_enabled",
+            AuditEvent::StepUpSucceeded => "step_up_succeeded",
+            AuditEvent::StepUpFailed => "step_up_failed",
+            AuditEvent::AccountRoleChanged => "account_role_changed",
+            AuditEvent::AccountDeleted => "account_deleted",
+            AuditEvent::AccountInvited => "account_invited",
+            AuditEvent::InviteAccepted => "invite_accepted",
+            AuditEvent::PolicyChanged => "policy_changed",
+            AuditEvent::ReminderSent => "reminder_sent",
+            AuditEvent::AuditPruned => "audit_pruned",
+            AuditEvent::AdminRefused => "admin_refused",
         }
     }
 }
