@@ -1,11 +1,11 @@
 //! Passwords: Argon2id hashing off the async runtime, and the NIST SP 800-63B rules.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
+
+pub mod formats;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Argon2Settings {
@@ -70,25 +70,30 @@ impl PasswordHasher {
             .map_err(|e| HashError::Hash(e.to_string()))?
     }
 
-    /// True when `password` matches `hash`. `None` verifies against the dummy hash and
-    /// always answers false, taking the same time.
+    /// True when `password` matches `hash`, in any format of [`formats`] (imported
+    /// accounts keep their old hash until they sign in). `None`, and a hash that is no
+    /// password at all ([`formats::NO_PASSWORD`] or anything unrecognised), verify
+    /// against the dummy hash and answer false, taking the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
-        let argon = self.argon.clone();
         let pw = password.to_owned();
-        let known = hash.is_some();
-        let h = hash
+        let usable = hash.filter(|h| formats::recognise(h).is_ok());
+        let known = usable.is_some();
+        let h = usable
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || match PasswordHash::new(&h) {
-            Ok(parsed) => argon.verify_password(pw.as_bytes(), &parsed).is_ok(),
-            Err(_) => false,
-        })
-        .await
-        .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || formats::verify(pw.as_bytes(), &h))
+            .await
+            .unwrap_or(false);
         ok && known
+    }
+
+    /// Whether a hash that just verified should be replaced by a new one with the
+    /// configured Argon2id: another format, or weaker parameters.
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        formats::needs_rehash(hash, self.argon.params())
     }
 }
 
@@ -213,5 +218,10 @@ mod tests {
         assert!(!h.verify("wrong horse battery", Some(&hash)).await);
         assert!(!h.verify("correct horse battery", None).await);
         assert!(!h.verify("x", Some("not a hash")).await);
+        assert!(!h.verify("", Some(formats::NO_PASSWORD)).await);
+        assert!(!h.needs_rehash(&hash));
+        let bcrypt = bcrypt::hash("correct horse battery", 4).unwrap();
+        assert!(h.verify("correct horse battery", Some(&bcrypt)).await);
+        assert!(h.needs_rehash(&bcrypt));
     }
 }
