@@ -1,6 +1,7 @@
 //! Accounts: who they are, their passwords, languages and lock-out counters.
 
 use crate::account::{Account, AccountId, Email, Role};
+use crate::audit::AuditRecord;
 use crate::error::StoreResult;
 use crate::lockout::Guard;
 use crate::mail::{Language, NewMail};
@@ -37,6 +38,26 @@ pub trait AccountStore: Send + Sync + 'static {
         id: AccountId,
         disabled_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()>;
+
+    /// The accounts with these addresses (any order; unknown ones are left out).
+    async fn accounts_by_emails(&self, emails: &[Email]) -> StoreResult<Vec<Account>>;
+    /// An account import, in one transaction with its audit records: each account is
+    /// inserted, or, when its address exists, gets the name, role and password hash
+    /// given (its id and creation time stay). Written in batches of many rows per
+    /// statement, so 100,000 accounts take seconds.
+    async fn import_accounts(
+        &self,
+        accounts: &[NewAccount],
+        audit: &[AuditRecord],
+    ) -> StoreResult<()>;
+    /// Replaces a password hash that just verified by a stronger one, unless it
+    /// changed meanwhile (then false: the newer password stands).
+    async fn upgrade_password_hash(
+        &self,
+        id: AccountId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool>;
 
     /// Atomically adds one to the consecutive failures and returns the new count.
     async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32>;

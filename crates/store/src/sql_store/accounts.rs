@@ -8,6 +8,7 @@ use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId, Email};
+use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail};
 use tweestap_domain::store::{AccountStore, NewAccount, StoreResult};
@@ -68,6 +69,80 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .bind(language.code())
             .bind(id);
         self.db().run(q).await
+    }
+
+    async fn accounts_by_emails(&self, emails: &[Email]) -> StoreResult<Vec<Account>> {
+        let mut found = Vec::new();
+        for chunk in emails.chunks(ROWS_PER_STATEMENT) {
+            // One row of as many parameters: `($1, $2, …)`.
+            let list = placeholders(1, chunk.len());
+            let q = chunk.iter().fold(
+                query(format!("SELECT * FROM accounts WHERE email IN {list}")),
+                |q, e| q.bind(e.as_str()),
+            );
+            found.extend(self.db().all(q, account_from).await?);
+        }
+        Ok(found)
+    }
+
+    async fn import_accounts(
+        &self,
+        accounts: &[NewAccount],
+        audit: &[AuditRecord],
+    ) -> StoreResult<()> {
+        let mut tx = self.db().begin().await?;
+        for chunk in accounts.chunks(ROWS_PER_STATEMENT) {
+            // The values given are the final ones (the engine merged what the row
+            // left out), so a conflict takes them as they are.
+            let q = query(format!(
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at)
+                 VALUES {}
+                 ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role,
+                 password_hash = excluded.password_hash",
+                placeholders(chunk.len(), 6)
+            ));
+            let q = chunk.iter().fold(q, |q, a| {
+                q.bind(a.id)
+                    .bind(a.email.as_str())
+                    .bind(&a.name)
+                    .bind(a.role.as_str())
+                    .bind(&a.password_hash)
+                    .bind(a.created_at)
+            });
+            (&mut tx).execute(q).await?;
+        }
+        for chunk in audit.chunks(ROWS_PER_STATEMENT) {
+            let q = query(format!(
+                "INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
+                 VALUES {}",
+                placeholders(chunk.len(), 7)
+            ));
+            let q = chunk.iter().fold(q, |q, r| {
+                q.bind(r.at)
+                    .bind(&r.event)
+                    .bind(r.account_id)
+                    .bind(r.email.as_deref())
+                    .bind(r.ip.as_deref())
+                    .bind(r.user_agent.as_deref())
+                    .bind(r.detail.as_deref())
+            });
+            (&mut tx).execute(q).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: AccountId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
+        let q =
+            query("UPDATE accounts SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new_hash)
+                .bind(id)
+                .bind(old_hash);
+        Ok(self.db().execute(q).await? == 1)
     }
 
     async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32> {
@@ -155,5 +230,38 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             insert_mail(&mut tx, m).await?;
         }
         tx.commit().await
+    }
+}
+
+/// Rows per multi-row statement: 7,000 parameters at most, under SQLite's 32,766 and
+/// PostgreSQL's 65,535, and few enough round trips for 100,000 rows.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// `($1, …, $cols), (…)`: `rows` rows of `cols` parameters, numbered on.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_every_row_on() {
+        assert_eq!(super::placeholders(1, 1), "($1)");
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }
