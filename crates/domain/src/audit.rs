@@ -69,6 +69,9 @@ pub enum AuditEvent {
     ReminderSent,
     AuditPruned,
     AdminRefused,
+    AccountsImported,
+    AccountUpdated,
+    PasswordHashUpgraded,
 }
 
 impl AuditEvent {
@@ -138,6 +141,9 @@ impl AuditEvent {
             AuditEvent::ReminderSent => "reminder_sent",
             AuditEvent::AuditPruned => "audit_pruned",
             AuditEvent::AdminRefused => "admin_refused",
+            AuditEvent::AccountsImported => "accounts_imported",
+            AuditEvent::AccountUpdated => "account_updated",
+            AuditEvent::PasswordHashUpgraded => "password_hash_upgraded",
         }
     }
 }

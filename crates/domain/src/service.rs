@@ -28,6 +28,7 @@ mod oidc_portals;
 mod oidc_tokens;
 mod one_time_codes;
 mod password_reset;
+mod password_upgrade;
 mod sessions;
 mod sign_in;
 mod sms;

@@ -409,6 +409,9 @@ impl Tweestap {
                     .reset_failures(account.id, Guard::Password)
                     .await?;
             }
+            if let Some(p) = password {
+                self.upgrade_password_hash(&account, p, ctx).await?;
+            }
         }
         if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
             return Err(Error::SharedMailbox);

@@ -35,7 +35,7 @@ impl Tweestap {
             .verify(password, Some(&account.password_hash))
             .await
         {
-            return Ok(());
+            return self.upgrade_password_hash(account, password, ctx).await;
         }
         let detail = Some("password confirmation failed".to_owned());
         self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail)

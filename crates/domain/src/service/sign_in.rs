@@ -257,6 +257,7 @@ impl Tweestap {
                 .await?;
             return Err(Error::InvalidCredentials);
         }
+        self.upgrade_password_hash(&account, password, ctx).await?;
         Ok(account)
     }
 
