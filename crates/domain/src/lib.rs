@@ -5,6 +5,7 @@
 //! [`service::Tweestap`].
 
 pub mod account;
+pub mod account_import;
 pub mod audit;
 pub mod clock;
 pub mod device;

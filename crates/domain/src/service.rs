@@ -15,12 +15,14 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+mod account_import;
 mod accounts;
 mod devices;
 mod enrollment;
 mod export_import;
 mod factors;
 mod housekeeping;
+mod invites;
 mod mail_queue;
 mod oidc;
 mod oidc_flow;
@@ -34,6 +36,7 @@ mod sign_in;
 mod sms;
 mod support;
 
+pub use account_import::{ImportOptions, ImportReport};
 pub use enrollment::{OpenedLink, SecureStart};
 pub use export_import::ImportSummary;
 pub use factors::TotpEnrollment;
