@@ -1,0 +1,3 @@
+//! The administration commands, one module per group.
+
+pub mod user;
