@@ -2,12 +2,13 @@
 
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tweestap::config::Config;
 use tweestap_domain::account::{Account, Role};
 use tweestap_domain::audit::RequestContext;
 use tweestap_domain::clock::SystemClock;
-use tweestap_domain::service::Actor;
+use tweestap_domain::service::{Actor, ImportOptions, ImportReport};
 use tweestap_domain::Tweestap;
 
 type BoxError = Box<dyn std::error::Error>;
@@ -65,6 +66,25 @@ pub enum UserCommand {
         address: Option<String>,
         #[arg(long)]
         email: Option<String>,
+    },
+    /// Import accounts from a CSV file whose header names the columns, in any order:
+    /// email (required), name, role, password_hash, invite. Known addresses get the
+    /// name, role and password hash given; hashes (Argon2, PBKDF2-SHA256, scrypt,
+    /// bcrypt) are copied and become Argon2id at the first sign-in. All or nothing
+    /// unless --keep-going; a second run of the same file changes nothing. Exits
+    /// non-zero when a line has an error.
+    Import {
+        /// The CSV file; `-` for standard input.
+        file: PathBuf,
+        /// Only report what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the good lines even when others have errors (they are reported).
+        #[arg(long)]
+        keep_going: bool,
+        /// Print the report as JSON, as the API answers it.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -193,6 +213,76 @@ pub async fn run(
                 })?;
             println!("{} can sign in again", account.email);
         }
+        UserCommand::Import {
+            file,
+            dry_run,
+            keep_going,
+            json,
+        } => {
+            let bytes = if file.as_os_str() == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)?;
+                b
+            } else {
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            };
+            let (app, _) = tweestap::engine(config, clock.clone(), migrate).await?;
+            let options = ImportOptions {
+                dry_run,
+                all_or_nothing: !keep_going,
+            };
+            let base = tweestap::links_base(config, config.listen);
+            let ctx = RequestContext::default();
+            let report = app
+                .import_accounts(Actor::Console, &bytes, options, &base, &ctx)
+                .await?;
+            print_report(&report, json)?;
+            if !report.errors.is_empty() {
+                let n = report.errors.len();
+                return Err(if report.written {
+                    format!("{n} line(s) had errors and were left out; the others were imported")
+                } else if dry_run {
+                    format!("{n} line(s) have errors")
+                } else {
+                    format!("{n} line(s) have errors: nothing was written (--keep-going writes the good lines)")
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The report of an import: the counts, then each bad line.
+fn print_report(r: &ImportReport, json: bool) -> Result<(), BoxError> {
+    if json {
+        let errors: Vec<serde_json::Value> = r
+            .errors
+            .iter()
+            .map(|e| serde_json::json!({ "line": e.line, "message": e.message }))
+            .collect();
+        let doc = serde_json::json!({
+            "created": r.created,
+            "updated": r.updated,
+            "unchanged": r.unchanged,
+            "invited": r.invited,
+            "errors": errors,
+            "written": r.written,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    let state = if r.written { "imported" } else { "not written" };
+    println!(
+        "created: {}, updated: {}, unchanged: {}, invited: {}, errors: {} ({state})",
+        r.created,
+        r.updated,
+        r.unchanged,
+        r.invited,
+        r.errors.len()
+    );
+    for e in &r.errors {
+        println!("line {}: {}", e.line, e.message);
     }
     Ok(())
 }
