@@ -103,8 +103,14 @@ impl Header {
 
     fn row(&self, line: u64, record: &csv::ByteRecord) -> Result<ImportRow, String> {
         if record.len() != self.width {
+            // The usual cause: a PHC hash's parameters (m=19456,t=2,p=1) unquoted.
+            let hint = if record.len() > self.width && record.iter().any(|f| f.starts_with(b"$")) {
+                " (quote a password hash that holds commas: \"$argon2id$v=19$m=19456,t=2,p=1$...\")"
+            } else {
+                ""
+            };
             return Err(format!(
-                "{} fields where the header has {}",
+                "{} fields where the header has {}{hint}",
                 record.len(),
                 self.width
             ));
@@ -293,13 +299,14 @@ mod tests {
                    \n\
                    dirk@example.be,Dirk,user,$md5$abc,\n\
                    eva@example.be,Eva,user,,yes\n\
+                   \"fien@example.be\",Fien,user,$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA,\n\
                    AN@example.be,An again,user,,\n\
                    fien@example.be,Fien\n\
                    ,Geen adres,user,,\n\
                    gert@example.be,Gert,support,,0\n";
         let p = parse(csv.as_bytes());
         // Line 2's quoted name spans lines 2 and 3; line 6 is blank.
-        assert_eq!(lines(&p), vec![4, 5, 7, 8, 9, 10, 11]);
+        assert_eq!(lines(&p), vec![4, 5, 7, 8, 9, 10, 11, 12]);
         let says = |line: u64, what: &str| {
             let e = p.errors.iter().find(|e| e.line == line).expect("error");
             assert!(e.message.contains(what), "line {line}: {}", e.message);
@@ -308,11 +315,12 @@ mod tests {
         says(5, "unknown role \"root\"");
         says(7, "unknown password hash format");
         says(8, "invite must be");
-        says(9, "appears again (first on line 2)");
-        says(10, "2 fields where the header has 5");
-        says(11, "missing");
+        says(9, "7 fields where the header has 5 (quote a password hash");
+        says(10, "appears again (first on line 2)");
+        says(11, "2 fields where the header has 5");
+        says(12, "missing");
         let good: Vec<(u64, &str)> = p.rows.iter().map(|r| (r.line, r.email.as_str())).collect();
-        assert_eq!(good, vec![(2, "an@example.be"), (12, "gert@example.be")]);
+        assert_eq!(good, vec![(2, "an@example.be"), (13, "gert@example.be")]);
         assert_eq!(p.rows[0].name.as_deref(), Some("An\nPeeters"));
         // Windows line ends and blank lines count the same way.
         let p = parse(b"email,role\r\n\r\n\r\nan@example.be,root\r\nbo@example.be,boss");

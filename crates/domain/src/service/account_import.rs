@@ -45,13 +45,6 @@ pub struct ImportReport {
     pub written: bool,
 }
 
-impl ImportReport {
-    /// An all-or-nothing import with errors, which wrote nothing.
-    pub fn refused(&self) -> bool {
-        !self.errors.is_empty() && !self.written
-    }
-}
-
 /// What one good row does.
 enum Change {
     Create(NewAccount),

@@ -1,5 +1,6 @@
 //! The JSON API and the pages, driven over HTTP against a server on a loopback port.
 
+mod admin_import;
 mod devices;
 mod enrollment;
 mod forward_auth;

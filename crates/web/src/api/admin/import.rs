@@ -184,7 +184,8 @@ pub async fn import_accounts(
             &ctx.req,
         )
         .await?;
-    let status = if report.refused() {
+    // A dry run answers as the import itself would.
+    let status = if options.all_or_nothing && !report.errors.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
