@@ -81,6 +81,13 @@ pub enum Error {
     /// An imported signing key does not open with this server's key.
     #[error("signing key {0}: it does not open with this server's secret key; use the secret key of the exporting server")]
     ForeignSigningKey(String),
+    /// The console asks for a fresh code first (a step-up).
+    #[error("enter a current code from your app first; administrator actions need one from the last minutes")]
+    StepUpRequired,
+    #[error(transparent)]
+    InvalidPolicy(crate::policy::document::PolicyProblem),
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

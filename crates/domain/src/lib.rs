@@ -8,6 +8,7 @@ pub mod account;
 pub mod account_import;
 pub mod audit;
 pub mod clock;
+pub mod console;
 pub mod device;
 pub mod enrollment;
 pub mod error;

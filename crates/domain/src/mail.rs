@@ -46,6 +46,14 @@ pub enum Notice {
     },
     /// A recovery code was used to sign in.
     RecoveryCodeUsed { remaining: u32 },
+    /// An administrator made an account: a link to choose a password (sealed).
+    Invite {
+        link_sealed: String,
+        valid_days: i64,
+    },
+    /// Two-step verification becomes required on `deadline` (YYYY-MM-DD) and this
+    /// account has none yet; the mail links to the set-up from the sign-in page.
+    TwoFactorReminder { deadline: String, days_left: i64 },
 }
 
 impl Notice {
@@ -65,6 +73,8 @@ impl Notice {
             Notice::EnrollmentLink { .. } => "enrollment_link",
             Notice::TwoFactorReset { .. } => "two_factor_reset",
             Notice::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Notice::Invite { .. } => "invite",
+            Notice::TwoFactorReminder { .. } => "two_factor_reminder",
         }
     }
 
@@ -73,12 +83,14 @@ impl Notice {
         match self {
             Notice::PasswordReset { link_sealed }
             | Notice::EnrollmentLink { link_sealed, .. }
-            | Notice::TwoFactorReset { link_sealed, .. } => Some(link_sealed),
+            | Notice::TwoFactorReset { link_sealed, .. }
+            | Notice::Invite { link_sealed, .. } => Some(link_sealed),
             Notice::EmailCode { code_sealed } => Some(code_sealed),
             Notice::FactorAdded { .. }
             | Notice::FactorRemoved { .. }
             | Notice::PasswordChanged
-            | Notice::RecoveryCodeUsed { .. } => None,
+            | Notice::RecoveryCodeUsed { .. }
+            | Notice::TwoFactorReminder { .. } => None,
         }
     }
 

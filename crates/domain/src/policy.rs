@@ -2,10 +2,12 @@
 
 use crate::account::Role;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+pub mod document;
 
 /// The `two_factor` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TwoFactorMode {
     /// Set-up is allowed, but never asked for.

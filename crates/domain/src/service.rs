@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 mod account_import;
 mod accounts;
+mod console;
 mod devices;
 mod enrollment;
 mod export_import;
@@ -30,14 +31,17 @@ mod oidc_portals;
 mod oidc_tokens;
 mod one_time_codes;
 mod password_reset;
+mod rollout;
 mod password_upgrade;
 mod sessions;
 mod sign_in;
 mod sms;
 mod support;
 
+pub use console::{AccountPage, NewConsoleAccount, MAX_PAGE};
 pub use account_import::{ImportOptions, ImportReport};
 pub use enrollment::{OpenedLink, SecureStart};
+pub use rollout::{Rollout, RoleRollout};
 pub use export_import::ImportSummary;
 pub use factors::TotpEnrollment;
 pub use oidc::NewClient;
@@ -61,6 +65,9 @@ pub struct Tweestap {
     logout_wakeup: Arc<Notify>,
     /// Sends SMS codes; without one, SMS cannot be set up.
     sms: Option<Arc<dyn crate::sms::SmsSender>>,
+    /// The policy the console edits (first from the configuration), shared by the
+    /// requests of this node and refreshed from the database.
+    policy: Arc<std::sync::RwLock<crate::policy::document::PolicyDocument>>,
 }
 
 /// A valid session, looked up from the client's token.
@@ -78,12 +85,21 @@ impl Tweestap {
         secrets: SecretBox,
         settings: Settings,
     ) -> Self {
+        let mut policy = crate::policy::document::PolicyDocument::from_settings(
+            &settings.two_factor,
+            &settings.sms,
+            settings.remember_device,
+            settings.enrollment_link_validity,
+        );
+        policy.invite_days = settings.console.invite_days;
+        policy.reminder_days = settings.console.reminder_days.clone();
         Self {
             store,
             clock,
             hasher,
             secrets,
             settings,
+            policy: Arc::new(std::sync::RwLock::new(policy)),
             mail_wakeup: Arc::new(Notify::new()),
             logout_wakeup: Arc::new(Notify::new()),
             sms: None,

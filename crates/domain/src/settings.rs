@@ -35,6 +35,32 @@ pub struct Settings {
     pub sms: crate::sms::SmsPolicy,
     /// The OpenID Connect provider: key retention and configured clients.
     pub oidc: crate::oidc::OidcSettings,
+    /// The roll-out console.
+    pub console: ConsoleSettings,
+}
+
+/// The roll-out console's own settings (`[console]`).
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// How long a code keeps an administrator in the console before it asks again.
+    pub step_up: chrono::Duration,
+    /// Audit records older than this are removed (None: kept forever).
+    pub audit_retention: Option<chrono::Duration>,
+    /// How long an invitation works, and the reminder stages (days before a
+    /// deadline), until the console changes them.
+    pub invite_days: u32,
+    pub reminder_days: Vec<u32>,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            step_up: chrono::Duration::minutes(15),
+            audit_retention: None,
+            invite_days: 5,
+            reminder_days: vec![30, 14, 7, 1],
+        }
+    }
 }
 
 impl Default for Settings {
@@ -54,6 +80,7 @@ impl Default for Settings {
             remember_device: chrono::Duration::days(7),
             sms: crate::sms::SmsPolicy::default(),
             oidc: crate::oidc::OidcSettings::default(),
+            console: ConsoleSettings::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod codes;
+mod console;
 mod devices;
 mod factors;
 mod links;
@@ -21,6 +22,7 @@ pub use crate::error::{StoreError, StoreResult};
 pub use accounts::{AccountStore, NewAccount};
 pub use audit::AuditStore;
 pub use codes::{CodeStore, SmsSendsOf};
+pub use console::{AuditFilter, ConsoleStore, SentReminder};
 pub use devices::DeviceStore;
 pub use factors::FactorStore;
 pub use links::{LinkStore, NewPasswordReset};
@@ -42,6 +44,7 @@ pub trait Store:
     + DeviceStore
     + OidcStore
     + PortalStore
+    + ConsoleStore
     + Upkeep
 {
 }
@@ -57,6 +60,7 @@ impl<T> Store for T where
         + DeviceStore
         + OidcStore
         + PortalStore
+        + ConsoleStore
         + Upkeep
 {
 }
@@ -64,7 +68,7 @@ impl<T> Store for T where
 /// Every store trait, for `use tweestap_domain::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AuditStore, CodeStore, DeviceStore, FactorStore, LinkStore, MailQueue,
+        AccountStore, AuditStore, CodeStore, ConsoleStore, DeviceStore, FactorStore, LinkStore, MailQueue,
         OidcStore, PortalStore, SessionStore, Store, Upkeep,
     };
 }

@@ -1,6 +1,7 @@
 //! Configuration: embedded defaults, an optional TOML file, then environment
 //! variables and flags. Every key is documented in `docs/configuration.md`.
 
+pub mod console;
 pub mod oidc;
 pub mod sms;
 pub mod ui;
@@ -41,6 +42,8 @@ pub struct Config {
     pub oidc: oidc::OidcConfig,
     /// How pages and mails read: the time zone of dates, which Dutch (`[ui]`).
     pub ui: ui::UiConfig,
+    /// The roll-out console (`[console]`).
+    pub console: console::ConsoleConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -228,6 +231,7 @@ impl Default for Config {
             forward_auth: ForwardAuthConfig::default(),
             oidc: oidc::OidcConfig::default(),
             ui: ui::UiConfig::default(),
+            console: console::ConsoleConfig::default(),
         }
     }
 }

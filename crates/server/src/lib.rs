@@ -161,6 +161,7 @@ pub fn settings(config: &Config) -> Result<Settings, StartError> {
             config.policy.enrollment_link_days,
         )),
         oidc: config.oidc.settings()?,
+        console: config.console.settings(),
     })
 }
 
@@ -239,9 +240,43 @@ pub fn links_base(config: &Config, addr: SocketAddr) -> String {
     }
 }
 
+/// The console's work on every node: the stored policy read every few seconds (so
+/// a change made on another node applies here too), and every hour today's
+/// roll-out counts, the reminder mails due (each stage claimed once in the
+/// database, whichever node runs first) and the audit retention.
+async fn run_console_tasks(app: Arc<tweestap_domain::Tweestap>) {
+    let mut policy = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = policy.tick() => {
+                if let Err(e) = app.load_policy().await {
+                    tracing::warn!(error = %e, "reading the stored policy failed");
+                }
+            }
+            _ = hourly.tick() => {
+                if let Err(e) = app.record_rollout_day().await {
+                    tracing::warn!(error = %e, "recording the roll-out counts failed");
+                }
+                match app.send_reminders().await {
+                    Ok(sent) if !sent.is_empty() => tracing::info!(sent = sent.len(), "reminder mails queued"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "sending reminders failed"),
+                }
+                if let Err(e) = app.prune_audit().await {
+                    tracing::warn!(error = %e, "pruning the audit log failed");
+                }
+            }
+        }
+    }
+}
+
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
     let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
+    if let Err(e) = app.load_policy().await {
+        tracing::warn!(error = %e, "reading the stored policy failed; the configured one applies");
+    }
     app.ensure_signing_keys()
         .await
         .map_err(StartError::SigningKeys)?;
@@ -291,6 +326,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
             }
         }
     });
+    let console = tokio::spawn(run_console_tasks(app.clone()));
     let poll = std::time::Duration::from_secs(config.mail.poll_interval_seconds);
     let worker = tokio::spawn(mail::run_worker(app.clone(), mailer, poll));
     let issuer = issuer.trim_end_matches('/').to_owned();
@@ -300,6 +336,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         poll,
     ));
     let background = vec![
+        console.abort_handle(),
         sweep.abort_handle(),
         worker.abort_handle(),
         logouts.abort_handle(),

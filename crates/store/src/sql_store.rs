@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod codes;
+mod console;
 mod devices;
 mod factors;
 mod links;

@@ -5,6 +5,7 @@
 //! Routes are registered with their OpenAPI description (utoipa-axum), so a route
 //! and its documentation cannot part; `GET /api/v1/openapi.json` serves the result.
 
+mod admin;
 mod auth;
 mod bodies;
 mod contract;
@@ -52,6 +53,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(support::account))
         .routes(routes!(support::reset_two_factor))
         .routes(routes!(support::change_email))
+        .merge(admin::routes())
 }
 
 /// The OpenAPI document of the API.

@@ -44,6 +44,8 @@ fn classify(e: &Error) -> (StatusCode, ErrorCode) {
         Error::WeakPassword(p) => (StatusCode::BAD_REQUEST, C::of_password(*p)),
         Error::InvalidClient(_) => (StatusCode::BAD_REQUEST, C::InvalidClientMetadata),
         Error::ClientInConfig(_) => (StatusCode::CONFLICT, C::ClientInConfig),
+        Error::StepUpRequired => (StatusCode::FORBIDDEN, C::StepUpRequired),
+        Error::InvalidPolicy(_) => (StatusCode::BAD_REQUEST, C::InvalidPolicy),
         Error::Store(StoreError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, C::Unavailable)
         }
@@ -51,9 +53,11 @@ fn classify(e: &Error) -> (StatusCode, ErrorCode) {
         | Error::NotEmpty
         | Error::ForeignKey(_)
         | Error::ForeignSigningKey(_) => (StatusCode::BAD_REQUEST, C::InvalidRequest),
-        Error::Store(_) | Error::Crypto(_) | Error::Hash(_) | Error::Signing(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, C::Internal)
-        }
+        Error::Store(_)
+        | Error::Crypto(_)
+        | Error::Hash(_)
+        | Error::Signing(_)
+        | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::Internal),
     }
 }
 
@@ -85,6 +89,9 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0)]
     pub tries_left: Option<u32>,
+    /// With `invalid_policy`: the refused field, as a path (`roles.user.required_from`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// `{"error": CODE, "message": TEXT}` with the right status.
@@ -95,6 +102,7 @@ pub struct ApiError {
     pub message: String,
     pub retry_after: Option<i64>,
     pub tries_left: Option<u32>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -105,6 +113,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             tries_left: None,
+            field: None,
         }
     }
 }
@@ -118,6 +127,10 @@ impl From<Error> for ApiError {
         } else {
             e.to_string()
         };
+        let field = match &e {
+            Error::InvalidPolicy(p) => Some(p.field.clone()),
+            _ => None,
+        };
         let retry_after = match e {
             Error::TooManyAttempts { retry_after } => Some(retry_after),
             Error::Store(StoreError::Unavailable(_)) => Some(UNAVAILABLE_RETRY_SECONDS),
@@ -129,6 +142,7 @@ impl From<Error> for ApiError {
             message,
             retry_after,
             tries_left: None,
+            field,
         }
     }
 }
@@ -140,6 +154,7 @@ impl IntoResponse for ApiError {
             message: self.message,
             retry_after: self.retry_after,
             tries_left: self.tries_left,
+            field: self.field,
         };
         let mut r = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {

@@ -132,3 +132,55 @@ impl<A: Answer> FromRequestParts<AppState> for Enrolling<A> {
         }
     }
 }
+
+/// An administrator in the roll-out console, with a recent second factor: 401 (or
+/// the sign-in) without a full session, 403 `forbidden` for anyone else, and 403
+/// `step_up_required` (pages: the step-up page) when the last code is older than
+/// `[console] step_up_minutes`.
+pub struct Admin<A = Api>(pub SessionInfo, pub PhantomData<A>);
+
+/// How an answer turns a console refusal away.
+pub trait ConsoleAnswer: Answer {
+    fn console_refusal(e: Error, lang: Lang, path: &str) -> Self::Rejection;
+}
+
+impl ConsoleAnswer for Api {
+    fn console_refusal(e: Error, _: Lang, _: &str) -> ApiError {
+        e.into()
+    }
+}
+
+impl ConsoleAnswer for Page {
+    fn console_refusal(e: Error, lang: Lang, path: &str) -> Response {
+        match e {
+            Error::StepUpRequired => {
+                let next =
+                    url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>();
+                Redirect::to(&format!("/admin/step-up?next={next}")).into_response()
+            }
+            e => PageError::from_domain(e, lang).into_response(),
+        }
+    }
+}
+
+impl<A: ConsoleAnswer> FromRequestParts<AppState> for Admin<A> {
+    type Rejection = A::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let info = match judge(parts, state, false).await {
+            Ok(info) => info,
+            Err(r) => return Err(A::refuse(r, lang_of(parts, state).await)),
+        };
+        let ctx = match Ctx::from_request_parts(parts, state).await {
+            Ok(ctx) => ctx,
+            Err(never) => match never {},
+        };
+        match state.app.console_gate(&info, &ctx.req).await {
+            Ok(()) => Ok(Self(info, PhantomData)),
+            Err(e) => Err(A::console_refusal(e, ctx.lang, parts.uri.path())),
+        }
+    }
+}

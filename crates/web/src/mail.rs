@@ -55,14 +55,26 @@ pub fn render_notice(
         _ => String::new(),
     };
     let days = match notice {
-        Notice::EnrollmentLink { valid_days, .. } | Notice::TwoFactorReset { valid_days, .. } => {
-            valid_days.to_string()
-        }
+        Notice::EnrollmentLink { valid_days, .. }
+        | Notice::TwoFactorReset { valid_days, .. }
+        | Notice::Invite { valid_days, .. } => valid_days.to_string(),
+        Notice::TwoFactorReminder { days_left, .. } => days_left.to_string(),
+        _ => String::new(),
+    };
+    // The deadline as people write a date ("1 januari 2027").
+    let deadline = match notice {
+        Notice::TwoFactorReminder { deadline, .. } => deadline
+            .parse::<chrono::NaiveDate>()
+            .ok()
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .map(|t| crate::dates::day(lang, chrono_tz::UTC, t.and_utc()))
+            .unwrap_or_else(|| deadline.clone()),
         _ => String::new(),
     };
     let subject = lang
         .t(&format!("mail_{kind}_subject"))
-        .replace("{organisation}", brand.organisation);
+        .replace("{organisation}", brand.organisation)
+        .replace("{deadline}", &deadline);
     let name = if to_name.trim().is_empty() {
         match lang {
             Lang::Nl | Lang::NlNl => "gebruiker",
@@ -80,6 +92,7 @@ pub fn render_notice(
         link => link.unwrap_or_default(),
         code => link.unwrap_or_default(),
         days => days,
+        deadline => deadline,
         remaining => match notice {
             Notice::RecoveryCodeUsed { remaining } => remaining.to_string(),
             _ => String::new(),
@@ -128,6 +141,14 @@ mod tests {
                 valid_days: 5,
             },
             Notice::RecoveryCodeUsed { remaining: 7 },
+            Notice::Invite {
+                link_sealed: "sealed".into(),
+                valid_days: 5,
+            },
+            Notice::TwoFactorReminder {
+                deadline: "2027-01-01".into(),
+                days_left: 14,
+            },
         ] {
             for language in [Language::Nl, Language::En] {
                 let link = "https://login.example.org/password/reset/abc";

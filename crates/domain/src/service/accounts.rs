@@ -68,8 +68,8 @@ impl Tweestap {
 
     /// What the two-step policy asks of this account now.
     pub fn requirement(&self, account: &Account) -> Requirement {
-        self.settings
-            .two_factor
+        self.policy()
+            .two_factor()
             .requirement(account.role, self.clock.now())
     }
 }

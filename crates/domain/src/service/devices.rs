@@ -52,7 +52,7 @@ impl Tweestap {
             label: label_from_user_agent(ctx.user_agent.as_deref()),
             created_at: now,
             last_used_at: now,
-            expires_at: now + self.settings.remember_device,
+            expires_at: now + chrono::Duration::days(i64::from(self.policy().remember_device_days)),
         };
         self.store.insert_device(&device).await?;
         let detail = format!("device={} label={}", device.id, device.label);

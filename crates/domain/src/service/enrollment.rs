@@ -250,7 +250,7 @@ impl Tweestap {
             account_id: account.id,
             purpose,
             created_at: now,
-            expires_at: now + self.settings.enrollment_link_validity,
+            expires_at: now + chrono::Duration::days(i64::from(self.policy().enrollment_link_days)),
             used_at: None,
         };
         (link, link_url(base_url, &token))
@@ -258,7 +258,7 @@ impl Tweestap {
 
     /// How many whole days a new link works (for the mail's and the page's wording).
     pub fn link_days(&self) -> i64 {
-        self.settings.enrollment_link_validity.num_days().max(1)
+        i64::from(self.policy().enrollment_link_days).max(1)
     }
 
     /// "Enable 2FA" on My Profile: after the password, mails a single-use link to the
@@ -343,7 +343,7 @@ impl Tweestap {
     /// Whether SMS is offered as a method: a gateway is configured and the policy
     /// lets SMS go somewhere (a country on the allow-list, an hourly budget).
     pub fn sms_offered(&self) -> bool {
-        let p = &self.settings.sms;
+        let p = &self.sms_policy();
         self.sms.is_some() && !p.allowed_calling_codes.is_empty() && p.global_per_hour > 0
     }
 
@@ -492,7 +492,7 @@ impl Tweestap {
             .sms
             .parse_number(phone)
             .map_err(|e| Error::InvalidPhone(e.code()))?;
-        if !self.settings.sms.allows_country(&number) {
+        if !self.sms_policy().allows_country(&number) {
             return Err(Error::SmsRefused(SmsRefusal::CountryNotAllowed(
                 number.calling_code(),
             )));

@@ -70,6 +70,10 @@ impl Tweestap {
         if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
             return Err(Error::SharedMailbox);
         }
+        // The console's policy may leave the app out for this role.
+        if !self.method_allowed(account.role, crate::policy::document::Method::App) {
+            return Err(Error::Forbidden);
+        }
         self.store.delete_unconfirmed_factors(account.id).await?;
         let id = FactorId(Uuid::new_v4());
         let secret = totp::new_secret();

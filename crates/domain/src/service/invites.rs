@@ -66,8 +66,14 @@ impl Tweestap {
             Some(admin) => format!("mail={mail_id} valid_days={days} by={}", admin.email),
             None => format!("mail={mail_id} valid_days={days}"),
         };
-        self.audit(AuditEvent::AccountInvited, Some(account), None, ctx, Some(detail))
-            .await?;
+        self.audit(
+            AuditEvent::AccountInvited,
+            Some(account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await?;
         self.queue_notice(account, mail_id, notice, account.language, ctx)
             .await
     }

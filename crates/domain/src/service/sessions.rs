@@ -34,6 +34,10 @@ impl Tweestap {
             sid: sid.unwrap_or_else(new_sid),
         };
         self.store.insert_session(&s).await?;
+        if stage == SessionStage::Authenticated {
+            // For the console's list ("not signed in since").
+            self.store.set_last_sign_in(account.id, now).await?;
+        }
         Ok(token)
     }
 

@@ -51,7 +51,7 @@ impl Tweestap {
             .store
             .sms_sends_since(account.id, &number_mac, ctx.ip.as_deref(), hour_ago)
             .await?;
-        if let Err(refusal) = self.settings.sms.check(&number, &sent) {
+        if let Err(refusal) = self.sms_policy().check(&number, &sent) {
             let detail = format!("to={masked} refused={}", refusal.reason());
             self.audit(
                 AuditEvent::SmsRefused,
@@ -145,7 +145,7 @@ impl Tweestap {
             .store
             .sms_sends_since(account.id, &number_mac, ctx.ip.as_deref(), hour_ago)
             .await?;
-        let p = &self.settings.sms;
+        let p = &self.sms_policy();
         let (of, count, limit) = match p.check(number, &sent) {
             Err(SmsRefusal::AccountLimit) => (
                 SmsSendsOf::Account(account.id),
@@ -287,12 +287,16 @@ impl Tweestap {
         if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
             return Err(Error::SharedMailbox);
         }
+        // The console's policy may leave SMS out for this role.
+        if !self.method_allowed(account.role, crate::policy::document::Method::Sms) {
+            return Err(Error::SmsUnavailable);
+        }
         let number = self
             .settings
             .sms
             .parse_number(phone)
             .map_err(|e| Error::InvalidPhone(e.code()))?;
-        if !self.settings.sms.allows_country(&number) {
+        if !self.sms_policy().allows_country(&number) {
             let refusal = SmsRefusal::CountryNotAllowed(number.calling_code());
             let detail = format!("to={} refused={}", number.masked(), refusal.reason());
             self.audit(

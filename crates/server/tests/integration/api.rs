@@ -1,5 +1,7 @@
 //! The JSON API and the pages, driven over HTTP against a server on a loopback port.
 
+mod admin_console;
+mod admin_rollout;
 mod admin_import;
 mod devices;
 mod enrollment;

@@ -22,7 +22,7 @@ CREATE TABLE console_settings (
 CREATE TABLE reminders_sent (
     account_id UUID NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     deadline   TEXT NOT NULL,
-    stage      INTEGER NOT NULL,
+    stage      BIGINT NOT NULL,
     sent_at    TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (account_id, deadline, stage)
 );
@@ -32,10 +32,10 @@ CREATE INDEX reminders_sent_at ON reminders_sent(sent_at);
 CREATE TABLE rollout_days (
     day       TEXT NOT NULL,
     role      TEXT NOT NULL,
-    without   INTEGER NOT NULL,
-    app_only  INTEGER NOT NULL,
-    sms_only  INTEGER NOT NULL,
-    app_sms   INTEGER NOT NULL,
+    without   BIGINT NOT NULL,
+    app_only  BIGINT NOT NULL,
+    sms_only  BIGINT NOT NULL,
+    app_sms   BIGINT NOT NULL,
     PRIMARY KEY (day, role)
 );
 

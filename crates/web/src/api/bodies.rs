@@ -4,7 +4,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::qr;
 use crate::AppState;
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tweestap_domain::factor::{Factor, FactorKind};
 use tweestap_domain::service::TotpEnrollment;
 use tweestap_domain::token::Token;
@@ -48,12 +48,22 @@ pub async fn second_factor_methods(
 }
 
 /// An account's role.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
     Support,
     Admin,
+}
+
+impl From<Role> for tweestap_domain::account::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::User => Self::User,
+            Role::Support => Self::Support,
+            Role::Admin => Self::Admin,
+        }
+    }
 }
 
 impl From<tweestap_domain::account::Role> for Role {

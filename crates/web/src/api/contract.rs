@@ -89,10 +89,26 @@ const WITH_SESSION: &[(u16, ErrorCode, &str)] = &[(
     "no session cookie, an expired session, or a sign-in that is not finished.",
 )];
 
+/// The roll-out console's gate (`/admin/...`).
+const ADMIN: &[(u16, ErrorCode, &str)] = &[
+    (403, ErrorCode::Forbidden, "not an administrator."),
+    (
+        403,
+        ErrorCode::EnrollmentRequired,
+        "the session may only set up two-step verification.",
+    ),
+    (
+        403,
+        ErrorCode::StepUpRequired,
+        "the last code is older than `[console] step_up_minutes`: `POST /admin/step-up` first.",
+    ),
+];
+
 /// Adds the answers every operation of a kind gives to its own, so each operation
 /// lists every error code it can answer, under its status.
 pub fn add_common_responses(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let console = path.starts_with("/admin/");
         let ops = [
             &mut item.get,
             &mut item.post,
@@ -113,6 +129,9 @@ pub fn add_common_responses(doc: &mut OpenApi) {
                 serde_json::to_string(&op.security).is_ok_and(|j| j.contains("sessionCookie"));
             if needs_session {
                 common.extend(WITH_SESSION);
+            }
+            if console {
+                common.extend(ADMIN);
             }
             for &(status, code, text) in common {
                 let line = format!("`{code}`: {text}");

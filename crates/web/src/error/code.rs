@@ -57,11 +57,15 @@ pub enum ErrorCode {
     ClientInConfig,
     Unavailable,
     Internal,
+    /// An administrator action needs a current code first (`POST /admin/step-up`).
+    StepUpRequired,
+    /// A policy value is refused; `field` names it.
+    InvalidPolicy,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the enum; a unit test keeps it complete.
-    pub const ALL: [ErrorCode; 44] = [
+    pub const ALL: [ErrorCode; 46] = [
         Self::InvalidCredentials,
         Self::InvalidPassword,
         Self::InvalidCode,
@@ -106,6 +110,8 @@ impl ErrorCode {
         Self::ClientInConfig,
         Self::Unavailable,
         Self::Internal,
+        Self::StepUpRequired,
+        Self::InvalidPolicy,
     ];
 
     /// The code on the wire.
@@ -155,6 +161,8 @@ impl ErrorCode {
             Self::ClientInConfig => "client_in_config",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::StepUpRequired => "step_up_required",
+            Self::InvalidPolicy => "invalid_policy",
         }
     }
 

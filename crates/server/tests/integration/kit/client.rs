@@ -49,6 +49,34 @@ impl Client {
         .await
     }
 
+    /// Any method with a JSON body (or none).
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        reply(r.send().await.expect("request")).await
+    }
+
+    /// A GET asking for CSV: the status, the content type and the text.
+    pub async fn get_csv(&self, path: &str) -> (u16, String, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::ACCEPT, "text/csv")
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, ct, r.text().await.expect("body"))
+    }
+
     pub async fn raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
         let r = self
             .http

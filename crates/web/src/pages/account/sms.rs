@@ -62,7 +62,7 @@ pub(crate) fn sms_problem_text(
     };
     match e {
         Error::SmsRefused(SmsRefusal::CountryNotAllowed(_)) => {
-            let codes = &state.app.settings().sms.allowed_calling_codes;
+            let codes = &state.app.sms_policy().allowed_calling_codes;
             lang.t("sms_country_only")
                 .replace("{countries}", &countries(lang, codes))
         }
