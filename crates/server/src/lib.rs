@@ -194,6 +194,11 @@ pub async fn engine(
     tracing::info!(gateway = %gateway.describe(), "SMS codes go out through this gateway");
     let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings)
         .with_sms_sender(Arc::new(gateway));
+    // The policy the console stored wins over the configured one, for the server
+    // and every command alike.
+    if let Err(e) = app.load_policy().await {
+        tracing::warn!(error = %e, "reading the stored policy failed; the configured one applies");
+    }
     Ok((Arc::new(app), key))
 }
 
@@ -274,9 +279,6 @@ async fn run_console_tasks(app: Arc<tweestap_domain::Tweestap>) {
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
     let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
-    if let Err(e) = app.load_policy().await {
-        tracing::warn!(error = %e, "reading the stored policy failed; the configured one applies");
-    }
     app.ensure_signing_keys()
         .await
         .map_err(StartError::SigningKeys)?;

@@ -61,6 +61,9 @@ enum Command {
     /// tweestap.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// The reminder mails before a role's `required_from` date.
+    #[command(subcommand)]
+    Reminders(cli::reminders::RemindersCommand),
     /// Show the audit log, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -188,6 +191,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             server.wait().await;
         }
         Command::User(cmd) => cli::user::run(cmd, &config, clock, migrate).await?,
+        Command::Reminders(cmd) => cli::reminders::run(cmd, &config, clock, migrate).await?,
         Command::Migrate => {
             tweestap::open_store(&config, true).await?;
             println!(

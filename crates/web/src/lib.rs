@@ -3,6 +3,7 @@
 
 mod api;
 mod csrf;
+mod csv;
 pub mod dates;
 mod error;
 mod extract;

@@ -1,6 +1,7 @@
 //! Pages for browsers: work without JavaScript, Dutch first.
 
 mod account;
+mod admin;
 mod enroll;
 mod login;
 mod outbox;
@@ -115,6 +116,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dev/sms-outbox", get(outbox::sms_list))
         .route("/dev/outbox/{name}", get(outbox::show))
         .route("/dev/outbox/{name}/html", get(outbox::show_html))
+        .merge(admin::routes())
 }
 
 pub(crate) fn csrf_failed(lang: Lang) -> Response {
@@ -214,7 +216,10 @@ async fn home(
             "home.html",
             &csrf,
             true,
-            minijinja::context! { name => name, banner => banner, staff => support::is_staff(&info.account) },
+            minijinja::context! {
+                name => name, banner => banner, staff => support::is_staff(&info.account),
+                admin => info.account.role == tweestap_domain::account::Role::Admin,
+            },
         ),
     )
         .into_response()

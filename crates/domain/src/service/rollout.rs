@@ -153,7 +153,10 @@ impl Tweestap {
         filter: &AuditFilter,
         limit: u32,
     ) -> Result<Vec<(i64, AuditRecord)>> {
-        Ok(self.store.audit_page(filter, limit.clamp(1, 1000)).await?)
+        Ok(self
+            .store
+            .audit_page(filter, limit.clamp(1, 100_000))
+            .await?)
     }
 
     /// Removes audit records older than the retention (`[console]

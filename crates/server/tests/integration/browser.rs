@@ -8,6 +8,7 @@
 //! they are missing; with TWEESTAP_REQUIRE_ALL=1 (CI) a missing browser fails.
 
 mod axe;
+mod console;
 mod devices;
 mod driver;
 mod journey;

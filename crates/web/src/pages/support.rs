@@ -73,6 +73,7 @@ pub async fn search(
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
         staff => true,
+        admin => info.account.role == Role::Admin,
         q => q.trim(),
         searched => !q.trim().is_empty(),
         rows => rows,
@@ -153,6 +154,7 @@ fn account_page(
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
         staff => true,
+        admin => viewer.role == Role::Admin,
         id => a.id.to_string(),
         email => a.email.as_str(),
         name => &a.name,
@@ -251,6 +253,7 @@ async fn confirm_page(
     let email = o.account.email.as_str();
     let extra = minijinja::context! {
         staff => true,
+        admin => viewer.role == Role::Admin,
         id => o.account.id.to_string(),
         email => email,
         heading => ctx.lang.t("support_confirm_title").replace("{email}", email),

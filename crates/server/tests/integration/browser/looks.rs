@@ -55,7 +55,7 @@ pub(super) async fn assert_fits(c: &Client, what: &str) {
         "const w = document.documentElement.clientWidth;
          return [...document.querySelectorAll('body *')]
            .filter(e => !e.closest('.table-scroll, .visually-hidden') && (e.getBoundingClientRect().right > w + 0.5
-             || (e.clientWidth > 0 && e.getBoundingClientRect().left + e.scrollWidth > w + 0.5)))
+             || (!(e instanceof SVGElement) && e.clientWidth > 0 && e.getBoundingClientRect().left + e.scrollWidth > w + 0.5)))
            .map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + Math.round(e.getBoundingClientRect().right))
            .join(', ');",
     )

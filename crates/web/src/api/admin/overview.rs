@@ -33,41 +33,8 @@ fn wants_csv(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/csv"))
 }
 
-/// A CSV field: quoted when it holds a comma, quote or line break; a leading `=`,
-/// `+`, `-` or `@` is defused, so a spreadsheet never runs it as a formula.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 fn csv_response(name: &str, lines: Vec<Vec<String>>) -> Response {
-    let body: String = lines
-        .iter()
-        .map(|l| {
-            let mut row = l.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
-            row.push_str("\r\n");
-            row
-        })
-        .collect();
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    crate::csv::response(name, &lines)
 }
 
 #[derive(Serialize, ToSchema)]
