@@ -206,6 +206,19 @@ impl Db {
         }
     }
 
+    /// Rows per multi-row statement of `cols` parameters each. sqlx binds each SQLite parameter
+    /// by looking up its `$N` name, which SQLite finds by a scan of all of them, so a
+    /// statement's binding costs the square of its parameters there: a few hundred
+    /// parameters per statement is the sweet spot. PostgreSQL takes up to 65,535 and
+    /// pays per round trip instead.
+    pub(crate) fn rows_per_statement(&self, cols: usize) -> usize {
+        let params = match self {
+            Db::Sqlite(_) => 600,
+            Db::Postgres(_) => 7000,
+        };
+        (params / cols.max(1)).max(1)
+    }
+
     /// The first statement of an import's transaction, so that two imports at once
     /// cannot both see an empty database (SQLite has one writer at a time anyway).
     pub(crate) fn sql_import_lock(&self) -> Option<&'static str> {

@@ -73,7 +73,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn accounts_by_emails(&self, emails: &[Email]) -> StoreResult<Vec<Account>> {
         let mut found = Vec::new();
-        for chunk in emails.chunks(ROWS_PER_STATEMENT) {
+        for chunk in emails.chunks(self.db().rows_per_statement(1)) {
             // One row of as many parameters: `($1, $2, …)`.
             let list = placeholders(1, chunk.len());
             let q = chunk.iter().fold(
@@ -91,7 +91,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         audit: &[AuditRecord],
     ) -> StoreResult<()> {
         let mut tx = self.db().begin().await?;
-        for chunk in accounts.chunks(ROWS_PER_STATEMENT) {
+        for chunk in accounts.chunks(self.db().rows_per_statement(6)) {
             // The values given are the final ones (the engine merged what the row
             // left out), so a conflict takes them as they are.
             let q = query(format!(
@@ -111,7 +111,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             });
             (&mut tx).execute(q).await?;
         }
-        for chunk in audit.chunks(ROWS_PER_STATEMENT) {
+        for chunk in audit.chunks(self.db().rows_per_statement(7)) {
             let q = query(format!(
                 "INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
                  VALUES {}",
@@ -232,10 +232,6 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         tx.commit().await
     }
 }
-
-/// Rows per multi-row statement: 7,000 parameters at most, under SQLite's 32,766 and
-/// PostgreSQL's 65,535, and few enough round trips for 100,000 rows.
-const ROWS_PER_STATEMENT: usize = 1000;
 
 /// `($1, …, $cols), (…)`: `rows` rows of `cols` parameters, numbered on.
 fn placeholders(rows: usize, cols: usize) -> String {
