@@ -50,6 +50,7 @@ impl Tweestap {
                 account_id: account.id,
                 created_at: now,
                 expires_at: now + chrono::Duration::days(i64::from(days)),
+                invite: true,
             })
             .await?;
         let mail_id = new_mail_id();

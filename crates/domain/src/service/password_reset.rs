@@ -60,6 +60,7 @@ impl Tweestap {
                 account_id: account.id,
                 created_at: now,
                 expires_at: now + reset_link_validity(),
+                invite: false,
             })
             .await?;
         let mail_id = new_mail_id();
@@ -90,6 +91,18 @@ impl Tweestap {
         )
         .await?;
         Err(Error::InvalidResetLink)
+    }
+
+    /// Whether an open password link is an invitation (its page speaks of a first
+    /// password, not a forgotten one).
+    pub async fn reset_link_is_invite(&self, token: &str) -> Result<bool> {
+        let Some(token) = Token::from_client(token) else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .password_reset_is_invite(&token.hash(), self.clock.now())
+            .await?)
     }
 
     /// Whether the link with `token` can still be used (for showing the form);
@@ -144,8 +157,19 @@ impl Tweestap {
             .check(password, account.email.as_str())?;
         let new_hash = self.hasher.hash(password).await?;
         let now = self.clock.now();
+        let invite = self.store.password_reset_is_invite(&hash, now).await?;
         if self.store.claim_password_reset(&hash, now).await? != Some(account.id) {
             return self.reset_link_invalid(ctx, "used concurrently").await;
+        }
+        if invite {
+            // A first password: no "your password was changed" notice to the person
+            // who just chose it.
+            self.store
+                .change_password(account.id, &new_hash, now, None)
+                .await?;
+            return self
+                .audit(AuditEvent::InviteAccepted, Some(&account), None, ctx, None)
+                .await;
         }
         let notice = self
             .notice_mail(&account, new_mail_id(), Notice::PasswordChanged, ctx)

@@ -16,6 +16,8 @@ pub struct NewPasswordReset {
     pub account_id: AccountId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// An invitation (an account's first password) rather than a forgotten one.
+    pub invite: bool,
 }
 
 #[async_trait]
@@ -29,6 +31,12 @@ pub trait LinkStore: Send + Sync + 'static {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AccountId>>;
+    /// Whether an open password link is an invitation.
+    async fn password_reset_is_invite(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Uses an open link, atomically: one `UPDATE ... WHERE used_at IS NULL AND
     /// expires_at > now`; of two concurrent claims exactly one gets the account.
     async fn claim_password_reset(

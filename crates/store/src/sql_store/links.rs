@@ -25,13 +25,14 @@ impl<B: Backend> LinkStore for SqlStore<B> {
         .bind(r.account_id);
         (&mut tx).execute(q).await?;
         let q = query(
-            "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at, purpose)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&r.token_hash.0)
         .bind(r.account_id)
         .bind(r.created_at)
-        .bind(r.expires_at);
+        .bind(r.expires_at)
+        .bind(if r.invite { "invite" } else { "reset" });
         (&mut tx).execute(q).await?;
         tx.commit().await
     }
@@ -49,6 +50,23 @@ impl<B: Backend> LinkStore for SqlStore<B> {
         .bind(now);
         let row = self.db().fetch_optional(q).await?;
         row.map(|r| r.uuid("account_id").map(AccountId)).transpose()
+    }
+
+    async fn password_reset_is_invite(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let q = query(
+            "SELECT purpose FROM password_resets
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(&token_hash.0)
+        .bind(now);
+        Ok(match self.db().fetch_optional(q).await? {
+            Some(r) => r.text("purpose")? == "invite",
+            None => false,
+        })
     }
 
     async fn claim_password_reset(

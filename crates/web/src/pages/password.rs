@@ -75,6 +75,7 @@ fn form_page(
     token: &str,
     status: StatusCode,
     error: Option<&str>,
+    invite: bool,
 ) -> Response {
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let page = page(
@@ -82,7 +83,7 @@ fn form_page(
         "password_reset.html",
         &csrf,
         false,
-        minijinja::context! { state => "form", token => token, error => error },
+        minijinja::context! { state => "form", token => token, error => error, invite => invite },
     );
     (status, jar, page).into_response()
 }
@@ -94,7 +95,22 @@ pub async fn reset_form(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     match state.app.check_reset_link(&token, &ctx.req).await {
-        Ok(()) => Ok(form_page(&state, &ctx, jar, &token, StatusCode::OK, None)),
+        Ok(()) => {
+            let invite = state
+                .app
+                .reset_link_is_invite(&token)
+                .await
+                .on_page(ctx.lang)?;
+            Ok(form_page(
+                &state,
+                &ctx,
+                jar,
+                &token,
+                StatusCode::OK,
+                None,
+                invite,
+            ))
+        }
         Err(Error::InvalidResetLink) => Ok(invalid_page(&state, &ctx, jar)),
         Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
@@ -118,6 +134,12 @@ pub async fn reset_submit(
     Form(f): Form<ResetForm>,
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
+    // Asked before the link is used: afterwards it is no longer open.
+    let invite = state
+        .app
+        .reset_link_is_invite(&token)
+        .await
+        .on_page(ctx.lang)?;
     if f.password != f.password2 {
         let msg = ctx.lang.t("reset_mismatch");
         return Ok(form_page(
@@ -127,6 +149,7 @@ pub async fn reset_submit(
             &token,
             StatusCode::BAD_REQUEST,
             Some(msg),
+            invite,
         ));
     }
     let page = match state
@@ -144,7 +167,7 @@ pub async fn reset_submit(
                 "password_reset.html",
                 &csrf,
                 false,
-                minijinja::context! { state => "done" },
+                minijinja::context! { state => "done", invite => invite },
             );
             (jar, page).into_response()
         }
@@ -157,6 +180,7 @@ pub async fn reset_submit(
                 &token,
                 StatusCode::BAD_REQUEST,
                 Some(msg),
+                invite,
             )
         }
         Err(Error::InvalidResetLink) => invalid_page(&state, &ctx, jar),

@@ -191,5 +191,29 @@ async fn an_administrator_rolls_out_two_step_verification(backend: Backend) {
     wait_path(c, |p| p == "/admin", "the dashboard").await;
     wait_text(c, "How far the roll-out has come").await;
     assert!(path(c).await == "/admin");
+
+    // Nina's invitation (in this browser, which signs the administrator out):
+    // her first password, then she signs in.
+    j.goto("/lang/nl-BE?next=/login").await;
+    let at = mail.find("/password/reset/").expect("the link");
+    let link: String = mail[at..]
+        .chars()
+        .take_while(|ch| !ch.is_whitespace())
+        .collect();
+    j.goto(&link).await;
+    wait_path(c, |p| p.starts_with("/password/reset/"), "the invitation").await;
+    wait_text(c, "Kies je wachtwoord").await;
+    fill(c, "#password", "Zonnebloem-tuin-2027").await;
+    fill(c, "#password2", "Zonnebloem-tuin-2027").await;
+    click(c, "form.card button[type=submit]").await;
+    wait_text(c, "Je wachtwoord is ingesteld").await;
+    super::seen::look(c).await;
+    click(c, "main a[href='/login']").await;
+    wait_path(c, |p| p == "/login", "/login").await;
+    fill(c, "#email", "nieuw@example.be").await;
+    fill(c, "#password", "Zonnebloem-tuin-2027").await;
+    click(c, "form.card button[type=submit]").await;
+    // Users must use two-step verification now (the policy above): set-up first.
+    wait_path(c, |p| p == "/account/2fa/enable", "the set-up").await;
     j.finish().await;
 }
