@@ -14,6 +14,7 @@ crate::on_both_backends!(
     the_dashboard_counts_and_reminders_go_once_per_stage,
     the_audit_log_filters_pages_and_exports,
     reminders_run_from_the_command_line,
+    old_audit_records_are_pruned_after_the_retention,
 );
 
 async fn the_policy_is_stored_for_every_node_and_refuses_bad_values(backend: Backend) {
@@ -360,5 +361,44 @@ async fn reminders_run_from_the_command_line(backend: Backend) {
         again.stdout.contains("0 reminder mail(s) queued"),
         "{}",
         again.describe()
+    );
+}
+
+/// `[console] audit_retention_days`: older records go (with an `audit_pruned`
+/// record saying how many); newer ones stay; without it nothing goes.
+async fn old_audit_records_are_pruned_after_the_retention(backend: Backend) {
+    let app = TestApp::start_configured(backend, |c| c.console.audit_retention_days = 30).await;
+    app.add_user("an@example.be").await;
+    for _ in 0..3 {
+        app.client().login("an@example.be", "fout wachtwoord").await;
+    }
+    assert_eq!(
+        app.engine().prune_audit().await.expect("prune"),
+        0,
+        "nothing old yet"
+    );
+    app.clock.advance(chrono::Duration::days(31));
+    app.client().login("an@example.be", "nog eens fout").await;
+    let removed = app.engine().prune_audit().await.expect("prune");
+    assert!(
+        removed >= 4,
+        "the account's creation and three failures: {removed}"
+    );
+    let log = app.engine().audit_log(100, None).await.expect("audit");
+    let events: Vec<&str> = log.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        events.iter().filter(|e| **e == "login_failed").count(),
+        1,
+        "{events:?}"
+    );
+    assert!(events.contains(&"audit_pruned"), "{events:?}");
+
+    let keep = TestApp::start(Backend::Sqlite).await;
+    keep.add_user("bo@example.be").await;
+    keep.clock.advance(chrono::Duration::days(3650));
+    assert_eq!(
+        keep.engine().prune_audit().await.expect("prune"),
+        0,
+        "kept forever by default"
     );
 }
