@@ -15,11 +15,21 @@ use tweestap_domain::console::{
 use tweestap_domain::store::{AuditFilter, ConsoleStore, SentReminder, StoreError, StoreResult};
 use tweestap_domain::token::TokenHash;
 
-/// Whether the account has an active factor of `kind`, as 0 or 1 on both databases.
-fn has(kind: &str) -> String {
+/// How many active factors of `kind` the account `alias` has (a number on both
+/// databases). A scalar subquery, evaluated for the rows of one page only.
+fn count_of(kind: &str, alias: &str) -> String {
     format!(
-        "CAST(CASE WHEN EXISTS (SELECT 1 FROM factors f WHERE f.account_id = a.id
-            AND f.kind = '{kind}' AND f.confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT)"
+        "(SELECT COUNT(*) FROM factors f WHERE f.account_id = {alias}.id
+            AND f.kind = '{kind}' AND f.confirmed_at IS NOT NULL)"
+    )
+}
+
+/// Whether the account `a` has an active factor of `kind`, for a WHERE clause (the
+/// planner may turn it into a semi-join).
+fn exists(kind: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM factors f WHERE f.account_id = a.id
+            AND f.kind = '{kind}' AND f.confirmed_at IS NOT NULL)"
     )
 }
 
@@ -87,7 +97,6 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
         limit: u32,
     ) -> StoreResult<Vec<AccountListing>> {
         let order = self.db().sql_byte_order();
-        let (app, sms) = (has("totp"), has("sms"));
         let mut w = Where::new();
         if let Some(c) = after {
             let p = w.arg(c.0.as_str());
@@ -104,13 +113,13 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
             w.and(format!("a.role = {p}"));
         }
         if let Some(state) = filter.two_factor {
-            let (want_app, want_sms) = match state {
-                TwoFactorState::None => (0, 0),
-                TwoFactorState::App => (1, 0),
-                TwoFactorState::Sms => (0, 1),
-                TwoFactorState::Both => (1, 1),
-            };
-            w.and(format!("{app} = {want_app} AND {sms} = {want_sms}"));
+            let (app, sms) = (exists("totp"), exists("sms"));
+            w.and(match state {
+                TwoFactorState::None => format!("NOT {app} AND NOT {sms}"),
+                TwoFactorState::App => format!("{app} AND NOT {sms}"),
+                TwoFactorState::Sms => format!("NOT {app} AND {sms}"),
+                TwoFactorState::Both => format!("{app} AND {sms}"),
+            });
         }
         if let Some(disabled) = filter.disabled {
             w.and(format!(
@@ -142,9 +151,14 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
             });
         }
         let p = w.arg(i64::from(limit));
+        // The page first (by the address index, stopping after `limit` rows), then
+        // the factors of just those accounts.
         let sql = format!(
-            "SELECT a.*, {app} AS has_app, {sms} AS has_sms FROM accounts a {}
-             ORDER BY a.email {order} LIMIT {p}",
+            "SELECT p.*, {} AS has_app, {} AS has_sms FROM
+               (SELECT a.* FROM accounts a {} ORDER BY a.email {order} LIMIT {p}) p
+             ORDER BY p.email {order}",
+            count_of("totp", "p"),
+            count_of("sms", "p"),
             w.sql()
         );
         let rows = self.db().fetch_all(w.query(sql)).await?;
@@ -152,7 +166,7 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
             .map(|r| {
                 Ok(AccountListing {
                     account: account_from(r)?,
-                    two_factor: TwoFactorState::of(r.int("has_app")? == 1, r.int("has_sms")? == 1),
+                    two_factor: TwoFactorState::of(r.int("has_app")? > 0, r.int("has_sms")? > 0),
                     last_sign_in_at: r.opt_time("last_sign_in_at")?,
                 })
             })
@@ -221,14 +235,20 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
     }
 
     async fn rollout_counts(&self) -> StoreResult<Vec<(Role, RolloutCounts)>> {
-        let sql = format!(
-            "SELECT role, has_app, has_sms, COUNT(*) AS n FROM
-               (SELECT a.role AS role, {} AS has_app, {} AS has_sms
-                  FROM accounts a WHERE a.disabled_at IS NULL) t
-             GROUP BY role, has_app, has_sms",
-            has("totp"),
-            has("sms")
-        );
+        // One pass over the factors (grouped per account), joined to every account.
+        let sql = "SELECT a.role AS role,
+                    CAST(CASE WHEN k.app > 0 THEN 1 ELSE 0 END AS BIGINT) AS has_app,
+                    CAST(CASE WHEN k.sms > 0 THEN 1 ELSE 0 END AS BIGINT) AS has_sms,
+                    COUNT(*) AS n
+             FROM accounts a LEFT JOIN
+               (SELECT account_id,
+                       SUM(CASE WHEN kind = 'totp' THEN 1 ELSE 0 END) AS app,
+                       SUM(CASE WHEN kind = 'sms' THEN 1 ELSE 0 END) AS sms
+                  FROM factors WHERE confirmed_at IS NOT NULL GROUP BY account_id) k
+               ON k.account_id = a.id
+             WHERE a.disabled_at IS NULL
+             GROUP BY a.role, has_app, has_sms"
+            .to_owned();
         let rows = self.db().fetch_all(query(sql)).await?;
         let mut out: Vec<(Role, RolloutCounts)> = [Role::User, Role::Support, Role::Admin]
             .into_iter()
