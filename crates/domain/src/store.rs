@@ -68,7 +68,7 @@ impl<T> Store for T where
 /// Every store trait, for `use tweestap_domain::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AuditStore, CodeStore, ConsoleStore, DeviceStore, FactorStore, LinkStore, MailQueue,
-        OidcStore, PortalStore, SessionStore, Store, Upkeep,
+        AccountStore, AuditStore, CodeStore, ConsoleStore, DeviceStore, FactorStore, LinkStore,
+        MailQueue, OidcStore, PortalStore, SessionStore, Store, Upkeep,
     };
 }

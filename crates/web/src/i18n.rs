@@ -204,6 +204,16 @@ mod tests {
         );
     }
 
+    /// Whether `text` has a word starting with `word` (or, for several words, the
+    /// phrase): "gsm-nummer" says "gsm", "herinneringsmails" does not.
+    fn says(text: &str, word: &str) -> bool {
+        if word.contains(' ') {
+            return text.contains(word);
+        }
+        text.split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.starts_with(word))
+    }
+
     /// The overlay holds only words that differ, and only keys Dutch has.
     #[test]
     fn the_netherlands_overlay_changes_words_not_keys() {
@@ -232,7 +242,7 @@ mod tests {
                 "meld je af",
             ] {
                 assert!(
-                    !v.contains(flemish),
+                    !says(&v, flemish),
                     "{k} says {flemish:?}: add it to nl-NL.toml"
                 );
             }

@@ -5,9 +5,9 @@
 //! `[console] step_up_minutes` (then `POST /admin/step-up`).
 
 pub(super) mod accounts;
+mod import;
 pub(super) mod overview;
 pub(super) mod settings;
-mod import;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -33,6 +33,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(import::import_accounts))
-                .layer(axum::extract::DefaultBodyLimit::max(import::IMPORT_BODY_LIMIT)),
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    import::IMPORT_BODY_LIMIT,
+                )),
         )
 }

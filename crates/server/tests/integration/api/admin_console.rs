@@ -255,8 +255,34 @@ async fn accounts_are_listed_created_changed_and_removed(backend: Backend) {
         .await;
     assert_eq!(error(&r), (400, Some("invalid_email")));
 
-    // The role, before and after in the audit log.
+    // One account; a new invitation ends the first link.
     let path = format!("/api/v1/admin/accounts/{id}");
+    let r = c.get(&path).await;
+    assert_eq!(
+        (r.status, r.body["email"].as_str()),
+        (200, Some("nieuw@example.be"))
+    );
+    assert_eq!(
+        r.body["last_sign_in_at"].as_str().map(|s| s.len() > 10),
+        Some(true)
+    );
+    let r = c.post(&format!("{path}/invite"), json!({})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let second = nth_mail(&app, "invite", 2).await;
+    assert!(second.contains("/password/reset/"), "{second}");
+    let r = c
+        .get("/api/v1/admin/rollout/without-two-factor?role=support")
+        .await;
+    assert_eq!(r.status, 200);
+    let support: Vec<&str> = r.body["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["email"].as_str())
+        .collect();
+    assert_eq!(support, ["nieuw@example.be"], "support staff without 2FA");
+
+    // The role, before and after in the audit log.
     let r = c
         .send(Method::PATCH, &path, Some(json!({ "role": "user" })))
         .await;

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::Ctx;
-use crate::gate::SignedIn;
+use crate::gate::Admin;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -12,9 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tweestap_domain::account::Role;
 use tweestap_domain::service::{Actor, ImportOptions, ImportReport};
-use tweestap_domain::Error;
 use utoipa::{IntoParams, ToSchema};
 
 /// Import files may be this large (100,000 rows of bcrypt hashes are about 10 MB);
@@ -121,7 +119,7 @@ impl From<ImportReport> for ImportResult {
 pub async fn import_accounts(
     State(state): State<AppState>,
     ctx: Ctx,
-    caller: Result<SignedIn, ApiError>,
+    caller: Result<Admin, ApiError>,
     query: Result<Query<ImportQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -165,11 +163,7 @@ pub async fn import_accounts(
             rej.body_text(),
         )
     })?;
-    let SignedIn(info, _) = caller?;
-    // Until the console's `Admin` gate (role and a recent step-up) takes the caller.
-    if info.account.role != Role::Admin {
-        return Err(Error::Forbidden.into());
-    }
+    let Admin(info, _) = caller?;
     let options = ImportOptions {
         dry_run: query.dry_run,
         all_or_nothing: query.all_or_nothing,
