@@ -31,17 +31,16 @@ mod oidc_portals;
 mod oidc_tokens;
 mod one_time_codes;
 mod password_reset;
-mod rollout;
 mod password_upgrade;
+mod rollout;
 mod sessions;
 mod sign_in;
 mod sms;
 mod support;
 
-pub use console::{AccountPage, NewConsoleAccount, MAX_PAGE};
 pub use account_import::{ImportOptions, ImportReport};
+pub use console::{AccountPage, NewConsoleAccount, MAX_PAGE};
 pub use enrollment::{OpenedLink, SecureStart};
-pub use rollout::{Rollout, RoleRollout};
 pub use export_import::ImportSummary;
 pub use factors::TotpEnrollment;
 pub use oidc::NewClient;
@@ -49,6 +48,7 @@ pub use oidc_flow::TokenResponse;
 pub use oidc_portals::LogoutPost;
 pub use oidc_tokens::{Holder, LiveToken};
 pub use password_reset::{reset_link_validity, RESET_MAILS_PER_HOUR};
+pub use rollout::{RoleRollout, Rollout};
 pub use sign_in::{Browser, CodeStepStanding, LoginOutcome};
 pub use sms::SmsSetup;
 pub use support::{AccountOverview, Actor, MethodSummary};
@@ -75,6 +75,25 @@ pub struct Tweestap {
 pub struct SessionInfo {
     pub session: Session,
     pub account: Account,
+}
+
+/// What the audit log keeps of an address typed by someone without an account: the
+/// address when it is one (to spot credential stuffing), else only its length, so
+/// a password typed into the wrong field is never stored and no one fills the disk
+/// through the log.
+fn audited_address(typed: &str) -> String {
+    match crate::account::Email::parse(typed) {
+        Ok(e) => capped(e.as_str(), 254),
+        Err(_) => format!("(not an address, {} characters)", typed.chars().count()),
+    }
+}
+
+/// At most `max` characters, control characters replaced.
+fn capped(s: &str, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 impl Tweestap {
@@ -137,11 +156,11 @@ impl Tweestap {
             event: event.as_str().to_owned(),
             account_id: account.map(|a| a.id),
             email: email
-                .map(str::to_owned)
+                .map(audited_address)
                 .or_else(|| account.map(|a| a.email.to_string())),
-            ip: ctx.ip.clone(),
-            user_agent: ctx.user_agent.clone(),
-            detail,
+            ip: ctx.ip.as_deref().map(|s| capped(s, 64)),
+            user_agent: ctx.user_agent.as_deref().map(|s| capped(s, 256)),
+            detail: detail.map(|d| capped(&d, 2000)),
         };
         self.store.append_audit(&r).await?;
         Ok(())

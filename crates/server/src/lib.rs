@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod config;
 mod keys;
+pub mod private_files;
 
 use crate::adapters::mail::{self, MailSetupError};
 use crate::adapters::sms::{sms_outbox_dir, SmsGateway};
@@ -101,11 +102,22 @@ pub fn pool_settings(config: &Config) -> PoolSettings {
 
 /// Opens the database named by the configuration (SQLite in the data dir by default).
 pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartError> {
-    std::fs::create_dir_all(&config.data_dir)
+    private_files::private_dir(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     Ok(match Database::from_url(&config.database_url)? {
         Database::DefaultSqlite => {
-            Arc::new(SqliteStore::open(&config.data_dir.join("tweestap.db"), migrate).await?)
+            let file = config.data_dir.join("tweestap.db");
+            let store = SqliteStore::open(&file, migrate).await?;
+            // SQLite gives its -wal and -shm files the database file's mode.
+            for f in [
+                file.clone(),
+                file.with_extension("db-wal"),
+                file.with_extension("db-shm"),
+            ] {
+                private_files::make_private(&f)
+                    .map_err(|e| StartError::DataDir(f.display().to_string(), e))?;
+            }
+            Arc::new(store)
         }
         Database::Sqlite(url) => Arc::new(SqliteStore::open_url(&url, migrate).await?),
         Database::Postgres(url) => {

@@ -10,6 +10,7 @@ mod extract;
 mod forward_auth;
 mod gate;
 pub mod i18n;
+pub mod local_return;
 pub mod mail;
 mod oidc;
 mod oidc_flow;

@@ -232,10 +232,8 @@ struct Next {
 
 /// Only local paths: never an open redirect.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
+    next.and_then(crate::local_return::local_path)
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 async fn switch_language(

@@ -249,12 +249,13 @@ async fn write_outbox(
     m: &QueuedMail,
     raw: &[u8],
 ) -> std::io::Result<PathBuf> {
-    tokio::fs::create_dir_all(dir).await?;
+    crate::private_files::private_dir(dir)?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6f");
     let name = format!("{stamp}-{}-{}.eml", m.kind.replace('_', "-"), m.id);
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    tokio::fs::write(&tmp, raw).await?;
+    // Reset links and codes: readable by this user only.
+    crate::private_files::write_private(&tmp, raw).await?;
     tokio::fs::rename(&tmp, &path).await?;
     Ok(path)
 }

@@ -104,8 +104,8 @@ async fn send_to_outbox(dir: &Path, msg: &SmsMessage) -> SmsOutcome {
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let written = async {
-        tokio::fs::create_dir_all(dir).await?;
-        tokio::fs::write(&tmp, outbox_file_text(msg, now)).await?;
+        crate::private_files::private_dir(dir)?;
+        crate::private_files::write_private(&tmp, outbox_file_text(msg, now).as_bytes()).await?;
         tokio::fs::rename(&tmp, &path).await
     }
     .await;

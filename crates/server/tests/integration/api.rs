@@ -1,8 +1,9 @@
 //! The JSON API and the pages, driven over HTTP against a server on a loopback port.
 
 mod admin_console;
-mod admin_rollout;
 mod admin_import;
+mod admin_rollout;
+mod attacks;
 mod devices;
 mod enrollment;
 mod forward_auth;

@@ -200,11 +200,13 @@ pub enum SignedOut {
 
 /// Sign out
 ///
-/// Deletes the session named by the cookie, if any, and clears the cookie. No
-/// request body is needed (any body is ignored). Answers 200 also without a (valid)
+/// Deletes the session named by the cookie, if any, and clears the cookie. The body
+/// is `{}` as JSON, like every other call's: a form on another site cannot send
+/// that, so no other site can sign a person out. Answers 200 also without a (valid)
 /// session.
 #[utoipa::path(
     post, path = "/logout", tag = "sign-in", operation_id = "logout",
+    request_body = Empty,
     responses(
         (status = 200, description = "Signed out; the session cookie is cleared.", body = SignedOut),
     ),
@@ -213,6 +215,7 @@ pub async fn logout(
     State(state): State<AppState>,
     ctx: Ctx,
     jar: CookieJar,
+    ApiJson(_): ApiJson<Empty>,
 ) -> Result<(CookieJar, Json<SignedOut>), ApiError> {
     if let Some(t) = session_token(&jar) {
         state.app.logout(&t, &ctx.req).await?;

@@ -184,6 +184,7 @@ pub enum LinkSent {
     responses(
         (status = 202, description = "The link was mailed.", body = LinkSent),
         (status = 403, description = "`invalid_password`: the password confirmation was wrong; `enrollment_required`: the session may only set up two-step verification.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords (the sign-in's password lock-out); wait `retry_after` seconds.", body = ErrorBody),
         (status = 409, description = "`shared_mailbox`: the policy refuses set-up on shared addresses.", body = ErrorBody),
     ),
 )]
@@ -314,6 +315,7 @@ pub enum LinkOpened {
         (status = 400, description = "With `sms`: the number cannot receive SMS (the codes of `POST /me/factors/sms`; no `phone` is `phone_not_a_number`).", body = ErrorBody),
         (status = 401, description = "`unauthenticated`: the account has a second factor; sign in with it first.", body = ErrorBody),
         (status = 403, description = "`invalid_password`: the password is missing or wrong.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords (the sign-in's password lock-out); wait `retry_after` seconds.", body = ErrorBody),
         (status = 404, description = "`invalid_link`: no such link.", body = ErrorBody),
         (status = 409, description = "`shared_mailbox`: the policy refuses set-up on shared addresses.", body = ErrorBody),
         (status = 410, description = "`link_expired` or `link_used`.", body = ErrorBody),

@@ -144,6 +144,7 @@ async fn confirmed(
     responses(
         (status = 204, description = "The factor was removed. No body."),
         (status = 403, description = "`invalid_password`: the password confirmation was wrong; `enrollment_required`: the session may only set up two-step verification.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords (the sign-in's password lock-out); wait `retry_after` seconds.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such factor of this account.", body = ErrorBody),
         (status = 409, description = "`last_factor_required`: the last factor cannot be removed while two-step verification is required.", body = ErrorBody),
     ),
@@ -179,6 +180,7 @@ pub struct RecoveryCodes {
     responses(
         (status = 200, description = "The new codes, shown this once.", body = RecoveryCodes),
         (status = 403, description = "`invalid_password`: the password confirmation was wrong; `enrollment_required`: the session may only set up two-step verification.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords (the sign-in's password lock-out); wait `retry_after` seconds.", body = ErrorBody),
         (status = 404, description = "`not_found`: the account has no second factor.", body = ErrorBody),
     ),
 )]

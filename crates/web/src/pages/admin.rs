@@ -223,12 +223,8 @@ pub struct NextQuery {
 
 /// Only a console page may be where a step-up returns to.
 fn console_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with("/admin") && !n.starts_with("/admin/step-up") && !n.contains("//") =>
-        {
-            n.to_owned()
-        }
+    match next.and_then(crate::local_return::local_path) {
+        Some(n) if n.starts_with("/admin") && !n.starts_with("/admin/step-up") => n,
         _ => "/admin".to_owned(),
     }
 }

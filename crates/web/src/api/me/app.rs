@@ -37,6 +37,7 @@ pub struct BeginTotpBody {
         (status = 200, description = "The new, still unconfirmed factor.", body = TotpSetup),
         (status = 400, description = "`invalid_request`: `password` is missing.", body = ErrorBody),
         (status = 403, description = "`invalid_password`: the password confirmation was wrong.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords (the sign-in's password lock-out); wait `retry_after` seconds.", body = ErrorBody),
         (status = 409, description = "`shared_mailbox`: the policy refuses set-up on shared addresses.", body = ErrorBody),
     ),
 )]

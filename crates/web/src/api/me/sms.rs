@@ -57,7 +57,7 @@ impl SmsSetup {
         (status = 400, description = "`phone_not_a_number`, `phone_too_short`, `phone_too_long`, `phone_unknown_country`, `phone_invalid`, `phone_not_mobile`, `phone_extension`, `phone_unknown_region`: the number cannot receive SMS; `sms_country_not_allowed`.", body = ErrorBody),
         (status = 403, description = "`invalid_password`: the password confirmation was wrong.", body = ErrorBody),
         (status = 409, description = "`shared_mailbox`: the policy refuses set-up on shared addresses.", body = ErrorBody),
-        (status = 429, description = "`sms_rate_limited`, or `sms_unavailable` (the installation's hourly budget is spent).", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords; wait `retry_after` seconds. `sms_rate_limited`, or `sms_unavailable` (the installation's hourly budget is spent).", body = ErrorBody),
         (status = 502, description = "`sms_unavailable`: the SMS gateway failed.", body = ErrorBody),
     ),
 )]
