@@ -8,9 +8,7 @@ use super::Tweestap;
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
-use crate::mail::{new_mail_id, seal_link, Notice};
-use crate::store::NewPasswordReset;
-use crate::token::Token;
+use crate::mail::Notice;
 
 impl Tweestap {
     /// Mails an invitation to `account` (a newer one ends older links).
@@ -42,25 +40,12 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<()> {
         let days = self.policy().invite_days;
-        let now = self.clock.now();
-        let token = Token::generate();
-        self.store
-            .insert_password_reset(&NewPasswordReset {
-                token_hash: token.hash(),
-                account_id: account.id,
-                created_at: now,
-                expires_at: now + chrono::Duration::days(i64::from(days)),
-                invite: true,
-            })
+        let expires = self.clock.now() + chrono::Duration::days(i64::from(days));
+        let (mail_id, link_sealed) = self
+            .new_password_link(account, expires, true, base_url)
             .await?;
-        let mail_id = new_mail_id();
-        let link = format!(
-            "{}/password/reset/{}",
-            base_url.trim_end_matches('/'),
-            token.as_str()
-        );
         let notice = Notice::Invite {
-            link_sealed: seal_link(&self.secrets, mail_id, &link),
+            link_sealed,
             valid_days: i64::from(days),
         };
         let detail = match by {

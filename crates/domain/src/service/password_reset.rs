@@ -53,14 +53,38 @@ impl Tweestap {
             let detail = Some(format!("rate limited, not sent; last_hour={recent}"));
             return self.audit(event, Some(&account), None, ctx, detail).await;
         }
+        let (mail_id, link_sealed) = self
+            .new_password_link(&account, now + reset_link_validity(), false, base_url)
+            .await?;
+        let notice = Notice::PasswordReset { link_sealed };
+        let detail = Some(format!("mail={mail_id}"));
+        self.audit(event, Some(&account), None, ctx, detail).await?;
+        // In the language asked in, but an unauthenticated request does not change
+        // the account's remembered language.
+        let language = ctx.language.unwrap_or(account.language);
+        self.queue_notice(&account, mail_id, notice, language, ctx)
+            .await
+    }
+
+    /// A new single-use link to `<base_url>/password/reset/<token>` for `account`
+    /// (ending its older ones), valid until `expires_at`; only the token's hash is
+    /// stored. Answers the id of the mail that will carry it and the link sealed for
+    /// that mail.
+    pub(super) async fn new_password_link(
+        &self,
+        account: &crate::account::Account,
+        expires_at: chrono::DateTime<chrono::Utc>,
+        invite: bool,
+        base_url: &str,
+    ) -> Result<(Uuid, String)> {
         let token = Token::generate();
         self.store
             .insert_password_reset(&NewPasswordReset {
                 token_hash: token.hash(),
                 account_id: account.id,
-                created_at: now,
-                expires_at: now + reset_link_validity(),
-                invite: false,
+                created_at: self.clock.now(),
+                expires_at,
+                invite,
             })
             .await?;
         let mail_id = new_mail_id();
@@ -69,16 +93,7 @@ impl Tweestap {
             base_url.trim_end_matches('/'),
             token.as_str()
         );
-        let notice = Notice::PasswordReset {
-            link_sealed: seal_link(&self.secrets, mail_id, &link),
-        };
-        let detail = Some(format!("mail={mail_id}"));
-        self.audit(event, Some(&account), None, ctx, detail).await?;
-        // In the language asked in, but an unauthenticated request does not change
-        // the account's remembered language.
-        let language = ctx.language.unwrap_or(account.language);
-        self.queue_notice(&account, mail_id, notice, language, ctx)
-            .await
+        Ok((mail_id, seal_link(&self.secrets, mail_id, &link)))
     }
 
     async fn reset_link_invalid(&self, ctx: &RequestContext, detail: &str) -> Result<()> {
