@@ -42,6 +42,35 @@ pub fn response(name: &str, lines: &[Vec<String>]) -> Response {
         .into_response()
 }
 
+/// The audit log's rows with their header, as both the API and the console export
+/// them.
+pub fn audit_lines(rows: &[(i64, tweestap_domain::audit::AuditRecord)]) -> Vec<Vec<String>> {
+    let header = [
+        "id",
+        "at",
+        "event",
+        "account_id",
+        "email",
+        "ip",
+        "user_agent",
+        "detail",
+    ];
+    let mut lines = vec![header.map(str::to_owned).to_vec()];
+    for (id, r) in rows {
+        lines.push(vec![
+            id.to_string(),
+            r.at.to_rfc3339(),
+            r.event.clone(),
+            r.account_id.map(|a| a.to_string()).unwrap_or_default(),
+            r.email.clone().unwrap_or_default(),
+            r.ip.clone().unwrap_or_default(),
+            r.user_agent.clone().unwrap_or_default(),
+            r.detail.clone().unwrap_or_default(),
+        ]);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -386,30 +386,7 @@ pub async fn audit(
     }
     let rows = state.app.audit_page(&filter, limit).await?;
     if csv {
-        let mut lines = vec![[
-            "id",
-            "at",
-            "event",
-            "account_id",
-            "email",
-            "ip",
-            "user_agent",
-            "detail",
-        ]
-        .map(str::to_owned)
-        .to_vec()];
-        for (id, r) in &rows {
-            lines.push(vec![
-                id.to_string(),
-                r.at.to_rfc3339(),
-                r.event.clone(),
-                r.account_id.map(|a| a.to_string()).unwrap_or_default(),
-                r.email.clone().unwrap_or_default(),
-                r.ip.clone().unwrap_or_default(),
-                r.user_agent.clone().unwrap_or_default(),
-                r.detail.clone().unwrap_or_default(),
-            ]);
-        }
+        let lines = crate::csv::audit_lines(&rows);
         return Ok(csv_response("audit.csv", lines));
     }
     let next_before = (rows.len() == limit as usize)

@@ -144,29 +144,6 @@ pub async fn csv(
             .await
             .on_page(ctx.lang)?
     };
-    let mut lines = vec![[
-        "id",
-        "at",
-        "event",
-        "account_id",
-        "email",
-        "ip",
-        "user_agent",
-        "detail",
-    ]
-    .map(str::to_owned)
-    .to_vec()];
-    for (id, r) in &rows {
-        lines.push(vec![
-            id.to_string(),
-            r.at.to_rfc3339(),
-            r.event.clone(),
-            r.account_id.map(|a| a.to_string()).unwrap_or_default(),
-            r.email.clone().unwrap_or_default(),
-            r.ip.clone().unwrap_or_default(),
-            r.user_agent.clone().unwrap_or_default(),
-            r.detail.clone().unwrap_or_default(),
-        ]);
-    }
+    let lines = crate::csv::audit_lines(&rows);
     Ok(crate::csv::response("audit.csv", &lines))
 }
