@@ -75,6 +75,8 @@ struct RoleRow {
     total: u64,
     percent: u64,
     required_from: Option<String>,
+    /// Off, optional or required (without a date, that is what applies).
+    mode: String,
     days_left: Option<i64>,
     next_reminder: Option<String>,
 }
@@ -93,6 +95,7 @@ async fn dashboard(
 ) -> Result<Response, PageError> {
     let lang = ctx.lang;
     let r = state.app.rollout().await.on_page(lang)?;
+    let policy = state.app.policy();
     let day = |d: chrono::NaiveDate| {
         d.and_hms_opt(12, 0, 0)
             .map(|t| state.day(lang, t.and_utc()))
@@ -112,6 +115,11 @@ async fn dashboard(
                 .checked_div(x.counts.total())
                 .unwrap_or(0),
             required_from: x.required_from.map(day),
+            mode: {
+                let mode = serde_json::to_value(policy.role(x.role).two_factor).ok();
+                let mode = mode.as_ref().and_then(|m| m.as_str()).unwrap_or("optional");
+                lang.t(&format!("admin_mode_{mode}")).to_owned()
+            },
             days_left: x.days_left,
             next_reminder: x.next_reminder.map(|(stage, d)| {
                 lang.t("admin_next_reminder")
