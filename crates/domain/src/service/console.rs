@@ -88,9 +88,10 @@ impl Tweestap {
     ) -> Result<()> {
         let account = &info.account;
         let now = self.clock.now();
-        if let Some(retry_after) = self.code_locked_for(account, now) {
+        let Some(failures) = self.reserve_code_attempt(account, now).await? else {
+            let retry_after = self.code_locked_for_now(account.id, now).await?;
             return Err(Error::TooManyAttempts { retry_after });
-        }
+        };
         let code: String = code.chars().filter(char::is_ascii_digit).collect();
         for f in self
             .active_factors(account.id)
@@ -125,7 +126,7 @@ impl Tweestap {
         }
         self.audit(AuditEvent::StepUpFailed, Some(account), None, ctx, None)
             .await?;
-        self.count_failure(account, Guard::Code, ctx).await?;
+        self.settle_failed_attempt(account, failures, ctx).await?;
         Err(Error::InvalidCode)
     }
 

@@ -273,9 +273,15 @@ impl Tweestap {
         let account = self.code_step_account(token).await?;
         let code = normalise_code(code);
         let factors = self.active_factors(account.id).await?;
-        // While the code step is locked only an SMS code is checked: it has its own
-        // limits (a few tries per code, a few codes per sign-in and per hour).
-        let locked = self.code_locked_for(&account, now);
+        // One attempt is taken before any code is checked (atomically, so parallel
+        // requests cannot check more than the lock-out allows). While the code step is
+        // locked only an SMS code is checked: it has its own limits (a few tries per
+        // code, a few codes per sign-in and per hour).
+        let reserved = self.reserve_code_attempt(&account, now).await?;
+        let locked = match reserved {
+            Some(_) => None,
+            None => Some(self.code_locked_for_now(account.id, now).await?),
+        };
         let mut matched = None;
         // An SMS factor's secret is a phone number, never an HOTP key.
         for f in factors
@@ -341,8 +347,62 @@ impl Tweestap {
             self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None)
                 .await?;
         }
-        self.count_failure(&account, Guard::Code, ctx).await?;
+        if let Some(failures) = reserved {
+            self.settle_failed_attempt(&account, failures, ctx).await?;
+        }
         Err(Error::InvalidCode)
+    }
+
+    /// Takes one code attempt for `account` (see `reserve_attempt`): the failures
+    /// it counts, or None while the code step is locked.
+    pub(super) async fn reserve_code_attempt(
+        &self,
+        account: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u32>> {
+        let policy = &self.settings.lockout;
+        Ok(self
+            .store
+            .reserve_attempt(
+                account.id,
+                Guard::Code,
+                policy.max_failures,
+                now + policy.base,
+                now,
+            )
+            .await?)
+    }
+
+    /// Seconds until the code step unlocks, read afresh (a request in parallel may
+    /// have locked it since the account was read); at least 1.
+    pub(super) async fn code_locked_for_now(
+        &self,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let fresh = self.store.account_by_id(account).await?;
+        Ok(fresh
+            .and_then(|a| self.code_locked_for(&a, now))
+            .unwrap_or(1))
+    }
+
+    /// A reserved attempt failed: the count stands; at the lock-out's threshold the
+    /// lock gets its full length (the reservation held it for the shortest).
+    pub(super) async fn settle_failed_attempt(
+        &self,
+        account: &Account,
+        failures: u32,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        if let Some(until) = self.settings.lockout.lock_until(failures, self.clock.now()) {
+            self.store
+                .set_lock(account.id, Guard::Code, Some(until))
+                .await?;
+            let detail = Some(format!("failures={failures} until={}", until.to_rfc3339()));
+            self.audit(AuditEvent::CodeLockedOut, Some(account), None, ctx, detail)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The account of the sign-in `token` names while it waits for its code (also

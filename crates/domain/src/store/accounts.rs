@@ -61,6 +61,18 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Atomically adds one to the consecutive failures and returns the new count.
     async fn increment_failures(&self, id: AccountId, guard: Guard) -> StoreResult<u32>;
+    /// Takes one attempt, in one statement: unless the guard is locked at `now`, adds
+    /// one to the failures (counted before the answer is known) and, when that
+    /// reaches `max_failures`, locks until `hold` at once, so requests in parallel
+    /// cannot check more than the allowed number. The new count, or None when locked.
+    async fn reserve_attempt(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        max_failures: u32,
+        hold: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u32>>;
     async fn set_lock(
         &self,
         id: AccountId,

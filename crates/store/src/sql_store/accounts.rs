@@ -154,6 +154,32 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         Ok(count(self.db().fetch_one(q).await?.int(counter)?))
     }
 
+    async fn reserve_attempt(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        max_failures: u32,
+        hold: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u32>> {
+        let (counter, lock) = guard_columns(guard);
+        // SET reads the old values on both databases.
+        let q = query(format!(
+            "UPDATE accounts SET {counter} = {counter} + 1,
+                 {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
+             WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
+             RETURNING {counter}"
+        ))
+        .bind(i64::from(max_failures))
+        .bind(hold)
+        .bind(id)
+        .bind(now);
+        match self.db().fetch_optional(q).await? {
+            Some(r) => Ok(Some(count(r.int(counter)?))),
+            None => Ok(None),
+        }
+    }
+
     async fn set_lock(
         &self,
         id: AccountId,

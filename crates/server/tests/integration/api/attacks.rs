@@ -10,6 +10,7 @@ crate::on_both_backends!(
     signing_someone_out_from_another_site,
     reading_reset_links_and_the_database_as_another_user,
     a_stolen_session_as_a_password_oracle,
+    fifty_wrong_codes_in_parallel_on_one_sign_in,
 );
 
 /// `/lang/en?next=...` only ever sends the browser to a page of tweestap: tabs,
@@ -201,4 +202,64 @@ async fn a_stolen_session_as_a_password_oracle(backend: Backend) {
         .await;
     assert_eq!(r.status, 429, "the right password waits too: {:?}", r.body);
     assert!(r.body["retry_after"].as_i64().is_some_and(|s| s > 0));
+}
+
+/// Fifty wrong codes sent at once on one sign-in: no more are checked than the
+/// lock-out allows (five), and the lock is the first one (a minute), not one that
+/// jumped ahead because the failures were counted late.
+async fn fifty_wrong_codes_in_parallel_on_one_sign_in(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.add_user("an@example.be").await;
+    app.client().enroll(&app, "an@example.be").await;
+    let c = app.client();
+    assert_eq!(
+        c.login("an@example.be", crate::kit::PASSWORD).await.body["state"],
+        "second_factor"
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50u32 {
+        let http = c.http.clone();
+        let url = format!("{}/api/v1/login/second-factor", c.base);
+        tasks.spawn(async move {
+            let r = http
+                .post(url)
+                .json(&json!({"method": "totp", "code": format!("{:06}", 100_000 + i * 7)}))
+                .send()
+                .await
+                .expect("request");
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            (status, body)
+        });
+    }
+    let (mut checked, mut refused) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        let (status, body) = done.expect("task");
+        match (status, body["error"].as_str()) {
+            (401, Some("invalid_code")) => checked += 1,
+            (429, Some("too_many_attempts")) => {
+                refused += 1;
+                let wait = body["retry_after"].as_i64().expect("retry_after");
+                assert!(
+                    (1..=60).contains(&wait),
+                    "the first lock, not a longer one: {wait}"
+                );
+            }
+            other => panic!("{other:?} {body}"),
+        }
+    }
+    assert_eq!(checked + refused, 50);
+    assert!(
+        checked <= 5,
+        "{checked} codes were checked; the lock-out allows 5"
+    );
+    let locked = app
+        .engine()
+        .audit_log(200, Some("an@example.be"))
+        .await
+        .expect("audit")
+        .iter()
+        .filter(|e| e.event == "code_locked_out")
+        .count();
+    assert_eq!(locked, 1, "one lock");
 }
