@@ -34,17 +34,39 @@ pub(crate) fn allowed_return(state: &AppState, url: &str) -> Option<String> {
     {
         return None;
     }
-    let host = parsed.host_str()?.to_ascii_lowercase();
-    let own = url::Url::parse(&state.settings.public_url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-    let allowed = own.as_deref() == Some(host.as_str())
+    let public = url::Url::parse(&state.settings.public_url).ok();
+    let origin = parsed.origin();
+    let allowed = public.as_ref().is_some_and(|p| p.origin() == origin)
         || state
             .settings
             .return_hosts
             .iter()
-            .any(|h| h.eq_ignore_ascii_case(&host));
+            .flat_map(|h| return_origins(h, public.as_ref()))
+            .any(|o| o == origin);
     allowed.then(|| parsed.to_string())
+}
+
+/// The origins a `return_hosts` entry stands for, compared whole (scheme, host and
+/// port), so another port or plain `http://` of an allowed host is not allowed: a
+/// full origin (`https://app.example.org:8443`) as written; a host
+/// (`app.example.org`) or `host:port` over https (its default port when none is
+/// given), and over http as well only when tweestap itself runs on http (a test or
+/// development set-up).
+fn return_origins(entry: &str, public: Option<&url::Url>) -> Vec<url::Origin> {
+    let entry = entry.trim();
+    let schemes: &[&str] = if entry.contains("://") {
+        &[""]
+    } else if public.is_some_and(|p| p.scheme() == "http") {
+        &["https://", "http://"]
+    } else {
+        &["https://"]
+    };
+    schemes
+        .iter()
+        .filter_map(|s| url::Url::parse(&format!("{s}{entry}")).ok())
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .map(|u| u.origin())
+        .collect()
 }
 
 /// Remembers a valid `rd` for after the sign-in.

@@ -41,11 +41,13 @@ async fn nginx_auth_request_sends_strangers_to_sign_in_and_lets_members_through(
     };
     let dir = tempfile::tempdir().expect("dir");
     let clock = totp::test_clock();
+    // The portal's port first: its origin is the one tweestap may send people back to.
+    let port = free_port();
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().join("data"),
         forward_auth: tweestap::config::ForwardAuthConfig {
-            return_hosts: vec!["127.0.0.1".into()],
+            return_hosts: vec![format!("http://127.0.0.1:{port}")],
         },
         ..Config::default()
     };
@@ -63,7 +65,6 @@ async fn nginx_auth_request_sends_strangers_to_sign_in_and_lets_members_through(
     let site = dir.path().join("site");
     std::fs::create_dir_all(&site).expect("site");
     std::fs::write(site.join("index.html"), "<h1>Loket</h1>").expect("page");
-    let port = free_port();
     let conf_path = dir.path().join("nginx.conf");
     let tmp = dir.path().display();
     let conf = format!(

@@ -11,6 +11,7 @@ crate::on_both_backends!(
     reading_reset_links_and_the_database_as_another_user,
     a_stolen_session_as_a_password_oracle,
     fifty_wrong_codes_in_parallel_on_one_sign_in,
+    returning_to_another_port_or_scheme_of_an_allowed_portal,
 );
 
 /// `/lang/en?next=...` only ever sends the browser to a page of tweestap: tabs,
@@ -262,4 +263,60 @@ async fn fifty_wrong_codes_in_parallel_on_one_sign_in(backend: Backend) {
         .filter(|e| e.event == "code_locked_out")
         .count();
     assert_eq!(locked, 1, "one lock");
+}
+
+/// `rd` after signing in goes only to an allowed origin: the allowed portal's host on
+/// another port, or with credentials in the URL, is ignored (home instead); the
+/// portal itself is kept.
+async fn returning_to_another_port_or_scheme_of_an_allowed_portal(backend: Backend) {
+    let app = TestApp::start_configured(backend, |c| {
+        c.forward_auth.return_hosts = vec![
+            "app.example.org".into(),
+            "http://intern.example.org:8080".into(),
+        ];
+    })
+    .await;
+    app.add_user("an@example.be").await;
+    for (rd, kept) in [
+        ("https://app.example.org/reports", true),
+        ("https://app.example.org:8443/reports", false),
+        ("https://app.example.org:444/", false),
+        ("https://user@app.example.org/", false),
+        ("http://intern.example.org:8080/x", true),
+        ("http://intern.example.org/x", false),
+        ("https://intern.example.org:8080/x", false),
+        ("https://app.example.org.evil.example/", false),
+    ] {
+        let c = app.client();
+        let enc: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+        c.http
+            .get(format!("{}/login?rd={enc}", app.url))
+            .send()
+            .await
+            .expect("login page");
+        assert_eq!(
+            c.login("an@example.be", crate::kit::PASSWORD).await.status,
+            200
+        );
+        let r = c
+            .http
+            .get(format!("{}/", app.url))
+            .send()
+            .await
+            .expect("home");
+        let to = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if kept {
+            assert_eq!(to, rd, "{rd} is allowed");
+        } else {
+            assert!(
+                !to.contains("example.org") || to.starts_with('/'),
+                "{rd} went to {to:?}"
+            );
+        }
+    }
 }
