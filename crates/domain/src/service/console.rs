@@ -154,6 +154,11 @@ impl Tweestap {
         Ok(AccountPage { accounts, next })
     }
 
+    /// One account with its second factors and last sign-in, as the list shows it.
+    pub async fn console_listing(&self, id: AccountId) -> Result<AccountListing> {
+        self.store.account_listing(id).await?.ok_or(Error::NotFound)
+    }
+
     pub async fn console_account(&self, id: AccountId) -> Result<Account> {
         self.store.account_by_id(id).await?.ok_or(Error::NotFound)
     }

@@ -43,6 +43,8 @@ pub trait ConsoleStore: Send + Sync + 'static {
         after: Option<&Cursor>,
         limit: u32,
     ) -> StoreResult<Vec<AccountListing>>;
+    /// One account as the list shows it.
+    async fn account_listing(&self, id: AccountId) -> StoreResult<Option<AccountListing>>;
     async fn set_role(&self, id: AccountId, role: Role) -> StoreResult<()>;
     /// Deletes an account with everything of it except its audit records.
     async fn delete_account(&self, id: AccountId) -> StoreResult<()>;

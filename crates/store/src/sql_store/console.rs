@@ -87,6 +87,34 @@ fn stage(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
+impl<B: Backend> SqlStore<B> {
+    /// The accounts `w` selects, by address, at most `limit`: the page first (by
+    /// the address index, stopping after `limit` rows), then the factors of just
+    /// those accounts.
+    async fn listings(&self, mut w: Where, limit: u32) -> StoreResult<Vec<AccountListing>> {
+        let order = self.db().sql_byte_order();
+        let p = w.arg(i64::from(limit));
+        let sql = format!(
+            "SELECT p.*, {} AS has_app, {} AS has_sms FROM
+               (SELECT a.* FROM accounts a {} ORDER BY a.email {order} LIMIT {p}) p
+             ORDER BY p.email {order}",
+            count_of("totp", "p"),
+            count_of("sms", "p"),
+            w.sql()
+        );
+        let rows = self.db().fetch_all(w.query(sql)).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccountListing {
+                    account: account_from(r)?,
+                    two_factor: TwoFactorState::of(r.int("has_app")? > 0, r.int("has_sms")? > 0),
+                    last_sign_in_at: r.opt_time("last_sign_in_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl<B: Backend> ConsoleStore for SqlStore<B> {
     async fn list_accounts_page(
@@ -150,27 +178,14 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
                 format!("NOT {is_shared}")
             });
         }
-        let p = w.arg(i64::from(limit));
-        // The page first (by the address index, stopping after `limit` rows), then
-        // the factors of just those accounts.
-        let sql = format!(
-            "SELECT p.*, {} AS has_app, {} AS has_sms FROM
-               (SELECT a.* FROM accounts a {} ORDER BY a.email {order} LIMIT {p}) p
-             ORDER BY p.email {order}",
-            count_of("totp", "p"),
-            count_of("sms", "p"),
-            w.sql()
-        );
-        let rows = self.db().fetch_all(w.query(sql)).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AccountListing {
-                    account: account_from(r)?,
-                    two_factor: TwoFactorState::of(r.int("has_app")? > 0, r.int("has_sms")? > 0),
-                    last_sign_in_at: r.opt_time("last_sign_in_at")?,
-                })
-            })
-            .collect()
+        self.listings(w, limit).await
+    }
+
+    async fn account_listing(&self, id: AccountId) -> StoreResult<Option<AccountListing>> {
+        let mut w = Where::new();
+        let p = w.arg(id);
+        w.and(format!("a.id = {p}"));
+        Ok(self.listings(w, 1).await?.into_iter().next())
     }
 
     async fn set_role(&self, id: AccountId, role: Role) -> StoreResult<()> {

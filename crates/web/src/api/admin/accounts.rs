@@ -64,18 +64,7 @@ fn listed(state: &AppState, l: &AccountListing) -> AdminAccount {
 
 /// One account with its second factors and last sign-in, as the list shows it.
 async fn one(state: &AppState, id: AccountId) -> Result<AdminAccount, ApiError> {
-    let a = state.app.console_account(id).await?;
-    let filter = AccountFilter {
-        q: Some(a.email.as_str().to_owned()),
-        ..Default::default()
-    };
-    let page = state.app.console_accounts(&filter, None, 50).await?;
-    let l = page
-        .accounts
-        .iter()
-        .find(|l| l.account.id == id)
-        .ok_or(Error::NotFound)?;
-    Ok(listed(state, l))
+    Ok(listed(state, &state.app.console_listing(id).await?))
 }
 
 fn parse_id(raw: &str) -> Result<AccountId, ApiError> {

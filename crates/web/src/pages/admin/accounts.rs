@@ -204,22 +204,8 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let id = account_id(&id, &ctx)?;
-    let a = state.app.console_account(id).await.on_page(ctx.lang)?;
-    let filter = AccountFilter {
-        q: Some(a.email.to_string()),
-        ..Default::default()
-    };
-    let listed = state
-        .app
-        .console_accounts(&filter, None, 50)
-        .await
-        .on_page(ctx.lang)?;
-    let l = listed
-        .accounts
-        .iter()
-        .find(|l| l.account.id == id)
-        .ok_or(Error::NotFound)
-        .on_page(ctx.lang)?;
+    let listed = state.app.console_listing(id).await.on_page(ctx.lang)?;
+    let (l, a) = (&listed, &listed.account);
     let lang = ctx.lang;
     let notice = q.done.as_deref().and_then(|d| match d {
         "created" | "invited" | "role" | "disabled" | "enabled" => {
