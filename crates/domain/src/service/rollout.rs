@@ -40,12 +40,11 @@ impl Tweestap {
     /// counts recorded first, so it always ends today).
     pub async fn rollout(&self) -> Result<Rollout> {
         let today = self.clock.now().date_naive();
-        self.record_rollout_day().await?;
+        // Counted once: recorded as today's and shown.
+        let counts = self.store.rollout_counts().await?;
+        self.save_rollout_day(&counts).await?;
         let policy = self.policy();
-        let roles = self
-            .store
-            .rollout_counts()
-            .await?
+        let roles = counts
             .into_iter()
             .map(|(role, counts)| {
                 let required_from = policy.role(role).required_from;
@@ -68,9 +67,19 @@ impl Tweestap {
 
     /// Records today's counts (the hourly task and the dashboard call it; the last
     /// call of a day stays).
+    /// Per role, how many accounts (not disabled) have which second factors now.
+    pub async fn two_factor_counts(&self) -> Result<Vec<(Role, RolloutCounts)>> {
+        Ok(self.store.rollout_counts().await?)
+    }
+
     pub async fn record_rollout_day(&self) -> Result<()> {
+        let counts = self.store.rollout_counts().await?;
+        self.save_rollout_day(&counts).await
+    }
+
+    async fn save_rollout_day(&self, counts: &[(Role, RolloutCounts)]) -> Result<()> {
         let day = self.clock.now().date_naive();
-        for (role, counts) in self.store.rollout_counts().await? {
+        for &(role, counts) in counts {
             self.store
                 .save_rollout_day(&RolloutDay { day, role, counts })
                 .await?;

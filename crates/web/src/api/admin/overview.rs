@@ -255,15 +255,14 @@ pub async fn reminders(
     State(state): State<AppState>,
     Admin(_, _): Admin,
 ) -> Result<Json<Reminders>, ApiError> {
-    let counts = state.app.rollout().await?;
+    let counts = state.app.two_factor_counts().await?;
     let mut due = Vec::new();
     for role in [Role::User, Role::Support, Role::Admin] {
         if let Some((deadline, stage)) = state.app.due_reminder(role) {
             let candidates = counts
-                .roles
                 .iter()
-                .find(|r| r.role == role)
-                .map_or(0, |r| r.counts.none);
+                .find(|(r, _)| *r == role)
+                .map_or(0, |(_, c)| c.none);
             due.push(DueStage {
                 role: role.as_str().to_owned(),
                 deadline: deadline.to_string(),
