@@ -229,6 +229,15 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
+/// A full sign-in (password and code, whatever the browser remembers) that comes
+/// back to `next`: for administrators whose code comes by SMS. The return address
+/// is absolute, as the sign-in only follows those (to this origin).
+fn sign_in_again(state: &AppState, next: &str) -> String {
+    let rd = format!("{}{next}", state.base_url().trim_end_matches('/'));
+    let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    format!("/login?prompt=login&mfa=1&rd={rd}")
+}
+
 /// Only a console page may be where a step-up returns to.
 fn console_next(next: Option<&str>) -> String {
     match next.and_then(crate::local_return::local_path) {
@@ -248,7 +257,8 @@ async fn step_up_form(
         return Err(PageError::from_domain(Error::Forbidden, ctx.lang));
     }
     let next = console_next(q.next.as_deref());
-    let extra = minijinja::context! { next => next, error => None::<String> };
+    let again = sign_in_again(&state, &next);
+    let extra = minijinja::context! { again => again, next => next, error => None::<String> };
     Ok(admin_page(
         &state,
         &ctx,
@@ -289,7 +299,8 @@ async fn step_up_submit(
             .replace("{minutes}", &((retry_after + 59) / 60).to_string()),
         Err(e) => return Err(PageError::from_domain(e, ctx.lang)),
     };
-    let extra = minijinja::context! { next => next, error => error };
+    let again = sign_in_again(&state, &next);
+    let extra = minijinja::context! { again => again, next => next, error => error };
     Ok(admin_page(
         &state,
         &ctx,

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 crate::on_both_backends!(
     only_administrators_with_a_recent_code_enter,
     accounts_are_listed_created_changed_and_removed,
+    the_step_up_page_can_also_sign_in_again,
 );
 
 pub const ADMIN: &str = "beheer@example.be";
@@ -386,4 +387,65 @@ async fn accounts_are_listed_created_changed_and_removed(backend: Backend) {
         error(&c.post(&format!("{mine}/disable"), json!({})).await).0,
         403
     );
+}
+
+/// The step-up page's other way (for administrators whose code comes by SMS): a full
+/// sign-in again, which comes back to the console page asked for, now open.
+async fn the_step_up_page_can_also_sign_in_again(backend: Backend) {
+    use crate::kit::{page, submit};
+    let app = TestApp::start(backend).await;
+    app.add_admin(ADMIN).await;
+    let c = app.client();
+    let (_, secret) = c.enroll(&app, ADMIN).await;
+    let (status, _) = page(&c, "/admin/accounts").await;
+    assert_eq!(status, 303, "to the step-up");
+    let (status, html) = page(&c, "/admin/step-up?next=%2Fadmin%2Faccounts").await;
+    assert_eq!(status, 200);
+    let html = html.replace("&#x2f;", "/").replace("&#x3d;", "=");
+    let at = html
+        .find("/login?prompt=login")
+        .expect("the way to sign in again");
+    let again = html[at..html[at..].find('"').expect("end") + at].replace("&amp;", "&");
+    let (status, login) = page(&c, &again).await;
+    assert_eq!(status, 200, "the sign-in form, although signed in");
+    let r = submit(
+        &c,
+        &login,
+        "/login",
+        &[("email", ADMIN), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        r.2.as_deref(),
+        Some("/login/code"),
+        "the code is asked: {}",
+        r.1
+    );
+    app.next_step();
+    let (_, code_page) = page(&c, "/login/code").await;
+    let r = submit(
+        &c,
+        &code_page,
+        "/login/code",
+        &[("code", &app.code(&secret))],
+    )
+    .await;
+    let mut to = r.2.expect("onward");
+    for _ in 0..3 {
+        if to.ends_with("/admin/accounts") {
+            break;
+        }
+        let r = crate::kit::get(&c, &to).await;
+        to = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+    }
+    assert!(
+        to.ends_with("/admin/accounts"),
+        "back to the console page: {to}"
+    );
+    assert_eq!(page(&c, "/admin/accounts").await.0, 200, "and it is open");
 }
