@@ -138,7 +138,7 @@ async fn signing_someone_out_from_another_site(backend: Backend) {
 /// links, codes) 0600, whatever the umask.
 async fn reading_reset_links_and_the_database_as_another_user(backend: Backend) {
     use std::os::unix::fs::PermissionsExt;
-    let app = TestApp::start(backend.clone()).await;
+    let mut app = TestApp::start(backend.clone()).await;
     app.add_user("an@example.be").await;
     let r = app
         .client()
@@ -153,6 +153,11 @@ async fn reading_reset_links_and_the_database_as_another_user(backend: Backend) 
             .mode()
             & 0o777
     };
+    // The test's temporary directory starts private anyway: open it up, and a
+    // restart makes it private again.
+    std::fs::set_permissions(app.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    app.restart().await;
     let data = app.dir.path();
     assert_eq!(mode(data), 0o700, "the data directory");
     assert_eq!(mode(&data.join("outbox")), 0o700, "the outbox");
