@@ -121,7 +121,7 @@ pub fn open_link(secrets: &SecretBox, mail_id: Uuid, sealed: &str) -> Result<Str
         .decode(sealed)
         .map_err(|_| CryptoError::Decrypt)?;
     let plain = secrets.open(&raw, &link_aad(mail_id))?;
-    String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
+    String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::Decrypt)
 }
 
 /// A new message's id: a UUIDv7, ordered by when it was made (and within one

@@ -26,8 +26,8 @@ pub struct SmsSetup {
 impl Tweestap {
     fn number_of(&self, f: &Factor) -> Result<PhoneNumber> {
         let raw = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
-        let e164 = String::from_utf8(raw).map_err(|_| Error::InvalidPhone("phone_invalid"))?;
-        PhoneNumber::from_e164(&e164).map_err(|e| Error::InvalidPhone(e.code()))
+        let e164 = std::str::from_utf8(&raw).map_err(|_| Error::InvalidPhone("phone_invalid"))?;
+        PhoneNumber::from_e164(e164).map_err(|e| Error::InvalidPhone(e.code()))
     }
 
     /// Sends a new code for `session` to `factor`'s phone (replacing an earlier one),
