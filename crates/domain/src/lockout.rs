@@ -1,5 +1,8 @@
 //! Brute-force protection for the code step: after `max_failures` consecutive wrong
-//! codes the account's code step locks, for longer each time.
+//! codes the account's code step locks, for longer each time. The password step's
+//! throttles, kept per account and client address, are in [`throttle`].
+
+pub mod throttle;
 
 use chrono::{DateTime, Duration, Utc};
 

@@ -1,0 +1,25 @@
+-- Throttles kept apart from the account (issue 18, finding 2): the password step
+-- per account and client address, per address over every account, per remembered
+-- browser and per session, and the recovery codes of an account. In step with
+-- migrations/sqlite/0016_password_throttle.sql.
+--
+-- `key` names what is counted (`password:account:<id>:<address>`,
+-- `password:address:<address>`, `code:recovery:<id>`, ...). `failures` counts the
+-- attempts taken (before their answer is known) since `since`; while
+-- `locked_until` lies ahead none is taken. A row goes with its account, and when
+-- idle for 30 days with the housekeeping.
+CREATE TABLE throttles (
+    key          TEXT PRIMARY KEY,
+    account_id   UUID REFERENCES accounts(id) ON DELETE CASCADE,
+    failures     BIGINT NOT NULL,
+    since        TIMESTAMPTZ NOT NULL,
+    last_at      TIMESTAMPTZ NOT NULL,
+    locked_until TIMESTAMPTZ
+);
+CREATE INDEX throttles_account ON throttles(account_id);
+CREATE INDEX throttles_last_at ON throttles(last_at);
+
+-- The account's own password counter now only counts what comes from many
+-- addresses (a backstop at 100): the counts of the old throttle (10 from anyone)
+-- start over.
+UPDATE accounts SET password_failures = 0, password_locked_until = NULL;
