@@ -16,6 +16,7 @@ mod mail_queue;
 mod oidc;
 mod portals;
 mod sessions;
+mod throttles;
 mod upkeep;
 
 pub use crate::error::{StoreError, StoreResult};
@@ -30,6 +31,7 @@ pub use mail_queue::MailQueue;
 pub use oidc::OidcStore;
 pub use portals::PortalStore;
 pub use sessions::SessionStore;
+pub use throttles::{Attempt, ThrottleState, ThrottleStore};
 pub use upkeep::Upkeep;
 
 /// Everything the engine asks of a database.
@@ -45,6 +47,7 @@ pub trait Store:
     + OidcStore
     + PortalStore
     + ConsoleStore
+    + ThrottleStore
     + Upkeep
 {
 }
@@ -61,6 +64,7 @@ impl<T> Store for T where
         + OidcStore
         + PortalStore
         + ConsoleStore
+        + ThrottleStore
         + Upkeep
 {
 }
@@ -69,6 +73,6 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountStore, AuditStore, CodeStore, ConsoleStore, DeviceStore, FactorStore, LinkStore,
-        MailQueue, OidcStore, PortalStore, SessionStore, Store, Upkeep,
+        MailQueue, OidcStore, PortalStore, SessionStore, Store, ThrottleStore, Upkeep,
     };
 }

@@ -12,6 +12,7 @@ mod mail_queue;
 mod oidc;
 mod portals;
 mod sessions;
+mod throttles;
 mod upkeep;
 
 use crate::sql::{query, Db, Exec};

@@ -1,0 +1,49 @@
+//! Throttles kept apart from the account: counted attempts named by a key (see
+//! `lockout::throttle`), shared by every node on the database and kept across
+//! restarts.
+
+use crate::account::AccountId;
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// One attempt to take of a throttle (see [`ThrottleStore::take_attempt`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub key: &'a str,
+    /// The account the throttle belongs to: its row goes with the account.
+    pub account: Option<AccountId>,
+    pub now: DateTime<Utc>,
+    /// The count at which this attempt locks the throttle at once, until `hold`
+    /// (so that requests in parallel wait while its answer is checked).
+    pub lock_at: Option<(u32, DateTime<Utc>)>,
+    /// At most this many attempts are counted (a budget); more are refused.
+    pub cap: Option<u32>,
+    /// A count that began at or before this starts over (a budget's window).
+    pub restart_before: Option<DateTime<Utc>>,
+}
+
+/// Where a throttle stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleState {
+    pub failures: u32,
+    /// When the count began.
+    pub since: DateTime<Utc>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait ThrottleStore: Send + Sync + 'static {
+    /// Takes one attempt, in one statement: unless the throttle is locked at `now`
+    /// or its count reached `cap`, adds one to its count (made at 1 when there is no
+    /// row, or when its count began at or before `restart_before`) and, when that
+    /// reaches `lock_at`, locks it at once. The new count, or None when refused.
+    async fn take_attempt(&self, a: &Attempt<'_>) -> StoreResult<Option<u32>>;
+    async fn throttle_state(&self, key: &str) -> StoreResult<Option<ThrottleState>>;
+    async fn lock_throttle(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
+    /// Gives back an attempt taken but not spent on a wrong answer: one less, and
+    /// no lock while that is below `lock_at`.
+    async fn give_back_attempt(&self, key: &str, lock_at: Option<u32>) -> StoreResult<()>;
+    /// Forgets a throttle (after a right answer).
+    async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+}
