@@ -83,7 +83,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn reset_failures(&self, id: AccountId, guard: Guard) -> StoreResult<()>;
 
     /// Sets a new password hash in one transaction with its consequences: the
-    /// password failures and lock are cleared (the code lock stays), every open reset
+    /// password failures and lock and the account's password throttles are cleared
+    /// (the code lock and throttles stay), every open reset
     /// link, every session and every remembered device of the account ends, and so
     /// does what portals hold (OIDC tokens revoked, unexchanged codes deleted);
     /// `notice` is queued in the same transaction.

@@ -248,6 +248,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         for sql in [
             "DELETE FROM sessions WHERE account_id = $1",
             "DELETE FROM remembered_devices WHERE account_id = $1",
+            "DELETE FROM throttles WHERE account_id = $1 AND key LIKE 'password:%'",
         ] {
             (&mut tx).execute(query(sql).bind(account)).await?;
         }

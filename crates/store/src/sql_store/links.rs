@@ -109,6 +109,7 @@ impl<B: Backend> LinkStore for SqlStore<B> {
             "DELETE FROM remembered_devices WHERE account_id = $1",
             "DELETE FROM recovery_codes WHERE account_id = $1",
             "UPDATE accounts SET code_failures = 0, code_locked_until = NULL WHERE id = $1",
+            "DELETE FROM throttles WHERE account_id = $1 AND key LIKE 'code:%'",
         ] {
             (&mut tx).execute(query(sql).bind(account)).await?;
         }

@@ -22,6 +22,8 @@ impl<B: Backend> Upkeep for SqlStore<B> {
              WHERE created_at < $1 AND (used_at IS NOT NULL OR expires_at < $1)",
             "DELETE FROM remembered_devices WHERE expires_at < $1",
             "DELETE FROM sms_sends WHERE at < $1",
+            "DELETE FROM throttles
+             WHERE last_at < $1 AND (locked_until IS NULL OR locked_until < $1)",
             "DELETE FROM oidc_requests WHERE expires_at < $1",
             "DELETE FROM oidc_codes WHERE created_at < $1",
             "DELETE FROM oidc_tokens WHERE expires_at < $1",

@@ -202,5 +202,6 @@ mod mail_queue;
 mod oidc;
 mod portals;
 mod sessions;
+mod throttles;
 mod together;
 mod upgrades;
