@@ -2,8 +2,9 @@
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub mod formats;
 
@@ -31,17 +32,74 @@ pub enum HashError {
     Params(String),
     #[error("hashing failed: {0}")]
     Hash(String),
+    /// Every permit is taken and the queue for one is full: try again shortly.
+    #[error("too many passwords are being checked; try again in a moment")]
+    Busy,
 }
 
 /// Hashes and verifies passwords on the blocking pool, at most `max_concurrent` at a
 /// time, so a burst of sign-ins cannot starve the runtime or exhaust memory.
+///
+/// The permit travels into the blocking task and is given back only when the hash
+/// is done, also when the request that asked for it is gone (a client that hangs up
+/// cannot make room for one more Argon2 computation). At most `max_waiting` calls
+/// wait for a permit; beyond that a call is refused at once with
+/// [`HashError::Busy`] (the web layer answers 503 with `Retry-After`), so a flood
+/// of passwords queues neither without bound nor for long.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon: Argon2<'static>,
     permits: Arc<Semaphore>,
+    /// Places in the queue for a permit.
+    waiting: Arc<Semaphore>,
+    max_waiting: usize,
+    load: Arc<Load>,
     /// A hash of a random password, verified for unknown accounts so that the
     /// answer takes as long as for a known one.
     dummy_hash: Arc<String>,
+}
+
+/// Calls waiting by default for a hashing permit, per permit.
+pub const DEFAULT_WAITING_PER_PERMIT: usize = 8;
+
+#[derive(Default)]
+struct Load {
+    running: AtomicUsize,
+    peak_running: AtomicUsize,
+    refused: AtomicU64,
+}
+
+/// How busy the hasher is: hashes running now, the most ever running at once, and
+/// the calls refused because the queue was full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingLoad {
+    pub running: usize,
+    pub peak_running: usize,
+    pub waiting: usize,
+    pub refused: u64,
+}
+
+/// Holds a permit for as long as one hash runs (in the blocking task).
+struct Running {
+    load: Arc<Load>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Running {
+    fn start(load: Arc<Load>, permit: OwnedSemaphorePermit) -> Self {
+        let now = load.running.fetch_add(1, Ordering::SeqCst) + 1;
+        load.peak_running.fetch_max(now, Ordering::SeqCst);
+        Self {
+            load,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.load.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl PasswordHasher {
@@ -50,44 +108,90 @@ impl PasswordHasher {
             .map_err(|e| HashError::Params(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy = hash_with(&argon, crate::token::Token::generate().as_str())?;
+        let max_concurrent = max_concurrent.max(1);
+        let max_waiting = max_concurrent.saturating_mul(DEFAULT_WAITING_PER_PERMIT);
         Ok(Self {
             argon,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            waiting: Arc::new(Semaphore::new(max_waiting)),
+            max_waiting,
+            load: Arc::default(),
             dummy_hash: Arc::new(dummy),
         })
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
+    /// At most `max_waiting` calls wait for a permit (0: none wait; a call finding
+    /// every permit taken is refused at once).
+    pub fn with_max_waiting(mut self, max_waiting: usize) -> Self {
+        self.waiting = Arc::new(Semaphore::new(max_waiting));
+        self.max_waiting = max_waiting;
+        self
+    }
+
+    pub fn load(&self) -> HashingLoad {
+        HashingLoad {
+            running: self.load.running.load(Ordering::SeqCst),
+            peak_running: self.load.peak_running.load(Ordering::SeqCst),
+            waiting: self.max_waiting - self.waiting.available_permits(),
+            refused: self.load.refused.load(Ordering::SeqCst),
+        }
+    }
+
+    /// A permit at once, or after waiting in the bounded queue; `Busy` when the
+    /// queue is full.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(p) => return Ok(p),
+            Err(TryAcquireError::Closed) => return Err(HashError::Hash("closed".into())),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let Ok(_place) = self.waiting.clone().try_acquire_owned() else {
+            self.load.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(HashError::Busy);
+        };
+        self.permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| HashError::Hash(e.to_string()))?;
+            .map_err(|e| HashError::Hash(e.to_string()))
+    }
+
+    /// Runs `work` on the blocking pool holding a permit until it is done, whether
+    /// or not the caller still waits for the result.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = self.permit().await?;
+        let load = self.load.clone();
+        tokio::task::spawn_blocking(move || {
+            let _running = Running::start(load, permit);
+            work()
+        })
+        .await
+        .map_err(|e| HashError::Hash(e.to_string()))
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let argon = self.argon.clone();
         let pw = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_with(&argon, &pw))
-            .await
-            .map_err(|e| HashError::Hash(e.to_string()))?
+        self.run(move || hash_with(&argon, &pw)).await?
     }
 
     /// True when `password` matches `hash`, in any format of [`formats`] (imported
     /// accounts keep their old hash until they sign in). `None`, and a hash that is no
     /// password at all ([`formats::NO_PASSWORD`] or anything unrecognised), verify
-    /// against the dummy hash and answer false, taking the same time.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
+    /// against the dummy hash and answer false, taking the same time. `Busy` when the
+    /// queue for hashing is full: nothing was checked.
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
         let pw = password.to_owned();
         let usable = hash.filter(|h| formats::recognise(h).is_ok());
         let known = usable.is_some();
         let h = usable
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || formats::verify(pw.as_bytes(), &h))
-            .await
-            .unwrap_or(false);
-        ok && known
+        let ok = self.run(move || formats::verify(pw.as_bytes(), &h)).await?;
+        Ok(ok && known)
     }
 
     /// Whether a hash that just verified should be replaced by a new one with the
@@ -214,14 +318,83 @@ mod tests {
         let h = PasswordHasher::new(Argon2Settings::default(), 2).unwrap();
         let hash = h.hash("correct horse battery").await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(h.verify("correct horse battery", Some(&hash)).await);
-        assert!(!h.verify("wrong horse battery", Some(&hash)).await);
-        assert!(!h.verify("correct horse battery", None).await);
-        assert!(!h.verify("x", Some("not a hash")).await);
-        assert!(!h.verify("", Some(formats::NO_PASSWORD)).await);
+        assert!(h
+            .verify("correct horse battery", Some(&hash))
+            .await
+            .unwrap());
+        assert!(!h.verify("wrong horse battery", Some(&hash)).await.unwrap());
+        assert!(!h.verify("correct horse battery", None).await.unwrap());
+        assert!(!h.verify("x", Some("not a hash")).await.unwrap());
+        assert!(!h.verify("", Some(formats::NO_PASSWORD)).await.unwrap());
         assert!(!h.needs_rehash(&hash));
         let bcrypt = bcrypt::hash("correct horse battery", 4).unwrap();
-        assert!(h.verify("correct horse battery", Some(&bcrypt)).await);
+        assert!(h
+            .verify("correct horse battery", Some(&bcrypt))
+            .await
+            .unwrap());
         assert!(h.needs_rehash(&bcrypt));
+    }
+
+    /// Parameters that take a while even optimised, so a call can be dropped mid-hash.
+    fn slow() -> Argon2Settings {
+        Argon2Settings {
+            memory_kib: 32768,
+            iterations: 16,
+            parallelism: 1,
+        }
+    }
+
+    /// A caller that gives up (a client hanging up) does not free the permit: the
+    /// next hash starts only when the abandoned one is done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_caller_keeps_its_permit_until_the_hash_is_done() {
+        let h = PasswordHasher::new(slow(), 1).unwrap();
+        let stored = h.hash("correct horse battery").await.unwrap();
+        for _ in 0..4 {
+            let gave_up = tokio::time::timeout(
+                std::time::Duration::from_millis(5),
+                h.verify("wrong horse battery", Some(&stored)),
+            )
+            .await;
+            assert!(gave_up.is_err(), "the hash should take longer than 5 ms");
+        }
+        assert!(!h
+            .verify("wrong horse battery", Some(&stored))
+            .await
+            .unwrap());
+        let load = h.load();
+        assert_eq!(load.peak_running, 1, "{load:?}");
+        assert_eq!(load.running, 0, "{load:?}");
+    }
+
+    /// With every permit taken and the queue full, a call is refused at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once() {
+        let h = PasswordHasher::new(slow(), 1).unwrap().with_max_waiting(1);
+        let stored = h.hash("correct horse battery").await.unwrap();
+        let running = tokio::spawn({
+            let (h, s) = (h.clone(), stored.clone());
+            async move { h.verify("a", Some(&s)).await }
+        });
+        while h.load().running == 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = tokio::spawn({
+            let (h, s) = (h.clone(), stored.clone());
+            async move { h.verify("b", Some(&s)).await }
+        });
+        while h.load().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            h.verify("c", Some(&stored)).await,
+            Err(HashError::Busy)
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
+        assert_eq!(h.load().refused, 1);
+        assert!(!running.await.unwrap().unwrap());
+        assert!(!queued.await.unwrap().unwrap());
+        assert_eq!(h.load().waiting, 0);
     }
 }

@@ -143,6 +143,11 @@ impl Tweestap {
         &self.store
     }
 
+    /// How busy password hashing is on this node (running, peak, waiting, refused).
+    pub fn password_hashing(&self) -> crate::password::HashingLoad {
+        self.hasher.load()
+    }
+
     async fn audit(
         &self,
         event: AuditEvent,

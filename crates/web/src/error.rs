@@ -7,6 +7,7 @@ use crate::render::templates;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
+use tweestap_domain::password::HashError;
 use tweestap_domain::store::StoreError;
 use tweestap_domain::Error;
 use utoipa::ToSchema;
@@ -46,7 +47,7 @@ fn classify(e: &Error) -> (StatusCode, ErrorCode) {
         Error::ClientInConfig(_) => (StatusCode::CONFLICT, C::ClientInConfig),
         Error::StepUpRequired => (StatusCode::FORBIDDEN, C::StepUpRequired),
         Error::InvalidPolicy(_) => (StatusCode::BAD_REQUEST, C::InvalidPolicy),
-        Error::Store(StoreError::Unavailable(_)) => {
+        Error::Store(StoreError::Unavailable(_)) | Error::Hash(HashError::Busy) => {
             (StatusCode::SERVICE_UNAVAILABLE, C::Unavailable)
         }
         Error::Snapshot(_)
@@ -65,8 +66,14 @@ fn classify(e: &Error) -> (StatusCode, ErrorCode) {
 /// reconnect by themselves as soon as it is back.
 const UNAVAILABLE_RETRY_SECONDS: i64 = 5;
 
-fn log_if_internal(status: StatusCode, e: &dyn std::fmt::Display) {
-    if status.is_server_error() {
+/// What a client is told to wait while every password hashing place is taken: a
+/// hash takes a fraction of a second, so the queue empties fast.
+const BUSY_RETRY_SECONDS: i64 = 1;
+
+/// Server errors are logged, except a full hashing queue: under a flood of
+/// passwords that would write a line per refused request (the hasher counts them).
+fn log_if_internal(status: StatusCode, e: &Error) {
+    if status.is_server_error() && !matches!(e, Error::Hash(HashError::Busy)) {
         tracing::error!(error = %e, "request failed");
     }
 }
@@ -134,6 +141,7 @@ impl From<Error> for ApiError {
         let retry_after = match e {
             Error::TooManyAttempts { retry_after } => Some(retry_after),
             Error::Store(StoreError::Unavailable(_)) => Some(UNAVAILABLE_RETRY_SECONDS),
+            Error::Hash(HashError::Busy) => Some(BUSY_RETRY_SECONDS),
             _ => None,
         };
         Self {

@@ -387,7 +387,7 @@ impl Tweestap {
                 Some(p) => {
                     self.hasher
                         .verify(p, Some(account.password_hash.as_str()))
-                        .await
+                        .await?
                 }
                 None => false,
             };

@@ -41,7 +41,7 @@ impl Tweestap {
         if self
             .hasher
             .verify(password, Some(&account.password_hash))
-            .await
+            .await?
         {
             if account.password_failures > 0 {
                 self.store

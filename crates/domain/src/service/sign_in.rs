@@ -217,7 +217,7 @@ impl Tweestap {
         let ok = self
             .hasher
             .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
-            .await;
+            .await?;
         let now = self.clock.now();
         let Some(account) = account else {
             let detail = Some("unknown account".to_owned());
