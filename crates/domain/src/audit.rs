@@ -72,6 +72,8 @@ pub enum AuditEvent {
     AccountsImported,
     AccountUpdated,
     PasswordHashUpgraded,
+    PasskeyFailed,
+    PasskeyCloneSuspected,
 }
 
 impl AuditEvent {
@@ -144,6 +146,8 @@ impl AuditEvent {
             AuditEvent::AccountsImported => "accounts_imported",
             AuditEvent::AccountUpdated => "account_updated",
             AuditEvent::PasswordHashUpgraded => "password_hash_upgraded",
+            AuditEvent::PasskeyFailed => "passkey_failed",
+            AuditEvent::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 }

@@ -61,6 +61,9 @@ pub enum Error {
     Signing(String),
     #[error("not found")]
     NotFound,
+    /// A name (of a passkey) that is empty or too long.
+    #[error("give a name of 1 to 60 characters")]
+    InvalidName,
     #[error("not a valid e-mail address")]
     InvalidEmail,
     #[error("an account with this e-mail address already exists")]
@@ -84,6 +87,9 @@ pub enum Error {
     /// The console asks for a fresh code first (a step-up).
     #[error("enter a current code from your app first; administrator actions need one from the last minutes")]
     StepUpRequired,
+    /// A passkey was refused, or passkeys cannot work here; the problem says why.
+    #[error(transparent)]
+    Passkey(#[from] crate::passkey::PasskeyProblem),
     #[error(transparent)]
     InvalidPolicy(crate::policy::document::PolicyProblem),
     #[error("{0}")]

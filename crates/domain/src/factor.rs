@@ -1,4 +1,5 @@
-//! Second factors: an authenticator app (TOTP) or a phone that receives SMS codes.
+//! Second factors: an authenticator app (TOTP), a phone that receives SMS codes, or a
+//! passkey.
 
 use crate::account::AccountId;
 use chrono::{DateTime, Utc};
@@ -20,6 +21,9 @@ pub enum FactorKind {
     Totp,
     /// Codes sent by SMS; the sealed secret is the phone number (E.164).
     Sms,
+    /// A passkey or security key (WebAuthn); the sealed secret is its credential
+    /// (public key, counter, backup flags) as webauthn-rs keeps it.
+    Passkey,
 }
 
 impl FactorKind {
@@ -27,6 +31,7 @@ impl FactorKind {
         match self {
             FactorKind::Totp => "totp",
             FactorKind::Sms => "sms",
+            FactorKind::Passkey => "passkey",
         }
     }
 
@@ -34,6 +39,7 @@ impl FactorKind {
         match s {
             "totp" => Some(FactorKind::Totp),
             "sms" => Some(FactorKind::Sms),
+            "passkey" => Some(FactorKind::Passkey),
             _ => None,
         }
     }

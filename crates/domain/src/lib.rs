@@ -19,6 +19,7 @@ pub mod mail;
 pub mod oidc;
 pub mod password;
 pub mod policy;
+pub mod passkey;
 pub mod recovery;
 pub mod secret_box;
 pub mod service;

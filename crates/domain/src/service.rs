@@ -31,6 +31,8 @@ mod oidc_portals;
 mod oidc_tokens;
 mod one_time_codes;
 mod password_reset;
+mod passkey_sign_in;
+mod passkeys;
 mod password_upgrade;
 mod rollout;
 mod sessions;
@@ -47,6 +49,7 @@ pub use oidc::NewClient;
 pub use oidc_flow::TokenResponse;
 pub use oidc_portals::LogoutPost;
 pub use oidc_tokens::{Holder, LiveToken};
+pub use passkeys::{PasskeyStart, PasskeySummary};
 pub use password_reset::{reset_link_validity, RESET_MAILS_PER_HOUR};
 pub use rollout::{RoleRollout, Rollout};
 pub use sign_in::{Browser, CodeStepStanding, LoginOutcome};
@@ -68,6 +71,9 @@ pub struct Tweestap {
     /// The policy the console edits (first from the configuration), shared by the
     /// requests of this node and refreshed from the database.
     policy: Arc<std::sync::RwLock<crate::policy::document::PolicyDocument>>,
+    /// The passkey relying party, once the server knows the address people use
+    /// (unset: passkeys are not offered).
+    passkeys: std::sync::OnceLock<crate::passkey::RelyingParty>,
 }
 
 /// A valid session, looked up from the client's token.
@@ -122,6 +128,7 @@ impl Tweestap {
             mail_wakeup: Arc::new(Notify::new()),
             logout_wakeup: Arc::new(Notify::new()),
             sms: None,
+            passkeys: std::sync::OnceLock::new(),
         }
     }
 

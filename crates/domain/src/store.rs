@@ -14,6 +14,7 @@ mod factors;
 mod links;
 mod mail_queue;
 mod oidc;
+mod passkeys;
 mod portals;
 mod sessions;
 mod throttles;
@@ -29,6 +30,7 @@ pub use factors::FactorStore;
 pub use links::{LinkStore, NewPasswordReset};
 pub use mail_queue::MailQueue;
 pub use oidc::OidcStore;
+pub use passkeys::{Ceremony, PasskeyStore};
 pub use portals::PortalStore;
 pub use sessions::SessionStore;
 pub use throttles::{Attempt, ThrottleState, ThrottleStore};
@@ -45,6 +47,7 @@ pub trait Store:
     + LinkStore
     + DeviceStore
     + OidcStore
+    + PasskeyStore
     + PortalStore
     + ConsoleStore
     + ThrottleStore
@@ -62,6 +65,7 @@ impl<T> Store for T where
         + LinkStore
         + DeviceStore
         + OidcStore
+        + PasskeyStore
         + PortalStore
         + ConsoleStore
         + ThrottleStore
@@ -73,6 +77,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountStore, AuditStore, CodeStore, ConsoleStore, DeviceStore, FactorStore, LinkStore,
-        MailQueue, OidcStore, PortalStore, SessionStore, Store, ThrottleStore, Upkeep,
+        MailQueue, OidcStore, PasskeyStore, PortalStore, SessionStore, Store, ThrottleStore,
+        Upkeep,
     };
 }

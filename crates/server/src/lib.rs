@@ -314,6 +314,9 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
             .filter(|d| !d.is_empty())
             .map(str::to_owned),
         time_zone: config.ui.zone()?,
+    if let Err(e) = app.serve_passkeys_at(&issuer) {
+        tracing::warn!(public_url = %issuer, error = %e, "passkeys are off: a relying party needs a host name (not an IP address) in public_url");
+    }
         dutch: config.ui.dutch()?,
     };
     let router = tweestap_web::router(app.clone(), &key, web);

@@ -10,6 +10,7 @@ mod factors;
 mod links;
 mod mail_queue;
 mod oidc;
+mod passkeys;
 mod portals;
 mod sessions;
 mod throttles;

@@ -14,6 +14,7 @@ mod json;
 mod me;
 mod password;
 mod support;
+mod passkey_login;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
@@ -34,6 +35,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(password::forgot))
         .routes(routes!(password::reset))
+        .routes(routes!(passkey_login::options))
+        .routes(routes!(passkey_login::sign_in))
         .routes(routes!(enroll::secure))
         .routes(routes!(enroll::secure_code))
         .routes(routes!(enroll::secure_resend))
@@ -44,6 +47,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(me::app::confirm_totp))
         .routes(routes!(me::sms::begin_sms))
         .routes(routes!(me::sms::resend_sms))
+        .routes(routes!(me::passkey::begin_passkey))
+        .routes(routes!(me::passkey::confirm_passkey))
         .routes(routes!(me::sms::confirm_sms))
         .routes(routes!(me::remove_factor))
         .routes(routes!(me::new_recovery_codes))
@@ -122,6 +127,6 @@ mod tests {
             .values()
             .map(|item| item.as_object().map_or(0, |o| o.len()))
             .sum();
-        assert_eq!(ops, 45, "every route is documented");
+        assert_eq!(ops, 49, "every route is documented");
     }
 }

@@ -47,6 +47,18 @@ fn classify(e: &Error) -> (StatusCode, ErrorCode) {
         Error::ClientInConfig(_) => (StatusCode::CONFLICT, C::ClientInConfig),
         Error::StepUpRequired => (StatusCode::FORBIDDEN, C::StepUpRequired),
         Error::InvalidPolicy(_) => (StatusCode::BAD_REQUEST, C::InvalidPolicy),
+        Error::InvalidName => (StatusCode::BAD_REQUEST, C::InvalidName),
+        Error::Passkey(p) => {
+            use tweestap_domain::passkey::PasskeyProblem as P;
+            match p {
+                P::Unavailable => (StatusCode::NOT_FOUND, C::PasskeyUnavailable),
+                P::Expired => (StatusCode::BAD_REQUEST, C::PasskeyExpired),
+                P::UnknownKey => (StatusCode::UNAUTHORIZED, C::PasskeyUnknown),
+                P::Invalid => (StatusCode::UNAUTHORIZED, C::PasskeyInvalid),
+                P::PossibleClone => (StatusCode::UNAUTHORIZED, C::PasskeyPossibleClone),
+                P::AlreadyRegistered => (StatusCode::CONFLICT, C::PasskeyAlreadyRegistered),
+            }
+        }
         Error::Store(StoreError::Unavailable(_)) | Error::Hash(HashError::Busy) => {
             (StatusCode::SERVICE_UNAVAILABLE, C::Unavailable)
         }

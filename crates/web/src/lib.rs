@@ -132,6 +132,7 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
         .merge(oidc_flow::routes(&app))
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
+        .route("/static/passkey.js", get(pages::passkey::script))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(move |r: axum::response::Response| {
             let domain = cookie_domain.clone();
@@ -153,8 +154,10 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
         // redirect_uri (OIDC) or a forward-auth origin, which it would block.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
+        // Scripts only from our own files (the passkey buttons), never inline; they
+        // call our own API only.
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -7,6 +7,7 @@ mod login;
 mod outbox;
 mod password;
 mod step;
+pub(crate) mod passkey;
 mod steps;
 mod support;
 
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login/sms", post(login::send_sms))
         .route("/logout", post(login::logout))
         .route(
+        .route("/login/passkey", post(passkey::sign_in))
             "/password/forgot",
             get(password::forgot_form).post(password::forgot_submit),
         )

@@ -25,6 +25,7 @@ impl Templates {
             "home.html",
             "account.html",
             "deadline_banner.html",
+            "passkey_msgs.html",
             "confirm_password.html",
             "setup.html",
             "error.html",

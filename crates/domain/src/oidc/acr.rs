@@ -41,7 +41,8 @@ impl AuthLevel {
 }
 
 /// What a session's methods (as stored: `pwd`, `pwd otp`, `pwd sms`, `pwd mfa` for a
-/// recovery code, `pwd device` for a remembered browser) say about the sign-in.
+/// recovery code, `pwd device` for a remembered browser, `[pwd] hwk|swk user [pin] pk`
+/// for a passkey, see [`crate::passkey::session_methods`]) say about the sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInProof {
     /// RFC 8176 values: what was done in this sign-in, nothing else.
@@ -49,11 +50,22 @@ pub struct SignInProof {
     pub level: AuthLevel,
 }
 
+/// The passkey's method names as `'static` strings.
+fn m_static(m: &str) -> &'static str {
+    match m {
+        "hwk" => "hwk",
+        "swk" => "swk",
+        _ => "user",
+    }
+}
+
 impl SignInProof {
     pub fn of(session_methods: &str) -> Self {
         let mut amr = Vec::new();
         let mut second = false;
         let mut remembered = false;
+        let mut passkey = false;
+        let mut verified = false;
         for m in session_methods.split_whitespace() {
             match m {
                 "pwd" => amr.push("pwd"),
@@ -71,10 +83,19 @@ impl SignInProof {
                     second = true;
                 }
                 "device" => remembered = true,
+                "hwk" | "swk" | "user" => amr.push(m_static(m)),
+                "pin" => {
+                    amr.push("pin");
+                    verified = true;
+                }
+                "pk" => passkey = true,
                 _ => {}
             }
         }
-        let level = if second && amr.contains(&"pwd") {
+        // A passkey is a second factor after a password; with the person verified on
+        // the authenticator (PIN or biometric) it is two factors by itself.
+        let second = second || passkey;
+        let level = if second && (amr.contains(&"pwd") || (passkey && verified)) {
             amr.push("mfa");
             AuthLevel::TwoFactor
         } else if remembered {
@@ -115,6 +136,16 @@ mod tests {
         assert_eq!(p.amr, ["pwd", "sms", "mfa"]);
         let p = SignInProof::of("pwd mfa");
         assert_eq!(p.amr, ["pwd", "otp", "mfa"]);
+        // Passkeys: after a password, and by themselves when the person was verified.
+        let p = SignInProof::of("pwd hwk user pin pk");
+        assert_eq!(p.amr, ["pwd", "hwk", "user", "pin", "mfa"]);
+        assert_eq!(p.level, AuthLevel::TwoFactor);
+        let p = SignInProof::of("swk user pin pk");
+        assert_eq!(p.amr, ["swk", "user", "pin", "mfa"]);
+        assert_eq!(p.level, AuthLevel::TwoFactor);
+        let p = SignInProof::of("hwk user pk");
+        assert_eq!(p.amr, ["hwk", "user"]);
+        assert_eq!(p.level, AuthLevel::Password);
         // A remembered browser is not a second factor of this sign-in.
         let p = SignInProof::of("pwd device");
         assert_eq!(p.amr, ["pwd"]);

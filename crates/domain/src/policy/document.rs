@@ -17,6 +17,8 @@ use serde_json::Value;
 pub enum Method {
     App,
     Sms,
+    /// A passkey or security key (WebAuthn).
+    Passkey,
 }
 
 /// One role's rule.
@@ -29,6 +31,14 @@ pub struct RolePolicy {
     pub required_from: Option<NaiveDate>,
     /// The methods people of this role may set up (at least one).
     pub methods: Vec<Method>,
+    /// Whether people of this role may sign in with a passkey alone (no password):
+    /// the passkey then proves possession and, with its PIN or biometric, the person.
+    #[serde(default = "allowed")]
+    pub passwordless: bool,
+}
+
+fn allowed() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +104,8 @@ impl PolicyDocument {
             RolePolicy {
                 two_factor: rule.mode,
                 required_from: rule.required_from,
-                methods: vec![Method::App, Method::Sms],
+                methods: vec![Method::App, Method::Sms, Method::Passkey],
+                passwordless: true,
             }
         };
         Self {

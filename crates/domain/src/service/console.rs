@@ -38,9 +38,10 @@ pub struct NewConsoleAccount<'a> {
     pub invite: bool,
 }
 
-/// Whether an amr (`pwd otp`, `pwd sms mfa`) includes a code.
+/// Whether an amr (`pwd otp`, `pwd sms mfa`, `hwk user pin pk`) includes a code
+/// or a passkey.
 fn amr_has_code(amr: &str) -> bool {
-    amr.split_whitespace().any(|m| matches!(m, "otp" | "sms"))
+    amr.split_whitespace().any(|m| matches!(m, "otp" | "sms" | "pk"))
 }
 
 impl Tweestap {

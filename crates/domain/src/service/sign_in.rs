@@ -157,7 +157,7 @@ impl Tweestap {
     /// The browser's earlier session, now that `account` signed in again: the same
     /// person keeps its `sid` (a step-up; the portals' tokens live on), anyone else
     /// ends it first.
-    async fn continued_sid(
+    pub(super) async fn continued_sid(
         &self,
         account: &Account,
         signed_in: Option<&Token>,
@@ -180,7 +180,7 @@ impl Tweestap {
     }
 
     /// A signed-in session `new` continues `sid`: the one it replaces goes.
-    async fn replaced(&self, sid: Option<&str>, new: &Token) -> Result<()> {
+    pub(super) async fn replaced(&self, sid: Option<&str>, new: &Token) -> Result<()> {
         if let Some(sid) = sid {
             self.store
                 .delete_other_sessions_with_sid(sid, &new.hash())

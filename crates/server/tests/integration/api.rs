@@ -20,6 +20,7 @@ mod openapi;
 mod pages;
 mod password;
 mod policy;
+mod passkeys;
 mod refusals;
 mod sms;
 mod support_reset;

@@ -16,6 +16,7 @@ mod looks;
 mod manuals;
 mod messages;
 mod more_pages;
+mod passkeys;
 mod portal;
 mod portal_sessions;
 mod seen;

@@ -8,6 +8,7 @@ mod client;
 pub mod commands;
 mod mail;
 mod pages;
+pub mod passkey;
 pub mod sms;
 mod smtp_sink;
 pub mod totp;

@@ -20,6 +20,8 @@ pub enum SecondFactorMethod {
     Sms,
     /// One of the account's unused recovery codes.
     RecoveryCode,
+    /// A passkey (`POST /login/passkey/options`, then `POST /login/passkey`).
+    Passkey,
 }
 
 impl From<FactorKind> for SecondFactorMethod {
@@ -27,6 +29,7 @@ impl From<FactorKind> for SecondFactorMethod {
         match k {
             FactorKind::Totp => Self::Totp,
             FactorKind::Sms => Self::Sms,
+            FactorKind::Passkey => Self::Passkey,
         }
     }
 }
@@ -85,6 +88,8 @@ pub enum Kind {
     Totp,
     /// Codes by SMS.
     Sms,
+    /// A passkey or security key (WebAuthn).
+    Passkey,
 }
 
 impl From<FactorKind> for Kind {
@@ -92,6 +97,7 @@ impl From<FactorKind> for Kind {
         match k {
             FactorKind::Totp => Self::Totp,
             FactorKind::Sms => Self::Sms,
+            FactorKind::Passkey => Self::Passkey,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub(super) mod app;
 pub(super) mod devices;
+pub(super) mod passkey;
 pub(super) mod sms;
 
 use super::bodies::{ConfirmedFactor, FactorView, PasswordBody, Role};

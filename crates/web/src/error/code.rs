@@ -61,11 +61,26 @@ pub enum ErrorCode {
     StepUpRequired,
     /// A policy value is refused; `field` names it.
     InvalidPolicy,
+    /// Passkeys cannot be used at this server's address (an IP address).
+    PasskeyUnavailable,
+    /// The passkey answer belongs to no open request (expired, used, or another
+    /// session's): ask for new options.
+    PasskeyExpired,
+    /// The passkey is not registered here (or not to this account).
+    PasskeyUnknown,
+    /// The passkey's answer did not verify (signature, origin, flags).
+    PasskeyInvalid,
+    /// The key's signature counter went backwards: it may have been copied.
+    PasskeyPossibleClone,
+    /// This authenticator is already registered.
+    PasskeyAlreadyRegistered,
+    /// A name that is empty or longer than 60 characters.
+    InvalidName,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the enum; a unit test keeps it complete.
-    pub const ALL: [ErrorCode; 46] = [
+    pub const ALL: [ErrorCode; 53] = [
         Self::InvalidCredentials,
         Self::InvalidPassword,
         Self::InvalidCode,
@@ -112,6 +127,13 @@ impl ErrorCode {
         Self::Internal,
         Self::StepUpRequired,
         Self::InvalidPolicy,
+        Self::PasskeyUnavailable,
+        Self::PasskeyExpired,
+        Self::PasskeyUnknown,
+        Self::PasskeyInvalid,
+        Self::PasskeyPossibleClone,
+        Self::PasskeyAlreadyRegistered,
+        Self::InvalidName,
     ];
 
     /// The code on the wire.
@@ -163,6 +185,13 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::StepUpRequired => "step_up_required",
             Self::InvalidPolicy => "invalid_policy",
+            Self::PasskeyUnavailable => "passkey_unavailable",
+            Self::PasskeyExpired => "passkey_expired",
+            Self::PasskeyUnknown => "passkey_unknown",
+            Self::PasskeyInvalid => "passkey_invalid",
+            Self::PasskeyPossibleClone => "passkey_possible_clone",
+            Self::PasskeyAlreadyRegistered => "passkey_already_registered",
+            Self::InvalidName => "invalid_name",
         }
     }
 

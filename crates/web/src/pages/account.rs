@@ -1,9 +1,9 @@
 //! My Profile: the factors, recovery codes and remembered devices; setting up an
 //! authenticator app or a phone, and removing a factor, have rooms of their own.
 
-mod app;
-mod remove;
-mod sms;
+pub(super) mod app;
+pub(super) mod remove;
+pub(super) mod sms;
 
 pub(crate) use app::choose_again;
 pub use app::{enable_form, enable_submit, setup_page, setup_png, setup_submit};
@@ -34,6 +34,8 @@ struct FactorRow {
     id: String,
     /// "Authenticator-app", or "Sms naar +32 4•• •• •• 56".
     name: String,
+    /// A passkey: synced between devices, or bound to one.
+    detail: Option<&'static str>,
     created: String,
     last_used: Option<String>,
 }
@@ -55,13 +57,29 @@ pub async fn profile(
         .active_factors(info.account.id)
         .await
         .on_page(ctx.lang)?;
+    let synced: Vec<_> = state
+        .app
+        .passkeys_of(&info.account)
+        .await
+        .on_page(ctx.lang)?
+        .into_iter()
+        .map(|p| (p.id, p.synced))
+        .collect();
     let rows: Vec<FactorRow> = factors
         .iter()
         .map(|f| FactorRow {
+            detail: synced.iter().find(|(id, _)| *id == f.id).map(|(_, s)| {
+                ctx.lang.t(if *s {
+                    "passkey_synced"
+                } else {
+                    "passkey_device_bound"
+                })
+            }),
             id: f.id.to_string(),
             name: match f.kind {
                 FactorKind::Totp => ctx.lang.t("factor_app").to_owned(),
                 FactorKind::Sms => ctx.lang.t("factor_sms").replace("{to}", &f.label),
+                FactorKind::Passkey => ctx.lang.t("factor_passkey").replace("{name}", &f.label),
             },
             created: state.day(ctx.lang, f.created_at),
             last_used: f.last_used_at.map(|t| state.day_time(ctx.lang, t)),
@@ -71,6 +89,8 @@ pub async fn profile(
         Some("enabled") => Some(ctx.lang.t("twofa_enabled_now")),
         Some("removed") => Some(ctx.lang.t("factor_removed")),
         Some("removed_sms") => Some(ctx.lang.t("factor_removed_sms")),
+        Some("removed_passkey") => Some(ctx.lang.t("factor_removed_passkey")),
+        Some("passkey") => Some(ctx.lang.t("passkey_added")),
         Some("devices") => Some(ctx.lang.t("devices_forgotten")),
         Some("consent") => Some(ctx.lang.t("consents_revoked")),
         _ => None,
@@ -112,6 +132,8 @@ pub async fn profile(
         banner => banner,
         email => a.email.as_str(), name => &a.name, role => ctx.lang.t(&format!("role_{}", a.role.as_str())), factors => rows, notice => notice,
         devices => devices, recovery_left => recovery_left.to_string(), consents => consents,
+        passkeys => state.app.passkeys_available()
+            && state.app.method_allowed(a.role, tweestap_domain::policy::document::Method::Passkey),
     };
     Ok((jar, page(&ctx, "account.html", &csrf, true, extra)).into_response())
 }

@@ -35,6 +35,8 @@ pub struct LoginQuery {
     mfa: Option<String>,
     /// `1`: just signed out; the page says so.
     signed_out: Option<String>,
+    /// A passkey that was refused: the page says why.
+    passkey: Option<String>,
 }
 
 /// Where signing out leads: the sign-in page, saying "You are signed out".
@@ -66,6 +68,8 @@ pub async fn form(Visit { state, ctx, jar }: Visit, Query(q): Query<LoginQuery>)
         prompt => prompt.unwrap_or_default(),
         mfa => d.require_second_factor,
         reauth => d.skip_remembered_device, signed_out => q.signed_out.as_deref() == Some("1"),
+        passkeys => state.app.passkeys_available(),
+        error => super::passkey::problem_text(ctx.lang, q.passkey.as_deref()),
     };
     form_page(&state, &ctx, jar, StatusCode::OK, "login.html", extra)
 }
@@ -107,6 +111,7 @@ pub async fn submit(
                 email => f.email.trim(), error => ctx.lang.t("login_failed"),
                 prompt => f.prompt.as_deref().unwrap_or_default(),
                 mfa => d.require_second_factor, reauth => d.skip_remembered_device,
+                passkeys => state.app.passkeys_available(),
             };
             let status = StatusCode::UNAUTHORIZED;
             return Ok(form_page(&state, &ctx, jar, status, "login.html", extra));
@@ -131,6 +136,8 @@ async fn pending(
 #[derive(Deserialize)]
 pub struct CodeQuery {
     from: Option<String>,
+    /// A passkey that was refused: the page says why.
+    passkey: Option<String>,
 }
 
 pub async fn code_form(
@@ -153,6 +160,7 @@ pub async fn code_form(
     if q.from.as_deref() == Some("secure") {
         view.notice = Some(ctx.lang.t("secure_has_factor").to_owned());
     }
+    view.error = super::passkey::problem_text(ctx.lang, q.passkey.as_deref()).map(str::to_owned);
     let mut status = StatusCode::OK;
     if let Some(seconds) = state
         .app
@@ -301,6 +309,7 @@ fn code_page(
     let extra = minijinja::context! {
         notice => view.notice, error => view.error, remember_days => remember_days(state),
         app => has(FactorKind::Totp), sms => has(FactorKind::Sms), locked => view.locked,
+        passkey => has(FactorKind::Passkey) && state.app.passkeys_available(),
         sms_sent => view.sms_sent, sms_blocked => view.sms_blocked,
     };
     form_page(state, ctx, jar, status, "code.html", extra)

@@ -108,6 +108,7 @@ fn method_rows(state: &AppState, ctx: &Ctx, methods: &[MethodSummary]) -> Vec<Me
             name: match m.kind {
                 FactorKind::Totp => ctx.lang.t("factor_app").to_owned(),
                 FactorKind::Sms => ctx.lang.t("factor_sms").replace("{to}", &m.label),
+                FactorKind::Passkey => ctx.lang.t("factor_passkey").replace("{name}", &m.label),
             },
             added: state.day(ctx.lang, m.created_at),
             last_used: m.last_used_at.map(|t| state.day_time(ctx.lang, t)),

@@ -38,9 +38,9 @@ pub(super) async fn assert_accessible(c: &Client, what: &str) {
            .catch(e => done(['axe failed: ' + e]));"
     );
     // The pages run with JavaScript off; axe-core needs it for a moment.
-    super::driver::scripts(c, true).await;
+    super::driver::set_scripts(c, true).await;
     let found = c.execute_async(&run, vec![]).await;
-    super::driver::scripts(c, false).await;
+    super::driver::set_scripts(c, super::driver::scripts_wanted()).await;
     let found = found.unwrap_or_else(|e| panic!("{what}: running axe-core: {e}"));
     let violations: Vec<String> = found
         .as_array()

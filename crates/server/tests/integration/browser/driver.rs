@@ -116,12 +116,33 @@ impl WebDriverCompatibleCommand for Cdp {
 /// person who turned it off: every page must work without it. Only the tests' own
 /// measuring (axe-core) turns it on for a moment.
 pub async fn scripts(c: &Client, on: bool) {
+    SCRIPTS_WANTED.store(on, std::sync::atomic::Ordering::SeqCst);
+    set_scripts(c, on).await;
+}
+
+/// What the test asked for with [`scripts`] (each test is its own process), so a
+/// measurement that needs scripts for a moment puts it back.
+static SCRIPTS_WANTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn scripts_wanted() -> bool {
+    SCRIPTS_WANTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Turns scripts on or off without changing what the test asked for.
+pub async fn set_scripts(c: &Client, on: bool) {
     c.issue_cmd(Cdp {
         cmd: "Emulation.setScriptExecutionDisabled",
         params: serde_json::json!({ "value": !on }),
     })
     .await
     .unwrap_or_else(|e| panic!("turning JavaScript {}: {e}", if on { "on" } else { "off" }));
+}
+
+/// A DevTools command (e.g. the WebAuthn domain's virtual authenticators).
+pub async fn cdp(c: &Client, cmd: &'static str, params: serde_json::Value) -> serde_json::Value {
+    c.issue_cmd(Cdp { cmd, params })
+        .await
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
 /// Pages' scripts do not run, here and after navigating elsewhere: a page whose

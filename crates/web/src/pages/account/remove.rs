@@ -48,6 +48,10 @@ fn remove_page(ctx: &Ctx, csrf: &str, id: FactorId, r: &Removing, error: Option<
             t("remove_title_sms"),
             t("remove_intro_sms").replace("{to}", &r.label),
         ),
+        FactorKind::Passkey => (
+            t("remove_title_passkey"),
+            t("remove_intro_passkey").replace("{name}", &r.label),
+        ),
     };
     let extra = minijinja::context! {
         title => title, intro => intro, button => t("factor_remove"), button_class => "danger",
@@ -118,6 +122,7 @@ pub async fn remove_submit(
             let done = match r.kind {
                 FactorKind::Totp => "/account?done=removed",
                 FactorKind::Sms => "/account?done=removed_sms",
+                FactorKind::Passkey => "/account?done=removed_passkey",
             };
             Ok(Redirect::to(done).into_response())
         }

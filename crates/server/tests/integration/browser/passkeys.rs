@@ -1,0 +1,140 @@
+//! Passkeys in a real Chromium with its virtual authenticator (the WebAuthn domain
+//! of DevTools, which chromedriver's virtual-authenticator commands also use):
+//! registering one on My Profile, using it as the second factor on the code page,
+//! and signing in without a password from the sign-in page. With JavaScript off the
+//! passkey buttons are not there and the pages are as before.
+
+use super::driver::{cdp, click, fill, scripts, wait_path, wait_text};
+use super::journey::Journey;
+use crate::kit::{Backend, PASSWORD};
+use fantoccini::{Client, Locator};
+use serde_json::json;
+use tweestap_domain::account::Role;
+
+crate::on_both_backends!(a_passkey_registered_then_used_with_and_without_a_password,);
+
+/// Whether the element is shown (not `hidden`).
+async fn shown(c: &Client, css: &str) -> bool {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.is_displayed().await.unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Backend) {
+    let Some(j) = Journey::start(backend).await else {
+        return;
+    };
+    let c = &j.c;
+    // An IP address cannot be a relying party: the browser uses localhost.
+    let base = j.url.replace("127.0.0.1", "localhost");
+    let goto = |p: &str| format!("{base}{p}");
+    j.add("an@example.be", "An Peeters", Role::User).await;
+
+    // Without JavaScript the sign-in page has no passkey button.
+    c.goto(&goto("/login")).await.expect("login");
+    assert!(!shown(c, "#passkey-button").await, "no passkey button without JavaScript");
+
+    scripts(c, true).await;
+    cdp(c, "WebAuthn.enable", json!({})).await;
+    let added = cdp(
+        c,
+        "WebAuthn.addVirtualAuthenticator",
+        json!({"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true,
+            "automaticPresenceSimulation": false,
+        }}),
+    )
+    .await;
+    let id = added["authenticatorId"].as_str().expect("authenticator id").to_owned();
+    // The person touches the authenticator (or not yet): while they do not, a
+    // pending request (the sign-in page's autofill) just waits.
+    let touch = |on: bool| {
+        let id = id.clone();
+        async move {
+            cdp(
+                c,
+                "WebAuthn.setAutomaticPresenceSimulation",
+                json!({"authenticatorId": id, "enabled": on}),
+            )
+            .await;
+        }
+    };
+    let sign_out = || async {
+        click(c, "header form button").await;
+    };
+
+    // Sign in with the password (no second factor yet) and add a passkey.
+    c.goto(&goto("/login")).await.expect("login");
+    fill(c, "#email", "an@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/", "home").await;
+    c.goto(&goto("/account")).await.expect("account");
+    wait_path(c, |p| p == "/account", "My Profile").await;
+    assert!(shown(c, "#passkey-add").await, "the passkey form shows with JavaScript");
+    touch(true).await;
+    fill(c, "#passkey-name", "laptop").await;
+    fill(c, "#passkey-password", PASSWORD).await;
+    click(c, "#passkey-add button[type=submit]").await;
+    // The first factor: its recovery codes are shown once, then My Profile.
+    wait_text(c, "Bewaar je herstelcodes").await;
+    let codes = c
+        .find_all(Locator::Css("#passkey-codes li"))
+        .await
+        .expect("codes");
+    assert_eq!(codes.len(), 10);
+    click(c, "#passkey-codes a").await;
+    wait_path(c, |p| p == "/account", "My Profile").await;
+    wait_text(c, "Passkey “laptop”").await;
+
+    // Signing in again: the password, then "Gebruik je passkey".
+    touch(false).await;
+    sign_out().await;
+    wait_path(c, |p| p == "/login", "signed out").await;
+    fill(c, "#email", "an@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/login/code", "the code step").await;
+    assert!(shown(c, "#passkey-button").await, "the code page offers the passkey");
+    touch(true).await;
+    click(c, "#passkey-button").await;
+    wait_path(c, |p| p == "/", "home after the passkey").await;
+    wait_text(c, "An Peeters").await;
+
+    // Without a password: the button on the sign-in page.
+    touch(false).await;
+    sign_out().await;
+    wait_path(c, |p| p == "/login", "signed out").await;
+    assert!(shown(c, "#passkey-button").await);
+    touch(true).await;
+    click(c, "#passkey-button").await;
+    wait_path(c, |p| p == "/", "home without a password").await;
+    wait_text(c, "An Peeters").await;
+
+    // And the browser's autofill (conditional mediation): once the person picks the
+    // passkey offered in the e-mail field, they are signed in.
+    sign_out().await;
+    wait_path(c, |p| p == "/", "signed in again through the autofill").await;
+    wait_text(c, "An Peeters").await;
+    let audit = j
+        .server
+        .app
+        .audit_log(50, None)
+        .await
+        .expect("audit");
+    let passkey_sign_ins = audit
+        .iter()
+        .filter(|r| r.detail.as_deref().is_some_and(|d| d.contains("passkey")))
+        .count();
+    assert!(passkey_sign_ins >= 3, "three sign-ins with the passkey: {audit:?}");
+
+    // Every other way still works with scripts off: no passkey button.
+    touch(false).await;
+    scripts(c, false).await;
+    sign_out().await;
+    wait_path(c, |p| p == "/login", "signed out").await;
+    assert!(!shown(c, "#passkey-button").await);
+    j.finish().await;
+}
