@@ -2,6 +2,7 @@
 //! variables and flags. Every key is documented in `docs/configuration.md`.
 
 pub mod console;
+pub mod http;
 pub mod oidc;
 pub mod sms;
 pub mod ui;
@@ -44,6 +45,8 @@ pub struct Config {
     pub ui: ui::UiConfig,
     /// The roll-out console (`[console]`).
     pub console: console::ConsoleConfig,
+    /// Header and body read timeouts and the connection cap (`[http]`).
+    pub http: http::HttpConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -232,6 +235,7 @@ impl Default for Config {
             oidc: oidc::OidcConfig::default(),
             ui: ui::UiConfig::default(),
             console: console::ConsoleConfig::default(),
+            http: http::HttpConfig::default(),
         }
     }
 }
@@ -420,6 +424,15 @@ mod tests {
         assert_eq!(c.mail.organisation, d.mail.organisation);
         assert_eq!(c.mail.poll_interval_seconds, d.mail.poll_interval_seconds);
         assert_eq!(c.oidc.key_retention_hours, d.oidc.key_retention_hours);
+        assert_eq!(
+            c.http.header_read_timeout_seconds,
+            d.http.header_read_timeout_seconds
+        );
+        assert_eq!(
+            c.http.body_read_timeout_seconds,
+            d.http.body_read_timeout_seconds
+        );
+        assert_eq!(c.http.max_connections, d.http.max_connections);
         assert!(c.oidc.clients.is_empty());
     }
 

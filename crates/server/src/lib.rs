@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod config;
+mod http_server;
 mod keys;
 pub mod private_files;
 
@@ -358,18 +359,15 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         worker.abort_handle(),
         logouts.abort_handle(),
     ];
+    let limits = http_server::Limits {
+        header_read_timeout: config.http.header_read_timeout(),
+        body_read_timeout: config.http.body_read_timeout(),
+        max_connections: config.http.max_connections,
+    };
     let task = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+        http_server::serve(listener, router, limits, shutdown_signal()).await;
         for t in &background {
             t.abort();
-        }
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
         }
     });
     Ok(Server {

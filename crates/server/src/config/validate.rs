@@ -99,6 +99,7 @@ impl Config {
             }
         }
         self.sms.validate()?;
+        self.http.validate()?;
         Ok(())
     }
 }

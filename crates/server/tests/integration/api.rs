@@ -22,5 +22,6 @@ mod password;
 mod policy;
 mod passkeys;
 mod refusals;
+mod slow_clients;
 mod sms;
 mod support_reset;
