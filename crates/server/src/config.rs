@@ -2,6 +2,7 @@
 //! variables and flags. Every key is documented in `docs/configuration.md`.
 
 pub mod console;
+pub mod dev;
 pub mod http;
 pub mod oidc;
 pub mod sms;
@@ -47,6 +48,8 @@ pub struct Config {
     pub console: console::ConsoleConfig,
     /// Header and body read timeouts and the connection cap (`[http]`).
     pub http: http::HttpConfig,
+    /// The developer pages (`[dev]`).
+    pub dev: dev::DevConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -236,6 +239,7 @@ impl Default for Config {
             ui: ui::UiConfig::default(),
             console: console::ConsoleConfig::default(),
             http: http::HttpConfig::default(),
+            dev: dev::DevConfig::default(),
         }
     }
 }
@@ -433,6 +437,7 @@ mod tests {
             d.http.body_read_timeout_seconds
         );
         assert_eq!(c.http.max_connections, d.http.max_connections);
+        assert_eq!(c.dev.outbox_page, d.dev.outbox_page);
         assert!(c.oidc.clients.is_empty());
     }
 

@@ -303,6 +303,9 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
     let issuer = links_base(config, addr);
+    if let Err(e) = app.serve_passkeys_at(&issuer) {
+        tracing::warn!(public_url = %issuer, error = %e, "passkeys are off: a relying party needs a host name (not an IP address) in public_url");
+    }
     let web = WebSettings {
         secure_cookies: config.secure_cookies(),
         trust_forwarded_for: config.trust_forwarded_for,
@@ -315,10 +318,8 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
             .filter(|d| !d.is_empty())
             .map(str::to_owned),
         time_zone: config.ui.zone()?,
-    if let Err(e) = app.serve_passkeys_at(&issuer) {
-        tracing::warn!(public_url = %issuer, error = %e, "passkeys are off: a relying party needs a host name (not an IP address) in public_url");
-    }
         dutch: config.ui.dutch()?,
+        outbox_page: config.dev_outbox_page()?,
     };
     let router = tweestap_web::router(app.clone(), &key, web);
     match mailer.outbox() {

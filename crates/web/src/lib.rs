@@ -44,6 +44,9 @@ pub struct WebSettings {
     /// The SMS outbox folder, shown at `/dev/sms-outbox` to loopback clients when the
     /// default (outbox) SMS gateway is in use.
     pub sms_outbox: Option<std::path::PathBuf>,
+    /// Serve `/dev/outbox` and `/dev/sms-outbox` at all (`[dev] outbox_page`: only
+    /// while the server runs on this machine alone); off, both answer 404.
+    pub outbox_page: bool,
     /// The start of links in mail: `public_url`, or the node's own address when
     /// that is not configured (see `links_base` in the binary).
     pub public_url: String,

@@ -100,6 +100,7 @@ impl Config {
         }
         self.sms.validate()?;
         self.http.validate()?;
+        self.dev_outbox_page()?;
         Ok(())
     }
 }

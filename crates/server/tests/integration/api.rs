@@ -4,6 +4,7 @@ mod admin_console;
 mod admin_import;
 mod admin_rollout;
 mod attacks;
+mod dev_pages;
 mod devices;
 mod enrollment;
 mod forward_auth;

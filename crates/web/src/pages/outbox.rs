@@ -1,6 +1,14 @@
 //! `/dev/outbox`: the mail written to `<data_dir>/outbox/` when no SMTP server is
-//! configured, for developers and first try-outs. Served only then, and only to
-//! clients on this machine (the TCP peer, never X-Forwarded-For); 404 otherwise.
+//! configured, for developers and first try-outs. The mails hold reset links and
+//! codes, so the page (and `/dev/sms-outbox`) is served only when all of these hold,
+//! and answers 404 otherwise:
+//! - `[dev] outbox_page` is on: by default only while the server listens on a
+//!   loopback address with `public_url` empty or plain http to this machine;
+//! - the TCP peer is this machine (never an address from a header);
+//! - the request carries no proxy header at all (a reverse proxy on this machine
+//!   would make every visitor look local);
+//! - its `Host` is a loopback name or address (a web page whose DNS name was
+//!   rebound to 127.0.0.1 cannot read it from the developer's browser).
 
 use crate::extract::Ctx;
 use crate::render::templates;
@@ -14,24 +22,62 @@ use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The TCP peer of the connection when it is this machine and no proxy stands in
-/// between (a reverse proxy on the same host would make every visitor look local,
-/// so a request carrying forwarding headers never counts as local).
+/// Headers that proxies, load balancers and CDNs add: any of them means the request
+/// did not come from a browser on this machine directly.
+const PROXY_HEADERS: [&str; 11] = [
+    "forwarded",
+    "via",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-original-forwarded-for",
+    "x-proxyuser-ip",
+];
+
+fn proxied(headers: &axum::http::HeaderMap) -> bool {
+    headers.keys().any(|k| {
+        let k = k.as_str();
+        PROXY_HEADERS.contains(&k) || k.starts_with("x-forwarded-")
+    })
+}
+
+/// Whether the `Host` header names this machine: `localhost`, 127.0.0.0/8 or `[::1]`,
+/// with any port.
+fn loopback_host(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| url::Url::parse(&format!("http://{h}/")).ok())
+    else {
+        return false;
+    };
+    match host.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The TCP peer of the connection when the request came straight from a browser
+/// on this machine: a loopback peer, no proxy header, a loopback `Host`.
 pub(crate) struct Peer(Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let proxied = ["forwarded", "x-forwarded-for", "x-real-ip"]
-            .iter()
-            .any(|h| parts.headers.contains_key(*h));
+        let direct = !proxied(&parts.headers) && loopback_host(&parts.headers);
         Ok(Peer(
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0)
-                .filter(|p| !proxied && p.ip().to_canonical().is_loopback()),
+                .filter(|p| direct && p.ip().to_canonical().is_loopback()),
         ))
     }
 }
@@ -39,7 +85,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 /// The outbox folder, when this request may see it.
 fn outbox_for(state: &AppState, peer: &Peer) -> Option<PathBuf> {
     let dir = state.settings.outbox.clone()?;
-    peer.0.map(|_| dir)
+    (state.settings.outbox_page && peer.0.is_some()).then_some(dir)
 }
 
 /// A file name the outbox writes: no path separators, no leading dot.
@@ -205,7 +251,7 @@ pub(crate) async fn sms_list(State(state): State<AppState>, peer: Peer, ctx: Ctx
         .settings
         .sms_outbox
         .clone()
-        .filter(|_| peer.0.is_some_and(|p| p.ip().to_canonical().is_loopback()))
+        .filter(|_| state.settings.outbox_page && peer.0.is_some())
     else {
         return not_found(ctx);
     };
@@ -236,6 +282,57 @@ pub(crate) async fn sms_list(State(state): State<AppState>, peer: Peer, ctx: Ctx
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn only_loopback_hosts_without_proxy_headers_count_as_this_machine() {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.1.2.3",
+        ] {
+            let h = headers(&[("host", host)]);
+            assert!(loopback_host(&h) && !proxied(&h), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "10.0.0.1:8080",
+            "",
+            "a b",
+        ] {
+            assert!(!loopback_host(&headers(&[("host", host)])), "{host}");
+        }
+        assert!(!loopback_host(&headers(&[])));
+        for proxy in [
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "via",
+            "x-real-ip",
+            "cf-connecting-ip",
+            "true-client-ip",
+        ] {
+            assert!(
+                proxied(&headers(&[("host", "127.0.0.1"), (proxy, "1")])),
+                "{proxy}"
+            );
+        }
+    }
 
     #[test]
     fn only_plain_eml_names() {
