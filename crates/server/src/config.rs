@@ -181,6 +181,9 @@ pub struct PasswordConfig {
     pub argon2_parallelism: u32,
     /// Hashes computed at once; 0 means the number of CPU cores.
     pub max_concurrent_hashes: usize,
+    /// Password checks that may wait for a place to hash; further ones are
+    /// answered 503 with `Retry-After` at once.
+    pub max_waiting_hashes: usize,
 }
 
 /// `[forward_auth]`: which portals a sign-in may send the browser back to.
@@ -265,6 +268,7 @@ impl Default for PasswordConfig {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             max_concurrent_hashes: 0,
+            max_waiting_hashes: 32,
         }
     }
 }
@@ -428,6 +432,7 @@ mod tests {
         assert_eq!(c.mail.organisation, d.mail.organisation);
         assert_eq!(c.mail.poll_interval_seconds, d.mail.poll_interval_seconds);
         assert_eq!(c.oidc.key_retention_hours, d.oidc.key_retention_hours);
+        assert_eq!(c.password.max_waiting_hashes, d.password.max_waiting_hashes);
         assert_eq!(
             c.http.header_read_timeout_seconds,
             d.http.header_read_timeout_seconds

@@ -202,7 +202,8 @@ pub async fn engine(
             parallelism: p.argon2_parallelism,
         },
         workers,
-    )?;
+    )?
+    .with_max_waiting(p.max_waiting_hashes);
     let gateway = SmsGateway::from_config(&config.sms, &config.data_dir)?;
     tracing::info!(gateway = %gateway.describe(), "SMS codes go out through this gateway");
     let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings)

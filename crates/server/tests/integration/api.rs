@@ -20,6 +20,7 @@ mod oidc_strict;
 mod openapi;
 mod pages;
 mod password;
+mod password_flood;
 mod policy;
 mod passkeys;
 mod refusals;
