@@ -182,3 +182,75 @@ fn serve_listens_where_told_and_keeps_its_files_private() {
         "still serving after kill"
     );
 }
+
+/// SIGTERM (as systemd and container runtimes stop a service): tweestap stops
+/// taking connections, still answers the request in flight, then exits cleanly.
+#[test]
+fn sigterm_answers_the_request_in_flight_then_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut attempt = 0;
+    let (mut server, port) = loop {
+        attempt += 1;
+        let port = free_port();
+        let mut cmd = tweestap_in(dir.path());
+        cmd.arg("serve")
+            .env("TWEESTAP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TWEESTAP_LOG", "warn");
+        let mut server = Server::start(cmd);
+        match server.wait_for_line("listening on", COMMAND_TIMEOUT) {
+            Ok(_) => break (server, port),
+            Err(why) if attempt < 3 && server.stderr().contains("cannot listen") => {
+                eprintln!("port {port} was taken ({why}); trying another");
+            }
+            Err(why) => panic!("{why}; stderr:\n{}", server.stderr()),
+        }
+    };
+    let (status, _) = get_when_up(port, "/healthz", Duration::from_secs(10));
+    assert_eq!(status, 200);
+
+    // A sign-in whose body is only half sent when the signal comes.
+    let body = r#"{"email":"nobody@example.be","password":"correct horse battery"}"#;
+    let (first, rest) = body.split_at(20);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .expect("half a request");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = server.child.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(500));
+
+    // No new connections...
+    assert!(
+        http_get(port, "/healthz").is_err(),
+        "still taking connections after SIGTERM"
+    );
+    // ...but the one in flight gets its answer.
+    s.write_all(rest.as_bytes()).expect("the rest");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("the answer");
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.child.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 20 s after SIGTERM; stderr:\n{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}; stderr:\n{}", server.stderr());
+}
