@@ -14,13 +14,24 @@ pub enum TwoFactorState {
     App,
     Sms,
     Both,
+    /// A passkey, and no app or SMS.
+    Passkey,
 }
 
 impl TwoFactorState {
-    pub const ALL: [TwoFactorState; 4] = [Self::None, Self::App, Self::Sms, Self::Both];
+    pub const ALL: [TwoFactorState; 5] = [
+        Self::None,
+        Self::App,
+        Self::Sms,
+        Self::Both,
+        Self::Passkey,
+    ];
 
-    pub fn of(app: bool, sms: bool) -> Self {
+    /// The state of an account with these kinds of factor (a passkey beside an app
+    /// or SMS counts as that app or SMS).
+    pub fn of(app: bool, sms: bool, passkey: bool) -> Self {
         match (app, sms) {
+            (false, false) if passkey => Self::Passkey,
             (false, false) => Self::None,
             (true, false) => Self::App,
             (false, true) => Self::Sms,
@@ -34,6 +45,7 @@ impl TwoFactorState {
             Self::App => "app",
             Self::Sms => "sms",
             Self::Both => "both",
+            Self::Passkey => "passkey",
         }
     }
 
@@ -88,16 +100,19 @@ pub struct RolloutCounts {
     pub app: u64,
     pub sms: u64,
     pub both: u64,
+    /// A passkey only. Not (yet) kept in the daily series: the day's row keeps the
+    /// four counts above.
+    pub passkey: u64,
 }
 
 impl RolloutCounts {
     pub fn total(&self) -> u64 {
-        self.none + self.app + self.sms + self.both
+        self.none + self.app + self.sms + self.both + self.passkey
     }
 
     /// Accounts with any second factor.
     pub fn with_two_factor(&self) -> u64 {
-        self.app + self.sms + self.both
+        self.app + self.sms + self.both + self.passkey
     }
 
     pub fn add(&mut self, state: TwoFactorState, n: u64) {
@@ -106,6 +121,7 @@ impl RolloutCounts {
             TwoFactorState::App => self.app += n,
             TwoFactorState::Sms => self.sms += n,
             TwoFactorState::Both => self.both += n,
+            TwoFactorState::Passkey => self.passkey += n,
         }
     }
 }
@@ -185,8 +201,11 @@ mod tests {
 
     #[test]
     fn states() {
-        assert_eq!(TwoFactorState::of(true, true), TwoFactorState::Both);
+        assert_eq!(TwoFactorState::of(true, true, false), TwoFactorState::Both);
         assert_eq!(TwoFactorState::parse("sms"), Some(TwoFactorState::Sms));
-        assert_eq!(TwoFactorState::parse("passkey"), None);
+        assert_eq!(TwoFactorState::parse("passkey"), Some(TwoFactorState::Passkey));
+        assert_eq!(TwoFactorState::of(false, false, true), TwoFactorState::Passkey);
+        assert_eq!(TwoFactorState::of(true, false, true), TwoFactorState::App);
+        assert_eq!(TwoFactorState::parse("fax"), None);
     }
 }

@@ -95,11 +95,12 @@ impl<B: Backend> SqlStore<B> {
         let order = self.db().sql_byte_order();
         let p = w.arg(i64::from(limit));
         let sql = format!(
-            "SELECT p.*, {} AS has_app, {} AS has_sms FROM
+            "SELECT p.*, {} AS has_app, {} AS has_sms, {} AS has_passkey FROM
                (SELECT a.* FROM accounts a {} ORDER BY a.email {order} LIMIT {p}) p
              ORDER BY p.email {order}",
             count_of("totp", "p"),
             count_of("sms", "p"),
+            count_of("passkey", "p"),
             w.sql()
         );
         let rows = self.db().fetch_all(w.query(sql)).await?;
@@ -107,7 +108,11 @@ impl<B: Backend> SqlStore<B> {
             .map(|r| {
                 Ok(AccountListing {
                     account: account_from(r)?,
-                    two_factor: TwoFactorState::of(r.int("has_app")? > 0, r.int("has_sms")? > 0),
+                    two_factor: TwoFactorState::of(
+                        r.int("has_app")? > 0,
+                        r.int("has_sms")? > 0,
+                        r.int("has_passkey")? > 0,
+                    ),
                     last_sign_in_at: r.opt_time("last_sign_in_at")?,
                 })
             })
@@ -141,9 +146,10 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
             w.and(format!("a.role = {p}"));
         }
         if let Some(state) = filter.two_factor {
-            let (app, sms) = (exists("totp"), exists("sms"));
+            let (app, sms, pk) = (exists("totp"), exists("sms"), exists("passkey"));
             w.and(match state {
-                TwoFactorState::None => format!("NOT {app} AND NOT {sms}"),
+                TwoFactorState::None => format!("NOT {app} AND NOT {sms} AND NOT {pk}"),
+                TwoFactorState::Passkey => format!("NOT {app} AND NOT {sms} AND {pk}"),
                 TwoFactorState::App => format!("{app} AND NOT {sms}"),
                 TwoFactorState::Sms => format!("NOT {app} AND {sms}"),
                 TwoFactorState::Both => format!("{app} AND {sms}"),
@@ -254,15 +260,17 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
         let sql = "SELECT a.role AS role,
                     CAST(CASE WHEN k.app > 0 THEN 1 ELSE 0 END AS BIGINT) AS has_app,
                     CAST(CASE WHEN k.sms > 0 THEN 1 ELSE 0 END AS BIGINT) AS has_sms,
+                    CAST(CASE WHEN k.pk > 0 THEN 1 ELSE 0 END AS BIGINT) AS has_passkey,
                     COUNT(*) AS n
              FROM accounts a LEFT JOIN
                (SELECT account_id,
                        SUM(CASE WHEN kind = 'totp' THEN 1 ELSE 0 END) AS app,
-                       SUM(CASE WHEN kind = 'sms' THEN 1 ELSE 0 END) AS sms
+                       SUM(CASE WHEN kind = 'sms' THEN 1 ELSE 0 END) AS sms,
+                       SUM(CASE WHEN kind = 'passkey' THEN 1 ELSE 0 END) AS pk
                   FROM factors WHERE confirmed_at IS NOT NULL GROUP BY account_id) k
                ON k.account_id = a.id
              WHERE a.disabled_at IS NULL
-             GROUP BY a.role, has_app, has_sms"
+             GROUP BY a.role, has_app, has_sms, has_passkey"
             .to_owned();
         let rows = self.db().fetch_all(query(sql)).await?;
         let mut out: Vec<(Role, RolloutCounts)> = [Role::User, Role::Support, Role::Admin]
@@ -271,7 +279,11 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
             .collect();
         for r in &rows {
             let role = r.parsed("role", |s| s.parse::<Role>().ok())?;
-            let state = TwoFactorState::of(r.int("has_app")? == 1, r.int("has_sms")? == 1);
+            let state = TwoFactorState::of(
+                r.int("has_app")? == 1,
+                r.int("has_sms")? == 1,
+                r.int("has_passkey")? == 1,
+            );
             if let Some((_, c)) = out.iter_mut().find(|(x, _)| *x == role) {
                 c.add(state, count(r.int("n")?));
             }
@@ -311,6 +323,7 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
                         app: count(r.int("app_only")?),
                         sms: count(r.int("sms_only")?),
                         both: count(r.int("app_sms")?),
+                        passkey: 0,
                     },
                 })
             })

@@ -2,11 +2,11 @@
 //! see [`crate::gate::Admin`]): the dashboard, accounts, import, policy, audit log
 //! and the step-up that opens them. Without JavaScript; the same look as the rest.
 
-mod accounts;
-mod audit;
+pub(super) mod accounts;
+pub(super) mod audit;
 mod chart;
 mod import;
-mod policy;
+pub(super) mod policy;
 
 use super::step::checked;
 use crate::error::{OnPage, PageError};
@@ -72,6 +72,7 @@ struct RoleRow {
     app: u64,
     sms: u64,
     both: u64,
+    passkey: u64,
     total: u64,
     percent: u64,
     required_from: Option<String>,
@@ -110,6 +111,7 @@ async fn dashboard(
             app: x.counts.app,
             sms: x.counts.sms,
             both: x.counts.both,
+            passkey: x.counts.passkey,
             total: x.counts.total(),
             percent: (x.counts.with_two_factor() * 100)
                 .checked_div(x.counts.total())

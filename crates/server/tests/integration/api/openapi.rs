@@ -96,7 +96,7 @@ async fn the_document_names_every_error_code(backend: Backend) {
     assert!(documents(&second, 400, "unsupported_method"));
     assert_eq!(
         doc["components"]["schemas"]["SecondFactorMethod"]["enum"],
-        json!(["totp", "sms", "recovery_code"])
+        json!(["totp", "sms", "recovery_code", "passkey"])
     );
     // Errors every operation of a kind answers are on each of them.
     for (m, p, op) in &ops {

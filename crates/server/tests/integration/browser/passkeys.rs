@@ -108,8 +108,13 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
     sign_out().await;
     wait_path(c, |p| p == "/login", "signed out").await;
     assert!(shown(c, "#passkey-button").await);
+    // With the authenticator answering at once, the autofill's pending request may
+    // sign in before the click lands (the virtual authenticator cannot hold it back);
+    // either way the person is signed in without a password from this page.
     touch(true).await;
-    click(c, "#passkey-button").await;
+    if let Ok(b) = c.find(Locator::Css("#passkey-button")).await {
+        let _ = b.click().await;
+    }
     wait_path(c, |p| p == "/", "home without a password").await;
     wait_text(c, "An Peeters").await;
 

@@ -26,7 +26,7 @@ pub struct AdminAccount {
     email: String,
     name: String,
     role: Role,
-    /// `none`, `app`, `sms` or `both`.
+    /// `none`, `app`, `sms`, `both` or `passkey` (a passkey and no app or SMS).
     #[schema(examples("app"))]
     two_factor: String,
     shared_mailbox: bool,
@@ -81,7 +81,7 @@ fn bad(message: &str) -> ApiError {
 pub struct ListQuery {
     /// Part of the address or the name.
     q: Option<String>,
-    /// `none`, `app`, `sms` or `both`.
+    /// `none`, `app`, `sms`, `both` or `passkey` (a passkey and no app or SMS).
     two_factor: Option<String>,
     /// `user`, `support` or `admin`.
     role: Option<String>,
@@ -129,7 +129,7 @@ pub async fn list(
         two_factor: match q.two_factor.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => Some(
                 TwoFactorState::parse(s)
-                    .ok_or_else(|| bad("two_factor: none, app, sms or both"))?,
+                    .ok_or_else(|| bad("two_factor: none, app, sms, both or passkey"))?,
             ),
             None => None,
         },

@@ -43,6 +43,8 @@ pub struct Counts {
     app: u64,
     sms: u64,
     both: u64,
+    /// A passkey, and no app or SMS.
+    passkey: u64,
     total: u64,
 }
 
@@ -53,6 +55,7 @@ impl From<RolloutCounts> for Counts {
             app: c.app,
             sms: c.sms,
             both: c.both,
+            passkey: c.passkey,
             total: c.total(),
         }
     }

@@ -96,6 +96,7 @@ mod tests {
                 app,
                 sms: 0,
                 both: 0,
+                passkey: 0,
             },
         };
         let c = Chart::of(

@@ -21,7 +21,7 @@ use tweestap_domain::Error;
 const ROLES: [&str; 3] = ["user", "support", "admin"];
 
 /// The form's values, as typed (the stored policy on first view).
-fn values_of(p: &PolicyDocument) -> HashMap<String, String> {
+pub(crate) fn values_of(p: &PolicyDocument) -> HashMap<String, String> {
     let mut v = HashMap::new();
     for name in ROLES {
         let r = p.role(name.parse().unwrap_or(tweestap_domain::account::Role::User));
@@ -40,6 +40,12 @@ fn values_of(p: &PolicyDocument) -> HashMap<String, String> {
         }
         if r.methods.contains(&Method::Sms) {
             v.insert(format!("{name}_sms"), "on".into());
+        }
+        if r.methods.contains(&Method::Passkey) {
+            v.insert(format!("{name}_passkey"), "on".into());
+        }
+        if r.passwordless {
+            v.insert(format!("{name}_passwordless"), "on".into());
         }
     }
     let list = |l: &[u32]| l.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
@@ -86,7 +92,7 @@ fn list(s: &str) -> Value {
 }
 
 /// The whole document the form describes (missing boxes are unticked).
-fn patch_of(v: &HashMap<String, String>) -> Value {
+pub(crate) fn patch_of(v: &HashMap<String, String>) -> Value {
     let get = |k: &str| v.get(k).map(String::as_str).unwrap_or_default();
     let mut roles = serde_json::Map::new();
     for name in ROLES {
@@ -97,6 +103,9 @@ fn patch_of(v: &HashMap<String, String>) -> Value {
         if v.contains_key(&format!("{name}_sms")) {
             methods.push("sms");
         }
+        if v.contains_key(&format!("{name}_passkey")) {
+            methods.push("passkey");
+        }
         let date = get(&format!("{name}_required_from")).trim().to_owned();
         roles.insert(
             name.to_owned(),
@@ -104,6 +113,7 @@ fn patch_of(v: &HashMap<String, String>) -> Value {
                 "two_factor": get(&format!("{name}_two_factor")),
                 "required_from": if date.is_empty() { Value::Null } else { Value::from(date) },
                 "methods": methods,
+                "passwordless": v.contains_key(&format!("{name}_passwordless")),
             }),
         );
     }
