@@ -109,7 +109,9 @@ pub struct Pending {
 /// sent), so the stored key is no challenge an answer could be made for.
 pub fn challenge_hash(challenge: &str) -> String {
     use sha2::Digest as _;
-    crate::token::hex(&sha2::Sha256::digest(challenge.trim_end_matches('=').as_bytes()))
+    crate::token::hex(&sha2::Sha256::digest(
+        challenge.trim_end_matches('=').as_bytes(),
+    ))
 }
 
 /// The challenge of options as they go to the browser (`publicKey.challenge`).
@@ -136,7 +138,9 @@ pub fn challenge_of(credential: &serde_json::Value) -> Option<String> {
 }
 
 /// A registration answer, in the `PublicKeyCredential.toJSON()` shape.
-pub fn registration(credential: &serde_json::Value) -> Result<RegisterPublicKeyCredential, PasskeyProblem> {
+pub fn registration(
+    credential: &serde_json::Value,
+) -> Result<RegisterPublicKeyCredential, PasskeyProblem> {
     serde_json::from_value(credential.clone()).map_err(|_| PasskeyProblem::Invalid)
 }
 

@@ -108,7 +108,14 @@ impl Tweestap {
             (None, None) => None,
         };
         let checked = self
-            .check_assertion(rp, pending, answer, factor.as_ref(), account.as_ref(), half.is_some())
+            .check_assertion(
+                rp,
+                pending,
+                answer,
+                factor.as_ref(),
+                account.as_ref(),
+                half.is_some(),
+            )
             .await;
         let (account, factor, result) = match (checked, account) {
             (Ok((f, r)), Some(a)) => (a, f, r),
@@ -142,8 +149,14 @@ impl Tweestap {
                     .await?;
                 self.replaced(sid.as_deref(), &token).await?;
                 let detail = Some(format!("passkey factor={}", factor.id));
-                self.audit(AuditEvent::LoginSucceeded, Some(&account), None, ctx, detail)
-                    .await?;
+                self.audit(
+                    AuditEvent::LoginSucceeded,
+                    Some(&account),
+                    None,
+                    ctx,
+                    detail,
+                )
+                .await?;
                 Ok(token)
             }
         }
@@ -167,11 +180,13 @@ impl Tweestap {
         if factor.account_id != account.id || account.disabled_at.is_some() {
             return Err(PasskeyProblem::UnknownKey);
         }
-        let key = self.open_passkey(factor).map_err(|_| PasskeyProblem::Invalid)?;
+        let key = self
+            .open_passkey(factor)
+            .map_err(|_| PasskeyProblem::Invalid)?;
         let result = match (pending.state, second_factor) {
-            (CeremonyState::SecondFactor(state), true) => rp
-                .webauthn()
-                .finish_passkey_authentication(&answer, &state),
+            (CeremonyState::SecondFactor(state), true) => {
+                rp.webauthn().finish_passkey_authentication(&answer, &state)
+            }
             (CeremonyState::Passwordless(state), false) => {
                 if !self.passwordless_allowed(account) {
                     return Err(PasskeyProblem::UnknownKey);

@@ -211,7 +211,10 @@ impl Tweestap {
     }
 
     /// The account's active passkeys with their credentials.
-    pub(super) async fn passkeys_with_keys(&self, account: &Account) -> Result<Vec<(Factor, Passkey)>> {
+    pub(super) async fn passkeys_with_keys(
+        &self,
+        account: &Account,
+    ) -> Result<Vec<(Factor, Passkey)>> {
         let mut out = Vec::new();
         for f in self.active_factors(account.id).await? {
             if f.kind == FactorKind::Passkey {
@@ -229,8 +232,8 @@ impl Tweestap {
     }
 
     pub(super) fn seal_passkey(&self, id: FactorId, key: &Passkey) -> Result<Vec<u8>> {
-        let raw = serde_json::to_vec(key)
-            .map_err(|e| Error::Internal(format!("passkey {id}: {e}")))?;
+        let raw =
+            serde_json::to_vec(key).map_err(|e| Error::Internal(format!("passkey {id}: {e}")))?;
         Ok(self.secrets.seal(&raw, id.0.as_bytes()))
     }
 
@@ -303,11 +306,7 @@ impl Tweestap {
 
 /// A passkey's name as given: trimmed, control characters out, not empty, short.
 fn passkey_name(name: &str) -> Result<String> {
-    let name: String = name
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
+    let name: String = name.trim().chars().filter(|c| !c.is_control()).collect();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(Error::InvalidName);
     }

@@ -42,7 +42,11 @@ pub(super) async fn sign_in(
     Form(f): Form<PasskeyForm>,
 ) -> Result<Response, Leave> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
-    let back = if f.from == "code" { "/login/code" } else { "/login" };
+    let back = if f.from == "code" {
+        "/login/code"
+    } else {
+        "/login"
+    };
     let credential = match serde_json::from_str::<serde_json::Value>(&f.credential) {
         Ok(v) if f.credential.len() <= MAX_CREDENTIAL_JSON => v,
         _ => return Ok(back_with(back, PasskeyProblem::Invalid)),

@@ -72,14 +72,20 @@ async fn registering_a_passkey_and_using_it_as_the_second_factor(backend: Backen
             json!({"password": "wrong", "name": "laptop"}),
         )
         .await;
-    assert_eq!((r.status, r.body["error"].as_str()), (403, Some("invalid_password")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (403, Some("invalid_password"))
+    );
     let r = c
         .post(
             "/api/v1/me/factors/passkey",
             json!({"password": PASSWORD, "name": " "}),
         )
         .await;
-    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_name")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("invalid_name"))
+    );
     let r = c
         .post(
             "/api/v1/me/factors/passkey",
@@ -88,7 +94,10 @@ async fn registering_a_passkey_and_using_it_as_the_second_factor(backend: Backen
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let pk = &r.body["options"]["publicKey"];
-    assert_eq!(pk["rp"]["id"], "localhost", "the loopback address stands for localhost");
+    assert_eq!(
+        pk["rp"]["id"], "localhost",
+        "the loopback address stands for localhost"
+    );
     assert_eq!(pk["attestation"], "none");
     assert_eq!(pk["authenticatorSelection"]["residentKey"], "preferred");
     assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
@@ -185,7 +194,10 @@ async fn a_passkey_answer_from_another_origin_is_refused(backend: Backend) {
     key.origin = "https://tweestad-login.example".into();
     let c = app.client();
     let (status, body) = sign_in_with(&c, &mut key).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("passkey_invalid")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("passkey_invalid"))
+    );
     assert_eq!(c.get("/api/v1/me").await.status, 401);
     let events = stored_texts(&app, "SELECT event FROM audit_log").await;
     assert!(events.contains(&"passkey_failed".to_owned()), "{events:?}");
@@ -206,7 +218,10 @@ async fn a_replayed_passkey_answer_is_refused(backend: Backend) {
     let again = other
         .post("/api/v1/login/passkey", json!({ "credential": answer }))
         .await;
-    assert_eq!((again.status, again.body["error"].as_str()), (400, Some("passkey_expired")));
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (400, Some("passkey_expired"))
+    );
     assert_eq!(other.get("/api/v1/me").await.status, 401);
 }
 
@@ -223,9 +238,15 @@ async fn a_passkey_whose_counter_goes_backwards_is_refused_as_a_possible_clone(b
     let r = c
         .post("/api/v1/login/passkey", json!({ "credential": answer }))
         .await;
-    assert_eq!((r.status, r.body["error"].as_str()), (401, Some("passkey_possible_clone")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (401, Some("passkey_possible_clone"))
+    );
     let events = stored_texts(&app, "SELECT event FROM audit_log").await;
-    assert!(events.contains(&"passkey_clone_suspected".to_owned()), "{events:?}");
+    assert!(
+        events.contains(&"passkey_clone_suspected".to_owned()),
+        "{events:?}"
+    );
     // The real key, counting on, still works.
     assert_eq!(sign_in_with(&app.client(), &mut key).await.0, 200);
 }
@@ -234,11 +255,17 @@ async fn a_removed_passkey_no_longer_signs_in(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (c, mut key, id) = with_passkey(&app, "fien@tweestad.example", "laptop").await;
     let r = c
-        .delete(&format!("/api/v1/me/factors/{id}"), json!({"password": PASSWORD}))
+        .delete(
+            &format!("/api/v1/me/factors/{id}"),
+            json!({"password": PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
     let (status, body) = sign_in_with(&app.client(), &mut key).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("passkey_unknown")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("passkey_unknown"))
+    );
     let events = stored_texts(&app, "SELECT event FROM audit_log").await;
     assert!(events.contains(&"factor_removed".to_owned()));
 }
@@ -261,7 +288,10 @@ async fn the_policy_decides_who_may_sign_in_without_a_password(backend: Backend)
         .await
         .expect("policy");
     let (status, body) = sign_in_with(&app.client(), &mut key).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("passkey_unknown")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("passkey_unknown"))
+    );
     // As the second factor it still works.
     let c = app.client();
     assert_eq!(c.login("gert@tweestad.example", PASSWORD).await.status, 200);
@@ -287,7 +317,10 @@ async fn a_support_reset_voids_passkeys(backend: Backend) {
         .await
         .expect("reset");
     let (status, body) = sign_in_with(&app.client(), &mut key).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("passkey_unknown")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("passkey_unknown"))
+    );
     let kinds = stored_texts(&app, "SELECT kind FROM factors").await;
     assert!(kinds.is_empty(), "the reset voided every factor: {kinds:?}");
 }

@@ -33,7 +33,10 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
 
     // Without JavaScript the sign-in page has no passkey button.
     c.goto(&goto("/login")).await.expect("login");
-    assert!(!shown(c, "#passkey-button").await, "no passkey button without JavaScript");
+    assert!(
+        !shown(c, "#passkey-button").await,
+        "no passkey button without JavaScript"
+    );
 
     scripts(c, true).await;
     cdp(c, "WebAuthn.enable", json!({})).await;
@@ -47,7 +50,10 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
         }}),
     )
     .await;
-    let id = added["authenticatorId"].as_str().expect("authenticator id").to_owned();
+    let id = added["authenticatorId"]
+        .as_str()
+        .expect("authenticator id")
+        .to_owned();
     // The person touches the authenticator (or not yet): while they do not, a
     // pending request (the sign-in page's autofill) just waits.
     let touch = |on: bool| {
@@ -73,7 +79,10 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
     wait_path(c, |p| p == "/", "home").await;
     c.goto(&goto("/account")).await.expect("account");
     wait_path(c, |p| p == "/account", "My Profile").await;
-    assert!(shown(c, "#passkey-add").await, "the passkey form shows with JavaScript");
+    assert!(
+        shown(c, "#passkey-add").await,
+        "the passkey form shows with JavaScript"
+    );
     touch(true).await;
     fill(c, "#passkey-name", "laptop").await;
     fill(c, "#passkey-password", PASSWORD).await;
@@ -97,7 +106,10 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
     fill(c, "#password", PASSWORD).await;
     click(c, "form.card button[type=submit]").await;
     wait_path(c, |p| p == "/login/code", "the code step").await;
-    assert!(shown(c, "#passkey-button").await, "the code page offers the passkey");
+    assert!(
+        shown(c, "#passkey-button").await,
+        "the code page offers the passkey"
+    );
     touch(true).await;
     click(c, "#passkey-button").await;
     wait_path(c, |p| p == "/", "home after the passkey").await;
@@ -123,17 +135,15 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
     sign_out().await;
     wait_path(c, |p| p == "/", "signed in again through the autofill").await;
     wait_text(c, "An Peeters").await;
-    let audit = j
-        .server
-        .app
-        .audit_log(50, None)
-        .await
-        .expect("audit");
+    let audit = j.server.app.audit_log(50, None).await.expect("audit");
     let passkey_sign_ins = audit
         .iter()
         .filter(|r| r.detail.as_deref().is_some_and(|d| d.contains("passkey")))
         .count();
-    assert!(passkey_sign_ins >= 3, "three sign-ins with the passkey: {audit:?}");
+    assert!(
+        passkey_sign_ins >= 3,
+        "three sign-ins with the passkey: {audit:?}"
+    );
 
     // Every other way still works with scripts off: no passkey button.
     touch(false).await;

@@ -47,8 +47,8 @@ impl SoftKey {
     /// A device-bound key with a counter, as a security key is.
     pub fn new(origin: &str) -> Self {
         let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
-            .expect("key");
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).expect("key");
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
             .expect("key");
         let mut credential_id = vec![0u8; 32];
@@ -147,7 +147,9 @@ impl SoftKey {
 
     /// An answer with the given signature counter (a clone's goes backwards).
     pub fn assert_with_counter(&self, options: &Value, counter: u32) -> Value {
-        let challenge = options["publicKey"]["challenge"].as_str().expect("challenge");
+        let challenge = options["publicKey"]["challenge"]
+            .as_str()
+            .expect("challenge");
         let client_data = self.client_data("webauthn.get", challenge);
         let auth = self.auth_data_head(self.flags(0), counter);
         let mut signed = auth.clone();
