@@ -16,6 +16,7 @@ mod mail_queue;
 mod oidc;
 mod passkeys;
 mod portals;
+mod sealed;
 mod sessions;
 mod throttles;
 mod upkeep;
@@ -32,6 +33,7 @@ pub use mail_queue::MailQueue;
 pub use oidc::OidcStore;
 pub use passkeys::{Ceremony, PasskeyStore};
 pub use portals::PortalStore;
+pub use sealed::{Resealed, SealedAt, SealedKind, SealedStore, SealedValue};
 pub use sessions::SessionStore;
 pub use throttles::{Attempt, ThrottleState, ThrottleStore};
 pub use upkeep::Upkeep;
@@ -49,6 +51,7 @@ pub trait Store:
     + OidcStore
     + PasskeyStore
     + PortalStore
+    + SealedStore
     + ConsoleStore
     + ThrottleStore
     + Upkeep
@@ -67,6 +70,7 @@ impl<T> Store for T where
         + OidcStore
         + PasskeyStore
         + PortalStore
+        + SealedStore
         + ConsoleStore
         + ThrottleStore
         + Upkeep
@@ -77,7 +81,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountStore, AuditStore, CodeStore, ConsoleStore, DeviceStore, FactorStore, LinkStore,
-        MailQueue, OidcStore, PasskeyStore, PortalStore, SessionStore, Store, ThrottleStore,
-        Upkeep,
+        MailQueue, OidcStore, PasskeyStore, PortalStore, SealedStore, SessionStore, Store,
+        ThrottleStore, Upkeep,
     };
 }

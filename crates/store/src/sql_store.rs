@@ -12,6 +12,7 @@ mod mail_queue;
 mod oidc;
 mod passkeys;
 mod portals;
+mod sealed;
 mod sessions;
 mod throttles;
 mod upkeep;
