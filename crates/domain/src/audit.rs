@@ -48,6 +48,8 @@ pub enum AuditEvent {
     OidcLogout,
     SigningKeyGenerated,
     SigningKeysRotated,
+    /// `tweestap keys rotate-secret` sealed every secret under a new at-rest key.
+    SecretsResealed,
     OidcClientAdded,
     OidcClientRemoved,
     OidcTokenRevoked,
@@ -122,6 +124,7 @@ impl AuditEvent {
             AuditEvent::OidcLogout => "oidc_logout",
             AuditEvent::SigningKeyGenerated => "signing_key_generated",
             AuditEvent::SigningKeysRotated => "signing_keys_rotated",
+            AuditEvent::SecretsResealed => "secrets_resealed",
             AuditEvent::OidcClientAdded => "oidc_client_added",
             AuditEvent::OidcClientRemoved => "oidc_client_removed",
             AuditEvent::OidcTokenRevoked => "oidc_token_revoked",

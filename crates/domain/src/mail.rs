@@ -94,6 +94,22 @@ impl Notice {
         }
     }
 
+    /// The sealed secret, to seal it again under another key.
+    pub fn sealed_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Notice::PasswordReset { link_sealed }
+            | Notice::EnrollmentLink { link_sealed, .. }
+            | Notice::TwoFactorReset { link_sealed, .. }
+            | Notice::Invite { link_sealed, .. } => Some(link_sealed),
+            Notice::EmailCode { code_sealed } => Some(code_sealed),
+            Notice::FactorAdded { .. }
+            | Notice::FactorRemoved { .. }
+            | Notice::PasswordChanged
+            | Notice::RecoveryCodeUsed { .. }
+            | Notice::TwoFactorReminder { .. } => None,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         // A plain enum of strings always serialises.
         serde_json::to_string(self).unwrap_or_default()
@@ -122,6 +138,27 @@ pub fn open_link(secrets: &SecretBox, mail_id: Uuid, sealed: &str) -> Result<Str
         .map_err(|_| CryptoError::Decrypt)?;
     let plain = secrets.open(&raw, &link_aad(mail_id))?;
     String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::Decrypt)
+}
+
+/// What [`seal_link`] sealed, sealed again under the sealing key; `None` when it
+/// is sealed under it already.
+pub fn reseal_link(
+    secrets: &SecretBox,
+    mail_id: Uuid,
+    sealed: &str,
+) -> Result<Option<String>, CryptoError> {
+    let raw = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .map_err(|_| CryptoError::Decrypt)?;
+    Ok(secrets
+        .reseal(&raw, &link_aad(mail_id))?
+        .map(|new| URL_SAFE_NO_PAD.encode(new)))
+}
+
+/// The bytes of a sealed link or code as [`seal_link`] wrote them (to see which
+/// key sealed it).
+pub fn sealed_bytes(sealed: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(sealed).ok()
 }
 
 /// A new message's id: a UUIDv7, ordered by when it was made (and within one
