@@ -2,6 +2,7 @@
 //! both start tweestap through [`spawn`].
 
 pub mod adapters;
+pub mod at_rest;
 pub mod config;
 mod http_server;
 mod keys;
@@ -20,7 +21,7 @@ use tokio::net::TcpListener;
 use tweestap_domain::clock::Clock;
 use tweestap_domain::lockout::LockoutPolicy;
 use tweestap_domain::password::{Argon2Settings, PasswordHasher, PasswordRules};
-use tweestap_domain::secret_box::{MasterKey, SecretBox};
+use tweestap_domain::secret_box::MasterKey;
 use tweestap_domain::session::SessionPolicy;
 use tweestap_domain::settings::Settings;
 use tweestap_domain::store::Store;
@@ -206,8 +207,9 @@ pub async fn engine(
     .with_max_waiting(p.max_waiting_hashes);
     let gateway = SmsGateway::from_config(&config.sms, &config.data_dir)?;
     tracing::info!(gateway = %gateway.describe(), "SMS codes go out through this gateway");
-    let app = Tweestap::new(store, clock, hasher, SecretBox::new(&key), settings)
-        .with_sms_sender(Arc::new(gateway));
+    let secrets = at_rest::secret_box(&config.data_dir, &key).map_err(StartError::Key)?;
+    let app =
+        Tweestap::new(store, clock, hasher, secrets, settings).with_sms_sender(Arc::new(gateway));
     // The policy the console stored wins over the configured one, for the server
     // and every command alike.
     if let Err(e) = app.load_policy().await {
@@ -290,13 +292,26 @@ async fn run_console_tasks(app: Arc<tweestap_domain::Tweestap>) {
     }
 }
 
+/// Reads the at-rest key files every few seconds, so that this node seals under
+/// the new key soon after `tweestap keys rotate-secret` starts (it opens with it at
+/// once anyway: a value naming a key it lacks makes it read them).
+async fn watch_at_rest_keys(secrets: tweestap_domain::secret_box::SecretBox) {
+    let mut tick = tokio::time::interval(at_rest::POLL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = secrets.reload() {
+            tracing::warn!(error = %e, "reading the at-rest keys failed");
+        }
+    }
+}
+
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
     let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
     app.ensure_signing_keys()
         .await
         .map_err(StartError::SigningKeys)?;
-    let mailer = Arc::new(mail::Mailer::from_config(config, SecretBox::new(&key))?);
+    let mailer = Arc::new(mail::Mailer::from_config(config, app.secrets().clone())?);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Listen(config.listen, e))?;
@@ -347,6 +362,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         }
     });
     let console = tokio::spawn(run_console_tasks(app.clone()));
+    let key_watch = tokio::spawn(watch_at_rest_keys(app.secrets().clone()));
     let poll = std::time::Duration::from_secs(config.mail.poll_interval_seconds);
     let worker = tokio::spawn(mail::run_worker(app.clone(), mailer, poll));
     let issuer = issuer.trim_end_matches('/').to_owned();
@@ -357,6 +373,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
     ));
     let background = vec![
         console.abort_handle(),
+        key_watch.abort_handle(),
         sweep.abort_handle(),
         worker.abort_handle(),
         logouts.abort_handle(),
@@ -376,7 +393,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         addr,
         app,
         task,
-        background: vec![sweep, worker],
+        background: vec![sweep, worker, key_watch],
     })
 }
 

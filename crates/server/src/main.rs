@@ -54,7 +54,7 @@ enum Command {
         /// The file `tweestap export` wrote; `-` for standard input.
         file: PathBuf,
     },
-    /// The keys ID tokens are signed with.
+    /// The keys ID tokens are signed with, and the key secrets are sealed with.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// The portals (OpenID Connect clients) that may sign people in through
@@ -81,6 +81,12 @@ enum KeysCommand {
     /// Make a new key per algorithm the active one. The old ones stay published in
     /// the JWKS for `[oidc] key_retention_hours`, so tokens they signed still verify.
     Rotate,
+    /// Seal every secret at rest (app keys, phone numbers, signing keys, links in
+    /// queued mail) again under a new at-rest key, in batches, while servers keep
+    /// running. Interrupted, it finishes when run again. The old key ends up unused
+    /// (kept as at-rest.key.retired-<id> for older backups).
+    #[command(name = "rotate-secret")]
+    RotateSecret(cli::secret_rotation::RotateSecret),
 }
 
 #[derive(Subcommand)]
@@ -260,6 +266,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                         .unwrap_or_else(|| "-".into())
                 );
             }
+        }
+        Command::Keys(KeysCommand::RotateSecret(args)) => {
+            cli::secret_rotation::run(args, &config, clock, migrate).await?
         }
         Command::Keys(KeysCommand::Rotate) => {
             let (app, _) = tweestap::engine(&config, clock, migrate).await?;

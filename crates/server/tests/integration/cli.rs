@@ -4,5 +4,6 @@
 
 mod configuration;
 mod migrate;
+mod secret_rotation;
 mod serve;
 mod users;
