@@ -114,7 +114,8 @@ pub struct Account {
     /// Consecutive wrong second-factor codes; reset by a correct one.
     pub code_failures: u32,
     pub code_locked_until: Option<DateTime<Utc>>,
-    /// Consecutive wrong passwords; reset by a right one.
+    /// The account's old password throttle, one for everyone; no longer used since
+    /// the throttles are kept per account and client address (`lockout::throttle`).
     pub password_failures: u32,
     pub password_locked_until: Option<DateTime<Utc>>,
     /// The language mail to this account is written in: the language of the

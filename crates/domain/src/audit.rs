@@ -155,13 +155,16 @@ impl AuditEvent {
     }
 }
 
-/// Where a request came from, for the audit log.
+/// Where a request came from, for the audit log (and the password throttles).
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     /// The language the request was answered in; mail it causes is written in it.
     pub language: Option<crate::language::Language>,
+    /// The hash of the session token the request carries, unchecked: a password
+    /// confirmed in a session of the account is throttled per session.
+    pub session: Option<crate::token::TokenHash>,
 }
 
 #[derive(Debug, Clone)]

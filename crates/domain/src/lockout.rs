@@ -6,8 +6,8 @@ pub mod throttle;
 
 use chrono::{DateTime, Duration, Utc};
 
-/// What a lock-out guards: the code step (strict) or the password step (looser, so
-/// that strangers cannot lock people out for long by guessing their password).
+/// What a lock-out kept with the account guards: the code step, or the password step
+/// (the old throttle, one for everyone: the engine now uses [`throttle`] instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
     Code,

@@ -33,6 +33,7 @@ mod one_time_codes;
 mod password_reset;
 mod passkey_sign_in;
 mod passkeys;
+mod password_check;
 mod password_upgrade;
 mod rollout;
 mod secret_rotation;

@@ -15,8 +15,12 @@ pub struct Settings {
     pub totp: TotpParams,
     /// Wrong codes.
     pub lockout: LockoutPolicy,
-    /// Wrong passwords.
+    /// Wrong passwords for one account from one client address (or one remembered
+    /// browser, one session).
     pub password_lockout: LockoutPolicy,
+    /// Wrong passwords per address over every account, and per account from many
+    /// addresses.
+    pub password_throttle: crate::lockout::throttle::PasswordThrottle,
     pub sessions: SessionPolicy,
     pub passwords: PasswordRules,
     /// Back-off of failed mail deliveries.
@@ -70,6 +74,7 @@ impl Default for Settings {
             totp: TotpParams::default(),
             lockout: LockoutPolicy::default(),
             password_lockout: LockoutPolicy::password_default(),
+            password_throttle: Default::default(),
             sessions: SessionPolicy::default(),
             passwords: PasswordRules::default(),
             mail_retry: RetryPolicy::default(),

@@ -214,10 +214,17 @@ pub struct LockoutConfig {
     pub max_failures: u32,
     pub base_seconds: i64,
     pub max_seconds: i64,
-    /// Consecutive wrong passwords before the password step is throttled.
+    /// Consecutive wrong passwords for one account from one client address (or one
+    /// remembered browser, one session) before that is throttled.
     pub password_max_failures: u32,
     pub password_base_seconds: i64,
     pub password_max_seconds: i64,
+    /// Consecutive wrong passwords for one account from many addresses (each
+    /// counting until its own throttle starts) before the account is throttled for
+    /// every browser without a remembered device or session of it.
+    pub password_account_max_failures: u32,
+    /// Wrong passwords one client address may give per hour, over every account.
+    pub password_address_max_failures: u32,
 }
 
 impl Default for Config {
@@ -294,6 +301,8 @@ impl Default for LockoutConfig {
             password_max_failures: 10,
             password_base_seconds: 30,
             password_max_seconds: 900,
+            password_account_max_failures: 100,
+            password_address_max_failures: 100,
         }
     }
 }

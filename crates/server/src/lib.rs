@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tweestap_domain::clock::Clock;
+use tweestap_domain::lockout::throttle::PasswordThrottle;
 use tweestap_domain::lockout::LockoutPolicy;
 use tweestap_domain::password::{Argon2Settings, PasswordHasher, PasswordRules};
 use tweestap_domain::secret_box::MasterKey;
@@ -153,6 +154,15 @@ pub fn settings(config: &Config) -> Result<Settings, StartError> {
             max_failures: config.lockout.password_max_failures,
             base: Duration::seconds(config.lockout.password_base_seconds),
             max: Duration::seconds(config.lockout.password_max_seconds),
+        },
+        password_throttle: PasswordThrottle {
+            account: LockoutPolicy {
+                max_failures: config.lockout.password_account_max_failures,
+                base: Duration::seconds(config.lockout.password_base_seconds),
+                max: Duration::seconds(config.lockout.password_max_seconds),
+            },
+            address_budget: config.lockout.password_address_max_failures,
+            address_window: Duration::hours(1),
         },
         sessions: SessionPolicy {
             idle: Duration::minutes(config.session.idle_timeout_minutes),

@@ -58,6 +58,7 @@ impl FromRequestParts<AppState> for Ctx {
                 ip: forwarded.or(peer),
                 user_agent: header_str(header::USER_AGENT).map(|s| s.chars().take(512).collect()),
                 language: Some(lang.into()),
+                session: session_token(&CookieJar::from_headers(&parts.headers)).map(|t| t.hash()),
             },
             lang,
             path: parts

@@ -60,6 +60,11 @@ impl ThrottleKey {
         Self(format!("password:typed:{typed_mac}:{}", address.0))
     }
 
+    /// One account from the addresses that still count towards it: its backstop.
+    pub fn backstop(account: AccountId) -> Self {
+        Self(format!("password:backstop:{account}"))
+    }
+
     /// One client address over every account: its budget.
     pub fn address(address: &ClientAddress) -> Self {
         Self(format!("password:address:{}", address.0))

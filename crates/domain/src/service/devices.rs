@@ -6,7 +6,6 @@ use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::device::{label_from_user_agent, RememberedDevice};
 use crate::error::{Error, Result};
-use crate::lockout::Guard;
 use crate::mail::Notice;
 use crate::recovery::{new_recovery_code, normalise_recovery_code, RECOVERY_CODES};
 use crate::session::SessionStage;
@@ -156,9 +155,10 @@ impl Tweestap {
         Ok(self.store.recovery_codes_left(account).await?)
     }
 
-    /// The code step with a recovery code instead of the app: a wrong one counts
-    /// towards the lock-out, but a right one works even while the code step is
-    /// locked (recovery codes cannot be guessed); the code is used once; a notice is
+    /// The code step with a recovery code instead of the app: wrong ones count
+    /// towards a lock-out of their own (an attempt taken before the code is checked,
+    /// so parallel requests check no more than it allows), so a right one works even
+    /// while the app's code step is locked; the code is used once; a notice is
     /// mailed.
     pub async fn verify_recovery_code(
         &self,
@@ -168,6 +168,7 @@ impl Tweestap {
     ) -> Result<Token> {
         let now = self.clock.now();
         let account = self.code_step_account(token).await?;
+        let failures = self.take_recovery_attempt(&account, ctx).await?;
         let mac = self.secrets.code_mac(
             &recovery_context(account.id),
             normalise_recovery_code(code).as_bytes(),
@@ -176,9 +177,10 @@ impl Tweestap {
             let detail = Some("recovery code".to_owned());
             self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, detail)
                 .await?;
-            self.count_failure(&account, Guard::Code, ctx).await?;
+            self.recovery_code_wrong(&account, failures, ctx).await?;
             return Err(Error::InvalidCode);
         }
+        self.recovery_code_right(&account).await?;
         let new = self
             .pass_code_step(&account, token, "pwd mfa", now, ctx)
             .await?;

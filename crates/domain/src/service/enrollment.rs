@@ -11,7 +11,6 @@ use crate::enrollment::{
 };
 use crate::error::{Error, Result};
 use crate::factor::FactorKind;
-use crate::lockout::Guard;
 use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::session::SessionStage;
 use crate::session_code::CodePurpose;
@@ -381,37 +380,7 @@ impl Tweestap {
             if !self.active_factors(account.id).await?.is_empty() {
                 return Err(Error::Unauthenticated);
             }
-            let now = self.clock.now();
-            let locked = account.password_locked_until.is_some_and(|u| u > now);
-            let ok = match password {
-                Some(p) => {
-                    self.hasher
-                        .verify(p, Some(account.password_hash.as_str()))
-                        .await?
-                }
-                None => false,
-            };
-            if locked || !ok {
-                let detail = Some(if locked {
-                    "QR link: password throttled".to_owned()
-                } else {
-                    "QR link: wrong password".to_owned()
-                });
-                self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
-                    .await?;
-                if !locked && password.is_some() {
-                    self.count_failure(&account, Guard::Password, ctx).await?;
-                }
-                return Err(Error::WrongPassword);
-            }
-            if account.password_failures > 0 {
-                self.store
-                    .reset_failures(account.id, Guard::Password)
-                    .await?;
-            }
-            if let Some(p) = password {
-                self.upgrade_password_hash(&account, p, ctx).await?;
-            }
+            self.check_link_password(&account, password, ctx).await?;
         }
         if self.settings.refuse_shared_mailboxes && self.is_shared_mailbox(&account.email) {
             return Err(Error::SharedMailbox);

@@ -24,40 +24,6 @@ pub struct TotpEnrollment {
 }
 
 impl Tweestap {
-    pub(super) async fn confirm_password(
-        &self,
-        account: &Account,
-        password: &str,
-        ctx: &RequestContext,
-    ) -> Result<()> {
-        // Inside a session the password is as guarded as at sign-in: wrong ones count
-        // towards the account's password lock-out, so a stolen session cookie is no
-        // password oracle.
-        let now = self.clock.now();
-        if let Some(until) = account.password_locked_until.filter(|u| *u > now) {
-            let retry_after = (until - now).num_seconds().max(1);
-            return Err(Error::TooManyAttempts { retry_after });
-        }
-        if self
-            .hasher
-            .verify(password, Some(&account.password_hash))
-            .await?
-        {
-            if account.password_failures > 0 {
-                self.store
-                    .reset_failures(account.id, crate::lockout::Guard::Password)
-                    .await?;
-            }
-            return self.upgrade_password_hash(account, password, ctx).await;
-        }
-        let detail = Some("password confirmation failed".to_owned());
-        self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail)
-            .await?;
-        self.count_failure(account, crate::lockout::Guard::Password, ctx)
-            .await?;
-        Err(Error::WrongPassword)
-    }
-
     /// Starts setting up an authenticator app: after the password, a new secret that
     /// becomes an active factor only once a code from it is confirmed.
     pub async fn begin_totp(

@@ -1,9 +1,9 @@
-//! Signing in: the password step (with its throttle and remembered devices) and the
-//! code step, each failure counted towards a lock-out.
+//! Signing in: the password step (its throttles in `password_check`, and remembered
+//! devices) and the code step, each failure counted towards a lock-out.
 
 use super::one_time_codes::normalise_code;
 use super::Tweestap;
-use crate::account::{Account, AccountId, Email};
+use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::factor::FactorKind;
@@ -89,7 +89,10 @@ impl Tweestap {
         browser: Browser<'_>,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome> {
-        let account = self.check_credentials(email, password, ctx).await?;
+        let (device, signed_in) = (browser.device, browser.signed_in);
+        let account = self
+            .check_credentials_from(email, password, device, signed_in, ctx)
+            .await?;
         let sid = self.continued_sid(&account, browser.signed_in).await?;
         let methods = self.active_methods(account.id).await?;
         let now = self.clock.now();
@@ -200,65 +203,6 @@ impl Tweestap {
         m.sort();
         m.dedup();
         Ok(m)
-    }
-
-    /// E-mail and password, with the throttle; every failure audited and answered
-    /// alike. Shared by sign-in and "secure your account now".
-    pub(super) async fn check_credentials(
-        &self,
-        email: &str,
-        password: &str,
-        ctx: &RequestContext,
-    ) -> Result<Account> {
-        let account = match Email::parse(email) {
-            Ok(e) => self.store.account_by_email(&e).await?,
-            Err(_) => None,
-        };
-        let ok = self
-            .hasher
-            .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
-            .await?;
-        let now = self.clock.now();
-        let Some(account) = account else {
-            let detail = Some("unknown account".to_owned());
-            self.audit(
-                AuditEvent::LoginFailed,
-                None,
-                Some(email.trim()),
-                ctx,
-                detail,
-            )
-            .await?;
-            return Err(Error::InvalidCredentials);
-        };
-        // While throttled even the right password is refused, with the same answer as a
-        // wrong one, so the throttle reveals nothing about the account or the password.
-        if account.password_locked_until.is_some_and(|u| u > now) {
-            self.audit(AuditEvent::LoginThrottled, Some(&account), None, ctx, None)
-                .await?;
-            return Err(Error::InvalidCredentials);
-        }
-        if !ok {
-            let detail = Some("wrong password".to_owned());
-            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
-                .await?;
-            self.count_failure(&account, Guard::Password, ctx).await?;
-            return Err(Error::InvalidCredentials);
-        }
-        if account.password_failures > 0 {
-            self.store
-                .reset_failures(account.id, Guard::Password)
-                .await?;
-        }
-        // A disabled account answers as a wrong password does: nothing to learn.
-        if account.disabled_at.is_some() {
-            let detail = Some("account disabled".to_owned());
-            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
-                .await?;
-            return Err(Error::InvalidCredentials);
-        }
-        self.upgrade_password_hash(&account, password, ctx).await?;
-        Ok(account)
     }
 
     /// The code step. On success the half-finished session is replaced by a new,
@@ -467,28 +411,5 @@ impl Tweestap {
         // A step-up: the session it replaces (same sid) goes now.
         self.replaced(sid.as_deref(), &new).await?;
         Ok(new)
-    }
-
-    /// Counts one more consecutive failure and locks when the policy says so.
-    pub(super) async fn count_failure(
-        &self,
-        account: &Account,
-        guard: Guard,
-        ctx: &RequestContext,
-    ) -> Result<()> {
-        let (policy, event) = match guard {
-            Guard::Code => (&self.settings.lockout, AuditEvent::CodeLockedOut),
-            Guard::Password => (
-                &self.settings.password_lockout,
-                AuditEvent::PasswordLockedOut,
-            ),
-        };
-        let failures = self.store.increment_failures(account.id, guard).await?;
-        if let Some(until) = policy.lock_until(failures, self.clock.now()) {
-            self.store.set_lock(account.id, guard, Some(until)).await?;
-            let detail = Some(format!("failures={failures} until={}", until.to_rfc3339()));
-            self.audit(event, Some(account), None, ctx, detail).await?;
-        }
-        Ok(())
     }
 }

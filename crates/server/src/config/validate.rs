@@ -21,7 +21,7 @@ impl Config {
         }
         let d = &self.database;
         let (l, s) = (&self.lockout, &self.session);
-        let at_least_one: [(&'static str, i128); 13] = [
+        let at_least_one: [(&'static str, i128); 15] = [
             ("[database] max_connections", d.max_connections.into()),
             (
                 "[database] acquire_timeout_seconds",
@@ -41,6 +41,14 @@ impl Config {
             (
                 "[lockout] password_max_seconds",
                 l.password_max_seconds.into(),
+            ),
+            (
+                "[lockout] password_account_max_failures",
+                l.password_account_max_failures.into(),
+            ),
+            (
+                "[lockout] password_address_max_failures",
+                l.password_address_max_failures.into(),
             ),
             (
                 "[session] idle_timeout_minutes",

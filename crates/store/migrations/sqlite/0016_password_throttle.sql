@@ -4,10 +4,10 @@
 -- migrations/postgres/0016_password_throttle.sql.
 --
 -- `key` names what is counted (`password:account:<id>:<address>`,
--- `password:address:<address>`, `code:recovery:<id>`, ...). `failures` counts the
--- attempts taken (before their answer is known) since `since`; while
--- `locked_until` lies ahead none is taken. A row goes with its account, and when
--- idle for 30 days with the housekeeping.
+-- `password:address:<address>`, `password:backstop:<id>`, `code:recovery:<id>`,
+-- ...). `failures` counts the attempts taken (before their answer is known) since
+-- `since`; while `locked_until` lies ahead none is taken. A row goes with its
+-- account, and when idle for 30 days with the housekeeping.
 CREATE TABLE throttles (
     key          TEXT PRIMARY KEY,
     account_id   TEXT REFERENCES accounts(id) ON DELETE CASCADE,
@@ -19,7 +19,7 @@ CREATE TABLE throttles (
 CREATE INDEX throttles_account ON throttles(account_id);
 CREATE INDEX throttles_last_at ON throttles(last_at);
 
--- The account's own password counter now only counts what comes from many
--- addresses (a backstop at 100): the counts of the old throttle (10 from anyone)
--- start over.
+-- The account's own password counter and lock (one throttle for everyone, which
+-- let strangers lock people out) are no longer used: the account's backstop
+-- against many addresses is a throttle here too. What they held is cleared.
 UPDATE accounts SET password_failures = 0, password_locked_until = NULL;

@@ -1,0 +1,574 @@
+//! Every check of a password (sign-in, confirmations in a session, QR links) and of
+//! a recovery code, each throttled as `lockout::throttle` describes: an attempt is
+//! taken before the answer is known, in one statement per throttle, so requests in
+//! parallel check no more than the throttles allow.
+
+use super::Tweestap;
+use crate::account::{Account, AccountId, Email};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::error::{Error, Result};
+use crate::lockout::throttle::{ClientAddress, ThrottleKey};
+use crate::lockout::LockoutPolicy;
+use crate::store::Attempt;
+use crate::token::{Token, TokenHash};
+use chrono::{DateTime, Utc};
+
+/// Which throttle refused an attempt, or locked (for the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The client address, over every account.
+    Address,
+    /// The account (or typed address) from this client address.
+    AccountAddress,
+    /// The account from many addresses: the backstop.
+    Account,
+    /// A remembered device of the account.
+    Device,
+    /// A session of the account.
+    Session,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Address => "address",
+            Scope::AccountAddress => "account_address",
+            Scope::Account => "account",
+            Scope::Device => "device",
+            Scope::Session => "session",
+        }
+    }
+}
+
+/// Whose throttles a password check counts against.
+enum Channel {
+    /// A browser that proves it is the person's (a valid remembered device or
+    /// session of the account): exempt from the others, it has its own count, so a
+    /// stolen cookie is no password oracle either.
+    Exempt(ThrottleKey, Scope),
+    /// Anyone else: the account (or the typed address) from this client address,
+    /// the address's budget, and the account's backstop.
+    Open {
+        pair: ThrottleKey,
+        address: ThrottleKey,
+    },
+}
+
+/// The attempts a password check took, settled once its answer is known.
+struct Taken {
+    own: ThrottleKey,
+    scope: Scope,
+    count: u32,
+    address: Option<(ThrottleKey, u32)>,
+    /// The account's backstop (a right password starts it over), with its count
+    /// when this attempt counted towards it.
+    backstop: Option<(ThrottleKey, Option<u32>)>,
+}
+
+enum Gate {
+    Open(Taken),
+    Throttled { scope: Scope, retry_after: i64 },
+}
+
+/// An attempt of a throttle that locks as `policy` says (and never starts over).
+fn locking_attempt<'k>(
+    key: &'k ThrottleKey,
+    account: Option<AccountId>,
+    now: DateTime<Utc>,
+    policy: &LockoutPolicy,
+) -> Attempt<'k> {
+    Attempt {
+        key: key.as_str(),
+        account,
+        now,
+        lock_at: Some((policy.max_failures, now + policy.base)),
+        cap: None,
+        restart_before: None,
+    }
+}
+
+/// Seconds from `now` until `until`, at least 1.
+fn seconds_until(until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
+    until.map_or(1, |u| (u - now).num_seconds().max(1))
+}
+
+impl Tweestap {
+    /// E-mail and password, with the throttles; every failure audited and answered
+    /// alike. Shared by sign-in and "secure your account now".
+    pub(super) async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<Account> {
+        self.check_credentials_from(email, password, None, None, ctx)
+            .await
+    }
+
+    /// [`Self::check_credentials`] from a browser that may carry a remembered device
+    /// or a session of the account: then only its own count throttles it.
+    pub(super) async fn check_credentials_from(
+        &self,
+        email: &str,
+        password: &str,
+        device: Option<&str>,
+        signed_in: Option<&Token>,
+        ctx: &RequestContext,
+    ) -> Result<Account> {
+        let account = match Email::parse(email) {
+            Ok(e) => self.store.account_by_email(&e).await?,
+            Err(_) => None,
+        };
+        let channel = match &account {
+            Some(a) => self.proven_browser(a, device, signed_in).await?,
+            None => None,
+        };
+        let channel = channel.unwrap_or_else(|| self.open_channel(account.as_ref(), email, ctx));
+        let what = "sign-in";
+        let gate = self
+            .take_password_attempt(account.as_ref(), email, channel, what, ctx)
+            .await?;
+        let taken = match gate {
+            Gate::Open(t) => t,
+            Gate::Throttled { scope, .. } => {
+                // While throttled even the right password is refused, with the same
+                // answer as a wrong one. Only the backstop's depends on the account
+                // existing: it costs the hash's time too, so it tells nobody that.
+                if scope == Scope::Account {
+                    let hash = account.as_ref().map(|a| a.password_hash.as_str());
+                    let _ = self.hasher.verify(password, hash).await;
+                }
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let hash = account.as_ref().map(|a| a.password_hash.as_str());
+        let ok = self.verify_taken(password, hash, &taken).await?;
+        let Some(account) = account else {
+            let detail = Some("unknown account".to_owned());
+            self.audit(
+                AuditEvent::LoginFailed,
+                None,
+                Some(email.trim()),
+                ctx,
+                detail,
+            )
+            .await?;
+            self.password_wrong(None, email, &taken, ctx).await?;
+            return Err(Error::InvalidCredentials);
+        };
+        if !ok {
+            let detail = Some("wrong password".to_owned());
+            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+                .await?;
+            self.password_wrong(Some(&account), email, &taken, ctx)
+                .await?;
+            return Err(Error::InvalidCredentials);
+        }
+        self.password_right(&taken).await?;
+        // A disabled account answers as a wrong password does: nothing to learn.
+        if account.disabled_at.is_some() {
+            let detail = Some("account disabled".to_owned());
+            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+                .await?;
+            return Err(Error::InvalidCredentials);
+        }
+        self.upgrade_password_hash(&account, password, ctx).await?;
+        Ok(account)
+    }
+
+    /// The password confirmed inside a session (a new factor, new recovery codes,
+    /// removing a factor): throttled per session when the request carries one of the
+    /// account, so a stolen session cookie is no password oracle and a stranger's
+    /// guesses elsewhere do not stop the person; otherwise as at sign-in.
+    pub(super) async fn confirm_password(
+        &self,
+        account: &Account,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let typed = account.email.as_str();
+        let session = match &ctx.session {
+            Some(hash) => self.session_channel(account, hash).await?,
+            None => None,
+        };
+        let channel = session.unwrap_or_else(|| self.open_channel(Some(account), typed, ctx));
+        let what = "password confirmation";
+        let taken = match self
+            .take_password_attempt(Some(account), typed, channel, what, ctx)
+            .await?
+        {
+            Gate::Open(t) => t,
+            Gate::Throttled { retry_after, .. } => {
+                return Err(Error::TooManyAttempts { retry_after })
+            }
+        };
+        let hash = Some(account.password_hash.as_str());
+        if self.verify_taken(password, hash, &taken).await? {
+            self.password_right(&taken).await?;
+            return self.upgrade_password_hash(account, password, ctx).await;
+        }
+        let detail = Some("password confirmation failed".to_owned());
+        self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail)
+            .await?;
+        self.password_wrong(Some(account), typed, &taken, ctx)
+            .await?;
+        Err(Error::WrongPassword)
+    }
+
+    /// The password that opens a QR link without a session of its account: throttled
+    /// as at sign-in; throttled, wrong or missing, the answer is the same.
+    pub(super) async fn check_link_password(
+        &self,
+        account: &Account,
+        password: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let wrong = Some("QR link: wrong password".to_owned());
+        let Some(password) = password else {
+            self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, wrong)
+                .await?;
+            return Err(Error::WrongPassword);
+        };
+        let typed = account.email.as_str();
+        let channel = self.open_channel(Some(account), typed, ctx);
+        let taken = match self
+            .take_password_attempt(Some(account), typed, channel, "QR link", ctx)
+            .await?
+        {
+            Gate::Open(t) => t,
+            Gate::Throttled { .. } => return Err(Error::WrongPassword),
+        };
+        let hash = Some(account.password_hash.as_str());
+        if !self.verify_taken(password, hash, &taken).await? {
+            self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, wrong)
+                .await?;
+            self.password_wrong(Some(account), typed, &taken, ctx)
+                .await?;
+            return Err(Error::WrongPassword);
+        }
+        self.password_right(&taken).await?;
+        self.upgrade_password_hash(account, password, ctx).await
+    }
+
+    /// The browser's own throttle when it proves it is the person's: a valid
+    /// remembered device of `account`, or a valid session of it.
+    async fn proven_browser(
+        &self,
+        account: &Account,
+        device: Option<&str>,
+        signed_in: Option<&Token>,
+    ) -> Result<Option<Channel>> {
+        if let Some(d) = self.remembered(account, device).await? {
+            return Ok(Some(Channel::Exempt(
+                ThrottleKey::device(d.id),
+                Scope::Device,
+            )));
+        }
+        match signed_in {
+            Some(t) => self.session_channel(account, &t.hash()).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The session's own throttle, when `hash` names a valid session of `account`.
+    async fn session_channel(
+        &self,
+        account: &Account,
+        hash: &TokenHash,
+    ) -> Result<Option<Channel>> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .session(hash)
+            .await?
+            .filter(|s| s.account_id == account.id && !self.settings.sessions.is_expired(s, now))
+            .map(|s| Channel::Exempt(ThrottleKey::session(&s.sid), Scope::Session)))
+    }
+
+    /// The throttles of anyone: the account from this client address (an unknown
+    /// account by a keyed MAC of the address typed, so it behaves alike), and the
+    /// address's budget.
+    fn open_channel(
+        &self,
+        account: Option<&Account>,
+        typed: &str,
+        ctx: &RequestContext,
+    ) -> Channel {
+        let address = ClientAddress::of(ctx.ip.as_deref());
+        let pair = match account {
+            Some(a) => ThrottleKey::account_address(a.id, &address),
+            None => {
+                let normal = match Email::parse(typed) {
+                    Ok(e) => e.as_str().to_owned(),
+                    Err(_) => typed.trim().to_lowercase(),
+                };
+                let mac = self
+                    .secrets
+                    .code_mac(b"tweestap password throttle v1", normal.as_bytes());
+                ThrottleKey::typed_address(&mac, &address)
+            }
+        };
+        Channel::Open {
+            pair,
+            address: ThrottleKey::address(&address),
+        }
+    }
+
+    /// Takes one attempt of each throttle of `channel`, or says which refused it
+    /// (audited; the attempts already taken are given back).
+    async fn take_password_attempt(
+        &self,
+        account: Option<&Account>,
+        typed: &str,
+        channel: Channel,
+        what: &str,
+        ctx: &RequestContext,
+    ) -> Result<Gate> {
+        let now = self.clock.now();
+        let per = self.settings.password_lockout;
+        let th = self.settings.password_throttle;
+        let owner = account.map(|a| a.id);
+        let locking = |key| locking_attempt(key, owner, now, &per);
+        let (pair, address) = match channel {
+            Channel::Exempt(key, scope) => {
+                let Some(count) = self.store.take_attempt(&locking(&key)).await? else {
+                    return self.throttled(account, typed, scope, &key, what, ctx).await;
+                };
+                let address = None;
+                let backstop = account.map(|a| (ThrottleKey::backstop(a.id), None));
+                return Ok(Gate::Open(Taken {
+                    own: key,
+                    scope,
+                    count,
+                    address,
+                    backstop,
+                }));
+            }
+            Channel::Open { pair, address } => (pair, address),
+        };
+        let budget = Attempt {
+            key: address.as_str(),
+            account: None,
+            now,
+            lock_at: None,
+            cap: Some(th.address_budget),
+            restart_before: Some(now - th.address_window),
+        };
+        let Some(spent) = self.store.take_attempt(&budget).await? else {
+            let scope = Scope::Address;
+            return self
+                .throttled(account, typed, scope, &address, what, ctx)
+                .await;
+        };
+        let Some(count) = self.store.take_attempt(&locking(&pair)).await? else {
+            self.store.give_back_attempt(address.as_str(), None).await?;
+            let scope = Scope::AccountAddress;
+            return self
+                .throttled(account, typed, scope, &pair, what, ctx)
+                .await;
+        };
+        // One address counts towards the backstop only until its own throttle
+        // starts, so that it alone never locks the person out; while the backstop is
+        // locked every address waits.
+        let mut backstop = None;
+        if let Some(a) = account {
+            let key = ThrottleKey::backstop(a.id);
+            let refused = if count <= per.max_failures {
+                let attempt = locking_attempt(&key, owner, now, &th.account);
+                let n = self.store.take_attempt(&attempt).await?;
+                backstop = Some((key.clone(), n));
+                n.is_none()
+            } else {
+                backstop = Some((key.clone(), None));
+                let state = self.store.throttle_state(key.as_str()).await?;
+                state.and_then(|s| s.locked_until).is_some_and(|u| u > now)
+            };
+            if refused {
+                self.store.give_back_attempt(address.as_str(), None).await?;
+                let lock_at = Some(per.max_failures);
+                self.store.give_back_attempt(pair.as_str(), lock_at).await?;
+                let scope = Scope::Account;
+                return self.throttled(account, typed, scope, &key, what, ctx).await;
+            }
+        }
+        Ok(Gate::Open(Taken {
+            own: pair,
+            scope: Scope::AccountAddress,
+            count,
+            address: Some((address, spent)),
+            backstop,
+        }))
+    }
+
+    /// A refused attempt: audited, with the seconds until `key`'s throttle lets one
+    /// by.
+    async fn throttled(
+        &self,
+        account: Option<&Account>,
+        typed: &str,
+        scope: Scope,
+        key: &ThrottleKey,
+        what: &str,
+        ctx: &RequestContext,
+    ) -> Result<Gate> {
+        let now = self.clock.now();
+        let state = self.store.throttle_state(key.as_str()).await?;
+        let until = match scope {
+            Scope::Address => {
+                let window = self.settings.password_throttle.address_window;
+                state.map(|s| s.since + window)
+            }
+            _ => state.and_then(|s| s.locked_until),
+        };
+        let detail = Some(format!("{what}; scope={}", scope.as_str()));
+        let email = account.is_none().then_some(typed);
+        self.audit(AuditEvent::LoginThrottled, account, email, ctx, detail)
+            .await?;
+        Ok(Gate::Throttled {
+            scope,
+            retry_after: seconds_until(until, now),
+        })
+    }
+
+    /// Verifies the password of a check that took its attempts. When the hasher is
+    /// too busy nothing was checked, and every attempt is given back. (A request
+    /// that ends before its answer, its client gone, keeps its attempts: hanging up
+    /// is no way around a throttle.)
+    async fn verify_taken(
+        &self,
+        password: &str,
+        hash: Option<&str>,
+        taken: &Taken,
+    ) -> Result<bool> {
+        let e = match self.hasher.verify(password, hash).await {
+            Ok(ok) => return Ok(ok),
+            Err(e) => e,
+        };
+        let per = self.settings.password_lockout.max_failures;
+        let own = taken.own.as_str();
+        self.store.give_back_attempt(own, Some(per)).await?;
+        if let Some((address, _)) = &taken.address {
+            self.store.give_back_attempt(address.as_str(), None).await?;
+        }
+        if let Some((backstop, Some(_))) = &taken.backstop {
+            let at = Some(self.settings.password_throttle.account.max_failures);
+            self.store.give_back_attempt(backstop.as_str(), at).await?;
+        }
+        Err(e.into())
+    }
+
+    /// The right password: its own count starts again (NIST: earlier failures from
+    /// the same address are disregarded), the address gets its attempt back, and
+    /// the account's backstop starts again (the failures it counts are consecutive).
+    async fn password_right(&self, taken: &Taken) -> Result<()> {
+        self.store.clear_throttle(taken.own.as_str()).await?;
+        if let Some((address, _)) = &taken.address {
+            self.store.give_back_attempt(address.as_str(), None).await?;
+        }
+        if let Some((backstop, _)) = &taken.backstop {
+            self.store.clear_throttle(backstop.as_str()).await?;
+        }
+        Ok(())
+    }
+
+    /// A wrong password: each count that reached its policy's threshold locks for
+    /// the policy's full length (the attempt held it for the shortest), audited.
+    async fn password_wrong(
+        &self,
+        account: Option<&Account>,
+        typed: &str,
+        taken: &Taken,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let th = self.settings.password_throttle;
+        let mut locked: Vec<(Scope, u32, DateTime<Utc>)> = Vec::new();
+        if let Some(until) = self.settings.password_lockout.lock_until(taken.count, now) {
+            self.store.lock_throttle(taken.own.as_str(), until).await?;
+            locked.push((taken.scope, taken.count, until));
+        }
+        if let Some((address, spent)) = &taken.address {
+            if *spent == th.address_budget {
+                let state = self.store.throttle_state(address.as_str()).await?;
+                let since = state.map_or(now, |s| s.since);
+                locked.push((Scope::Address, *spent, since + th.address_window));
+            }
+        }
+        if let Some((backstop, Some(n))) = &taken.backstop {
+            if let Some(until) = th.account.lock_until(*n, now) {
+                self.store.lock_throttle(backstop.as_str(), until).await?;
+                locked.push((Scope::Account, *n, until));
+            }
+        }
+        let email = account.is_none().then_some(typed);
+        for (scope, failures, until) in locked {
+            let detail = Some(format!(
+                "scope={} failures={failures} until={}",
+                scope.as_str(),
+                until.to_rfc3339()
+            ));
+            self.audit(AuditEvent::PasswordLockedOut, account, email, ctx, detail)
+                .await?;
+        }
+        Ok(())
+    }
+
+    // ---- recovery codes ---------------------------------------------------------
+
+    /// Takes one recovery-code attempt of `account` before its code is checked: the
+    /// count, or `TooManyAttempts` while they are locked. Recovery codes have a
+    /// count of their own, so they still work while the app's code step is locked.
+    pub(super) async fn take_recovery_attempt(
+        &self,
+        account: &Account,
+        ctx: &RequestContext,
+    ) -> Result<u32> {
+        let now = self.clock.now();
+        let policy = &self.settings.lockout;
+        let key = ThrottleKey::recovery(account.id);
+        let attempt = locking_attempt(&key, Some(account.id), now, policy);
+        if let Some(count) = self.store.take_attempt(&attempt).await? {
+            return Ok(count);
+        }
+        let until = self.store.throttle_state(key.as_str()).await?;
+        let detail = Some("recovery code: locked".to_owned());
+        self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail)
+            .await?;
+        let until = until.and_then(|s| s.locked_until);
+        Err(Error::TooManyAttempts {
+            retry_after: seconds_until(until, now),
+        })
+    }
+
+    /// A wrong recovery code: at the threshold its count locks for the full length.
+    pub(super) async fn recovery_code_wrong(
+        &self,
+        account: &Account,
+        failures: u32,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let Some(until) = self.settings.lockout.lock_until(failures, self.clock.now()) else {
+            return Ok(());
+        };
+        let key = ThrottleKey::recovery(account.id);
+        self.store.lock_throttle(key.as_str(), until).await?;
+        let detail = format!(
+            "scope=recovery failures={failures} until={}",
+            until.to_rfc3339()
+        );
+        self.audit(
+            AuditEvent::CodeLockedOut,
+            Some(account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await
+    }
+
+    /// A right recovery code: its count starts again.
+    pub(super) async fn recovery_code_right(&self, account: &Account) -> Result<()> {
+        let key = ThrottleKey::recovery(account.id);
+        Ok(self.store.clear_throttle(key.as_str()).await?)
+    }
+}
