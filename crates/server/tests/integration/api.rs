@@ -10,6 +10,7 @@ mod enrollment;
 mod forward_auth;
 mod journeys;
 mod locales;
+mod lockout_attacks;
 mod mail;
 mod messages;
 mod oidc;
