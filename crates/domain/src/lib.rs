@@ -13,13 +13,15 @@ pub mod device;
 pub mod enrollment;
 pub mod error;
 pub mod factor;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod language;
 pub mod lockout;
 pub mod mail;
 pub mod oidc;
+pub mod passkey;
 pub mod password;
 pub mod policy;
-pub mod passkey;
 pub mod recovery;
 pub mod secret_box;
 pub mod service;

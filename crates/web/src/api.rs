@@ -10,11 +10,13 @@ mod auth;
 mod bodies;
 mod contract;
 mod enroll;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod json;
 mod me;
+mod passkey_login;
 mod password;
 mod support;
-mod passkey_login;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
@@ -33,10 +35,10 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::second_factor))
         .routes(routes!(auth::send_sms))
         .routes(routes!(auth::logout))
-        .routes(routes!(password::forgot))
-        .routes(routes!(password::reset))
         .routes(routes!(passkey_login::options))
         .routes(routes!(passkey_login::sign_in))
+        .routes(routes!(password::forgot))
+        .routes(routes!(password::reset))
         .routes(routes!(enroll::secure))
         .routes(routes!(enroll::secure_code))
         .routes(routes!(enroll::secure_resend))
@@ -45,10 +47,10 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(me::me))
         .routes(routes!(me::app::begin_totp))
         .routes(routes!(me::app::confirm_totp))
-        .routes(routes!(me::sms::begin_sms))
-        .routes(routes!(me::sms::resend_sms))
         .routes(routes!(me::passkey::begin_passkey))
         .routes(routes!(me::passkey::confirm_passkey))
+        .routes(routes!(me::sms::begin_sms))
+        .routes(routes!(me::sms::resend_sms))
         .routes(routes!(me::sms::confirm_sms))
         .routes(routes!(me::remove_factor))
         .routes(routes!(me::new_recovery_codes))

@@ -8,6 +8,8 @@ pub mod dates;
 mod error;
 mod extract;
 mod forward_auth;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 pub mod i18n;
 pub mod local_return;
@@ -130,12 +132,12 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
         .route("/auth/request", get(forward_auth::request))
         .route("/auth/forward", get(forward_auth::forward))
         .route("/static/style.css", get(pages::stylesheet))
+        .route("/static/passkey.js", get(pages::passkey::script))
         .merge(pages::routes())
         .merge(oidc::routes())
         .merge(oidc_flow::routes(&app))
         .nest("/api/v1", api::routes())
         .fallback(pages::not_found)
-        .route("/static/passkey.js", get(pages::passkey::script))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(move |r: axum::response::Response| {
             let domain = cookie_domain.clone();
@@ -152,13 +154,13 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
             HeaderValue::from_static("nosniff"),
         ))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        // Scripts only from our own files (the passkey buttons), never inline; they
+        // call our own API only.
         // No `form-action 'self'`: browsers apply it to the redirects after a form
         // post too, and the code form's redirect chain ends at a portal's
         // redirect_uri (OIDC) or a forward-auth origin, which it would block.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-        // Scripts only from our own files (the passkey buttons), never inline; they
-        // call our own API only.
             HeaderValue::from_static(
                 "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
             ),

@@ -3,11 +3,13 @@
 mod account;
 mod admin;
 mod enroll;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod login;
 mod outbox;
+pub(crate) mod passkey;
 mod password;
 mod step;
-pub(crate) mod passkey;
 mod steps;
 mod support;
 
@@ -43,9 +45,9 @@ pub fn routes() -> Router<AppState> {
             get(login::recovery_form).post(login::recovery_submit),
         )
         .route("/login/sms", post(login::send_sms))
+        .route("/login/passkey", post(passkey::sign_in))
         .route("/logout", post(login::logout))
         .route(
-        .route("/login/passkey", post(passkey::sign_in))
             "/password/forgot",
             get(password::forgot_form).post(password::forgot_submit),
         )
@@ -86,6 +88,7 @@ pub fn routes() -> Router<AppState> {
             "/account/2fa/enable",
             get(account::enable_form).post(account::enable_submit),
         )
+        .route("/account/2fa/passkey", get(account::passkey_form))
         .route(
             "/account/2fa/setup/{id}",
             get(account::setup_page).post(account::setup_submit),
