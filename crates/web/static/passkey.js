@@ -217,6 +217,12 @@
     });
   }
 
+  document.querySelectorAll("[data-passkey-choice]").forEach(function (e) {
+    e.hidden = false;
+  });
+  document.querySelectorAll("[data-passkey-nojs]").forEach(function (e) {
+    e.hidden = true;
+  });
   document.querySelectorAll("form[data-passkey]").forEach(function (form) {
     if (form.getAttribute("data-passkey") === "register") setUpRegister(form);
     else setUpSignIn(form);

@@ -2,11 +2,13 @@
 //! authenticator app or a phone, and removing a factor, have rooms of their own.
 
 pub(super) mod app;
+pub(super) mod passkey;
 pub(super) mod remove;
 pub(super) mod sms;
 
 pub(crate) use app::choose_again;
 pub use app::{enable_form, enable_submit, setup_page, setup_png, setup_submit};
+pub use passkey::passkey_form;
 pub use remove::{remove_form, remove_submit};
 pub use sms::{
     add_phone_form, add_phone_submit, sms_setup_page, sms_setup_resend, sms_setup_submit,

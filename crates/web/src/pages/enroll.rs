@@ -115,7 +115,7 @@ fn code_page(
     let (method, phone) = choice.kept();
     let extra = minijinja::context! {
         notice => notice, error => error, steps => Journey::Secure.bar(ctx.lang, At::Mail),
-        sms_offered => state.app.sms_offered(), method => method, phone => phone,
+        sms_offered => state.app.sms_offered(), passkey_offered => state.app.passkeys_available(), method => method, phone => phone,
     };
     form_page(state, ctx, jar, status, "secure_code.html", extra)
 }
@@ -133,6 +133,10 @@ async fn start_method(
 ) -> Result<Response, PageError> {
     let jar = set_session(jar, token, state.settings.secure_cookies);
     let via = steps::query(Some(journey));
+    if choice.method == "passkey" {
+        let to = format!("/account/2fa/passkey{via}");
+        return Ok((jar, Redirect::to(&to)).into_response());
+    }
     if choice.sms(state) {
         return Ok(
             match state
@@ -284,7 +288,7 @@ fn enroll_page(state: &AppState, ctx: &Ctx, jar: CookieJar, p: LinkPage<'_>) -> 
     let (method, phone) = p.choice.kept();
     let extra = minijinja::context! {
         action => format!("/enroll/{}", p.token), email => p.email, need_password => p.need_password,
-        error => p.error, method_error => p.method_error, sms_offered => state.app.sms_offered(),
+        error => p.error, method_error => p.method_error, sms_offered => state.app.sms_offered(), passkey_offered => state.app.passkeys_available(),
         method => method, phone => phone, steps => p.journey.bar(ctx.lang, At::Choose),
     };
     form_page(state, ctx, jar, status, "enroll.html", extra)

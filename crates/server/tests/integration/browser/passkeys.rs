@@ -11,7 +11,10 @@ use fantoccini::{Client, Locator};
 use serde_json::json;
 use tweestap_domain::account::Role;
 
-crate::on_both_backends!(a_passkey_registered_then_used_with_and_without_a_password,);
+crate::on_both_backends!(
+    a_passkey_registered_then_used_with_and_without_a_password,
+    a_passkey_chosen_in_the_set_up_journey,
+);
 
 /// Whether the element is shown (not `hidden`).
 async fn shown(c: &Client, css: &str) -> bool {
@@ -151,5 +154,101 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
     sign_out().await;
     wait_path(c, |p| p == "/login", "signed out").await;
     assert!(!shown(c, "#passkey-button").await);
+    j.finish().await;
+}
+
+/// Two-step verification required: after the password the method page offers the
+/// passkey next to the app (with JavaScript), and choosing it sets one up without
+/// asking the password again; then the person is signed in.
+async fn a_passkey_chosen_in_the_set_up_journey(backend: Backend) {
+    let Some(j) = Journey::start(backend).await else {
+        return;
+    };
+    let c = &j.c;
+    let base = j.url.replace("127.0.0.1", "localhost");
+    j.add("beheer@example.be", "Beheer", Role::Admin).await;
+    j.add("bo@example.be", "Bo Janssens", Role::User).await;
+    let admin = j
+        .server
+        .app
+        .account_by_email("beheer@example.be")
+        .await
+        .expect("admin");
+    j.server
+        .app
+        .update_policy(
+            &admin,
+            &json!({"roles": {"user": {"two_factor": "required"}}}),
+            &Default::default(),
+        )
+        .await
+        .expect("policy");
+    scripts(c, true).await;
+    cdp(c, "WebAuthn.enable", json!({})).await;
+    cdp(
+        c,
+        "WebAuthn.addVirtualAuthenticator",
+        json!({"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        }}),
+    )
+    .await;
+    c.goto(&format!("{base}/login")).await.expect("login");
+    fill(c, "#email", "bo@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/account/2fa/enable", "the method page").await;
+    // The script shows the choice once it ran (it is deferred).
+    let mut offered = false;
+    for _ in 0..100 {
+        if shown(c, "#method-passkey").await {
+            if let Ok(e) = c.find(Locator::Css("#method-passkey")).await {
+                if e.click().await.is_ok() && e.is_selected().await.unwrap_or(false) {
+                    offered = true;
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        offered,
+        "the passkey is offered with the app, and can be chosen"
+    );
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/account/2fa/passkey", "the passkey page").await;
+    assert!(
+        c.find(Locator::Css("#passkey-password")).await.is_err(),
+        "the password was just proven: not asked again"
+    );
+    fill(c, "#passkey-name", "werkpc").await;
+    click(c, "#passkey-add button[type=submit]").await;
+    // (The step bar names the recovery codes too: wait for the list itself.)
+    let mut codes = false;
+    for _ in 0..200 {
+        if shown(c, "#passkey-codes").await {
+            codes = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(codes, "the recovery codes are shown");
+    let listed = c
+        .find_all(Locator::Css("#passkey-codes li"))
+        .await
+        .expect("codes");
+    assert_eq!(listed.len(), 10);
+    click(c, "#passkey-codes a").await;
+    wait_path(c, |p| p == "/", "signed in").await;
+    wait_text(c, "Bo Janssens").await;
+    let kinds = j
+        .server
+        .app
+        .active_methods(admin.id)
+        .await
+        .expect("methods");
+    assert!(kinds.is_empty(), "the admin set nothing up");
     j.finish().await;
 }

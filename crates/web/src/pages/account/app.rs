@@ -43,7 +43,7 @@ pub async fn enable_form(
     };
     let journey = via.journey().unwrap_or(Journey::SignIn);
     let extra = minijinja::context! {
-        intro => intro, sms_offered => state.app.sms_offered(), via => journey.as_str(),
+        intro => intro, sms_offered => state.app.sms_offered(), passkey_offered => state.app.passkeys_available(), via => journey.as_str(),
         steps => journey.bar(ctx.lang, At::Choose),
     };
     (jar, page(&ctx, "choose_method.html", &csrf, false, extra)).into_response()
@@ -72,7 +72,7 @@ pub(crate) fn choose_again(
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let extra = minijinja::context! {
         intro => ctx.lang.t("choose_intro"), error => choice_problem_text(state, ctx.lang, e, phone), phone => phone.trim(),
-        method => "sms", method_error => true, sms_offered => state.app.sms_offered(),
+        method => "sms", method_error => true, sms_offered => state.app.sms_offered(), passkey_offered => state.app.passkeys_available(),
         via => journey.as_str(), steps => journey.bar(ctx.lang, At::Choose),
     };
     let page = page(ctx, "choose_method.html", &csrf, false, extra);
@@ -109,7 +109,8 @@ pub struct EnableForm {
     password: String,
     /// `mail`: send the link to the QR page; anything else: show it here.
     delivery: Option<String>,
-    /// The method chosen in an enrolment-only session: `totp` (default) or `sms`.
+    /// The method chosen in an enrolment-only session: `totp` (default), `sms` or
+    /// `passkey`.
     method: Option<String>,
     #[serde(default)]
     phone: String,
@@ -130,6 +131,10 @@ pub async fn enable_submit(
         via: f.via.clone().or(query.via),
     };
     let journey = via.journey();
+    if info.session.stage == SessionStage::Enrollment && f.method.as_deref() == Some("passkey") {
+        let to = format!("/account/2fa/passkey{}", steps::query(journey));
+        return Ok(Redirect::to(&to).into_response());
+    }
     if info.session.stage == SessionStage::Enrollment && f.method.as_deref() == Some("sms") {
         let token = session_token(&jar).ok_or_else(|| Leave::To(Redirect::to("/login")))?;
         let r = match state.app.begin_sms(&token, &f.phone, None, &ctx.req).await {
