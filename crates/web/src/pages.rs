@@ -3,8 +3,6 @@
 mod account;
 mod admin;
 mod enroll;
-#[doc(hidden)]
-pub(crate) mod fuzz;
 mod login;
 mod outbox;
 pub(crate) mod passkey;
