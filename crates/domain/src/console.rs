@@ -19,13 +19,8 @@ pub enum TwoFactorState {
 }
 
 impl TwoFactorState {
-    pub const ALL: [TwoFactorState; 5] = [
-        Self::None,
-        Self::App,
-        Self::Sms,
-        Self::Both,
-        Self::Passkey,
-    ];
+    pub const ALL: [TwoFactorState; 5] =
+        [Self::None, Self::App, Self::Sms, Self::Both, Self::Passkey];
 
     /// The state of an account with these kinds of factor (a passkey beside an app
     /// or SMS counts as that app or SMS).
@@ -203,8 +198,14 @@ mod tests {
     fn states() {
         assert_eq!(TwoFactorState::of(true, true, false), TwoFactorState::Both);
         assert_eq!(TwoFactorState::parse("sms"), Some(TwoFactorState::Sms));
-        assert_eq!(TwoFactorState::parse("passkey"), Some(TwoFactorState::Passkey));
-        assert_eq!(TwoFactorState::of(false, false, true), TwoFactorState::Passkey);
+        assert_eq!(
+            TwoFactorState::parse("passkey"),
+            Some(TwoFactorState::Passkey)
+        );
+        assert_eq!(
+            TwoFactorState::of(false, false, true),
+            TwoFactorState::Passkey
+        );
         assert_eq!(TwoFactorState::of(true, false, true), TwoFactorState::App);
         assert_eq!(TwoFactorState::parse("fax"), None);
     }
