@@ -220,7 +220,9 @@ impl PageError {
             }
             _ if matches!(e, Error::SmsRefused(_)) => "sms_rate_limited",
             _ if matches!(e, Error::SmsUnavailable) => "sms_unavailable",
-            _ if matches!(e, Error::TooManyRequests) => "error_too_many_requests",
+            _ if matches!(e, Error::TooManyRequests | Error::TooManyAttempts { .. }) => {
+                "error_too_many_requests"
+            }
             _ if matches!(e, Error::InvalidLink) => "link_invalid",
             _ if matches!(e, Error::LinkExpired) => "link_expired",
             _ if matches!(e, Error::LinkUsed) => "link_used",

@@ -461,6 +461,13 @@ pub async fn recovery_submit(
             StatusCode::UNAUTHORIZED,
             ctx.lang.t("recovery_failed").to_owned(),
         ),
+        // Too many wrong recovery codes: they have a lock of their own.
+        Err(Error::TooManyAttempts { retry_after }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            ctx.lang
+                .t("recovery_locked")
+                .replace("{when}", &when(&state, ctx.lang, retry_after)),
+        ),
         Err(e) => return Err(PageError::from_domain(e, ctx.lang).into()),
     };
     let extra = minijinja::context! { error => error };

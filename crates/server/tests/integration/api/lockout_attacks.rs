@@ -19,6 +19,7 @@ crate::on_both_backends!(
     fifty_wrong_passwords_in_parallel_at_sign_in,
     fifty_wrong_passwords_in_parallel_inside_a_session,
     fifty_wrong_recovery_codes_in_parallel_on_one_sign_in,
+    guessing_recovery_codes_on_the_page_says_when_to_try_again,
 );
 
 const AN: &str = "an@example.be";
@@ -44,6 +45,25 @@ fn client_at(app: &TestApp, n: u8) -> Client {
 async fn an_with_an_app(app: &TestApp) -> String {
     app.add_user(AN).await;
     app.client().enroll(app, AN).await.1
+}
+
+/// An with an authenticator app; returns her recovery codes.
+async fn an_with_recovery_codes(app: &TestApp) -> Vec<String> {
+    app.add_user(AN).await;
+    let c = app.client();
+    assert_eq!(c.login(AN, PASSWORD).await.body["state"], "authenticated");
+    let r = c
+        .post("/api/v1/me/factors/totp", json!({ "password": PASSWORD }))
+        .await;
+    let secret = r.body["secret"].as_str().expect("secret").to_owned();
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let r = c
+        .post(
+            &format!("/api/v1/me/factors/totp/{id}/confirm"),
+            json!({ "code": app.code(&secret) }),
+        )
+        .await;
+    serde_json::from_value(r.body["recovery_codes"].clone()).expect("codes")
 }
 
 /// Signs in with password and code at `c`, remembering that browser, then out.
@@ -331,23 +351,7 @@ async fn fifty_wrong_passwords_in_parallel_inside_a_session(backend: Backend) {
 /// the recovery codes' lock-out allows (five); a right one works once it ends.
 async fn fifty_wrong_recovery_codes_in_parallel_on_one_sign_in(backend: Backend) {
     let app = TestApp::start(backend).await;
-    app.add_user(AN).await;
-    let c = app.client();
-    assert_eq!(c.login(AN, PASSWORD).await.body["state"], "authenticated");
-    let r = c
-        .post("/api/v1/me/factors/totp", json!({ "password": PASSWORD }))
-        .await;
-    let secret = r.body["secret"].as_str().expect("secret").to_owned();
-    let id = r.body["id"].as_str().expect("id").to_owned();
-    let r = c
-        .post(
-            &format!("/api/v1/me/factors/totp/{id}/confirm"),
-            json!({ "code": app.code(&secret) }),
-        )
-        .await;
-    let codes: Vec<String> =
-        serde_json::from_value(r.body["recovery_codes"].clone()).expect("codes");
-
+    let codes = an_with_recovery_codes(&app).await;
     let c = app.client();
     assert_eq!(c.login(AN, PASSWORD).await.body["state"], "second_factor");
     let mut tasks = tokio::task::JoinSet::new();
@@ -394,4 +398,44 @@ async fn fifty_wrong_recovery_codes_in_parallel_on_one_sign_in(backend: Backend)
     app.clock.advance(Duration::seconds(61));
     let r = c.post("/api/v1/login/second-factor", body).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+/// On the page, the sixth wrong recovery code says when the next may be tried (in
+/// Dutch and English); a right one works once that time has come.
+async fn guessing_recovery_codes_on_the_page_says_when_to_try_again(backend: Backend) {
+    use crate::kit::{page, submit};
+    let app = TestApp::start(backend).await;
+    let codes = an_with_recovery_codes(&app).await;
+    for lang in ["nl", "en"] {
+        let c = app.client_in(Some(lang));
+        let (_, login) = page(&c, "/login").await;
+        let fields = [("email", AN), ("password", PASSWORD)];
+        let r = submit(&c, &login, "/login", &fields).await;
+        assert_eq!(r.2.as_deref(), Some("/login/code"), "{}", r.1);
+        let (_, mut html) = page(&c, "/login/recovery").await;
+        for i in 0..5 {
+            let r = submit(&c, &html, "/login/recovery", &[("code", "aaaaa-bbbbb")]).await;
+            assert_eq!(r.0, 401, "try {i}: {}", r.1);
+            html = r.1;
+        }
+        let r = submit(&c, &html, "/login/recovery", &[("code", &codes[0])]).await;
+        assert_eq!(r.0, 429, "{}", r.1);
+        // "om 9:01 (over 1 minuut)": the time of day the lock ends, rounded up.
+        let t = app.clock_now() + 60;
+        let t = t + (60 - t.rem_euclid(60)) % 60;
+        let t = chrono::DateTime::from_timestamp(t, 0).expect("a time");
+        let at = tweestap_web::dates::time(tweestap_web::dates::DEFAULT_TIME_ZONE, t);
+        let said = if lang == "nl" {
+            format!(
+                "Te veel foute herstelcodes. Je kunt het opnieuw proberen om {at} (over 1 minuut)."
+            )
+        } else {
+            format!("Too many wrong recovery codes. You can try again at {at} (in 1 minute).")
+        };
+        assert!(r.1.contains(&said), "{said}: {}", r.1);
+        app.clock.advance(Duration::seconds(61));
+        let code = if lang == "nl" { &codes[0] } else { &codes[1] };
+        let r = submit(&c, &r.1, "/login/recovery", &[("code", code)]).await;
+        assert_eq!(r.2.as_deref(), Some("/"), "{}", r.1);
+    }
 }
