@@ -95,8 +95,7 @@ pub struct RolloutCounts {
     pub app: u64,
     pub sms: u64,
     pub both: u64,
-    /// A passkey only. Not (yet) kept in the daily series: the day's row keeps the
-    /// four counts above.
+    /// A passkey only.
     pub passkey: u64,
 }
 

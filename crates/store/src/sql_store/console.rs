@@ -295,17 +295,19 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
         let c = d.counts;
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let q = query(
-            "INSERT INTO rollout_days (day, role, without, app_only, sms_only, app_sms)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO rollout_days (day, role, without, app_only, sms_only, app_sms, passkey_only)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (day, role) DO UPDATE SET without = excluded.without,
-               app_only = excluded.app_only, sms_only = excluded.sms_only, app_sms = excluded.app_sms",
+               app_only = excluded.app_only, sms_only = excluded.sms_only, app_sms = excluded.app_sms,
+               passkey_only = excluded.passkey_only",
         )
         .bind(date_text(d.day))
         .bind(d.role.as_str())
         .bind(n(c.none))
         .bind(n(c.app))
         .bind(n(c.sms))
-        .bind(n(c.both));
+        .bind(n(c.both))
+        .bind(n(c.passkey));
         self.db().run(q).await
     }
 
@@ -323,7 +325,7 @@ impl<B: Backend> ConsoleStore for SqlStore<B> {
                         app: count(r.int("app_only")?),
                         sms: count(r.int("sms_only")?),
                         both: count(r.int("app_sms")?),
-                        passkey: 0,
+                        passkey: count(r.int("passkey_only")?),
                     },
                 })
             })

@@ -5,6 +5,7 @@
 use crate::kit::passkey::SoftKey;
 use crate::kit::{stored_texts, Backend, Client, TestApp, PASSWORD};
 use serde_json::{json, Value};
+use tweestap_domain::store::prelude::*;
 
 crate::on_both_backends!(
     registering_a_passkey_and_using_it_as_the_second_factor,
@@ -15,6 +16,7 @@ crate::on_both_backends!(
     a_removed_passkey_no_longer_signs_in,
     the_policy_decides_who_may_sign_in_without_a_password,
     a_support_reset_voids_passkeys,
+    a_passkey_only_account_counts_in_the_roll_out,
 );
 
 /// Signs `email` in with the password and registers a passkey named `name`.
@@ -323,4 +325,49 @@ async fn a_support_reset_voids_passkeys(backend: Backend) {
     );
     let kinds = stored_texts(&app, "SELECT kind FROM factors").await;
     assert!(kinds.is_empty(), "the reset voided every factor: {kinds:?}");
+}
+
+/// The console counts an account whose only factor is a passkey as protected, today
+/// and in the daily series it keeps.
+async fn a_passkey_only_account_counts_in_the_roll_out(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    with_passkey(&app, "ines@tweestad.example", "laptop").await;
+    app.add_user("jan@tweestad.example").await;
+    let counts = app.engine().two_factor_counts().await.expect("counts");
+    let users = counts
+        .iter()
+        .find(|(r, _)| *r == tweestap_domain::account::Role::User)
+        .map(|(_, c)| *c)
+        .expect("users");
+    assert_eq!((users.passkey, users.none, users.total()), (1, 1, 2));
+    assert_eq!(users.with_two_factor(), 1);
+    app.engine().record_rollout_day().await.expect("day");
+    let today = app.engine().now().date_naive();
+    let days = app
+        .engine()
+        .store()
+        .rollout_days(today)
+        .await
+        .expect("series");
+    let kept = days
+        .iter()
+        .find(|d| d.role == tweestap_domain::account::Role::User)
+        .expect("today's row");
+    assert_eq!(kept.counts, users, "the day keeps the passkey-only account");
+    let listed = app
+        .engine()
+        .store()
+        .list_accounts_page(
+            &tweestap_domain::console::AccountFilter {
+                two_factor: Some(tweestap_domain::console::TwoFactorState::Passkey),
+                ..Default::default()
+            },
+            &[],
+            None,
+            10,
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].account.email.as_str(), "ines@tweestad.example");
 }
