@@ -25,6 +25,7 @@ mod password;
 mod password_flood;
 mod policy;
 mod refusals;
+mod secret_leaks;
 mod slow_clients;
 mod sms;
 mod support_reset;
