@@ -13,6 +13,8 @@ pub mod device;
 pub mod enrollment;
 pub mod error;
 pub mod factor;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod language;
 pub mod lockout;
 pub mod mail;

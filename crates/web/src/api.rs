@@ -10,6 +10,8 @@ mod auth;
 mod bodies;
 mod contract;
 mod enroll;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod json;
 mod me;
 mod passkey_login;

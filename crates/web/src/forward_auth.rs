@@ -27,6 +27,15 @@ pub const RETURN_COOKIE: &str = "tweestap_return";
 /// `url` when it is an absolute http(s) URL on an allowed host, or on the host of
 /// this server's public URL.
 pub(crate) fn allowed_return(state: &AppState, url: &str) -> Option<String> {
+    allowed_return_to(
+        &state.settings.public_url,
+        &state.settings.return_hosts,
+        url,
+    )
+}
+
+/// [`allowed_return`] for a `public_url` and `[forward_auth] return_hosts`.
+pub fn allowed_return_to(public_url: &str, return_hosts: &[String], url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     if !matches!(parsed.scheme(), "https" | "http")
         || !parsed.username().is_empty()
@@ -34,12 +43,10 @@ pub(crate) fn allowed_return(state: &AppState, url: &str) -> Option<String> {
     {
         return None;
     }
-    let public = url::Url::parse(&state.settings.public_url).ok();
+    let public = url::Url::parse(public_url).ok();
     let origin = parsed.origin();
     let allowed = public.as_ref().is_some_and(|p| p.origin() == origin)
-        || state
-            .settings
-            .return_hosts
+        || return_hosts
             .iter()
             .flat_map(|h| return_origins(h, public.as_ref()))
             .any(|o| o == origin);
@@ -72,17 +79,20 @@ fn return_origins(entry: &str, public: Option<&url::Url>) -> Vec<url::Origin> {
 /// Remembers a valid `rd` for after the sign-in.
 pub(crate) fn remember_return(state: &AppState, jar: CookieJar, rd: Option<&str>) -> CookieJar {
     match rd.and_then(|rd| allowed_return(state, rd)) {
-        Some(url) => jar.add(
-            Cookie::build((RETURN_COOKIE, url))
-                .path("/")
-                .http_only(true)
-                .secure(state.settings.secure_cookies)
-                .same_site(SameSite::Lax)
-                .max_age(time::Duration::minutes(15))
-                .build(),
-        ),
+        Some(url) => jar.add(return_cookie(url, state.settings.secure_cookies)),
         None => jar,
     }
+}
+
+/// The cookie that keeps an allowed return URL for after the sign-in.
+pub fn return_cookie(url: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((RETURN_COOKIE, url))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::minutes(15))
+        .build()
 }
 
 /// Whether a return URL (still allowed) is pending.

@@ -8,6 +8,8 @@ pub mod dates;
 mod error;
 mod extract;
 mod forward_auth;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 pub mod i18n;
 pub mod local_return;

@@ -8,7 +8,7 @@
 
 mod authorize;
 mod choices;
-mod client_auth;
+pub(crate) mod client_auth;
 mod introspection;
 mod logout;
 mod par;
@@ -90,7 +90,7 @@ fn enc(s: &str) -> String {
 }
 
 /// `uri` with the query parameters added (it may have a query already).
-fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
     let mut u = uri.to_owned();
     let mut sep = if uri.contains('?') { '&' } else { '?' };
     for (k, v) in params {

@@ -3,6 +3,8 @@
 mod account;
 mod admin;
 mod enroll;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod login;
 mod outbox;
 pub(crate) mod passkey;

@@ -37,7 +37,7 @@ pub(super) fn oauth_error(e: &OidcError) -> Response {
 
 /// `client_secret_basic` credentials: base64 of `urlencoded(id):urlencoded(secret)`.
 /// `None`: no Basic header; `Some(None)`: a malformed one.
-fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
+pub fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -66,6 +66,19 @@ pub(super) async fn authenticated_client(
     headers: &HeaderMap,
     f: &HashMap<String, String>,
 ) -> Result<OidcClient, OidcError> {
+    let (client_id, secret) = presented_credentials(headers, f)?;
+    state
+        .app
+        .authenticate_client(&client_id, secret.as_deref(), &ctx.req)
+        .await
+}
+
+/// The client id and secret a request presents (Basic or in the form), or why
+/// they cannot be taken.
+pub fn presented_credentials(
+    headers: &HeaderMap,
+    f: &HashMap<String, String>,
+) -> Result<(String, Option<String>), OidcError> {
     let p = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let refuse = |error: &'static str, why: &str| Err(OidcError::new(error, why));
     let (client_id, secret) = match (basic_credentials(headers), p("client_secret")) {
@@ -84,8 +97,5 @@ pub(super) async fn authenticated_client(
             None => return refuse("invalid_client", "client authentication failed"),
         },
     };
-    state
-        .app
-        .authenticate_client(&client_id, secret.as_deref(), &ctx.req)
-        .await
+    Ok((client_id, secret))
 }
