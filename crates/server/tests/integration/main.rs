@@ -15,4 +15,5 @@ mod cluster;
 mod kit;
 mod moving;
 mod nginx;
+mod security;
 mod sms_gateways;

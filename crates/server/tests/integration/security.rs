@@ -1,0 +1,6 @@
+//! The security suite (issue 18, item 2): one test per threat class, named after the
+//! threat, on SQLite and PostgreSQL. Where a threat concerns "every route", the
+//! routes are found by enumerating the router (the OpenAPI document for the API, the
+//! router's source for the pages), never from a hand-written list.
+
+mod routes;
