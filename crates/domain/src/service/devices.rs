@@ -1,11 +1,13 @@
 //! Remembered devices ("skip the code on this browser for 7 days") and recovery
 //! codes (for when the phone is lost).
 
+use super::password_check::{locking_attempt, seconds_until};
 use super::Tweestap;
 use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::device::{label_from_user_agent, RememberedDevice};
 use crate::error::{Error, Result};
+use crate::lockout::throttle::ThrottleKey;
 use crate::mail::Notice;
 use crate::recovery::{new_recovery_code, normalise_recovery_code, RECOVERY_CODES};
 use crate::session::SessionStage;
@@ -197,5 +199,60 @@ impl Tweestap {
         self.send_notice(&account, Notice::RecoveryCodeUsed { remaining }, ctx)
             .await?;
         Ok(new)
+    }
+
+    // ---- their throttle -----------------------------------------------------------
+
+    /// Takes one recovery-code attempt of `account` before its code is checked: the
+    /// count, or `TooManyAttempts` while they are locked. Recovery codes have a
+    /// count of their own, so they still work while the app's code step is locked.
+    async fn take_recovery_attempt(&self, account: &Account, ctx: &RequestContext) -> Result<u32> {
+        let now = self.clock.now();
+        let policy = &self.settings.lockout;
+        let key = ThrottleKey::recovery(account.id);
+        let attempt = locking_attempt(&key, Some(account.id), now, policy);
+        if let Some(count) = self.store.take_attempt(&attempt).await? {
+            return Ok(count);
+        }
+        let until = self.store.throttle_state(key.as_str()).await?;
+        let detail = Some("recovery code: locked".to_owned());
+        self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail)
+            .await?;
+        let until = until.and_then(|s| s.locked_until);
+        Err(Error::TooManyAttempts {
+            retry_after: seconds_until(until, now),
+        })
+    }
+
+    /// A wrong recovery code: at the threshold its count locks for the full length.
+    async fn recovery_code_wrong(
+        &self,
+        account: &Account,
+        failures: u32,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let Some(until) = self.settings.lockout.lock_until(failures, self.clock.now()) else {
+            return Ok(());
+        };
+        let key = ThrottleKey::recovery(account.id);
+        self.store.lock_throttle(key.as_str(), until).await?;
+        let detail = format!(
+            "scope=recovery failures={failures} until={}",
+            until.to_rfc3339()
+        );
+        self.audit(
+            AuditEvent::CodeLockedOut,
+            Some(account),
+            None,
+            ctx,
+            Some(detail),
+        )
+        .await
+    }
+
+    /// A right recovery code: its count starts again.
+    async fn recovery_code_right(&self, account: &Account) -> Result<()> {
+        let key = ThrottleKey::recovery(account.id);
+        Ok(self.store.clear_throttle(key.as_str()).await?)
     }
 }

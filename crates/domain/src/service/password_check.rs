@@ -1,7 +1,7 @@
-//! Every check of a password (sign-in, confirmations in a session, QR links) and of
-//! a recovery code, each throttled as `lockout::throttle` describes: an attempt is
-//! taken before the answer is known, in one statement per throttle, so requests in
-//! parallel check no more than the throttles allow.
+//! Every check of a password (sign-in, confirmations in a session, QR links), each
+//! throttled as `lockout::throttle` describes: an attempt is taken before the answer
+//! is known, in one statement per throttle, so requests in parallel check no more
+//! than the throttles allow. (Recovery codes take theirs in `devices`.)
 
 use super::Tweestap;
 use crate::account::{Account, AccountId, Email};
@@ -9,6 +9,7 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::lockout::throttle::{ClientAddress, ThrottleKey};
 use crate::lockout::LockoutPolicy;
+use crate::session::Session;
 use crate::store::Attempt;
 use crate::token::{Token, TokenHash};
 use chrono::{DateTime, Utc};
@@ -71,7 +72,7 @@ enum Gate {
 }
 
 /// An attempt of a throttle that locks as `policy` says (and never starts over).
-fn locking_attempt<'k>(
+pub(super) fn locking_attempt<'k>(
     key: &'k ThrottleKey,
     account: Option<AccountId>,
     now: DateTime<Utc>,
@@ -88,7 +89,7 @@ fn locking_attempt<'k>(
 }
 
 /// Seconds from `now` until `until`, at least 1.
-fn seconds_until(until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
+pub(super) fn seconds_until(until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
     until.map_or(1, |u| (u - now).num_seconds().max(1))
 }
 
@@ -119,10 +120,9 @@ impl Tweestap {
             Ok(e) => self.store.account_by_email(&e).await?,
             Err(_) => None,
         };
-        let channel = match &account {
-            Some(a) => self.proven_browser(a, device, signed_in).await?,
-            None => None,
-        };
+        let channel = self
+            .proven_browser(account.as_ref(), device, signed_in)
+            .await?;
         let channel = channel.unwrap_or_else(|| self.open_channel(account.as_ref(), email, ctx));
         let what = "sign-in";
         let gate = self
@@ -251,23 +251,32 @@ impl Tweestap {
     }
 
     /// The browser's own throttle when it proves it is the person's: a valid
-    /// remembered device of `account`, or a valid session of it.
+    /// remembered device of `account`, or a valid session of it. What the browser
+    /// carries is looked up whether or not the account exists, so the time taken
+    /// tells nothing.
     async fn proven_browser(
         &self,
-        account: &Account,
+        account: Option<&Account>,
         device: Option<&str>,
         signed_in: Option<&Token>,
     ) -> Result<Option<Channel>> {
-        if let Some(d) = self.remembered(account, device).await? {
-            return Ok(Some(Channel::Exempt(
-                ThrottleKey::device(d.id),
-                Scope::Device,
-            )));
+        let device = match device.and_then(Token::from_client) {
+            Some(t) => self.store.device_by_token(&t.hash()).await?,
+            None => None,
+        };
+        let session = match signed_in {
+            Some(t) => self.store.session(&t.hash()).await?,
+            None => None,
+        };
+        let Some(account) = account else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if let Some(d) = device.filter(|d| d.account_id == account.id && d.expires_at > now) {
+            let key = ThrottleKey::device(d.id);
+            return Ok(Some(Channel::Exempt(key, Scope::Device)));
         }
-        match signed_in {
-            Some(t) => self.session_channel(account, &t.hash()).await,
-            None => Ok(None),
-        }
+        Ok(self.own_session(account, session))
     }
 
     /// The session's own throttle, when `hash` names a valid session of `account`.
@@ -276,13 +285,16 @@ impl Tweestap {
         account: &Account,
         hash: &TokenHash,
     ) -> Result<Option<Channel>> {
+        let session = self.store.session(hash).await?;
+        Ok(self.own_session(account, session))
+    }
+
+    /// The throttle of `session` when it is a valid session of `account`.
+    fn own_session(&self, account: &Account, session: Option<Session>) -> Option<Channel> {
         let now = self.clock.now();
-        Ok(self
-            .store
-            .session(hash)
-            .await?
+        session
             .filter(|s| s.account_id == account.id && !self.settings.sessions.is_expired(s, now))
-            .map(|s| Channel::Exempt(ThrottleKey::session(&s.sid), Scope::Session)))
+            .map(|s| Channel::Exempt(ThrottleKey::session(&s.sid), Scope::Session))
     }
 
     /// The throttles of anyone: the account from this client address (an unknown
@@ -511,64 +523,5 @@ impl Tweestap {
                 .await?;
         }
         Ok(())
-    }
-
-    // ---- recovery codes ---------------------------------------------------------
-
-    /// Takes one recovery-code attempt of `account` before its code is checked: the
-    /// count, or `TooManyAttempts` while they are locked. Recovery codes have a
-    /// count of their own, so they still work while the app's code step is locked.
-    pub(super) async fn take_recovery_attempt(
-        &self,
-        account: &Account,
-        ctx: &RequestContext,
-    ) -> Result<u32> {
-        let now = self.clock.now();
-        let policy = &self.settings.lockout;
-        let key = ThrottleKey::recovery(account.id);
-        let attempt = locking_attempt(&key, Some(account.id), now, policy);
-        if let Some(count) = self.store.take_attempt(&attempt).await? {
-            return Ok(count);
-        }
-        let until = self.store.throttle_state(key.as_str()).await?;
-        let detail = Some("recovery code: locked".to_owned());
-        self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail)
-            .await?;
-        let until = until.and_then(|s| s.locked_until);
-        Err(Error::TooManyAttempts {
-            retry_after: seconds_until(until, now),
-        })
-    }
-
-    /// A wrong recovery code: at the threshold its count locks for the full length.
-    pub(super) async fn recovery_code_wrong(
-        &self,
-        account: &Account,
-        failures: u32,
-        ctx: &RequestContext,
-    ) -> Result<()> {
-        let Some(until) = self.settings.lockout.lock_until(failures, self.clock.now()) else {
-            return Ok(());
-        };
-        let key = ThrottleKey::recovery(account.id);
-        self.store.lock_throttle(key.as_str(), until).await?;
-        let detail = format!(
-            "scope=recovery failures={failures} until={}",
-            until.to_rfc3339()
-        );
-        self.audit(
-            AuditEvent::CodeLockedOut,
-            Some(account),
-            None,
-            ctx,
-            Some(detail),
-        )
-        .await
-    }
-
-    /// A right recovery code: its count starts again.
-    pub(super) async fn recovery_code_right(&self, account: &Account) -> Result<()> {
-        let key = ThrottleKey::recovery(account.id);
-        Ok(self.store.clear_throttle(key.as_str()).await?)
     }
 }

@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 crate::on_both_backends!(
     locking_a_person_out_knowing_only_their_address,
     throttling_tells_nothing_about_which_addresses_have_an_account,
+    a_strangers_guesses_do_not_stop_the_person_signed_in_at_the_same_address,
     guessing_many_accounts_from_one_address,
     guessing_one_password_from_many_addresses,
     fifty_wrong_passwords_in_parallel_at_sign_in,
@@ -145,6 +146,43 @@ async fn locking_a_person_out_knowing_only_their_address(backend: Backend) {
     assert!(throttled
         .iter()
         .all(|d| d.contains("sign-in; scope=account_address")));
+}
+
+/// A stranger guesses An's password at the address where An is signed in (an
+/// office behind one address): when a portal asks An for her password again
+/// (`prompt=login`), and when she confirms it to set up an app, her session counts
+/// on its own, so the stranger's throttle does not stop her.
+async fn a_strangers_guesses_do_not_stop_the_person_signed_in_at_the_same_address(
+    backend: Backend,
+) {
+    use crate::kit::{page, submit};
+    let app = TestApp::start(backend).await;
+    app.add_user(AN).await;
+    let an = client_at(&app, STRANGER);
+    let (_, login) = page(&an, "/login").await;
+    let r = submit(
+        &an,
+        &login,
+        "/login",
+        &[("email", AN), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.2.as_deref(), Some("/"), "{}", r.1);
+    let stranger = client_at(&app, STRANGER);
+    for _ in 0..11 {
+        assert_eq!(stranger.login(AN, "raden maar").await.status, 401);
+    }
+    assert_eq!(stranger.login(AN, PASSWORD).await.status, 401, "throttled");
+
+    let (_, again) = page(&an, "/login?prompt=login").await;
+    let fields = [("email", AN), ("password", PASSWORD), ("prompt", "login")];
+    let r = submit(&an, &again, "/login", &fields).await;
+    assert_eq!(r.2.as_deref(), Some("/"), "{}", r.1);
+    let r = an
+        .post("/api/v1/me/factors/totp", json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(stranger.login(AN, PASSWORD).await.status, 401, "still");
 }
 
 /// Eleven wrong passwords and then the right one, for an account and for an address
