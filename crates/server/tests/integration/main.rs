@@ -12,6 +12,7 @@ mod api;
 mod browser;
 mod cli;
 mod cluster;
+mod crash_safety;
 mod kit;
 mod moving;
 mod nginx;

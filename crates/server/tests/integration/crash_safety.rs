@@ -1,0 +1,160 @@
+//! Crash safety (issue 18, item 4): the `tweestap` binary killed with SIGKILL at
+//! random moments while clients sign in with app codes and recovery codes, set up
+//! apps and reset passwords through mailed links, and started again each time on
+//! the same data and port. Each client records what the server confirmed to it (a
+//! 2xx answer received) and what it sent without an answer; at the end every
+//! confirmation must hold, nothing unconfirmed may be half there, nothing used may
+//! work again, and every queued mail must have reached the SMTP sink — with the
+//! design's at-least-once: again only after a kill, with the same Message-ID.
+//!
+//! The seed of the random choices (kill delays, which client does what) is
+//! printed; `TWEESTAP_CRASH_SEED=<seed>` replays them (the timing still varies).
+
+mod checks;
+mod journeys;
+mod model;
+mod server;
+
+use crate::kit::{Backend, SmtpSink, PASSWORD};
+use model::{Account, Shared};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use server::{expire_dead_claims, password_hash, Installation};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+crate::on_both_backends!(killing_the_server_at_random_moments_loses_and_repeats_nothing);
+
+const CLIENTS: usize = 4;
+const ACCOUNTS_PER_CLIENT: usize = 10;
+/// Kills of a server that answers, each a few to a few hundred ms after it came up
+/// (besides those while it starts, and the last one before the checks).
+const KILLS: u32 = 50;
+
+async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend: Backend) {
+    let began = Instant::now();
+    let seed = std::env::var("TWEESTAP_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    let name = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres(_) => "PostgreSQL",
+    };
+    eprintln!("crash safety on {name}: TWEESTAP_CRASH_SEED={seed}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = SmtpSink::start().await;
+    let mut server = Installation::new(dir.path(), backend, &sink.url());
+    let emails: Vec<String> = (0..CLIENTS * ACCOUNTS_PER_CLIENT)
+        .map(|i| format!("persoon{i}@example.be"))
+        .collect();
+    let hash = password_hash(PASSWORD);
+    let mut csv = "email,name,role,password_hash,invite\n".to_owned();
+    for e in &emails {
+        csv.push_str(&format!("{e},Persoon,user,\"{hash}\",\n"));
+    }
+    server.import(&csv).await;
+    server.start(true).await;
+    let db = server.database().await;
+    let shared = Arc::new(Shared::new(server.url(), sink.received.clone()));
+    let clients: Vec<_> = emails
+        .chunks(ACCOUNTS_PER_CLIENT)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let accounts = chunk
+                .iter()
+                .map(|e| Account::new(e.clone(), PASSWORD))
+                .collect();
+            let seed = seed.wrapping_add(c as u64 + 1);
+            tokio::spawn(journeys::run(shared.clone(), accounts, seed))
+        })
+        .collect();
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut kills, mut kills_starting, mut claims_ended) = (0u32, 0u32, 0u64);
+    let chaos = Instant::now();
+    while kills < KILLS {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(3..=300))).await;
+        server.kill().await;
+        kills += 1;
+        shared.generation.fetch_add(1, SeqCst);
+        claims_ended += expire_dead_claims(&db).await;
+        if rng.gen_ratio(1, 8) {
+            // Killed again while it starts: migrations, keys, its first claims.
+            server.start(false).await;
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..=400))).await;
+            server.kill().await;
+            kills_starting += 1;
+            claims_ended += expire_dead_claims(&db).await;
+        }
+        server.start(true).await;
+    }
+    let chaos = chaos.elapsed();
+    shared.stop.store(true, SeqCst);
+    let mut per_client = Vec::new();
+    for c in clients {
+        per_client.push(c.await.expect("a client"));
+    }
+
+    // A last kill; then everything is checked on the server started after it.
+    server.kill().await;
+    kills += 1;
+    shared.generation.fetch_add(1, SeqCst);
+    claims_ended += expire_dead_claims(&db).await;
+    server.start(true).await;
+    let finals: Vec<_> = per_client
+        .into_iter()
+        .map(|mut accounts| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                for acc in &mut accounts {
+                    checks::journeys(&shared, acc).await;
+                }
+                accounts
+            })
+        })
+        .collect();
+    let mut accounts = Vec::new();
+    for f in finals {
+        accounts.extend(f.await.expect("the last journeys"));
+    }
+    checks::mail(&shared, &db, kills + kills_starting).await;
+    server.stop().await;
+    checks::database(&shared, &db, &accounts).await;
+    db.close().await;
+
+    eprintln!(
+        "crash safety on {name}: {kills} kills of a running server and {kills_starting} while \
+         starting in {:.1} s ({} starts), {claims_ended} mail claim(s) of killed processes \
+         ended as by their lease; {:.1} s in all",
+        chaos.as_secs_f64(),
+        server.starts,
+        began.elapsed().as_secs_f64()
+    );
+    for (what, n) in shared.counts() {
+        eprintln!("  {n:>5}  {what}");
+    }
+    for s in shared.surprises() {
+        eprintln!("  unexpected (no promise broken): {s}");
+    }
+    let violations = shared.violations();
+    assert!(
+        violations.is_empty(),
+        "TWEESTAP_CRASH_SEED={seed} on {name}: {} broken promise(s):\n{}\n--- stderr of the servers ---\n{}",
+        violations.len(),
+        violations.join("\n"),
+        server.stderr()
+    );
+    // The journeys did happen, under the kills.
+    for what in [
+        "set-ups confirmed",
+        "app sign-ins confirmed",
+        "password resets confirmed",
+        "recovery-code sign-ins confirmed",
+        "used app codes refused after a restart",
+        "requests sent without an answer",
+    ] {
+        assert!(shared.counted(what) > 0, "none: {what}");
+    }
+}
