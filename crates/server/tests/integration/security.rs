@@ -3,4 +3,8 @@
 //! routes are found by enumerating the router (the OpenAPI document for the API, the
 //! router's source for the pages), never from a hand-written list.
 
+mod cast;
+mod guessing;
+mod half_signed_in;
 mod routes;
+mod threat_kit;
