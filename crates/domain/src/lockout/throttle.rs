@@ -85,6 +85,11 @@ impl ThrottleKey {
         Self(format!("code:recovery:{account}"))
     }
 
+    /// The confirming code of an authenticator app being set up.
+    pub fn set_up(factor: uuid::Uuid) -> Self {
+        Self(format!("code:setup:{factor}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

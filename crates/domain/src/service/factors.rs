@@ -7,8 +7,10 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
+use crate::lockout::throttle::ThrottleKey;
 use crate::mail::{new_mail_id, NewMail, Notice};
 use crate::session::SessionStage;
+use crate::store::Attempt;
 use crate::totp;
 use uuid::Uuid;
 
@@ -116,6 +118,7 @@ impl Tweestap {
         let f = self.pending_factor(account, id).await?;
         let secret = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
         let now = self.clock.now();
+        let failures = self.take_set_up_attempt(account, id, ctx).await?;
         let Some(step) =
             self.settings
                 .totp
@@ -124,6 +127,7 @@ impl Tweestap {
             let detail = Some(format!("set-up of factor={id}"));
             self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail)
                 .await?;
+            self.set_up_code_wrong(account, id, failures, ctx).await?;
             return Err(Error::InvalidCode);
         };
         // The code that confirms the set-up cannot be used again to sign in.
@@ -133,6 +137,62 @@ impl Tweestap {
             return Err(Error::NotFound);
         }
         self.factor_confirmed(account, &f, &notice, ctx).await
+    }
+
+    /// Takes one attempt at the confirming code of the set-up `id` before it is
+    /// checked (in one statement, so parallel requests check no more than allowed):
+    /// the count, or `TooManyAttempts` while locked. Wrong codes lock as the code
+    /// step does (5, then 60 s doubling), with a count of their own per set-up.
+    async fn take_set_up_attempt(
+        &self,
+        account: &Account,
+        id: FactorId,
+        ctx: &RequestContext,
+    ) -> Result<u32> {
+        let now = self.clock.now();
+        let policy = &self.settings.lockout;
+        let key = ThrottleKey::set_up(id.0);
+        let attempt = Attempt {
+            key: key.as_str(),
+            account: Some(account.id),
+            now,
+            lock_at: Some((policy.max_failures, now + policy.base)),
+            cap: None,
+            restart_before: None,
+        };
+        if let Some(count) = self.store.take_attempt(&attempt).await? {
+            return Ok(count);
+        }
+        let detail = Some(format!("set-up of factor={id}: locked"));
+        self.audit(AuditEvent::CodeFailed, Some(account), None, ctx, detail)
+            .await?;
+        let state = self.store.throttle_state(key.as_str()).await?;
+        let until = state.and_then(|s| s.locked_until);
+        Err(Error::TooManyAttempts {
+            retry_after: until.map_or(1, |u| (u - now).num_seconds().max(1)),
+        })
+    }
+
+    /// A wrong confirming code: at the threshold the set-up locks for the full length.
+    async fn set_up_code_wrong(
+        &self,
+        account: &Account,
+        id: FactorId,
+        failures: u32,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let Some(until) = self.settings.lockout.lock_until(failures, self.clock.now()) else {
+            return Ok(());
+        };
+        let key = ThrottleKey::set_up(id.0);
+        self.store.lock_throttle(key.as_str(), until).await?;
+        let detail = format!(
+            "scope=set-up factor={id} failures={failures} until={}",
+            until.to_rfc3339()
+        );
+        let detail = Some(detail);
+        self.audit(AuditEvent::CodeLockedOut, Some(account), None, ctx, detail)
+            .await
     }
 
     /// The "a factor was added" mail, to be queued with the confirmation itself.

@@ -68,8 +68,9 @@ pub async fn begin_totp(
 ///
 /// Activates the factor started with `POST /me/factors/totp`. Spaces and dashes in
 /// the code are ignored; the confirming code cannot be used again to sign in. A
-/// wrong code is a 400 here (it is not a failed sign-in). With the account's first
-/// factor the answer carries `recovery_codes` (shown this once).
+/// wrong code is a 400 here (it is not a failed sign-in); five wrong codes lock this
+/// set-up as the code step locks (a minute, doubling), with a count of its own. With
+/// the account's first factor the answer carries `recovery_codes` (shown this once).
 #[utoipa::path(
     post, path = "/me/factors/totp/{id}/confirm", tag = "account", operation_id = "confirmTotp",
     params(("id" = String, Path, description = "The factor's id (a UUID); one that is not gives 404 `not_found`.")),
@@ -79,6 +80,7 @@ pub async fn begin_totp(
         (status = 200, description = "The factor, now active.", body = ConfirmedFactor),
         (status = 400, description = "`invalid_code`: the code is wrong.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such unconfirmed factor of this account.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: five wrong codes for this set-up; wait `retry_after` seconds.", body = ErrorBody),
     ),
 )]
 pub async fn confirm_totp(

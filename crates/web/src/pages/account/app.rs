@@ -351,6 +351,14 @@ pub async fn setup_submit(
                 &via,
             )
         }
+        // Too many wrong codes for this set-up: the page says when the next may go.
+        Err(Error::TooManyAttempts { retry_after }) => {
+            let pending = state.app.pending_totp(&info.account, id).await;
+            let e = pending.on_page(ctx.lang)?;
+            let when = crate::pages::login::when(&state, ctx.lang, retry_after);
+            let text = ctx.lang.t("code_locked").replace("{when}", &when);
+            setup_response(&state, &ctx, jar, &e, Some(&text), &via)
+        }
         Err(e) => Err(PageError::from_domain(e, ctx.lang)),
     }
 }
