@@ -26,6 +26,12 @@ pub fn local_path(next: &str) -> Option<String> {
         return None;
     }
     let mut out = url.path().to_owned();
+    // Dot segments and encoded dots ("/.//evil.example", "/a/..//evil.example",
+    // "/%2e//evil.example") resolve to a path that starts with "//", which a browser
+    // reads as another host.
+    if out.starts_with("//") {
+        return None;
+    }
     if let Some(q) = url.query() {
         out.push('?');
         out.push_str(q);
@@ -68,5 +74,25 @@ mod tests {
         // Control characters are dropped or encoded, never passed on.
         assert_eq!(local_path("/a\nb").as_deref(), Some("/ab"));
         assert_eq!(local_path("/a\0b").as_deref(), Some("/a%00b"));
+    }
+
+    /// Found by fuzzing (fuzz target redirect_next): dot segments that leave a path
+    /// starting with "//" sent the browser to another host.
+    #[test]
+    fn dot_segments_do_not_open_a_redirect() {
+        for bad in [
+            "/.//evil.example",
+            "/./\\evil.example",
+            "/x/..//evil.example",
+            "/%2e//evil.example",
+            "/.%2e//evil.example",
+            "/%2E%2E//evil.example",
+            "\n/.//evil.example",
+            "/././/evil.example/path?q=1",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+        assert_eq!(local_path("/./account").as_deref(), Some("/account"));
+        assert_eq!(local_path("/a/../b//c").as_deref(), Some("/b//c"));
     }
 }
