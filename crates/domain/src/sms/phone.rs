@@ -208,7 +208,42 @@ fn parse_lenient(
     if digits == 0 {
         return Err(PhoneError::NotANumber);
     }
-    phonenumber::parse(region, input).map_err(|e| match e {
+    let n = phonenumber::parse(region, input).map_err(parse_error(digits))?;
+    match region {
+        Some(region) => in_its_own_country(n, input, region),
+        None => Ok(n),
+    }
+}
+
+/// The library strips the *default region's* national prefix even from a number that
+/// names another country: "+49 170 …" read in the USA lost its "1" (national prefix
+/// there) and became "+49 70 …", another number. A number with another country's
+/// code is therefore read again under that country's own rules: from its digits after
+/// the `+` or the region's international prefix ("00", "011"), without a region.
+fn in_its_own_country(
+    n: phonenumber::PhoneNumber,
+    input: &str,
+    region: phonenumber::country::Id,
+) -> Result<phonenumber::PhoneNumber, PhoneError> {
+    let Some(meta) = DATABASE.by_id(region.as_ref()) else {
+        return Ok(n);
+    };
+    if n.code().value() == meta.country_code() {
+        return Ok(n);
+    }
+    let digits: String = input.chars().filter(char::is_ascii_digit).collect();
+    let after_idd = meta
+        .international_prefix()
+        .and_then(|re| re.find(&digits))
+        .filter(|m| m.start() == 0)
+        .map_or(digits.as_str(), |m| &digits[m.end()..]);
+    let count = after_idd.len();
+    phonenumber::parse(None, format!("+{after_idd}")).map_err(parse_error(count))
+}
+
+/// The library's parse errors in ours (`digits`: how many digits were typed).
+fn parse_error(digits: usize) -> impl Fn(phonenumber::ParseError) -> PhoneError {
+    move |e| match e {
         phonenumber::ParseError::NoNumber => {
             if digits < 6 {
                 PhoneError::TooShort
@@ -222,7 +257,7 @@ fn parse_lenient(
         }
         phonenumber::ParseError::TooLong => PhoneError::TooLong,
         phonenumber::ParseError::MalformedInteger(_) => PhoneError::NotANumber,
-    })
+    }
 }
 
 /// Why a number the metadata does not know is wrong: too short or too long for a
@@ -384,6 +419,33 @@ mod tests {
         assert!(is_known_region("nl"));
         assert!(!is_known_region("XX"));
         assert!(!is_known_region(""));
+    }
+
+    /// Found by fuzzing (fuzz target phone): an international number whose national
+    /// part starts with the default region's national prefix lost it ("1" in the USA,
+    /// "8" in Russia), so the number typed was not the number kept (or was refused).
+    #[test]
+    fn an_international_number_keeps_its_digits_whatever_the_region() {
+        for (region, typed, e164) in [
+            ("US", "+49 170 22970229", "+4917022970229"),
+            ("US", "011 49 170 22970229", "+4917022970229"),
+            ("US", "+86 138 0013 8000", "+8613800138000"),
+            ("US", "+20 100 123 4567", "+201001234567"),
+            ("RU", "+81 80 1234 5678", "+818012345678"),
+            ("RU", "810 81 80 1234 5678", "+818012345678"),
+        ] {
+            let n = PhoneNumber::parse(typed, region)
+                .unwrap_or_else(|e| panic!("{typed:?} in {region}: {e}"));
+            assert_eq!(n.e164(), e164, "{typed:?} in {region}");
+            let again = PhoneNumber::parse(e164, "DE").unwrap();
+            assert_eq!(again, n, "{typed:?}");
+        }
+        // The region's own numbers still drop their national prefix.
+        assert_eq!(
+            PhoneNumber::parse("1 201 555 0123", "US").unwrap().e164(),
+            "+12015550123"
+        );
+        assert_eq!(be("0470 12 34 56").unwrap().e164(), "+32470123456");
     }
 
     #[test]
