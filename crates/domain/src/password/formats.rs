@@ -6,6 +6,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
+use base64::Engine as _;
 use pbkdf2::Pbkdf2;
 use scrypt::Scrypt;
 
@@ -86,9 +87,19 @@ pub fn recognise(hash: &str) -> Result<HashFormat, HashFormatError> {
     };
     // Every verifier decodes the salt into 64 bytes; one that does not fit would
     // fail every sign-in.
-    salt.decode_b64(&mut [0u8; 64]).map_err(|e| malformed(&e))?;
+    let salt_len = salt
+        .decode_b64(&mut [0u8; 64])
+        .map_err(|e| malformed(&e))?
+        .len();
     match format {
         HashFormat::Argon2id | HashFormat::Argon2i | HashFormat::Argon2d => {
+            // Argon2 refuses to verify with a salt under 8 bytes.
+            if salt_len < argon2::MIN_SALT_LEN {
+                return Err(malformed(&format!(
+                    "the salt has {salt_len} bytes, Argon2 needs at least {}",
+                    argon2::MIN_SALT_LEN
+                )));
+            }
             let p = argon2::Params::try_from(&phc).map_err(|e| malformed(&e))?;
             if let Some(v) = phc.version {
                 argon2::Version::try_from(v).map_err(|e| malformed(&e))?;
@@ -136,6 +147,17 @@ fn check_bcrypt(hash: &str) -> Result<HashFormat, HashFormatError> {
     let parts: bcrypt::HashParts = hash
         .parse()
         .map_err(|e: bcrypt::BcryptError| HashFormatError::Malformed(name, e.to_string()))?;
+    // The salt and the hash must read as bcrypt's base64 (16 and 23 bytes), or every
+    // verification fails; the parser above only counts their characters.
+    let salt_and_hash = hash.rsplit('$').next().unwrap_or_default();
+    let (salt, digest) = salt_and_hash.split_at_checked(22).unwrap_or_default();
+    let decoded = |s: &str| bcrypt::BASE_64.decode(s).map_or(0, |b| b.len());
+    if decoded(salt) != 16 || decoded(digest) != 23 {
+        return Err(HashFormatError::Malformed(
+            name,
+            "the salt or the hash is not bcrypt's base64".into(),
+        ));
+    }
     let cost = parts.get_cost();
     if cost < *BCRYPT_COSTS.start() {
         return Err(HashFormatError::Malformed(name, format!("cost {cost}")));
@@ -328,6 +350,43 @@ mod tests {
             assert!(
                 matches!(r, Err(HashFormatError::TooCostly(..))),
                 "{costly}: {r:?}"
+            );
+        }
+    }
+
+    /// Found by fuzzing (fuzz target password_hash): an Argon2 hash with a salt under
+    /// 8 bytes was taken, and then no password could ever verify.
+    #[test]
+    fn an_argon2_hash_with_a_short_salt_is_refused() {
+        let short = "$argon2i$v=19$m=92,t=2,p=1$c2FsHbQ$hNHdaGFzaGhhc2hoYXNoaGFzaA";
+        let phc = PasswordHash::new(short).unwrap();
+        assert!(Argon2::default()
+            .verify_password(PW.as_bytes(), &phc)
+            .is_err());
+        assert!(
+            matches!(recognise(short), Err(HashFormatError::Malformed(..))),
+            "{:?}",
+            recognise(short)
+        );
+        let eight = "$argon2i$v=19$m=92,t=2,p=1$c2FsdHNhbHQ$hNHdaGFzaGhhc2hoYXNoaGFzaA";
+        assert_eq!(recognise(eight), Ok(HashFormat::Argon2i));
+    }
+
+    /// Found by fuzzing (fuzz target password_hash): a bcrypt hash with a character
+    /// outside bcrypt's base64 was taken, and then no password could ever verify.
+    #[test]
+    fn a_bcrypt_hash_that_cannot_verify_is_refused() {
+        let good = "$2y$04$SoZF7K4FDhIzs5AxWHnPnesoCdpB5pLiBE2nIo3ZzDZqqRh2JyZRe";
+        assert_eq!(recognise(good), Ok(HashFormat::Bcrypt));
+        for bad in [
+            "$2y$04$SoZF7K4FDhIzs5AxWHnPnesoCdpB5pLiBE2nIo3ZzD[qqRh2JyZRe",
+            "$2y$04$SoZF7K4FDhIzs5AxWHnP!esoCdpB5pLiBE2nIo3ZzDZqqRh2JyZRe",
+            "$2y$04$SoZF7K4FDhIzs5AxWHnPnesoCdpB5pLiBE2nIo3ZzDZqqRh2JyZR+",
+        ] {
+            assert!(bcrypt::verify(PW, bad).is_err(), "{bad}");
+            assert!(
+                matches!(recognise(bad), Err(HashFormatError::Malformed(..))),
+                "{bad}"
             );
         }
     }
