@@ -183,20 +183,22 @@ pub fn parse(file: &[u8]) -> ParsedImport {
         }
     };
     let mut first_line: HashMap<Email, u64> = HashMap::new();
+    let mut lines = Lines::new(file);
     loop {
-        let line = reader.position().line();
+        let before = reader.position().byte();
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 // Only broken input stops the reader (the reader is flexible and
                 // reads bytes); nothing after it can be trusted to be numbered right.
-                let line = e.position().map_or(line, |p| p.line());
-                out.errors.push(LineError::new(line, e.to_string()));
+                let at = e.position().map_or(before, |p| p.byte());
+                out.errors
+                    .push(LineError::new(lines.line_at(at), e.to_string()));
                 break;
             }
         }
-        let line = record.position().map_or(line, |p| start_line(file, p));
+        let line = lines.record_line(record.position().map_or(before, |p| p.byte()));
         match header.row(line, &record) {
             Ok(row) => match first_line.get(&row.email) {
                 Some(first) => out.errors.push(LineError::new(
@@ -214,18 +216,54 @@ pub fn parse(file: &[u8]) -> ParsedImport {
     out
 }
 
-/// The line a record starts on. The reader places a record at the blank lines it
-/// skipped before it; the file's own line breaks say where it really starts.
-fn start_line(file: &[u8], at: &csv::Position) -> u64 {
-    let from = usize::try_from(at.byte()).unwrap_or(usize::MAX);
-    let skipped = file
-        .get(from..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|b| matches!(b, b'\r' | b'\n'))
-        .filter(|b| **b == b'\n')
-        .count();
-    at.line() + skipped as u64
+/// Line numbers as an editor shows them: `\n`, `\r\n` and a lone `\r` each end a
+/// line. (The reader counts `\n` only, so in a file saved with a classic Mac's line
+/// ends, `\r`, every row would be on line 1.) Records come in order, so the count
+/// goes forward only.
+struct Lines<'f> {
+    file: &'f [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'f> Lines<'f> {
+    fn new(file: &'f [u8]) -> Self {
+        Self {
+            file,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the byte at `byte`.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let to = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.file.len());
+        while self.at < to {
+            let b = self.file[self.at];
+            let after_cr = self.at > 0 && self.file[self.at - 1] == b'\r';
+            if b == b'\r' || (b == b'\n' && !after_cr) {
+                self.line += 1;
+            }
+            self.at += 1;
+        }
+        self.line
+    }
+
+    /// The line a record starts on. The reader places a record at the blank lines
+    /// it skipped before it; the first byte after them is where it really starts.
+    fn record_line(&mut self, placed_at: u64) -> u64 {
+        let from = usize::try_from(placed_at).unwrap_or(usize::MAX);
+        let skipped = self
+            .file
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        self.line_at(placed_at.saturating_add(skipped as u64))
+    }
 }
 
 #[cfg(test)]
@@ -325,5 +363,22 @@ mod tests {
         // Windows line ends and blank lines count the same way.
         let p = parse(b"email,role\r\n\r\n\r\nan@example.be,root\r\nbo@example.be,boss");
         assert_eq!(lines(&p), vec![4, 5]);
+    }
+
+    /// Found by fuzzing (fuzz target account_import): with a classic Mac's line ends
+    /// (a lone CR) every row was reported on line 1, and two rows could share a line.
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_too() {
+        let p = parse(b"email,role\ran@example.be,user\r\rbo@example.be,boss\rcas@example.be,root");
+        assert_eq!(p.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(lines(&p), vec![4, 5]);
+        let p =
+            parse(b"email,role\nan@example.be,user\rbo@example.be,boss\r\nAN@example.be,user\n");
+        assert_eq!(lines(&p), vec![3, 4]);
+        assert!(
+            p.errors[1].message.contains("first on line 2"),
+            "{:?}",
+            p.errors
+        );
     }
 }
