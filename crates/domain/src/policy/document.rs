@@ -193,9 +193,10 @@ impl PolicyDocument {
                     "at least one method must be allowed",
                 ));
             }
-            let mut seen = r.methods.clone();
-            seen.dedup();
-            if seen.len() != r.methods.len() {
+            // Anywhere in the list, not only side by side (`dedup` would miss
+            // `["app", "sms", "app"]`).
+            let twice = (1..r.methods.len()).any(|i| r.methods[..i].contains(&r.methods[i]));
+            if twice {
                 return Err(problem(
                     &format!("roles.{name}.methods"),
                     "a method is listed twice",
@@ -332,5 +333,17 @@ mod tests {
             assert_eq!(e.field, field, "{patch}: {e}");
         }
         assert!(base().patched(&json!([1])).is_err());
+    }
+
+    /// Found by fuzzing (fuzz target policy): a method listed twice but not side by
+    /// side was taken.
+    #[test]
+    fn a_method_listed_twice_anywhere_is_refused() {
+        for methods in [json!(["app", "app"]), json!(["app", "sms", "app"])] {
+            let e = base()
+                .patched(&json!({"roles": {"admin": {"methods": methods}}}))
+                .expect_err("refused");
+            assert_eq!(e.field, "roles.admin.methods", "{e}");
+        }
     }
 }
