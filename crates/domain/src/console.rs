@@ -82,9 +82,13 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(self.0.as_bytes())
     }
 
+    /// The place a cursor from a client names; None when it cannot be one this list
+    /// gave: not base64url, or text no address has (control characters: a NUL would
+    /// also fail the PostgreSQL query with a server error).
     pub fn decode(s: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
-        String::from_utf8(bytes).ok().map(Self)
+        let text = String::from_utf8(bytes).ok()?;
+        (!text.chars().any(char::is_control)).then_some(Self(text))
     }
 }
 
@@ -191,6 +195,18 @@ mod tests {
         let c = Cursor("an+x@example.be".into());
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("%%%"), None);
+    }
+
+    /// Found by fuzzing (fuzz target console_cursor): a forged cursor could name text
+    /// with control characters, a NUL among them, which PostgreSQL refuses in a query
+    /// (a 500 instead of a 400).
+    #[test]
+    fn a_cursor_names_no_control_characters() {
+        for forged in ["AA", "Jj0H", "YQlh", "YQph"] {
+            assert_eq!(Cursor::decode(forged), None, "{forged}");
+        }
+        let c = Cursor("zoë+x@example.be".into());
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
     }
 
     #[test]
