@@ -140,10 +140,10 @@ impl Tweestap {
     }
 
     /// Sets a new password through a reset link. A weak password leaves the link
-    /// usable; otherwise the link is claimed atomically (once), and then the password
-    /// changes, the password failures and lock are cleared, every session and other
-    /// link of the account ends, and a notice is mailed. The second factor and the
-    /// code lock-out are untouched.
+    /// usable; otherwise, in one transaction, the link is claimed atomically (once),
+    /// the password changes, the password failures and lock are cleared, every
+    /// session and other link of the account ends, and a notice is queued. The
+    /// second factor and the code lock-out are untouched.
     pub async fn complete_password_reset(
         &self,
         token: &str,
@@ -173,25 +173,28 @@ impl Tweestap {
         let new_hash = self.hasher.hash(password).await?;
         let now = self.clock.now();
         let invite = self.store.password_reset_is_invite(&hash, now).await?;
-        if self.store.claim_password_reset(&hash, now).await? != Some(account.id) {
+        // A first password: no "your password was changed" notice to the person who
+        // just chose it.
+        let notice = if invite {
+            None
+        } else {
+            let changed = Notice::PasswordChanged;
+            Some(self.notice_mail(&account, new_mail_id(), changed, ctx).await?)
+        };
+        // The link is used and the password set in one transaction: a crash between
+        // them would leave the link used up and the old password.
+        if !self
+            .store
+            .use_password_reset(&hash, account.id, &new_hash, now, notice.as_ref())
+            .await?
+        {
             return self.reset_link_invalid(ctx, "used concurrently").await;
         }
-        if invite {
-            // A first password: no "your password was changed" notice to the person
-            // who just chose it.
-            self.store
-                .change_password(account.id, &new_hash, now, None)
-                .await?;
+        let Some(notice) = notice else {
             return self
                 .audit(AuditEvent::InviteAccepted, Some(&account), None, ctx, None)
                 .await;
-        }
-        let notice = self
-            .notice_mail(&account, new_mail_id(), Notice::PasswordChanged, ctx)
-            .await?;
-        self.store
-            .change_password(account.id, &new_hash, now, Some(&notice))
-            .await?;
+        };
         // Its sessions ended: the portals they reached are told.
         self.logout_wakeup.notify_one();
         self.audit(

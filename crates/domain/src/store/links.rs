@@ -44,6 +44,20 @@ pub trait LinkStore: Send + Sync + 'static {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AccountId>>;
+    /// Sets a new password through an open link of `account`, in one transaction:
+    /// the link is used (one conditional `UPDATE`, as [`Self::claim_password_reset`])
+    /// and the password changed with all that `AccountStore::change_password`
+    /// does, `notice` included. False, and nothing changed, when the link is not
+    /// open. A crash leaves the link open or the password changed, never a used
+    /// link with the old password.
+    async fn use_password_reset(
+        &self,
+        token_hash: &TokenHash,
+        account: AccountId,
+        password_hash: &str,
+        now: DateTime<Utc>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool>;
 
     /// Stores a new QR link and, in the same transaction, ends the account's other
     /// open links (`used_at = created_at`).

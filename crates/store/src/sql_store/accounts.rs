@@ -4,7 +4,7 @@ use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, contains_pattern, count, guard_columns, Columns};
-use crate::sql::{query, Exec};
+use crate::sql::{query, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId, Email};
@@ -232,32 +232,44 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         notice: Option<&NewMail>,
     ) -> StoreResult<()> {
         let mut tx = self.db().begin().await?;
-        let q = query(
-            "UPDATE accounts SET password_hash = $1, password_failures = 0, password_locked_until = NULL
-             WHERE id = $2",
-        )
-        .bind(password_hash)
-        .bind(account);
-        (&mut tx).execute(q).await?;
-        let q = query(
-            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-        )
-        .bind(at)
-        .bind(account);
-        (&mut tx).execute(q).await?;
-        for sql in [
-            "DELETE FROM sessions WHERE account_id = $1",
-            "DELETE FROM remembered_devices WHERE account_id = $1",
-            "DELETE FROM throttles WHERE account_id = $1 AND key LIKE 'password:%'",
-        ] {
-            (&mut tx).execute(query(sql).bind(account)).await?;
-        }
-        end_oidc_grants(&mut tx, account, at).await?;
-        if let Some(m) = notice {
-            insert_mail(&mut tx, m).await?;
-        }
+        set_password(&mut tx, account, password_hash, at, notice).await?;
         tx.commit().await
     }
+}
+
+/// [`AccountStore::change_password`] inside the caller's transaction.
+pub(super) async fn set_password(
+    mut tx: &mut Tx,
+    account: AccountId,
+    password_hash: &str,
+    at: DateTime<Utc>,
+    notice: Option<&NewMail>,
+) -> StoreResult<()> {
+    let q = query(
+        "UPDATE accounts SET password_hash = $1, password_failures = 0, password_locked_until = NULL
+         WHERE id = $2",
+    )
+    .bind(password_hash)
+    .bind(account);
+    tx.execute(q).await?;
+    let q = query(
+        "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+    )
+    .bind(at)
+    .bind(account);
+    tx.execute(q).await?;
+    for sql in [
+        "DELETE FROM sessions WHERE account_id = $1",
+        "DELETE FROM remembered_devices WHERE account_id = $1",
+        "DELETE FROM throttles WHERE account_id = $1 AND key LIKE 'password:%'",
+    ] {
+        tx.execute(query(sql).bind(account)).await?;
+    }
+    end_oidc_grants(tx, account, at).await?;
+    if let Some(m) = notice {
+        insert_mail(tx, m).await?;
+    }
+    Ok(())
 }
 
 /// `($1, …, $cols), (…)`: `rows` rows of `cols` parameters, numbered on.

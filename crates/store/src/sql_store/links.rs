@@ -1,6 +1,7 @@
 //! Mailed links: forgotten-password links and set-up (QR) links, and the support
 //! reset that issues one.
 
+use super::accounts::set_password;
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
@@ -75,6 +76,30 @@ impl<B: Backend> LinkStore for SqlStore<B> {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AccountId>> {
         self.claim_link("password_resets", token_hash, now).await
+    }
+
+    async fn use_password_reset(
+        &self,
+        token_hash: &TokenHash,
+        account: AccountId,
+        password_hash: &str,
+        now: DateTime<Utc>,
+        notice: Option<&NewMail>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.db().begin().await?;
+        let q = query(
+            "UPDATE password_resets SET used_at = $1
+             WHERE token_hash = $2 AND account_id = $3 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(&token_hash.0)
+        .bind(account);
+        if (&mut tx).execute(q).await? != 1 {
+            return Ok(false);
+        }
+        set_password(&mut tx, account, password_hash, now, notice).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn insert_enrollment_link(&self, l: &EnrollmentLink) -> StoreResult<()> {

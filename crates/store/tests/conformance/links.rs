@@ -7,6 +7,7 @@ conformance!(
     enrollment_links_claimed_once_and_superseded,
     support_reset_voids_factors_sessions_and_links,
     spent_links_and_sent_mail_purged,
+    a_reset_link_sets_its_password_in_one_step_or_not_at_all,
 );
 
 fn link(account: AccountId, hash: &str, created_at: DateTime<Utc>) -> EnrollmentLink {
@@ -155,4 +156,78 @@ async fn spent_links_and_sent_mail_purged(s: Dyn) {
         &counts.iter().find(|(k, _)| k == "queued").map(|(_, n)| *n),
         &Some(1),
     );
+}
+
+/// A reset link is used and the new password set in one transaction (with its
+/// notice), so a crash never leaves a used link and the old password: not someone
+/// else's link, not twice, not once expired, and of concurrent uses exactly one.
+async fn a_reset_link_sets_its_password_in_one_step_or_not_at_all(s: Dyn) {
+    use tweestap_domain::store::NewPasswordReset;
+    let a = account(&s, "an@example.be").await;
+    let other = account(&s, "bo@example.be").await;
+    let open = |hash: &str, at: DateTime<Utc>| NewPasswordReset {
+        token_hash: TokenHash(hash.into()),
+        account_id: a.id,
+        created_at: at,
+        expires_at: at + Duration::hours(1),
+        invite: false,
+    };
+    let notice = || NewMail {
+        account_id: Some(a.id),
+        notice: Notice::PasswordChanged,
+        ..mail("an@example.be", t0())
+    };
+    let hash_of = |id: AccountId| {
+        let s = s.clone();
+        async move { s.account_by_id(id).await.unwrap().unwrap().password_hash }
+    };
+    let changed = || {
+        let s = s.clone();
+        async move { s.mails_since(a.id, "password_changed", t0()).await.unwrap() }
+    };
+    let before = hash_of(a.id).await;
+    let link = open("r1", t0());
+    s.insert_password_reset(&link).await.unwrap();
+    let h = &link.token_hash;
+    let use_it = |account: AccountId, hash: &'static str, at: DateTime<Utc>| {
+        let (s, h, n) = (s.clone(), h.clone(), notice());
+        async move {
+            s.use_password_reset(&h, account, hash, at, Some(&n))
+                .await
+                .unwrap()
+        }
+    };
+    // Not for another account: nothing happens.
+    assert!(!use_it(other.id, "$argon2id$bo", t0()).await);
+    same(&hash_of(a.id).await, &before);
+    same(&changed().await, &0);
+    // Past its hour: nothing happens.
+    assert!(!use_it(a.id, "$argon2id$late", t0() + Duration::hours(2)).await);
+    same(&hash_of(a.id).await, &before);
+    // Used: the password and its notice together; then never again.
+    assert!(use_it(a.id, "$argon2id$new", t0()).await);
+    same(&hash_of(a.id).await, &"$argon2id$new".to_owned());
+    same(&changed().await, &1);
+    assert!(s.password_reset_account(h, t0()).await.unwrap().is_none());
+    assert!(!use_it(a.id, "$argon2id$again", t0()).await);
+    same(&hash_of(a.id).await, &"$argon2id$new".to_owned());
+    same(&changed().await, &1);
+    // Of ten concurrent uses of a new link exactly one sets its password.
+    let link = open("r2", t0() + Duration::minutes(1));
+    s.insert_password_reset(&link).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (s, h, n) = (s.clone(), link.token_hash.clone(), notice());
+        tasks.push(tokio::spawn(async move {
+            s.use_password_reset(&h, a.id, "$argon2id$raced", t0(), Some(&n))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    same(&won, &1);
+    same(&changed().await, &2);
 }
