@@ -179,7 +179,10 @@ impl Tweestap {
             None
         } else {
             let changed = Notice::PasswordChanged;
-            Some(self.notice_mail(&account, new_mail_id(), changed, ctx).await?)
+            Some(
+                self.notice_mail(&account, new_mail_id(), changed, ctx)
+                    .await?,
+            )
         };
         // The link is used and the password set in one transaction: a crash between
         // them would leave the link used up and the old password.

@@ -252,11 +252,10 @@ pub(super) async fn set_password(
     .bind(password_hash)
     .bind(account);
     tx.execute(q).await?;
-    let q = query(
-        "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-    )
-    .bind(at)
-    .bind(account);
+    let q =
+        query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+            .bind(at)
+            .bind(account);
     tx.execute(q).await?;
     for sql in [
         "DELETE FROM sessions WHERE account_id = $1",
