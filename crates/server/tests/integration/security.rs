@@ -4,7 +4,9 @@
 //! router's source for the pages), never from a hand-written list.
 
 mod cast;
+mod cross_site;
 mod guessing;
 mod half_signed_in;
 mod routes;
 mod threat_kit;
+mod telling_accounts_apart;
