@@ -9,4 +9,3 @@ mod guessing;
 mod half_signed_in;
 mod routes;
 mod threat_kit;
-mod telling_accounts_apart;
