@@ -41,8 +41,14 @@ impl FromRequestParts<AppState> for Ctx {
                     .and_then(|v| v.to_str().ok())
             })
             .flatten()
-            .and_then(|v| v.split(',').next())
-            .map(|s| s.trim().to_owned());
+            // The last entry is the one our proxy added (nginx's
+            // `$proxy_add_x_forwarded_for` appends); earlier ones are whatever the
+            // client sent, so a client cannot pick its own address (and escape the
+            // per-address throttles). Not an address: the TCP peer counts.
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_owned);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -12,6 +12,7 @@ crate::on_both_backends!(
     a_stolen_session_as_a_password_oracle,
     fifty_wrong_codes_in_parallel_on_one_sign_in,
     returning_to_another_port_or_scheme_of_an_allowed_portal,
+    choosing_ones_own_address_behind_the_proxy,
 );
 
 /// `/lang/en?next=...` only ever sends the browser to a page of tweestap: tabs,
@@ -323,5 +324,33 @@ async fn returning_to_another_port_or_scheme_of_an_allowed_portal(backend: Backe
                 "{rd} went to {to:?}"
             );
         }
+    }
+}
+
+/// Behind a trusted proxy, the client address is the one the proxy added (the last
+/// `X-Forwarded-For` entry): a client that sends its own header cannot pick the
+/// address the audit log and the per-address throttles see.
+async fn choosing_ones_own_address_behind_the_proxy(backend: Backend) {
+    let app = TestApp::start_configured(backend, |c| c.trust_forwarded_for = true).await;
+    let http = reqwest::Client::new();
+    for (header, seen) in [
+        ("198.51.100.1, 203.0.113.7", "203.0.113.7"),
+        ("203.0.113.8", "203.0.113.8"),
+        ("198.51.100.1, not-an-address", "127.0.0.1"),
+    ] {
+        let r = http
+            .post(format!("{}/api/v1/login", app.url))
+            .header("x-forwarded-for", header)
+            .json(&json!({"email": "niemand@tweestad.example", "password": "fout"}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 401);
+        let ips = crate::kit::stored_texts(
+            &app,
+            "SELECT ip FROM audit_log WHERE ip IS NOT NULL ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .await;
+        assert_eq!(ips, [seen], "{header}");
     }
 }
