@@ -174,7 +174,8 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let argon = self.argon.clone();
-        let pw = password.to_owned();
+        // The copy the hashing thread takes is wiped when it is done.
+        let pw = zeroize::Zeroizing::new(password.to_owned());
         self.run(move || hash_with(&argon, &pw)).await?
     }
 
@@ -184,7 +185,7 @@ impl PasswordHasher {
     /// against the dummy hash and answer false, taking the same time. `Busy` when the
     /// queue for hashing is full: nothing was checked.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
-        let pw = password.to_owned();
+        let pw = zeroize::Zeroizing::new(password.to_owned());
         let usable = hash.filter(|h| formats::recognise(h).is_ok());
         let known = usable.is_some();
         let h = usable

@@ -104,10 +104,11 @@ impl TotpParams {
     }
 }
 
-/// A fresh 160-bit secret (RFC 4226 recommends 160 bits).
-pub fn new_secret() -> Vec<u8> {
+/// A fresh 160-bit secret (RFC 4226 recommends 160 bits), wiped from memory when
+/// dropped.
+pub fn new_secret() -> zeroize::Zeroizing<Vec<u8>> {
     use rand::RngCore;
-    let mut s = vec![0u8; 20];
+    let mut s = zeroize::Zeroizing::new(vec![0u8; 20]);
     rand::rngs::OsRng.fill_bytes(&mut s);
     s
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::factor::FactorId;
 use crate::session_code::{new_code, CodePurpose, SessionCode};
 use crate::token::TokenHash;
+use zeroize::Zeroizing;
 
 /// What became of a typed one-time code (mailed or sent by SMS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +35,8 @@ impl Tweestap {
         account: AccountId,
         factor_id: Option<FactorId>,
         sends: u32,
-    ) -> Result<String> {
-        let code = new_code();
+    ) -> Result<Zeroizing<String>> {
+        let code = Zeroizing::new(new_code());
         let now = self.clock.now();
         self.store
             .put_session_code(&SessionCode {
@@ -100,9 +101,12 @@ fn code_context(purpose: CodePurpose, session: &TokenHash) -> Vec<u8> {
     }
 }
 
-/// People type codes with spaces ("123 456"); apps show them that way too.
-pub(super) fn normalise_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect()
+/// People type codes with spaces ("123 456"); apps show them that way too. Wiped
+/// from memory when dropped.
+pub(super) fn normalise_code(code: &str) -> Zeroizing<String> {
+    Zeroizing::new(
+        code.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect(),
+    )
 }

@@ -84,6 +84,7 @@ impl Tweestap {
                 ip: ctx.ip.clone(),
             })
             .await?;
+        let code = code.as_str();
         let text = match ctx.language.unwrap_or(account.language) {
             Language::Nl => format!(
                 "{code} is je code voor {}. Geef hem aan niemand door.",

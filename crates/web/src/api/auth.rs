@@ -25,7 +25,8 @@ pub struct LoginBody {
     email: String,
     /// The account password.
     #[schema(examples("correct horse battery staple"))]
-    password: String,
+    #[schema(value_type = String)]
+    password: zeroize::Zeroizing<String>,
 }
 
 /// The outcome of the password step.
@@ -108,7 +109,8 @@ pub struct SecondFactorBody {
     method: String,
     /// The code; spaces and dashes are ignored.
     #[schema(examples("123456", "123 456"))]
-    code: String,
+    #[schema(value_type = String)]
+    code: zeroize::Zeroizing<String>,
     /// Skip the code step on this browser for a while (the `tweestap_device` cookie).
     #[serde(default)]
     remember_device: bool,

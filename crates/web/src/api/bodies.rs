@@ -192,7 +192,8 @@ pub enum SmsSent {
 pub struct PasswordBody {
     /// The account password, as confirmation.
     #[schema(examples("correct horse battery staple"))]
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: zeroize::Zeroizing<String>,
 }
 
 /// A code.
@@ -200,5 +201,6 @@ pub struct PasswordBody {
 pub struct CodeBody {
     /// The 6-digit code; spaces and dashes are ignored.
     #[schema(examples("123456"))]
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: zeroize::Zeroizing<String>,
 }

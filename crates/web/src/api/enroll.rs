@@ -23,7 +23,8 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 pub struct SecureBody {
     email: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: zeroize::Zeroizing<String>,
 }
 
 /// Where "secure your account now" goes on.
@@ -271,7 +272,8 @@ pub async fn link_state(
 #[derive(Deserialize, ToSchema)]
 pub struct OpenBody {
     /// The account password; required without a session of the link's account.
-    password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<zeroize::Zeroizing<String>>,
     /// `app` (the default) or `sms`, as listed by the `GET`.
     #[serde(default)]
     method: LinkMethod,
@@ -337,7 +339,7 @@ pub async fn open_link(
             .app
             .open_enrollment_link_sms(
                 &token,
-                b.password.as_deref(),
+                b.password.as_deref().map(String::as_str),
                 current.as_ref(),
                 session_token(&jar).as_ref(),
                 phone,
@@ -357,7 +359,12 @@ pub async fn open_link(
     }
     let opened = state
         .app
-        .open_enrollment_link(&token, b.password.as_deref(), current.as_ref(), &ctx.req)
+        .open_enrollment_link(
+            &token,
+            b.password.as_deref().map(String::as_str),
+            current.as_ref(),
+            &ctx.req,
+        )
         .await?;
     let body = Json(LinkOpened::App(TotpSetup::new(&opened.enrollment)?));
     Ok(match &opened.session {

@@ -53,10 +53,12 @@ pub async fn forgot(
 #[derive(Deserialize, ToSchema)]
 pub struct ResetBody {
     /// The last path segment of the link in the reset mail (43 characters, base64url).
-    token: String,
+    #[schema(value_type = String)]
+    token: zeroize::Zeroizing<String>,
     /// The new password: 8 to 256 characters, not common, not containing the e-mail
     /// address or the product name.
-    password: String,
+    #[schema(value_type = String)]
+    password: zeroize::Zeroizing<String>,
 }
 
 /// The password was changed.

@@ -145,7 +145,7 @@ pub struct PasswordForm {
     #[serde(default)]
     pub(super) csrf: String,
     #[serde(default)]
-    pub(super) password: String,
+    pub(super) password: zeroize::Zeroizing<String>,
 }
 
 /// The factor a page is about, from its path; a malformed id is not found.
@@ -160,7 +160,7 @@ pub struct CodeForm {
     #[serde(default)]
     pub(super) csrf: String,
     #[serde(default)]
-    pub(super) code: String,
+    pub(super) code: zeroize::Zeroizing<String>,
 }
 
 /// Where to go once two-step verification is on: back to the portal that asked for

@@ -276,7 +276,7 @@ pub struct StepUpForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    code: String,
+    code: zeroize::Zeroizing<String>,
     next: Option<String>,
 }
 

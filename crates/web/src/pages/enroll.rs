@@ -29,7 +29,7 @@ pub struct SecureForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
-    password: String,
+    password: zeroize::Zeroizing<String>,
 }
 
 fn secure_page(
@@ -190,7 +190,7 @@ pub struct CodeForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    code: String,
+    code: zeroize::Zeroizing<String>,
     #[serde(flatten)]
     choice: MethodChoice,
 }
@@ -348,7 +348,7 @@ pub async fn link_form(
 pub struct LinkForm {
     #[serde(default)]
     csrf: String,
-    password: Option<String>,
+    password: Option<zeroize::Zeroizing<String>>,
     #[serde(flatten)]
     choice: MethodChoice,
 }
@@ -363,7 +363,7 @@ pub async fn link_submit(
     // Asked before the link is used: afterwards it has no journey any more.
     let journey = link_journey(&state, &token).await;
     let via = steps::query(Some(journey));
-    let password = f.password.as_deref();
+    let password = f.password.as_deref().map(String::as_str);
     let error = if f.choice.sms(&state) {
         let current_token = session_token(&jar);
         let opened = state

@@ -81,7 +81,7 @@ pub struct LoginForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
-    password: String,
+    password: zeroize::Zeroizing<String>,
     prompt: Option<String>,
     mfa: Option<String>,
 }
@@ -346,7 +346,7 @@ pub struct CodeForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    code: String,
+    code: zeroize::Zeroizing<String>,
     /// "Remember this device" checked.
     remember: Option<String>,
 }

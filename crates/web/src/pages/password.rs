@@ -121,9 +121,9 @@ pub struct ResetForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    password: String,
+    password: zeroize::Zeroizing<String>,
     #[serde(default)]
-    password2: String,
+    password2: zeroize::Zeroizing<String>,
 }
 
 pub async fn reset_submit(

@@ -17,7 +17,8 @@ use utoipa::ToSchema;
 pub struct StepUpBody {
     /// The current 6-digit code of the administrator's authenticator app.
     #[schema(examples("123456"))]
-    code: String,
+    #[schema(value_type = String)]
+    code: zeroize::Zeroizing<String>,
 }
 
 /// The console is open until `valid_until`.

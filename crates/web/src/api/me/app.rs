@@ -19,7 +19,8 @@ use utoipa::ToSchema;
 pub struct BeginTotpBody {
     /// The account password; required except in a session that may only set up
     /// two-step verification (its password was just proven).
-    password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<zeroize::Zeroizing<String>>,
 }
 
 /// Start setting up an authenticator app

@@ -17,7 +17,8 @@ use utoipa::ToSchema;
 pub struct BeginPasskeyBody {
     /// The account password; required except in a session that may only set up
     /// two-step verification (its password was just proven).
-    password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<zeroize::Zeroizing<String>>,
     /// A name the person chooses, to tell the keys apart ("laptop", "YubiKey");
     /// 1 to 60 characters.
     #[schema(examples("laptop"))]
@@ -64,7 +65,12 @@ pub async fn begin_passkey(
 ) -> Result<Json<PasskeySetup>, ApiError> {
     let start = state
         .app
-        .begin_passkey(&info, b.password.as_deref(), &b.name, &ctx.req)
+        .begin_passkey(
+            &info,
+            b.password.as_deref().map(String::as_str),
+            &b.name,
+            &ctx.req,
+        )
         .await?;
     Ok(Json(PasskeySetup {
         id: start.factor_id.to_string(),

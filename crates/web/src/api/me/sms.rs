@@ -19,7 +19,8 @@ pub struct BeginSmsBody {
     /// As typed; read in `[sms] default_region` when it has no country code.
     phone: String,
     /// Required, except in a session that may only set up two-step verification.
-    password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<zeroize::Zeroizing<String>>,
 }
 
 /// A phone being set up; a code was sent to it.
@@ -70,7 +71,12 @@ pub async fn begin_sms(
     let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
     let s = state
         .app
-        .begin_sms(&token, &b.phone, b.password.as_deref(), &ctx.req)
+        .begin_sms(
+            &token,
+            &b.phone,
+            b.password.as_deref().map(String::as_str),
+            &ctx.req,
+        )
         .await?;
     Ok(Json(SmsSetup::new(&s)))
 }

@@ -106,7 +106,7 @@ pub struct EnableForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    password: String,
+    password: zeroize::Zeroizing<String>,
     /// `mail`: send the link to the QR page; anything else: show it here.
     delivery: Option<String>,
     /// The method chosen in an enrolment-only session: `totp` (default), `sms` or

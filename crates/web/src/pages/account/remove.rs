@@ -90,7 +90,7 @@ pub struct RemoveForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    password: String,
+    password: zeroize::Zeroizing<String>,
     /// "I understand" when removing the last factor.
     confirm_last: Option<String>,
 }

@@ -159,7 +159,7 @@ pub struct AddPhoneForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    password: String,
+    password: zeroize::Zeroizing<String>,
     #[serde(default)]
     phone: String,
 }
