@@ -201,6 +201,7 @@ mod links;
 mod mail_queue;
 mod oidc;
 mod portals;
+mod sealed;
 mod sessions;
 mod throttles;
 mod together;
