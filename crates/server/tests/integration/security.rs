@@ -7,5 +7,6 @@ mod cast;
 mod cross_site;
 mod guessing;
 mod half_signed_in;
+mod open_redirects;
 mod routes;
 mod threat_kit;
