@@ -15,6 +15,13 @@ pub struct StoredRecoveryCode {
 /// Codes per set.
 pub const RECOVERY_CODES: usize = 10;
 
+/// A new set of codes: the codes, to be shown once, and their MACs, to be stored.
+#[derive(Debug, Clone)]
+pub struct NewRecoveryCodes {
+    pub codes: Vec<String>,
+    pub macs: Vec<String>,
+}
+
 /// Lower-case letters and digits without the look-alikes (0/o, 1/l/i).
 const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 

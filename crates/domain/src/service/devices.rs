@@ -9,7 +9,9 @@ use crate::device::{label_from_user_agent, RememberedDevice};
 use crate::error::{Error, Result};
 use crate::lockout::throttle::ThrottleKey;
 use crate::mail::Notice;
-use crate::recovery::{new_recovery_code, normalise_recovery_code, RECOVERY_CODES};
+use crate::recovery::{
+    new_recovery_code, normalise_recovery_code, NewRecoveryCodes, RECOVERY_CODES,
+};
 use crate::session::SessionStage;
 use crate::token::Token;
 use uuid::Uuid;
@@ -119,15 +121,31 @@ impl Tweestap {
         account: &Account,
         ctx: &RequestContext,
     ) -> Result<Vec<String>> {
+        let new = self.fresh_recovery_codes(account);
+        self.store
+            .replace_recovery_codes(account.id, &new.macs, self.clock.now())
+            .await?;
+        self.recovery_codes_issued(account, new, ctx).await
+    }
+
+    /// A new set of codes for `account`, not stored yet.
+    pub(super) fn fresh_recovery_codes(&self, account: &Account) -> NewRecoveryCodes {
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
         let context = recovery_context(account.id);
-        let macs: Vec<String> = codes
+        let macs = codes
             .iter()
             .map(|c| self.secrets.code_mac(&context, c.as_bytes()))
             .collect();
-        self.store
-            .replace_recovery_codes(account.id, &macs, self.clock.now())
-            .await?;
+        NewRecoveryCodes { codes, macs }
+    }
+
+    /// After `new` was stored: audited, and its codes returned to be shown once.
+    pub(super) async fn recovery_codes_issued(
+        &self,
+        account: &Account,
+        new: NewRecoveryCodes,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>> {
         self.audit(
             AuditEvent::RecoveryCodesIssued,
             Some(account),
@@ -136,7 +154,7 @@ impl Tweestap {
             None,
         )
         .await?;
-        Ok(codes)
+        Ok(new.codes)
     }
 
     /// New recovery codes, after the password (the old ones die).

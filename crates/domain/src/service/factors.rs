@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
 use crate::lockout::throttle::ThrottleKey;
 use crate::mail::{new_mail_id, NewMail, Notice};
+use crate::recovery::NewRecoveryCodes;
 use crate::session::SessionStage;
 use crate::store::Attempt;
 use crate::totp;
@@ -133,10 +134,17 @@ impl Tweestap {
         // The code that confirms the set-up cannot be used again to sign in.
         self.store.claim_totp_step(id, step as i64, now).await?;
         let notice = self.factor_added_notice(account, &f, ctx).await?;
-        if !self.store.confirm_factor(id, now, Some(&notice)).await? {
+        let codes = self.codes_with_factor(account).await?;
+        let macs = codes.as_ref().map(|c| c.macs.as_slice());
+        if !self
+            .store
+            .confirm_factor(id, now, Some(&notice), macs)
+            .await?
+        {
             return Err(Error::NotFound);
         }
-        self.factor_confirmed(account, &f, &notice, ctx).await
+        self.factor_confirmed(account, &f, &notice, codes, ctx)
+            .await
     }
 
     /// Takes one attempt at the confirming code of the set-up `id` before it is
@@ -208,14 +216,28 @@ impl Tweestap {
         self.notice_mail(account, new_mail_id(), notice, ctx).await
     }
 
-    /// After a factor's first right code was stored with its `notice`: audit, and
-    /// with the account's first factor its recovery codes (returned to be shown
-    /// once).
+    /// The recovery codes to store with the confirmation of a factor of `account`,
+    /// in its transaction: new ones with its first factor or when none are left (so
+    /// a crash never leaves an active factor without them).
+    pub(super) async fn codes_with_factor(
+        &self,
+        account: &Account,
+    ) -> Result<Option<NewRecoveryCodes>> {
+        let first = self.active_factors(account.id).await?.is_empty();
+        if first || self.store.recovery_codes_left(account.id).await? == 0 {
+            return Ok(Some(self.fresh_recovery_codes(account)));
+        }
+        Ok(None)
+    }
+
+    /// After a factor's first right code was stored with its `notice` and `codes`
+    /// ([`Self::codes_with_factor`]): audit, and the codes returned to be shown once.
     pub(super) async fn factor_confirmed(
         &self,
         account: &Account,
         f: &Factor,
         notice: &NewMail,
+        codes: Option<NewRecoveryCodes>,
         ctx: &RequestContext,
     ) -> Result<Option<Vec<String>>> {
         let detail = format!("factor={} kind={}", f.id, f.kind.as_str());
@@ -228,11 +250,10 @@ impl Tweestap {
         )
         .await?;
         self.mail_queued(account, notice, ctx).await?;
-        let first = self.active_factors(account.id).await?.len() == 1;
-        if first || self.store.recovery_codes_left(account.id).await? == 0 {
-            return Ok(Some(self.issue_recovery_codes(account, ctx).await?));
+        match codes {
+            Some(new) => Ok(Some(self.recovery_codes_issued(account, new, ctx).await?)),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     pub async fn remove_factor(

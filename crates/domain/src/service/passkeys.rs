@@ -177,10 +177,12 @@ impl Tweestap {
         let sealed = self.seal_passkey(id, &key)?;
         let credential_id = credential_id_text(key.cred_id());
         let notice = self.factor_added_notice(account, &pending, ctx).await?;
+        let codes = self.codes_with_factor(account).await?;
+        let macs = codes.as_ref().map(|c| c.macs.as_slice());
         let now = self.clock.now();
         match self
             .store
-            .confirm_passkey(id, &sealed, &credential_id, now, Some(&notice))
+            .confirm_passkey(id, &sealed, &credential_id, now, Some(&notice), macs)
             .await
         {
             Ok(true) => {}
@@ -191,7 +193,8 @@ impl Tweestap {
             }
             Err(e) => return Err(e.into()),
         }
-        self.factor_confirmed(account, &pending, &notice, ctx).await
+        self.factor_confirmed(account, &pending, &notice, codes, ctx)
+            .await
     }
 
     /// The account's passkeys, for My Profile.

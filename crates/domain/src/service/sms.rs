@@ -397,14 +397,17 @@ impl Tweestap {
             return Err(Error::InvalidCode);
         }
         let notice = self.factor_added_notice(&info.account, &f, ctx).await?;
+        let codes = self.codes_with_factor(&info.account).await?;
+        let macs = codes.as_ref().map(|c| c.macs.as_slice());
         if !self
             .store
-            .confirm_factor(id, self.clock.now(), Some(&notice))
+            .confirm_factor(id, self.clock.now(), Some(&notice), macs)
             .await?
         {
             return Err(Error::NotFound);
         }
-        self.factor_confirmed(&info.account, &f, &notice, ctx).await
+        self.factor_confirmed(&info.account, &f, &notice, codes, ctx)
+            .await
     }
 
     // ---- sign-in ------------------------------------------------------------------

@@ -12,13 +12,15 @@ pub trait FactorStore: Send + Sync + 'static {
     async fn insert_factor(&self, f: &Factor) -> StoreResult<()>;
     async fn factors_of(&self, account: AccountId) -> StoreResult<Vec<Factor>>;
     /// Confirms a factor being set up (false when it is not pending) and, in the
-    /// same transaction, queues `notice` (when it was confirmed), so the change
-    /// never happens without its notice.
+    /// same transaction, queues `notice` and replaces the account's recovery codes
+    /// by `recovery_code_macs` (when it was confirmed), so the change never happens
+    /// without its notice, nor a first factor without its recovery codes.
     async fn confirm_factor(
         &self,
         id: FactorId,
         at: DateTime<Utc>,
         notice: Option<&NewMail>,
+        recovery_code_macs: Option<&[String]>,
     ) -> StoreResult<bool>;
     /// Deletes a factor (false when there is none) and, in the same transaction,
     /// forgets the remembered devices of `forget_devices_of` and queues `notice`.

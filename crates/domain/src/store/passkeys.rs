@@ -35,8 +35,10 @@ pub trait PasskeyStore: Send + Sync + 'static {
     /// Forgets ceremonies that expired before `now`.
     async fn prune_ceremonies(&self, now: DateTime<Utc>) -> StoreResult<u64>;
     /// Confirms a passkey being registered: its credential (sealed) and id replace
-    /// the ceremony's placeholder, and `notice` is queued in the same transaction.
-    /// False when it is not pending; `Conflict` when the credential id is taken.
+    /// the ceremony's placeholder, and in the same transaction `notice` is queued
+    /// and the account's recovery codes replaced by `recovery_code_macs` (as
+    /// `FactorStore::confirm_factor`). False when it is not pending; `Conflict`
+    /// when the credential id is taken.
     async fn confirm_passkey(
         &self,
         id: FactorId,
@@ -44,6 +46,7 @@ pub trait PasskeyStore: Send + Sync + 'static {
         credential_id: &str,
         at: DateTime<Utc>,
         notice: Option<&NewMail>,
+        recovery_code_macs: Option<&[String]>,
     ) -> StoreResult<bool>;
     /// The active passkey with this credential id (base64url).
     async fn passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<Factor>>;

@@ -2,7 +2,7 @@
 
 use super::{Backend, SqlStore};
 use crate::rows::{count, device_from, Columns};
-use crate::sql::{query, Exec};
+use crate::sql::{query, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::AccountId;
@@ -71,17 +71,7 @@ impl<B: Backend> DeviceStore for SqlStore<B> {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut tx = self.db().begin().await?;
-        let q = query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account);
-        (&mut tx).execute(q).await?;
-        for mac in macs {
-            let q = query(
-                "INSERT INTO recovery_codes (account_id, code_mac, created_at) VALUES ($1, $2, $3)",
-            )
-            .bind(account)
-            .bind(mac)
-            .bind(at);
-            (&mut tx).execute(q).await?;
-        }
+        replace_codes(&mut tx, account, macs, at).await?;
         tx.commit().await
     }
 
@@ -108,4 +98,26 @@ impl<B: Backend> DeviceStore for SqlStore<B> {
         .bind(account);
         Ok(count(self.db().fetch_one(q).await?.int("n")?))
     }
+}
+
+/// Replaces the account's recovery codes by `macs`, inside the caller's transaction
+/// (also that of a factor's confirmation).
+pub(super) async fn replace_codes(
+    mut tx: &mut Tx,
+    account: AccountId,
+    macs: &[String],
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let q = query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account);
+    tx.execute(q).await?;
+    for mac in macs {
+        let q = query(
+            "INSERT INTO recovery_codes (account_id, code_mac, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(account)
+        .bind(mac)
+        .bind(at);
+        tx.execute(q).await?;
+    }
+    Ok(())
 }

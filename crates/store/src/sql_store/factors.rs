@@ -1,8 +1,9 @@
 //! Second factors: TOTP apps and SMS numbers.
 
+use super::devices::replace_codes;
 use super::mail_queue::insert_mail;
 use super::{Backend, SqlStore};
-use crate::rows::factor_from;
+use crate::rows::{factor_from, Columns};
 use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -28,17 +29,24 @@ impl<B: Backend> FactorStore for SqlStore<B> {
         id: FactorId,
         at: DateTime<Utc>,
         notice: Option<&NewMail>,
+        recovery_code_macs: Option<&[String]>,
     ) -> StoreResult<bool> {
         let mut tx = self.db().begin().await?;
-        let q =
-            query("UPDATE factors SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL")
-                .bind(at)
-                .bind(id.0);
-        if (&mut tx).execute(q).await? != 1 {
+        let q = query(
+            "UPDATE factors SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL
+             RETURNING account_id",
+        )
+        .bind(at)
+        .bind(id.0);
+        let Some(row) = (&mut tx).fetch_optional(q).await? else {
             return Ok(false);
-        }
+        };
         if let Some(m) = notice {
             insert_mail(&mut tx, m).await?;
+        }
+        if let Some(macs) = recovery_code_macs {
+            let account = AccountId(row.uuid("account_id")?);
+            replace_codes(&mut tx, account, macs, at).await?;
         }
         tx.commit().await?;
         Ok(true)

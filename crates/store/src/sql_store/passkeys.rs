@@ -1,12 +1,14 @@
 //! Passkeys: credential ids beside their factors, and ceremonies waiting for the
 //! browser.
 
+use super::devices::replace_codes;
 use super::mail_queue::insert_mail;
 use super::{Backend, SqlStore};
 use crate::rows::{factor_from, Columns};
 use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tweestap_domain::account::AccountId;
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::mail::NewMail;
 use tweestap_domain::store::{Ceremony, PasskeyStore, StoreResult};
@@ -67,21 +69,27 @@ impl<B: Backend> PasskeyStore for SqlStore<B> {
         credential_id: &str,
         at: DateTime<Utc>,
         notice: Option<&NewMail>,
+        recovery_code_macs: Option<&[String]>,
     ) -> StoreResult<bool> {
         let mut tx = self.db().begin().await?;
         let q = query(
             "UPDATE factors SET secret_sealed = $1, credential_id = $2, confirmed_at = $3
-             WHERE id = $4 AND kind = 'passkey' AND confirmed_at IS NULL",
+             WHERE id = $4 AND kind = 'passkey' AND confirmed_at IS NULL
+             RETURNING account_id",
         )
         .bind(&sealed.to_vec())
         .bind(credential_id)
         .bind(at)
         .bind(id.0);
-        if (&mut tx).execute(q).await? != 1 {
+        let Some(row) = (&mut tx).fetch_optional(q).await? else {
             return Ok(false);
-        }
+        };
         if let Some(m) = notice {
             insert_mail(&mut tx, m).await?;
+        }
+        if let Some(macs) = recovery_code_macs {
+            let account = AccountId(row.uuid("account_id")?);
+            replace_codes(&mut tx, account, macs, at).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -41,14 +41,14 @@ async fn factors_insert_confirm_delete(s: Dyn) {
 
     // Confirming happens once; a confirmed factor keeps its first confirmation.
     let at = t0() + Duration::seconds(30) + Duration::nanoseconds(1_999);
-    assert!(s.confirm_factor(fresh.id, at, None).await.unwrap());
+    assert!(s.confirm_factor(fresh.id, at, None, None).await.unwrap());
     assert!(!s
-        .confirm_factor(fresh.id, at + Duration::seconds(1), None)
+        .confirm_factor(fresh.id, at + Duration::seconds(1), None, None)
         .await
         .unwrap());
-    assert!(!s.confirm_factor(used.id, at, None).await.unwrap());
+    assert!(!s.confirm_factor(used.id, at, None, None).await.unwrap());
     assert!(!s
-        .confirm_factor(FactorId(Uuid::new_v4()), at, None)
+        .confirm_factor(FactorId(Uuid::new_v4()), at, None, None)
         .await
         .unwrap());
     let listed = s.factors_of(a.id).await.unwrap();

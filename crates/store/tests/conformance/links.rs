@@ -83,7 +83,7 @@ async fn support_reset_voids_factors_sessions_and_links(s: Dyn) {
     let other = account(&s, "bo@example.be").await;
     let f = factor(a.id, t0());
     s.insert_factor(&f).await.unwrap();
-    s.confirm_factor(f.id, t0(), None).await.unwrap();
+    s.confirm_factor(f.id, t0(), None, None).await.unwrap();
     s.insert_factor(&factor(other.id, t0())).await.unwrap();
     let gone = session(a.id, t0());
     s.insert_session(&gone).await.unwrap();

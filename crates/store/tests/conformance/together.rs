@@ -87,7 +87,8 @@ async fn password_change_and_support_reset_end_portal_grants(s: Dyn) {
 
 /// A change and its notice are written together: the notice is queued exactly when
 /// the change happens (a factor confirmed or removed, a password changed, a support
-/// reset), never for a change that did not happen.
+/// reset), never for a change that did not happen; so are a factor's confirmation
+/// and the recovery codes that come with it.
 async fn changes_and_their_notices_are_stored_together(s: Dyn) {
     let a = account(&s, "an@example.be").await;
     let notice = |kind: Notice| NewMail {
@@ -108,17 +109,31 @@ async fn changes_and_their_notices_are_stored_together(s: Dyn) {
 
     let f = factor(a.id, t0());
     s.insert_factor(&f).await.unwrap();
+    // A first factor comes with its recovery codes, in the same transaction.
+    s.replace_recovery_codes(a.id, &["old".to_owned()], t0())
+        .await
+        .unwrap();
+    let macs = ["mac-1".to_owned(), "mac-2".to_owned()];
     assert!(s
-        .confirm_factor(f.id, t0(), Some(&notice(added())))
+        .confirm_factor(f.id, t0(), Some(&notice(added())), Some(&macs))
         .await
         .unwrap());
     same(&queued("factor_added").await, &1);
-    // Confirming again changes nothing, and queues nothing.
+    same(&s.recovery_codes_left(a.id).await.unwrap(), &2);
+    assert!(s.use_recovery_code(a.id, "mac-1", t0()).await.unwrap());
+    assert!(!s.use_recovery_code(a.id, "old", t0()).await.unwrap());
+    // Confirming again changes nothing, and queues and replaces nothing.
     assert!(!s
-        .confirm_factor(f.id, t0(), Some(&notice(added())))
+        .confirm_factor(
+            f.id,
+            t0(),
+            Some(&notice(added())),
+            Some(&["mac-3".to_owned()])
+        )
         .await
         .unwrap());
     same(&queued("factor_added").await, &1);
+    same(&s.recovery_codes_left(a.id).await.unwrap(), &1);
 
     let device = RememberedDevice {
         id: Uuid::new_v4(),
