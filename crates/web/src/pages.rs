@@ -252,6 +252,7 @@ async fn switch_language(
     let cookie = Cookie::build((LANG_COOKIE, lang.code()))
         .path("/")
         .permanent()
+        .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.settings.secure_cookies)
         .build();

@@ -209,6 +209,7 @@ fn with_ui_locale(state: &AppState, jar: CookieJar, ui_locales: Option<&String>)
             Cookie::build((LANG_COOKIE, l))
                 .path("/")
                 .permanent()
+                .http_only(true)
                 .same_site(SameSite::Lax)
                 .secure(state.settings.secure_cookies)
                 .build(),
