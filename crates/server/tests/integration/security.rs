@@ -7,6 +7,7 @@ mod cast;
 mod cross_site;
 mod guessing;
 mod half_signed_in;
+mod headers;
 mod open_redirects;
 mod routes;
 mod threat_kit;
