@@ -59,7 +59,8 @@ impl Tweestap {
     /// The one check behind mailed and SMS codes: past `expires_at` the code is
     /// dead; otherwise the try is counted first (atomically, so parallel guesses
     /// share the limit) and only then compared with the stored MAC, in constant
-    /// time. A right code is used up.
+    /// time. A right code is used up: only the check that deletes it has it, so two
+    /// uses of it at once (one browser, two requests) have one winner.
     pub(super) async fn check_one_time_code(
         &self,
         stored: &SessionCode,
@@ -87,7 +88,9 @@ impl Tweestap {
                 last: tries >= max_tries,
             });
         }
-        self.store.delete_session_code(session, purpose).await?;
+        if !self.store.delete_session_code(session, purpose).await? {
+            return Ok(CodeCheck::Expired);
+        }
         Ok(CodeCheck::Right)
     }
 }

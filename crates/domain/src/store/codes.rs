@@ -28,11 +28,13 @@ pub trait CodeStore: Send + Sync + 'static {
         session: &TokenHash,
         purpose: CodePurpose,
     ) -> StoreResult<Option<u32>>;
+    /// Deletes the code (used up); true for the one call that deleted it, so of two
+    /// uses of a right code at once only one has it.
     async fn delete_session_code(
         &self,
         session: &TokenHash,
         purpose: CodePurpose,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     async fn record_sms_send(&self, s: &SmsSend) -> StoreResult<()>;
     /// Sends since `since`: of this account, to this number, from this address, all.

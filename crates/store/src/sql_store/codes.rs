@@ -63,11 +63,11 @@ impl<B: Backend> CodeStore for SqlStore<B> {
         &self,
         session: &TokenHash,
         purpose: CodePurpose,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let q = query("DELETE FROM session_codes WHERE session_hash = $1 AND purpose = $2")
             .bind(&session.0)
             .bind(purpose.as_str());
-        self.db().run(q).await
+        Ok(self.db().execute(q).await? == 1)
     }
 
     async fn record_sms_send(&self, s: &SmsSend) -> StoreResult<()> {
