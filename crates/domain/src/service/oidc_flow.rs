@@ -397,8 +397,26 @@ impl Tweestap {
             from_code: false,
             alg: client.id_token_alg,
         };
-        self.issue_tokens(issuer, &grant, &account, tokens, ctx)
+        let issued = self
+            .issue_tokens(issuer, &grant, &account, tokens, ctx)
+            .await?;
+        // A replay of the presented token that came while these were being stored
+        // has revoked the family before they were in it: revoke again now that they
+        // are (as for a code, in `exchange_code`).
+        let replayed = self
+            .store
+            .oidc_token(&stored.token_hash)
             .await
+            .map_err(crate::error::Error::from)?
+            .is_none_or(|t| t.revoked_at.is_some());
+        if replayed {
+            self.store
+                .revoke_oidc_family(&stored.family, self.clock.now())
+                .await
+                .map_err(crate::error::Error::from)?;
+            return Err(invalid_grant("the refresh token was already used"));
+        }
+        Ok(issued)
     }
 
     pub(super) async fn account_of(&self, id: uuid::Uuid) -> Result<Option<Account>> {
