@@ -5,6 +5,7 @@
 
 mod cast;
 mod cross_site;
+mod fixation;
 mod guessing;
 mod half_signed_in;
 mod headers;
