@@ -2,6 +2,7 @@
 //! both start tweestap through [`spawn`].
 
 pub mod adapters;
+pub mod allocator;
 pub mod at_rest;
 pub mod config;
 mod http_server;

@@ -142,6 +142,7 @@ enum ClientCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    tweestap::allocator::return_large_blocks_to_the_system();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
