@@ -3,7 +3,7 @@
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub mod formats;
@@ -54,6 +54,14 @@ pub struct PasswordHasher {
     waiting: Arc<Semaphore>,
     max_waiting: usize,
     load: Arc<Load>,
+    /// Argon2 memory kept between checks, one block per hashing place at most: a
+    /// check takes one (or makes it) and puts it back. Nothing is allocated per
+    /// check, and the memory stays bounded by the places (see `formats::verify_in`).
+    memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
+    max_pooled: usize,
+    /// The size of a block for the configured parameters; larger ones (an
+    /// imported hash with more memory) are not kept.
+    pooled_blocks: usize,
     /// A hash of a random password, verified for unknown accounts so that the
     /// answer takes as long as for a known one.
     dummy_hash: Arc<String>,
@@ -106,6 +114,7 @@ impl PasswordHasher {
     pub fn new(s: Argon2Settings, max_concurrent: usize) -> Result<Self, HashError> {
         let params = Params::new(s.memory_kib, s.iterations, s.parallelism, None)
             .map_err(|e| HashError::Params(e.to_string()))?;
+        let params_blocks = params.block_count();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy = hash_with(&argon, crate::token::Token::generate().as_str())?;
         let max_concurrent = max_concurrent.max(1);
@@ -116,6 +125,9 @@ impl PasswordHasher {
             waiting: Arc::new(Semaphore::new(max_waiting)),
             max_waiting,
             load: Arc::default(),
+            memory: Arc::default(),
+            max_pooled: max_concurrent,
+            pooled_blocks: params_blocks,
             dummy_hash: Arc::new(dummy),
         })
     }
@@ -191,7 +203,21 @@ impl PasswordHasher {
         let h = usable
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = self.run(move || formats::verify(pw.as_bytes(), &h)).await?;
+        let pool = self.memory.clone();
+        let (max_pooled, pooled_blocks) = (self.max_pooled, self.pooled_blocks);
+        let ok = self
+            .run(move || {
+                let mut memory = lock(&pool).pop().unwrap_or_default();
+                let ok = formats::verify_in(pw.as_bytes(), &h, &mut memory);
+                if memory.len() <= pooled_blocks {
+                    let mut pool = lock(&pool);
+                    if pool.len() < max_pooled {
+                        pool.push(memory);
+                    }
+                }
+                ok
+            })
+            .await?;
         Ok(ok && known)
     }
 
@@ -200,6 +226,11 @@ impl PasswordHasher {
     pub fn needs_rehash(&self, hash: &str) -> bool {
         formats::needs_rehash(hash, self.argon.params())
     }
+}
+
+/// The pool of Argon2 memory; a panic while it was held leaves nothing half-done.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn hash_with(argon: &Argon2<'_>, pw: &str) -> Result<String, HashError> {

@@ -171,9 +171,23 @@ fn check_bcrypt(hash: &str) -> Result<HashFormat, HashFormatError> {
 /// Whether `password` matches `hash`, in whichever recognised format it is; false for
 /// anything else. Slow on purpose: call it on the blocking pool.
 pub(crate) fn verify(password: &[u8], hash: &str) -> bool {
+    verify_in(password, hash, &mut Vec::new())
+}
+
+/// [`verify`], an Argon2 hash computed in `memory` (grown when too small): the
+/// hasher hands each hash a block kept from the previous one, so that a flood of
+/// passwords neither asks the allocator for 19 MiB per check nor leaves the heap
+/// fragmented by it.
+pub(crate) fn verify_in(password: &[u8], hash: &str, memory: &mut Vec<argon2::Block>) -> bool {
     let Ok(format) = recognise(hash) else {
         return false;
     };
+    if matches!(
+        format,
+        HashFormat::Argon2id | HashFormat::Argon2i | HashFormat::Argon2d
+    ) {
+        return PasswordHash::new(hash).is_ok_and(|phc| verify_argon2(password, &phc, memory));
+    }
     if format == HashFormat::Bcrypt {
         return bcrypt::verify(password, hash).unwrap_or(false);
     }
@@ -189,6 +203,36 @@ pub(crate) fn verify(password: &[u8], hash: &str) -> bool {
         HashFormat::Scrypt => Scrypt.verify_password(password, &phc).is_ok(),
         HashFormat::Bcrypt => false,
     }
+}
+
+/// What argon2's own verifier does (algorithm, version, costs and salt from the
+/// hash; the outputs compared in constant time), with the caller's memory.
+fn verify_argon2(password: &[u8], phc: &PasswordHash<'_>, memory: &mut Vec<argon2::Block>) -> bool {
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        argon2::Algorithm::try_from(phc.algorithm),
+        argon2::Params::try_from(phc),
+        phc.salt,
+        phc.hash,
+    ) else {
+        return false;
+    };
+    let version = match phc.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..])
+        .is_ok()
+        && argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 /// Whether a hash that just verified should be replaced by one made with
@@ -405,5 +449,40 @@ mod tests {
         assert!(needs_rehash(&bcrypt_hash(bcrypt::Version::TwoY), &c));
         assert!(!needs_rehash(NO_PASSWORD, &c));
         assert!(!needs_rehash("garbage", &c));
+    }
+
+    /// One memory block, reused dirty from hash to hash (other algorithms, versions
+    /// and sizes in turn), gives the answers of argon2's own verifier.
+    #[test]
+    fn reused_memory_verifies_as_the_library_does() {
+        let mut memory = Vec::new();
+        let v10 = {
+            let params = argon2::Params::new(256, 2, 2, Some(16)).unwrap();
+            Argon2::new(Algorithm::Argon2id, Version::V0x10, params)
+                .hash_password(PW.as_bytes(), &SaltString::generate(&mut OsRng))
+                .unwrap()
+                .to_string()
+        };
+        for hash in [
+            argon(Algorithm::Argon2id, 1024, 2),
+            argon(Algorithm::Argon2i, 512, 3),
+            argon(Algorithm::Argon2d, 2048, 1),
+            v10,
+            argon(Algorithm::Argon2id, 256, 1),
+        ] {
+            for (password, right) in [(PW, true), ("wrong horse battery", false)] {
+                let phc = PasswordHash::new(&hash).unwrap();
+                let library = Argon2::default()
+                    .verify_password(password.as_bytes(), &phc)
+                    .is_ok();
+                assert_eq!(library, right, "{hash}");
+                assert_eq!(
+                    verify_in(password.as_bytes(), &hash, &mut memory),
+                    right,
+                    "{hash}"
+                );
+            }
+        }
+        assert_eq!(memory.len(), 2048, "grown to the largest, never shrunk");
     }
 }
