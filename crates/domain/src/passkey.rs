@@ -181,7 +181,7 @@ impl KeyTraits {
     }
 }
 
-/// The session methods (as stored, see [`crate::oidc::acr::SignInProof`]) of a
+/// The session methods (as stored; the OIDC `acr`/`amr` are read from them) of a
 /// sign-in with a passkey: `hwk` for a key bound to its device, `swk` for one that
 /// can be synced; `user` for the presence test and `pin` when the authenticator
 /// verified the person (PIN or biometric); `pk` marks the passkey as a second factor

@@ -42,7 +42,7 @@ impl AuthLevel {
 
 /// What a session's methods (as stored: `pwd`, `pwd otp`, `pwd sms`, `pwd mfa` for a
 /// recovery code, `pwd device` for a remembered browser, `[pwd] hwk|swk user [pin] pk`
-/// for a passkey, see [`crate::passkey::session_methods`]) say about the sign-in.
+/// for a passkey, as the passkey module writes them) say about the sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInProof {
     /// RFC 8176 values: what was done in this sign-in, nothing else.
