@@ -5,7 +5,6 @@
 use crate::kit::passkey::SoftKey;
 use crate::kit::{stored_texts, Backend, Client, TestApp, PASSWORD};
 use serde_json::{json, Value};
-use tweestap_domain::store::prelude::*;
 
 crate::on_both_backends!(
     registering_a_passkey_and_using_it_as_the_second_factor,
