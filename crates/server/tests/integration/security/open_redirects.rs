@@ -284,7 +284,7 @@ async fn open_redirects_on_every_url_parameter(backend: Backend) {
     }
 
     for p in corpus(&callback_host) {
-        oidc_redirects(&app, &http, &p, &portal, &returns, f).await;
+        oidc_redirects(&app, &http, &admin, &p, &portal, &returns, f).await;
     }
     // Each parameter works at all: an allowed value is followed.
     let a = send(
@@ -323,6 +323,10 @@ async fn open_redirects_on_every_url_parameter(backend: Backend) {
     );
     let a = send(&http, &app.url, "GET", &path, "", Body::None).await;
     assert_eq!(a.location(), Some(format!("{CALLBACK}?state=s")));
+    let path = format!("/oidc/authorize{}", cast::authorize_query(CALLBACK));
+    let a = send(&http, &app.url, "GET", &path, &admin, Body::None).await;
+    let to = a.location().expect("back to the portal");
+    assert!(to.starts_with(&format!("{CALLBACK}?code=")), "{to}");
     app.next_step();
     let form = vec![
         ("csrf".to_owned(), csrf.clone()),
@@ -461,21 +465,20 @@ async fn returns_after_sign_in(
 async fn oidc_redirects(
     app: &TestApp,
     http: &reqwest::Client,
+    session: &str,
     p: &str,
     portal: &Allowed,
     returns: &Allowed,
     f: &mut Vec<String>,
 ) {
+    // By a stranger (to the sign-in first) and by a signed-in browser (a code at
+    // once, the portal being the organisation's own).
     let path = format!("/oidc/authorize{}", cast::authorize_query(p));
-    let a = send(http, &app.url, "GET", &path, "", Body::None).await;
-    judge(
-        &a,
-        &format!("{}{path}", app.url),
-        portal,
-        returns,
-        &format!("authorize redirect_uri={p:?}"),
-        f,
-    );
+    for (who, cookies) in [("a stranger", ""), ("signed in", session)] {
+        let a = send(http, &app.url, "GET", &path, cookies, Body::None).await;
+        let what = format!("authorize redirect_uri={p:?} ({who})");
+        judge(&a, &format!("{}{path}", app.url), portal, returns, &what, f);
+    }
     let path = format!(
         "/oidc/logout?client_id={CLIENT}&post_logout_redirect_uri={}&state=s",
         enc(p)
