@@ -14,12 +14,13 @@ mod checks;
 mod journeys;
 mod model;
 mod server;
+mod sms;
 
 use crate::kit::{Backend, SmtpSink, PASSWORD};
 use model::{Account, Shared};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use server::{expire_dead_claims, password_hash, Installation};
+use server::{expire_dead_claims, password_hash, Db, Installation};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,14 +58,23 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
     server.import(&csv).await;
     server.start(true).await;
     let db = server.database().await;
-    let shared = Arc::new(Shared::new(server.url(), sink.received.clone()));
+    let shared = Arc::new(Shared::new(
+        server.url(),
+        server.data.clone(),
+        sink.received.clone(),
+    ));
     let clients: Vec<_> = emails
         .chunks(ACCOUNTS_PER_CLIENT)
         .enumerate()
         .map(|(c, chunk)| {
             let accounts = chunk
                 .iter()
-                .map(|e| Account::new(e.clone(), PASSWORD))
+                .enumerate()
+                .map(|(i, e)| {
+                    // Every fifth sets up SMS, to a number of its own.
+                    let phone = (i % 5 == 4).then(|| format!("+3247012{c}{i:03}"));
+                    Account::new(e.clone(), PASSWORD, phone)
+                })
                 .collect();
             let seed = seed.wrapping_add(c as u64 + 1);
             tokio::spawn(journeys::run(shared.clone(), accounts, seed))
@@ -72,21 +82,19 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
         .collect();
 
     let mut rng = StdRng::seed_from_u64(seed);
-    let (mut kills, mut kills_starting, mut claims_ended) = (0u32, 0u32, 0u64);
+    let mut kills = Kills::default();
     let chaos = Instant::now();
-    while kills < KILLS {
+    while kills.running < KILLS {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(3..=300))).await;
-        server.kill().await;
-        kills += 1;
+        kills.kill(&mut server, &db, &sink).await;
+        kills.running += 1;
         shared.generation.fetch_add(1, SeqCst);
-        claims_ended += expire_dead_claims(&db).await;
         if rng.gen_ratio(1, 8) {
             // Killed again while it starts: migrations, keys, its first claims.
             server.start(false).await;
             tokio::time::sleep(Duration::from_millis(rng.gen_range(0..=400))).await;
-            server.kill().await;
-            kills_starting += 1;
-            claims_ended += expire_dead_claims(&db).await;
+            kills.kill(&mut server, &db, &sink).await;
+            kills.starting += 1;
         }
         server.start(true).await;
     }
@@ -98,11 +106,11 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
     }
 
     // A last kill; then everything is checked on the server started after it.
-    server.kill().await;
-    kills += 1;
+    kills.kill(&mut server, &db, &sink).await;
+    kills.running += 1;
     shared.generation.fetch_add(1, SeqCst);
-    claims_ended += expire_dead_claims(&db).await;
     server.start(true).await;
+    checks::all_sent(&db).await;
     let finals: Vec<_> = per_client
         .into_iter()
         .map(|mut accounts| {
@@ -119,17 +127,20 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
     for f in finals {
         accounts.extend(f.await.expect("the last journeys"));
     }
-    checks::mail(&shared, &db, kills + kills_starting).await;
+    checks::mail(&shared, &db, &kills.marks).await;
     server.stop().await;
     checks::database(&shared, &db, &accounts).await;
     db.close().await;
 
     eprintln!(
-        "crash safety on {name}: {kills} kills of a running server and {kills_starting} while \
-         starting in {:.1} s ({} starts), {claims_ended} mail claim(s) of killed processes \
-         ended as by their lease; {:.1} s in all",
+        "crash safety on {name}: {} kills of a running server and {} while starting in \
+         {:.1} s ({} starts), {} mail claim(s) of killed processes ended as by their lease; \
+         {:.1} s in all",
+        kills.running,
+        kills.starting,
         chaos.as_secs_f64(),
         server.starts,
+        kills.claims_ended,
         began.elapsed().as_secs_f64()
     );
     for (what, n) in shared.counts() {
@@ -148,7 +159,9 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
     );
     // The journeys did happen, under the kills.
     for what in [
-        "set-ups confirmed",
+        "app set-ups confirmed",
+        "SMS set-ups confirmed",
+        "SMS sign-ins confirmed",
         "app sign-ins confirmed",
         "password resets confirmed",
         "recovery-code sign-ins confirmed",
@@ -156,5 +169,26 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
         "requests sent without an answer",
     ] {
         assert!(shared.counted(what) > 0, "none: {what}");
+    }
+}
+
+/// The kills so far and what each left: the mail claims of the dead process, ended
+/// as by their lease (five minutes, not waited for), and where the sink's record
+/// stood before the next start (what came after, a later process sent).
+#[derive(Default)]
+struct Kills {
+    running: u32,
+    starting: u32,
+    claims_ended: u64,
+    marks: Vec<usize>,
+}
+
+impl Kills {
+    async fn kill(&mut self, server: &mut Installation, db: &Db, sink: &SmtpSink) {
+        server.kill().await;
+        self.claims_ended += expire_dead_claims(db).await;
+        // What the dead process sent is in the sink's record by now.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.marks.push(sink.received.lock().expect("lock").len());
     }
 }

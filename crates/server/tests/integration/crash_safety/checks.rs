@@ -2,11 +2,13 @@
 //! half there, nothing used works again, and every queued mail reached the SMTP
 //! sink — once, or again only with the same Message-ID after a kill.
 
-use super::journeys::{set_up_app, sign_in_with_app, sign_in_with_recovery_code, try_again};
+use super::journeys::{
+    set_up, sign_in_with_app, sign_in_with_recovery_code, try_again, use_mailed_link,
+};
 use super::model::{Account, Factor, Shared};
 use super::server::{until, Db};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Every account once more, on the server as the crashes left it: each used
 /// credential tried again, then a sign-in with the app (a new code) and with one
@@ -16,26 +18,50 @@ pub async fn journeys(shared: &Shared, acc: &mut Account) {
         let outcome = try_again(shared, acc, &used).await;
         answered(shared, &acc.email, outcome);
     }
+    // A link asked for before the crashes works after them (every queued mail has
+    // been sent by now: [`all_sent`]).
+    if acc.awaiting_link {
+        shared.count("reset links asked for before the last restart");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while acc.awaiting_link && Instant::now() < deadline {
+            let outcome = use_mailed_link(shared, acc).await;
+            answered(shared, &acc.email, outcome);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if acc.awaiting_link {
+            // 202 was the promise: the link stored and its mail queued before the
+            // answer, so that a kill cannot lose them.
+            shared.violation(format!(
+                "{}: a forgotten-password request answered 202 before the crashes never \
+                 brought its mail (lost when the server was killed after answering?)",
+                acc.email
+            ));
+        }
+    }
     if matches!(acc.factor, Factor::Pending { .. }) {
         // Whether the confirmation without an answer was stored: the sign-in says.
-        let outcome = set_up_app(shared, acc).await;
+        let outcome = set_up(shared, acc).await;
         answered(shared, &acc.email, outcome);
     }
     let Some((id, _, confirmed)) = acc.active() else {
         return;
     };
-    // The app's code of a step after any this account sent (the next one at most).
-    let before = acc.steps_confirmed.len();
-    let outcome = sign_in_with_app(shared, acc, 1).await;
+    // The app's code of a step after any this account sent (the next one at most),
+    // or a code by SMS.
+    let before = acc.sign_ins;
+    let outcome = match acc.phone {
+        None => sign_in_with_app(shared, acc, 1).await,
+        Some(_) => super::sms::sign_in(shared, acc).await,
+    };
     answered(shared, &acc.email, outcome);
-    if acc.steps_confirmed.len() == before && !acc.passwords.is_empty() {
+    if acc.sign_ins == before && !acc.passwords.is_empty() {
         shared.violation(format!(
-            "{}: its app {id} (confirmed to the client: {confirmed}) does not sign in after \
-             the crashes",
+            "{}: its factor {id} (confirmed to the client: {confirmed}) does not sign in \
+             after the crashes",
             acc.email
         ));
     }
-    shared.count("apps signed in with after the last restart");
+    shared.count("factors signed in with after the last restart");
     if !acc.recovery_codes.is_empty() {
         let before = acc.recoveries_confirmed;
         let outcome = sign_in_with_recovery_code(shared, acc).await;
@@ -53,13 +79,8 @@ fn answered<T>(shared: &Shared, email: &str, outcome: Option<T>) {
     }
 }
 
-/// Waits until the queue holds no message still to send, then compares it with
-/// what the sink received, by Message-ID (`<queue id@domain>`). The design is
-/// at least once: a message the SMTP server accepted just before the process died
-/// is sent again, with the same Message-ID, after the claim's lease runs out. So
-/// none may be missing or unknown, and a message may come twice only when it was
-/// claimed twice, at most once per kill.
-pub async fn mail(shared: &Shared, db: &Db, kills: u32) {
+/// Waits until the queue holds no message still to send (so the sink has them).
+pub async fn all_sent(db: &Db) {
     until(
         Duration::from_secs(30),
         "every queued mail sent",
@@ -70,8 +91,22 @@ pub async fn mail(shared: &Shared, db: &Db, kills: u32) {
         },
     )
     .await;
+}
+
+/// Waits until the queue holds no message still to send, then compares it with
+/// what the sink received, by Message-ID (`<queue id@domain>`). The design is
+/// at least once: a message the SMTP server accepted just before the process died
+/// is sent again, with the same Message-ID, by a later process (after the claim's
+/// lease). So none may be missing or unknown, and each copy after the first must
+/// come after a kill that followed the one before (`marks`: where the sink's record
+/// stood after each kill), from a claim of its own.
+pub async fn mail(shared: &Shared, db: &Db, marks: &[usize]) {
+    all_sent(db).await;
     let failed = db
-        .texts("SELECT CAST(id AS TEXT) || ' ' || COALESCE(last_error, '') FROM mail_queue WHERE status <> 'sent'")
+        .texts(
+            "SELECT CAST(id AS TEXT) || ' ' || COALESCE(last_error, '') FROM mail_queue \
+             WHERE status <> 'sent'",
+        )
         .await;
     for f in failed {
         shared.violation(format!("mail not sent: {f}"));
@@ -85,8 +120,9 @@ pub async fn mail(shared: &Shared, db: &Db, kills: u32) {
             (id.to_lowercase(), attempts.parse().expect("attempts"))
         })
         .collect();
-    let mut received: BTreeMap<String, i64> = BTreeMap::new();
-    for m in shared.sink.lock().expect("lock").iter() {
+    // Where in the sink's record each copy of each message is.
+    let mut received: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (at, m) in shared.sink.lock().expect("lock").iter().enumerate() {
         let id = m.header("Message-ID");
         let local = id
             .trim()
@@ -95,7 +131,7 @@ pub async fn mail(shared: &Shared, db: &Db, kills: u32) {
             .next()
             .unwrap_or_default()
             .to_lowercase();
-        *received.entry(local).or_default() += 1;
+        received.entry(local).or_default().push(at);
     }
     for id in queued.keys().filter(|id| !received.contains_key(*id)) {
         shared.violation(format!("mail {id} was queued and never received"));
@@ -104,25 +140,30 @@ pub async fn mail(shared: &Shared, db: &Db, kills: u32) {
         shared.violation(format!("mail {id} was received and never queued"));
     }
     let mut again = 0;
-    for (id, n) in received.iter().filter(|(_, n)| **n > 1) {
-        again += n - 1;
+    for (id, copies) in received.iter().filter(|(_, c)| c.len() > 1) {
+        again += copies.len() - 1;
         let attempts = queued.get(id).copied().unwrap_or(0);
-        if attempts < *n {
+        if attempts < copies.len() as i64 {
             shared.violation(format!(
-                "mail {id} was received {n} times from {attempts} claim(s)"
+                "mail {id} was received {} times from {attempts} claim(s)",
+                copies.len()
             ));
         }
+        for pair in copies.windows(2) {
+            if !marks.iter().any(|m| pair[0] < *m && *m <= pair[1]) {
+                shared.violation(format!(
+                    "mail {id} was received twice (#{} and #{}) with no kill between",
+                    pair[0], pair[1]
+                ));
+            }
+        }
     }
-    if again > i64::from(kills) {
+    if again > marks.len() {
         shared.violation(format!(
-            "{again} messages received again, more than the {kills} kills explain"
+            "{again} messages received again, more than the {} kills explain",
+            marks.len()
         ));
     }
-    eprintln!(
-        "mail: {} queued, {} received, {again} received again after a kill (same Message-ID)",
-        queued.len(),
-        received.values().sum::<i64>()
-    );
     shared.count_n("mails queued", queued.len() as u64);
     shared.count_n("mails received again after a kill", again as u64);
 }

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Works until told to stop; gives its accounts back with what it recorded.
 pub async fn run(shared: Arc<Shared>, mut accounts: Vec<Account>, seed: u64) -> Vec<Account> {
@@ -36,7 +36,7 @@ async fn step(shared: &Shared, acc: &mut Account, rng: &mut StdRng) -> Option<bo
         return Some(false);
     }
     if acc.active().is_none() {
-        return set_up_app(shared, acc).await;
+        return set_up(shared, acc).await;
     }
     let generation = shared.generation();
     let restarted = acc.to_replay.iter().position(|(g, _)| *g < generation);
@@ -48,19 +48,26 @@ async fn step(shared: &Shared, acc: &mut Account, rng: &mut StdRng) -> Option<bo
         }
         return Some(true);
     }
+    if acc.awaiting_link && use_mailed_link(shared, acc).await? {
+        return Some(true);
+    }
     let roll = rng.gen_range(0..100);
-    if roll < 12 && acc.resets_requested < 3 {
-        return reset_password(shared, acc).await;
+    if roll < 12 && acc.resets_requested < 3 && !acc.awaiting_link {
+        return ask_for_link(shared, acc).await;
     }
     if roll < 30 && !acc.recovery_codes.is_empty() && acc.recoveries_confirmed < 2 {
         return sign_in_with_recovery_code(shared, acc).await;
     }
+    if acc.phone.is_some() {
+        return super::sms::sign_in(shared, acc).await;
+    }
     sign_in_with_app(shared, acc, 0).await
 }
 
-/// Signs in (no factor yet), begins an app set-up and confirms it with its first
-/// code; with it come the recovery codes.
-pub async fn set_up_app(shared: &Shared, acc: &mut Account) -> Option<bool> {
+/// Signs in (no factor yet), begins setting up the app (or, for an account with a
+/// phone, SMS) and confirms it with its first code; with it come the recovery
+/// codes.
+pub async fn set_up(shared: &Shared, acc: &mut Account) -> Option<bool> {
     let body = acc.password_step(shared).await?;
     match body["state"].as_str() {
         Some("authenticated") => {}
@@ -90,26 +97,14 @@ pub async fn set_up_app(shared: &Shared, acc: &mut Account) -> Option<bool> {
             return Some(true);
         }
     }
-    let begin = json!({ "password": acc.passwords[0] });
-    let a = shared
-        .post(&acc.http, "/api/v1/me/factors/totp", begin)
-        .await?;
-    if a.status != 200 {
-        shared.surprise(format!("{}: begin {} {}", acc.email, a.status, a.body));
+    let begun = match acc.phone.clone() {
+        None => begin_app(shared, acc).await?,
+        Some(phone) => super::sms::begin(shared, acc, &phone).await?,
+    };
+    let Some((path, code, step)) = begun else {
         return Some(true);
-    }
-    let id = a.body["id"].as_str().expect("id").to_owned();
-    let secret = a.body["secret"].as_str().expect("secret").to_owned();
-    // A new begin replaces an unconfirmed one: its steps are its own.
-    acc.factor = Factor::Pending {
-        id: id.clone(),
-        secret: secret.clone(),
     };
     shared.count("set-ups begun");
-    let step = step_now();
-    let code = code_for(&secret, step);
-    acc.last_step_sent = step;
-    let path = format!("/api/v1/me/factors/totp/{id}/confirm");
     let a = shared
         .post(&acc.http, &path, json!({ "code": code }))
         .await?;
@@ -127,26 +122,61 @@ pub async fn set_up_app(shared: &Shared, acc: &mut Account) -> Option<bool> {
         .unwrap_or_default();
     if codes.len() != 10 {
         shared.violation(format!(
-            "{}: its first app was confirmed with {} recovery codes",
+            "{}: its first factor was confirmed with {} recovery codes",
             acc.email,
             codes.len()
         ));
     }
+    let Factor::Pending { id, secret } = acc.factor.clone() else {
+        unreachable!("begun")
+    };
     acc.factor = Factor::Active {
         id,
         secret,
         confirmed: true,
     };
     acc.recovery_codes = codes;
-    acc.steps_confirmed.push(step);
-    acc.to_replay
-        .push((shared.generation(), Used::AppCode { step, code }));
-    shared.count("set-ups confirmed");
+    if let Some(step) = step {
+        acc.steps_confirmed.push(step);
+        acc.to_replay
+            .push((shared.generation(), Used::AppCode { step, code }));
+    }
+    shared.count(match acc.phone {
+        None => "app set-ups confirmed",
+        Some(_) => "SMS set-ups confirmed",
+    });
     Some(true)
 }
 
+/// Begins setting up the app: where to confirm it, with which code, of which time
+/// step (`Some(None)`: refused; `None`: no answer).
+async fn begin_app(
+    shared: &Shared,
+    acc: &mut Account,
+) -> Option<Option<(String, String, Option<i64>)>> {
+    let begin = json!({ "password": acc.passwords[0] });
+    let a = shared
+        .post(&acc.http, "/api/v1/me/factors/totp", begin)
+        .await?;
+    if a.status != 200 {
+        shared.surprise(format!("{}: begin {} {}", acc.email, a.status, a.body));
+        return Some(None);
+    }
+    let id = a.body["id"].as_str().expect("id").to_owned();
+    let secret = a.body["secret"].as_str().expect("secret").to_owned();
+    // A new begin replaces an unconfirmed one: its steps are its own.
+    acc.factor = Factor::Pending {
+        id: id.clone(),
+        secret: secret.clone(),
+    };
+    let step = step_now();
+    acc.last_step_sent = step;
+    let path = format!("/api/v1/me/factors/totp/{id}/confirm");
+    Some(Some((path, code_for(&secret, step), Some(step))))
+}
+
 /// The password step of an account with an active factor: it must ask for a code.
-async fn code_step(shared: &Shared, acc: &mut Account) -> Option<bool> {
+pub async fn code_step(shared: &Shared, acc: &mut Account) -> Option<bool> {
     let body = acc.password_step(shared).await?;
     if body["state"] == "second_factor" {
         return Some(true);
@@ -182,6 +212,7 @@ pub async fn sign_in_with_app(shared: &Shared, acc: &mut Account, lead: i64) -> 
         .post(&acc.http, "/api/v1/login/second-factor", body)
         .await?;
     if a.status == 200 {
+        acc.sign_ins += 1;
         acc.steps_confirmed.push(step);
         acc.to_replay
             .push((shared.generation(), Used::AppCode { step, code }));
@@ -296,9 +327,9 @@ pub async fn try_again(shared: &Shared, acc: &mut Account, used: &Used) -> Optio
     Some(())
 }
 
-/// Asks for a reset link, takes it from the mail the SMTP sink received, and sets
-/// a new password with it.
-async fn reset_password(shared: &Shared, acc: &mut Account) -> Option<bool> {
+/// Asks for a reset link; the mail is taken from the sink when it has come
+/// ([`use_mailed_link`]), the client going on meanwhile.
+async fn ask_for_link(shared: &Shared, acc: &mut Account) -> Option<bool> {
     // Counted before it is sent: one without an answer may have queued a mail too,
     // and only three an hour are sent.
     acc.resets_requested += 1;
@@ -310,19 +341,19 @@ async fn reset_password(shared: &Shared, acc: &mut Account) -> Option<bool> {
         shared.surprise(format!("{}: forgot {} {}", acc.email, a.status, a.body));
         return Some(true);
     }
+    acc.awaiting_link = true;
     shared.count("reset links asked for");
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let links = loop {
-        let links = new_links(shared, acc);
-        if !links.is_empty() {
-            break links;
-        }
-        if Instant::now() > deadline || shared.stopping() {
-            shared.count("reset mails not there within 8 s");
-            return Some(true);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    Some(true)
+}
+
+/// When the mail with the link asked for has come: a new password set with it
+/// (`Some(false)`: not there yet).
+pub async fn use_mailed_link(shared: &Shared, acc: &mut Account) -> Option<bool> {
+    let links = new_links(shared, acc);
+    if links.is_empty() {
+        return Some(false);
+    }
+    acc.awaiting_link = false;
     let password = new_password();
     // The newest first: a new link ends the older ones.
     for token in links.into_iter().rev() {
@@ -399,10 +430,7 @@ fn new_links(shared: &Shared, acc: &mut Account) -> Vec<String> {
     let to = format!("<{}>", acc.email);
     let mut links = Vec::new();
     let received = shared.sink.lock().expect("lock");
-    for m in received
-        .iter()
-        .filter(|m| m.rcpt_to.iter().any(|r| *r == to))
-    {
+    for m in received.iter().filter(|m| m.rcpt_to.contains(&to)) {
         let id = m.header("Message-ID");
         if acc.mails_taken.contains(&id) {
             continue;

@@ -5,12 +5,15 @@
 use crate::kit::Received;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct Shared {
     pub url: String,
+    /// The data directory (its SMS outbox).
+    pub data: PathBuf,
     /// Kills so far: a credential used in generation `g` was used before a restart
     /// once this is past `g`.
     pub generation: AtomicU64,
@@ -25,9 +28,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(url: String, sink: Arc<Mutex<Vec<Received>>>) -> Self {
+    pub fn new(url: String, data: PathBuf, sink: Arc<Mutex<Vec<Received>>>) -> Self {
         Self {
             url,
+            data,
             generation: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             sink,
@@ -173,6 +177,8 @@ pub enum Used {
 
 pub struct Account {
     pub email: String,
+    /// Set up SMS to this number instead of the app.
+    pub phone: Option<String>,
     /// Its cookies.
     pub http: reqwest::Client,
     /// The passwords it may have: the one the server last confirmed, and ahead of
@@ -189,17 +195,24 @@ pub struct Account {
     /// Used credentials and the generation they were used in, not yet tried again
     /// after a restart.
     pub to_replay: Vec<(u64, Used)>,
+    /// Sign-ins with the factor (app or SMS code) the server confirmed.
+    pub sign_ins: u32,
     pub resets_requested: u32,
+    /// A reset link was asked for; its mail not taken yet.
+    pub awaiting_link: bool,
     pub resets_confirmed: u32,
     pub recoveries_confirmed: u32,
     /// Message-IDs of the reset mails already taken from the sink.
     pub mails_taken: HashSet<String>,
+    /// The SMS outbox files already read.
+    pub sms_taken: HashSet<PathBuf>,
 }
 
 impl Account {
-    pub fn new(email: String, password: &str) -> Self {
+    pub fn new(email: String, password: &str, phone: Option<String>) -> Self {
         Self {
             email,
+            phone,
             http: http_client(),
             passwords: vec![password.to_owned()],
             factor: Factor::None,
@@ -207,10 +220,13 @@ impl Account {
             last_step_sent: 0,
             steps_confirmed: Vec::new(),
             to_replay: Vec::new(),
+            sign_ins: 0,
             resets_requested: 0,
+            awaiting_link: false,
             resets_confirmed: 0,
             recoveries_confirmed: 0,
             mails_taken: HashSet::new(),
+            sms_taken: HashSet::new(),
         }
     }
 

@@ -11,12 +11,15 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Small Argon2 parameters (the sign-ins are the load, not the hashing), mail to the
-/// SMTP sink, and its worker polling every second.
+/// SMTP sink, its worker polling every second, and SMS limits no test client
+/// reaches (they all come from one address).
 fn config_toml(smtp_url: &str) -> String {
     format!(
         "[password]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n\
          [mail]\nsmtp_url = \"{smtp_url}\"\npoll_interval_seconds = 1\n\
-         from = \"Gemeente Tweestad <noreply@tweestad.example>\"\n"
+         from = \"Gemeente Tweestad <noreply@tweestad.example>\"\n\
+         [sms]\nper_account_per_hour = 1000\nper_number_per_hour = 1000\n\
+         per_ip_per_hour = 100000\nglobal_per_hour = 100000\n"
     )
 }
 
