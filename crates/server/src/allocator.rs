@@ -1,13 +1,13 @@
-//! Memory given back (issue 18, finding 10). Every password check allocates
-//! Argon2's whole memory block at once (19 MiB by default) and frees it when done.
-//! glibc serves such a block by its own mapping only until the first one is freed:
-//! then it raises its mmap threshold to the freed size (up to 32 MiB), and later
-//! blocks come from the heap arenas of the hashing threads, which keep the memory
-//! when it is freed. After a flood of wrong passwords the server stayed at about
-//! 400 MB for good. A fixed threshold of 1 MiB keeps every large block in a mapping
-//! of its own, returned to the system the moment it is freed: the same flood peaks
-//! at the hashes running at once and falls back to the idle size right after
-//! (figures in `docs/benchmarks.md`).
+//! Memory given back (issue 18, finding 10). Password checks need Argon2's whole
+//! memory block at once (19 MiB by default); the hasher keeps one block per hashing
+//! place for them (`tweestap_domain::password`). Other large blocks remain: new
+//! hashes, imported scrypt hashes. glibc serves such a block by its own mapping
+//! only until the first one is freed: then it raises its mmap threshold to the
+//! freed size (up to 32 MiB), later blocks come from the threads' heap arenas,
+//! small allocations settle in the holes they leave, and the heap grows for good
+//! (about 400 MB after a flood of passwords). A fixed threshold of 1 MiB keeps
+//! every large block in a mapping of its own, returned to the system the moment
+//! it is freed (figures in `docs/benchmarks.md`).
 
 /// Blocks of at least this size get a mapping of their own.
 pub const MMAP_THRESHOLD: usize = 1 << 20;
