@@ -78,6 +78,9 @@ async fn fingerprint(app: &TestApp) -> Vec<String> {
     out
 }
 
+/// A form's fields.
+type Fields = Vec<(String, String)>;
+
 /// A multipart body of `fields`.
 fn multipart(fields: &[(String, String)]) -> Body {
     let mut b = String::new();
@@ -207,7 +210,7 @@ async fn cross_site_requests_change_nothing(backend: Backend) {
         }
         forms += 1;
         let form = |token: Option<&str>| fill.form(token);
-        let attempts: Vec<(&str, String, Vec<(String, String)>)> = vec![
+        let attempts: [(&str, String, Fields); 5] = [
             ("no token", with_csrf.clone(), form(None)),
             ("an empty token", with_csrf.clone(), form(Some(""))),
             (
