@@ -157,6 +157,12 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
         violations.join("\n"),
         server.stderr()
     );
+    // Every account ends with a factor that signs in.
+    let all = (CLIENTS * ACCOUNTS_PER_CLIENT) as u64;
+    assert_eq!(
+        shared.counted("factors signed in with after the last restart"),
+        all
+    );
     // The journeys did happen, under the kills.
     for what in [
         "app set-ups confirmed",

@@ -5,7 +5,7 @@
 use super::journeys::{
     set_up, sign_in_with_app, sign_in_with_recovery_code, try_again, use_mailed_link,
 };
-use super::model::{Account, Factor, Shared};
+use super::model::{Account, Shared};
 use super::server::{until, Db};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -38,10 +38,15 @@ pub async fn journeys(shared: &Shared, acc: &mut Account) {
             ));
         }
     }
-    if matches!(acc.factor, Factor::Pending { .. }) {
-        // Whether the confirmation without an answer was stored: the sign-in says.
+    if acc.active().is_none() {
+        // Whether a confirmation without an answer was stored: the sign-in says;
+        // if not, a set-up after the crashes works.
         let outcome = set_up(shared, acc).await;
         answered(shared, &acc.email, outcome);
+        if acc.active().is_none() {
+            let outcome = set_up(shared, acc).await;
+            answered(shared, &acc.email, outcome);
+        }
     }
     let Some((id, _, confirmed)) = acc.active() else {
         return;
