@@ -175,22 +175,6 @@ async fn begin_app(
     Some(Some((path, code_for(&secret, step), Some(step))))
 }
 
-/// The password step of an account with an active factor: it must ask for a code.
-pub async fn code_step(shared: &Shared, acc: &mut Account) -> Option<bool> {
-    let body = acc.password_step(shared).await?;
-    if body["state"] == "second_factor" {
-        return Some(true);
-    }
-    let (id, _, confirmed) = acc.active().expect("an active factor");
-    shared.violation(format!(
-        "{}: its app {id} is active (confirmed to the client: {confirmed}), yet the password \
-         alone answers {body}",
-        acc.email
-    ));
-    acc.passwords.clear();
-    Some(false)
-}
-
 /// Signs in with the app's code of a time step not used before: the current one,
 /// or up to `lead` steps ahead (the server allows one step of clock drift).
 pub async fn sign_in_with_app(shared: &Shared, acc: &mut Account, lead: i64) -> Option<bool> {
@@ -199,7 +183,7 @@ pub async fn sign_in_with_app(shared: &Shared, acc: &mut Account, lead: i64) -> 
         let step = step_now().max(acc.last_step_sent + 1);
         (step <= step_now() + lead).then_some(step)
     };
-    if next(acc).is_none() || !code_step(shared, acc).await? {
+    if next(acc).is_none() || !acc.code_step(shared).await? {
         return Some(false);
     }
     let Some(step) = next(acc) else {
@@ -228,7 +212,7 @@ pub async fn sign_in_with_app(shared: &Shared, acc: &mut Account, lead: i64) -> 
 
 /// Signs in with one of the recovery codes the confirmed set-up gave.
 pub async fn sign_in_with_recovery_code(shared: &Shared, acc: &mut Account) -> Option<bool> {
-    if !code_step(shared, acc).await? {
+    if !acc.code_step(shared).await? {
         return Some(false);
     }
     let code = acc.recovery_codes.pop().expect("a recovery code");
@@ -299,7 +283,7 @@ pub async fn try_again(shared: &Shared, acc: &mut Account, used: &Used) -> Optio
         Used::AppCode { code, .. } => ("totp", code),
         Used::RecoveryCode(code) => ("recovery_code", code),
     };
-    if !code_step(shared, acc).await? {
+    if !acc.code_step(shared).await? {
         return Some(());
     }
     if let Used::AppCode { step, .. } = used {

@@ -277,6 +277,25 @@ impl Account {
     }
 }
 
+impl Account {
+    /// The password step of an account with an active factor: it must ask for a
+    /// code (`Some(false)`, a violation, when it does not).
+    pub async fn code_step(&mut self, shared: &Shared) -> Option<bool> {
+        let body = self.password_step(shared).await?;
+        if body["state"] == "second_factor" {
+            return Some(true);
+        }
+        let (id, _, confirmed) = self.active().expect("an active factor");
+        shared.violation(format!(
+            "{}: its factor {id} is active (confirmed to the client: {confirmed}), yet the \
+             password alone answers {body}",
+            self.email
+        ));
+        self.passwords.clear();
+        Some(false)
+    }
+}
+
 /// A client that keeps cookies, opens a new connection per request (none left
 /// over from a killed process) and follows no redirects.
 pub fn http_client() -> reqwest::Client {

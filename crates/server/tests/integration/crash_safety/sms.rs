@@ -1,7 +1,6 @@
 //! The accounts with a phone: SMS set up as their first factor (the code read from
 //! the SMS outbox in the data directory) and sign-ins with a code by SMS.
 
-use super::journeys::code_step;
 use super::model::{Account, Factor, Shared};
 use crate::kit::sms::{sms_code_in, sms_files_in};
 use serde_json::json;
@@ -38,7 +37,7 @@ pub async fn begin(
 /// Signs in with a code sent by SMS.
 pub async fn sign_in(shared: &Shared, acc: &mut Account) -> Option<bool> {
     let phone = acc.phone.clone().expect("a phone");
-    if !code_step(shared, acc).await? {
+    if !acc.code_step(shared).await? {
         return Some(false);
     }
     let a = shared
