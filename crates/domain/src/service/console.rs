@@ -41,7 +41,8 @@ pub struct NewConsoleAccount<'a> {
 /// Whether an amr (`pwd otp`, `pwd sms mfa`, `hwk user pin pk`) includes a code
 /// or a passkey.
 fn amr_has_code(amr: &str) -> bool {
-    amr.split_whitespace().any(|m| matches!(m, "otp" | "sms" | "pk"))
+    amr.split_whitespace()
+        .any(|m| matches!(m, "otp" | "sms" | "pk"))
 }
 
 impl Tweestap {
