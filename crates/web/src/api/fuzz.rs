@@ -1,5 +1,5 @@
 //! The API's request bodies and queries, read as their handlers read them, for the
-//! fuzz targets (see [`crate::fuzzing`]).
+//! fuzz targets (through the crate's `fuzzing` module).
 
 use super::json::ApiJson;
 use axum::extract::{FromRequest, Query, Request};

@@ -1,5 +1,5 @@
 //! The pages' forms and queries, read as their handlers read them, and the policy
-//! form's translation to a patch, for the fuzz targets (see [`crate::fuzzing`]).
+//! form's translation to a patch, for the fuzz targets (through the crate's `fuzzing` module).
 
 use axum::extract::{Form, FromRequest, Query, Request};
 use axum::http::{StatusCode, Uri};
