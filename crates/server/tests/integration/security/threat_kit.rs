@@ -53,7 +53,7 @@ impl Nodes {
 
     /// The `i`-th node of a round that alternates: `a`, `b`, `a`, ...
     pub fn node(&self, i: usize) -> &TestApp {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             &self.a
         } else {
             &self.b
