@@ -8,10 +8,15 @@ use crate::error::{Error, Result};
 use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::store::NewPasswordReset;
 use crate::token::Token;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Reset mails sent per account in any hour; further requests are audited only.
 pub const RESET_MAILS_PER_HOUR: u32 = 3;
+
+/// One forgotten-password request at a time on this node, in the order they came
+/// (see [`Tweestap::request_password_reset_later`]).
+static RESET_REQUESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long a forgotten-password link works.
 pub fn reset_link_validity() -> chrono::Duration {
@@ -64,6 +69,27 @@ impl Tweestap {
         let language = ctx.language.unwrap_or(account.language);
         self.queue_notice(&account, mail_id, notice, language, ctx)
             .await
+    }
+
+    /// [`Self::request_password_reset`] after the answer: the caller answers at once,
+    /// as fast for an address without an account as for one with it (the link, the
+    /// queued mail and their audit take time only for accounts), and the request
+    /// runs in the background, one at a time on this node in the order they came,
+    /// so a person's requests keep their hourly limit. A failure is logged.
+    pub fn request_password_reset_later(
+        self: &Arc<Self>,
+        email: &str,
+        base_url: &str,
+        ctx: &RequestContext,
+    ) {
+        let app = Arc::clone(self);
+        let (email, base_url, ctx) = (email.to_owned(), base_url.to_owned(), ctx.clone());
+        tokio::spawn(async move {
+            let _in_turn = RESET_REQUESTS.lock().await;
+            if let Err(e) = app.request_password_reset(&email, &base_url, &ctx).await {
+                tracing::error!("a forgotten-password request failed: {e}");
+            }
+        });
     }
 
     /// A new single-use link to `<base_url>/password/reset/<token>` for `account`

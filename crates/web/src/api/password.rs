@@ -30,7 +30,8 @@ pub enum SentIfExists {
 /// `<public_url>/password/reset/<token>` is queued (valid one hour; a new request
 /// ends older links). At most 3 such mails per account per hour; further requests
 /// are audited but send nothing. The answer is always the same 202, whether or not
-/// the address has an account, is valid, or was rate-limited.
+/// the address has an account, is valid, or was rate-limited, and comes as fast:
+/// the request is handled after the answer.
 #[utoipa::path(
     post, path = "/password/forgot", tag = "password", operation_id = "forgotPassword",
     request_body = ForgotBody,
@@ -43,10 +44,11 @@ pub async fn forgot(
     ctx: Ctx,
     ApiJson(b): ApiJson<ForgotBody>,
 ) -> Result<(StatusCode, Json<SentIfExists>), ApiError> {
+    // Answered at once, whether or not the address has an account: the request
+    // runs after the answer, so its time tells nothing either.
     state
         .app
-        .request_password_reset(&b.email, &state.base_url(), &ctx.req)
-        .await?;
+        .request_password_reset_later(&b.email, &state.base_url(), &ctx.req);
     Ok((StatusCode::ACCEPTED, Json(SentIfExists::SentIfExists)))
 }
 

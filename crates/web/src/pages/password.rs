@@ -40,11 +40,11 @@ pub async fn forgot_submit(
 ) -> Result<Response, PageError> {
     checked(&state, &jar, &f.csrf, ctx.lang)?;
     let base = state.base_url();
+    // The page comes at once, whether or not the address has an account: the
+    // request runs after the answer, so its time tells nothing either.
     state
         .app
-        .request_password_reset(&f.email, &base, &ctx.req)
-        .await
-        .on_page(ctx.lang)?;
+        .request_password_reset_later(&f.email, &base, &ctx.req);
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let page = page(
         &ctx,
