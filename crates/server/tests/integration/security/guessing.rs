@@ -279,7 +279,7 @@ async fn guessing_codes_and_passwords_on_every_path(backend: Backend) {
     let nodes = Nodes::start(backend, |c| {
         c.sms.per_ip_per_hour = 10_000;
         c.sms.global_per_hour = 10_000;
-        c.oidc.clients = vec![codes::reauth_client()];
+        c.oidc.clients = vec![super::threat_kit::portal_client()];
     })
     .await;
     let (a, b) = (&nodes.a, &nodes.b);

@@ -9,6 +9,7 @@ use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use tweestap::config::oidc::ClientConfig;
 use tweestap::config::Config;
 
 /// Two nodes on one database, one secret key, one data directory (so one outbox)
@@ -227,4 +228,75 @@ pub fn form_fields(html: &str, field: &str) -> Vec<(String, String)> {
             Some((attr(&tag, "name")?, attr(&tag, "value").unwrap_or_default()))
         })
         .collect()
+}
+
+/// A portal that signs people in through tweestap (public, PKCE).
+pub const PORTAL: &str = "portaal";
+pub const CALLBACK: &str = "https://portaal.example/cb";
+pub const VERIFIER: &str = "een-pkce-verifier-van-minstens-drieenveertig-tekens";
+
+/// [`PORTAL`] for `[[oidc.clients]]`.
+pub fn portal_client() -> ClientConfig {
+    ClientConfig {
+        id: PORTAL.into(),
+        name: "Portaal".into(),
+        redirect_uris: vec![CALLBACK.into()],
+        public: true,
+        ..Default::default()
+    }
+}
+
+/// An authorization request of [`PORTAL`] on `app` for `scope` (PKCE with
+/// [`VERIFIER`]), with `extra` (`&prompt=login`, ...) as it stands.
+pub fn authorize_url(app: &TestApp, scope: &str, extra: &str) -> String {
+    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    format!(
+        "{}/oidc/authorize?response_type=code&client_id={PORTAL}&redirect_uri={}&scope={}&state=s&nonce=n&code_challenge={}&code_challenge_method=S256{extra}",
+        app.url,
+        enc(CALLBACK),
+        enc(scope),
+        tweestap_domain::oidc::flow::s256(VERIFIER)
+    )
+}
+
+/// Follows redirects from `url` in browser `c` until a page of `app` (its body) or
+/// the portal (the URL it was sent to).
+pub async fn follow(app: &TestApp, c: &Client, url: &str) -> Result<String, String> {
+    let mut url = url.to_owned();
+    for _ in 0..10 {
+        if url.starts_with(CALLBACK) {
+            return Err(url);
+        }
+        let r = c.http.get(&url).send().await.expect("get");
+        let to = crate::kit::location(&r);
+        if to.is_empty() {
+            return Ok(r.text().await.expect("page"));
+        }
+        url = if to.starts_with('/') {
+            format!("{}{to}", app.url)
+        } else {
+            to
+        };
+    }
+    panic!("more than ten redirects, last {url}");
+}
+
+/// The QR link mailed to a new account without a second factor: its token.
+pub async fn mailed_qr_link(app: &TestApp, email: &str) -> String {
+    app.add_user(email).await;
+    let c = fresh_client(app);
+    assert_eq!(
+        c.login(email, PASSWORD).await.body["state"],
+        "authenticated"
+    );
+    let before = mail_count(app, "enrollment-link");
+    let r = c
+        .post(
+            "/api/v1/me/enrollment-link",
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let mail = mail_after(app, "enrollment-link", before).await;
+    link_token(&mail, "/enroll/")
 }

@@ -4,27 +4,11 @@
 use super::{Answer, Ask, Right, Target, Verdict, GUESS};
 use crate::kit::{code_in, csrf_of, sign_in_through_pages, Client, TestApp, PASSWORD};
 use crate::security::threat_kit::{
-    fresh_client, fresh_phone, mail_after, mail_count, person_with_app, person_with_phone,
-    sms_code_after, sms_count, Nodes,
+    authorize_url, follow, fresh_client, fresh_phone, mail_after, mail_count, person_with_app,
+    person_with_phone, sms_code_after, sms_count, Nodes,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
-use tweestap::config::oidc::ClientConfig;
-
-/// The portal that asks for re-authentication.
-pub const CLIENT: &str = "herinlog";
-const CALLBACK: &str = "https://portaal.example/cb";
-const VERIFIER: &str = "een-pkce-verifier-van-minstens-drieenveertig-tekens";
-
-pub fn reauth_client() -> ClientConfig {
-    ClientConfig {
-        id: CLIENT.into(),
-        name: "Herinlogportaal".into(),
-        redirect_uris: vec![CALLBACK.into()],
-        public: true,
-        ..Default::default()
-    }
-}
 
 /// The answers of the API's code checks.
 pub fn api_code(a: &Answer) -> Verdict {
@@ -231,29 +215,14 @@ pub async fn asked_to_sign_in_again(
     let c = fresh_client(app);
     sign_in_through_pages(&c, app, "/login", (email, PASSWORD), &secret).await;
     app.next_step();
-    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
-    let url = format!(
-        "{}/oidc/authorize?response_type=code&client_id={CLIENT}&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={}&code_challenge_method=S256{extra}",
-        app.url,
-        enc(CALLBACK),
-        tweestap_domain::oidc::flow::s256(VERIFIER)
-    );
-    let mut url = url;
-    for _ in 0..5 {
-        let r = c.http.get(&url).send().await.expect("get");
-        let to = crate::kit::location(&r);
-        if to.is_empty() {
-            let page = r.text().await.expect("page");
-            assert!(page.contains("name=\"password\""), "{url}: {page}");
-            return (c, secret, page);
+    let url = authorize_url(app, "openid", extra);
+    match follow(app, &c, &url).await {
+        Ok(page) => {
+            assert!(page.contains("name=\"password\""), "{page}");
+            (c, secret, page)
         }
-        url = if to.starts_with('/') {
-            format!("{}{to}", app.url)
-        } else {
-            to
-        };
+        Err(to) => panic!("not asked to sign in again: {to}"),
     }
-    panic!("not sent to the sign-in page");
 }
 
 pub async fn oidc_reauth_code(n: &Nodes, email: String) -> Target {

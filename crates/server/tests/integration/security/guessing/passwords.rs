@@ -4,9 +4,7 @@
 use super::codes::{asked_to_sign_in_again, set};
 use super::{Answer, Ask, Right, Target, Verdict, GUESS};
 use crate::kit::{Client, TestApp, PASSWORD};
-use crate::security::threat_kit::{
-    form_fields, fresh_client, fresh_phone, link_token, mail_after, mail_count, Nodes,
-};
+use crate::security::threat_kit::{form_fields, fresh_client, fresh_phone, mailed_qr_link, Nodes};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -135,21 +133,6 @@ pub async fn request_qr_link(n: &Nodes, email: String) -> Target {
     let body = json!({ "password": GUESS });
     let ask = ask(Method::POST, "/api/v1/me/enrollment-link", body);
     target(c, ask, email)
-}
-
-/// The QR link mailed to a new account without a second factor (the link's token).
-pub async fn mailed_qr_link(app: &TestApp, email: &str) -> String {
-    let c = signed_in(app, email).await;
-    let before = mail_count(app, "enrollment-link");
-    let r = c
-        .post(
-            "/api/v1/me/enrollment-link",
-            json!({ "password": PASSWORD }),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{:?}", r.body);
-    let mail = mail_after(app, "enrollment-link", before).await;
-    link_token(&mail, "/enroll/")
 }
 
 pub async fn qr_link_password(n: &Nodes, email: String) -> Target {
