@@ -11,15 +11,38 @@ use tweestap_domain::token::{hex, Token};
 
 pub const CSRF_COOKIE: &str = "tweestap_csrf";
 
+/// The cookie's name over https. Browsers take a `__Host-` cookie only from this
+/// very host (`Secure`, `Path=/`, no `Domain`), so a portal on a sibling host
+/// cannot plant a CSRF cookie whose token it knows (it can set `tweestap_csrf` for
+/// the parent domain, and its forms are same-site, so the session cookie goes
+/// along).
+pub const HOST_CSRF_COOKIE: &str = "__Host-tweestap_csrf";
+
 #[derive(Clone)]
 pub struct Csrf {
     key: [u8; 32],
+    /// Cookies are `Secure` (https): the cookie is [`HOST_CSRF_COOKIE`].
+    secure: bool,
 }
 
 impl Csrf {
     pub fn new(master: &MasterKey) -> Self {
         Self {
             key: master.derive("tweestap csrf v1"),
+            secure: false,
+        }
+    }
+
+    /// Served over https (`Secure` cookies): the cookie is [`HOST_CSRF_COOKIE`].
+    pub fn over_https(self, secure: bool) -> Self {
+        Self { secure, ..self }
+    }
+
+    fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            HOST_CSRF_COOKIE
+        } else {
+            CSRF_COOKIE
         }
     }
 
@@ -31,23 +54,24 @@ impl Csrf {
 
     /// The form token for this browser, setting the cookie first if it has none.
     pub fn token(&self, jar: CookieJar, secure: bool) -> (CookieJar, String) {
-        if let Some(c) = jar.get(CSRF_COOKIE) {
+        let name = self.cookie_name();
+        if let Some(c) = jar.get(name) {
             let t = self.sign(c.value());
             return (jar, t);
         }
         let value = Token::generate().as_str().to_owned();
         let t = self.sign(&value);
-        let cookie = Cookie::build((CSRF_COOKIE, value))
+        let cookie = Cookie::build((name, value))
             .path("/")
             .http_only(true)
-            .secure(secure)
+            .secure(secure || self.secure)
             .same_site(SameSite::Lax)
             .build();
         (jar.add(cookie), t)
     }
 
     pub fn verify(&self, jar: &CookieJar, submitted: &str) -> bool {
-        let Some(c) = jar.get(CSRF_COOKIE) else {
+        let Some(c) = jar.get(self.cookie_name()) else {
             return false;
         };
         bool::from(self.sign(c.value()).as_bytes().ct_eq(submitted.as_bytes()))

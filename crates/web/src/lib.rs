@@ -123,7 +123,7 @@ pub fn router(app: Arc<Tweestap>, master: &MasterKey, settings: WebSettings) -> 
     let cookie_domain = settings.cookie_domain.clone();
     let state = AppState(Arc::new(Inner {
         app: app.clone(),
-        csrf: Csrf::new(master),
+        csrf: Csrf::new(master).over_https(settings.secure_cookies),
         settings,
     }));
     Router::new()

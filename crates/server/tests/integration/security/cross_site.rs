@@ -2,9 +2,11 @@
 //! the enumerated router), sent with a fully signed-in administrator's cookies as a
 //! browser would send them for another site's form:
 //!
-//! - page forms without a CSRF token, with an empty or made-up one, or with a token
-//!   that belongs to another browser's CSRF cookie (the attacker's own), in each
-//!   encoding a form can have: refused (403 where the form is read);
+//! - page forms without a CSRF token, with an empty or made-up one, with a token
+//!   that belongs to another browser's CSRF cookie (the attacker's own), or with
+//!   the attacker's pair planted in the browser as a sibling host can (a
+//!   `tweestap_csrf` cookie for the parent domain), in each encoding a form can
+//!   have: refused (403 where the form is read);
 //! - API calls with the content types a form can send (`text/plain`,
 //!   `application/x-www-form-urlencoded`, `multipart/form-data`): 415; methods a
 //!   form cannot send are refused a CORS preflight from another origin;
@@ -110,7 +112,8 @@ fn is_csrf_refusal(a: &Answer) -> bool {
 }
 
 async fn cross_site_requests_change_nothing(backend: Backend) {
-    let app = cast::suite_app(backend, false).await;
+    // Over https, as in production (the cookies are `Secure`).
+    let app = cast::suite_app(backend, true).await;
     let people = cast::cast(&app).await;
     let (routes, doc) = all_routes(&app.url).await;
     let http = bare_client();
@@ -120,8 +123,13 @@ async fn cross_site_requests_change_nothing(backend: Backend) {
     // The victim's browser has a CSRF cookie of its own; the attacker has a pair of
     // theirs (a valid token, but for another cookie).
     let (victim_csrf, victim_token) = csrf_pair(&http, &app.url).await;
-    let (_, attacker_token) = csrf_pair(&http, &app.url).await;
+    let (attacker_csrf, attacker_token) = csrf_pair(&http, &app.url).await;
     let with_csrf = format!("{session}; {victim_csrf}");
+    // A portal on a sibling host (same site, so the session cookie goes along)
+    // sets its own CSRF cookie for the parent domain: a cookie without the
+    // `__Host-` prefix, whose token it knows.
+    let attacker_value = attacker_csrf.split_once('=').map_or("", |(_, v)| v);
+    let planted = format!("{session}; tweestap_csrf={attacker_value}");
     let request = cast::pending_request(&app).await;
     let before = fingerprint(&app).await;
     let mut failures = Vec::new();
@@ -210,7 +218,7 @@ async fn cross_site_requests_change_nothing(backend: Backend) {
         }
         forms += 1;
         let form = |token: Option<&str>| fill.form(token);
-        let attempts: [(&str, String, Fields); 5] = [
+        let attempts: [(&str, String, Fields); 6] = [
             ("no token", with_csrf.clone(), form(None)),
             ("an empty token", with_csrf.clone(), form(Some(""))),
             (
@@ -227,6 +235,11 @@ async fn cross_site_requests_change_nothing(backend: Backend) {
                 "a token without its cookie",
                 session.clone(),
                 form(Some(&victim_token)),
+            ),
+            (
+                "a CSRF cookie planted by a sibling host",
+                planted.clone(),
+                form(Some(&attacker_token)),
             ),
         ];
         for (how, cookies, fields) in attempts {

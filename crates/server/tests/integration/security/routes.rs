@@ -489,12 +489,19 @@ pub fn session_cookie(a: &Answer) -> String {
     format!("tweestap_session={v}")
 }
 
-/// A CSRF cookie and its form token, as a browser gets them from any form.
+/// A CSRF cookie (`name=value`, whatever its name's prefix) and its form token, as
+/// a browser gets them from any form.
 pub async fn csrf_pair(http: &reqwest::Client, base: &str) -> (String, String) {
     let a = send(http, base, "GET", "/login", "", Body::None).await;
-    let cookie = a.cookie("tweestap_csrf").expect("a CSRF cookie");
-    (
-        format!("tweestap_csrf={cookie}"),
-        crate::kit::csrf_of(&a.body),
-    )
+    let cookie = a
+        .set_cookies()
+        .iter()
+        .filter_map(|c| c.split(';').next().map(str::to_owned))
+        .find(|nv| {
+            nv.split('=')
+                .next()
+                .is_some_and(|n| n.ends_with("tweestap_csrf"))
+        })
+        .expect("a CSRF cookie");
+    (cookie, crate::kit::csrf_of(&a.body))
 }
