@@ -5,10 +5,12 @@
 //! right answer (refused, and after the lock either accepted or, for a code that
 //! dies, still refused); fifty wrong guesses at once on one node; and fifty at
 //! once spread over two nodes on one database. In parallel no more are checked than
-//! the bound, and the right answer is refused afterwards.
+//! the bound, and the right answer is refused afterwards. A password reset (by
+//! whoever reads the mailbox) gives no new tries ([`resets`]).
 
 mod codes;
 mod passwords;
+mod resets;
 
 use super::threat_kit::{wrong_code, Nodes};
 use crate::kit::{Backend, TestApp};
@@ -370,5 +372,6 @@ async fn guessing_codes_and_passwords_on_every_path(backend: Backend) {
             p.name, counts[0], counts[1]
         ));
     }
+    report.push(resets::a_reset_gives_no_new_tries(&nodes).await);
     eprintln!("guessing, every path:\n  {}", report.join("\n  "));
 }
