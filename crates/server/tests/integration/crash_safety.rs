@@ -161,6 +161,14 @@ async fn killing_the_server_at_random_moments_loses_and_repeats_nothing(backend:
         violations.join("\n"),
         server.stderr()
     );
+    // A request answered but not yet run is all a kill may lose, and a kill loses
+    // at most one per client (each waits for its link before asking again).
+    let lost = shared.counted(checks::LOST_RESET_REQUESTS);
+    let kills_total = u64::from(kills.running + kills.starting);
+    assert!(
+        lost <= kills_total.saturating_mul(CLIENTS as u64),
+        "{lost} forgotten-password requests lost, more than {kills_total} kills can explain"
+    );
     // Every account ends with a factor that signs in.
     let all = (CLIENTS * ACCOUNTS_PER_CLIENT) as u64;
     assert_eq!(

@@ -31,7 +31,9 @@ pub enum SentIfExists {
 /// ends older links). At most 3 such mails per account per hour; further requests
 /// are audited but send nothing. The answer is always the same 202, whether or not
 /// the address has an account, is valid, or was rate-limited, and comes as fast:
-/// the request is handled after the answer.
+/// the request is handled after the answer (202 Accepted: a server that crashes in
+/// the moment after answering may lose it; then no mail comes and the person asks
+/// again).
 #[utoipa::path(
     post, path = "/password/forgot", tag = "password", operation_id = "forgotPassword",
     request_body = ForgotBody,
