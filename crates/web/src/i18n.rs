@@ -57,6 +57,16 @@ impl Lang {
         }
     }
 
+    /// The language cookie's value: [`Lang::code`], except that Flemish Dutch says so
+    /// (`nl-BE`), so that it reads back as itself also where plain `nl` means the
+    /// Netherlands' Dutch (`[ui] dutch`).
+    pub fn cookie_value(self) -> &'static str {
+        match self {
+            Lang::Nl => "nl-BE",
+            other => other.code(),
+        }
+    }
+
     /// Whether this is one of the kinds of Dutch.
     pub fn is_dutch(self) -> bool {
         matches!(self, Lang::Nl | Lang::NlNl)
@@ -173,6 +183,21 @@ mod tests {
         assert_eq!(Lang::negotiate(Some("fr, de")), Lang::Nl);
         assert_eq!(Lang::negotiate(Some("nl;q=0.2, en;q=0.7")), Lang::En);
         assert_eq!(Lang::negotiate(Some(";;q=x,,")), Lang::Nl);
+    }
+
+    /// Found by fuzzing (fuzz target cookies): Flemish chosen where plain `nl` means
+    /// the Netherlands' Dutch was kept as `nl` and came back as the Netherlands' Dutch.
+    #[test]
+    fn the_language_cookie_reads_back_as_the_language_chosen() {
+        for dutch in [Dutch::Be, Dutch::Nl] {
+            for lang in [Lang::Nl, Lang::En, Lang::NlNl] {
+                assert_eq!(
+                    Lang::from_tag(lang.cookie_value(), dutch),
+                    Some(lang),
+                    "{dutch:?}"
+                );
+            }
+        }
     }
 
     #[test]

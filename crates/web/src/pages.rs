@@ -249,7 +249,7 @@ async fn switch_language(
 ) -> Response {
     let dutch = state.settings.dutch;
     let lang = Lang::from_tag(&code, dutch).unwrap_or(dutch.lang());
-    let cookie = Cookie::build((LANG_COOKIE, lang.code()))
+    let cookie = Cookie::build((LANG_COOKIE, lang.cookie_value()))
         .path("/")
         .permanent()
         .http_only(true)
