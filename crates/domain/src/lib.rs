@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod language;
 pub mod lockout;
 pub mod mail;
+pub mod observe;
 pub mod oidc;
 pub mod passkey;
 pub mod password;

@@ -77,6 +77,8 @@ pub struct Tweestap {
     /// The passkey relying party, once the server knows the address people use
     /// (unset: passkeys are not offered).
     passkeys: std::sync::OnceLock<crate::passkey::RelyingParty>,
+    /// Told of every audit event (the metrics); none by default.
+    observer: Option<Arc<dyn crate::observe::Observer>>,
 }
 
 /// A valid session, looked up from the client's token.
@@ -132,7 +134,14 @@ impl Tweestap {
             logout_wakeup: Arc::new(Notify::new()),
             sms: None,
             passkeys: std::sync::OnceLock::new(),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` of every audit event from now on.
+    pub fn with_observer(mut self, observer: Arc<dyn crate::observe::Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The gateway SMS codes go through.
@@ -166,6 +175,9 @@ impl Tweestap {
         ctx: &RequestContext,
         detail: Option<String>,
     ) -> Result<()> {
+        if let Some(o) = &self.observer {
+            o.audited(event, detail.as_deref());
+        }
         let r = AuditRecord {
             at: self.clock.now(),
             event: event.as_str().to_owned(),

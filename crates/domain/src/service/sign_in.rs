@@ -4,9 +4,9 @@
 use super::one_time_codes::normalise_code;
 use super::Tweestap;
 use crate::account::{Account, AccountId};
-use crate::audit::{AuditEvent, RequestContext};
+use crate::audit::{AuditEvent, AuditRecord, RequestContext};
 use crate::error::{Error, Result};
-use crate::factor::FactorKind;
+use crate::factor::{Factor, FactorKind};
 use crate::lockout::Guard;
 use crate::oidc::authorize::SignInDemand;
 use crate::session::SessionStage;
@@ -36,6 +36,9 @@ pub struct CodeStepStanding {
     /// Seconds until the lock ends, while locked (by the engine's clock).
     pub retry_after: Option<i64>,
 }
+
+/// A code step's end short of an error: the new session, or a wrong code's standing.
+pub type CodeStepResult = std::result::Result<Token, CodeStepStanding>;
 
 /// What the password step leads to.
 #[derive(Debug)]
@@ -213,34 +216,39 @@ impl Tweestap {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Token> {
+        self.take_code_step(token, code, ctx)
+            .await?
+            .map_err(|_| Error::InvalidCode)
+    }
+
+    /// [`Self::verify_second_factor`], a wrong, malformed or used code answered with
+    /// where the code step stands after it (as [`Self::code_step_standing`] would
+    /// read it, without reading it again): `Ok(Err(standing))`.
+    pub async fn take_code_step(
+        &self,
+        token: &Token,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<CodeStepResult> {
         let now = self.clock.now();
         let account = self.code_step_account(token).await?;
         let code = normalise_code(code);
         let factors = self.active_factors(account.id).await?;
-        // One attempt is taken before any code is checked (atomically, so parallel
+        // The app's codes are compared before the attempt is taken: comparing changes
+        // nothing, and a match counts only once the attempt is (never while locked).
+        let app_match = self.app_code_match(&factors, &code, now)?;
+        if app_match.is_none() && !factors.iter().any(|f| f.kind == FactorKind::Sms) {
+            return self.wrong_code(&account, now, ctx).await;
+        }
+        // One attempt is taken before any code counts (atomically, so parallel
         // requests cannot check more than the lock-out allows). While the code step is
         // locked only an SMS code is checked: it has its own limits (a few tries per
         // code, a few codes per sign-in and per hour).
         let reserved = self.reserve_code_attempt(&account, now).await?;
-        let locked = match reserved {
-            Some(_) => None,
-            None => Some(self.code_locked_for_now(account.id, now).await?),
+        let (matched, locked) = match reserved {
+            Some(_) => (app_match, None),
+            None => (None, Some(self.code_locked_for_now(account.id, now).await?)),
         };
-        let mut matched = None;
-        // An SMS factor's secret is a phone number, never an HOTP key.
-        for f in factors
-            .iter()
-            .filter(|f| f.kind == FactorKind::Totp && locked.is_none())
-        {
-            let key = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
-            if let Some(step) = self
-                .settings
-                .totp
-                .matching_step(&key, &code, now.timestamp())
-            {
-                matched = Some((f, step));
-            }
-        }
         if matched.is_none() {
             if let Some(f) = self
                 .sms_sign_in_match(&token.hash(), &factors, &code)
@@ -252,14 +260,17 @@ impl Tweestap {
                 let detail = Some(format!("factor={} kind=sms", f.id));
                 self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
                     .await?;
-                return Ok(new);
+                return Ok(Ok(new));
             }
         }
-        if let Some(retry_after) = locked {
-            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None)
+        let Some(failures) = reserved else {
+            let detail = Some("locked".to_owned());
+            self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, detail)
                 .await?;
-            return Err(Error::TooManyAttempts { retry_after });
-        }
+            return Err(Error::TooManyAttempts {
+                retry_after: locked.unwrap_or(1),
+            });
+        };
         if let Some((factor, step)) = matched {
             if self
                 .store
@@ -277,7 +288,7 @@ impl Tweestap {
                     Some(format!("factor={}", factor.id)),
                 )
                 .await?;
-                return Ok(new);
+                return Ok(Ok(new));
             }
             self.audit(
                 AuditEvent::CodeReplayed,
@@ -291,10 +302,87 @@ impl Tweestap {
             self.audit(AuditEvent::CodeFailed, Some(&account), None, ctx, None)
                 .await?;
         }
-        if let Some(failures) = reserved {
-            self.settle_failed_attempt(&account, failures, ctx).await?;
+        let locked_until = self.settle_failed_attempt(&account, failures, ctx).await?;
+        Ok(Err(self.standing_after(failures, locked_until)))
+    }
+
+    /// The app factor (and its time step) whose code `code` is, if any.
+    fn app_code_match<'f>(
+        &self,
+        factors: &'f [Factor],
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(&'f Factor, u64)>> {
+        let mut matched = None;
+        // An SMS factor's secret is a phone number, never an HOTP key.
+        for f in factors.iter().filter(|f| f.kind == FactorKind::Totp) {
+            let key = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
+            if let Some(step) = self
+                .settings
+                .totp
+                .matching_step(&key, code, now.timestamp())
+            {
+                matched = Some((f, step));
+            }
         }
-        Err(Error::InvalidCode)
+        Ok(matched)
+    }
+
+    /// A code that is no one's (no app's, and the account has no phone): the
+    /// attempt and its audit row in one write, the hot path of a guessing attack.
+    async fn wrong_code(
+        &self,
+        account: &Account,
+        now: DateTime<Utc>,
+        ctx: &RequestContext,
+    ) -> Result<CodeStepResult> {
+        let policy = &self.settings.lockout;
+        let failed = AuditRecord {
+            at: now,
+            event: AuditEvent::CodeFailed.as_str().to_owned(),
+            account_id: Some(account.id),
+            email: Some(account.email.to_string()),
+            ip: ctx.ip.as_deref().map(|s| super::capped(s, 64)),
+            user_agent: ctx.user_agent.as_deref().map(|s| super::capped(s, 256)),
+            detail: None,
+        };
+        let reserved = self
+            .store
+            .reserve_failed_attempt(
+                account.id,
+                Guard::Code,
+                policy.max_failures,
+                now + policy.base,
+                now,
+                &failed,
+                Some("locked"),
+            )
+            .await?;
+        let Some(failures) = reserved else {
+            let retry_after = self.code_locked_for_now(account.id, now).await?;
+            return Err(Error::TooManyAttempts { retry_after });
+        };
+        let locked_until = self.settle_failed_attempt(account, failures, ctx).await?;
+        Ok(Err(self.standing_after(failures, locked_until)))
+    }
+
+    /// Where the code step stands after a wrong code counted as `failures`, which
+    /// locked it until `locked_until` if it did.
+    fn standing_after(
+        &self,
+        failures: u32,
+        locked_until: Option<DateTime<Utc>>,
+    ) -> CodeStepStanding {
+        let now = self.clock.now();
+        let locked_until = locked_until.filter(|u| *u > now);
+        CodeStepStanding {
+            tries_left: match locked_until {
+                Some(_) => 0,
+                None => self.settings.lockout.tries_left(failures),
+            },
+            locked_until,
+            retry_after: locked_until.map(|u| (u - now).num_seconds().max(1)),
+        }
     }
 
     /// Takes one code attempt for `account` (see `reserve_attempt`): the failures
@@ -331,14 +419,16 @@ impl Tweestap {
     }
 
     /// A reserved attempt failed: the count stands; at the lock-out's threshold the
-    /// lock gets its full length (the reservation held it for the shortest).
+    /// lock gets its full length (the reservation held it for the shortest): until
+    /// when, if it locked.
     pub(super) async fn settle_failed_attempt(
         &self,
         account: &Account,
         failures: u32,
         ctx: &RequestContext,
-    ) -> Result<()> {
-        if let Some(until) = self.settings.lockout.lock_until(failures, self.clock.now()) {
+    ) -> Result<Option<DateTime<Utc>>> {
+        let until = self.settings.lockout.lock_until(failures, self.clock.now());
+        if let Some(until) = until {
             self.store
                 .set_lock(account.id, Guard::Code, Some(until))
                 .await?;
@@ -346,7 +436,7 @@ impl Tweestap {
             self.audit(AuditEvent::CodeLockedOut, Some(account), None, ctx, detail)
                 .await?;
         }
-        Ok(())
+        Ok(until)
     }
 
     /// The account of the sign-in `token` names while it waits for its code (also
