@@ -122,9 +122,11 @@ else
   "$py" "$here/enroll.py" "$dir/users.passwd" "$dir/tokens.json" "$tokens" bench \
     >>"$dir/setup.log" 2>&1 || { log "enrolment failed:"; tail -20 "$dir/setup.log" >&2; exit 1; }
   if [ -n "$cache" ]; then
-    rm -rf "$cache"; mkdir -p "$cache"
-    for f in $seed_files; do cp -p "$dir/$f" "$cache/$f"; done
-    touch "$cache/complete"
+    # Built aside and moved in, so a run reading the cache never sees half of it.
+    mkdir -p "$cache.tmp.$$"
+    for f in $seed_files; do cp -p "$dir/$f" "$cache.tmp.$$/$f"; done
+    touch "$cache.tmp.$$/complete"
+    rm -rf "$cache"; mv "$cache.tmp.$$" "$cache"
   fi
 fi
 

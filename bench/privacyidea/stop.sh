@@ -7,7 +7,8 @@ read -r pid workdir < <(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 print(d["pid"], d.get("workdir", ""))' "$1")
-if kill -0 "$pid" 2>/dev/null; then
+# Only a gunicorn: a stale out.json's pid may belong to something else by now.
+if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q gunicorn; then
   # gunicorn's master stops its workers gracefully on TERM.
   kill -TERM "$pid"
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
