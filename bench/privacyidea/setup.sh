@@ -52,7 +52,9 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 
 venv="${PI_VENV:-$dir/venv}"
-if [ ! -x "$venv/bin/pi-manage" ] || [ ! -x "$venv/bin/gunicorn" ]; then
+# Installs when the venv lacks gunicorn or this privacyIDEA version (a venv
+# from before a version bump is upgraded in place).
+if [ ! -x "$venv/bin/gunicorn" ] || ! compgen -G "$venv/lib/python3*/site-packages/privacyidea-$PI_VERSION.dist-info" >/dev/null; then
   log "creating venv $venv and installing privacyIDEA $PI_VERSION (a minute or so)"
   "${PI_PYTHON:-python3}" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
