@@ -1,13 +1,20 @@
-//! CSRF protection for forms: a random cookie, and in each form an HMAC of it under a
-//! server key (signed double-submit). A cross-site page can neither read the cookie
-//! nor forge the HMAC. The JSON API relies on requiring `application/json` instead,
-//! which a cross-site form cannot send without a CORS preflight we never grant.
+//! CSRF protection for forms: a random cookie, and in each form an HMAC under a
+//! server key of it and of the browser's session cookie (signed double-submit,
+//! bound to the session). A cross-site page can neither read the cookies nor forge
+//! the HMAC. A sibling host that plants a CSRF cookie whose token it knows (over
+//! plain http the cookie has no `__Host-` prefix, so it can) still knows no token
+//! for the victim's session: its token was minted for its own (or none), and a
+//! token minted in one session is refused in any other. The JSON API relies on
+//! requiring `application/json` instead, which a cross-site form cannot send
+//! without a CORS preflight we never grant.
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use hmac::Mac;
 use subtle::ConstantTimeEq;
 use tweestap_domain::secret_box::MasterKey;
 use tweestap_domain::token::{hex, Token};
+
+use crate::extract::SESSION_COOKIE;
 
 pub const CSRF_COOKIE: &str = "tweestap_csrf";
 
@@ -46,21 +53,39 @@ impl Csrf {
         }
     }
 
-    fn sign(&self, cookie: &str) -> String {
+    /// The token for the CSRF cookie `cookie` in the session whose cookie is
+    /// `session` (none before sign-in). Both are length-prefixed, so no pair of
+    /// values reads as another.
+    fn sign(&self, cookie: &str, session: Option<&str>) -> String {
         let mut m = tweestap_domain::secret_box::hmac_sha256(&self.key);
-        m.update(cookie.as_bytes());
+        m.update(b"tweestap csrf v2");
+        for part in [Some(cookie), session] {
+            match part {
+                Some(v) => {
+                    m.update(&(v.len() as u64).to_be_bytes());
+                    m.update(v.as_bytes());
+                }
+                None => m.update(&u64::MAX.to_be_bytes()),
+            }
+        }
         hex(&m.finalize().into_bytes())
+    }
+
+    /// The session cookie the token is bound to: the one the response sets, if
+    /// it sets one (a jar's `get` sees its own changes), else the request's.
+    fn session(jar: &CookieJar) -> Option<&str> {
+        jar.get(SESSION_COOKIE).map(|c| c.value())
     }
 
     /// The form token for this browser, setting the cookie first if it has none.
     pub fn token(&self, jar: CookieJar, secure: bool) -> (CookieJar, String) {
         let name = self.cookie_name();
         if let Some(c) = jar.get(name) {
-            let t = self.sign(c.value());
+            let t = self.sign(c.value(), Self::session(&jar));
             return (jar, t);
         }
         let value = Token::generate().as_str().to_owned();
-        let t = self.sign(&value);
+        let t = self.sign(&value, Self::session(&jar));
         let cookie = Cookie::build((name, value))
             .path("/")
             .http_only(true)
@@ -74,6 +99,7 @@ impl Csrf {
         let Some(c) = jar.get(self.cookie_name()) else {
             return false;
         };
-        bool::from(self.sign(c.value()).as_bytes().ct_eq(submitted.as_bytes()))
+        let expected = self.sign(c.value(), Self::session(jar));
+        bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
     }
 }

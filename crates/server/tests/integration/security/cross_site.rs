@@ -3,10 +3,14 @@
 //! browser would send them for another site's form:
 //!
 //! - page forms without a CSRF token, with an empty or made-up one, with a token
-//!   that belongs to another browser's CSRF cookie (the attacker's own), or with
-//!   the attacker's pair planted in the browser as a sibling host can (a
-//!   `tweestap_csrf` cookie for the parent domain), in each encoding a form can
-//!   have: refused (403 where the form is read);
+//!   that belongs to another browser's CSRF cookie (the attacker's own), with a
+//!   token of the same browser from before it signed in or from another session
+//!   (tokens are bound to the session), or with the attacker's pair planted in the
+//!   browser as a sibling host can (a `tweestap_csrf` cookie for the parent
+//!   domain; its token minted without a session or in the attacker's own), in each
+//!   encoding a form can have: refused (403 where the form is read). All of it over
+//!   https (`__Host-` cookie) and over plain http (development, or TLS ended at a
+//!   proxy without an https public URL: a plain cookie a sibling can overwrite);
 //! - API calls with the content types a form can send (`text/plain`,
 //!   `application/x-www-form-urlencoded`, `multipart/form-data`): 415; methods a
 //!   form cannot send are refused a CORS preflight from another origin;
@@ -18,10 +22,11 @@
 //! made with a valid token.
 
 use super::cast::{self, CLIENT};
-use super::routes::{all_routes, bare_client, csrf_pair, send, Answer, Body, Route};
+use super::routes::{all_routes, bare_client, csrf_pair, csrf_token_in, send, Answer, Body, Route};
 use crate::kit::{stored_texts, Backend, TestApp};
 
 crate::on_both_backends!(cross_site_requests_change_nothing);
+crate::on_both_backends!(a_planted_csrf_cookie_does_not_pass);
 
 /// Endpoints for portals and their apps, not for browsers' cookies.
 const WITHOUT_COOKIES: &[&str] = &[
@@ -111,23 +116,52 @@ fn is_csrf_refusal(a: &Answer) -> bool {
     a.status == 403 && a.body.contains("Je formulier is verlopen")
 }
 
+/// Over https, as in production (the cookies are `Secure`, the CSRF cookie has the
+/// `__Host-` prefix).
 async fn cross_site_requests_change_nothing(backend: Backend) {
-    // Over https, as in production (the cookies are `Secure`).
-    let app = cast::suite_app(backend, true).await;
+    forged_requests_change_nothing(backend, true).await;
+}
+
+/// Over plain http a sibling host can set `tweestap_csrf` for the parent domain
+/// (no `__Host-` prefix, no `Secure`): the token bound to the session is what
+/// keeps its pair out.
+async fn a_planted_csrf_cookie_does_not_pass(backend: Backend) {
+    forged_requests_change_nothing(backend, false).await;
+}
+
+async fn forged_requests_change_nothing(backend: Backend, https: bool) {
+    let app = cast::suite_app(backend, https).await;
     let people = cast::cast(&app).await;
     let (routes, doc) = all_routes(&app.url).await;
     let http = bare_client();
     let session = cast::signed_in_admin(&app, &people).await;
     app.next_step();
     let fill = cast::admin_fill(&app, &people);
-    // The victim's browser has a CSRF cookie of its own; the attacker has a pair of
-    // theirs (a valid token, but for another cookie).
-    let (victim_csrf, victim_token) = csrf_pair(&http, &app.url).await;
-    let (attacker_csrf, attacker_token) = csrf_pair(&http, &app.url).await;
+    // The victim's browser has a CSRF cookie of its own, got before it signed in
+    // (with a token for no session), and its token in this session and in another
+    // session of the same person; the attacker has a pair of theirs (a valid
+    // token, but for another cookie), minted without a session and in its own.
+    let (victim_csrf, before_sign_in) = csrf_pair(&http, &app.url).await;
     let with_csrf = format!("{session}; {victim_csrf}");
+    let victim_token = csrf_token_in(&http, &app.url, &with_csrf).await;
+    app.next_step();
+    let other = cast::signed_in_admin(&app, &people).await;
+    let other_session = csrf_token_in(&http, &app.url, &format!("{other}; {victim_csrf}")).await;
+    let (attacker_csrf, attacker_token) = csrf_pair(&http, &app.url).await;
+    let own = cast::login(&app, cast::USER).await;
+    let attacker_own = csrf_token_in(&http, &app.url, &format!("{own}; {attacker_csrf}")).await;
+    for t in [
+        &before_sign_in,
+        &other_session,
+        &attacker_token,
+        &attacker_own,
+    ] {
+        assert_ne!(t, &victim_token, "tokens are bound to the session");
+    }
     // A portal on a sibling host (same site, so the session cookie goes along)
     // sets its own CSRF cookie for the parent domain: a cookie without the
-    // `__Host-` prefix, whose token it knows.
+    // `__Host-` prefix (over http the very name tweestap reads), whose tokens it
+    // knows.
     let attacker_value = attacker_csrf.split_once('=').map_or("", |(_, v)| v);
     let planted = format!("{session}; tweestap_csrf={attacker_value}");
     let request = cast::pending_request(&app).await;
@@ -218,7 +252,7 @@ async fn cross_site_requests_change_nothing(backend: Backend) {
         }
         forms += 1;
         let form = |token: Option<&str>| fill.form(token);
-        let attempts: [(&str, String, Fields); 6] = [
+        let attempts: [(&str, String, Fields); 9] = [
             ("no token", with_csrf.clone(), form(None)),
             ("an empty token", with_csrf.clone(), form(Some(""))),
             (
@@ -237,9 +271,24 @@ async fn cross_site_requests_change_nothing(backend: Backend) {
                 form(Some(&victim_token)),
             ),
             (
+                "this browser's token from before it signed in",
+                with_csrf.clone(),
+                form(Some(&before_sign_in)),
+            ),
+            (
+                "this browser's token from another session",
+                with_csrf.clone(),
+                form(Some(&other_session)),
+            ),
+            (
                 "a CSRF cookie planted by a sibling host",
                 planted.clone(),
                 form(Some(&attacker_token)),
+            ),
+            (
+                "a planted CSRF cookie, its token from the attacker's own session",
+                planted.clone(),
+                form(Some(&attacker_own)),
             ),
         ];
         for (how, cookies, fields) in attempts {

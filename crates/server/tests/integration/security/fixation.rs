@@ -10,7 +10,7 @@
 //! after it is a new one and every id before it is dead.
 
 use super::cast::{self, People, ADMIN, SUPPORT, USER};
-use super::routes::{bare_client, csrf_pair, send, session_cookie, Answer, Body};
+use super::routes::{bare_client, csrf_pair, csrf_token_in, send, session_cookie, Answer, Body};
 use crate::kit::passkey::SoftKey;
 use crate::kit::{Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
@@ -24,7 +24,6 @@ struct Victim<'a> {
     app: &'a TestApp,
     http: reqwest::Client,
     csrf_cookie: String,
-    csrf: String,
 }
 
 impl Victim<'_> {
@@ -40,14 +39,16 @@ impl Victim<'_> {
         .await
     }
 
-    /// A form of the pages, with this browser's CSRF token.
+    /// A form of the pages, with this browser's CSRF token (as the page showing the
+    /// form gives it, for the session cookie the browser holds).
     async fn form(&self, path: &str, cookies: &str, fields: &[(&str, &str)]) -> Answer {
         let mut f: Vec<(String, String)> = fields
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        f.push(("csrf".into(), self.csrf.clone()));
         let cookies = format!("{cookies}; {}", self.csrf_cookie);
+        let csrf = csrf_token_in(&self.http, &self.app.url, &cookies).await;
+        f.push(("csrf".into(), csrf));
         send(
             &self.http,
             &self.app.url,
@@ -124,12 +125,11 @@ async fn session_fixation(backend: Backend) {
     let app = cast::suite_app(backend, false).await;
     let people = cast::cast(&app).await;
     let http = bare_client();
-    let (csrf_cookie, csrf) = csrf_pair(&http, &app.url).await;
+    let (csrf_cookie, _) = csrf_pair(&http, &app.url).await;
     let v = Victim {
         app: &app,
         http,
         csrf_cookie,
-        csrf,
     };
     let (mut key, recovery) = passkey_and_recovery_codes(&app, &people).await;
     let mut recovery = recovery.into_iter();

@@ -10,7 +10,9 @@
 //! Only the routes of each session's own step may do more (the allow-lists).
 
 use super::cast::{self, People, ADMIN, SUPPORT, USER};
-use super::routes::{all_routes, bare_client, csrf_pair, send, Answer, Body, Fill, Route};
+use super::routes::{
+    all_routes, bare_client, csrf_pair, csrf_token_in, send, Answer, Body, Fill, Route,
+};
 use crate::kit::{Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
 use tweestap_domain::session::SessionStage;
@@ -211,7 +213,9 @@ async fn half_signed_in_sessions_reach_nothing_but_their_step(backend: Backend) 
             )
             .await;
             let cookies = format!("{session}; {csrf_cookie}");
-            let body = body_for(route, &doc, &fill, &csrf);
+            // The token the session's own pages give (tokens are bound to it).
+            let own = csrf_token_in(&http, &app.url, &cookies).await;
+            let body = body_for(route, &doc, &fill, &own);
             let got = send(&http, &app.url, &route.method, &path, &cookies, body).await;
             let what = format!("{} — {name} ({path})", kind.name);
             assert!(got.status < 500, "{what}: {} {}", got.status, got.body);

@@ -16,7 +16,7 @@
 //! also the `rd` a `Location` on tweestap carries on; nothing answers 500.
 
 use super::cast::{self, CALLBACK, CLIENT, CLIENT_SECRET, RETURN_HOST};
-use super::routes::{bare_client, csrf_pair, send, Answer, Body};
+use super::routes::{bare_client, csrf_pair, csrf_token_in, send, Answer, Body};
 use crate::kit::{Backend, TestApp};
 use url::Url;
 
@@ -182,8 +182,9 @@ async fn open_redirects_on_every_url_parameter(backend: Backend) {
 
     // `next` of the console's step-up: its "sign in again" link and its form.
     let admin = cast::signed_in_admin(&app, &people).await;
-    let (csrf_cookie, csrf) = csrf_pair(&http, &app.url).await;
+    let (csrf_cookie, _) = csrf_pair(&http, &app.url).await;
     let cookies = format!("{admin}; {csrf_cookie}");
+    let csrf = csrf_token_in(&http, &app.url, &cookies).await;
     for p in corpus(&authority) {
         let path = format!("/admin/step-up?next={}", enc(&p));
         let a = send(&http, &app.url, "GET", &path, &cookies, Body::None).await;

@@ -489,8 +489,21 @@ pub fn session_cookie(a: &Answer) -> String {
     format!("tweestap_session={v}")
 }
 
+/// The form token a browser carrying `cookies` (its CSRF cookie among them) gets
+/// on any form: tokens are bound to the session cookie too, so a browser gets a new
+/// one whenever its session changes.
+pub async fn csrf_token_in(http: &reqwest::Client, base: &str, cookies: &str) -> String {
+    let a = send(http, base, "GET", "/password/forgot", cookies, Body::None).await;
+    assert_eq!(a.status, 200, "the form: {:.300}", a.body);
+    assert!(
+        !a.set_cookies().iter().any(|c| c.contains("tweestap_csrf")),
+        "the CSRF cookie was kept: {cookies}"
+    );
+    crate::kit::csrf_of(&a.body)
+}
+
 /// A CSRF cookie (`name=value`, whatever its name's prefix) and its form token, as
-/// a browser gets them from any form.
+/// a browser without a session gets them from any form.
 pub async fn csrf_pair(http: &reqwest::Client, base: &str) -> (String, String) {
     let a = send(http, base, "GET", "/login", "", Body::None).await;
     let cookie = a
