@@ -35,7 +35,7 @@ pub use passkeys::{Ceremony, PasskeyStore};
 pub use portals::PortalStore;
 pub use sealed::{Resealed, SealedAt, SealedKind, SealedStore, SealedValue};
 pub use sessions::SessionStore;
-pub use throttles::{Attempt, ThrottleState, ThrottleStore};
+pub use throttles::{Attempt, Bucket, BucketTake, ThrottleState, ThrottleStore};
 pub use upkeep::Upkeep;
 
 /// Everything the engine asks of a database.

@@ -23,9 +23,20 @@ pub struct PasswordThrottle {
     /// address alone never reaches it, whatever it keeps trying).
     pub account: LockoutPolicy,
     /// Wrong passwords one client address may give per `address_window`, over every
-    /// account (known or not); a right one gives its attempt back.
+    /// account (known or not); a right one gives its attempt back. A leaky
+    /// bucket, not a fixed window (which would let the whole budget be spent
+    /// again just after its end): `address_budget` at once, then one every
+    /// `address_window / address_budget` (36 s for 100 an hour).
     pub address_budget: u32,
     pub address_window: Duration,
+}
+
+impl PasswordThrottle {
+    /// How often the address budget gets one attempt back.
+    pub fn address_interval(&self) -> Duration {
+        let budget = i32::try_from(self.address_budget.max(1)).unwrap_or(i32::MAX);
+        self.address_window / budget
+    }
 }
 
 impl Default for PasswordThrottle {
@@ -58,6 +69,13 @@ impl ThrottleKey {
     /// throttle behaves as for an account and the table keeps no typed text.
     pub fn typed_address(typed_mac: &str, address: &ClientAddress) -> Self {
         Self(format!("password:typed:{typed_mac}:{}", address.0))
+    }
+
+    /// An address typed at sign-in that has no account, from every client address:
+    /// a backstop as an account has, so that guessing it is throttled alike and
+    /// costs the same database work (nothing tells the two apart).
+    pub fn typed_backstop(typed_mac: &str) -> Self {
+        Self(format!("password:typed-backstop:{typed_mac}"))
     }
 
     /// One account from the addresses that still count towards it: its backstop.

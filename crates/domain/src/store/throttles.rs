@@ -5,7 +5,7 @@
 use crate::account::AccountId;
 use crate::error::StoreResult;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 /// One attempt to take of a throttle (see [`ThrottleStore::take_attempt`]).
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +21,26 @@ pub struct Attempt<'a> {
     pub cap: Option<u32>,
     /// A count that began at or before this starts over (a budget's window).
     pub restart_before: Option<DateTime<Utc>>,
+}
+
+/// A leaky bucket (a budget that refills continuously, see
+/// [`ThrottleStore::take_from_bucket`]): it holds `capacity` attempts and lets one
+/// drain out every `interval`.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket<'a> {
+    pub key: &'a str,
+    pub now: DateTime<Utc>,
+    pub capacity: u32,
+    pub interval: Duration,
+}
+
+/// What taking from a bucket came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketTake {
+    /// Taken: the attempts now in the bucket, this one included (1 to capacity).
+    Taken(u32),
+    /// Full: refused; one drains out at `until`.
+    Full { until: DateTime<Utc> },
 }
 
 /// Where a throttle stands.
@@ -46,4 +66,11 @@ pub trait ThrottleStore: Send + Sync + 'static {
     async fn give_back_attempt(&self, key: &str, lock_at: Option<u32>) -> StoreResult<()>;
     /// Forgets a throttle (after a right answer).
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+    /// Puts one attempt into a leaky bucket, in one statement (parallel attempts
+    /// are counted one after the other), unless it is full at `now`. A bucket
+    /// never refills all at once, as a fixed window does at its end: at most
+    /// `capacity` attempts at a time, then one per `interval`.
+    async fn take_from_bucket(&self, b: &Bucket<'_>) -> StoreResult<BucketTake>;
+    /// Takes an attempt out of a bucket again (one not spent on a wrong answer).
+    async fn give_back_to_bucket(&self, b: &Bucket<'_>) -> StoreResult<()>;
 }

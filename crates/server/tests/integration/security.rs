@@ -3,6 +3,8 @@
 //! routes are found by enumerating the router (the OpenAPI document for the API, the
 //! router's source for the pages), never from a hand-written list.
 
+mod address_budget;
+mod busy;
 mod cast;
 mod cross_site;
 mod fixation;

@@ -5,7 +5,9 @@ use crate::rows::{count, Columns};
 use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tweestap_domain::store::{Attempt, StoreResult, ThrottleState, ThrottleStore};
+use tweestap_domain::store::{
+    Attempt, Bucket, BucketTake, StoreError, StoreResult, ThrottleState, ThrottleStore,
+};
 
 /// A count that never comes: no lock, no cap.
 const NEVER: i64 = i64::MAX;
@@ -82,4 +84,57 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
         let q = query("DELETE FROM throttles WHERE key = $1").bind(key);
         self.db().run(q).await
     }
+
+    async fn take_from_bucket(&self, b: &Bucket<'_>) -> StoreResult<BucketTake> {
+        // A bucket's row keeps in `failures` the moment (ms since 1970) it will be
+        // empty (GCRA's "theoretical arrival time"), integer arithmetic that reads
+        // the same on both databases. An attempt adds one interval to it, counted
+        // from now if it lies behind; the bucket is full when that would end more
+        // than `capacity` intervals from now.
+        let (now, step) = (b.now.timestamp_millis(), interval_ms(b));
+        let last_room = now + step * (i64::from(b.capacity) - 1);
+        let q = query(
+            "INSERT INTO throttles (key, account_id, failures, since, last_at, locked_until)
+             VALUES ($1, NULL, $2 + $3, $4, $4, NULL)
+             ON CONFLICT (key) DO UPDATE SET
+                 failures = CASE WHEN throttles.failures < $2 THEN $2
+                                 ELSE throttles.failures END + $3,
+                 last_at = $4
+             WHERE throttles.failures <= $5
+             RETURNING failures",
+        )
+        .bind(b.key)
+        .bind(now)
+        .bind(step)
+        .bind(b.now)
+        .bind(last_room);
+        if let Some(r) = self.db().fetch_optional(q).await? {
+            let empty_at = r.int("failures")?;
+            // Whole intervals, rounded up: 1 for this attempt into an empty one.
+            let held = (empty_at - now + step - 1) / step;
+            return Ok(BucketTake::Taken(count(held)));
+        }
+        let q = query("SELECT failures FROM throttles WHERE key = $1").bind(b.key);
+        let empty_at = self
+            .db()
+            .optional(q, |r| r.int("failures"))
+            .await?
+            .unwrap_or(now);
+        let room_at = empty_at - step * (i64::from(b.capacity) - 1);
+        let until = chrono::DateTime::from_timestamp_millis(room_at.max(now))
+            .ok_or_else(|| StoreError::Corrupt(format!("bucket {}: {empty_at}", b.key)))?;
+        Ok(BucketTake::Full { until })
+    }
+
+    async fn give_back_to_bucket(&self, b: &Bucket<'_>) -> StoreResult<()> {
+        let q = query("UPDATE throttles SET failures = failures - $1 WHERE key = $2")
+            .bind(interval_ms(b))
+            .bind(b.key);
+        self.db().run(q).await
+    }
+}
+
+/// A bucket's interval in milliseconds, at least 1.
+fn interval_ms(b: &Bucket<'_>) -> i64 {
+    b.interval.num_milliseconds().max(1)
 }

@@ -2,7 +2,7 @@
 //! locks at its threshold, caps a budget and starts a window over.
 
 use super::*;
-use tweestap_domain::store::{Attempt, ThrottleState};
+use tweestap_domain::store::{Attempt, Bucket, BucketTake, ThrottleState};
 
 conformance!(
     a_throttle_counts_locks_at_its_threshold_and_waits_out_the_lock,
@@ -11,6 +11,8 @@ conformance!(
     parallel_attempts_take_no_more_than_the_threshold,
     throttles_go_with_their_account_and_a_new_password,
     idle_throttles_are_purged,
+    a_bucket_refills_one_at_a_time_not_at_a_window_s_end,
+    parallel_takes_overfill_no_bucket,
 );
 
 fn locking(key: &str, account: Option<AccountId>, now: DateTime<Utc>) -> Attempt<'_> {
@@ -245,4 +247,66 @@ async fn idle_throttles_are_purged(s: Dyn) {
     assert_eq!(s.throttle_state("old").await.unwrap(), None);
     assert!(s.throttle_state("old locked").await.unwrap().is_some());
     assert!(s.throttle_state("recent").await.unwrap().is_some());
+}
+
+/// A bucket of 4 draining one every 15 minutes (4 an hour).
+fn bucket(key: &str, now: DateTime<Utc>) -> Bucket<'_> {
+    Bucket {
+        key,
+        now,
+        capacity: 4,
+        interval: Duration::minutes(15),
+    }
+}
+
+/// `t` to the millisecond, as a bucket keeps its times.
+fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap()
+}
+
+async fn a_bucket_refills_one_at_a_time_not_at_a_window_s_end(s: Dyn) {
+    let now = t0();
+    let at = |m: i64| now + Duration::minutes(m);
+    let take = |m: i64| {
+        let s = s.clone();
+        async move { s.take_from_bucket(&bucket("b", at(m))).await.unwrap() }
+    };
+    // One at the start of the hour, three at its end: full.
+    assert_eq!(take(0).await, BucketTake::Taken(1));
+    for n in 1..=3 {
+        assert_eq!(take(59).await, BucketTake::Taken(n));
+    }
+    assert_eq!(take(59).await, BucketTake::Taken(4));
+    assert_eq!(take(59).await, BucketTake::Full { until: ms(at(74)) });
+    // Just past the hour a fixed window would start over with four; the bucket
+    // has none to spare until one drains out, a quarter of an hour later.
+    assert_eq!(take(61).await, BucketTake::Full { until: ms(at(74)) });
+    assert_eq!(take(74).await, BucketTake::Taken(4));
+    assert_eq!(take(75).await, BucketTake::Full { until: ms(at(89)) });
+    // Given back (a right answer): room for one more at once.
+    s.give_back_to_bucket(&bucket("b", at(75))).await.unwrap();
+    assert_eq!(take(75).await, BucketTake::Taken(4));
+    // Empty again after four intervals of quiet.
+    assert_eq!(take(75 + 60).await, BucketTake::Taken(1));
+}
+
+async fn parallel_takes_overfill_no_bucket(s: Dyn) {
+    let now = t0();
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.take_from_bucket(&bucket("race bucket", now))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut taken = Vec::new();
+    for t in tasks {
+        if let BucketTake::Taken(n) = t.await.unwrap() {
+            taken.push(n);
+        }
+    }
+    taken.sort_unstable();
+    assert_eq!(taken, vec![1, 2, 3, 4]);
 }
