@@ -1,0 +1,303 @@
+//! The whole command: build, set up each backend, run the rounds, report.
+
+use crate::backend::{Backend, Kind};
+use crate::cli::{Args, BackendChoice, Scenario};
+use crate::overload::Overload;
+use crate::privacyidea::PrivacyIdea;
+use crate::scenarios::Ctx;
+use crate::seed::Seeded;
+use crate::stats::{median, median_summary, Summary};
+use crate::BoxError;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Footprint {
+    pub start_to_ready_ms: f64,
+    pub idle_rss_mb: f64,
+}
+
+/// Everything measured on one backend, run by run.
+#[derive(Debug, Serialize)]
+pub struct BackendResults {
+    pub kind: Kind,
+    pub skipped: Option<String>,
+    pub seed_seconds: f64,
+    /// Row name, then one summary per run.
+    pub rows: Vec<(String, Vec<Summary>)>,
+    /// Ratio name, then one value per run.
+    pub ratios: Vec<(String, Vec<f64>)>,
+    pub overload: Vec<Overload>,
+    pub footprint: Vec<Footprint>,
+}
+
+impl BackendResults {
+    fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            skipped: None,
+            seed_seconds: 0.0,
+            rows: vec![],
+            ratios: vec![],
+            overload: vec![],
+            footprint: vec![],
+        }
+    }
+
+    fn push(&mut self, name: &str, s: Summary) {
+        match self.rows.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => v.push(s),
+            None => self.rows.push((name.to_owned(), vec![s])),
+        }
+    }
+
+    fn ratio(&mut self, name: &str, x: f64) {
+        match self.ratios.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => v.push(x),
+            None => self.ratios.push((name.to_owned(), vec![x])),
+        }
+    }
+
+    pub fn row(&self, name: &str) -> Option<Summary> {
+        self.rows
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| median_summary(v))
+    }
+
+    pub fn median_ratio(&self, name: &str) -> Option<(f64, Vec<f64>)> {
+        self.ratios
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| (median(v.clone()), v.clone()))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub command: String,
+    pub date: String,
+    pub machine: crate::machine::Machine,
+    pub duration_seconds: f64,
+    pub connections: usize,
+    pub runs: usize,
+    pub accounts: usize,
+    pub binary: String,
+    pub binary_mb: f64,
+    pub privacyidea: Option<String>,
+    pub privacyidea_skipped: Option<String>,
+    pub backends: Vec<BackendResults>,
+}
+
+pub const WRONG: &str = "Code step, wrong codes";
+pub const RIGHT: &str = "Code step, right codes";
+pub const SIGN_IN: &str = "Full sign-in (password + code)";
+pub const PRIVACYIDEA: &str = "privacyIDEA `/validate/check`, wrong codes";
+pub const ARGON: &str = "Raw Argon2id verifications/s (same parameters, one thread per core)";
+pub const RATIO_SIGN_IN: &str = "Full sign-in ÷ raw Argon2id";
+pub const RATIO_PI: &str = "Code step (wrong codes) ÷ privacyIDEA";
+
+struct Live {
+    backend: Backend,
+    seeded: Arc<Seeded>,
+    client: (String, String),
+}
+
+pub async fn main(args: Args) -> Result<(), BoxError> {
+    let bin = match &args.server_bin {
+        Some(b) => b.clone(),
+        None => crate::server::build_release()?,
+    };
+    let binary_mb = std::fs::metadata(&bin)
+        .map_err(|e| format!("{}: {e}", bin.display()))?
+        .len() as f64
+        / 1e6;
+    let kinds = match args.backend {
+        BackendChoice::Sqlite => vec![Kind::Sqlite],
+        BackendChoice::Postgres => vec![Kind::Postgres],
+        BackendChoice::Both => vec![Kind::Sqlite, Kind::Postgres],
+    };
+    let mut results = Vec::new();
+    let mut live = Vec::new();
+    let mut pg_version = String::new();
+    for kind in kinds {
+        let mut r = BackendResults::new(kind);
+        match Backend::create(kind).await? {
+            None => r.skipped = Some("PostgreSQL cannot be used (see the message above)".into()),
+            Some(backend) => {
+                if kind == Kind::Postgres {
+                    pg_version = crate::machine::postgres_version(&backend.database_url).await;
+                }
+                let started = std::time::Instant::now();
+                let config = crate::seed::config(&backend.config_path)?;
+                let seeded = crate::seed::seed(
+                    &config,
+                    args.accounts,
+                    args.wrong_sessions,
+                    args.right_codes,
+                )
+                .await?;
+                let client = crate::seed::oidc_client(&config).await?;
+                r.seed_seconds = started.elapsed().as_secs_f64();
+                live.push(Live {
+                    backend,
+                    seeded: Arc::new(seeded),
+                    client,
+                });
+            }
+        }
+        results.push(r);
+    }
+    let (mut pi, mut pi_skipped) = (None, None);
+    if args.wants(Scenario::Privacyidea) {
+        match crate::privacyidea::start(&args.privacyidea_setup, args.privacyidea_tokens).await {
+            Ok(p) => pi = Some(p),
+            Err(e) => {
+                let why = format!("privacyIDEA scenario skipped: {e}");
+                eprintln!("\n=== {why} ===\n");
+                pi_skipped = Some(why);
+            }
+        }
+    }
+    let outcome = rounds(&args, &bin, &live, &mut results, pi.as_ref()).await;
+    let pi_version = pi.as_ref().map(|p| p.version.clone());
+    if let Some(p) = pi {
+        p.stop().await;
+    }
+    for l in live {
+        l.backend.remove().await;
+    }
+    outcome?;
+    let report = Results {
+        command: Args::shown(),
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        machine: crate::machine::Machine::read(pg_version),
+        duration_seconds: args.duration,
+        connections: args.connections,
+        runs: args.runs,
+        accounts: args.accounts,
+        binary: bin.display().to_string(),
+        binary_mb,
+        privacyidea: pi_version,
+        privacyidea_skipped: pi_skipped,
+        backends: results,
+    };
+    let markdown = crate::report::render(&report, &args);
+    println!("{markdown}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    if let Some(path) = &args.write {
+        crate::report::write_block(path, &markdown)?;
+        eprintln!("rewrote the generated block of {}", path.display());
+    }
+    Ok(())
+}
+
+async fn rounds(
+    args: &Args,
+    bin: &PathBuf,
+    live: &[Live],
+    results: &mut [BackendResults],
+    pi: Option<&PrivacyIdea>,
+) -> Result<(), BoxError> {
+    for round in 1..=args.runs.max(1) {
+        for l in live {
+            let Some(r) = results.iter_mut().find(|r| r.kind == l.backend.kind) else {
+                continue;
+            };
+            eprintln!("round {round}/{}: {}", args.runs, l.backend.kind.name());
+            one_round(args, bin, l, r, pi).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn one_round(
+    args: &Args,
+    bin: &PathBuf,
+    l: &Live,
+    r: &mut BackendResults,
+    pi: Option<&PrivacyIdea>,
+) -> Result<(), BoxError> {
+    let server = crate::server::start(bin, &l.backend.config_path, l.backend.port).await?;
+    let outcome = scenarios(args, &server, l, r, pi).await;
+    server.stop().await;
+    outcome
+}
+
+async fn scenarios(
+    args: &Args,
+    server: &crate::server::Running,
+    l: &Live,
+    r: &mut BackendResults,
+    pi: Option<&PrivacyIdea>,
+) -> Result<(), BoxError> {
+    let ctx = Ctx {
+        http: crate::load::Http::new(&server.url),
+        seeded: l.seeded.clone(),
+        pid: server.pid,
+        connections: args.connections,
+        duration: Duration::from_secs_f64(args.duration),
+        client: l.client.clone(),
+    };
+    if args.wants(Scenario::Footprint) {
+        // Idle: after the start, before any request.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        r.footprint.push(Footprint {
+            start_to_ready_ms: server.start_to_ready.as_secs_f64() * 1000.0,
+            idle_rss_mb: crate::server::memory_kb(server.pid).0 as f64 / 1024.0,
+        });
+    }
+    if args.wants(Scenario::Pages) {
+        for (name, s) in crate::scenarios::pages(&ctx).await? {
+            r.push(&name, s);
+        }
+    }
+    if args.wants(Scenario::Code) || (pi.is_some() && args.wants(Scenario::Privacyidea)) {
+        let (wrong, right) = crate::scenarios::code_step(&ctx).await?;
+        if let Some(pi) = pi {
+            let p = pi.wrong_codes(ctx.plan()).await;
+            if p.per_second > 0.0 {
+                r.ratio(RATIO_PI, wrong.per_second / p.per_second);
+            }
+            r.push(PRIVACYIDEA, p);
+        }
+        r.push(WRONG, wrong);
+        r.push(RIGHT, right);
+    }
+    let mut argon_rate = None;
+    if args.wants(Scenario::Signin) {
+        // The raw rate just before and just after, averaged: the machine is noisy.
+        let before = argon(&l.seeded, args.duration).await?;
+        let s = crate::scenarios::sign_in(&ctx).await;
+        let a = (before + argon(&l.seeded, args.duration).await?) / 2.0;
+        r.ratio(ARGON, a);
+        r.ratio(RATIO_SIGN_IN, s.per_second / a);
+        r.push(SIGN_IN, s);
+        argon_rate = Some(a);
+    }
+    if args.wants(Scenario::Overload) {
+        let a = match argon_rate {
+            Some(a) => a,
+            None => argon(&l.seeded, args.duration).await?,
+        };
+        let o = crate::overload::run(
+            &ctx,
+            a,
+            args.flood_factor,
+            args.flood_connections,
+            Duration::from_secs_f64(args.settle),
+        )
+        .await?;
+        r.overload.push(o);
+    }
+    Ok(())
+}
+
+async fn argon(seeded: &Seeded, duration: f64) -> Result<f64, BoxError> {
+    let secs = duration.clamp(1.0, 5.0);
+    Ok(crate::argon::rate(seeded.hash.clone(), crate::seed::PASSWORD, secs).await?)
+}
