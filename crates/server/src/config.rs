@@ -4,6 +4,7 @@
 pub mod console;
 pub mod dev;
 pub mod http;
+pub mod metrics;
 pub mod oidc;
 pub mod sms;
 pub mod ui;
@@ -50,6 +51,8 @@ pub struct Config {
     pub http: http::HttpConfig,
     /// The developer pages (`[dev]`).
     pub dev: dev::DevConfig,
+    /// The Prometheus endpoint (`[metrics]`), off by default.
+    pub metrics: metrics::MetricsConfig,
 }
 
 /// Connection pool and migrations; `database_url` itself stays at the top level.
@@ -250,6 +253,7 @@ impl Default for Config {
             console: console::ConsoleConfig::default(),
             http: http::HttpConfig::default(),
             dev: dev::DevConfig::default(),
+            metrics: metrics::MetricsConfig::default(),
         }
     }
 }
@@ -395,6 +399,7 @@ impl Config {
             self.secret_key = v;
         }
         self.sms.apply_env();
+        self.metrics.apply_env_from(|n| std::env::var(n).ok())?;
         Ok(())
     }
 
@@ -452,6 +457,7 @@ mod tests {
         );
         assert_eq!(c.http.max_connections, d.http.max_connections);
         assert_eq!(c.dev.outbox_page, d.dev.outbox_page);
+        assert_eq!(c.metrics.enabled, d.metrics.enabled);
         assert!(c.oidc.clients.is_empty());
     }
 

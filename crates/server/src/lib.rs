@@ -7,6 +7,7 @@ pub mod at_rest;
 pub mod config;
 mod http_server;
 mod keys;
+pub mod metrics;
 pub mod private_files;
 
 use crate::adapters::mail::{self, MailSetupError};
@@ -190,23 +191,37 @@ pub fn settings(config: &Config) -> Result<Settings, StartError> {
     })
 }
 
+/// Hashes computed at once: `max_concurrent_hashes`, or the number of cores.
+pub fn hash_workers(config: &Config) -> usize {
+    match config.password.max_concurrent_hashes {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    }
+}
+
 /// The engine, ready for any front-end.
 pub async fn engine(
     config: &Config,
     clock: Arc<dyn Clock>,
     migrate: bool,
 ) -> Result<(Arc<Tweestap>, MasterKey), StartError> {
+    engine_observed(config, clock, migrate, None).await
+}
+
+/// [`engine`] counting into `metrics` (sign-in outcomes, SMS sends) when given.
+pub async fn engine_observed(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    migrate: bool,
+    metrics: Option<Arc<metrics::Metrics>>,
+) -> Result<(Arc<Tweestap>, MasterKey), StartError> {
     let settings = settings(config)?;
     let store = open_store(config, migrate).await?;
     let key = master_key(config)?;
     let p = &config.password;
-    let workers = if p.max_concurrent_hashes == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    } else {
-        p.max_concurrent_hashes
-    };
+    let workers = hash_workers(config);
     let hasher = PasswordHasher::new(
         Argon2Settings {
             memory_kib: p.argon2_memory_kib,
@@ -219,8 +234,16 @@ pub async fn engine(
     let gateway = SmsGateway::from_config(&config.sms, &config.data_dir)?;
     tracing::info!(gateway = %gateway.describe(), "SMS codes go out through this gateway");
     let secrets = at_rest::secret_box(&config.data_dir, &key).map_err(StartError::Key)?;
-    let app =
-        Tweestap::new(store, clock, hasher, secrets, settings).with_sms_sender(Arc::new(gateway));
+    let mut sms: Arc<dyn tweestap_domain::sms::SmsSender> = Arc::new(gateway);
+    let mut app = Tweestap::new(store, clock, hasher, secrets, settings);
+    if let Some(m) = metrics {
+        sms = Arc::new(metrics::CountedSms {
+            inner: sms,
+            metrics: m.clone(),
+        });
+        app = app.with_observer(m);
+    }
+    let app = app.with_sms_sender(sms);
     // The policy the console stored wins over the configured one, for the server
     // and every command alike.
     if let Err(e) = app.load_policy().await {
@@ -232,6 +255,8 @@ pub async fn engine(
 /// A server running in the background.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `[metrics] listen` gives it an address.
+    pub metrics_addr: Option<SocketAddr>,
     pub app: Arc<Tweestap>,
     task: tokio::task::JoinHandle<()>,
     /// The mail delivery worker and the session sweeper.
@@ -318,7 +343,14 @@ async fn watch_at_rest_keys(secrets: tweestap_domain::secret_box::SecretBox) {
 
 /// Binds `config.listen` (port 0 picks a free one) and serves until dropped or stopped.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
-    let (app, key) = engine(config, clock, config.database.migrate_at_start).await?;
+    let metrics = config.metrics.enabled.then(|| {
+        Arc::new(metrics::Metrics::new(
+            hash_workers(config),
+            config.password.max_waiting_hashes,
+        ))
+    });
+    let migrate = config.database.migrate_at_start;
+    let (app, key) = engine_observed(config, clock, migrate, metrics.clone()).await?;
     app.ensure_signing_keys()
         .await
         .map_err(StartError::SigningKeys)?;
@@ -348,7 +380,42 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         dutch: config.ui.dutch()?,
         outbox_page: config.dev_outbox_page()?,
     };
-    let router = tweestap_web::router(app.clone(), &key, web);
+    let mut router = tweestap_web::router(app.clone(), &key, web);
+    let limits = http_server::Limits {
+        header_read_timeout: config.http.header_read_timeout(),
+        body_read_timeout: config.http.body_read_timeout(),
+        max_connections: config.http.max_connections,
+    };
+    let mut metrics_addr = None;
+    let mut metrics_server = None;
+    if let Some(m) = &metrics {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            m.latency(),
+            metrics::track,
+        ));
+        let scrape = metrics::router(m.clone(), app.clone());
+        match config.metrics.listen {
+            Some(at) => {
+                let l = TcpListener::bind(at)
+                    .await
+                    .map_err(|e| StartError::Listen(at, e))?;
+                metrics_addr = Some(l.local_addr().map_err(|e| StartError::Listen(at, e))?);
+                tracing::info!(address = %at, "metrics at /metrics on their own address");
+                metrics_server = Some(tokio::spawn(http_server::serve(
+                    l,
+                    scrape,
+                    limits,
+                    std::future::pending(),
+                )));
+            }
+            None => {
+                if !addr.ip().is_loopback() {
+                    tracing::warn!(%addr, "metrics at /metrics on the main listener: keep them from the internet at the proxy, or give them [metrics] listen");
+                }
+                router = router.merge(scrape);
+            }
+        }
+    }
     match mailer.outbox() {
         Some(dir) => tracing::info!(
             outbox = %dir.display(),
@@ -382,29 +449,28 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, Sta
         issuer,
         poll,
     ));
-    let background = vec![
+    let mut background = vec![
         console.abort_handle(),
         key_watch.abort_handle(),
         sweep.abort_handle(),
         worker.abort_handle(),
         logouts.abort_handle(),
     ];
-    let limits = http_server::Limits {
-        header_read_timeout: config.http.header_read_timeout(),
-        body_read_timeout: config.http.body_read_timeout(),
-        max_connections: config.http.max_connections,
-    };
+    background.extend(metrics_server.as_ref().map(|t| t.abort_handle()));
     let task = tokio::spawn(async move {
         http_server::serve(listener, router, limits, shutdown_signal()).await;
         for t in &background {
             t.abort();
         }
     });
+    let mut kept = vec![sweep, worker, key_watch];
+    kept.extend(metrics_server);
     Ok(Server {
         addr,
+        metrics_addr,
         app,
         task,
-        background: vec![sweep, worker, key_watch],
+        background: kept,
     })
 }
 

@@ -14,6 +14,7 @@ mod cli;
 mod cluster;
 mod crash_safety;
 mod kit;
+mod metrics;
 mod moving;
 mod nginx;
 mod security;
