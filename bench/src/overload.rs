@@ -72,7 +72,7 @@ pub async fn run(
         async move {
             // Half for existing accounts, half for unknown addresses.
             let n = i as usize * 131 + w;
-            let email = if n % 2 == 0 {
+            let email = if n.is_multiple_of(2) {
                 seeded.accounts[n % seeded.accounts.len()].email.clone()
             } else {
                 format!("nobody{n}@example.org")

@@ -9,7 +9,7 @@ use crate::seed::Seeded;
 use crate::stats::{median, median_summary, Summary};
 use crate::BoxError;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -198,7 +198,7 @@ pub async fn main(args: Args) -> Result<(), BoxError> {
 
 async fn rounds(
     args: &Args,
-    bin: &PathBuf,
+    bin: &Path,
     live: &[Live],
     results: &mut [BackendResults],
     pi: Option<&PrivacyIdea>,
@@ -217,7 +217,7 @@ async fn rounds(
 
 async fn one_round(
     args: &Args,
-    bin: &PathBuf,
+    bin: &Path,
     l: &Live,
     r: &mut BackendResults,
     pi: Option<&PrivacyIdea>,
