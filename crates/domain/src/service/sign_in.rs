@@ -330,6 +330,7 @@ impl Tweestap {
 
     /// A code that is no one's (no app's, and the account has no phone): the
     /// attempt and its audit row in one write, the hot path of a guessing attack.
+    /// The row is written by the store, so the observer is told here.
     async fn wrong_code(
         &self,
         account: &Account,
@@ -358,6 +359,10 @@ impl Tweestap {
                 Some("locked"),
             )
             .await?;
+        if let Some(o) = &self.observer {
+            let detail = reserved.is_none().then_some("locked");
+            o.audited(AuditEvent::CodeFailed, detail);
+        }
         let Some(failures) = reserved else {
             let retry_after = self.code_locked_for_now(account.id, now).await?;
             return Err(Error::TooManyAttempts { retry_after });

@@ -73,6 +73,21 @@ pub trait AccountStore: Send + Sync + 'static {
         hold: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<u32>>;
+    /// A wrong code: [`reserve_attempt`](Self::reserve_attempt) and the audit row
+    /// `failed` written in one transaction (one statement on PostgreSQL), so that the
+    /// failure and its record cost one commit. The row is written also when the
+    /// guard is locked, then with `locked_detail` as its detail.
+    #[allow(clippy::too_many_arguments)]
+    async fn reserve_failed_attempt(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        max_failures: u32,
+        hold: DateTime<Utc>,
+        now: DateTime<Utc>,
+        failed: &AuditRecord,
+        locked_detail: Option<&str>,
+    ) -> StoreResult<Option<u32>>;
     async fn set_lock(
         &self,
         id: AccountId,

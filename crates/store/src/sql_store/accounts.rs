@@ -1,10 +1,11 @@
 //! Accounts: who they are, their passwords, languages and lock-out counters.
 
+use super::audit::{bind_audit, insert_audit};
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, contains_pattern, count, guard_columns, Columns};
-use crate::sql::{query, Exec, Tx};
+use crate::sql::{query, Db, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId, Email};
@@ -178,6 +179,67 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             Some(r) => Ok(Some(count(r.int(counter)?))),
             None => Ok(None),
         }
+    }
+
+    async fn reserve_failed_attempt(
+        &self,
+        id: AccountId,
+        guard: Guard,
+        max_failures: u32,
+        hold: DateTime<Utc>,
+        now: DateTime<Utc>,
+        failed: &AuditRecord,
+        locked_detail: Option<&str>,
+    ) -> StoreResult<Option<u32>> {
+        let (counter, lock) = guard_columns(guard);
+        // The same conditional UPDATE as reserve_attempt: the lock check and the
+        // increment stay one atomic statement.
+        let reserve = format!(
+            "UPDATE accounts SET {counter} = {counter} + 1,
+                 {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
+             WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
+             RETURNING {counter}"
+        );
+        let reserved = |row: Option<crate::sql::Row>| -> StoreResult<Option<u32>> {
+            row.map(|r| r.int(counter).map(count)).transpose()
+        };
+        if matches!(self.db(), Db::Postgres(_)) {
+            // One round trip: a data-modifying WITH runs whether or not it is read,
+            // and the audit row sees whether the attempt was taken.
+            let q = query(format!(
+                "WITH r AS ({reserve}),
+                 a AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
+                       SELECT $5, $6, $7, $8, $9, $10,
+                              CASE WHEN EXISTS (SELECT 1 FROM r) THEN $11 ELSE $12 END)
+                 SELECT {counter} FROM r"
+            ));
+            let q = q
+                .bind(i64::from(max_failures))
+                .bind(hold)
+                .bind(id)
+                .bind(now);
+            let q = bind_audit(q, failed).bind(locked_detail);
+            return reserved(self.db().fetch_optional(q).await?);
+        }
+        // SQLite has no writes in WITH: two statements, one transaction (one commit).
+        let mut tx = self.db().begin().await?;
+        let q = query(reserve)
+            .bind(i64::from(max_failures))
+            .bind(hold)
+            .bind(id)
+            .bind(now);
+        let row = (&mut tx).fetch_optional(q).await?;
+        if row.is_some() {
+            insert_audit(&mut tx, failed).await?;
+        } else {
+            let locked = AuditRecord {
+                detail: locked_detail.map(str::to_owned),
+                ..failed.clone()
+            };
+            insert_audit(&mut tx, &locked).await?;
+        }
+        tx.commit().await?;
+        reserved(row)
     }
 
     async fn set_lock(

@@ -5,7 +5,7 @@ use super::factors::insert_factor;
 use super::oidc::{insert_client, insert_signing_key};
 use super::{Backend, SqlStore};
 use crate::rows::{self, account_from, audit_from, factor_from, Columns};
-use crate::sql::{query, Exec};
+use crate::sql::{query, Exec, Query};
 use async_trait::async_trait;
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::snapshot::Contents;
@@ -144,17 +144,21 @@ impl<B: Backend> AuditStore for SqlStore<B> {
 }
 
 /// One audit row; shared by `append_audit` and imports.
-async fn insert_audit(mut db: impl Exec, r: &AuditRecord) -> StoreResult<()> {
+pub(super) async fn insert_audit(mut db: impl Exec, r: &AuditRecord) -> StoreResult<()> {
     let q = query(
         "INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(r.at)
-    .bind(&r.event)
-    .bind(r.account_id)
-    .bind(r.email.as_deref())
-    .bind(r.ip.as_deref())
-    .bind(r.user_agent.as_deref())
-    .bind(r.detail.as_deref());
-    db.run(q).await
+    );
+    db.run(bind_audit(q, r)).await
+}
+
+/// Binds an audit row's seven values, in the order of the INSERTs above.
+pub(super) fn bind_audit(q: Query, r: &AuditRecord) -> Query {
+    q.bind(r.at)
+        .bind(&r.event)
+        .bind(r.account_id)
+        .bind(r.email.as_deref())
+        .bind(r.ip.as_deref())
+        .bind(r.user_agent.as_deref())
+        .bind(r.detail.as_deref())
 }

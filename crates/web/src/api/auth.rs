@@ -155,12 +155,14 @@ pub async fn second_factor(
     let token = session_token(&jar).ok_or(Error::Unauthenticated)?;
     let new = match b.method.as_str() {
         // The SMS code is checked like the app's: against the live code of this sign-in.
-        "totp" | "sms" => match state
-            .app
-            .verify_second_factor(&token, &b.code, &ctx.req)
-            .await
-        {
-            Ok(new) => new,
+        "totp" | "sms" => match state.app.take_code_step(&token, &b.code, &ctx.req).await {
+            Ok(Ok(new)) => new,
+            // The standing after this very attempt, without reading it again.
+            Ok(Err(standing)) => {
+                let mut e = ApiError::from(Error::InvalidCode);
+                e.tries_left = Some(standing.tries_left);
+                return Err(e);
+            }
             Err(Error::InvalidCode) => {
                 let standing = state.app.code_step_standing(&token).await?;
                 let mut e = ApiError::from(Error::InvalidCode);

@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use tweestap_domain::factor::FactorKind;
 use tweestap_domain::oidc::authorize::SignInDemand;
-use tweestap_domain::service::{Browser, LoginOutcome};
+use tweestap_domain::service::{Browser, CodeStepStanding, LoginOutcome};
 use tweestap_domain::session::SessionStage;
 use tweestap_domain::token::Token;
 use tweestap_domain::Error;
@@ -390,15 +390,7 @@ async fn refused(
     match e {
         Error::InvalidCode => {
             let standing = state.app.code_step_standing(token).await.on_page(lang)?;
-            if let Some(seconds) = standing.retry_after {
-                return Ok((
-                    StatusCode::TOO_MANY_REQUESTS,
-                    code_locked_text(state, lang, seconds),
-                    true,
-                ));
-            }
-            let text = wrong_code_text(lang, wrong, standing.tries_left);
-            Ok((StatusCode::UNAUTHORIZED, text, false))
+            Ok(wrong_code(state, standing, wrong, lang))
         }
         Error::TooManyAttempts { retry_after } => Ok((
             StatusCode::TOO_MANY_REQUESTS,
@@ -409,20 +401,35 @@ async fn refused(
     }
 }
 
+/// [`refused`] for a wrong code whose standing is known.
+fn wrong_code(
+    state: &AppState,
+    standing: CodeStepStanding,
+    wrong: &'static str,
+    lang: Lang,
+) -> (StatusCode, String, bool) {
+    if let Some(seconds) = standing.retry_after {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            code_locked_text(state, lang, seconds),
+            true,
+        );
+    }
+    let text = wrong_code_text(lang, wrong, standing.tries_left);
+    (StatusCode::UNAUTHORIZED, text, false)
+}
+
 pub async fn code_submit(
     Visit { state, ctx, jar }: Visit,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, Leave> {
     let token = posted_step(&state, &jar, &f.csrf, ctx.lang, START)?;
-    let (status, error, locked) = match state
-        .app
-        .verify_second_factor(&token, &f.code, &ctx.req)
-        .await
-    {
-        Ok(new) => {
+    let (status, error, locked) = match state.app.take_code_step(&token, &f.code, &ctx.req).await {
+        Ok(Ok(new)) => {
             let remember = f.remember.is_some();
             return signed_in_response(&state, &ctx, jar, &new, remember).await;
         }
+        Ok(Err(standing)) => wrong_code(&state, standing, "code_failed", ctx.lang),
         Err(Error::Unauthenticated) => return Ok(restart(jar, START)),
         Err(e) => refused(&state, &token, e, "code_failed", ctx.lang).await?,
     };
