@@ -5,8 +5,12 @@
 //! code, wrong passwords (one typed into the address field), sign-ins with the app,
 //! by SMS and with a recovery code, a forgotten password and its link, a portal
 //! signing in by OpenID Connect with its tokens, an administrator's step-up and the
-//! audit export. Then neither log may hold any password, key, code, link token,
-//! session token, portal secret or token that was used.
+//! audit export, and every other secret tweestap issues ([`issued`]: passkeys, a
+//! remembered browser, the mailed QR link, an invitation, CSRF). Then neither log
+//! may hold any password, key, code, link token, session token, cookie, passkey
+//! challenge or answer, portal secret or token that was used.
+
+mod issued;
 
 use super::admin_console::admin;
 use crate::kit::sms::{nth_sms_in, sms_code_in};
@@ -328,10 +332,14 @@ async fn secrets_in_logs_and_the_audit_log(backend: Backend) {
     used.secret("a session token", &session_token(&app).await);
 
     portal(&app, &mut used, &c).await;
+    issued::passkey(&app, &mut used, &c).await;
+    issued::remembered_browser(&app, &mut used, &secret).await;
+    issued::csrf(&app, &mut used).await;
 
     // An administrator exports the audit log as CSV.
     let (admin, admin_secret) = admin(&app).await;
     used.secret("the administrator's app key", &admin_secret);
+    issued::invitation(&app, &mut used, &admin).await;
     let (status, _, csv) = admin.get_csv("/api/v1/admin/audit").await;
     assert_eq!(status, 200);
     let (status, _, csv_all) = admin
