@@ -1,12 +1,15 @@
 //! Passkeys (WebAuthn): the relying party that checks them (webauthn-rs), what the
 //! engine keeps of a ceremony between its two calls, and what a used passkey says
-//! about the sign-in (RFC 8176 `amr`).
+//! about the sign-in (RFC 8176 `amr`). A security key (a USB key used only after the
+//! password, perhaps without a PIN) is the same factor kind, kept as a
+//! [`RegisteredKey`] that says which of the two it is.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError,
+    AuthenticationResult, Credential, CredentialID, DiscoverableAuthentication, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, WebauthnError,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -69,8 +72,15 @@ impl RelyingParty {
             .set_host(Some(&host))
             .map_err(|_| PasskeyProblem::Unavailable)?;
         origin.set_path("");
+        // Security keys ask only for a touch: a PIN-less key (U2F, or FIDO2 without a
+        // PIN) must work, and they are only ever a second factor after the password.
+        // Passkeys still require user verification (the setting does not touch them).
         let webauthn = WebauthnBuilder::new(&host, &origin)
-            .and_then(|b| b.rp_name(name).build())
+            .and_then(|b| {
+                b.rp_name(name)
+                    .danger_set_user_presence_only_security_keys(true)
+                    .build()
+            })
             .map_err(|_| PasskeyProblem::Unavailable)?;
         Ok(Self {
             webauthn,
@@ -92,8 +102,14 @@ impl RelyingParty {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum CeremonyState {
     Register(PasskeyRegistration),
+    /// Registering a security key (a second factor only; user verification not asked).
+    RegisterSecurityKey(SecurityKeyRegistration),
     /// A second factor, for the passkeys of one account.
     SecondFactor(PasskeyAuthentication),
+    /// A second factor for an account with security keys: all its keys, passkeys
+    /// too, in one ceremony (each still held to the verification it was registered
+    /// with).
+    SecondFactorKeys(SecurityKeyAuthentication),
     /// A sign-in without a password: any discoverable passkey.
     Passwordless(DiscoverableAuthentication),
 }
@@ -171,13 +187,106 @@ pub struct KeyTraits {
 }
 
 impl KeyTraits {
-    pub fn of(key: &Passkey) -> Self {
-        let cred = webauthn_rs::prelude::Credential::from(key.clone());
+    pub fn of(key: &RegisteredKey) -> Self {
         Self {
-            synced: cred.backup_eligible,
-            backed_up: cred.backup_state,
-            counter: cred.counter,
+            synced: key.cred.backup_eligible,
+            backed_up: key.cred.backup_state,
+            counter: key.cred.counter,
         }
+    }
+}
+
+/// Which WebAuthn API a key was registered with, and so is used with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// Verifies the person (PIN or biometric): a second factor, or by itself a
+    /// sign-in without a password.
+    #[default]
+    Passkey,
+    /// Only proves possession (a touch): always after the password, never alone.
+    SecurityKey,
+}
+
+/// A registered key with its kind, as kept (sealed) with its factor.
+#[derive(Debug, Clone)]
+pub struct RegisteredKey {
+    pub kind: KeyKind,
+    cred: Credential,
+}
+
+/// The sealed form: a passkey as webauthn-rs writes it (as before security keys
+/// existed), a security key wrapped, so neither can be read as the other.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    SecurityKey { security_key: SecurityKey },
+    Passkey(Passkey),
+}
+
+impl RegisteredKey {
+    pub fn from_passkey(key: Passkey) -> Self {
+        Self {
+            kind: KeyKind::Passkey,
+            cred: key.into(),
+        }
+    }
+
+    pub fn from_security_key(key: SecurityKey) -> Self {
+        Self {
+            kind: KeyKind::SecurityKey,
+            cred: key.into(),
+        }
+    }
+
+    pub fn cred_id(&self) -> &CredentialID {
+        &self.cred.cred_id
+    }
+
+    pub fn credential(&self) -> &Credential {
+        &self.cred
+    }
+
+    /// For the passkey API (a passkey, or a sign-in without a password).
+    pub fn as_passkey(&self) -> Passkey {
+        self.cred.clone().into()
+    }
+
+    /// For the security-key API: a ceremony that takes every key of an account.
+    pub fn as_security_key(&self) -> SecurityKey {
+        self.cred.clone().into()
+    }
+
+    /// Keeps what a sign-in reported (counter, backup state), as its API does.
+    pub fn update(&mut self, result: &AuthenticationResult) {
+        match self.kind {
+            KeyKind::Passkey => {
+                let mut k = self.as_passkey();
+                k.update_credential(result);
+                self.cred = k.into();
+            }
+            KeyKind::SecurityKey => {
+                let mut k = self.as_security_key();
+                k.update_credential(result);
+                self.cred = k.into();
+            }
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        match self.kind {
+            KeyKind::Passkey => serde_json::to_vec(&Stored::Passkey(self.as_passkey())),
+            KeyKind::SecurityKey => serde_json::to_vec(&Stored::SecurityKey {
+                security_key: self.as_security_key(),
+            }),
+        }
+    }
+
+    pub fn from_json(raw: &[u8]) -> serde_json::Result<Self> {
+        Ok(match serde_json::from_slice(raw)? {
+            Stored::Passkey(k) => Self::from_passkey(k),
+            Stored::SecurityKey { security_key } => Self::from_security_key(security_key),
+        })
     }
 }
 
@@ -193,6 +302,18 @@ pub fn session_methods(password_too: bool, synced: bool, verified: bool) -> Stri
     }
     m.push(if synced { "swk" } else { "hwk" });
     m.push("user");
+    if verified {
+        m.push("pin");
+    }
+    m.push("pk");
+    m.join(" ")
+}
+
+/// The session methods of a second factor with a security key: after the password,
+/// `hwk` (or `swk`), `pin` only when the key did verify the person, never `user`
+/// (no presence test beyond a touch is claimed), and `pk`, the key's marker.
+pub fn security_key_methods(synced: bool, verified: bool) -> String {
+    let mut m = vec!["pwd", if synced { "swk" } else { "hwk" }];
     if verified {
         m.push("pin");
     }
@@ -246,5 +367,34 @@ mod tests {
         assert_eq!(session_methods(true, false, true), "pwd hwk user pin pk");
         assert_eq!(session_methods(false, true, true), "swk user pin pk");
         assert_eq!(session_methods(false, false, false), "hwk user pk");
+        assert_eq!(security_key_methods(false, false), "pwd hwk pk");
+        assert_eq!(security_key_methods(false, true), "pwd hwk pin pk");
+    }
+
+    #[test]
+    fn a_stored_passkey_and_a_stored_security_key_read_back_as_what_they_are() {
+        // A credential as webauthn-rs serialises one (from its own tests).
+        let cred = serde_json::json!({"cred": {"cred_id": "uZcVDBVS68E_MtAgeQpElJxldF_6cY9s",
+            "cred": {"type_": "ES256", "key": {"EC_EC2": {"curve": "SECP256R1",
+            "x": [194,126,127,109,252,23,131,21,252,6,223,99,44,254,140,27,230,17,94,5,133,28,
+                  104,41,144,69,171,149,161,26,200,243],
+            "y": [143,123,183,156,24,178,21,248,117,159,162,69,171,52,188,252,26,59,6,47,103,
+                  92,19,58,117,103,249,0,219,8,95,196]}}},
+            "counter": 2, "user_verified": false, "backup_eligible": false,
+            "backup_state": false, "registration_policy": "preferred",
+            "extensions": {"cred_protect": "NotRequested", "hmac_create_secret": "NotRequested"},
+            "attestation": {"data": "None", "metadata": "None"}, "attestation_format": "None"}});
+        let as_passkey = serde_json::to_vec(&cred).unwrap();
+        let key = RegisteredKey::from_json(&as_passkey).unwrap();
+        assert_eq!(key.kind, KeyKind::Passkey);
+        let sk = RegisteredKey {
+            kind: KeyKind::SecurityKey,
+            cred: key.cred.clone(),
+        };
+        let again = RegisteredKey::from_json(&sk.to_json().unwrap()).unwrap();
+        assert_eq!(again.kind, KeyKind::SecurityKey);
+        assert_eq!(again.cred_id(), key.cred_id());
+        let again = RegisteredKey::from_json(&key.to_json().unwrap()).unwrap();
+        assert_eq!(again.kind, KeyKind::Passkey);
     }
 }

@@ -42,7 +42,8 @@ impl AuthLevel {
 
 /// What a session's methods (as stored: `pwd`, `pwd otp`, `pwd sms`, `pwd mfa` for a
 /// recovery code, `pwd device` for a remembered browser, `[pwd] hwk|swk user [pin] pk`
-/// for a passkey, as the passkey module writes them) say about the sign-in.
+/// for a passkey and `pwd hwk [pin] pk` for a security key, as the passkey module
+/// writes them) say about the sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInProof {
     /// RFC 8176 values: what was done in this sign-in, nothing else.
@@ -146,6 +147,10 @@ mod tests {
         let p = SignInProof::of("hwk user pk");
         assert_eq!(p.amr, ["hwk", "user"]);
         assert_eq!(p.level, AuthLevel::Password);
+        // A security key touched after the password: possession, no verification.
+        let p = SignInProof::of("pwd hwk pk");
+        assert_eq!(p.amr, ["pwd", "hwk", "mfa"]);
+        assert_eq!(p.level, AuthLevel::TwoFactor);
         // A remembered browser is not a second factor of this sign-in.
         let p = SignInProof::of("pwd device");
         assert_eq!(p.amr, ["pwd"]);

@@ -1,5 +1,6 @@
 //! Signing in with a passkey: as the second factor of a half-finished sign-in, or
-//! without a password (a discoverable passkey that verified the person).
+//! without a password (a discoverable passkey that verified the person). Security
+//! keys only ever serve as the second factor.
 
 use super::passkeys::credential_id_text;
 use super::Tweestap;
@@ -7,10 +8,10 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::factor::Factor;
-use crate::passkey::{self, CeremonyState, PasskeyProblem, Pending};
+use crate::passkey::{self, CeremonyState, KeyKind, PasskeyProblem, Pending, RegisteredKey};
 use crate::session::SessionStage;
 use crate::token::Token;
-use webauthn_rs::prelude::{AuthenticationResult, Passkey};
+use webauthn_rs::prelude::{AuthenticationResult, Passkey, SecurityKey};
 
 /// At most this many sign-ins without a password may wait for their browser at once
 /// (each a small row for five minutes): a stranger cannot fill the database, and a
@@ -26,7 +27,7 @@ impl Tweestap {
         if let Some(token) = half {
             if let Some(info) = self.session(token).await? {
                 if info.session.stage == SessionStage::SecondFactor {
-                    let keys: Vec<Passkey> = self
+                    let keys: Vec<RegisteredKey> = self
                         .passkeys_with_keys(&info.account)
                         .await?
                         .into_iter()
@@ -35,14 +36,10 @@ impl Tweestap {
                     if keys.is_empty() {
                         return Err(Error::Passkey(PasskeyProblem::UnknownKey));
                     }
-                    let (rcr, state) = rp
-                        .webauthn()
-                        .start_passkey_authentication(&keys)
-                        .map_err(|e| Error::Internal(format!("passkey options: {e}")))?;
-                    let options = to_json(&rcr)?;
+                    let (options, state) = second_factor_options(rp, &keys)?;
                     let pending = Pending {
                         factor: None,
-                        state: CeremonyState::SecondFactor(state),
+                        state,
                     };
                     self.store_ceremony(&options, Some(&token.hash().0), &pending, None)
                         .await?;
@@ -128,12 +125,15 @@ impl Tweestap {
             }
         };
         let now = self.clock.now();
-        self.record_use(&factor, &result).await?;
+        let kind = self.record_use(&factor, &result).await?;
         let synced = result.backup_eligible();
         let verified = result.user_verified();
         match half {
             Some((token, _)) => {
-                let amr = passkey::session_methods(true, synced, verified);
+                let amr = match kind {
+                    KeyKind::Passkey => passkey::session_methods(true, synced, verified),
+                    KeyKind::SecurityKey => passkey::security_key_methods(synced, verified),
+                };
                 let new = self.pass_code_step(&account, token, &amr, now, ctx).await?;
                 let detail = Some(format!("factor={} kind=passkey", factor.id));
                 self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
@@ -187,8 +187,13 @@ impl Tweestap {
             (CeremonyState::SecondFactor(state), true) => {
                 rp.webauthn().finish_passkey_authentication(&answer, &state)
             }
+            (CeremonyState::SecondFactorKeys(state), true) => rp
+                .webauthn()
+                .finish_securitykey_authentication(&answer, &state),
             (CeremonyState::Passwordless(state), false) => {
-                if !self.passwordless_allowed(account) {
+                // A security key is one factor: never a sign-in by itself, even if
+                // it could verify the person.
+                if !self.passwordless_allowed(account) || key.kind == KeyKind::SecurityKey {
                     return Err(PasskeyProblem::UnknownKey);
                 }
                 // The user handle must be this account's: a key registered for one
@@ -200,8 +205,11 @@ impl Tweestap {
                 if user != account.id.0 {
                     return Err(PasskeyProblem::UnknownKey);
                 }
-                rp.webauthn()
-                    .finish_discoverable_authentication_v2(&answer, state, &key)
+                rp.webauthn().finish_discoverable_authentication_v2(
+                    &answer,
+                    state,
+                    key.credential(),
+                )
             }
             _ => return Err(PasskeyProblem::Expired),
         };
@@ -209,15 +217,16 @@ impl Tweestap {
         Ok((factor.clone(), result))
     }
 
-    /// Keeps the key's new counter and backup flags, and when it was used.
-    async fn record_use(&self, factor: &Factor, result: &AuthenticationResult) -> Result<()> {
+    /// Keeps the key's new counter and backup flags, and when it was used; returns
+    /// the key's kind.
+    async fn record_use(&self, factor: &Factor, result: &AuthenticationResult) -> Result<KeyKind> {
         let mut key = self.open_passkey(factor)?;
-        key.update_credential(result);
+        key.update(result);
         let sealed = self.seal_passkey(factor.id, &key)?;
         self.store
             .passkey_used(factor.id, &sealed, self.clock.now())
             .await?;
-        Ok(())
+        Ok(key.kind)
     }
 
     /// Whether the policy lets people of this account's role sign in with a passkey
@@ -226,6 +235,43 @@ impl Tweestap {
         self.method_allowed(account.role, crate::policy::document::Method::Passkey)
             && self.policy().role(account.role).passwordless
     }
+}
+
+/// The options (and state) of a second factor with the account's `keys`. Passkeys
+/// alone: the passkey API (user verification required), as ever. With a security key
+/// among them, webauthn-rs's security-key API takes them all in one ceremony (its
+/// credentials are the same): each key is still held to the verification it was
+/// registered with, so a passkey must still verify the person and a PIN-less
+/// security key need not. (That API refuses a key that became backup eligible
+/// after registration: a device-bound passkey turned synced must be added again.)
+fn second_factor_options(
+    rp: &crate::passkey::RelyingParty,
+    keys: &[RegisteredKey],
+) -> Result<(serde_json::Value, CeremonyState)> {
+    let failed = |e| Error::Internal(format!("passkey options: {e}"));
+    if keys.iter().all(|k| k.kind == KeyKind::Passkey) {
+        let keys: Vec<Passkey> = keys.iter().map(RegisteredKey::as_passkey).collect();
+        let (rcr, state) = rp
+            .webauthn()
+            .start_passkey_authentication(&keys)
+            .map_err(failed)?;
+        return Ok((to_json(&rcr)?, CeremonyState::SecondFactor(state)));
+    }
+    let all: Vec<SecurityKey> = keys.iter().map(RegisteredKey::as_security_key).collect();
+    let (rcr, state) = rp
+        .webauthn()
+        .start_securitykey_authentication(&all)
+        .map_err(failed)?;
+    let mut options = to_json(&rcr)?;
+    if keys.iter().any(|k| k.kind == KeyKind::Passkey) {
+        // The passkeys must verify the person, so ask for it (a PIN-less key just
+        // skips it), and do not steer the browser to USB keys only.
+        if let Some(pk) = options.get_mut("publicKey").and_then(|p| p.as_object_mut()) {
+            pk.insert("userVerification".into(), "preferred".into());
+            pk.remove("hints");
+        }
+    }
+    Ok((options, CeremonyState::SecondFactorKeys(state)))
 }
 
 fn to_json(v: &impl serde::Serialize) -> Result<serde_json::Value> {

@@ -6,13 +6,15 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::{Error, Result};
 use crate::factor::{Factor, FactorId, FactorKind};
-use crate::passkey::{self, CeremonyState, KeyTraits, PasskeyProblem, Pending, RelyingParty};
+use crate::passkey::{
+    self, CeremonyState, KeyKind, KeyTraits, PasskeyProblem, Pending, RegisteredKey, RelyingParty,
+};
 use crate::policy::document::Method;
 use crate::session::SessionStage;
 use crate::store::{Ceremony, StoreError};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use webauthn_rs::prelude::{CredentialID, Passkey};
+use webauthn_rs::prelude::CredentialID;
 
 /// The longest name a person may give a passkey.
 pub const MAX_NAME: usize = 60;
@@ -34,6 +36,8 @@ pub struct PasskeySummary {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Synced between devices (backup eligible), or bound to one device.
     pub synced: bool,
+    /// A passkey, or a security key (a second factor only).
+    pub kind: KeyKind,
 }
 
 impl Tweestap {
@@ -58,13 +62,15 @@ impl Tweestap {
             .ok_or(Error::Passkey(PasskeyProblem::Unavailable))
     }
 
-    /// Starts registering a passkey named `name`, after the password (not asked in a
-    /// session that may only set up two-step verification: it was just proven).
+    /// Starts registering a passkey (or a security key: `kind`) named `name`, after
+    /// the password (not asked in a session that may only set up two-step
+    /// verification: it was just proven).
     pub async fn begin_passkey(
         &self,
         info: &SessionInfo,
         password: Option<&str>,
         name: &str,
+        kind: KeyKind,
         ctx: &RequestContext,
     ) -> Result<PasskeyStart> {
         let account = &info.account;
@@ -87,26 +93,49 @@ impl Tweestap {
             .iter()
             .map(|(_, k)| k.cred_id().clone())
             .collect();
-        let (ccr, state) = rp
-            .webauthn()
-            .start_passkey_registration(
-                account.id.0,
-                account.email.as_str(),
-                account.email.as_str(),
-                Some(existing),
-            )
-            .map_err(|e| Error::Internal(format!("passkey registration: {e}")))?;
-        let mut options = serde_json::to_value(&ccr)
-            .map_err(|e| Error::Internal(format!("passkey options: {e}")))?;
-        // Ask for a discoverable credential where the authenticator can make one, so
-        // the same passkey also signs in without a password.
-        if let Some(sel) = options
-            .get_mut("publicKey")
-            .and_then(|p| p.get_mut("authenticatorSelection"))
-            .and_then(|s| s.as_object_mut())
-        {
-            sel.insert("residentKey".into(), "preferred".into());
-        }
+        let (options, state) = match kind {
+            KeyKind::Passkey => {
+                let (ccr, state) = rp
+                    .webauthn()
+                    .start_passkey_registration(
+                        account.id.0,
+                        account.email.as_str(),
+                        account.email.as_str(),
+                        Some(existing),
+                    )
+                    .map_err(|e| Error::Internal(format!("passkey registration: {e}")))?;
+                let mut options = serde_json::to_value(&ccr)
+                    .map_err(|e| Error::Internal(format!("passkey options: {e}")))?;
+                // Ask for a discoverable credential where the authenticator can make
+                // one, so the same passkey also signs in without a password.
+                if let Some(sel) = options
+                    .get_mut("publicKey")
+                    .and_then(|p| p.get_mut("authenticatorSelection"))
+                    .and_then(|s| s.as_object_mut())
+                {
+                    sel.insert("residentKey".into(), "preferred".into());
+                }
+                (options, CeremonyState::Register(state))
+            }
+            // A touch is enough and nothing is stored on the key: it only ever
+            // follows the password (attestation none: no list of trusted makers).
+            KeyKind::SecurityKey => {
+                let (ccr, state) = rp
+                    .webauthn()
+                    .start_securitykey_registration(
+                        account.id.0,
+                        account.email.as_str(),
+                        account.email.as_str(),
+                        Some(existing),
+                        None,
+                        None,
+                    )
+                    .map_err(|e| Error::Internal(format!("security key registration: {e}")))?;
+                let options = serde_json::to_value(&ccr)
+                    .map_err(|e| Error::Internal(format!("passkey options: {e}")))?;
+                (options, CeremonyState::RegisterSecurityKey(state))
+            }
+        };
         self.store.delete_unconfirmed_factors(account.id).await?;
         let id = FactorId(Uuid::new_v4());
         let now = self.clock.now();
@@ -125,7 +154,7 @@ impl Tweestap {
         self.store.insert_factor(&factor).await?;
         let pending = Pending {
             factor: Some(id.0),
-            state: CeremonyState::Register(state),
+            state,
         };
         self.store_ceremony(&options, Some(&info.session.id_hash.0), &pending, None)
             .await?;
@@ -157,17 +186,22 @@ impl Tweestap {
             let ceremony = self
                 .take_ceremony(credential, Some(&info.session.id_hash.0))
                 .await?;
-            let state = match ceremony {
-                Pending {
-                    factor: Some(f),
-                    state: CeremonyState::Register(state),
-                } if f == id.0 => state,
-                _ => return Err(PasskeyProblem::Expired),
-            };
+            if ceremony.factor != Some(id.0) {
+                return Err(PasskeyProblem::Expired);
+            }
             let answer = passkey::registration(credential)?;
-            rp.webauthn()
-                .finish_passkey_registration(&answer, &state)
-                .map_err(|e| passkey::problem_of(&e))
+            match ceremony.state {
+                CeremonyState::Register(state) => rp
+                    .webauthn()
+                    .finish_passkey_registration(&answer, &state)
+                    .map(RegisteredKey::from_passkey),
+                CeremonyState::RegisterSecurityKey(state) => rp
+                    .webauthn()
+                    .finish_securitykey_registration(&answer, &state)
+                    .map(RegisteredKey::from_security_key),
+                _ => return Err(PasskeyProblem::Expired),
+            }
+            .map_err(|e| passkey::problem_of(&e))
         }
         .await;
         let key = match outcome {
@@ -209,15 +243,16 @@ impl Tweestap {
                 created_at: f.created_at,
                 last_used_at: f.last_used_at,
                 synced: KeyTraits::of(&key).synced,
+                kind: key.kind,
             })
             .collect())
     }
 
-    /// The account's active passkeys with their credentials.
+    /// The account's active passkeys and security keys with their credentials.
     pub(super) async fn passkeys_with_keys(
         &self,
         account: &Account,
-    ) -> Result<Vec<(Factor, Passkey)>> {
+    ) -> Result<Vec<(Factor, RegisteredKey)>> {
         let mut out = Vec::new();
         for f in self.active_factors(account.id).await? {
             if f.kind == FactorKind::Passkey {
@@ -228,15 +263,16 @@ impl Tweestap {
         Ok(out)
     }
 
-    pub(super) fn open_passkey(&self, f: &Factor) -> Result<Passkey> {
+    pub(super) fn open_passkey(&self, f: &Factor) -> Result<RegisteredKey> {
         let raw = self.secrets.open(&f.secret_sealed, f.id.0.as_bytes())?;
-        serde_json::from_slice(&raw)
+        RegisteredKey::from_json(&raw)
             .map_err(|e| Error::Internal(format!("stored passkey {}: {e}", f.id)))
     }
 
-    pub(super) fn seal_passkey(&self, id: FactorId, key: &Passkey) -> Result<Vec<u8>> {
-        let raw =
-            serde_json::to_vec(key).map_err(|e| Error::Internal(format!("passkey {id}: {e}")))?;
+    pub(super) fn seal_passkey(&self, id: FactorId, key: &RegisteredKey) -> Result<Vec<u8>> {
+        let raw = key
+            .to_json()
+            .map_err(|e| Error::Internal(format!("passkey {id}: {e}")))?;
         Ok(self.secrets.seal(&raw, id.0.as_bytes()))
     }
 

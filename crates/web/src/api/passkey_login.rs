@@ -26,10 +26,12 @@ pub struct PasskeyOptions {
 /// Ask for a passkey
 ///
 /// At the second step of a sign-in (the cookie names a half-finished sign-in of an
-/// account with passkeys) the options name that account's keys. Otherwise they name
-/// none: a sign-in without a password, with any passkey registered here that can be
-/// discovered (also for conditional mediation, the browser's autofill). The options
-/// are good for five minutes and one answer.
+/// account with passkeys) the options name that account's keys, its security keys
+/// too (then `userVerification` is `preferred`, or `discouraged` when it has only
+/// security keys: a touch is enough for those, a passkey must still verify the
+/// person). Otherwise they name none: a sign-in without a password, with any passkey
+/// registered here that can be discovered (also for conditional mediation, the
+/// browser's autofill). The options are good for five minutes and one answer.
 #[utoipa::path(
     post, path = "/login/passkey/options", tag = "sign-in", operation_id = "passkeyOptions",
     request_body = Empty,
@@ -56,7 +58,8 @@ pub async fn options(
 /// sign-in it finishes that sign-in, exactly like `POST /login/second-factor`: the
 /// half-finished session is replaced by an authenticated one. Without one, a
 /// passkey that verified the person (PIN or biometric) signs in by itself, where the
-/// policy allows it for the account's role. The signature counter must grow on keys
+/// policy allows it for the account's role; a security key never does
+/// (`passkey_unknown`). The signature counter must grow on keys
 /// that have one (a key going backwards may be a copy: refused and audited).
 #[utoipa::path(
     post, path = "/login/passkey", tag = "sign-in", operation_id = "passkeySignIn",

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
+use tweestap_domain::passkey::KeyKind;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -23,6 +24,30 @@ pub struct BeginPasskeyBody {
     /// 1 to 60 characters.
     #[schema(examples("laptop"))]
     name: String,
+    /// `passkey` (the default): verifies the person (PIN or biometric), a second
+    /// factor or, where the policy allows, a sign-in by itself. `security_key`: a USB
+    /// key that may only be touched (no PIN; U2F or FIDO2), used only after the
+    /// password. Both are listed, removed and reset as the factor kind `passkey`.
+    #[serde(default)]
+    kind: KeyKindBody,
+}
+
+/// What kind of key to register.
+#[derive(Deserialize, ToSchema, Default, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKindBody {
+    #[default]
+    Passkey,
+    SecurityKey,
+}
+
+impl From<KeyKindBody> for KeyKind {
+    fn from(k: KeyKindBody) -> Self {
+        match k {
+            KeyKindBody::Passkey => KeyKind::Passkey,
+            KeyKindBody::SecurityKey => KeyKind::SecurityKey,
+        }
+    }
 }
 
 /// A passkey registration begun.
@@ -45,13 +70,16 @@ pub struct PasskeySetup {
 /// `navigator.credentials.create()`. The relying party is the host of the
 /// configured public URL; the account's passkeys are excluded. The options are good
 /// for five minutes. Any earlier unconfirmed factor of the account is discarded.
+/// With `"kind": "security_key"` the options ask only for a touch (user
+/// verification `discouraged`, no discoverable credential, attestation `none`):
+/// such a key is a second factor after the password and never signs in alone.
 #[utoipa::path(
     post, path = "/me/factors/passkey", tag = "account", operation_id = "beginPasskey",
     request_body = BeginPasskeyBody,
     security(("sessionCookie" = [])),
     responses(
         (status = 200, description = "The new, still unconfirmed factor and the browser's options.", body = PasskeySetup),
-        (status = 400, description = "`invalid_name`: the name is empty or too long.", body = ErrorBody),
+        (status = 400, description = "`invalid_name`: the name is empty or too long; `invalid_request`: `kind` is neither `passkey` nor `security_key`.", body = ErrorBody),
         (status = 403, description = "`invalid_password`: the password confirmation was wrong or missing; `forbidden`: the policy does not allow passkeys for this role.", body = ErrorBody),
         (status = 404, description = "`passkey_unavailable`: this server's address cannot be a relying party (an IP address).", body = ErrorBody),
         (status = 409, description = "`shared_mailbox`: the policy refuses set-up on shared addresses.", body = ErrorBody),
@@ -69,6 +97,7 @@ pub async fn begin_passkey(
             &info,
             b.password.as_deref().map(String::as_str),
             &b.name,
+            b.kind.into(),
             &ctx.req,
         )
         .await?;
