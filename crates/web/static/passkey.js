@@ -129,27 +129,51 @@
     return "other";
   }
 
-  var conditional = null; // the autofill request of the sign-in page, if any
+  // The autofill request of the sign-in page, if any: { controller, done }.
+  var conditional = null;
+  var buttonUsed = false;
 
+  // One request at a time: the button's waits until the autofill's has ended, so
+  // its answer comes from the prompt the person asked for. The form's
+  // data-passkey-request names the request the browser is waiting on.
   function signIn(form, mediation) {
     var opts = { mediation: mediation };
+    var before = Promise.resolve();
     if (mediation === "conditional") {
-      conditional = new AbortController();
-      opts.signal = conditional.signal;
-    } else if (conditional) {
-      conditional.abort();
-      conditional = null;
+      conditional = { controller: new AbortController(), done: null };
+      opts.signal = conditional.controller.signal;
+    } else {
+      buttonUsed = true;
+      if (conditional) {
+        conditional.controller.abort();
+        before = conditional.done.catch(function () {});
+        conditional = null;
+      }
     }
-    return postJSON("/api/v1/login/passkey/options", {})
+    var run = before
+      .then(function () {
+        return postJSON("/api/v1/login/passkey/options", {});
+      })
       .then(function (j) {
         opts.publicKey = requestOptions(j.options.publicKey);
+        form.setAttribute("data-passkey-request", mediation);
         return navigator.credentials.get(opts);
       })
-      .then(function (cred) {
-        if (!cred) throw Object.assign(new Error("none"), { name: "NotAllowedError" });
-        form.querySelector("input[name=credential]").value = JSON.stringify(credentialJSON(cred));
-        form.submit();
-      });
+      .then(
+        function (cred) {
+          if (!cred) throw Object.assign(new Error("none"), { name: "NotAllowedError" });
+          form.querySelector("input[name=credential]").value = JSON.stringify(credentialJSON(cred));
+          form.submit();
+        },
+        function (e) {
+          if (form.getAttribute("data-passkey-request") === mediation) {
+            form.removeAttribute("data-passkey-request");
+          }
+          throw e;
+        }
+      );
+    if (mediation === "conditional") conditional.done = run;
+    return run;
   }
 
   function setUpSignIn(form) {
@@ -164,7 +188,7 @@
     // The sign-in page: the browser's autofill offers passkeys in the e-mail field.
     if (form.hasAttribute("data-passkey-autofill") && PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
-        if (ok) {
+        if (ok && !buttonUsed) {
           signIn(form, "conditional").catch(function () {
             // Aborted for the button, or declined: the page stays as it is.
           });
@@ -181,6 +205,9 @@
       button.disabled = true;
       var body = { name: form.elements.name.value };
       if (form.elements.password) body.password = form.elements.password.value;
+      // A security key (touch only) instead of a passkey; the API's default is a passkey.
+      var kind = form.querySelector("input[name=kind]:checked");
+      if (kind && kind.value !== "passkey") body.kind = kind.value;
       var id;
       postJSON("/api/v1/me/factors/passkey", body)
         .then(function (j) {

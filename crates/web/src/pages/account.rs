@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use tweestap_domain::factor::{FactorId, FactorKind};
+use tweestap_domain::passkey::KeyKind;
 use tweestap_domain::Error;
 use uuid::Uuid;
 
@@ -65,12 +66,12 @@ pub async fn profile(
         .await
         .on_page(ctx.lang)?
         .into_iter()
-        .map(|p| (p.id, p.synced))
+        .map(|p| (p.id, p.synced, p.kind))
         .collect();
     let rows: Vec<FactorRow> = factors
         .iter()
         .map(|f| FactorRow {
-            detail: synced.iter().find(|(id, _)| *id == f.id).map(|(_, s)| {
+            detail: synced.iter().find(|(id, ..)| *id == f.id).map(|(_, s, _)| {
                 ctx.lang.t(if *s {
                     "passkey_synced"
                 } else {
@@ -81,7 +82,17 @@ pub async fn profile(
             name: match f.kind {
                 FactorKind::Totp => ctx.lang.t("factor_app").to_owned(),
                 FactorKind::Sms => ctx.lang.t("factor_sms").replace("{to}", &f.label),
-                FactorKind::Passkey => ctx.lang.t("factor_passkey").replace("{name}", &f.label),
+                FactorKind::Passkey => {
+                    let security_key = synced
+                        .iter()
+                        .any(|(id, _, k)| *id == f.id && *k == KeyKind::SecurityKey);
+                    let key = if security_key {
+                        "factor_security_key"
+                    } else {
+                        "factor_passkey"
+                    };
+                    ctx.lang.t(key).replace("{name}", &f.label)
+                }
             },
             created: state.day(ctx.lang, f.created_at),
             last_used: f.last_used_at.map(|t| state.day_time(ctx.lang, t)),
