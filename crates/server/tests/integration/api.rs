@@ -26,6 +26,7 @@ mod password_flood;
 mod policy;
 mod refusals;
 mod secret_leaks;
+mod security_keys;
 mod slow_clients;
 mod sms;
 mod support_reset;

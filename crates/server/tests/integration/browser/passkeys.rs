@@ -14,7 +14,25 @@ use tweestap_domain::account::Role;
 crate::on_both_backends!(
     a_passkey_registered_then_used_with_and_without_a_password,
     a_passkey_chosen_in_the_set_up_journey,
+    a_security_key_without_a_pin_registered_then_used_after_the_password,
 );
+
+/// Waits until the passkey form `css` is waiting on the browser for a request of
+/// this mediation (`conditional`: the autofill; `optional`: the button), as the
+/// page's script marks it once the request is made.
+async fn wait_request(c: &Client, css: &str, mediation: &str) {
+    let mut last = None;
+    for _ in 0..200 {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            last = e.attr("data-passkey-request").await.ok().flatten();
+            if last.as_deref() == Some(mediation) {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {mediation} passkey request on {css} (last: {last:?})");
+}
 
 /// Whether the element is shown (not `hidden`).
 async fn shown(c: &Client, css: &str) -> bool {
@@ -123,13 +141,20 @@ async fn a_passkey_registered_then_used_with_and_without_a_password(backend: Bac
     sign_out().await;
     wait_path(c, |p| p == "/login", "signed out").await;
     assert!(shown(c, "#passkey-button").await);
-    // With the authenticator answering at once, the autofill's pending request may
-    // sign in before the click lands (the virtual authenticator cannot hold it back);
-    // either way the person is signed in without a password from this page.
+    // The autofill's request was made while nobody touched the key, so it waits
+    // for good (the virtual authenticator never resolves a presence test asked
+    // while presence is off). The button ends it before asking (the page's script
+    // marks a request only once the one before has ended), and its own prompt,
+    // made with presence on, is the one answered.
+    wait_request(c, "#passkey-form", "conditional").await;
     touch(true).await;
-    if let Ok(b) = c.find(Locator::Css("#passkey-button")).await {
-        let _ = b.click().await;
-    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        super::driver::path(c).await,
+        "/login",
+        "the autofill's request did not answer"
+    );
+    click(c, "#passkey-button").await;
     wait_path(c, |p| p == "/", "home without a password").await;
     wait_text(c, "An Peeters").await;
 
@@ -250,5 +275,64 @@ async fn a_passkey_chosen_in_the_set_up_journey(backend: Backend) {
         .await
         .expect("methods");
     assert!(kinds.is_empty(), "the admin set nothing up");
+    j.finish().await;
+}
+
+/// A USB security key without a PIN (Chromium's virtual authenticator without user
+/// verification or resident keys): chosen as "security key" on My Profile, then
+/// used after the password on the code page.
+async fn a_security_key_without_a_pin_registered_then_used_after_the_password(backend: Backend) {
+    let Some(j) = Journey::start(backend).await else {
+        return;
+    };
+    let c = &j.c;
+    let base = j.url.replace("127.0.0.1", "localhost");
+    let goto = |p: &str| format!("{base}{p}");
+    j.add("cas@example.be", "Cas Wouters", Role::User).await;
+    scripts(c, true).await;
+    cdp(c, "WebAuthn.enable", json!({})).await;
+    cdp(
+        c,
+        "WebAuthn.addVirtualAuthenticator",
+        json!({"options": {
+            "protocol": "ctap2", "transport": "usb", "hasResidentKey": false,
+            "hasUserVerification": false, "automaticPresenceSimulation": true,
+        }}),
+    )
+    .await;
+    c.goto(&goto("/login")).await.expect("login");
+    fill(c, "#email", "cas@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/", "home").await;
+    c.goto(&goto("/account")).await.expect("account");
+    wait_path(c, |p| p == "/account", "My Profile").await;
+    assert!(shown(c, "#passkey-add").await);
+    click(c, "#passkey-kind-security-key").await;
+    fill(c, "#passkey-name", "YubiKey").await;
+    fill(c, "#passkey-password", PASSWORD).await;
+    click(c, "#passkey-add button[type=submit]").await;
+    wait_text(c, "Bewaar je herstelcodes").await;
+    click(c, "#passkey-codes a").await;
+    wait_path(c, |p| p == "/account", "My Profile").await;
+    wait_text(c, "Beveiligingssleutel “YubiKey”").await;
+
+    click(c, "header form button").await;
+    wait_path(c, |p| p == "/login", "signed out").await;
+    fill(c, "#email", "cas@example.be").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form.card button[type=submit]").await;
+    wait_path(c, |p| p == "/login/code", "the code step").await;
+    click(c, "#passkey-button").await;
+    wait_path(c, |p| p == "/", "home after the key").await;
+    wait_text(c, "Cas Wouters").await;
+    let audit = j.server.app.audit_log(50, None).await.expect("audit");
+    assert!(
+        audit.iter().any(|r| r.event.as_str() == "code_succeeded"
+            && r.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("kind=passkey"))),
+        "{audit:?}"
+    );
     j.finish().await;
 }

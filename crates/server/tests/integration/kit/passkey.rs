@@ -1,7 +1,9 @@
 //! A software authenticator (WebAuthn), written from the specification for the
 //! tests: it answers the server's options as a browser with a platform authenticator
 //! would (`PublicKeyCredential.toJSON()` shape, attestation `none`, ES256), and can
-//! be told to misbehave (another origin, a counter going backwards).
+//! be told to misbehave (another origin, a counter going backwards). As a USB
+//! security key without a PIN it only proves presence (no UV flag) and keeps no
+//! user handle.
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
@@ -41,6 +43,8 @@ pub struct SoftKey {
     pub synced: bool,
     /// Whether it verifies the person (PIN or biometric).
     pub verifies: bool,
+    /// A roaming USB key (cross-platform, no user handle), not a platform one.
+    pub usb: bool,
 }
 
 impl SoftKey {
@@ -63,6 +67,23 @@ impl SoftKey {
             counter: 1,
             synced: false,
             verifies: true,
+            usb: false,
+        }
+    }
+
+    /// A USB security key without a PIN (a touch only), as a PIN-less YubiKey is.
+    pub fn usb_key_for_app(url: &str) -> Self {
+        let mut k = Self::for_app(url);
+        k.verifies = false;
+        k.usb = true;
+        k
+    }
+
+    fn attachment(&self) -> &'static str {
+        if self.usb {
+            "cross-platform"
+        } else {
+            "platform"
         }
     }
 
@@ -127,11 +148,11 @@ impl SoftKey {
             "id": b64(&self.credential_id),
             "rawId": b64(&self.credential_id),
             "type": "public-key",
-            "authenticatorAttachment": "platform",
+            "authenticatorAttachment": self.attachment(),
             "response": {
                 "clientDataJSON": b64(&client_data),
                 "attestationObject": b64(&att),
-                "transports": ["internal"],
+                "transports": [if self.usb { "usb" } else { "internal" }],
             },
             "clientExtensionResults": {},
         })
@@ -155,17 +176,21 @@ impl SoftKey {
         let mut signed = auth.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
         let sig = self.key.sign(&self.rng, &signed).expect("sign");
+        let mut response = json!({
+            "clientDataJSON": b64(&client_data),
+            "authenticatorData": b64(&auth),
+            "signature": b64(sig.as_ref()),
+        });
+        // A key that stores nothing has no user handle to give.
+        if !self.usb {
+            response["userHandle"] = json!(b64(&self.user));
+        }
         json!({
             "id": b64(&self.credential_id),
             "rawId": b64(&self.credential_id),
             "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "authenticatorData": b64(&auth),
-                "signature": b64(sig.as_ref()),
-                "userHandle": b64(&self.user),
-            },
+            "authenticatorAttachment": self.attachment(),
+            "response": response,
             "clientExtensionResults": {},
         })
     }
