@@ -95,4 +95,33 @@ impl SessionPolicy {
             }
         }
     }
+
+    /// How stale a signed-in session's `last_seen_at` may get before a request
+    /// writes it anew: a minute, so a busy session is not a write per request, and
+    /// never more than a tenth of the idle timeout, so a session in use is never
+    /// taken for idle (it may end at most that much early).
+    pub fn touch_after(&self) -> Duration {
+        (self.idle / 10).min(Duration::seconds(60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touches_are_rare_but_keep_a_session_in_use_alive() {
+        let default = SessionPolicy::default();
+        assert_eq!(default.touch_after(), Duration::seconds(60));
+        let short = SessionPolicy {
+            idle: Duration::minutes(1),
+            ..default
+        };
+        assert_eq!(short.touch_after(), Duration::seconds(6));
+        // Requests just under the touch interval apart never touch, and must
+        // still find the session alive: the stale part stays within the idle time.
+        for policy in [default, short] {
+            assert!(policy.touch_after() < policy.idle);
+        }
+    }
 }

@@ -46,6 +46,9 @@ impl Default for PoolSettings {
     }
 }
 
+/// How long a pooled connection may sit unused before it is pinged when handed out.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 impl PoolSettings {
     /// Applies the settings; `max_connections` is at least 1 and `min_connections`
     /// at most `max_connections`.
@@ -58,6 +61,19 @@ impl PoolSettings {
             .min_connections(self.min_connections.min(max))
             .acquire_timeout(self.acquire_timeout)
             .idle_timeout(self.idle_timeout)
+            // sqlx pings every connection it hands out by default: a round trip per
+            // query on PostgreSQL. A connection in steady use proved itself a moment
+            // ago (and one that fails is closed when it comes back); only one that
+            // sat idle, as after a database restart, is checked first.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_WHEN_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
     }
 }
 

@@ -27,7 +27,8 @@ impl SqlStore<Postgres> {
     ///
     /// Gives up after `pool.acquire_timeout` with [`StoreError::Unavailable`] when the
     /// server cannot be reached. Once connected, the pool checks each connection
-    /// before handing it out and reconnects by itself when PostgreSQL comes back after
+    /// that sat idle before handing it out, drops one that failed when it comes back,
+    /// and reconnects by itself when PostgreSQL comes back after
     /// a restart; in between, calls fail with `Unavailable`.
     ///
     /// [`StoreError::Unavailable`]: tweestap_domain::store::StoreError::Unavailable
@@ -35,7 +36,6 @@ impl SqlStore<Postgres> {
         let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
         let pool = pool
             .apply(PgPoolOptions::new())
-            .test_before_acquire(true)
             .connect_with(opts)
             .await
             .map_err(map_err)?;

@@ -89,12 +89,27 @@ impl Templates {
 
     /// Renders `name` with the common values (`lang`, `tr`) merged into `ctx`.
     pub fn render(&self, name: &str, lang: Lang, ctx: Value) -> Result<String, minijinja::Error> {
-        let common =
-            minijinja::context! { lang => lang.code(), tr => Value::from_serialize(lang.texts()) };
+        let common = minijinja::context! { lang => lang.code(), tr => texts_value(lang) };
         self.env
             .get_template(name)?
             .render(minijinja::context! { ..ctx, ..common })
     }
+}
+
+/// A language's texts as a template value, made once: converting the whole bundle
+/// on every render was a good part of a page's cost. Clones share it.
+fn texts_value(lang: Lang) -> Value {
+    use std::sync::OnceLock;
+    static NL: OnceLock<Value> = OnceLock::new();
+    static EN: OnceLock<Value> = OnceLock::new();
+    static NL_NL: OnceLock<Value> = OnceLock::new();
+    let cell = match lang {
+        Lang::Nl => &NL,
+        Lang::En => &EN,
+        Lang::NlNl => &NL_NL,
+    };
+    cell.get_or_init(|| Value::from_serialize(lang.texts()))
+        .clone()
 }
 
 impl Default for Templates {

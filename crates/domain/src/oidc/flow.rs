@@ -5,7 +5,7 @@
 //! client, account, scope, nonce, PKCE challenge, how the person signed in) is kept
 //! as JSON next to the hash.
 
-use crate::account::AccountId;
+use crate::account::{Account, AccountId};
 use crate::token::TokenHash;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
@@ -130,6 +130,19 @@ pub struct StoredToken {
     /// A refresh token is used once (rotation).
     pub used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A stored token and what it stands on, read together.
+#[derive(Debug, Clone)]
+pub struct TokenFacts {
+    pub token: StoredToken,
+    /// Its client is registered in the database (those of the configuration file
+    /// are not).
+    pub client_stored: bool,
+    /// Some signed-in session carries its sid and has not expired.
+    pub sid_live: bool,
+    /// The account of its `account_id` column, if any.
+    pub account: Option<Account>,
 }
 
 /// An OAuth error answer (`error`, `error_description`).

@@ -40,10 +40,17 @@ impl Tweestap {
         let Some(t) = Token::from_client(raw) else {
             return Ok(None);
         };
-        let Some(stored) = self.store.oidc_token(&t.hash()).await? else {
+        let now = self.clock.now();
+        // Token, client, sid and account in one query: this runs on every use.
+        let policy = &self.settings.sessions;
+        let Some(facts) = self
+            .store
+            .oidc_token_facts(&t.hash(), now - policy.idle, now - policy.absolute)
+            .await?
+        else {
             return Ok(None);
         };
-        let now = self.clock.now();
+        let stored = facts.token;
         if stored.revoked_at.is_some()
             || stored.expires_at <= now
             || (stored.kind == TokenKind::Refresh && stored.used_at.is_some())
@@ -51,20 +58,26 @@ impl Tweestap {
             return Ok(None);
         }
         // A removed client's tokens stop at once.
-        if self.client(&stored.client_id).await?.is_none() {
+        let configured = self
+            .settings
+            .oidc
+            .clients
+            .iter()
+            .any(|c| c.id == stored.client_id);
+        if !configured && !facts.client_stored {
             return Ok(None);
         }
-        if let Some(sid) = &stored.sid {
-            if !self.sid_is_live(sid).await? {
-                return Ok(None);
-            }
+        if stored.sid.is_some() && !facts.sid_live {
+            return Ok(None);
         }
         let holder = if let Ok(grant) = serde_json::from_str::<Grant>(&stored.grant) {
-            let Some(account) = self
-                .account_of(grant.account_id)
-                .await?
-                .filter(|a| a.disabled_at.is_none())
-            else {
+            // The joined account is the grant's (the column is written from it);
+            // should they ever differ, the grant's is read.
+            let account = match facts.account {
+                Some(a) if a.id.0 == grant.account_id => Some(a),
+                _ => self.account_of(grant.account_id).await?,
+            };
+            let Some(account) = account.filter(|a| a.disabled_at.is_none()) else {
                 return Ok(None);
             };
             Holder::Person {

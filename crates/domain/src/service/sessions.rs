@@ -45,26 +45,18 @@ impl Tweestap {
     /// authenticated ones have their idle timer refreshed.
     pub async fn session(&self, token: &Token) -> Result<Option<SessionInfo>> {
         let hash = token.hash();
-        let Some(session) = self.store.session(&hash).await? else {
+        // One query for both: this runs on every signed-in request.
+        let Some((session, account)) = self.store.session_with_account(&hash).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
-        if self.settings.sessions.is_expired(&session, now) {
+        if self.settings.sessions.is_expired(&session, now) || account.disabled_at.is_some() {
             self.store.delete_session(&hash).await?;
             return Ok(None);
         }
-        let Some(account) = self
-            .store
-            .account_by_id(session.account_id)
-            .await?
-            .filter(|a| a.disabled_at.is_none())
-        else {
-            self.store.delete_session(&hash).await?;
-            return Ok(None);
-        };
         // Only write when it matters, so every page view is not a database write.
         if session.stage == SessionStage::Authenticated
-            && now - session.last_seen_at > chrono::Duration::seconds(60)
+            && now - session.last_seen_at > self.settings.sessions.touch_after()
         {
             self.store.touch_session(&hash, now).await?;
         }

@@ -1,7 +1,7 @@
 //! OpenID Connect: signing keys, registered clients and the code flow.
 
 use crate::error::StoreResult;
-use crate::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken};
+use crate::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken, TokenFacts};
 use crate::oidc::{OidcClient, SigningKey};
 use crate::token::TokenHash;
 use async_trait::async_trait;
@@ -42,6 +42,15 @@ pub trait OidcStore: Send + Sync + 'static {
     async fn oidc_code_replayed(&self, hash: &TokenHash) -> StoreResult<bool>;
     async fn insert_oidc_token(&self, t: &StoredToken) -> StoreResult<()>;
     async fn oidc_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>>;
+    /// The token with what decides whether it counts, in one query (asked on every
+    /// use of a token). A session of its sid counts as live when signed in, seen
+    /// since `seen_since` and made since `made_since`.
+    async fn oidc_token_facts(
+        &self,
+        hash: &TokenHash,
+        seen_since: DateTime<Utc>,
+        made_since: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenFacts>>;
     /// Marks an unused, unrevoked refresh token used (rotation), atomically; false
     /// when it was used or revoked already.
     async fn use_refresh_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool>;

@@ -1,6 +1,6 @@
 //! Browser sessions, signed in or half-way.
 
-use crate::account::AccountId;
+use crate::account::{Account, AccountId};
 use crate::error::StoreResult;
 use crate::session::Session;
 use crate::token::TokenHash;
@@ -21,6 +21,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// to. Returns how many were queued.
     async fn end_sid(&self, sid: &str, at: DateTime<Utc>) -> StoreResult<u64>;
     async fn session(&self, id: &TokenHash) -> StoreResult<Option<Session>>;
+    /// The session and its account in one query (asked on every signed-in request).
+    async fn session_with_account(&self, id: &TokenHash)
+        -> StoreResult<Option<(Session, Account)>>;
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()>;
     async fn delete_session(&self, id: &TokenHash) -> StoreResult<()>;
     async fn delete_sessions_of(&self, account: AccountId) -> StoreResult<()>;

@@ -7,7 +7,7 @@ use crate::sql::{query, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::AccountId;
-use tweestap_domain::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken};
+use tweestap_domain::oidc::flow::{CodeClaim, StoredCode, StoredRequest, StoredToken, TokenFacts};
 use tweestap_domain::oidc::{OidcClient, SigningKey};
 use tweestap_domain::store::{OidcStore, StoreResult};
 use tweestap_domain::token::TokenHash;
@@ -163,6 +163,47 @@ impl<B: Backend> OidcStore for SqlStore<B> {
         self.db().optional(q, oidc_token_from).await
     }
 
+    async fn oidc_token_facts(
+        &self,
+        hash: &TokenHash,
+        seen_since: DateTime<Utc>,
+        made_since: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenFacts>> {
+        // The account's columns under `a_` names: both tables have `created_at`.
+        // COUNT, not EXISTS: an integer on both databases.
+        let q = query(
+            "SELECT t.*,
+                (SELECT COUNT(*) FROM oidc_clients c WHERE c.id = t.client_id) AS client_stored,
+                (SELECT COUNT(*) FROM sessions s WHERE s.sid = t.sid AND s.stage = 'authenticated'
+                 AND s.last_seen_at >= $2 AND s.created_at >= $3) AS sid_live,
+                a.id AS a_id, a.email AS a_email, a.name AS a_name, a.role AS a_role,
+                a.password_hash AS a_password_hash, a.created_at AS a_created_at,
+                a.code_failures AS a_code_failures, a.password_failures AS a_password_failures,
+                a.password_locked_until AS a_password_locked_until,
+                a.code_locked_until AS a_code_locked_until, a.language AS a_language,
+                a.disabled_at AS a_disabled_at
+             FROM oidc_tokens t LEFT JOIN accounts a ON a.id = t.account_id
+             WHERE t.token_hash = $1",
+        )
+        .bind(&hash.0)
+        .bind(seen_since)
+        .bind(made_since);
+        self.db()
+            .optional(q, |row| {
+                let account = match row.opt_uuid("a_id")? {
+                    Some(_) => Some(rows::account_from(&Prefixed(row, "a_"))?),
+                    None => None,
+                };
+                Ok(TokenFacts {
+                    token: oidc_token_from(row)?,
+                    client_stored: row.int("client_stored")? != 0,
+                    sid_live: row.int("sid_live")? != 0,
+                    account,
+                })
+            })
+            .await
+    }
+
     async fn use_refresh_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool> {
         let q = query(
             "UPDATE oidc_tokens SET used_at = $1
@@ -259,4 +300,25 @@ pub(super) async fn end_oidc_grants(
     tx.execute(q).await?;
     queue_logouts(tx, "account_id = $1", account.into(), at).await?;
     Ok(())
+}
+
+/// A row whose columns are read under a prefix (a joined table's aliases).
+struct Prefixed<'a, R>(&'a R, &'static str);
+
+impl<R: Columns> Columns for Prefixed<'_, R> {
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.0.opt_text(&format!("{}{name}", self.1))
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.0.opt_int(&format!("{}{name}", self.1))
+    }
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        self.0.bytes(&format!("{}{name}", self.1))
+    }
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.0.opt_time(&format!("{}{name}", self.1))
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
+        self.0.opt_uuid(&format!("{}{name}", self.1))
+    }
 }

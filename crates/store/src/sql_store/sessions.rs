@@ -2,11 +2,11 @@
 
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
-use crate::rows::session_from;
+use crate::rows::{account_from, session_from, Columns};
 use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tweestap_domain::account::AccountId;
+use tweestap_domain::account::{Account, AccountId};
 use tweestap_domain::session::Session;
 use tweestap_domain::store::{SessionStore, StoreResult};
 use tweestap_domain::token::TokenHash;
@@ -66,6 +66,27 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         self.db().optional(q, session_from).await
     }
 
+    async fn session_with_account(
+        &self,
+        id: &TokenHash,
+    ) -> StoreResult<Option<(Session, Account)>> {
+        // Both tables have `created_at`: the session's is renamed and read back
+        // under its own name.
+        let q = query(
+            "SELECT a.*, s.id_hash, s.account_id, s.stage, s.created_at AS session_created_at,
+                    s.last_seen_at, s.auth_time, s.amr, s.ip, s.user_agent, s.sid
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.id_hash = $1",
+        )
+        .bind(&id.0);
+        self.db()
+            .optional(q, |row| {
+                let session = session_from(&Renamed(row, "created_at", "session_created_at"))?;
+                Ok((session, account_from(row)?))
+            })
+            .await
+    }
+
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
         let q = query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(at)
@@ -86,5 +107,36 @@ impl<B: Backend> SessionStore for SqlStore<B> {
     async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let q = query("DELETE FROM sessions WHERE last_seen_at < $1").bind(before);
         self.db().execute(q).await
+    }
+}
+
+/// A row whose column `.1` is read under the name `.2` (a joined query's alias).
+struct Renamed<'a, R>(&'a R, &'static str, &'static str);
+
+impl<R: Columns> Renamed<'_, R> {
+    fn name<'n>(&self, name: &'n str) -> &'n str {
+        if name == self.1 {
+            self.2
+        } else {
+            name
+        }
+    }
+}
+
+impl<R: Columns> Columns for Renamed<'_, R> {
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.0.opt_text(self.name(name))
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.0.opt_int(self.name(name))
+    }
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        self.0.bytes(self.name(name))
+    }
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.0.opt_time(self.name(name))
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
+        self.0.opt_uuid(self.name(name))
     }
 }
