@@ -13,6 +13,7 @@ mod machine;
 mod overload;
 mod privacyidea;
 mod report;
+mod results;
 mod run;
 mod scenarios;
 mod seed;

@@ -3,7 +3,7 @@
 
 use crate::cli::Args;
 use crate::overload::Overload;
-use crate::run::{BackendResults, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN};
+use crate::results::{BackendResults, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN};
 use crate::stats::{median, median_summary, Summary};
 use std::fmt::Write as _;
 use std::path::Path;

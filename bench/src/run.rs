@@ -2,102 +2,17 @@
 
 use crate::backend::{Backend, Kind};
 use crate::cli::{Args, BackendChoice, Scenario};
-use crate::overload::Overload;
 use crate::privacyidea::PrivacyIdea;
+use crate::results::{
+    BackendResults, Footprint, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN, RIGHT,
+    SIGN_IN, WRONG,
+};
 use crate::scenarios::Ctx;
 use crate::seed::Seeded;
-use crate::stats::{median, median_summary, Summary};
 use crate::BoxError;
-use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Footprint {
-    pub start_to_ready_ms: f64,
-    pub idle_rss_mb: f64,
-}
-
-/// Everything measured on one backend, run by run.
-#[derive(Debug, Serialize)]
-pub struct BackendResults {
-    pub kind: Kind,
-    pub skipped: Option<String>,
-    pub seed_seconds: f64,
-    /// Row name, then one summary per run.
-    pub rows: Vec<(String, Vec<Summary>)>,
-    /// Ratio name, then one value per run.
-    pub ratios: Vec<(String, Vec<f64>)>,
-    pub overload: Vec<Overload>,
-    pub footprint: Vec<Footprint>,
-}
-
-impl BackendResults {
-    fn new(kind: Kind) -> Self {
-        Self {
-            kind,
-            skipped: None,
-            seed_seconds: 0.0,
-            rows: vec![],
-            ratios: vec![],
-            overload: vec![],
-            footprint: vec![],
-        }
-    }
-
-    fn push(&mut self, name: &str, s: Summary) {
-        match self.rows.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => v.push(s),
-            None => self.rows.push((name.to_owned(), vec![s])),
-        }
-    }
-
-    fn ratio(&mut self, name: &str, x: f64) {
-        match self.ratios.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => v.push(x),
-            None => self.ratios.push((name.to_owned(), vec![x])),
-        }
-    }
-
-    pub fn row(&self, name: &str) -> Option<Summary> {
-        self.rows
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| median_summary(v))
-    }
-
-    pub fn median_ratio(&self, name: &str) -> Option<(f64, Vec<f64>)> {
-        self.ratios
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| (median(v.clone()), v.clone()))
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct Results {
-    pub command: String,
-    pub date: String,
-    pub machine: crate::machine::Machine,
-    pub duration_seconds: f64,
-    pub connections: usize,
-    pub runs: usize,
-    pub accounts: usize,
-    pub binary: String,
-    pub binary_mb: f64,
-    pub privacyidea: Option<String>,
-    pub privacyidea_skipped: Option<String>,
-    pub backends: Vec<BackendResults>,
-}
-
-pub const WRONG: &str = "Code step, wrong codes";
-pub const RIGHT: &str = "Code step, right codes";
-pub const SIGN_IN: &str = "Full sign-in (password + code)";
-pub const PRIVACYIDEA: &str = "privacyIDEA `/validate/check`, wrong codes";
-pub const ARGON: &str = "Raw Argon2id verifications/s (same parameters, one thread per core)";
-pub const RATIO_SIGN_IN: &str = "Full sign-in ÷ raw Argon2id";
-pub const RATIO_PI: &str = "Code step (wrong codes) ÷ privacyIDEA";
 
 struct Live {
     backend: Backend,
