@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Verifications per second over all threads, in `secs` seconds.
-pub async fn rate(hash: String, password: &'static str, secs: f64) -> Result<f64, String> {
+/// Verifications per second over all threads, in `secs` seconds, and the CPU
+/// seconds each took.
+pub async fn rate(hash: String, password: &'static str, secs: f64) -> Result<(f64, f64), String> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -19,7 +20,7 @@ pub async fn rate(hash: String, password: &'static str, secs: f64) -> Result<f64
         .map_err(|e| e.to_string())?
 }
 
-fn measure(hash: &str, password: &str, threads: usize, secs: f64) -> Result<f64, String> {
+fn measure(hash: &str, password: &str, threads: usize, secs: f64) -> Result<(f64, f64), String> {
     let parsed = PasswordHash::new(hash).map_err(|e| e.to_string())?;
     if !verify(password.as_bytes(), &parsed, &mut Vec::new()) {
         return Err("the seeded hash does not verify".into());
@@ -27,6 +28,7 @@ fn measure(hash: &str, password: &str, threads: usize, secs: f64) -> Result<f64,
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
+    let cpu_before = crate::server::cpu_seconds(std::process::id());
     std::thread::scope(|s| {
         for _ in 0..threads {
             let (done, stop, parsed) = (done.clone(), stop.clone(), parsed.clone());
@@ -43,7 +45,9 @@ fn measure(hash: &str, password: &str, threads: usize, secs: f64) -> Result<f64,
         stop.store(true, Ordering::Relaxed);
     });
     let elapsed = started.elapsed().as_secs_f64();
-    Ok(done.load(Ordering::Relaxed) as f64 / elapsed)
+    let cpu = crate::server::cpu_seconds(std::process::id()) - cpu_before;
+    let n = done.load(Ordering::Relaxed) as f64;
+    Ok((n / elapsed, cpu / n.max(1.0)))
 }
 
 /// One verification with the parameters, salt and version the hash names.

@@ -90,4 +90,6 @@ pub const SIGN_IN: &str = "Full sign-in (password + code)";
 pub const PRIVACYIDEA: &str = "privacyIDEA `/validate/check`, wrong codes";
 pub const ARGON: &str = "Raw Argon2id verifications/s (same parameters, one thread per core)";
 pub const RATIO_SIGN_IN: &str = "Full sign-in ÷ raw Argon2id";
+pub const RATIO_SIGN_IN_CPU: &str =
+    "CPU per raw verification ÷ server CPU per full sign-in (1 = nothing beyond the hash)";
 pub const RATIO_PI: &str = "Code step (wrong codes) ÷ privacyIDEA";

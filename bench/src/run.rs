@@ -4,8 +4,8 @@ use crate::backend::{Backend, Kind};
 use crate::cli::{Args, BackendChoice, Scenario};
 use crate::privacyidea::PrivacyIdea;
 use crate::results::{
-    BackendResults, Footprint, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN, RIGHT,
-    SIGN_IN, WRONG,
+    BackendResults, Footprint, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN,
+    RATIO_SIGN_IN_CPU, RIGHT, SIGN_IN, WRONG,
 };
 use crate::scenarios::Ctx;
 use crate::seed::Seeded;
@@ -187,8 +187,16 @@ async fn scenarios(
     if args.wants(Scenario::Signin) {
         // The raw rate just before and just after, averaged: the machine is noisy.
         let before = argon(&l.seeded, args.duration).await?;
+        let cpu = crate::server::cpu_seconds(server.pid);
         let s = crate::scenarios::sign_in(&ctx).await;
-        let a = (before + argon(&l.seeded, args.duration).await?) / 2.0;
+        let cpu = crate::server::cpu_seconds(server.pid) - cpu;
+        let after = argon(&l.seeded, args.duration).await?;
+        let a = (before.0 + after.0) / 2.0;
+        let raw_cpu = (before.1 + after.1) / 2.0;
+        let journeys = s.requests.saturating_sub(s.errors) as f64;
+        if journeys > 0.0 && cpu > 0.0 {
+            r.ratio(RATIO_SIGN_IN_CPU, raw_cpu / (cpu / journeys));
+        }
         r.ratio(ARGON, a);
         r.ratio(RATIO_SIGN_IN, s.per_second / a);
         r.push(SIGN_IN, s);
@@ -197,7 +205,7 @@ async fn scenarios(
     if args.wants(Scenario::Overload) {
         let a = match argon_rate {
             Some(a) => a,
-            None => argon(&l.seeded, args.duration).await?,
+            None => argon(&l.seeded, args.duration).await?.0,
         };
         let o = crate::overload::run(
             &ctx,
@@ -212,7 +220,7 @@ async fn scenarios(
     Ok(())
 }
 
-async fn argon(seeded: &Seeded, duration: f64) -> Result<f64, BoxError> {
+async fn argon(seeded: &Seeded, duration: f64) -> Result<(f64, f64), BoxError> {
     let secs = duration.clamp(1.0, 5.0);
     Ok(crate::argon::rate(seeded.hash.clone(), crate::seed::PASSWORD, secs).await?)
 }

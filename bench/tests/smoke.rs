@@ -117,7 +117,7 @@ fn check(b: &Value, md: &str) {
     let sign_in = row(b, "Full sign-in (password + code)");
     assert_eq!(sign_in["errors"], 0, "{sign_in}");
     assert!(count(sign_in, "signed_in") > 0, "{sign_in}");
-    assert!(b["ratios"].as_array().unwrap().len() >= 2, "{b}");
+    assert!(b["ratios"].as_array().unwrap().len() >= 3, "{b}");
     let o = &b["overload"][0];
     let flood = &o["flood"];
     assert!(
