@@ -16,5 +16,6 @@ mod password_reset;
 mod remembered_devices;
 mod replay;
 mod routes;
+mod same_work;
 mod telling_accounts_apart;
 mod threat_kit;
