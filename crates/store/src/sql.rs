@@ -14,9 +14,6 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 use tweestap_domain::account::AccountId;
 use tweestap_domain::store::{StoreError, StoreResult};
 use uuid::Uuid;
@@ -153,55 +150,14 @@ fn sqlite_time(t: DateTime<Utc>) -> String {
 /// The connection pool of either database.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
-    Sqlite(SqliteDb),
+    Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
-/// A SQLite pool and its writers' queue.
-///
-/// SQLite lets one connection write at a time; the others retry after sleeps of 1
-/// to 100 ms (`busy_timeout`), so under concurrent writes those sleeps, not the
-/// work, set the pace (wrong codes at 4 connections: p99 470 ms). This process's
-/// writers (every transaction, and every statement that is not a SELECT) take
-/// turns here instead, in order, and find the write lock free. After
-/// [`WRITER_WAIT`] a writer goes ahead anyway with SQLite's own waiting, as before,
-/// so a task that writes beside a transaction it holds is slowed, never stuck.
-#[derive(Debug, Clone)]
-pub(crate) struct SqliteDb {
-    pub(crate) pool: SqlitePool,
-    writers: Arc<Mutex<()>>,
-}
-
-/// How long a SQLite writer waits for its turn before going ahead anyway.
-const WRITER_WAIT: Duration = Duration::from_secs(5);
-
-impl SqliteDb {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self {
-            pool,
-            writers: Arc::new(Mutex::new(())),
-        }
-    }
-
-    async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
-        let turn = self.writers.clone().lock_owned();
-        tokio::time::timeout(WRITER_WAIT, turn).await.ok()
-    }
-
-    /// The turn for `sql` on the pool: none for a SELECT.
-    async fn turn_for(&self, sql: &str) -> Option<OwnedMutexGuard<()>> {
-        let head = sql.trim_start().get(..6);
-        if head.is_some_and(|h| h.eq_ignore_ascii_case("select")) {
-            return None;
-        }
-        self.write_turn().await
-    }
-}
-
 /// An open transaction on either database; dropped without
-/// [`commit`](Tx::commit), it rolls back. A SQLite one holds its writer's turn.
+/// [`commit`](Tx::commit), it rolls back.
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>, Option<OwnedMutexGuard<()>>),
+    Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -214,10 +170,7 @@ pub(crate) enum Row {
 impl Db {
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite(d) => {
-                let turn = d.write_turn().await;
-                Tx::Sqlite(d.pool.begin().await.map_err(map_err)?, turn)
-            }
+            Db::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(map_err)?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await.map_err(map_err)?),
         })
     }
@@ -279,8 +232,7 @@ impl Db {
 impl Tx {
     pub(crate) async fn commit(self) -> StoreResult<()> {
         match self {
-            // The turn ends after the commit.
-            Tx::Sqlite(t, _turn) => t.commit().await,
+            Tx::Sqlite(t) => t.commit().await,
             Tx::Postgres(t) => t.commit().await,
         }
         .map_err(map_err)
@@ -328,10 +280,7 @@ pub(crate) trait Exec: Send {
 impl Exec for &Db {
     async fn execute(&mut self, q: Query) -> StoreResult<u64> {
         match self {
-            Db::Sqlite(d) => {
-                let _turn = d.write_turn().await;
-                q.sqlite().execute(&d.pool).await.map(|r| r.rows_affected())
-            }
+            Db::Sqlite(p) => q.sqlite().execute(p).await.map(|r| r.rows_affected()),
             Db::Postgres(p) => q.postgres().execute(p).await.map(|r| r.rows_affected()),
         }
         .map_err(map_err)
@@ -339,10 +288,7 @@ impl Exec for &Db {
 
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite(d) => {
-                let _turn = d.turn_for(&q.sql).await;
-                rows_of(q.sqlite().fetch_all(&d.pool).await, Row::Sqlite)?
-            }
+            Db::Sqlite(p) => rows_of(q.sqlite().fetch_all(p).await, Row::Sqlite)?,
             Db::Postgres(p) => rows_of(q.postgres().fetch_all(p).await, Row::Postgres)?,
         })
     }
@@ -352,7 +298,7 @@ impl Exec for &Db {
 impl Exec for &mut Tx {
     async fn execute(&mut self, q: Query) -> StoreResult<u64> {
         match self {
-            Tx::Sqlite(t, _) => q
+            Tx::Sqlite(t) => q
                 .sqlite()
                 .execute(&mut **t)
                 .await
@@ -368,7 +314,7 @@ impl Exec for &mut Tx {
 
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Tx::Sqlite(t, _) => rows_of(q.sqlite().fetch_all(&mut **t).await, Row::Sqlite)?,
+            Tx::Sqlite(t) => rows_of(q.sqlite().fetch_all(&mut **t).await, Row::Sqlite)?,
             Tx::Postgres(t) => rows_of(q.postgres().fetch_all(&mut **t).await, Row::Postgres)?,
         })
     }

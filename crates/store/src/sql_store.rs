@@ -74,7 +74,7 @@ impl<B: Backend> SqlStore<B> {
     /// sqlx holds an advisory lock while it migrates.
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.db {
-            Db::Sqlite(d) => SQLITE_MIGRATOR.run(&d.pool).await,
+            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await,
             Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
         }
         .map_err(map_migrate_err)

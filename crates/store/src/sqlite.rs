@@ -1,6 +1,6 @@
 //! The embedded default: one SQLite file in the data directory.
 
-use crate::sql::{Db, SqliteDb};
+use crate::sql::Db;
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -60,7 +60,7 @@ impl SqlStore<Sqlite> {
             .connect_with(opts)
             .await
             .map_err(map_err)?;
-        Self::start(Db::Sqlite(SqliteDb::new(pool)), migrate).await
+        Self::start(Db::Sqlite(pool), migrate).await
     }
 }
 
