@@ -162,6 +162,14 @@ async fn registering_a_security_key_and_using_it_after_the_password(backend: Bac
     let events = stored_texts(&app, "SELECT event FROM audit_log").await;
     assert!(events.contains(&"factor_added".to_owned()));
     assert!(events.contains(&"code_succeeded".to_owned()));
+    let sql = "SELECT detail FROM audit_log WHERE event = 'code_succeeded'";
+    let details = stored_texts(&app, sql).await;
+    assert!(
+        details
+            .iter()
+            .any(|d| d.ends_with("kind=passkey key=security_key")),
+        "{details:?}"
+    );
 }
 
 async fn a_security_key_never_signs_in_without_a_password(backend: Backend) {

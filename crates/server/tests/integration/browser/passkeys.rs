@@ -331,7 +331,7 @@ async fn a_security_key_without_a_pin_registered_then_used_after_the_password(ba
         audit.iter().any(|r| r.event.as_str() == "code_succeeded"
             && r.detail
                 .as_deref()
-                .is_some_and(|d| d.contains("kind=passkey"))),
+                .is_some_and(|d| d.contains("kind=passkey key=security_key"))),
         "{audit:?}"
     );
     j.finish().await;
