@@ -61,10 +61,10 @@ impl PoolSettings {
             .min_connections(self.min_connections.min(max))
             .acquire_timeout(self.acquire_timeout)
             .idle_timeout(self.idle_timeout)
-            // sqlx pings every connection it hands out by default: a round trip per
-            // query on PostgreSQL. A connection in steady use proved itself a moment
-            // ago (and one that fails is closed when it comes back); only one that
-            // sat idle, as after a database restart, is checked first.
+            // sqlx pings every connection it hands out by default; for SQLite (no
+            // server to drop it) one in steady use proved itself a moment ago, and
+            // one that fails is closed when it comes back. PostgreSQL turns the
+            // check back on (see `PostgresStore::connect`).
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {

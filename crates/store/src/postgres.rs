@@ -27,8 +27,7 @@ impl SqlStore<Postgres> {
     ///
     /// Gives up after `pool.acquire_timeout` with [`StoreError::Unavailable`] when the
     /// server cannot be reached. Once connected, the pool checks each connection
-    /// that sat idle before handing it out, drops one that failed when it comes back,
-    /// and reconnects by itself when PostgreSQL comes back after
+    /// before handing it out and reconnects by itself when PostgreSQL comes back after
     /// a restart; in between, calls fail with `Unavailable`.
     ///
     /// [`StoreError::Unavailable`]: tweestap_domain::store::StoreError::Unavailable
@@ -36,6 +35,10 @@ impl SqlStore<Postgres> {
         let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
         let pool = pool
             .apply(PgPoolOptions::new())
+            // Every connection checked before use after all: one killed by the
+            // server (pg_terminate_backend, a fail-over) while it sat in the pool
+            // for less than a second must not fail a request.
+            .test_before_acquire(true)
             .connect_with(opts)
             .await
             .map_err(map_err)?;
