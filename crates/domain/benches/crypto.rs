@@ -17,6 +17,7 @@ use tweestap_domain::oidc::keys;
 use tweestap_domain::oidc::{SigningAlg, SigningKey};
 use tweestap_domain::password::{Argon2Settings, PasswordHasher};
 use tweestap_domain::secret_box::{MasterKey, SecretBox};
+use tweestap_domain::token::Token;
 use tweestap_domain::totp::{hotp, Algorithm, TotpParams};
 
 /// The RFC 6238 SHA1 test key (20 bytes, the length tweestap issues).
@@ -58,6 +59,19 @@ fn secret_box(c: &mut Criterion) {
     });
     g.bench_function("open_20b", |b| {
         b.iter(|| sb.open(black_box(&sealed), black_box(aad)).unwrap())
+    });
+    g.finish();
+}
+
+/// Session, device and link tokens: made once, hashed (SHA-256, hex) on every
+/// request that carries one, since only the hash is stored.
+fn tokens(c: &mut Criterion) {
+    let token = Token::generate();
+    let cookie = token.as_str().to_owned();
+    let mut g = c.benchmark_group("token");
+    g.bench_function("generate", |b| b.iter(Token::generate));
+    g.bench_function("from_client_then_hash", |b| {
+        b.iter(|| Token::from_client(black_box(&cookie)).unwrap().hash())
     });
     g.finish();
 }
@@ -145,5 +159,5 @@ fn argon2id(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, totp, secret_box, code_macs, id_tokens, argon2id);
+criterion_group!(benches, totp, secret_box, tokens, code_macs, id_tokens, argon2id);
 criterion_main!(benches);
