@@ -3,10 +3,13 @@
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub mod formats;
+mod memory;
+
+use memory::ArgonMemory;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Argon2Settings {
@@ -56,12 +59,9 @@ pub struct PasswordHasher {
     load: Arc<Load>,
     /// Argon2 memory kept between checks, one block per hashing place at most: a
     /// check takes one (or makes it) and puts it back. Nothing is allocated per
-    /// check, and the memory stays bounded by the places (see `formats::verify_in`).
-    memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
-    max_pooled: usize,
-    /// The size of a block for the configured parameters; larger ones (an
-    /// imported hash with more memory) are not kept.
-    pooled_blocks: usize,
+    /// check under load, the memory stays bounded by the places (see
+    /// `formats::verify_in`), and it is freed when the hasher is idle.
+    memory: Arc<ArgonMemory>,
     /// A hash of a random password, verified for unknown accounts so that the
     /// answer takes as long as for a known one.
     dummy_hash: Arc<String>,
@@ -125,9 +125,11 @@ impl PasswordHasher {
             waiting: Arc::new(Semaphore::new(max_waiting)),
             max_waiting,
             load: Arc::default(),
-            memory: Arc::default(),
-            max_pooled: max_concurrent,
-            pooled_blocks: params_blocks,
+            memory: Arc::new(ArgonMemory::new(
+                max_concurrent,
+                params_blocks,
+                memory::KEPT_WHILE_IDLE,
+            )),
             dummy_hash: Arc::new(dummy),
         })
     }
@@ -203,18 +205,12 @@ impl PasswordHasher {
         let h = usable
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy_hash.to_string());
-        let pool = self.memory.clone();
-        let (max_pooled, pooled_blocks) = (self.max_pooled, self.pooled_blocks);
+        let memory = self.memory.clone();
         let ok = self
             .run(move || {
-                let mut memory = lock(&pool).pop().unwrap_or_default();
-                let ok = formats::verify_in(pw.as_bytes(), &h, &mut memory);
-                if memory.len() <= pooled_blocks {
-                    let mut pool = lock(&pool);
-                    if pool.len() < max_pooled {
-                        pool.push(memory);
-                    }
-                }
+                let mut block = memory.take();
+                let ok = formats::verify_in(pw.as_bytes(), &h, &mut block);
+                memory.give_back(block);
                 ok
             })
             .await?;
@@ -226,11 +222,6 @@ impl PasswordHasher {
     pub fn needs_rehash(&self, hash: &str) -> bool {
         formats::needs_rehash(hash, self.argon.params())
     }
-}
-
-/// The pool of Argon2 memory; a panic while it was held leaves nothing half-done.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn hash_with(argon: &Argon2<'_>, pw: &str) -> Result<String, HashError> {
