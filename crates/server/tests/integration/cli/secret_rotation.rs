@@ -218,7 +218,18 @@ async fn before_a_rotation(app: &TestApp) -> Vec<Person> {
         .await;
     assert_eq!(r.status, 202);
     let derived = AtRestKey::derived(&master_of(app.dir.path())).id();
-    let stored = stored(app).await;
+    // The request runs after its 202 (the time taken tells nothing about the
+    // address): its mail is queued a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stored = loop {
+        let stored = stored(app).await;
+        if stored.iter().any(|s| matches!(s, Stored::Mail(..)))
+            || std::time::Instant::now() > deadline
+        {
+            break stored;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert!(
         stored.iter().any(|s| matches!(s, Stored::Mail(..))),
         "a sealed link in the mail queue: {stored:?}"
