@@ -11,7 +11,7 @@
 #![no_main]
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum_extra::extract::cookie::CookieJar;
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 use tweestap_domain::secret_box::MasterKey;
@@ -96,7 +96,13 @@ fuzz_target!(|data: &[u8]| {
     let back = if had_cookie {
         jar.clone()
     } else {
-        tweestap_fuzz::round_trip(jar.clone())
+        // The browser sends the new cookie along with the session cookie it had,
+        // which the token is bound to.
+        let back = tweestap_fuzz::round_trip(jar.clone());
+        match jar.get(SESSION_COOKIE) {
+            Some(s) => back.add(Cookie::new(SESSION_COOKIE, s.value().to_owned())),
+            None => back,
+        }
     };
     assert!(
         CSRF.verify(&back, &token),
