@@ -5,7 +5,7 @@ use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, contains_pattern, count, guard_columns, Columns};
-use crate::sql::{query, Db, Exec, Tx};
+use crate::sql::{query, Db, Exec, Query, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId, Email};
@@ -118,15 +118,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
                  VALUES {}",
                 placeholders(chunk.len(), 7)
             ));
-            let q = chunk.iter().fold(q, |q, r| {
-                q.bind(r.at)
-                    .bind(&r.event)
-                    .bind(r.account_id)
-                    .bind(r.email.as_deref())
-                    .bind(r.ip.as_deref())
-                    .bind(r.user_agent.as_deref())
-                    .bind(r.detail.as_deref())
-            });
+            let q = chunk.iter().fold(q, bind_audit);
             (&mut tx).execute(q).await?;
         }
         tx.commit().await
@@ -163,18 +155,8 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         hold: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<u32>> {
-        let (counter, lock) = guard_columns(guard);
-        // SET reads the old values on both databases.
-        let q = query(format!(
-            "UPDATE accounts SET {counter} = {counter} + 1,
-                 {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
-             WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
-             RETURNING {counter}"
-        ))
-        .bind(i64::from(max_failures))
-        .bind(hold)
-        .bind(id)
-        .bind(now);
+        let (counter, _) = guard_columns(guard);
+        let q = bind_reserve(query(reserve_sql(guard)), max_failures, hold, id, now);
         match self.db().fetch_optional(q).await? {
             Some(r) => Ok(Some(count(r.int(counter)?))),
             None => Ok(None),
@@ -191,15 +173,10 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         failed: &AuditRecord,
         locked_detail: Option<&str>,
     ) -> StoreResult<Option<u32>> {
-        let (counter, lock) = guard_columns(guard);
+        let (counter, _) = guard_columns(guard);
         // The same conditional UPDATE as reserve_attempt: the lock check and the
         // increment stay one atomic statement.
-        let reserve = format!(
-            "UPDATE accounts SET {counter} = {counter} + 1,
-                 {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
-             WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
-             RETURNING {counter}"
-        );
+        let reserve = reserve_sql(guard);
         let reserved = |row: Option<crate::sql::Row>| -> StoreResult<Option<u32>> {
             row.map(|r| r.int(counter).map(count)).transpose()
         };
@@ -213,31 +190,25 @@ impl<B: Backend> AccountStore for SqlStore<B> {
                               CASE WHEN EXISTS (SELECT 1 FROM r) THEN $11 ELSE $12 END)
                  SELECT {counter} FROM r"
             ));
-            let q = q
-                .bind(i64::from(max_failures))
-                .bind(hold)
-                .bind(id)
-                .bind(now);
+            let q = bind_reserve(q, max_failures, hold, id, now);
             let q = bind_audit(q, failed).bind(locked_detail);
             return reserved(self.db().fetch_optional(q).await?);
         }
         // SQLite has no writes in WITH: two statements, one transaction (one commit).
         let mut tx = self.db().begin().await?;
-        let q = query(reserve)
-            .bind(i64::from(max_failures))
-            .bind(hold)
-            .bind(id)
-            .bind(now);
+        let q = bind_reserve(query(reserve), max_failures, hold, id, now);
         let row = (&mut tx).fetch_optional(q).await?;
-        if row.is_some() {
-            insert_audit(&mut tx, failed).await?;
+        let locked;
+        let record = if row.is_some() {
+            failed
         } else {
-            let locked = AuditRecord {
+            locked = AuditRecord {
                 detail: locked_detail.map(str::to_owned),
                 ..failed.clone()
             };
-            insert_audit(&mut tx, &locked).await?;
-        }
+            &locked
+        };
+        insert_audit(&mut tx, record).await?;
         tx.commit().await?;
         reserved(row)
     }
@@ -351,6 +322,32 @@ fn placeholders(rows: usize, cols: usize) -> String {
         s.push(')');
     }
     s
+}
+
+/// Takes one attempt of `guard` unless it is locked, locking it when the attempt
+/// reaches `$1`, as one statement (SET reads the old values on both databases), so
+/// requests in parallel cannot take more than allowed. Binds: [`bind_reserve`].
+fn reserve_sql(guard: Guard) -> String {
+    let (counter, lock) = guard_columns(guard);
+    format!(
+        "UPDATE accounts SET {counter} = {counter} + 1,
+             {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
+         WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
+         RETURNING {counter}"
+    )
+}
+
+fn bind_reserve(
+    q: Query,
+    max_failures: u32,
+    hold: DateTime<Utc>,
+    id: AccountId,
+    now: DateTime<Utc>,
+) -> Query {
+    q.bind(i64::from(max_failures))
+        .bind(hold)
+        .bind(id)
+        .bind(now)
 }
 
 #[cfg(test)]
