@@ -26,6 +26,7 @@ impl Templates {
             "account.html",
             "deadline_banner.html",
             "passkey_msgs.html",
+            "passkey_fields.html",
             "passkey_setup.html",
             "confirm_password.html",
             "setup.html",
