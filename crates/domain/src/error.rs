@@ -107,7 +107,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What a store reports; the engine turns it into [`Error::Store`] (and the web
 /// layer into 409 or 503). It lives here, not beside the store traits, so that this
 /// module depends on nothing that depends on it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("already exists")]
     Conflict,

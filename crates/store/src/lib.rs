@@ -13,6 +13,7 @@ mod rows;
 mod sql;
 mod sql_store;
 mod sqlite;
+mod sqlite_writer;
 
 pub use postgres::{Postgres, PostgresStore};
 pub use sql_store::{Backend, SqlStore};
@@ -61,10 +62,11 @@ impl PoolSettings {
             .min_connections(self.min_connections.min(max))
             .acquire_timeout(self.acquire_timeout)
             .idle_timeout(self.idle_timeout)
-            // sqlx pings every connection it hands out by default; for SQLite (no
-            // server to drop it) one in steady use proved itself a moment ago, and
-            // one that fails is closed when it comes back. PostgreSQL turns the
-            // check back on (see `PostgresStore::connect`).
+            // sqlx pings every connection it hands out by default (and again when
+            // it comes back); one in steady use proved itself a moment ago, and one
+            // that fails is closed when it comes back. PostgreSQL retries a
+            // statement whose connection the server had ended (see
+            // `postgres::run_on_live`).
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {

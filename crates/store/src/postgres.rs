@@ -7,9 +7,11 @@
 //! for ours, then re-checks its condition against the committed value.
 
 use crate::sql::Db;
+use crate::sql::Query;
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Transaction};
 use std::str::FromStr;
 use tweestap_domain::store::StoreResult;
 
@@ -33,16 +35,79 @@ impl SqlStore<Postgres> {
     /// [`StoreError::Unavailable`]: tweestap_domain::store::StoreError::Unavailable
     pub async fn connect(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
         let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
+        // No ping before every use (a round trip per query, a third of the code
+        // step's): one that sat idle for over a second is pinged, and one killed
+        // by the server meanwhile (pg_terminate_backend, a fail-over) is retried
+        // (`run_on_live`).
         let pool = pool
             .apply(PgPoolOptions::new())
-            // Every connection checked before use after all: one killed by the
-            // server (pg_terminate_backend, a fail-over) while it sat in the pool
-            // for less than a second must not fail a request.
-            .test_before_acquire(true)
             .connect_with(opts)
             .await
             .map_err(map_err)?;
         Self::start(Db::Postgres(pool), migrate).await
+    }
+}
+
+/// Whether the connection `e` came from was gone before the statement reached the
+/// server: the server said it ended it (terminated, shutting down) or the socket
+/// was closed. Then the statement never ran, and it may run again elsewhere.
+///
+/// Strictly, the server could end a connection after committing a statement and
+/// before answering it; a statement is then run twice. Ours tolerate that: each is
+/// a single conditional statement (a second failure counted, a time step found
+/// already used, a row already there), and that window is the same few
+/// microseconds a fail-over would cut any client off in.
+fn dead_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.code(), "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// Runs `q` on a live connection of `pool`: a dead one found on the way is
+/// closed and the next tried, at most as many as the pool holds.
+macro_rules! run_on_live {
+    ($pool:expr, |$conn:ident| $run:expr) => {{
+        let pool: &sqlx::PgPool = $pool;
+        let mut left = pool.size() + 1;
+        loop {
+            let mut $conn = pool.acquire().await?;
+            match $run.await {
+                Err(e) if left > 0 && dead_connection(&e) => {
+                    $conn.close_on_drop();
+                    left -= 1;
+                }
+                done => break done,
+            }
+        }
+    }};
+}
+
+/// Runs a statement; the rows it touched.
+pub(crate) async fn execute(pool: &PgPool, q: &Query) -> Result<u64, sqlx::Error> {
+    run_on_live!(pool, |conn| q.postgres().execute(&mut *conn)).map(|r| r.rows_affected())
+}
+
+/// Runs a query; its rows.
+pub(crate) async fn fetch_all(pool: &PgPool, q: &Query) -> Result<Vec<PgRow>, sqlx::Error> {
+    run_on_live!(pool, |conn| q.postgres().fetch_all(&mut *conn))
+}
+
+/// Begins a transaction on a live connection.
+pub(crate) async fn begin(
+    pool: &PgPool,
+) -> Result<Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut left = pool.size() + 1;
+    loop {
+        match pool.begin().await {
+            // The failed BEGIN's connection fails its check on the way back into
+            // the pool and is closed there.
+            Err(e) if left > 0 && dead_connection(&e) => left -= 1,
+            done => break done,
+        }
     }
 }
 

@@ -7,8 +7,9 @@
 //! timestamptz), and NULLs stay typed so PostgreSQL can infer every parameter.
 //! What the dialects really differ in besides is in [`Db`]'s `sql_*` methods.
 
-use crate::map_err;
 use crate::rows::{self, Columns};
+use crate::sqlite_writer::Writer;
+use crate::{map_err, postgres};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -115,7 +116,9 @@ impl Query {
         self
     }
 
-    fn sqlite(&self) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    pub(crate) fn sqlite(
+        &self,
+    ) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
         self.args
             .iter()
             .fold(sqlx::query(&self.sql), |q, v| match v {
@@ -127,7 +130,7 @@ impl Query {
             })
     }
 
-    fn postgres(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+    pub(crate) fn postgres(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
         self.args
             .iter()
             .fold(sqlx::query(&self.sql), |q, v| match v {
@@ -150,8 +153,38 @@ fn sqlite_time(t: DateTime<Utc>) -> String {
 /// The connection pool of either database.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
+}
+
+/// SQLite's connections: readers, and the one writer (see [`crate::sqlite_writer`]).
+#[derive(Debug, Clone)]
+pub(crate) struct SqlitePools {
+    pub(crate) readers: SqlitePool,
+    /// One connection: the group-committing task's, lent to transactions between
+    /// its groups.
+    pub(crate) writer_pool: SqlitePool,
+    pub(crate) writer: Writer,
+}
+
+impl SqlitePools {
+    /// Starts the writing task on `writer_pool`.
+    pub(crate) fn new(readers: SqlitePool, writer_pool: SqlitePool) -> Self {
+        let writer = Writer::start(writer_pool.clone());
+        Self {
+            readers,
+            writer_pool,
+            writer,
+        }
+    }
+}
+
+/// Whether a statement only reads, so that any connection may run it. Anything else
+/// (including `WITH … UPDATE`) goes to SQLite's writer.
+fn only_reads(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
 }
 
 /// An open transaction on either database; dropped without
@@ -168,10 +201,27 @@ pub(crate) enum Row {
 }
 
 impl Db {
+    /// A transaction that may write. On SQLite it holds the one writing connection
+    /// and takes the write lock at once (IMMEDIATE), so it never has to upgrade a
+    /// read lock that a commit in between made stale.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(map_err)?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await.map_err(map_err)?),
+            Db::Sqlite(p) => Tx::Sqlite(
+                p.writer_pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(map_err)?,
+            ),
+            Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
+        })
+    }
+
+    /// A transaction that only reads (an export's snapshot): on SQLite a reader's,
+    /// so that writes go on meanwhile.
+    pub(crate) async fn begin_read(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.readers.begin().await.map_err(map_err)?),
+            Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
         })
     }
 
@@ -280,16 +330,30 @@ pub(crate) trait Exec: Send {
 impl Exec for &Db {
     async fn execute(&mut self, q: Query) -> StoreResult<u64> {
         match self {
-            Db::Sqlite(p) => q.sqlite().execute(p).await.map(|r| r.rows_affected()),
-            Db::Postgres(p) => q.postgres().execute(p).await.map(|r| r.rows_affected()),
+            Db::Sqlite(p) if only_reads(&q.sql) => q
+                .sqlite()
+                .execute(&p.readers)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(map_err),
+            Db::Sqlite(p) => p.writer.execute(q).await,
+            Db::Postgres(p) => postgres::execute(p, &q).await.map_err(map_err),
         }
-        .map_err(map_err)
     }
 
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite(p) => rows_of(q.sqlite().fetch_all(p).await, Row::Sqlite)?,
-            Db::Postgres(p) => rows_of(q.postgres().fetch_all(p).await, Row::Postgres)?,
+            Db::Sqlite(p) if only_reads(&q.sql) => {
+                rows_of(q.sqlite().fetch_all(&p.readers).await, Row::Sqlite)?
+            }
+            Db::Sqlite(p) => p
+                .writer
+                .fetch_all(q)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect(),
+            Db::Postgres(p) => rows_of(postgres::fetch_all(p, &q).await, Row::Postgres)?,
         })
     }
 }

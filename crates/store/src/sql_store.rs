@@ -63,6 +63,13 @@ impl<B: Backend> SqlStore<B> {
         Ok(s)
     }
 
+    /// Applies SQLite's pending migrations through `pool`, before any other
+    /// connection opens: a connection that read the schema before a migration
+    /// changed a table can misread that table's rows in sqlx.
+    pub(crate) async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> StoreResult<()> {
+        SQLITE_MIGRATOR.run(pool).await.map_err(map_migrate_err)
+    }
+
     fn migrator(&self) -> &'static Migrator {
         match self.db {
             Db::Sqlite(_) => &SQLITE_MIGRATOR,
@@ -74,7 +81,7 @@ impl<B: Backend> SqlStore<B> {
     /// sqlx holds an advisory lock while it migrates.
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.db {
-            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await,
+            Db::Sqlite(p) => SQLITE_MIGRATOR.run(&p.writer_pool).await,
             Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
         }
         .map_err(map_migrate_err)

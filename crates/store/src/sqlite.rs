@@ -1,6 +1,6 @@
 //! The embedded default: one SQLite file in the data directory.
 
-use crate::sql::Db;
+use crate::sql::{Db, SqlitePools};
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -50,17 +50,38 @@ impl SqlStore<Sqlite> {
         Self::connect(settled(opts), pool, migrate).await
     }
 
+    /// Opens the writer first (it creates the file, turns on WAL and migrates), then
+    /// the readers; an in-memory database is one connection's, so there both are
+    /// one.
     async fn connect(
         opts: SqliteConnectOptions,
         pool: &PoolSettings,
         migrate: bool,
     ) -> StoreResult<Self> {
-        let pool = pool
+        let writer_settings = PoolSettings {
+            max_connections: 1,
+            min_connections: 1,
+            idle_timeout: None,
+            ..pool.clone()
+        };
+        let writer_pool = writer_settings
             .apply(SqlitePoolOptions::new())
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
-        Self::start(Db::Sqlite(pool), migrate).await
+        if migrate {
+            Self::migrate_sqlite(&writer_pool).await?;
+        }
+        let readers = if in_memory(&opts) {
+            writer_pool.clone()
+        } else {
+            pool.apply(SqlitePoolOptions::new())
+                .connect_with(opts)
+                .await
+                .map_err(map_err)?
+        };
+        // Migrated above: start only checks.
+        Self::start(Db::Sqlite(SqlitePools::new(readers, writer_pool)), false).await
     }
 }
 
@@ -71,4 +92,10 @@ fn settled(opts: SqliteConnectOptions) -> SqliteConnectOptions {
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
+}
+
+/// Whether the database lives only in a connection's memory.
+fn in_memory(opts: &SqliteConnectOptions) -> bool {
+    let name = opts.get_filename().to_string_lossy();
+    name == ":memory:" || name.starts_with("file:sqlx-in-memory-") || name.contains("mode=memory")
 }

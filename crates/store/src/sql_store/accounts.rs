@@ -1,6 +1,6 @@
 //! Accounts: who they are, their passwords, languages and lock-out counters.
 
-use super::audit::{bind_audit, insert_audit};
+use super::audit::bind_audit;
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
@@ -180,7 +180,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         let reserved = |row: Option<crate::sql::Row>| -> StoreResult<Option<u32>> {
             row.map(|r| r.int(counter).map(count)).transpose()
         };
-        if matches!(self.db(), Db::Postgres(_)) {
+        let Db::Sqlite(pools) = self.db() else {
             // One round trip: a data-modifying WITH runs whether or not it is read,
             // and the audit row sees whether the attempt was taken.
             let q = query(format!(
@@ -193,23 +193,22 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             let q = bind_reserve(q, max_failures, hold, id, now);
             let q = bind_audit(q, failed).bind(locked_detail);
             return reserved(self.db().fetch_optional(q).await?);
-        }
-        // SQLite has no writes in WITH: two statements, one transaction (one commit).
-        let mut tx = self.db().begin().await?;
-        let q = bind_reserve(query(reserve), max_failures, hold, id, now);
-        let row = (&mut tx).fetch_optional(q).await?;
-        let locked;
-        let record = if row.is_some() {
-            failed
-        } else {
-            locked = AuditRecord {
-                detail: locked_detail.map(str::to_owned),
-                ..failed.clone()
-            };
-            &locked
         };
-        insert_audit(&mut tx, record).await?;
-        tx.commit().await?;
+        // SQLite has no writes in WITH: two statements, one after the other on the
+        // writing connection, all or none; the audit row reads whether the attempt
+        // was taken from changes() (the rows the UPDATE just changed).
+        let take = bind_reserve(query(reserve), max_failures, hold, id, now);
+        let audit = query(
+            "INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN changes() > 0 THEN $7 ELSE $8 END)",
+        );
+        let audit = bind_audit(audit, failed).bind(locked_detail);
+        let mut rows = pools.writer.together(vec![take, audit]).await?;
+        let row = rows
+            .swap_remove(0)
+            .into_iter()
+            .next()
+            .map(crate::sql::Row::Sqlite);
         reserved(row)
     }
 

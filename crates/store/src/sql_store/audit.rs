@@ -29,7 +29,7 @@ impl<B: Backend> AuditStore for SqlStore<B> {
 
     async fn export_contents(&self) -> StoreResult<Contents> {
         // One read transaction: a consistent picture while the server keeps running.
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.db().begin_read().await?;
         if let Some(sql) = self.db().sql_snapshot() {
             (&mut tx).execute(query(sql)).await?;
         }
