@@ -9,6 +9,7 @@
 
 mod migrations;
 mod postgres;
+mod query;
 mod rows;
 mod sql;
 mod sql_store;

@@ -6,8 +6,8 @@
 //! atomically: under READ COMMITTED a concurrent statement on the same row waits
 //! for ours, then re-checks its condition against the committed value.
 
+use crate::query::Query;
 use crate::sql::Db;
-use crate::sql::Query;
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};

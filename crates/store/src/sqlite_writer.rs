@@ -16,7 +16,7 @@
 //! read the last commit while the writer works).
 
 use crate::map_err;
-use crate::sql::Query;
+use crate::query::Query;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, SqlitePool};
@@ -250,5 +250,117 @@ async fn run_one(
             .await
             .map(|r| Done::Affected(r.rows_affected())),
         Want::Rows => query.sqlite().fetch_all(conn).await.map(Done::Rows),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::query;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use sqlx::Row;
+
+    async fn writer() -> (tempfile::TempDir, SqlitePool, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.path().join("w.db"))
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let w = Writer::start(pool.clone());
+        (dir, pool, w)
+    }
+
+    fn insert(k: &str, n: i64) -> Query {
+        query("INSERT INTO t (k, n) VALUES ($1, $2)")
+            .bind(k)
+            .bind(n)
+    }
+
+    async fn keys(pool: &SqlitePool) -> Vec<String> {
+        sqlx::query("SELECT k FROM t ORDER BY k")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("k"))
+            .collect()
+    }
+
+    /// Many writers at once share transactions; a duplicate fails alone, and a
+    /// job of several statements whose second fails leaves nothing of its first,
+    /// while everyone else's writes stand.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_fails_alone() {
+        let (_dir, pool, w) = writer().await;
+        w.execute(insert("dup", 0)).await.unwrap();
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let w = w.clone();
+            calls.spawn(async move {
+                match i % 4 {
+                    0 => w.execute(insert("dup", i)).await.map(|_| "dup"),
+                    1 => w
+                        .together(vec![insert(&format!("half{i:03}"), i), insert("dup", i)])
+                        .await
+                        .map(|_| "half"),
+                    2 => w
+                        .together(vec![
+                            insert(&format!("pair{i:03}a"), i),
+                            query("UPDATE t SET n = n + 1 WHERE k = $1")
+                                .bind(format!("pair{i:03}a")),
+                        ])
+                        .await
+                        .map(|_| "pair"),
+                    _ => w
+                        .execute(insert(&format!("one{i:03}"), i))
+                        .await
+                        .map(|_| "one"),
+                }
+            });
+        }
+        let mut ok = 0;
+        while let Some(r) = calls.join_next().await {
+            match r.unwrap() {
+                Ok(kind) => {
+                    assert!(kind == "pair" || kind == "one", "{kind} must fail");
+                    ok += 1;
+                }
+                Err(e) => assert!(
+                    matches!(e, StoreError::Conflict | StoreError::Other(_)),
+                    "{e:?}"
+                ),
+            }
+        }
+        assert_eq!(ok, 100);
+        let keys = keys(&pool).await;
+        assert_eq!(keys.len(), 101, "dup, 50 pairs, 50 ones: {keys:?}");
+        assert!(keys.iter().all(|k| !k.starts_with("half")));
+        let bumped: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE k LIKE 'pair%' AND n % 4 = 3")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(bumped, 50, "each pair's second statement saw its first");
+    }
+
+    /// A statement's rows come back after the commit.
+    #[tokio::test]
+    async fn returning_rows_come_back() {
+        let (_dir, pool, w) = writer().await;
+        let rows = w
+            .fetch_all(query("INSERT INTO t (k, n) VALUES ('a', 7) RETURNING n"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<i64, _>("n"), 7);
+        assert_eq!(keys(&pool).await, ["a"]);
     }
 }

@@ -6,7 +6,7 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
 use crate::session::{new_sid, Session, SessionStage};
-use crate::token::Token;
+use crate::token::{Token, TokenHash};
 use chrono::{DateTime, Utc};
 
 impl Tweestap {
@@ -49,16 +49,27 @@ impl Tweestap {
         let Some((session, account)) = self.store.session_with_account(&hash).await? else {
             return Ok(None);
         };
+        self.live_session(&hash, session, account).await
+    }
+
+    /// A session just read with its account, if it still counts: an expired one, or
+    /// one of a disabled account, is deleted; a signed-in one seen again is touched.
+    pub(super) async fn live_session(
+        &self,
+        hash: &TokenHash,
+        session: Session,
+        account: Account,
+    ) -> Result<Option<SessionInfo>> {
         let now = self.clock.now();
         if self.settings.sessions.is_expired(&session, now) || account.disabled_at.is_some() {
-            self.store.delete_session(&hash).await?;
+            self.store.delete_session(hash).await?;
             return Ok(None);
         }
         // Only write when it matters, so every page view is not a database write.
         if session.stage == SessionStage::Authenticated
             && now - session.last_seen_at > self.settings.sessions.touch_after()
         {
-            self.store.touch_session(&hash, now).await?;
+            self.store.touch_session(hash, now).await?;
         }
         Ok(Some(SessionInfo { session, account }))
     }

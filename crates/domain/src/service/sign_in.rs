@@ -231,9 +231,8 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<CodeStepResult> {
         let now = self.clock.now();
-        let account = self.code_step_account(token).await?;
+        let (account, factors) = self.code_step_factors(token).await?;
         let code = normalise_code(code);
-        let factors = self.active_factors(account.id).await?;
         // The app's codes are compared before the attempt is taken: comparing changes
         // nothing, and a match counts only once the attempt is (never while locked).
         let app_match = self.app_code_match(&factors, &code, now)?;
@@ -452,6 +451,25 @@ impl Tweestap {
             return Err(Error::Unauthenticated);
         }
         Ok(info.account)
+    }
+
+    /// [`Self::code_step_account`] and the account's active factors, read together.
+    async fn code_step_factors(&self, token: &Token) -> Result<(Account, Vec<Factor>)> {
+        let hash = token.hash();
+        let (session, account, factors) = self
+            .store
+            .session_with_factors(&hash)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let info = self
+            .live_session(&hash, session, account)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if info.session.stage != SessionStage::SecondFactor {
+            return Err(Error::Unauthenticated);
+        }
+        let active = factors.into_iter().filter(Factor::is_active).collect();
+        Ok((info.account, active))
     }
 
     /// Seconds until the account's code step unlocks, while it is locked.

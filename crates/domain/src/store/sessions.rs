@@ -2,6 +2,7 @@
 
 use crate::account::{Account, AccountId};
 use crate::error::StoreResult;
+use crate::factor::Factor;
 use crate::session::Session;
 use crate::token::TokenHash;
 use async_trait::async_trait;
@@ -24,6 +25,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session and its account in one query (asked on every signed-in request).
     async fn session_with_account(&self, id: &TokenHash)
         -> StoreResult<Option<(Session, Account)>>;
+    /// The session, its account and the account's factors (oldest first) in one
+    /// query: the code step asks it on every attempt.
+    async fn session_with_factors(
+        &self,
+        id: &TokenHash,
+    ) -> StoreResult<Option<(Session, Account, Vec<Factor>)>>;
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()>;
     async fn delete_session(&self, id: &TokenHash) -> StoreResult<()>;
     async fn delete_sessions_of(&self, account: AccountId) -> StoreResult<()>;

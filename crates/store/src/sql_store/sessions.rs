@@ -2,11 +2,12 @@
 
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
-use crate::rows::{account_from, session_from, Columns};
+use crate::rows::{account_from, factor_from, session_from, Columns};
 use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId};
+use tweestap_domain::factor::Factor;
 use tweestap_domain::session::Session;
 use tweestap_domain::store::{SessionStore, StoreResult};
 use tweestap_domain::token::TokenHash;
@@ -87,6 +88,40 @@ impl<B: Backend> SessionStore for SqlStore<B> {
             .await
     }
 
+    async fn session_with_factors(
+        &self,
+        id: &TokenHash,
+    ) -> StoreResult<Option<(Session, Account, Vec<Factor>)>> {
+        // One row per factor (one with NULLs for none), the factor's columns under
+        // `f_` names.
+        let q = query(
+            "SELECT a.*, s.id_hash, s.account_id, s.stage, s.created_at AS session_created_at,
+                    s.last_seen_at, s.auth_time, s.amr, s.ip, s.user_agent, s.sid,
+                    f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
+                    f.label AS f_label, f.secret_sealed AS f_secret_sealed,
+                    f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
+                    f.last_used_at AS f_last_used_at, f.last_step AS f_last_step
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             LEFT JOIN factors f ON f.account_id = a.id
+             WHERE s.id_hash = $1
+             ORDER BY f.created_at, f.id",
+        )
+        .bind(&id.0);
+        let rows = self.db().fetch_all(q).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = session_from(&Renamed(first, "created_at", "session_created_at"))?;
+        let account = account_from(first)?;
+        let mut factors = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.opt_uuid("f_id")?.is_some() {
+                factors.push(factor_from(&Prefixed(row, "f_"))?);
+            }
+        }
+        Ok(Some((session, account, factors)))
+    }
+
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
         let q = query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(at)
@@ -138,5 +173,32 @@ impl<R: Columns> Columns for Renamed<'_, R> {
     }
     fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
         self.0.opt_uuid(self.name(name))
+    }
+}
+
+/// A row read with every column name under a prefix (a joined table's columns).
+struct Prefixed<'a, R>(&'a R, &'static str);
+
+impl<R: Columns> Prefixed<'_, R> {
+    fn name(&self, name: &str) -> String {
+        format!("{}{name}", self.1)
+    }
+}
+
+impl<R: Columns> Columns for Prefixed<'_, R> {
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.0.opt_text(&self.name(name))
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.0.opt_int(&self.name(name))
+    }
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        self.0.bytes(&self.name(name))
+    }
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.0.opt_time(&self.name(name))
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
+        self.0.opt_uuid(&self.name(name))
     }
 }

@@ -1,0 +1,139 @@
+//! A query written once for both databases: its text with `$N` placeholders and its
+//! arguments as [`Value`]s, bound each backend's way.
+
+use crate::rows;
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Sqlite};
+use tweestap_domain::account::AccountId;
+use uuid::Uuid;
+
+/// One argument of a query, each kind optional so that a NULL keeps its type.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bytes(Option<Vec<u8>>),
+    Time(Option<DateTime<Utc>>),
+    Id(Option<Uuid>),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<&Vec<u8>> for Value {
+    fn from(v: &Vec<u8>) -> Self {
+        Value::Bytes(Some(v.clone()))
+    }
+}
+impl From<DateTime<Utc>> for Value {
+    fn from(v: DateTime<Utc>) -> Self {
+        Value::Time(Some(v))
+    }
+}
+impl From<Option<DateTime<Utc>>> for Value {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Value::Time(v)
+    }
+}
+impl From<Uuid> for Value {
+    fn from(v: Uuid) -> Self {
+        Value::Id(Some(v))
+    }
+}
+impl From<Option<Uuid>> for Value {
+    fn from(v: Option<Uuid>) -> Self {
+        Value::Id(v)
+    }
+}
+impl From<AccountId> for Value {
+    fn from(v: AccountId) -> Self {
+        Value::Id(Some(v.0))
+    }
+}
+impl From<Option<AccountId>> for Value {
+    fn from(v: Option<AccountId>) -> Self {
+        Value::Id(v.map(|a| a.0))
+    }
+}
+
+/// A query text and its arguments, in `$N` order.
+#[derive(Debug)]
+pub(crate) struct Query {
+    pub(crate) sql: String,
+    args: Vec<Value>,
+}
+
+/// Starts a query; add its arguments with [`Query::bind`].
+pub(crate) fn query(sql: impl Into<String>) -> Query {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+    }
+}
+
+impl Query {
+    pub(crate) fn bind(mut self, v: impl Into<Value>) -> Self {
+        self.args.push(v.into());
+        self
+    }
+
+    pub(crate) fn sqlite(
+        &self,
+    ) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+        self.args
+            .iter()
+            .fold(sqlx::query(&self.sql), |q, v| match v {
+                Value::Text(t) => q.bind(t.as_deref()),
+                Value::Int(i) => q.bind(*i),
+                Value::Bytes(b) => q.bind(b.as_deref()),
+                Value::Time(t) => q.bind(t.map(sqlite_time)),
+                Value::Id(u) => q.bind(u.map(|u| u.hyphenated().to_string())),
+            })
+    }
+
+    pub(crate) fn postgres(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+        self.args
+            .iter()
+            .fold(sqlx::query(&self.sql), |q, v| match v {
+                Value::Text(t) => q.bind(t.as_deref()),
+                Value::Int(i) => q.bind(*i),
+                Value::Bytes(b) => q.bind(b.as_deref()),
+                Value::Time(t) => q.bind(t.map(rows::micros)),
+                Value::Id(u) => q.bind(*u),
+            })
+    }
+}
+
+/// Times in SQLite are RFC 3339 text in UTC with exactly six fractional digits, so
+/// that text order is time order; the digits beyond are dropped, as
+/// [`rows::micros`] does on PostgreSQL.
+fn sqlite_time(t: DateTime<Utc>) -> String {
+    rows::micros(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
