@@ -21,6 +21,10 @@ pub struct Args {
     /// Concurrent connections of the closed-loop scenarios.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
+    /// Connections of the code step's run at its maximum rate (whose 70% the
+    /// paced run then sends).
+    #[arg(long, default_value_t = 16)]
+    pub saturating_connections: usize,
     /// Runs per scenario; the report shows their medians.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,

@@ -178,6 +178,7 @@ where
             let mut s = Sample::default();
             let mut i = 0u64;
             loop {
+                let mut due = None;
                 if let Some(rate) = plan.rate {
                     // Worker w takes every connections-th slot of the schedule.
                     let slot = (i as f64 * plan.connections as f64 + w as f64) / rate;
@@ -186,13 +187,17 @@ where
                         break;
                     }
                     tokio::time::sleep_until(at.into()).await;
+                    due = Some(at);
                 }
                 let now = Instant::now();
                 if now >= deadline {
                     break;
                 }
                 let verdict = tokio::time::timeout(plan.timeout, job(w, i)).await;
-                let took = now.elapsed().as_micros() as u64;
+                // Paced, a request is timed from when it was due: one sent late
+                // because the worker's previous answer was slow waited that long
+                // too (no coordinated omission).
+                let took = due.unwrap_or(now).elapsed().as_micros() as u64;
                 i += 1;
                 match verdict {
                     Ok(Verdict::Skip) => {

@@ -85,7 +85,13 @@ pub struct Results {
 }
 
 pub const WRONG: &str = "Code step, wrong codes";
+pub const WRONG_PACED: &str = "Code step, wrong codes, sent at 70% of that maximum (open loop)";
 pub const RIGHT: &str = "Code step, right codes";
+
+/// The row of the code step at its maximum rate.
+pub fn wrong_saturated(connections: usize) -> String {
+    format!("Code step, wrong codes, {connections} connections (the maximum rate)")
+}
 pub const SIGN_IN: &str = "Full sign-in (password + code)";
 pub const PRIVACYIDEA: &str = "privacyIDEA `/validate/check`, wrong codes";
 pub const ARGON: &str = "Raw Argon2id verifications/s (same parameters, one thread per core)";

@@ -4,8 +4,8 @@ use crate::backend::{Backend, Kind};
 use crate::cli::{Args, BackendChoice, Scenario};
 use crate::privacyidea::PrivacyIdea;
 use crate::results::{
-    BackendResults, Footprint, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN,
-    RATIO_SIGN_IN_CPU, RIGHT, SIGN_IN, WRONG,
+    wrong_saturated, BackendResults, Footprint, Results, ARGON, PRIVACYIDEA, RATIO_PI,
+    RATIO_SIGN_IN, RATIO_SIGN_IN_CPU, RIGHT, SIGN_IN, WRONG, WRONG_PACED,
 };
 use crate::scenarios::Ctx;
 use crate::seed::Seeded;
@@ -155,6 +155,7 @@ async fn scenarios(
         seeded: l.seeded.clone(),
         pid: server.pid,
         connections: args.connections,
+        saturating: args.saturating_connections,
         duration: Duration::from_secs_f64(args.duration),
         client: l.client.clone(),
     };
@@ -172,16 +173,21 @@ async fn scenarios(
         }
     }
     if args.wants(Scenario::Code) || (pi.is_some() && args.wants(Scenario::Privacyidea)) {
-        let (wrong, right) = crate::scenarios::code_step(&ctx).await?;
+        let code = crate::scenarios::code_step(&ctx).await?;
         if let Some(pi) = pi {
             let p = pi.wrong_codes(ctx.plan()).await;
             if p.per_second > 0.0 {
-                r.ratio(RATIO_PI, wrong.per_second / p.per_second);
+                r.ratio(RATIO_PI, code.wrong.per_second / p.per_second);
             }
             r.push(PRIVACYIDEA, p);
         }
-        r.push(WRONG, wrong);
-        r.push(RIGHT, right);
+        r.push(WRONG, code.wrong);
+        r.push(
+            &wrong_saturated(args.saturating_connections),
+            code.saturated,
+        );
+        r.push(WRONG_PACED, code.paced);
+        r.push(RIGHT, code.right);
     }
     let mut argon_rate = None;
     if args.wants(Scenario::Signin) {

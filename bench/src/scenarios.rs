@@ -18,6 +18,8 @@ pub struct Ctx {
     pub seeded: Arc<Seeded>,
     pub pid: u32,
     pub connections: usize,
+    /// Connections that find the code step's maximum rate.
+    pub saturating: usize,
     pub duration: Duration,
     /// The confidential OIDC client: id and secret.
     pub client: (String, String),
@@ -76,23 +78,59 @@ pub async fn wrong_code(
     expect(r, 401, "refused")
 }
 
-/// The code step, wrong codes then right ones.
-pub async fn code_step(ctx: &Ctx) -> Result<(Summary, Summary), BoxError> {
+/// The code step's measurements.
+pub struct CodeStep {
+    /// Wrong codes over the usual connections.
+    pub wrong: Summary,
+    /// Wrong codes over enough connections to find the maximum rate.
+    pub saturated: Summary,
+    /// Wrong codes sent at 70% of that maximum, whatever the answers' pace (an
+    /// open loop): the latency a server running near capacity shows.
+    pub paced: Summary,
+    pub right: Summary,
+}
+
+/// The share of the maximum rate the paced run sends at.
+pub const PACED_SHARE: f64 = 0.7;
+
+/// The code step: wrong codes (at the usual connections, at the maximum, at 70% of
+/// it), then right ones.
+pub async fn code_step(ctx: &Ctx) -> Result<CodeStep, BoxError> {
     let sessions = ctx.wrong_code_sessions().await?;
-    let (http, seeded, conns) = (ctx.http.clone(), ctx.seeded.clone(), ctx.connections);
-    let wrong = measured(
-        ctx.pid,
-        drive(ctx.plan(), move |w, i| {
-            let (http, seeded, sessions) = (http.clone(), seeded.clone(), sessions.clone());
-            async move {
-                let n = i as usize * conns + w;
-                wrong_code(&http, &seeded, &sessions, n).await
-            }
-        }),
-    )
+    let wrong_codes = |plan: Plan| {
+        let (http, seeded, sessions) = (ctx.http.clone(), ctx.seeded.clone(), sessions.clone());
+        let conns = plan.connections;
+        measured(
+            ctx.pid,
+            drive(plan, move |w, i| {
+                let (http, seeded, sessions) = (http.clone(), seeded.clone(), sessions.clone());
+                async move {
+                    let n = i as usize * conns + w;
+                    wrong_code(&http, &seeded, &sessions, n).await
+                }
+            }),
+        )
+    };
+    let wrong = wrong_codes(ctx.plan()).await;
+    let saturated = wrong_codes(Plan {
+        connections: ctx.saturating,
+        ..ctx.plan()
+    })
+    .await;
+    let paced = wrong_codes(Plan {
+        // Room for the answers that come late, so the pace holds.
+        connections: ctx.saturating * 4,
+        rate: Some((saturated.per_second * PACED_SHARE).max(1.0)),
+        ..ctx.plan()
+    })
     .await;
     let right = right_codes(ctx).await?;
-    Ok((wrong, right))
+    Ok(CodeStep {
+        wrong,
+        saturated,
+        paced,
+        right,
+    })
 }
 
 /// Right codes, each on its own half-signed-in session of an account whose code

@@ -38,7 +38,7 @@ pub(crate) struct SqlitePools {
 impl SqlitePools {
     /// Starts the writing task on `writer_pool`.
     pub(crate) fn new(readers: SqlitePool, writer_pool: SqlitePool) -> Self {
-        let writer = Writer::start(writer_pool.clone());
+        let writer = Writer::start(writer_pool.clone(), readers.clone());
         Self {
             readers,
             writer_pool,

@@ -85,13 +85,18 @@ impl SqlStore<Sqlite> {
     }
 }
 
-/// What every database gets: created when missing, WAL, foreign keys enforced, and
-/// up to five seconds of waiting for the write lock.
+/// What every database gets: created when missing, WAL, foreign keys enforced, up
+/// to five seconds of waiting for the write lock, and no checkpoint inside a
+/// commit.
 fn settled(opts: SqliteConnectOptions) -> SqliteConnectOptions {
     opts.create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
+        // The server's writer checkpoints beside the writes (`sqlite_writer`);
+        // SQLite checkpoints anyway when the last connection closes, so a short
+        // admin command leaves no log behind.
+        .pragma("wal_autocheckpoint", "0")
 }
 
 /// Whether the database lives only in a connection's memory.

@@ -82,9 +82,14 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the task on the current runtime, writing through `pool` (one
     /// connection).
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    ///
+    /// The log is checkpointed from `checkpoints` (a reader's connection) once a
+    /// second, not by the commit that fills it: SQLite's automatic checkpoint runs
+    /// inside that commit, copying and syncing pages while every writer waits
+    /// behind it (the code step's p99 at 70% of its maximum rate was 27 ms).
+    pub(crate) fn start(pool: SqlitePool, checkpoints: SqlitePool) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, jobs));
+        tokio::spawn(run(pool, checkpoints, jobs));
         Self { queue }
     }
 
@@ -126,18 +131,42 @@ fn gone() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
 }
 
-async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
+/// How often the log is checkpointed.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn run(pool: SqlitePool, checkpoints: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut written = false;
     loop {
         let mut group = Vec::new();
-        if jobs.recv_many(&mut group, MAX_GROUP).await == 0 {
-            return;
+        tokio::select! {
+            n = jobs.recv_many(&mut group, MAX_GROUP) => {
+                if n == 0 {
+                    return;
+                }
+                commit_group(&pool, group).await;
+                written = true;
+            }
+            _ = tick.tick(), if written => {
+                written = false;
+                tokio::spawn(checkpoint(checkpoints.clone()));
+            }
         }
-        commit_group(&pool, group).await;
     }
 }
 
-/// Runs `group` in one transaction and answers every caller after the commit.
-///
+/// Copies what the log holds into the database file, beside the writer (PASSIVE:
+/// it waits for no one and no one waits for it).
+async fn checkpoint(pool: SqlitePool) {
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(&pool)
+        .await
+    {
+        tracing::warn!(error = %e, "SQLite checkpoint failed; the next one tries again");
+    }
+}
+
 /// A statement that breaks a constraint (a duplicate, say) fails alone: SQLite
 /// undoes that statement and the transaction goes on. Any other error, or any error
 /// in a job of several statements (whose first ones stand), may leave the group's
@@ -274,7 +303,7 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let w = Writer::start(pool.clone());
+        let w = Writer::start(pool.clone(), pool.clone());
         (dir, pool, w)
     }
 
