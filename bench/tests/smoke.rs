@@ -53,6 +53,8 @@ fn smoke(backend: &str) -> Option<(Value, String)> {
         .args([
             "--connections",
             "2",
+            "--saturating-connections",
+            "4",
             "--flood-connections",
             "8",
             "--settle",
@@ -111,6 +113,15 @@ fn check(b: &Value, md: &str) {
     let wrong = row(b, "Code step, wrong codes");
     assert_eq!(wrong["errors"], 0, "{wrong}");
     assert!(count(wrong, "refused") > 0, "{wrong}");
+    // At the maximum rate, then paced at 70% of it: still every answer the check's.
+    for name in [
+        "Code step, wrong codes, 4 connections (the maximum rate)",
+        "Code step, wrong codes, sent at 70% of that maximum (open loop)",
+    ] {
+        let s = row(b, name);
+        assert_eq!(s["errors"], 0, "{name}: {s}");
+        assert!(count(s, "refused") > 0, "{name}: {s}");
+    }
     let right = row(b, "Code step, right codes");
     assert_eq!(right["errors"], 0, "right codes refused: {right}");
     assert!(count(right, "accepted") > 0, "{right}");
