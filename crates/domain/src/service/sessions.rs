@@ -19,6 +19,21 @@ impl Tweestap {
         sid: Option<String>,
         ctx: &RequestContext,
     ) -> Result<Token> {
+        let (token, s) = self.new_session(account, stage, amr, auth_time, sid, ctx);
+        self.store_session(account, &s).await?;
+        Ok(token)
+    }
+
+    /// A new session of `account` and its token, not yet stored.
+    pub(super) fn new_session(
+        &self,
+        account: &Account,
+        stage: SessionStage,
+        amr: &str,
+        auth_time: DateTime<Utc>,
+        sid: Option<String>,
+        ctx: &RequestContext,
+    ) -> (Token, Session) {
         let token = Token::generate();
         let now = self.clock.now();
         let s = Session {
@@ -33,12 +48,24 @@ impl Tweestap {
             user_agent: ctx.user_agent.clone(),
             sid: sid.unwrap_or_else(new_sid),
         };
-        self.store.insert_session(&s).await?;
-        if stage == SessionStage::Authenticated {
-            // For the console's list ("not signed in since").
-            self.store.set_last_sign_in(account.id, now).await?;
+        (token, s)
+    }
+
+    /// Stores a session from [`Self::new_session`]; a signed-in one also marks the
+    /// account's last sign-in (for the console's list, "not signed in since").
+    /// Both writes go out at once (on SQLite they share a commit).
+    pub(super) async fn store_session(&self, account: &Account, s: &Session) -> Result<()> {
+        if s.stage == SessionStage::Authenticated {
+            let (stored, marked) = tokio::join!(
+                self.store.insert_session(s),
+                self.store.set_last_sign_in(account.id, s.created_at)
+            );
+            stored?;
+            marked?;
+        } else {
+            self.store.insert_session(s).await?;
         }
-        Ok(token)
+        Ok(())
     }
 
     /// The live session named by `token`, if any. Expired sessions are deleted;

@@ -231,7 +231,7 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<CodeStepResult> {
         let now = self.clock.now();
-        let (account, factors) = self.code_step_factors(token).await?;
+        let (account, sid, factors) = self.code_step_factors(token).await?;
         let code = normalise_code(code);
         // The app's codes are compared before the attempt is taken: comparing changes
         // nothing, and a match counts only once the attempt is (never while locked).
@@ -254,7 +254,7 @@ impl Tweestap {
                 .await?
             {
                 let new = self
-                    .pass_code_step(&account, token, "pwd sms", now, ctx)
+                    .pass_code_step_of(&account, token, Some(sid), "pwd sms", now, ctx)
                     .await?;
                 let detail = Some(format!("factor={} kind=sms", f.id));
                 self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
@@ -277,7 +277,7 @@ impl Tweestap {
                 .await?
             {
                 let new = self
-                    .pass_code_step(&account, token, "pwd otp", now, ctx)
+                    .pass_code_step_of(&account, token, Some(sid), "pwd otp", now, ctx)
                     .await?;
                 self.audit(
                     AuditEvent::CodeSucceeded,
@@ -453,8 +453,9 @@ impl Tweestap {
         Ok(info.account)
     }
 
-    /// [`Self::code_step_account`] and the account's active factors, read together.
-    async fn code_step_factors(&self, token: &Token) -> Result<(Account, Vec<Factor>)> {
+    /// [`Self::code_step_account`], the sign-in's sid and the account's active
+    /// factors, read together.
+    async fn code_step_factors(&self, token: &Token) -> Result<(Account, String, Vec<Factor>)> {
         let hash = token.hash();
         let (session, account, factors) = self
             .store
@@ -469,7 +470,7 @@ impl Tweestap {
             return Err(Error::Unauthenticated);
         }
         let active = factors.into_iter().filter(Factor::is_active).collect();
-        Ok((info.account, active))
+        Ok((info.account, info.session.sid, active))
     }
 
     /// Seconds until the account's code step unlocks, while it is locked.
@@ -508,21 +509,43 @@ impl Tweestap {
         now: DateTime<Utc>,
         ctx: &RequestContext,
     ) -> Result<Token> {
-        self.store.reset_failures(account.id, Guard::Code).await?;
         let sid = self.store.session(&half.hash()).await?.map(|s| s.sid);
-        self.store.delete_session(&half.hash()).await?;
-        let new = self
-            .create_session(
-                account,
-                SessionStage::Authenticated,
-                amr,
-                now,
-                sid.clone(),
-                ctx,
-            )
-            .await?;
-        // A step-up: the session it replaces (same sid) goes now.
-        self.replaced(sid.as_deref(), &new).await?;
+        self.pass_code_step_of(account, half, sid, amr, now, ctx)
+            .await
+    }
+
+    /// [`Self::pass_code_step`] for a half-finished session whose `sid` is known.
+    /// Its writes touch different rows and need nothing of one another, so they go
+    /// out at once: one wait (on SQLite one group commit) instead of five.
+    pub(super) async fn pass_code_step_of(
+        &self,
+        account: &Account,
+        half: &Token,
+        sid: Option<String>,
+        amr: &str,
+        now: DateTime<Utc>,
+        ctx: &RequestContext,
+    ) -> Result<Token> {
+        let (new, session) = self.new_session(
+            account,
+            SessionStage::Authenticated,
+            amr,
+            now,
+            sid.clone(),
+            ctx,
+        );
+        let half = half.hash();
+        let (reset, ended, stored, replaced) = tokio::join!(
+            self.store.reset_failures(account.id, Guard::Code),
+            self.store.delete_session(&half),
+            self.store_session(account, &session),
+            // A step-up: the session it replaces (same sid) goes now.
+            self.replaced(sid.as_deref(), &new),
+        );
+        reset?;
+        ended?;
+        stored?;
+        replaced?;
         Ok(new)
     }
 }
