@@ -49,17 +49,13 @@ impl SqlStore<Postgres> {
 }
 
 /// Whether the connection `e` came from was gone before the statement reached the
-/// server: the server said it ended it (terminated, shutting down) or the socket
-/// was closed. Then the statement never ran, and it may run again elsewhere.
-///
-/// Strictly, the server could end a connection after committing a statement and
-/// before answering it; a statement is then run twice. Ours tolerate that: each is
-/// a single conditional statement (a second failure counted, a time step found
-/// already used, a row already there), and that window is the same few
-/// microseconds a fail-over would cut any client off in.
-fn dead_connection(e: &sqlx::Error) -> bool {
+/// server, so that it may run again elsewhere: the server said it had ended the
+/// connection (terminated, shutting down), which aborts any statement in flight.
+/// A closed socket says less: the statement may have committed before it closed,
+/// so only a statement that `only_reads` is run again after one.
+fn dead_connection(e: &sqlx::Error, only_reads: bool) -> bool {
     match e {
-        sqlx::Error::Io(_) => true,
+        sqlx::Error::Io(_) => only_reads,
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .is_some_and(|pg| matches!(pg.code(), "57P01" | "57P02" | "57P03")),
@@ -70,13 +66,13 @@ fn dead_connection(e: &sqlx::Error) -> bool {
 /// Runs `q` on a live connection of `pool`: a dead one found on the way is
 /// closed and the next tried, at most as many as the pool holds.
 macro_rules! run_on_live {
-    ($pool:expr, |$conn:ident| $run:expr) => {{
+    ($pool:expr, $reads:expr, |$conn:ident| $run:expr) => {{
         let pool: &sqlx::PgPool = $pool;
         let mut left = pool.size() + 1;
         loop {
             let mut $conn = pool.acquire().await?;
             match $run.await {
-                Err(e) if left > 0 && dead_connection(&e) => {
+                Err(e) if left > 0 && dead_connection(&e, $reads) => {
                     $conn.close_on_drop();
                     left -= 1;
                 }
@@ -88,12 +84,17 @@ macro_rules! run_on_live {
 
 /// Runs a statement; the rows it touched.
 pub(crate) async fn execute(pool: &PgPool, q: &Query) -> Result<u64, sqlx::Error> {
-    run_on_live!(pool, |conn| q.postgres().execute(&mut *conn)).map(|r| r.rows_affected())
+    run_on_live!(pool, q.only_reads(), |conn| q
+        .postgres()
+        .execute(&mut *conn))
+    .map(|r| r.rows_affected())
 }
 
 /// Runs a query; its rows.
 pub(crate) async fn fetch_all(pool: &PgPool, q: &Query) -> Result<Vec<PgRow>, sqlx::Error> {
-    run_on_live!(pool, |conn| q.postgres().fetch_all(&mut *conn))
+    run_on_live!(pool, q.only_reads(), |conn| q
+        .postgres()
+        .fetch_all(&mut *conn))
 }
 
 /// Begins a transaction on a live connection.
@@ -105,7 +106,7 @@ pub(crate) async fn begin(
         match pool.begin().await {
             // The failed BEGIN's connection fails its check on the way back into
             // the pool and is closed there.
-            Err(e) if left > 0 && dead_connection(&e) => left -= 1,
+            Err(e) if left > 0 && dead_connection(&e, true) => left -= 1,
             done => break done,
         }
     }

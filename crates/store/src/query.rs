@@ -99,6 +99,15 @@ pub(crate) fn query(sql: impl Into<String>) -> Query {
 }
 
 impl Query {
+    /// Whether the statement only reads, so that any connection may run it (and
+    /// run it again). Anything else, `WITH … UPDATE` included, counts as a write.
+    pub(crate) fn only_reads(&self) -> bool {
+        self.sql
+            .trim_start()
+            .get(..6)
+            .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
+    }
+
     pub(crate) fn bind(mut self, v: impl Into<Value>) -> Self {
         self.args.push(v.into());
         self

@@ -47,14 +47,6 @@ impl SqlitePools {
     }
 }
 
-/// Whether a statement only reads, so that any connection may run it. Anything else
-/// (including `WITH … UPDATE`) goes to SQLite's writer.
-fn only_reads(sql: &str) -> bool {
-    sql.trim_start()
-        .get(..6)
-        .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
-}
-
 /// An open transaction on either database; dropped without
 /// [`commit`](Tx::commit), it rolls back.
 pub(crate) enum Tx {
@@ -198,7 +190,7 @@ pub(crate) trait Exec: Send {
 impl Exec for &Db {
     async fn execute(&mut self, q: Query) -> StoreResult<u64> {
         match self {
-            Db::Sqlite(p) if only_reads(&q.sql) => q
+            Db::Sqlite(p) if q.only_reads() => q
                 .sqlite()
                 .execute(&p.readers)
                 .await
@@ -211,7 +203,7 @@ impl Exec for &Db {
 
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite(p) if only_reads(&q.sql) => {
+            Db::Sqlite(p) if q.only_reads() => {
                 rows_of(q.sqlite().fetch_all(&p.readers).await, Row::Sqlite)?
             }
             Db::Sqlite(p) => p

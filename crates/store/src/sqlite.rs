@@ -97,6 +97,8 @@ fn settled(opts: SqliteConnectOptions) -> SqliteConnectOptions {
         // SQLite checkpoints anyway when the last connection closes, so a short
         // admin command leaves no log behind.
         .pragma("wal_autocheckpoint", "0")
+        // A log grown by a burst is cut back to this when it starts afresh.
+        .pragma("journal_size_limit", "67108864")
 }
 
 /// Whether the database lives only in a connection's memory.

@@ -515,8 +515,10 @@ impl Tweestap {
     }
 
     /// [`Self::pass_code_step`] for a half-finished session whose `sid` is known.
-    /// Its writes touch different rows and need nothing of one another, so they go
-    /// out at once: one wait (on SQLite one group commit) instead of five.
+    /// Its writes touch different rows, so they go out together in two waves (on
+    /// SQLite two group commits instead of five waits): first the new session and
+    /// the reset count, then the sessions it replaces end. Nothing ends before the
+    /// new session is stored: a failure leaves a step-up's old session signed in.
     pub(super) async fn pass_code_step_of(
         &self,
         account: &Account,
@@ -534,17 +536,19 @@ impl Tweestap {
             sid.clone(),
             ctx,
         );
-        let half = half.hash();
-        let (reset, ended, stored, replaced) = tokio::join!(
-            self.store.reset_failures(account.id, Guard::Code),
-            self.store.delete_session(&half),
+        let (stored, reset) = tokio::join!(
             self.store_session(account, &session),
+            self.store.reset_failures(account.id, Guard::Code),
+        );
+        stored?;
+        reset?;
+        let half = half.hash();
+        let (ended, replaced) = tokio::join!(
+            self.store.delete_session(&half),
             // A step-up: the session it replaces (same sid) goes now.
             self.replaced(sid.as_deref(), &new),
         );
-        reset?;
         ended?;
-        stored?;
         replaced?;
         Ok(new)
     }

@@ -4,6 +4,7 @@ use super::*;
 
 conformance!(
     sessions_lifecycle,
+    session_with_factors_reads_all_three_at_once,
     expired_sessions_strictly_before,
     audit_newest_first_with_limit_and_email_filter,
     times_round_trip_at_microseconds,
@@ -55,6 +56,54 @@ async fn sessions_lifecycle(s: Dyn) {
         s.session(&s3.id_hash).await.unwrap().is_some(),
         "another account's"
     );
+}
+
+/// The code step's one read: the session, its account, and the account's factors
+/// oldest first (none for an account without), exactly as read one by one.
+async fn session_with_factors_reads_all_three_at_once(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let b = account(&s, "bert@x.be").await;
+    let mut used = factor(a.id, t0() + Duration::seconds(10));
+    used.confirmed_at = Some(t0() + Duration::nanoseconds(20_001));
+    used.last_step = Some(58_333_334);
+    let fresh = factor(a.id, t0());
+    for f in [&used, &fresh, &factor(b.id, t0())] {
+        s.insert_factor(f).await.unwrap();
+    }
+    let of_a = session(a.id, t0());
+    let of_c = session(account(&s, "cas@x.be").await.id, t0());
+    for x in [&of_a, &of_c] {
+        s.insert_session(x).await.unwrap();
+    }
+
+    let (session_a, account_a, factors) = s
+        .session_with_factors(&of_a.id_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let (one_session, one_account) = s
+        .session_with_account(&of_a.id_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    same(&session_a, &one_session);
+    same(&account_a, &one_account);
+    same(&factors, &s.factors_of(a.id).await.unwrap());
+    assert_eq!(factors.len(), 2);
+    assert_eq!(factors[0].id, fresh.id, "oldest first");
+
+    let (_, account_c, none) = s
+        .session_with_factors(&of_c.id_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account_c.email.to_string(), "cas@x.be");
+    assert!(none.is_empty(), "an account without factors");
+    assert!(s
+        .session_with_factors(&TokenHash("0".repeat(64)))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn expired_sessions_strictly_before(s: Dyn) {
