@@ -104,5 +104,7 @@ fn settled(opts: SqliteConnectOptions) -> SqliteConnectOptions {
 /// Whether the database lives only in a connection's memory.
 fn in_memory(opts: &SqliteConnectOptions) -> bool {
     let name = opts.get_filename().to_string_lossy();
-    name == ":memory:" || name.starts_with("file:sqlx-in-memory-") || name.contains("mode=memory")
+    // sqlx names `sqlite::memory:` databases so; `?mode=memory` ones are named
+    // and shared between connections, so they need no special case.
+    name == ":memory:" || name.starts_with("file:sqlx-in-memory-")
 }
