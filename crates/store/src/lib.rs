@@ -7,6 +7,7 @@
 //! numbering, same meaning), which `tests/conformance.rs` checks along with the
 //! behaviour of every trait method on both backends.
 
+mod kept;
 mod migrations;
 mod postgres;
 mod query;
@@ -14,6 +15,7 @@ mod rows;
 mod sql;
 mod sql_store;
 mod sqlite;
+mod sqlite_readers;
 mod sqlite_writer;
 
 pub use postgres::{Postgres, PostgresStore};

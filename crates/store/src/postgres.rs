@@ -6,12 +6,13 @@
 //! atomically: under READ COMMITTED a concurrent statement on the same row waits
 //! for ours, then re-checks its condition against the committed value.
 
+use crate::kept::{Kept, Lent};
 use crate::query::Query;
-use crate::sql::Db;
+use crate::sql::{begin_on, Db};
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{PgPool, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::PgConnection;
 use std::str::FromStr;
 use tweestap_domain::store::StoreResult;
 
@@ -36,15 +37,14 @@ impl SqlStore<Postgres> {
     pub async fn connect(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
         let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
         // No ping before every use (a round trip per query, a third of the code
-        // step's): one that sat idle for over a second is pinged, and one killed
-        // by the server meanwhile (pg_terminate_backend, a fail-over) is retried
-        // (`run_on_live`).
-        let pool = pool
-            .apply(PgPoolOptions::new())
-            .connect_with(opts)
-            .await
-            .map_err(map_err)?;
-        Self::start(Db::Postgres(pool), migrate).await
+        // step's) nor after (`crate::kept`): one that sat idle for over a second is
+        // pinged, and one killed by the server meanwhile (pg_terminate_backend, a
+        // fail-over) is retried (`run_on_live`).
+        let kept: Kept<PgConnection> = Kept::new(opts, pool);
+        // Reachable now, or `Unavailable` after the acquire timeout.
+        let first = kept.acquire().await.map_err(map_err)?;
+        first.back_after(None);
+        Self::start(Db::Postgres(kept), migrate).await
     }
 }
 
@@ -67,23 +67,27 @@ fn dead_connection(e: &sqlx::Error, only_reads: bool) -> bool {
 /// closed and the next tried, at most as many as the pool holds.
 macro_rules! run_on_live {
     ($pool:expr, $reads:expr, |$conn:ident| $run:expr) => {{
-        let pool: &sqlx::PgPool = $pool;
+        let pool: &Kept<PgConnection> = $pool;
         let mut left = pool.size() + 1;
         loop {
             let mut $conn = pool.acquire().await?;
-            match $run.await {
+            let done = $run.await;
+            match done {
                 Err(e) if left > 0 && dead_connection(&e, $reads) => {
-                    $conn.close_on_drop();
+                    $conn.back_after(Some(&e));
                     left -= 1;
                 }
-                done => break done,
+                done => {
+                    $conn.back(&done);
+                    break done;
+                }
             }
         }
     }};
 }
 
 /// Runs a statement; the rows it touched.
-pub(crate) async fn execute(pool: &PgPool, q: &Query) -> Result<u64, sqlx::Error> {
+pub(crate) async fn execute(pool: &Kept<PgConnection>, q: &Query) -> Result<u64, sqlx::Error> {
     run_on_live!(pool, q.only_reads(), |conn| q
         .postgres()
         .execute(&mut *conn))
@@ -91,21 +95,22 @@ pub(crate) async fn execute(pool: &PgPool, q: &Query) -> Result<u64, sqlx::Error
 }
 
 /// Runs a query; its rows.
-pub(crate) async fn fetch_all(pool: &PgPool, q: &Query) -> Result<Vec<PgRow>, sqlx::Error> {
+pub(crate) async fn fetch_all(
+    pool: &Kept<PgConnection>,
+    q: &Query,
+) -> Result<Vec<PgRow>, sqlx::Error> {
     run_on_live!(pool, q.only_reads(), |conn| q
         .postgres()
         .fetch_all(&mut *conn))
 }
 
 /// Begins a transaction on a live connection.
-pub(crate) async fn begin(
-    pool: &PgPool,
-) -> Result<Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+pub(crate) async fn begin(pool: &Kept<PgConnection>) -> Result<Lent<PgConnection>, sqlx::Error> {
     let mut left = pool.size() + 1;
     loop {
-        match pool.begin().await {
-            // The failed BEGIN's connection fails its check on the way back into
-            // the pool and is closed there.
+        let begun: Result<Lent<PgConnection>, sqlx::Error> = async { begin_on!(pool) }.await;
+        match begun {
+            // The failed BEGIN's connection was closed.
             Err(e) if left > 0 && dead_connection(&e, true) => left -= 1,
             done => break done,
         }
@@ -130,9 +135,10 @@ mod tests {
             .await
             .unwrap();
         let Db::Postgres(pool) = store.db() else {
-            unreachable!("a PostgresStore holds a PostgreSQL pool")
+            unreachable!("a PostgresStore holds PostgreSQL connections")
         };
         let mut victim = pool.acquire().await.unwrap();
+        let mut killer = pool.acquire().await.unwrap();
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(&mut *victim)
             .await
@@ -140,7 +146,7 @@ mod tests {
         // With a timeout, PostgreSQL waits until the backend is really gone.
         let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
             .bind(pid)
-            .fetch_one(pool)
+            .fetch_one(&mut *killer)
             .await
             .unwrap();
         assert!(killed);
@@ -148,20 +154,27 @@ mod tests {
             .execute(&mut *victim)
             .await
             .unwrap_err();
+        let open = pool.size();
+        victim.back_after(Some(&err));
+        assert_eq!(
+            pool.size(),
+            open - 1,
+            "a broken connection is closed, not kept"
+        );
         assert!(
             matches!(map_err(err), StoreError::Unavailable(_)),
             "a terminated connection must be Unavailable"
         );
-        drop(victim);
 
         // Kill every other connection of the pool too; the store must carry on.
         sqlx::query(
             "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid()",
         )
-        .execute(pool)
+        .execute(&mut *killer)
         .await
         .unwrap();
+        killer.back_after(None);
         store.ping().await.unwrap();
         assert!(store.list_accounts().await.unwrap().is_empty());
 

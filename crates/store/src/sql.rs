@@ -7,28 +7,30 @@
 //! timestamptz), and NULLs stay typed so PostgreSQL can infer every parameter.
 //! What the dialects really differ in besides is in [`Db`]'s `sql_*` methods.
 
+use crate::kept::{Kept, Lent};
 pub(crate) use crate::query::{query, Query, Value};
 use crate::rows::Columns;
+use crate::sqlite_readers::Readers;
 use crate::sqlite_writer::Writer;
 use crate::{map_err, postgres};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgConnection, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tweestap_domain::store::{StoreError, StoreResult};
 use uuid::Uuid;
-/// The connection pool of either database.
+/// The connections of either database.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
     Sqlite(SqlitePools),
-    Postgres(PgPool),
+    Postgres(Kept<PgConnection>),
 }
 
 /// SQLite's connections: readers, and the one writer (see [`crate::sqlite_writer`]).
 #[derive(Debug, Clone)]
 pub(crate) struct SqlitePools {
-    pub(crate) readers: SqlitePool,
+    pub(crate) readers: Readers,
     /// One connection: the group-committing task's, lent to transactions between
     /// its groups.
     pub(crate) writer_pool: SqlitePool,
@@ -37,7 +39,7 @@ pub(crate) struct SqlitePools {
 
 impl SqlitePools {
     /// Starts the writing task on `writer_pool`.
-    pub(crate) fn new(readers: SqlitePool, writer_pool: SqlitePool) -> Self {
+    pub(crate) fn new(readers: Readers, writer_pool: SqlitePool) -> Self {
         let writer = Writer::start(writer_pool.clone(), readers.clone());
         Self {
             readers,
@@ -48,10 +50,47 @@ impl SqlitePools {
 }
 
 /// An open transaction on either database; dropped without
-/// [`commit`](Tx::commit), it rolls back.
+/// [`commit`](Tx::commit), it rolls back (a kept connection is closed, and the
+/// database rolls back what it had open).
 pub(crate) enum Tx {
+    /// The writer's.
     Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
+    /// A reader's.
+    SqliteRead(Lent<SqliteConnection>),
+    Postgres(Lent<PgConnection>),
+}
+
+/// A connection of `$kept` with a transaction begun on it. (A macro: a function
+/// generic over the connection type cannot name its executor in a bound that
+/// async_trait's futures accept.)
+macro_rules! begin_on {
+    ($kept:expr) => {{
+        let mut conn = $kept.acquire().await?;
+        match sqlx::Executor::execute(&mut *conn, "BEGIN").await {
+            Ok(_) => Ok(conn),
+            Err(e) => {
+                conn.back_after(Some(&e));
+                Err(e)
+            }
+        }
+    }};
+}
+pub(crate) use begin_on;
+
+/// Commits the transaction on the lent connection `$conn`, then returns it.
+macro_rules! commit {
+    ($conn:expr) => {{
+        let mut conn = $conn;
+        let done = sqlx::Executor::execute(&mut *conn, "COMMIT")
+            .await
+            .map(drop);
+        conn.back(&done);
+        done
+    }};
+}
+
+async fn begin_read(k: &Kept<SqliteConnection>) -> Result<Lent<SqliteConnection>, sqlx::Error> {
+    begin_on!(k)
 }
 
 /// A result row of either database.
@@ -80,7 +119,10 @@ impl Db {
     /// so that writes go on meanwhile.
     pub(crate) async fn begin_read(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.readers.begin().await.map_err(map_err)?),
+            Db::Sqlite(p) => match &p.readers {
+                Readers::Kept(k) => Tx::SqliteRead(begin_read(k).await.map_err(map_err)?),
+                Readers::Writer(pool) => Tx::Sqlite(pool.begin().await.map_err(map_err)?),
+            },
             Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
         })
     }
@@ -143,7 +185,8 @@ impl Tx {
     pub(crate) async fn commit(self) -> StoreResult<()> {
         match self {
             Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
+            Tx::SqliteRead(c) => commit!(c),
+            Tx::Postgres(c) => commit!(c),
         }
         .map_err(map_err)
     }
@@ -190,12 +233,7 @@ pub(crate) trait Exec: Send {
 impl Exec for &Db {
     async fn execute(&mut self, q: Query) -> StoreResult<u64> {
         match self {
-            Db::Sqlite(p) if q.only_reads() => q
-                .sqlite()
-                .execute(&p.readers)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(map_err),
+            Db::Sqlite(p) if q.only_reads() => p.readers.execute(&q).await.map_err(map_err),
             Db::Sqlite(p) => p.writer.execute(q).await,
             Db::Postgres(p) => postgres::execute(p, &q).await.map_err(map_err),
         }
@@ -203,9 +241,7 @@ impl Exec for &Db {
 
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite(p) if q.only_reads() => {
-                rows_of(q.sqlite().fetch_all(&p.readers).await, Row::Sqlite)?
-            }
+            Db::Sqlite(p) if q.only_reads() => rows_of(p.readers.fetch_all(&q).await, Row::Sqlite)?,
             Db::Sqlite(p) => p
                 .writer
                 .fetch_all(q)
@@ -227,9 +263,14 @@ impl Exec for &mut Tx {
                 .execute(&mut **t)
                 .await
                 .map(|r| r.rows_affected()),
-            Tx::Postgres(t) => q
+            Tx::SqliteRead(c) => q
+                .sqlite()
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected()),
+            Tx::Postgres(c) => q
                 .postgres()
-                .execute(&mut **t)
+                .execute(&mut **c)
                 .await
                 .map(|r| r.rows_affected()),
         }
@@ -239,7 +280,8 @@ impl Exec for &mut Tx {
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
             Tx::Sqlite(t) => rows_of(q.sqlite().fetch_all(&mut **t).await, Row::Sqlite)?,
-            Tx::Postgres(t) => rows_of(q.postgres().fetch_all(&mut **t).await, Row::Postgres)?,
+            Tx::SqliteRead(c) => rows_of(q.sqlite().fetch_all(&mut **c).await, Row::Sqlite)?,
+            Tx::Postgres(c) => rows_of(q.postgres().fetch_all(&mut **c).await, Row::Postgres)?,
         })
     }
 }

@@ -82,7 +82,12 @@ impl<B: Backend> SqlStore<B> {
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.db {
             Db::Sqlite(p) => SQLITE_MIGRATOR.run(&p.writer_pool).await,
-            Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
+            Db::Postgres(p) => {
+                let mut conn = p.acquire().await.map_err(crate::map_err)?;
+                let done = POSTGRES_MIGRATOR.run_direct(&mut *conn).await;
+                conn.back_after(None);
+                done
+            }
         }
         .map_err(map_migrate_err)
     }

@@ -1,7 +1,9 @@
 //! The embedded default: one SQLite file in the data directory.
 
+use crate::kept::Kept;
 use crate::sql::{Db, SqlitePools};
 use crate::sql_store::{Backend, SqlStore};
+use crate::sqlite_readers::Readers;
 use crate::{map_err, PoolSettings};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -73,12 +75,9 @@ impl SqlStore<Sqlite> {
             Self::migrate_sqlite(&writer_pool).await?;
         }
         let readers = if in_memory(&opts) {
-            writer_pool.clone()
+            Readers::Writer(writer_pool.clone())
         } else {
-            pool.apply(SqlitePoolOptions::new())
-                .connect_with(opts)
-                .await
-                .map_err(map_err)?
+            Readers::Kept(Kept::new(opts, pool))
         };
         // Migrated above: start only checks.
         Self::start(Db::Sqlite(SqlitePools::new(readers, writer_pool)), false).await

@@ -16,7 +16,8 @@
 //! read the last commit while the writer works).
 
 use crate::map_err;
-use crate::query::Query;
+use crate::query::{query, Query};
+use crate::sqlite_readers::Readers;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, SqlitePool};
@@ -87,7 +88,7 @@ impl Writer {
     /// second, not by the commit that fills it: SQLite's automatic checkpoint runs
     /// inside that commit, copying and syncing pages while every writer waits
     /// behind it (the code step's p99 at 70% of its maximum rate was 27 ms).
-    pub(crate) fn start(pool: SqlitePool, checkpoints: SqlitePool) -> Self {
+    pub(crate) fn start(pool: SqlitePool, checkpoints: Readers) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         tokio::spawn(run(pool, checkpoints, jobs));
         Self { queue }
@@ -135,7 +136,7 @@ fn gone() -> StoreError {
 /// connection and the writer's own.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
-async fn run(pool: SqlitePool, checkpoints: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, checkpoints: Readers, mut jobs: mpsc::Receiver<Job>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut beside = true;
@@ -156,9 +157,10 @@ async fn run(pool: SqlitePool, checkpoints: SqlitePool, mut jobs: mpsc::Receiver
                 // writes go on. Every other time, the writer finishes the copy
                 // between two groups (short: what is left since the last one).
                 if beside {
-                    tokio::spawn(checkpoint(checkpoints.clone()));
+                    let readers = checkpoints.clone();
+                    tokio::spawn(async move { checked(readers.execute(&query(CHECKPOINT)).await) });
                 } else {
-                    checkpoint(pool.clone()).await;
+                    checked(sqlx::query(CHECKPOINT).execute(&pool).await.map(|r| r.rows_affected()));
                 }
                 beside = !beside;
             }
@@ -168,11 +170,10 @@ async fn run(pool: SqlitePool, checkpoints: SqlitePool, mut jobs: mpsc::Receiver
 
 /// Copies what the log holds into the database file (PASSIVE: it waits for no
 /// reader). Also when nothing was written since: then it finds nothing to do.
-async fn checkpoint(pool: SqlitePool) {
-    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-        .execute(&pool)
-        .await
-    {
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+
+fn checked(checkpoint: Result<u64, sqlx::Error>) {
+    if let Err(e) = checkpoint {
         tracing::warn!(error = %e, "SQLite checkpoint failed; the next one tries again");
     }
 }
@@ -313,7 +314,7 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let w = Writer::start(pool.clone(), pool.clone());
+        let w = Writer::start(pool.clone(), Readers::Writer(pool.clone()));
         (dir, pool, w)
     }
 

@@ -1,0 +1,41 @@
+//! SQLite's reading connections: a file's have their own ([`Kept`]); an in-memory
+//! database is one connection's, so there reads share the writer's.
+
+use crate::kept::Kept;
+use crate::query::Query;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{SqliteConnection, SqlitePool};
+
+#[derive(Debug, Clone)]
+pub(crate) enum Readers {
+    Kept(Kept<SqliteConnection>),
+    Writer(SqlitePool),
+}
+
+impl Readers {
+    pub(crate) async fn fetch_all(&self, q: &Query) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        match self {
+            Readers::Kept(k) => {
+                let mut conn = k.acquire().await?;
+                let rows = q.sqlite().fetch_all(&mut *conn).await;
+                conn.back(&rows);
+                rows
+            }
+            Readers::Writer(p) => q.sqlite().fetch_all(p).await,
+        }
+    }
+
+    /// Runs a statement; the rows it touched.
+    pub(crate) async fn execute(&self, q: &Query) -> Result<u64, sqlx::Error> {
+        let done = match self {
+            Readers::Kept(k) => {
+                let mut conn = k.acquire().await?;
+                let done = q.sqlite().execute(&mut *conn).await;
+                conn.back(&done);
+                done
+            }
+            Readers::Writer(p) => q.sqlite().execute(p).await,
+        };
+        done.map(|r| r.rows_affected())
+    }
+}
