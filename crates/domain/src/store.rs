@@ -26,7 +26,7 @@ pub use accounts::{AccountStore, NewAccount};
 pub use audit::AuditStore;
 pub use codes::{CodeStore, SmsSendsOf};
 pub use console::{AuditFilter, ConsoleStore, SentReminder};
-pub use devices::DeviceStore;
+pub use devices::{DeviceStore, SecondSteps};
 pub use factors::FactorStore;
 pub use links::{LinkStore, NewPasswordReset};
 pub use mail_queue::MailQueue;

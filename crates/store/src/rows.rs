@@ -307,3 +307,31 @@ mod tests {
         assert_eq!(count(-1), u32::MAX);
     }
 }
+
+/// A row read with every column name under a prefix (a joined table's aliases,
+/// e.g. `f.id AS f_id`).
+pub(crate) struct Prefixed<'a, R>(pub(crate) &'a R, pub(crate) &'static str);
+
+impl<R: Columns> Prefixed<'_, R> {
+    fn name(&self, name: &str) -> String {
+        format!("{}{name}", self.1)
+    }
+}
+
+impl<R: Columns> Columns for Prefixed<'_, R> {
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.0.opt_text(&self.name(name))
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.0.opt_int(&self.name(name))
+    }
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        self.0.bytes(&self.name(name))
+    }
+    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.0.opt_time(&self.name(name))
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
+        self.0.opt_uuid(&self.name(name))
+    }
+}

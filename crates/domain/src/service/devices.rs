@@ -7,12 +7,14 @@ use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::device::{label_from_user_agent, RememberedDevice};
 use crate::error::{Error, Result};
+use crate::factor::Factor;
 use crate::lockout::throttle::ThrottleKey;
 use crate::mail::Notice;
 use crate::recovery::{
     new_recovery_code, normalise_recovery_code, NewRecoveryCodes, RECOVERY_CODES,
 };
 use crate::session::SessionStage;
+use crate::store::SecondSteps;
 use crate::token::Token;
 use uuid::Uuid;
 
@@ -173,6 +175,16 @@ impl Tweestap {
 
     pub async fn recovery_codes_left(&self, account: AccountId) -> Result<u32> {
         Ok(self.store.recovery_codes_left(account).await?)
+    }
+
+    /// The account's active factors, the remembered devices that still count and
+    /// the recovery codes left, in one read.
+    pub async fn second_steps(&self, account: AccountId) -> Result<SecondSteps> {
+        let now = self.clock.now();
+        let mut s = self.store.second_steps_of(account).await?;
+        s.factors.retain(Factor::is_active);
+        s.devices.retain(|d| d.expires_at > now);
+        Ok(s)
     }
 
     /// The code step with a recovery code instead of the app: wrong ones count

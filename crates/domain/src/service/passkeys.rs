@@ -233,9 +233,14 @@ impl Tweestap {
 
     /// The account's passkeys, for My Profile.
     pub async fn passkeys_of(&self, account: &Account) -> Result<Vec<PasskeySummary>> {
+        let factors = self.active_factors(account.id).await?;
+        self.passkeys_among(&factors)
+    }
+
+    /// [`passkeys_of`](Self::passkeys_of) for factors already read.
+    pub fn passkeys_among(&self, factors: &[Factor]) -> Result<Vec<PasskeySummary>> {
         Ok(self
-            .passkeys_with_keys(account)
-            .await?
+            .keys_among(factors)?
             .into_iter()
             .map(|(f, key)| PasskeySummary {
                 id: f.id,
@@ -253,14 +258,20 @@ impl Tweestap {
         &self,
         account: &Account,
     ) -> Result<Vec<(Factor, RegisteredKey)>> {
-        let mut out = Vec::new();
-        for f in self.active_factors(account.id).await? {
-            if f.kind == FactorKind::Passkey {
-                let key = self.open_passkey(&f)?;
-                out.push((f, key));
-            }
-        }
-        Ok(out)
+        let factors = self.active_factors(account.id).await?;
+        Ok(self
+            .keys_among(&factors)?
+            .into_iter()
+            .map(|(f, key)| (f.clone(), key))
+            .collect())
+    }
+
+    fn keys_among<'f>(&self, factors: &'f [Factor]) -> Result<Vec<(&'f Factor, RegisteredKey)>> {
+        factors
+            .iter()
+            .filter(|f| f.kind == FactorKind::Passkey)
+            .map(|f| Ok((f, self.open_passkey(f)?)))
+            .collect()
     }
 
     pub(super) fn open_passkey(&self, f: &Factor) -> Result<RegisteredKey> {

@@ -3,9 +3,20 @@
 use crate::account::AccountId;
 use crate::device::RememberedDevice;
 use crate::error::StoreResult;
+use crate::factor::Factor;
 use crate::token::TokenHash;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+/// What an account has for the code step, as the profile shows it.
+#[derive(Debug, Clone, Default)]
+pub struct SecondSteps {
+    /// Oldest first, confirmed or not.
+    pub factors: Vec<Factor>,
+    /// Most recently used first, expired or not.
+    pub devices: Vec<RememberedDevice>,
+    pub recovery_codes_left: u32,
+}
 
 #[async_trait]
 pub trait DeviceStore: Send + Sync + 'static {
@@ -35,4 +46,7 @@ pub trait DeviceStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
     async fn recovery_codes_left(&self, account: AccountId) -> StoreResult<u32>;
+    /// The account's factors, devices and unused recovery codes, read at once
+    /// (one query: the profile and `GET /me` show all three).
+    async fn second_steps_of(&self, account: AccountId) -> StoreResult<SecondSteps>;
 }

@@ -2,7 +2,9 @@
 
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
-use crate::rows::{self, client_from, oidc_code_from, oidc_token_from, signing_key_from, Columns};
+use crate::rows::{
+    self, client_from, oidc_code_from, oidc_token_from, signing_key_from, Columns, Prefixed,
+};
 use crate::sql::{query, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -300,25 +302,4 @@ pub(super) async fn end_oidc_grants(
     tx.execute(q).await?;
     queue_logouts(tx, "account_id = $1", account.into(), at).await?;
     Ok(())
-}
-
-/// A row whose columns are read under a prefix (a joined table's aliases).
-struct Prefixed<'a, R>(&'a R, &'static str);
-
-impl<R: Columns> Columns for Prefixed<'_, R> {
-    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
-        self.0.opt_text(&format!("{}{name}", self.1))
-    }
-    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
-        self.0.opt_int(&format!("{}{name}", self.1))
-    }
-    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
-        self.0.bytes(&format!("{}{name}", self.1))
-    }
-    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        self.0.opt_time(&format!("{}{name}", self.1))
-    }
-    fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
-        self.0.opt_uuid(&format!("{}{name}", self.1))
-    }
 }

@@ -2,7 +2,7 @@
 
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
-use crate::rows::{account_from, factor_from, session_from, Columns};
+use crate::rows::{account_from, factor_from, session_from, Columns, Prefixed};
 use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -173,32 +173,5 @@ impl<R: Columns> Columns for Renamed<'_, R> {
     }
     fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
         self.0.opt_uuid(self.name(name))
-    }
-}
-
-/// A row read with every column name under a prefix (a joined table's columns).
-struct Prefixed<'a, R>(&'a R, &'static str);
-
-impl<R: Columns> Prefixed<'_, R> {
-    fn name(&self, name: &str) -> String {
-        format!("{}{name}", self.1)
-    }
-}
-
-impl<R: Columns> Columns for Prefixed<'_, R> {
-    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
-        self.0.opt_text(&self.name(name))
-    }
-    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
-        self.0.opt_int(&self.name(name))
-    }
-    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
-        self.0.bytes(&self.name(name))
-    }
-    fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        self.0.opt_time(&self.name(name))
-    }
-    fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
-        self.0.opt_uuid(&self.name(name))
     }
 }

@@ -8,6 +8,7 @@ conformance!(
     concurrent_claims_of_one_step_accept_exactly_one,
     concurrent_claims_of_rising_steps_end_at_the_highest,
     concurrent_failures_all_count,
+    second_steps_read_at_once,
 );
 
 async fn factors_insert_confirm_delete(s: Dyn) {
@@ -186,4 +187,81 @@ async fn concurrent_failures_all_count(s: Dyn) {
     }
     let got = s.account_by_id(a.id).await.unwrap().unwrap();
     assert_eq!((got.code_failures, got.password_failures), (20, 20));
+}
+
+fn device(account: AccountId, last_used_at: DateTime<Utc>) -> RememberedDevice {
+    RememberedDevice {
+        id: Uuid::new_v4(),
+        token_hash: TokenHash(format!("{:x}", Uuid::new_v4().as_u128())),
+        account_id: account,
+        label: "Firefox · Linux".into(),
+        created_at: t0(),
+        last_used_at,
+        expires_at: t0() + Duration::days(7),
+    }
+}
+
+/// The profile's one read: exactly what factors_of, devices_of and
+/// recovery_codes_left read one by one, for accounts with several, one or none of
+/// each, and nothing of another account's.
+async fn second_steps_read_at_once(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let b = account(&s, "bert@x.be").await;
+    let c = account(&s, "cas@x.be").await;
+    let d = account(&s, "dirk@x.be").await;
+    let mut confirmed = factor(a.id, t0() + Duration::seconds(10));
+    confirmed.confirmed_at = Some(t0() + Duration::seconds(11));
+    for f in [&confirmed, &factor(a.id, t0()), &factor(b.id, t0())] {
+        s.insert_factor(f).await.unwrap();
+    }
+    for (who, secs) in [(a.id, 5), (a.id, 50), (a.id, 20), (b.id, 1), (d.id, 3)] {
+        s.insert_device(&device(who, t0() + Duration::seconds(secs)))
+            .await
+            .unwrap();
+    }
+    let macs = |tag: &str| (0..3).map(|i| format!("{tag}-{i}")).collect::<Vec<_>>();
+    s.replace_recovery_codes(a.id, &macs("a"), t0())
+        .await
+        .unwrap();
+    s.replace_recovery_codes(b.id, &macs("b"), t0())
+        .await
+        .unwrap();
+    assert!(s.use_recovery_code(a.id, "a-1", t0()).await.unwrap());
+
+    for who in [a.id, b.id, c.id, d.id] {
+        let steps = s.second_steps_of(who).await.unwrap();
+        same(&steps.factors, &s.factors_of(who).await.unwrap());
+        same(&steps.devices, &s.devices_of(who).await.unwrap());
+        same(
+            &steps.recovery_codes_left,
+            &s.recovery_codes_left(who).await.unwrap(),
+        );
+    }
+    let of_a = s.second_steps_of(a.id).await.unwrap();
+    same(
+        &(
+            of_a.factors.len(),
+            of_a.devices.len(),
+            of_a.recovery_codes_left,
+        ),
+        &(2, 3, 2),
+    );
+    let of_c = s.second_steps_of(c.id).await.unwrap();
+    same(
+        &(
+            of_c.factors.len(),
+            of_c.devices.len(),
+            of_c.recovery_codes_left,
+        ),
+        &(0, 0, 0),
+    );
+    let of_d = s.second_steps_of(d.id).await.unwrap();
+    same(
+        &(
+            of_d.factors.len(),
+            of_d.devices.len(),
+            of_d.recovery_codes_left,
+        ),
+        &(0, 1, 0),
+    );
 }

@@ -71,7 +71,7 @@ pub async fn me(
     Enrolling(info, _): Enrolling,
 ) -> Result<Json<Me>, ApiError> {
     let a = &info.account;
-    let factors = state.app.active_factors(a.id).await?;
+    let steps = state.app.second_steps(a.id).await?;
     let requirement = state.app.requirement(a);
     let required_from = match requirement {
         Requirement::Optional { required_from, .. } => required_from,
@@ -81,15 +81,9 @@ pub async fn me(
         email: a.email.as_str().to_owned(),
         name: a.name.clone(),
         role: a.role.into(),
-        factors: factors.iter().map(FactorView::from).collect(),
-        recovery_codes_left: state.app.recovery_codes_left(a.id).await?,
-        remembered_devices: state
-            .app
-            .devices(a.id)
-            .await?
-            .iter()
-            .map(DeviceView::from)
-            .collect(),
+        factors: steps.factors.iter().map(FactorView::from).collect(),
+        recovery_codes_left: steps.recovery_codes_left,
+        remembered_devices: steps.devices.iter().map(DeviceView::from).collect(),
         two_factor: TwoFactorPolicy {
             required: requirement.is_required(),
             required_from: required_from.map(|d| d.format("%Y-%m-%d").to_string()),

@@ -55,15 +55,15 @@ pub async fn profile(
     jar: CookieJar,
     Query(q): Query<ProfileQuery>,
 ) -> Result<Response, PageError> {
-    let factors = state
+    let steps = state
         .app
-        .active_factors(info.account.id)
+        .second_steps(info.account.id)
         .await
         .on_page(ctx.lang)?;
+    let factors = &steps.factors;
     let synced: Vec<_> = state
         .app
-        .passkeys_of(&info.account)
-        .await
+        .passkeys_among(factors)
         .on_page(ctx.lang)?
         .into_iter()
         .map(|p| (p.id, p.synced, p.kind))
@@ -108,13 +108,7 @@ pub async fn profile(
         Some("consent") => Some(ctx.lang.t("consents_revoked")),
         _ => None,
     };
-    let (devices, recovery_left) = match (
-        state.app.devices(info.account.id).await,
-        state.app.recovery_codes_left(info.account.id).await,
-    ) {
-        (Ok(d), Ok(n)) => (d, n),
-        (Err(e), _) | (_, Err(e)) => return Err(PageError::from_domain(e, ctx.lang)),
-    };
+    let (devices, recovery_left) = (&steps.devices, steps.recovery_codes_left);
     let day = |t: chrono::DateTime<chrono::Utc>| state.day(ctx.lang, t);
     let devices: Vec<minijinja::Value> = devices
         .iter()
