@@ -35,7 +35,9 @@ struct Shared<C: Connection> {
     permits: Arc<Semaphore>,
     options: C::Options,
     acquire_timeout: Duration,
+    /// Idle connections beyond `min` close after this long unused.
     idle_timeout: Option<Duration>,
+    min: u32,
     /// Connections open now (lent and idle).
     open: AtomicU32,
 }
@@ -82,6 +84,9 @@ impl<C: Connection + 'static> Kept<C> {
                 options,
                 acquire_timeout: settings.acquire_timeout,
                 idle_timeout: settings.idle_timeout,
+                min: settings
+                    .min_connections
+                    .min(settings.max_connections.max(1)),
                 open: AtomicU32::new(0),
             }),
         }
@@ -90,6 +95,19 @@ impl<C: Connection + 'static> Kept<C> {
     /// Connections open now.
     pub(crate) fn size(&self) -> u32 {
         self.shared.open.load(Ordering::Relaxed)
+    }
+
+    /// Opens connections until `min_connections` are: proves the database
+    /// reachable (or fails after the acquire timeout) and has them ready.
+    pub(crate) async fn open_min(&self) -> Result<(), sqlx::Error> {
+        let mut lent = Vec::new();
+        while lent.is_empty() || self.size() < self.shared.min {
+            lent.push(self.acquire().await?);
+        }
+        for conn in lent {
+            conn.back_after(None);
+        }
+        Ok(())
     }
 
     /// A connection: an idle one, or a new one while fewer than the maximum are
@@ -108,7 +126,7 @@ impl<C: Connection + 'static> Kept<C> {
                 return Ok(self.lend(conn, permit));
             };
             let idle_for = since.elapsed();
-            if self.shared.idle_timeout.is_some_and(|t| idle_for > t) {
+            if self.shared.stale(idle_for) {
                 self.close_quietly(conn);
                 continue;
             }
@@ -174,6 +192,15 @@ impl<C: Connection + 'static> Kept<C> {
     }
 }
 
+impl<C: Connection> Shared<C> {
+    /// Whether an idle connection unused for `idle_for` should close: past the
+    /// idle timeout, while more than the minimum are open.
+    fn stale(&self, idle_for: Duration) -> bool {
+        self.idle_timeout.is_some_and(|t| idle_for > t)
+            && self.open.load(Ordering::Relaxed) > self.min
+    }
+}
+
 impl<C: Connection + 'static> Lent<C> {
     /// Returns the connection for the next caller, unless `outcome` (what was
     /// last run on it) says it broke; then it is closed.
@@ -197,11 +224,9 @@ impl<C: Connection + 'static> Lent<C> {
             idle.push(Idle { conn, since: now });
             // The least recently used one, once unused for the idle timeout, closes:
             // under light load the others serve.
-            let oldest_stale = idle.first().is_some_and(|i| {
-                self.shared
-                    .idle_timeout
-                    .is_some_and(|t| now.duration_since(i.since) > t)
-            });
+            let oldest_stale = idle
+                .first()
+                .is_some_and(|i| self.shared.stale(now.duration_since(i.since)));
             oldest_stale.then(|| idle.remove(0))
         };
         if let Some(Idle { conn, .. }) = stale {
@@ -281,14 +306,23 @@ mod tests {
     use sqlx::SqliteConnection;
 
     fn kept(dir: &tempfile::TempDir, max: u32, idle: Option<Duration>) -> Kept<SqliteConnection> {
+        kept_min(dir, max, 0, idle)
+    }
+
+    fn kept_min(
+        dir: &tempfile::TempDir,
+        max: u32,
+        min: u32,
+        idle: Option<Duration>,
+    ) -> Kept<SqliteConnection> {
         let opts = SqliteConnectOptions::new()
             .filename(dir.path().join("k.db"))
             .create_if_missing(true);
         let settings = PoolSettings {
             max_connections: max,
+            min_connections: min,
             acquire_timeout: Duration::from_millis(200),
             idle_timeout: idle,
-            ..PoolSettings::default()
         };
         Kept::new(opts, &settings)
     }
@@ -365,5 +399,22 @@ mod tests {
         assert_eq!(one(&mut c).await.unwrap(), 1);
         assert_eq!(k.size(), 1);
         c.back_after(None);
+    }
+
+    #[tokio::test]
+    async fn the_minimum_opens_at_once_and_stays_open_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = kept_min(&dir, 4, 2, Some(Duration::from_millis(30)));
+        k.open_min().await.unwrap();
+        assert_eq!(k.size(), 2);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let mut c = k.acquire().await.unwrap();
+        assert_eq!(one(&mut c).await.unwrap(), 1);
+        c.back_after(None);
+        assert_eq!(
+            k.size(),
+            2,
+            "idle beyond the timeout, but only the minimum open"
+        );
     }
 }

@@ -29,9 +29,10 @@ impl SqlStore<Postgres> {
     /// pending migrations when `migrate` is set.
     ///
     /// Gives up after `pool.acquire_timeout` with [`StoreError::Unavailable`] when the
-    /// server cannot be reached. Once connected, the pool checks each connection
-    /// before handing it out and reconnects by itself when PostgreSQL comes back after
-    /// a restart; in between, calls fail with `Unavailable`.
+    /// server cannot be reached. Once connected, a connection that broke is closed
+    /// and a new one opened when needed, so the store carries on by itself when
+    /// PostgreSQL comes back after a restart; in between, calls fail with
+    /// `Unavailable`.
     ///
     /// [`StoreError::Unavailable`]: tweestap_domain::store::StoreError::Unavailable
     pub async fn connect(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
@@ -41,9 +42,7 @@ impl SqlStore<Postgres> {
         // pinged, and one killed by the server meanwhile (pg_terminate_backend, a
         // fail-over) is retried (`run_on_live`).
         let kept: Kept<PgConnection> = Kept::new(opts, pool);
-        // Reachable now, or `Unavailable` after the acquire timeout.
-        let first = kept.acquire().await.map_err(map_err)?;
-        first.back_after(None);
+        kept.open_min().await.map_err(map_err)?;
         Self::start(Db::Postgres(kept), migrate).await
     }
 }

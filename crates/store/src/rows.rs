@@ -296,18 +296,6 @@ pub(crate) fn consent_from(row: &impl Columns) -> StoreResult<Consent> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_saturate() {
-        assert_eq!(count(3), 3);
-        assert_eq!(count(i64::MAX), u32::MAX);
-        assert_eq!(count(-1), u32::MAX);
-    }
-}
-
 /// A row read with every column name under a prefix (a joined table's aliases,
 /// e.g. `f.id AS f_id`).
 pub(crate) struct Prefixed<'a, R>(pub(crate) &'a R, pub(crate) &'static str);
@@ -333,5 +321,17 @@ impl<R: Columns> Columns for Prefixed<'_, R> {
     }
     fn opt_uuid(&self, name: &str) -> StoreResult<Option<uuid::Uuid>> {
         self.0.opt_uuid(&self.name(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_saturate() {
+        assert_eq!(count(3), 3);
+        assert_eq!(count(i64::MAX), u32::MAX);
+        assert_eq!(count(-1), u32::MAX);
     }
 }
