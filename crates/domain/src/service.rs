@@ -175,10 +175,23 @@ impl Tweestap {
         ctx: &RequestContext,
         detail: Option<String>,
     ) -> Result<()> {
-        if let Some(o) = &self.observer {
-            o.audited(event, detail.as_deref());
-        }
-        let r = AuditRecord {
+        let r = self.audit_record(event, account, email, ctx, detail);
+        self.observe(event, &r);
+        self.store.append_audit(&r).await?;
+        Ok(())
+    }
+
+    /// The audit row of `event`, for the caller to [`observe`](Self::observe), then
+    /// write together with other writes.
+    fn audit_record(
+        &self,
+        event: AuditEvent,
+        account: Option<&Account>,
+        email: Option<&str>,
+        ctx: &RequestContext,
+        detail: Option<String>,
+    ) -> AuditRecord {
+        AuditRecord {
             at: self.clock.now(),
             event: event.as_str().to_owned(),
             account_id: account.map(|a| a.id),
@@ -188,9 +201,14 @@ impl Tweestap {
             ip: ctx.ip.as_deref().map(|s| capped(s, 64)),
             user_agent: ctx.user_agent.as_deref().map(|s| capped(s, 256)),
             detail: detail.map(|d| capped(&d, 2000)),
-        };
-        self.store.append_audit(&r).await?;
-        Ok(())
+        }
+    }
+
+    /// Tells the observer (metrics) of an audited event, before it is stored.
+    fn observe(&self, event: AuditEvent, r: &AuditRecord) {
+        if let Some(o) = &self.observer {
+            o.audited(event, r.detail.as_deref());
+        }
     }
 
     pub async fn audit_log(&self, limit: u32, email: Option<&str>) -> Result<Vec<AuditRecord>> {

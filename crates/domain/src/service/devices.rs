@@ -214,7 +214,7 @@ impl Tweestap {
         }
         self.recovery_code_right(&account).await?;
         let new = self
-            .pass_code_step(&account, token, "pwd mfa", now, ctx)
+            .pass_code_step(&account, token, "pwd mfa", now, ctx, None)
             .await?;
         let remaining = self.store.recovery_codes_left(account.id).await?;
         let detail = Some(format!("left={remaining}"));

@@ -134,16 +134,14 @@ impl Tweestap {
                     KeyKind::Passkey => passkey::session_methods(true, synced, verified),
                     KeyKind::SecurityKey => passkey::security_key_methods(synced, verified),
                 };
-                let new = self.pass_code_step(&account, token, &amr, now, ctx).await?;
                 // The factor kind, and which key: a security key's use is told apart.
                 let key = match kind {
                     KeyKind::Passkey => "",
                     KeyKind::SecurityKey => " key=security_key",
                 };
                 let detail = Some(format!("factor={} kind=passkey{key}", factor.id));
-                self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
-                    .await?;
-                Ok(new)
+                self.pass_code_step(&account, token, &amr, now, ctx, Some(detail))
+                    .await
             }
             None => {
                 let sid = self.continued_sid(&account, browser).await?;

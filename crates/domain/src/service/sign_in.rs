@@ -253,11 +253,9 @@ impl Tweestap {
                 .sms_sign_in_match(&token.hash(), &factors, &code)
                 .await?
             {
-                let new = self
-                    .pass_code_step_of(&account, token, Some(sid), "pwd sms", now, ctx)
-                    .await?;
                 let detail = Some(format!("factor={} kind=sms", f.id));
-                self.audit(AuditEvent::CodeSucceeded, Some(&account), None, ctx, detail)
+                let new = self
+                    .pass_code_step_of(&account, token, sid, "pwd sms", now, ctx, detail)
                     .await?;
                 return Ok(Ok(new));
             }
@@ -276,17 +274,10 @@ impl Tweestap {
                 .claim_totp_step(factor.id, step as i64, now)
                 .await?
             {
+                let detail = Some(format!("factor={}", factor.id));
                 let new = self
-                    .pass_code_step_of(&account, token, Some(sid), "pwd otp", now, ctx)
+                    .pass_code_step_of(&account, token, sid, "pwd otp", now, ctx, detail)
                     .await?;
-                self.audit(
-                    AuditEvent::CodeSucceeded,
-                    Some(&account),
-                    None,
-                    ctx,
-                    Some(format!("factor={}", factor.id)),
-                )
-                .await?;
                 return Ok(Ok(new));
             }
             self.audit(
@@ -500,7 +491,9 @@ impl Tweestap {
 
     /// The code step passed (with the methods in `amr`): the failure count starts
     /// again and the half-finished session `half` is replaced by an authenticated one
-    /// (a new id, so a fixated id is worthless).
+    /// (a new id, so a fixated id is worthless). `succeeded`: the detail of the
+    /// audit event `code_succeeded`, written with the rest; `None` writes none
+    /// (the caller audits its own event).
     pub(super) async fn pass_code_step(
         &self,
         account: &Account,
@@ -508,18 +501,37 @@ impl Tweestap {
         amr: &str,
         now: DateTime<Utc>,
         ctx: &RequestContext,
+        succeeded: Option<Option<String>>,
     ) -> Result<Token> {
         let sid = self.store.session(&half.hash()).await?.map(|s| s.sid);
-        self.pass_code_step_of(account, half, sid, amr, now, ctx)
+        self.pass_code_step_audited(account, half, sid, amr, now, ctx, succeeded)
             .await
     }
 
-    /// [`Self::pass_code_step`] for a half-finished session whose `sid` is known.
-    /// Its writes touch different rows, so they go out together in two waves (on
-    /// SQLite two group commits instead of five waits): first the new session and
-    /// the reset count, then the sessions it replaces end. Nothing ends before the
-    /// new session is stored: a failure leaves a step-up's old session signed in.
-    pub(super) async fn pass_code_step_of(
+    /// [`Self::pass_code_step`] for a half-finished session whose `sid` is known,
+    /// audited as `code_succeeded` with `detail`.
+    #[allow(clippy::too_many_arguments)]
+    async fn pass_code_step_of(
+        &self,
+        account: &Account,
+        half: &Token,
+        sid: String,
+        amr: &str,
+        now: DateTime<Utc>,
+        ctx: &RequestContext,
+        detail: Option<String>,
+    ) -> Result<Token> {
+        self.pass_code_step_audited(account, half, Some(sid), amr, now, ctx, Some(detail))
+            .await
+    }
+
+    /// The code step passed. Its writes touch different rows, so they go out
+    /// together in two waves (on SQLite two group commits instead of six waits):
+    /// first the new session and the reset count, then the sessions it replaces end
+    /// and the success is audited. Nothing ends before the new session is stored:
+    /// a failure leaves a step-up's old session signed in.
+    #[allow(clippy::too_many_arguments)]
+    async fn pass_code_step_audited(
         &self,
         account: &Account,
         half: &Token,
@@ -527,6 +539,7 @@ impl Tweestap {
         amr: &str,
         now: DateTime<Utc>,
         ctx: &RequestContext,
+        succeeded: Option<Option<String>>,
     ) -> Result<Token> {
         let (new, session) = self.new_session(
             account,
@@ -543,13 +556,26 @@ impl Tweestap {
         stored?;
         reset?;
         let half = half.hash();
-        let (ended, replaced) = tokio::join!(
+        let audited = succeeded.map(|detail| {
+            let event = AuditEvent::CodeSucceeded;
+            let r = self.audit_record(event, Some(account), None, ctx, detail);
+            self.observe(event, &r);
+            r
+        });
+        let (ended, replaced, audited) = tokio::join!(
             self.store.delete_session(&half),
             // A step-up: the session it replaces (same sid) goes now.
             self.replaced(sid.as_deref(), &new),
+            async {
+                match &audited {
+                    Some(r) => self.store.append_audit(r).await,
+                    None => Ok(()),
+                }
+            },
         );
         ended?;
         replaced?;
+        audited?;
         Ok(new)
     }
 }
