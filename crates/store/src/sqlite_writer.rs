@@ -140,6 +140,10 @@ async fn run(pool: SqlitePool, checkpoints: Readers, mut jobs: mpsc::Receiver<Jo
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut beside = true;
+    // Checkpoints still worth running: two after any write, none while nothing is
+    // written, so an idle server neither wakes for nothing nor keeps a reader's
+    // connection open for it.
+    let mut due = 2u8;
     loop {
         let mut group = Vec::new();
         tokio::select! {
@@ -148,15 +152,18 @@ async fn run(pool: SqlitePool, checkpoints: Readers, mut jobs: mpsc::Receiver<Jo
                     return;
                 }
                 commit_group(&pool, group).await;
+                due = 2;
             }
-            _ = tick.tick() => {
+            _ = tick.tick(), if due > 0 => {
+                due -= 1;
                 // Beside the writes, a checkpoint copies most of the log without
                 // holding anyone up; but with commits landing meanwhile it never
                 // copies all of it, and SQLite starts the log afresh only after a
                 // checkpoint that did, so the log would grow for as long as the
                 // writes go on. Every other time, the writer finishes the copy
                 // between two groups (short: what is left since the last one).
-                if beside {
+                // The last one after the writes stop is the writer's: it copies all.
+                if beside && due > 0 {
                     let readers = checkpoints.clone();
                     tokio::spawn(async move { checked(readers.execute(&query(CHECKPOINT)).await) });
                 } else {
@@ -169,7 +176,7 @@ async fn run(pool: SqlitePool, checkpoints: Readers, mut jobs: mpsc::Receiver<Jo
 }
 
 /// Copies what the log holds into the database file (PASSIVE: it waits for no
-/// reader). Also when nothing was written since: then it finds nothing to do.
+/// reader).
 const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 
 fn checked(checkpoint: Result<u64, sqlx::Error>) {
