@@ -495,15 +495,28 @@ impl Tweestap {
     /// The right password: its own count starts again (NIST: earlier failures from
     /// the same address are disregarded), the address gets its attempt back, and
     /// the account's backstop starts again (the failures it counts are consecutive).
+    /// The three rows are different ones: written at once (on SQLite one group
+    /// commit instead of three waits).
     async fn password_right(&self, taken: &Taken) -> Result<()> {
-        self.store.clear_throttle(taken.own.as_str()).await?;
-        if let Some((address, _)) = &taken.address {
-            let budget = self.address_bucket(address);
-            self.store.give_back_to_bucket(&budget).await?;
-        }
-        if let Some((backstop, _)) = &taken.backstop {
-            self.store.clear_throttle(backstop.as_str()).await?;
-        }
+        let budget = taken.address.as_ref().map(|(a, _)| self.address_bucket(a));
+        let (own, address, backstop) = tokio::join!(
+            self.store.clear_throttle(taken.own.as_str()),
+            async {
+                match &budget {
+                    Some(b) => self.store.give_back_to_bucket(b).await,
+                    None => Ok(()),
+                }
+            },
+            async {
+                match &taken.backstop {
+                    Some((key, _)) => self.store.clear_throttle(key.as_str()).await,
+                    None => Ok(()),
+                }
+            },
+        );
+        own?;
+        address?;
+        backstop?;
         Ok(())
     }
 
