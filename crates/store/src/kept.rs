@@ -9,7 +9,7 @@
 //! that is all the ping on release guarded against. One idle for over a second is
 //! pinged before it is lent again, as before (`PoolSettings::apply`).
 
-use crate::PoolSettings;
+use crate::{PoolSettings, PING_WHEN_IDLE_FOR};
 use sqlx::{ConnectOptions, Connection};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -18,9 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
-
-/// How long a kept connection may sit unused before it is pinged when lent.
-pub(crate) const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Up to `max_connections` connections of one database, opened when needed;
 /// clones share them.
@@ -97,11 +94,12 @@ impl<C: Connection + 'static> Kept<C> {
         self.shared.open.load(Ordering::Relaxed)
     }
 
-    /// Opens connections until `min_connections` are: proves the database
-    /// reachable (or fails after the acquire timeout) and has them ready.
-    pub(crate) async fn open_min(&self) -> Result<(), sqlx::Error> {
+    /// Opens connections until `min_connections`, and at least `at_least`, are
+    /// open: proves the database reachable (or fails after the acquire timeout)
+    /// and has them ready.
+    pub(crate) async fn open_min(&self, at_least: u32) -> Result<(), sqlx::Error> {
         let mut lent = Vec::new();
-        while lent.is_empty() || self.size() < self.shared.min {
+        while self.size() < self.shared.min.max(at_least) {
             lent.push(self.acquire().await?);
         }
         for conn in lent {
@@ -121,7 +119,7 @@ impl<C: Connection + 'static> Kept<C> {
             .map_err(|_| sqlx::Error::PoolClosed)?;
         loop {
             let idle = lock(&self.shared.idle).pop();
-            let Some(Idle { mut conn, since }) = idle else {
+            let Some(Idle { conn, since }) = idle else {
                 let conn = self.open(deadline).await?;
                 return Ok(self.lend(conn, permit));
             };
@@ -130,11 +128,21 @@ impl<C: Connection + 'static> Kept<C> {
                 self.close_quietly(conn);
                 continue;
             }
-            if idle_for > PING_WHEN_IDLE_FOR && conn.ping().await.is_err() {
-                self.forget(conn);
-                continue;
+            // Counted as open until lent; closed and uncounted if the caller gives
+            // up meanwhile. The ping waits no longer than the acquire may (a peer
+            // gone without a word never answers).
+            let mut held = Held {
+                conn: Some(conn),
+                shared: &self.shared,
+            };
+            if idle_for > PING_WHEN_IDLE_FOR {
+                let ping = tokio::time::timeout_at(deadline, held.conn().ping()).await;
+                if !matches!(ping, Ok(Ok(()))) {
+                    drop(held);
+                    continue;
+                }
             }
-            return Ok(self.lend(conn, permit));
+            return Ok(self.lend(held.take(), permit));
         }
     }
 
@@ -184,11 +192,33 @@ impl<C: Connection + 'static> Kept<C> {
             let _ = conn.close().await;
         });
     }
+}
 
-    /// Drops a connection that no longer works.
-    fn forget(&self, conn: C) {
-        self.shared.open.fetch_sub(1, Ordering::Relaxed);
-        drop(conn);
+/// An open connection on its way from the idle list to a caller.
+struct Held<'a, C: Connection> {
+    conn: Option<C>,
+    shared: &'a Shared<C>,
+}
+
+impl<C: Connection> Held<'_, C> {
+    fn conn(&mut self) -> &mut C {
+        self.conn
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("held until taken"))
+    }
+
+    fn take(mut self) -> C {
+        self.conn
+            .take()
+            .unwrap_or_else(|| unreachable!("taken once"))
+    }
+}
+
+impl<C: Connection> Drop for Held<'_, C> {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            self.shared.open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -268,10 +298,17 @@ impl<C: Connection> DerefMut for Lent<C> {
 /// (a broken constraint, a row that did not decode), as opposed to a socket,
 /// protocol or worker failure, or PostgreSQL ending the connection.
 fn still_usable(e: &sqlx::Error) -> bool {
+    use sqlx::postgres::PgSeverity;
     match e {
+        // A FATAL error ends the connection whatever its code (an idle transaction
+        // timed out, a recovery conflict).
         sqlx::Error::Database(db) => !db
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-            .is_some_and(|pg| pg.code().starts_with("08") || pg.code().starts_with("57P")),
+            .is_some_and(|pg| {
+                pg.code().starts_with("08")
+                    || pg.code().starts_with("57P")
+                    || matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
+            }),
         sqlx::Error::RowNotFound
         | sqlx::Error::ColumnNotFound(_)
         | sqlx::Error::ColumnIndexOutOfBounds { .. }
@@ -282,11 +319,19 @@ fn still_usable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// A database that refuses connections for a moment: not reachable yet, starting
-/// or shutting down, or at its connection limit.
+/// A database that refuses connections for a moment: not listening yet, starting
+/// or shutting down, or at its connection limit. (A wrong host name or an
+/// unreachable network fails at once.)
 fn refused_for_now(e: &sqlx::Error) -> bool {
+    use std::io::ErrorKind;
     match e {
-        sqlx::Error::Io(_) => true,
+        sqlx::Error::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::UnexpectedEof
+        ),
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .is_some_and(|pg| matches!(pg.code(), "57P03" | "53300")),
@@ -405,7 +450,7 @@ mod tests {
     async fn the_minimum_opens_at_once_and_stays_open_when_idle() {
         let dir = tempfile::tempdir().unwrap();
         let k = kept_min(&dir, 4, 2, Some(Duration::from_millis(30)));
-        k.open_min().await.unwrap();
+        k.open_min(0).await.unwrap();
         assert_eq!(k.size(), 2);
         tokio::time::sleep(Duration::from_millis(60)).await;
         let mut c = k.acquire().await.unwrap();

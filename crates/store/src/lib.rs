@@ -50,7 +50,8 @@ impl Default for PoolSettings {
     }
 }
 
-/// How long a pooled connection may sit unused before it is pinged when handed out.
+/// How long a connection may sit unused before it is pinged when handed out (by
+/// sqlx's pool, which only SQLite's writer still uses, and by [`kept`]).
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 impl PoolSettings {
@@ -66,10 +67,9 @@ impl PoolSettings {
             .acquire_timeout(self.acquire_timeout)
             .idle_timeout(self.idle_timeout)
             // sqlx pings every connection it hands out by default (and again when
-            // it comes back); one in steady use proved itself a moment ago, and one
-            // that fails is closed when it comes back. PostgreSQL retries a
-            // statement whose connection the server had ended (see
-            // `postgres::run_on_live`).
+            // it comes back, which cannot be turned off: hence `kept` for the
+            // connections that serve single queries); one in steady use proved
+            // itself a moment ago.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {

@@ -8,7 +8,7 @@
 
 use crate::kept::{Kept, Lent};
 use crate::query::Query;
-use crate::sql::{begin_on, Db};
+use crate::sql::Db;
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
 use sqlx::postgres::{PgConnectOptions, PgRow};
@@ -42,7 +42,7 @@ impl SqlStore<Postgres> {
         // pinged, and one killed by the server meanwhile (pg_terminate_backend, a
         // fail-over) is retried (`run_on_live`).
         let kept: Kept<PgConnection> = Kept::new(opts, pool);
-        kept.open_min().await.map_err(map_err)?;
+        kept.open_min(1).await.map_err(map_err)?;
         Self::start(Db::Postgres(kept), migrate).await
     }
 }
@@ -104,14 +104,21 @@ pub(crate) async fn fetch_all(
 }
 
 /// Begins a transaction on a live connection.
+/// Only a BEGIN that failed on a dead connection is tried again, not a failure to
+/// get one (that already waited for the acquire timeout).
 pub(crate) async fn begin(pool: &Kept<PgConnection>) -> Result<Lent<PgConnection>, sqlx::Error> {
     let mut left = pool.size() + 1;
     loop {
-        let begun: Result<Lent<PgConnection>, sqlx::Error> = async { begin_on!(pool) }.await;
-        match begun {
-            // The failed BEGIN's connection was closed.
-            Err(e) if left > 0 && dead_connection(&e, true) => left -= 1,
-            done => break done,
+        let mut conn = pool.acquire().await?;
+        match sqlx::Executor::execute(&mut *conn, "BEGIN").await {
+            Ok(_) => return Ok(conn),
+            Err(e) => {
+                conn.back_after(Some(&e));
+                if left == 0 || !dead_connection(&e, true) {
+                    return Err(e);
+                }
+                left -= 1;
+            }
         }
     }
 }

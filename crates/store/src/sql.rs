@@ -53,44 +53,39 @@ impl SqlitePools {
 /// [`commit`](Tx::commit), it rolls back (a kept connection is closed, and the
 /// database rolls back what it had open).
 pub(crate) enum Tx {
-    /// The writer's.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// The writer's connection's (told of the commit, to checkpoint after it; none
+    /// for a read of an in-memory database).
+    Sqlite(Transaction<'static, Sqlite>, Option<Writer>),
     /// A reader's.
     SqliteRead(Lent<SqliteConnection>),
     Postgres(Lent<PgConnection>),
 }
 
-/// A connection of `$kept` with a transaction begun on it. (A macro: a function
-/// generic over the connection type cannot name its executor in a bound that
-/// async_trait's futures accept.)
-macro_rules! begin_on {
-    ($kept:expr) => {{
-        let mut conn = $kept.acquire().await?;
-        match sqlx::Executor::execute(&mut *conn, "BEGIN").await {
-            Ok(_) => Ok(conn),
-            Err(e) => {
-                conn.back_after(Some(&e));
-                Err(e)
-            }
-        }
-    }};
-}
-pub(crate) use begin_on;
-
-/// Commits the transaction on the lent connection `$conn`, then returns it.
+/// Commits the transaction on the lent connection `$conn`, then returns it; a
+/// COMMIT that failed may leave the transaction open, so then it is closed. (A
+/// macro: a function generic over the connection type cannot name its executor in
+/// a bound that async_trait's futures accept.)
 macro_rules! commit {
     ($conn:expr) => {{
         let mut conn = $conn;
         let done = sqlx::Executor::execute(&mut *conn, "COMMIT")
             .await
             .map(drop);
-        conn.back(&done);
+        if done.is_ok() {
+            conn.back_after(None);
+        }
         done
     }};
 }
 
+/// A reader's connection with a (read) transaction begun on it.
 async fn begin_read(k: &Kept<SqliteConnection>) -> Result<Lent<SqliteConnection>, sqlx::Error> {
-    begin_on!(k)
+    let mut conn = k.acquire().await?;
+    if let Err(e) = sqlx::Executor::execute(&mut *conn, "BEGIN").await {
+        conn.back_after(Some(&e));
+        return Err(e);
+    }
+    Ok(conn)
 }
 
 /// A result row of either database.
@@ -110,6 +105,7 @@ impl Db {
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(map_err)?,
+                Some(p.writer.clone()),
             ),
             Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
         })
@@ -121,7 +117,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(p) => match &p.readers {
                 Readers::Kept(k) => Tx::SqliteRead(begin_read(k).await.map_err(map_err)?),
-                Readers::Writer(pool) => Tx::Sqlite(pool.begin().await.map_err(map_err)?),
+                Readers::Writer(pool) => Tx::Sqlite(pool.begin().await.map_err(map_err)?, None),
             },
             Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
         })
@@ -184,7 +180,13 @@ impl Db {
 impl Tx {
     pub(crate) async fn commit(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await,
+            Tx::Sqlite(t, writer) => {
+                let done = t.commit().await;
+                if let Some(w) = writer {
+                    w.wrote_beside();
+                }
+                done
+            }
             Tx::SqliteRead(c) => commit!(c),
             Tx::Postgres(c) => commit!(c),
         }
@@ -258,7 +260,7 @@ impl Exec for &Db {
 impl Exec for &mut Tx {
     async fn execute(&mut self, q: Query) -> StoreResult<u64> {
         match self {
-            Tx::Sqlite(t) => q
+            Tx::Sqlite(t, _) => q
                 .sqlite()
                 .execute(&mut **t)
                 .await
@@ -279,7 +281,7 @@ impl Exec for &mut Tx {
 
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Tx::Sqlite(t) => rows_of(q.sqlite().fetch_all(&mut **t).await, Row::Sqlite)?,
+            Tx::Sqlite(t, _) => rows_of(q.sqlite().fetch_all(&mut **t).await, Row::Sqlite)?,
             Tx::SqliteRead(c) => rows_of(q.sqlite().fetch_all(&mut **c).await, Row::Sqlite)?,
             Tx::Postgres(c) => rows_of(q.postgres().fetch_all(&mut **c).await, Row::Postgres)?,
         })

@@ -85,7 +85,10 @@ impl<B: Backend> SqlStore<B> {
             Db::Postgres(p) => {
                 let mut conn = p.acquire().await.map_err(crate::map_err)?;
                 let done = POSTGRES_MIGRATOR.run_direct(&mut *conn).await;
-                conn.back_after(None);
+                // A failed migration may leave its advisory lock held: closed then.
+                if done.is_ok() {
+                    conn.back_after(None);
+                }
                 done
             }
         }

@@ -77,7 +77,9 @@ impl SqlStore<Sqlite> {
         let readers = if in_memory(&opts) {
             Readers::Writer(writer_pool.clone())
         } else {
-            Readers::Kept(Kept::new(opts, pool))
+            let kept = Kept::new(opts, pool);
+            kept.open_min(0).await.map_err(map_err)?;
+            Readers::Kept(kept)
         };
         // Migrated above: start only checks.
         Self::start(Db::Sqlite(SqlitePools::new(readers, writer_pool)), false).await
