@@ -132,7 +132,7 @@ pub async fn profile(
             }
         })
         .collect();
-    let banner = super::deadline_banner(&state, &info, &jar, Some(&factors)).await;
+    let banner = super::deadline_banner(&state, &info, &jar, Some(factors)).await;
     let (jar, csrf) = state.csrf.token(jar, state.settings.secure_cookies);
     let a = &info.account;
     let extra = minijinja::context! {
