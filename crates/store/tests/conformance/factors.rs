@@ -237,31 +237,14 @@ async fn second_steps_read_at_once(s: Dyn) {
             &s.recovery_codes_left(who).await.unwrap(),
         );
     }
-    let of_a = s.second_steps_of(a.id).await.unwrap();
-    same(
-        &(
-            of_a.factors.len(),
-            of_a.devices.len(),
-            of_a.recovery_codes_left,
-        ),
-        &(2, 3, 2),
-    );
-    let of_c = s.second_steps_of(c.id).await.unwrap();
-    same(
-        &(
-            of_c.factors.len(),
-            of_c.devices.len(),
-            of_c.recovery_codes_left,
-        ),
-        &(0, 0, 0),
-    );
-    let of_d = s.second_steps_of(d.id).await.unwrap();
-    same(
-        &(
-            of_d.factors.len(),
-            of_d.devices.len(),
-            of_d.recovery_codes_left,
-        ),
-        &(0, 1, 0),
-    );
+    // Several of each, none at all, and devices without factors.
+    for (who, want) in [(a.id, (2, 3, 2)), (c.id, (0, 0, 0)), (d.id, (0, 1, 0))] {
+        let got = s.second_steps_of(who).await.unwrap();
+        let counts = (
+            got.factors.len(),
+            got.devices.len(),
+            got.recovery_codes_left,
+        );
+        same(&counts, &want);
+    }
 }
