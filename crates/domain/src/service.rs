@@ -176,13 +176,12 @@ impl Tweestap {
         detail: Option<String>,
     ) -> Result<()> {
         let r = self.audit_record(event, account, email, ctx, detail);
-        self.observe(event, &r);
         self.store.append_audit(&r).await?;
         Ok(())
     }
 
-    /// The audit row of `event`, for the caller to [`observe`](Self::observe), then
-    /// write together with other writes.
+    /// The audit row of `event`, the observer (metrics) told of it before it is
+    /// stored; the caller writes it (alone, or together with other writes).
     fn audit_record(
         &self,
         event: AuditEvent,
@@ -191,6 +190,9 @@ impl Tweestap {
         ctx: &RequestContext,
         detail: Option<String>,
     ) -> AuditRecord {
+        if let Some(o) = &self.observer {
+            o.audited(event, detail.as_deref());
+        }
         AuditRecord {
             at: self.clock.now(),
             event: event.as_str().to_owned(),
@@ -201,13 +203,6 @@ impl Tweestap {
             ip: ctx.ip.as_deref().map(|s| capped(s, 64)),
             user_agent: ctx.user_agent.as_deref().map(|s| capped(s, 256)),
             detail: detail.map(|d| capped(&d, 2000)),
-        }
-    }
-
-    /// Tells the observer (metrics) of an audited event, before it is stored.
-    fn observe(&self, event: AuditEvent, r: &AuditRecord) {
-        if let Some(o) = &self.observer {
-            o.audited(event, r.detail.as_deref());
         }
     }
 

@@ -139,7 +139,7 @@ impl Tweestap {
                     KeyKind::Passkey => "",
                     KeyKind::SecurityKey => " key=security_key",
                 };
-                let detail = Some(format!("factor={} kind=passkey{key}", factor.id));
+                let detail = format!("factor={} kind=passkey{key}", factor.id);
                 self.pass_code_step(&account, token, &amr, now, ctx, Some(detail))
                     .await
             }

@@ -253,7 +253,7 @@ impl Tweestap {
                 .sms_sign_in_match(&token.hash(), &factors, &code)
                 .await?
             {
-                let detail = Some(format!("factor={} kind=sms", f.id));
+                let detail = format!("factor={} kind=sms", f.id);
                 let new = self
                     .pass_code_step_of(&account, token, sid, "pwd sms", now, ctx, detail)
                     .await?;
@@ -274,7 +274,7 @@ impl Tweestap {
                 .claim_totp_step(factor.id, step as i64, now)
                 .await?
             {
-                let detail = Some(format!("factor={}", factor.id));
+                let detail = format!("factor={}", factor.id);
                 let new = self
                     .pass_code_step_of(&account, token, sid, "pwd otp", now, ctx, detail)
                     .await?;
@@ -501,7 +501,7 @@ impl Tweestap {
         amr: &str,
         now: DateTime<Utc>,
         ctx: &RequestContext,
-        succeeded: Option<Option<String>>,
+        succeeded: Option<String>,
     ) -> Result<Token> {
         let sid = self.store.session(&half.hash()).await?.map(|s| s.sid);
         self.pass_code_step_audited(account, half, sid, amr, now, ctx, succeeded)
@@ -519,7 +519,7 @@ impl Tweestap {
         amr: &str,
         now: DateTime<Utc>,
         ctx: &RequestContext,
-        detail: Option<String>,
+        detail: String,
     ) -> Result<Token> {
         self.pass_code_step_audited(account, half, Some(sid), amr, now, ctx, Some(detail))
             .await
@@ -539,7 +539,7 @@ impl Tweestap {
         amr: &str,
         now: DateTime<Utc>,
         ctx: &RequestContext,
-        succeeded: Option<Option<String>>,
+        succeeded: Option<String>,
     ) -> Result<Token> {
         let (new, session) = self.new_session(
             account,
@@ -558,9 +558,7 @@ impl Tweestap {
         let half = half.hash();
         let audited = succeeded.map(|detail| {
             let event = AuditEvent::CodeSucceeded;
-            let r = self.audit_record(event, Some(account), None, ctx, detail);
-            self.observe(event, &r);
-            r
+            self.audit_record(event, Some(account), None, ctx, Some(detail))
         });
         let (ended, replaced, audited) = tokio::join!(
             self.store.delete_session(&half),
