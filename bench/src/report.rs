@@ -295,6 +295,15 @@ fn footprint(o: &mut String, live: &[&BackendResults], r: &Results) {
     }
     let _ = write!(
         o,
+        "\n| of it, the process's own memory (`RssAnon`) / pages mapped from files, mostly the binary's code (`RssFile`) |"
+    );
+    for b in live {
+        let anon = median(b.footprint.iter().map(|x| x.idle_anon_mb).collect());
+        let file = median(b.footprint.iter().map(|x| x.idle_file_mb).collect());
+        let _ = write!(o, " {anon:.1} MB / {file:.1} MB |");
+    }
+    let _ = write!(
+        o,
         "\n| Start to ready (spawn to the first `/healthz` answer, existing database) |"
     );
     for b in live {

@@ -10,6 +10,10 @@ use serde::Serialize;
 pub struct Footprint {
     pub start_to_ready_ms: f64,
     pub idle_rss_mb: f64,
+    /// Of the idle RSS: the process's own memory (RssAnon) and the mapped pages
+    /// of files, mostly the binary's code (RssFile, shared with the page cache).
+    pub idle_anon_mb: f64,
+    pub idle_file_mb: f64,
 }
 
 /// Everything measured on one backend, run by run.

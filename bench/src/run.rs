@@ -162,9 +162,12 @@ async fn scenarios(
     if args.wants(Scenario::Footprint) {
         // Idle: after the start, before any request.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let (anon, file) = crate::server::rss_parts_kb(server.pid);
         r.footprint.push(Footprint {
             start_to_ready_ms: server.start_to_ready.as_secs_f64() * 1000.0,
             idle_rss_mb: crate::server::memory_kb(server.pid).0 as f64 / 1024.0,
+            idle_anon_mb: anon as f64 / 1024.0,
+            idle_file_mb: file as f64 / 1024.0,
         });
     }
     if args.wants(Scenario::Pages) {

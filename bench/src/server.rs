@@ -128,15 +128,23 @@ impl Running {
 
 /// (VmRSS, VmHWM) of a process, in KiB.
 pub fn memory_kb(pid: u32) -> (u64, u64) {
+    (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"))
+}
+
+/// (RssAnon, RssFile) of a process, in KiB: what of its resident memory is its
+/// own, and what is mapped from files (the binary's code, the C library).
+pub fn rss_parts_kb(pid: u32) -> (u64, u64) {
+    (status_kb(pid, "RssAnon:"), status_kb(pid, "RssFile:"))
+}
+
+/// A field of `/proc/<pid>/status` in KiB (0 if missing).
+fn status_kb(pid: u32, name: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The CPU time (user + system) a process has used, in seconds: what it got of
