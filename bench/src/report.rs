@@ -5,6 +5,7 @@ use crate::cli::Args;
 use crate::overload::Overload;
 use crate::results::{
     BackendResults, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN, RATIO_SIGN_IN_CPU,
+    RATIO_SIGN_IN_MAX, RATIO_SIGN_IN_MAX_CPU,
 };
 use crate::stats::{median, median_summary, Summary};
 use std::fmt::Write as _;
@@ -144,7 +145,14 @@ fn errors(s: &Summary) -> String {
 }
 
 fn ratios(o: &mut String, live: &[&BackendResults], r: &Results) {
-    let names = [ARGON, RATIO_SIGN_IN, RATIO_SIGN_IN_CPU, RATIO_PI];
+    let names = [
+        ARGON,
+        RATIO_SIGN_IN,
+        RATIO_SIGN_IN_CPU,
+        RATIO_SIGN_IN_MAX,
+        RATIO_SIGN_IN_MAX_CPU,
+        RATIO_PI,
+    ];
     if !live.iter().any(|b| !b.ratios.is_empty()) {
         return;
     }
@@ -278,6 +286,14 @@ fn mb(x: f64) -> String {
     format!("**{x:.1} MB**")
 }
 
+/// The run whose idle RSS is the median (the lower middle one of an even count),
+/// so that its parts add up to the total shown.
+fn median_run(runs: &[crate::results::Footprint]) -> Option<&crate::results::Footprint> {
+    let mut sorted: Vec<&crate::results::Footprint> = runs.iter().collect();
+    sorted.sort_by(|a, b| a.idle_rss_mb.total_cmp(&b.idle_rss_mb));
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+}
+
 fn footprint(o: &mut String, live: &[&BackendResults], r: &Results) {
     if live.iter().all(|b| b.footprint.is_empty()) {
         return;
@@ -295,12 +311,18 @@ fn footprint(o: &mut String, live: &[&BackendResults], r: &Results) {
     }
     let _ = write!(
         o,
-        "\n| of it, the process's own memory (`RssAnon`) / pages mapped from files, mostly the binary's code (`RssFile`) |"
+        "\n| of it: the process's own memory (`RssAnon`) / pages mapped from files, mostly the binary's code (`RssFile`) / shared memory (`RssShmem`), in the run of the median total |"
     );
     for b in live {
-        let anon = median(b.footprint.iter().map(|x| x.idle_anon_mb).collect());
-        let file = median(b.footprint.iter().map(|x| x.idle_file_mb).collect());
-        let _ = write!(o, " {anon:.1} MB / {file:.1} MB |");
+        match median_run(&b.footprint) {
+            Some(x) => {
+                let (anon, file, shmem) = (x.idle_anon_mb, x.idle_file_mb, x.idle_shmem_mb);
+                let _ = write!(o, " {anon:.1} / {file:.1} / {shmem:.1} MB |");
+            }
+            None => {
+                let _ = write!(o, " — |");
+            }
+        }
     }
     let _ = write!(
         o,

@@ -11,9 +11,13 @@ pub struct Footprint {
     pub start_to_ready_ms: f64,
     pub idle_rss_mb: f64,
     /// Of the idle RSS: the process's own memory (RssAnon) and the mapped pages
-    /// of files, mostly the binary's code (RssFile, shared with the page cache).
+    /// of files, mostly the binary's code (RssFile, shared with the page cache),
+    /// read at the same instant as the total.
     pub idle_anon_mb: f64,
     pub idle_file_mb: f64,
+    /// Shared memory mapped (SQLite's `-shm` file where the temporary directory
+    /// is a tmpfs).
+    pub idle_shmem_mb: f64,
 }
 
 /// Everything measured on one backend, run by run.
@@ -97,9 +101,18 @@ pub fn wrong_saturated(connections: usize) -> String {
     format!("Code step, wrong codes, {connections} connections (the maximum rate)")
 }
 pub const SIGN_IN: &str = "Full sign-in (password + code)";
+
+/// The row of the full sign-in with the code step's saturating connections.
+pub fn sign_in_saturated(connections: usize) -> String {
+    format!("Full sign-in (password + code), {connections} connections")
+}
 pub const PRIVACYIDEA: &str = "privacyIDEA `/validate/check`, wrong codes";
 pub const ARGON: &str = "Raw Argon2id verifications/s (same parameters, one thread per core)";
 pub const RATIO_SIGN_IN: &str = "Full sign-in ÷ raw Argon2id";
 pub const RATIO_SIGN_IN_CPU: &str =
     "CPU per raw verification ÷ server CPU per full sign-in (1 = nothing beyond the hash)";
+pub const RATIO_SIGN_IN_MAX: &str =
+    "Full sign-in with the code step's saturating connections ÷ raw Argon2id";
+pub const RATIO_SIGN_IN_MAX_CPU: &str =
+    "CPU per raw verification ÷ server CPU per full sign-in, with those connections";
 pub const RATIO_PI: &str = "Code step (wrong codes) ÷ privacyIDEA";

@@ -212,11 +212,11 @@ pub async fn sign_in_journey(http: &Http, seeded: &Seeded) -> Verdict {
 }
 
 /// Password and code, a different person each time.
-pub async fn sign_in(ctx: &Ctx) -> Summary {
+pub async fn sign_in(ctx: &Ctx, plan: Plan) -> Summary {
     let (http, seeded) = (ctx.http.clone(), ctx.seeded.clone());
     measured(
         ctx.pid,
-        drive(ctx.plan(), move |_, _| {
+        drive(plan, move |_, _| {
             let (http, seeded) = (http.clone(), seeded.clone());
             async move { sign_in_journey(&http, &seeded).await }
         }),

@@ -128,18 +128,20 @@ impl Running {
 
 /// (VmRSS, VmHWM) of a process, in KiB.
 pub fn memory_kb(pid: u32) -> (u64, u64) {
-    (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"))
-}
-
-/// (RssAnon, RssFile) of a process, in KiB: what of its resident memory is its
-/// own, and what is mapped from files (the binary's code, the C library).
-pub fn rss_parts_kb(pid: u32) -> (u64, u64) {
-    (status_kb(pid, "RssAnon:"), status_kb(pid, "RssFile:"))
-}
-
-/// A field of `/proc/<pid>/status` in KiB (0 if missing).
-fn status_kb(pid: u32, name: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    (field_kb(&status, "VmRSS:"), field_kb(&status, "VmHWM:"))
+}
+
+/// (VmRSS, RssAnon, RssFile, RssShmem) of a process, in KiB, read at one instant:
+/// its resident memory, what of it is its own, what is mapped from files (the
+/// binary's code, the C library) and what is shared memory.
+pub fn rss_parts_kb(pid: u32) -> [u64; 4] {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    ["VmRSS:", "RssAnon:", "RssFile:", "RssShmem:"].map(|name| field_kb(&status, name))
+}
+
+/// A field of a `/proc/<pid>/status` text in KiB (0 if missing).
+fn field_kb(status: &str, name: &str) -> u64 {
     status
         .lines()
         .find_map(|l| l.strip_prefix(name))
