@@ -529,7 +529,8 @@ impl Tweestap {
     /// together in two waves (on SQLite two group commits instead of six waits):
     /// first the new session and the reset count, then the sessions it replaces end
     /// and the success is audited. Nothing ends before the new session is stored:
-    /// a failure leaves a step-up's old session signed in.
+    /// a failure leaves a step-up's old session signed in. `sid` is the
+    /// half-finished session's (None if it is gone).
     #[allow(clippy::too_many_arguments)]
     async fn pass_code_step_audited(
         &self,
@@ -560,10 +561,15 @@ impl Tweestap {
             let event = AuditEvent::CodeSucceeded;
             self.audit_record(event, Some(account), None, ctx, Some(detail))
         });
-        let (ended, replaced, audited) = tokio::join!(
-            self.store.delete_session(&half),
-            // A step-up: the session it replaces (same sid) goes now.
-            self.replaced(sid.as_deref(), &new),
+        let (ended, audited) = tokio::join!(
+            async {
+                match sid.as_deref() {
+                    // The half-finished session is of this sid: one delete ends it
+                    // and, after a step-up, the signed-in session it replaces.
+                    Some(sid) => self.replaced(Some(sid), &new).await,
+                    None => Ok(self.store.delete_session(&half).await?),
+                }
+            },
             async {
                 match &audited {
                     Some(r) => self.store.append_audit(r).await,
@@ -572,7 +578,6 @@ impl Tweestap {
             },
         );
         ended?;
-        replaced?;
         audited?;
         Ok(new)
     }

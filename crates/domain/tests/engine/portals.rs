@@ -86,6 +86,10 @@ async fn a_step_up_keeps_the_sid_and_someone_else_ends_it() {
         e.app.session(&first).await.unwrap().is_none(),
         "the old session went"
     );
+    assert!(
+        e.app.session(&half).await.unwrap().is_none(),
+        "the half-finished one went too"
+    );
     assert!(e.app.sid_is_live(&sid).await.unwrap());
     assert!(queued_logouts(&e).await.is_empty());
 
