@@ -53,9 +53,9 @@ impl SqlitePools {
 /// [`commit`](Tx::commit), it rolls back (a kept connection is closed, and the
 /// database rolls back what it had open).
 pub(crate) enum Tx {
-    /// The writer's connection's (told of the commit, to checkpoint after it; none
-    /// for a read of an in-memory database).
-    Sqlite(Transaction<'static, Sqlite>, Option<Writer>),
+    /// The writer's connection's (the writer told of the commit, to checkpoint
+    /// after it).
+    Sqlite(Transaction<'static, Sqlite>, Writer),
     /// A reader's.
     SqliteRead(Lent<SqliteConnection>),
     Postgres(Lent<PgConnection>),
@@ -105,7 +105,7 @@ impl Db {
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(map_err)?,
-                Some(p.writer.clone()),
+                p.writer.clone(),
             ),
             Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
         })
@@ -117,7 +117,9 @@ impl Db {
         Ok(match self {
             Db::Sqlite(p) => match &p.readers {
                 Readers::Kept(k) => Tx::SqliteRead(begin_read(k).await.map_err(map_err)?),
-                Readers::Writer(pool) => Tx::Sqlite(pool.begin().await.map_err(map_err)?, None),
+                Readers::Writer(pool) => {
+                    Tx::Sqlite(pool.begin().await.map_err(map_err)?, p.writer.clone())
+                }
             },
             Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
         })
@@ -182,9 +184,7 @@ impl Tx {
         match self {
             Tx::Sqlite(t, writer) => {
                 let done = t.commit().await;
-                if let Some(w) = writer {
-                    w.wrote_beside();
-                }
+                writer.wrote_beside();
                 done
             }
             Tx::SqliteRead(c) => commit!(c),

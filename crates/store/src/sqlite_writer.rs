@@ -363,20 +363,25 @@ mod tests {
 
     async fn writer() -> (tempfile::TempDir, SqlitePool, Writer) {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteConnectOptions::new()
-            .filename(dir.path().join("w.db"))
-            .create_if_missing(true);
+        let opts = SqliteConnectOptions::new().filename(dir.path().join("w.db"));
+        let pool = writer_pool(opts, "k TEXT PRIMARY KEY, n INTEGER NOT NULL").await;
+        let w = Writer::start(pool.clone(), Readers::Writer(pool.clone()));
+        (dir, pool, w)
+    }
+
+    /// The one writing connection to a new database of `opts`, holding table `t`
+    /// with `columns`.
+    async fn writer_pool(opts: SqliteConnectOptions, columns: &str) -> SqlitePool {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts)
+            .connect_with(opts.create_if_missing(true))
             .await
             .unwrap();
-        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+        sqlx::query(&format!("CREATE TABLE t ({columns})"))
             .execute(&pool)
             .await
             .unwrap();
-        let w = Writer::start(pool.clone(), Readers::Writer(pool.clone()));
-        (dir, pool, w)
+        pool
     }
 
     fn insert(k: &str, n: i64) -> Query {
@@ -466,6 +471,7 @@ mod tests {
         assert_eq!(rows[0].get::<i64, _>("n"), 7);
         assert_eq!(keys(&pool).await, ["a"]);
     }
+
     /// Under steady writes the log starts afresh again and again (each reader's
     /// checkpoint beside the writes is finished by the writer between two groups).
     /// Every insert adds at least one frame to the log, so a log that never
@@ -476,20 +482,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = SqliteConnectOptions::new()
             .filename(dir.path().join("w.db"))
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // No sync per commit, so that a slow disk still gives enough inserts.
             .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
             .pragma("wal_autocheckpoint", "0");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY, pad BLOB NOT NULL)")
-            .execute(&pool)
-            .await
-            .unwrap();
+        let pool = writer_pool(opts.clone(), "k TEXT PRIMARY KEY, pad BLOB NOT NULL").await;
         let settings = crate::PoolSettings::default();
         let readers = Readers::Kept(crate::kept::Kept::new(opts, &settings));
         let w = Writer::start(pool.clone(), readers);

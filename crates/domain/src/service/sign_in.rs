@@ -566,8 +566,12 @@ impl Tweestap {
                 match sid.as_deref() {
                     // The half-finished session is of this sid: one delete ends it
                     // and, after a step-up, the signed-in session it replaces.
-                    Some(sid) => self.replaced(Some(sid), &new).await,
-                    None => Ok(self.store.delete_session(&half).await?),
+                    Some(sid) => {
+                        self.store
+                            .delete_other_sessions_with_sid(sid, &new.hash())
+                            .await
+                    }
+                    None => self.store.delete_session(&half).await,
                 }
             },
             async {
