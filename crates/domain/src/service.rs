@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 mod account_import;
 mod accounts;
+mod code_step;
 mod console;
 mod devices;
 mod enrollment;
@@ -43,6 +44,7 @@ mod sms;
 mod support;
 
 pub use account_import::{ImportOptions, ImportReport};
+pub use code_step::CodeStepStanding;
 pub use console::{AccountPage, NewConsoleAccount, MAX_PAGE};
 pub use enrollment::{OpenedLink, SecureStart};
 pub use export_import::ImportSummary;
@@ -55,7 +57,7 @@ pub use passkeys::{PasskeyStart, PasskeySummary};
 pub use password_reset::{reset_link_validity, RESET_MAILS_PER_HOUR};
 pub use rollout::{RoleRollout, Rollout};
 pub use secret_rotation::{ResealOptions, ResealReport};
-pub use sign_in::{Browser, CodeStepStanding, LoginOutcome};
+pub use sign_in::{Browser, LoginOutcome};
 pub use sms::SmsSetup;
 pub use support::{AccountOverview, Actor, MethodSummary};
 
@@ -193,6 +195,19 @@ impl Tweestap {
         if let Some(o) = &self.observer {
             o.audited(event, detail.as_deref());
         }
+        self.audit_row(event, account, email, ctx, detail)
+    }
+
+    /// [`Self::audit_record`] without telling the observer: for a row the store
+    /// writes only if what it records happens (the caller tells the observer then).
+    fn audit_row(
+        &self,
+        event: AuditEvent,
+        account: Option<&Account>,
+        email: Option<&str>,
+        ctx: &RequestContext,
+        detail: Option<String>,
+    ) -> AuditRecord {
         AuditRecord {
             at: self.clock.now(),
             event: event.as_str().to_owned(),

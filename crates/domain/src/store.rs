@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+mod code_step;
 mod codes;
 mod console;
 mod devices;
@@ -24,6 +25,7 @@ mod upkeep;
 pub use crate::error::{StoreError, StoreResult};
 pub use accounts::{AccountStore, NewAccount};
 pub use audit::AuditStore;
+pub use code_step::{AppCode, AppCodeTaken, CodeStepStore, PassedStep};
 pub use codes::{CodeStore, SmsSendsOf};
 pub use console::{AuditFilter, ConsoleStore, SentReminder};
 pub use devices::{DeviceStore, SecondSteps};
@@ -43,6 +45,7 @@ pub trait Store:
     AccountStore
     + FactorStore
     + SessionStore
+    + CodeStepStore
     + CodeStore
     + MailQueue
     + AuditStore
@@ -62,6 +65,7 @@ impl<T> Store for T where
     T: AccountStore
         + FactorStore
         + SessionStore
+        + CodeStepStore
         + CodeStore
         + MailQueue
         + AuditStore
@@ -80,8 +84,8 @@ impl<T> Store for T where
 /// Every store trait, for `use tweestap_domain::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, AuditStore, CodeStore, ConsoleStore, DeviceStore, FactorStore, LinkStore,
-        MailQueue, OidcStore, PasskeyStore, PortalStore, SealedStore, SessionStore, Store,
-        ThrottleStore, Upkeep,
+        AccountStore, AuditStore, CodeStepStore, CodeStore, ConsoleStore, DeviceStore, FactorStore,
+        LinkStore, MailQueue, OidcStore, PasskeyStore, PortalStore, SealedStore, SessionStore,
+        Store, ThrottleStore, Upkeep,
     };
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod code_step;
 mod codes;
 mod console;
 mod devices;

@@ -3,7 +3,7 @@
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, factor_from, session_from, Columns, Prefixed};
-use crate::sql::{query, Exec};
+use crate::sql::{query, Exec, Query};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId};
@@ -15,22 +15,11 @@ use tweestap_domain::token::TokenHash;
 #[async_trait]
 impl<B: Backend> SessionStore for SqlStore<B> {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        let q = query(
-            "INSERT INTO sessions
-             (id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr, ip, user_agent, sid)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&s.id_hash.0)
-        .bind(s.account_id)
-        .bind(s.stage.as_str())
-        .bind(s.created_at)
-        .bind(s.last_seen_at)
-        .bind(s.auth_time)
-        .bind(&s.amr)
-        .bind(s.ip.as_deref())
-        .bind(s.user_agent.as_deref())
-        .bind(&s.sid);
-        self.db().run(q).await
+        let q = query(format!(
+            "INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ));
+        self.db().run(bind_session(q, s)).await
     }
 
     async fn sessions_with_sid(&self, sid: &str) -> StoreResult<Vec<Session>> {
@@ -143,6 +132,24 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         let q = query("DELETE FROM sessions WHERE last_seen_at < $1").bind(before);
         self.db().execute(q).await
     }
+}
+
+/// The columns a new session's row is written with, in [`bind_session`]'s order.
+pub(super) const INSERT_SESSION_COLUMNS: &str =
+    "id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr, ip, user_agent, sid";
+
+/// Binds a new session's ten values, in [`INSERT_SESSION_COLUMNS`]' order.
+pub(super) fn bind_session(q: Query, s: &Session) -> Query {
+    q.bind(&s.id_hash.0)
+        .bind(s.account_id)
+        .bind(s.stage.as_str())
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.auth_time)
+        .bind(&s.amr)
+        .bind(s.ip.as_deref())
+        .bind(s.user_agent.as_deref())
+        .bind(&s.sid)
 }
 
 /// A row whose column `.1` is read under the name `.2` (a joined query's alias).

@@ -195,6 +195,7 @@ fn same<T: std::fmt::Debug>(got: &T, want: &T) {
 
 mod accounts;
 mod backends;
+mod code_step;
 mod codes;
 mod factors;
 mod links;
