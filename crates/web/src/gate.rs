@@ -2,7 +2,7 @@
 //! as JSON for the API ([`Api`]) and as a redirect for pages ([`Page`]).
 
 use crate::error::{ApiError, ErrorCode, PageError};
-use crate::extract::{current_session, Ctx};
+use crate::extract::{session_token, Ctx};
 use crate::i18n::Lang;
 use crate::AppState;
 use axum::extract::FromRequestParts;
@@ -10,9 +10,12 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
+use std::future::Future;
 use std::marker::PhantomData;
 use tweestap_domain::service::SessionInfo;
 use tweestap_domain::session::SessionStage;
+use tweestap_domain::store::SecondSteps;
+use tweestap_domain::token::Token;
 use tweestap_domain::Error;
 
 /// Why a request may not go on.
@@ -72,22 +75,59 @@ impl Answer for Page {
     }
 }
 
-async fn judge(
+/// What a gate reads with the session, in the same query: nothing more, or the
+/// account's second steps (the profile page and `GET /me` show them).
+pub trait WithSession: Sized + Send {
+    fn read(
+        state: &AppState,
+        token: &Token,
+    ) -> impl Future<Output = Result<Option<(SessionInfo, Self)>, Error>> + Send;
+}
+
+impl WithSession for () {
+    async fn read(state: &AppState, token: &Token) -> Result<Option<(SessionInfo, ())>, Error> {
+        Ok(state.app.session(token).await?.map(|info| (info, ())))
+    }
+}
+
+impl WithSession for SecondSteps {
+    async fn read(
+        state: &AppState,
+        token: &Token,
+    ) -> Result<Option<(SessionInfo, SecondSteps)>, Error> {
+        state.app.session_with_steps(token).await
+    }
+}
+
+async fn judge<T: WithSession>(
     parts: &mut Parts,
     state: &AppState,
     let_enrolling: bool,
-) -> Result<SessionInfo, Refusal> {
+) -> Result<(SessionInfo, T), Refusal> {
     let jar = CookieJar::from_headers(&parts.headers);
-    let info = current_session(state, &jar)
+    let token = session_token(&jar).ok_or(Refusal::SignedOut)?;
+    let (info, more) = T::read(state, &token)
         .await
         .map_err(Refusal::Failed)?
         .ok_or(Refusal::SignedOut)?;
     match info.session.stage {
-        SessionStage::Authenticated => Ok(info),
-        SessionStage::Enrollment if let_enrolling => Ok(info),
+        SessionStage::Authenticated => Ok((info, more)),
+        SessionStage::Enrollment if let_enrolling => Ok((info, more)),
         SessionStage::Enrollment => Err(Refusal::SetUpFirst),
         SessionStage::EmailCode => Err(Refusal::EmailCodeDue),
         SessionStage::SecondFactor => Err(Refusal::CodeDue),
+    }
+}
+
+/// [`judge`], a refusal answered `A`'s way.
+async fn gate<A: Answer, T: WithSession>(
+    parts: &mut Parts,
+    state: &AppState,
+    let_enrolling: bool,
+) -> Result<(SessionInfo, T), A::Rejection> {
+    match judge(parts, state, let_enrolling).await {
+        Ok(found) => Ok(found),
+        Err(r) => Err(A::refuse(r, lang_of(parts, state).await)),
     }
 }
 
@@ -108,10 +148,24 @@ impl<A: Answer> FromRequestParts<AppState> for SignedIn<A> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match judge(parts, state, false).await {
-            Ok(info) => Ok(Self(info, PhantomData)),
-            Err(r) => Err(A::refuse(r, lang_of(parts, state).await)),
-        }
+        let (info, ()) = gate::<A, ()>(parts, state, false).await?;
+        Ok(Self(info, PhantomData))
+    }
+}
+
+/// [`SignedIn`] with the account's second steps (as `Tweestap::second_steps`
+/// answers them), read in the same query as the session.
+pub struct SignedInWithSteps<A = Api>(pub SessionInfo, pub SecondSteps, pub PhantomData<A>);
+
+impl<A: Answer> FromRequestParts<AppState> for SignedInWithSteps<A> {
+    type Rejection = A::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (info, steps) = gate::<A, SecondSteps>(parts, state, false).await?;
+        Ok(Self(info, steps, PhantomData))
     }
 }
 
@@ -126,10 +180,24 @@ impl<A: Answer> FromRequestParts<AppState> for Enrolling<A> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match judge(parts, state, true).await {
-            Ok(info) => Ok(Self(info, PhantomData)),
-            Err(r) => Err(A::refuse(r, lang_of(parts, state).await)),
-        }
+        let (info, ()) = gate::<A, ()>(parts, state, true).await?;
+        Ok(Self(info, PhantomData))
+    }
+}
+
+/// [`Enrolling`] with the account's second steps, read in the same query as the
+/// session.
+pub struct EnrollingWithSteps<A = Api>(pub SessionInfo, pub SecondSteps, pub PhantomData<A>);
+
+impl<A: Answer> FromRequestParts<AppState> for EnrollingWithSteps<A> {
+    type Rejection = A::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (info, steps) = gate::<A, SecondSteps>(parts, state, true).await?;
+        Ok(Self(info, steps, PhantomData))
     }
 }
 
@@ -170,10 +238,7 @@ impl<A: ConsoleAnswer> FromRequestParts<AppState> for Admin<A> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let info = match judge(parts, state, false).await {
-            Ok(info) => info,
-            Err(r) => return Err(A::refuse(r, lang_of(parts, state).await)),
-        };
+        let (info, ()) = gate::<A, ()>(parts, state, false).await?;
         let ctx = match Ctx::from_request_parts(parts, state).await {
             Ok(ctx) => ctx,
             Err(never) => match never {},

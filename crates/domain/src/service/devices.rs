@@ -180,11 +180,16 @@ impl Tweestap {
     /// The account's active factors, the remembered devices that still count and
     /// the recovery codes left, in one read.
     pub async fn second_steps(&self, account: AccountId) -> Result<SecondSteps> {
+        let s = self.store.second_steps_of(account).await?;
+        Ok(self.current_steps(s))
+    }
+
+    /// Of the second steps as stored, those that count now.
+    pub(super) fn current_steps(&self, mut s: SecondSteps) -> SecondSteps {
         let now = self.clock.now();
-        let mut s = self.store.second_steps_of(account).await?;
         s.factors.retain(Factor::is_active);
         s.devices.retain(|d| d.expires_at > now);
-        Ok(s)
+        s
     }
 
     /// The code step with a recovery code instead of the app: wrong ones count

@@ -6,6 +6,7 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
 use crate::session::{new_sid, Session, SessionStage};
+use crate::store::SecondSteps;
 use crate::token::{Token, TokenHash};
 use chrono::{DateTime, Utc};
 
@@ -77,6 +78,23 @@ impl Tweestap {
             return Ok(None);
         };
         self.live_session(&hash, session, account).await
+    }
+
+    /// [`Self::session`] with the account's second steps (as
+    /// [`Self::second_steps`] answers them), read in the same query.
+    pub async fn session_with_steps(
+        &self,
+        token: &Token,
+    ) -> Result<Option<(SessionInfo, SecondSteps)>> {
+        let hash = token.hash();
+        let Some((session, account, steps)) = self.store.session_with_second_steps(&hash).await?
+        else {
+            return Ok(None);
+        };
+        let Some(info) = self.live_session(&hash, session, account).await? else {
+            return Ok(None);
+        };
+        Ok(Some((info, self.current_steps(steps))))
     }
 
     /// A session just read with its account, if it still counts: an expired one, or

@@ -4,6 +4,7 @@ use crate::account::{Account, AccountId};
 use crate::error::StoreResult;
 use crate::factor::Factor;
 use crate::session::Session;
+use crate::store::SecondSteps;
 use crate::token::TokenHash;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -31,6 +32,13 @@ pub trait SessionStore: Send + Sync + 'static {
         &self,
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account, Vec<Factor>)>>;
+    /// The session, its account and the account's second steps (as
+    /// `DeviceStore::second_steps_of` reads them) in one query: the profile page
+    /// and `GET /me` ask it.
+    async fn session_with_second_steps(
+        &self,
+        id: &TokenHash,
+    ) -> StoreResult<Option<(Session, Account, SecondSteps)>>;
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()>;
     async fn delete_session(&self, id: &TokenHash) -> StoreResult<()>;
     async fn delete_sessions_of(&self, account: AccountId) -> StoreResult<()>;

@@ -100,42 +100,63 @@ impl<B: Backend> DeviceStore for SqlStore<B> {
     }
 
     async fn second_steps_of(&self, account: AccountId) -> StoreResult<SecondSteps> {
-        // One row per factor and device (a row of NULLs for none of either), with
-        // the count on each; a person has a few of each.
-        let q = query(
-            "SELECT (SELECT COUNT(*) FROM recovery_codes
-                     WHERE account_id = $1 AND used_at IS NULL) AS recovery_left,
-                    f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
-                    f.label AS f_label, f.secret_sealed AS f_secret_sealed,
-                    f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
-                    f.last_used_at AS f_last_used_at, f.last_step AS f_last_step,
-                    d.id AS d_id, d.token_hash AS d_token_hash, d.account_id AS d_account_id,
-                    d.label AS d_label, d.created_at AS d_created_at,
-                    d.last_used_at AS d_last_used_at, d.expires_at AS d_expires_at
-             FROM (SELECT 1 AS one) o
-             LEFT JOIN factors f ON f.account_id = $1
-             LEFT JOIN remembered_devices d ON d.account_id = $1
-             ORDER BY f.created_at, f.id, d.last_used_at DESC, d.id",
-        )
+        let q = query(format!(
+            "SELECT {} FROM (SELECT 1 AS one) o {} ORDER BY {SECOND_STEPS_ORDER}",
+            second_steps_columns("$1"),
+            second_steps_joins("$1"),
+        ))
         .bind(account);
-        let rows = self.db().fetch_all(q).await?;
-        let mut steps = SecondSteps::default();
-        for row in &rows {
-            steps.recovery_codes_left = count(row.int("recovery_left")?);
-            if let Some(id) = row.opt_uuid("f_id")? {
-                if steps.factors.last().is_none_or(|f| f.id.0 != id) {
-                    steps.factors.push(factor_from(&Prefixed(row, "f_"))?);
-                }
-            }
-            if let Some(id) = row.opt_uuid("d_id")? {
-                // The devices repeat for each factor, in the same order.
-                if !steps.devices.iter().any(|d| d.id == id) {
-                    steps.devices.push(device_from(&Prefixed(row, "d_"))?);
-                }
+        second_steps_from(&self.db().fetch_all(q).await?)
+    }
+}
+
+/// The columns of a query for an account's second steps (see
+/// [`second_steps_from`]), the account named by the SQL `account`: one row per
+/// factor and device (a row of NULLs for none of either), with the count of unused
+/// recovery codes on each; a person has a few of each.
+pub(super) fn second_steps_columns(account: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM recovery_codes
+          WHERE account_id = {account} AND used_at IS NULL) AS recovery_left,
+         f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
+         f.label AS f_label, f.secret_sealed AS f_secret_sealed,
+         f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
+         f.last_used_at AS f_last_used_at, f.last_step AS f_last_step,
+         d.id AS d_id, d.token_hash AS d_token_hash, d.account_id AS d_account_id,
+         d.label AS d_label, d.created_at AS d_created_at,
+         d.last_used_at AS d_last_used_at, d.expires_at AS d_expires_at"
+    )
+}
+
+/// The joins that go with [`second_steps_columns`].
+pub(super) fn second_steps_joins(account: &str) -> String {
+    format!(
+        "LEFT JOIN factors f ON f.account_id = {account}
+         LEFT JOIN remembered_devices d ON d.account_id = {account}"
+    )
+}
+
+/// The order [`second_steps_from`] reads the rows in.
+pub(super) const SECOND_STEPS_ORDER: &str = "f.created_at, f.id, d.last_used_at DESC, d.id";
+
+/// The second steps in the rows of a query with [`second_steps_columns`].
+pub(super) fn second_steps_from<R: Columns>(rows: &[R]) -> StoreResult<SecondSteps> {
+    let mut steps = SecondSteps::default();
+    for row in rows {
+        steps.recovery_codes_left = count(row.int("recovery_left")?);
+        if let Some(id) = row.opt_uuid("f_id")? {
+            if steps.factors.last().is_none_or(|f| f.id.0 != id) {
+                steps.factors.push(factor_from(&Prefixed(row, "f_"))?);
             }
         }
-        Ok(steps)
+        if let Some(id) = row.opt_uuid("d_id")? {
+            // The devices repeat for each factor, in the same order.
+            if !steps.devices.iter().any(|d| d.id == id) {
+                steps.devices.push(device_from(&Prefixed(row, "d_"))?);
+            }
+        }
     }
+    Ok(steps)
 }
 
 /// Replaces the account's recovery codes by `macs`, inside the caller's transaction

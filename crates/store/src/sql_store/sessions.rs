@@ -1,5 +1,8 @@
 //! Browser sessions, signed in or half-way.
 
+use super::devices::{
+    second_steps_columns, second_steps_from, second_steps_joins, SECOND_STEPS_ORDER,
+};
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, factor_from, session_from, Columns, Prefixed};
@@ -9,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId};
 use tweestap_domain::factor::Factor;
 use tweestap_domain::session::Session;
-use tweestap_domain::store::{SessionStore, StoreResult};
+use tweestap_domain::store::{SecondSteps, SessionStore, StoreResult};
 use tweestap_domain::token::TokenHash;
 
 #[async_trait]
@@ -109,6 +112,29 @@ impl<B: Backend> SessionStore for SqlStore<B> {
             }
         }
         Ok(Some((session, account, factors)))
+    }
+
+    async fn session_with_second_steps(
+        &self,
+        id: &TokenHash,
+    ) -> StoreResult<Option<(Session, Account, SecondSteps)>> {
+        let q = query(format!(
+            "SELECT a.*, s.id_hash, s.account_id, s.stage, s.created_at AS session_created_at,
+                    s.last_seen_at, s.auth_time, s.amr, s.ip, s.user_agent, s.sid, {}
+             FROM sessions s JOIN accounts a ON a.id = s.account_id {}
+             WHERE s.id_hash = $1
+             ORDER BY {SECOND_STEPS_ORDER}",
+            second_steps_columns("a.id"),
+            second_steps_joins("a.id"),
+        ))
+        .bind(&id.0);
+        let rows = self.db().fetch_all(q).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = session_from(&Renamed(first, "created_at", "session_created_at"))?;
+        let account = account_from(first)?;
+        Ok(Some((session, account, second_steps_from(&rows)?)))
     }
 
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {

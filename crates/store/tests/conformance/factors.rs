@@ -236,7 +236,24 @@ async fn second_steps_read_at_once(s: Dyn) {
             &steps.recovery_codes_left,
             &s.recovery_codes_left(who).await.unwrap(),
         );
+        // The same read with the session and its account, in one query.
+        let x = session(who, t0());
+        s.insert_session(&x).await.unwrap();
+        let (one_session, one_account, one_steps) = s
+            .session_with_second_steps(&x.id_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        let (session, account) = s.session_with_account(&x.id_hash).await.unwrap().unwrap();
+        same(&one_session, &session);
+        same(&one_account, &account);
+        same(&one_steps, &steps);
     }
+    assert!(s
+        .session_with_second_steps(&TokenHash("0".repeat(64)))
+        .await
+        .unwrap()
+        .is_none());
     // Several of each, none at all, and devices without factors.
     for (who, want) in [(a.id, (2, 3, 2)), (c.id, (0, 0, 0)), (d.id, (0, 1, 0))] {
         let got = s.second_steps_of(who).await.unwrap();

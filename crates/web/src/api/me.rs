@@ -11,7 +11,7 @@ use super::enroll::wrong_code;
 use super::json::CallerJson;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{session_token, set_session, Ctx};
-use crate::gate::{Enrolling, SignedIn};
+use crate::gate::{EnrollingWithSteps, SignedIn};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -68,10 +68,9 @@ pub struct Me {
 )]
 pub async fn me(
     State(state): State<AppState>,
-    Enrolling(info, _): Enrolling,
+    EnrollingWithSteps(info, steps, _): EnrollingWithSteps,
 ) -> Result<Json<Me>, ApiError> {
     let a = &info.account;
-    let steps = state.app.second_steps(a.id).await?;
     let requirement = state.app.requirement(a);
     let required_from = match requirement {
         Requirement::Optional { required_from, .. } => required_from,

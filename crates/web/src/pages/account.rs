@@ -18,7 +18,7 @@ pub(crate) use sms::{choice_problem_text, sms_problem_text, SmsWhere};
 use super::step::checked;
 use crate::error::{OnPage, PageError};
 use crate::extract::Ctx;
-use crate::gate::{Page, SignedIn};
+use crate::gate::{Page, SignedIn, SignedInWithSteps};
 use crate::i18n::Lang;
 use crate::view::page;
 use crate::AppState;
@@ -51,15 +51,10 @@ pub struct ProfileQuery {
 pub async fn profile(
     State(state): State<AppState>,
     ctx: Ctx,
-    SignedIn(info, _): SignedIn<Page>,
+    SignedInWithSteps(info, steps, _): SignedInWithSteps<Page>,
     jar: CookieJar,
     Query(q): Query<ProfileQuery>,
 ) -> Result<Response, PageError> {
-    let steps = state
-        .app
-        .second_steps(info.account.id)
-        .await
-        .on_page(ctx.lang)?;
     let factors = &steps.factors;
     let synced: Vec<_> = state
         .app
