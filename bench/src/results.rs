@@ -96,6 +96,11 @@ pub const WRONG: &str = "Code step, wrong codes";
 pub const WRONG_PACED: &str = "Code step, wrong codes, sent at 70% of that maximum (open loop)";
 pub const RIGHT: &str = "Code step, right codes";
 
+/// The row of right codes with the code step's saturating connections.
+pub fn right_saturated(connections: usize) -> String {
+    format!("Code step, right codes, {connections} connections")
+}
+
 /// The row of the code step at its maximum rate.
 pub fn wrong_saturated(connections: usize) -> String {
     format!("Code step, wrong codes, {connections} connections (the maximum rate)")

@@ -4,9 +4,9 @@ use crate::backend::{Backend, Kind};
 use crate::cli::{Args, BackendChoice, Scenario};
 use crate::privacyidea::PrivacyIdea;
 use crate::results::{
-    sign_in_saturated, wrong_saturated, BackendResults, Footprint, Results, ARGON, PRIVACYIDEA,
-    RATIO_PI, RATIO_SIGN_IN, RATIO_SIGN_IN_CPU, RATIO_SIGN_IN_MAX, RATIO_SIGN_IN_MAX_CPU, RIGHT,
-    SIGN_IN, WRONG, WRONG_PACED,
+    right_saturated, sign_in_saturated, wrong_saturated, BackendResults, Footprint, Results, ARGON,
+    PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN, RATIO_SIGN_IN_CPU, RATIO_SIGN_IN_MAX,
+    RATIO_SIGN_IN_MAX_CPU, RIGHT, SIGN_IN, WRONG, WRONG_PACED,
 };
 use crate::scenarios::Ctx;
 use crate::seed::Seeded;
@@ -195,6 +195,10 @@ async fn scenarios(
         );
         r.push(WRONG_PACED, code.paced);
         r.push(RIGHT, code.right);
+        r.push(
+            &right_saturated(args.saturating_connections),
+            code.right_saturated,
+        );
     }
     let mut argon_rate = None;
     if args.wants(Scenario::Signin) {

@@ -88,6 +88,8 @@ pub struct CodeStep {
     /// open loop): the latency a server running near capacity shows.
     pub paced: Summary,
     pub right: Summary,
+    /// Right codes over the saturating connections.
+    pub right_saturated: Summary,
 }
 
 /// The share of the maximum rate the paced run sends at.
@@ -124,18 +126,27 @@ pub async fn code_step(ctx: &Ctx) -> Result<CodeStep, BoxError> {
         ..ctx.plan()
     })
     .await;
-    let right = right_codes(ctx).await?;
+    let right = right_codes(ctx, ctx.plan()).await?;
+    let right_saturated = right_codes(
+        ctx,
+        Plan {
+            connections: ctx.saturating,
+            ..ctx.plan()
+        },
+    )
+    .await?;
     Ok(CodeStep {
         wrong,
         saturated,
         paced,
         right,
+        right_saturated,
     })
 }
 
 /// Right codes, each on its own half-signed-in session of an account whose code
 /// of this step is unused: 200, and the session becomes a signed-in one.
-async fn right_codes(ctx: &Ctx) -> Result<Summary, BoxError> {
+async fn right_codes(ctx: &Ctx, plan: Plan) -> Result<Summary, BoxError> {
     let want = ctx.seeded.accounts.len() - ctx.seeded.wrong;
     let mut idx = Vec::new();
     while idx.len() < want.min(ctx.seeded.right_per_run) {
@@ -158,7 +169,7 @@ async fn right_codes(ctx: &Ctx) -> Result<Summary, BoxError> {
     let (http, seeded) = (ctx.http.clone(), ctx.seeded.clone());
     Ok(measured(
         ctx.pid,
-        drive(ctx.plan(), move |_, _| {
+        drive(plan, move |_, _| {
             let (http, seeded, prepared, next) =
                 (http.clone(), seeded.clone(), prepared.clone(), next.clone());
             async move {
