@@ -10,6 +10,11 @@ use crate::sql::{query, Db, Exec, Query, Row};
 use async_trait::async_trait;
 use tweestap_domain::store::{AppCode, AppCodeTaken, CodeStepStore, PassedStep, StoreResult};
 
+/// PostgreSQL: the account `$2` locked first (NO KEY: new rows that refer to it
+/// may still be written meanwhile).
+const LOCKED_ACCOUNT: &str =
+    "l AS MATERIALIZED (SELECT id FROM accounts WHERE id = $2 FOR NO KEY UPDATE)";
+
 /// The columns of an audit row, in [`bind_audit`]'s order.
 const AUDIT_COLUMNS: &str = "at, event, account_id, email, ip, user_agent, detail";
 
@@ -23,7 +28,9 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
     async fn pass_code_step(&self, passed: &PassedStep<'_>) -> StoreResult<()> {
         let s = passed.session;
         let Db::Sqlite(pools) = self.db() else {
-            // Data-modifying WITH queries all run, read or not, in one statement.
+            // One statement; its data-modifying WITH queries all run, read or not.
+            // The account's row is locked first (`l`, read by the final SELECT,
+            // which runs before the unread parts): see `reset_two_factor`.
             let audit = match passed.audit {
                 Some(_) => format!(
                     ", au AS (INSERT INTO audit_log ({AUDIT_COLUMNS})
@@ -32,13 +39,16 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
                 None => String::new(),
             };
             let q = query(format!(
-                "WITH s AS (INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)),
+                "WITH {LOCKED_ACCOUNT},
+                 s AS (INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
+                       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                       WHERE EXISTS (SELECT 1 FROM l)),
                  a AS (UPDATE accounts SET last_sign_in_at = $4, code_failures = 0,
-                       code_locked_until = NULL WHERE id = $2),
+                       code_locked_until = NULL WHERE id = $2 AND EXISTS (SELECT 1 FROM l)),
                  d AS (DELETE FROM sessions
-                       WHERE (id_hash = $11 OR sid = $10) AND id_hash <> $1){audit}
-                 SELECT 1 AS done"
+                       WHERE (id_hash = $11 OR sid = $10) AND id_hash <> $1
+                         AND EXISTS (SELECT 1 FROM l)){audit}
+                 SELECT count(*) AS done FROM l"
             ));
             let q = with_audit(bind_session(q, s).bind(&passed.half.0), passed);
             return self.db().fetch_one(q).await.map(drop);
@@ -135,8 +145,9 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
 
 impl<B: Backend> SqlStore<B> {
     /// [`CodeStepStore::take_app_code`] on PostgreSQL: the account's row is locked
-    /// first (`FOR UPDATE`, re-read after a writer in parallel commits, so its lock
-    /// is seen), then each part runs only if the one before did, as on SQLite. The
+    /// first (`FOR NO KEY UPDATE`, re-read after a writer in parallel commits, so
+    /// its lock is seen; and first, see `reset_two_factor`), then each part runs
+    /// only if the one before did, as on SQLite. The
     /// account's row is changed by one part only (a row changed twice in one
     /// statement would keep one change, unpredictably).
     async fn take_app_code_in_one_statement(
@@ -157,7 +168,8 @@ impl<B: Backend> SqlStore<B> {
         let account = counted("EXISTS (SELECT 1 FROM s)", "$8", "$15", "$16", unlocked);
         let q = query(format!(
             "WITH l AS MATERIALIZED (SELECT id FROM accounts WHERE id = $1
-                   AND (code_locked_until IS NULL OR code_locked_until <= $2) FOR UPDATE),
+                   AND (code_locked_until IS NULL OR code_locked_until <= $2)
+                   FOR NO KEY UPDATE),
              c AS (UPDATE factors SET last_step = $3, last_used_at = $2
                    WHERE id = $4 AND (last_step IS NULL OR last_step < $3)
                      AND EXISTS (SELECT 1 FROM l) RETURNING id),

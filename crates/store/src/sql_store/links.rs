@@ -128,12 +128,16 @@ impl<B: Backend> LinkStore for SqlStore<B> {
         notice: Option<&NewMail>,
     ) -> StoreResult<()> {
         let mut tx = self.db().begin().await?;
+        // The account's row first, as in every transaction that changes it with
+        // its sessions or factors (the code step's too): two of them then queue on
+        // that row instead of each holding what the other waits for (a deadlock on
+        // PostgreSQL).
         for sql in [
+            "UPDATE accounts SET code_failures = 0, code_locked_until = NULL WHERE id = $1",
             "DELETE FROM factors WHERE account_id = $1",
             "DELETE FROM sessions WHERE account_id = $1",
             "DELETE FROM remembered_devices WHERE account_id = $1",
             "DELETE FROM recovery_codes WHERE account_id = $1",
-            "UPDATE accounts SET code_failures = 0, code_locked_until = NULL WHERE id = $1",
             "DELETE FROM throttles WHERE account_id = $1 AND key LIKE 'code:%'",
         ] {
             (&mut tx).execute(query(sql).bind(account)).await?;

@@ -135,3 +135,72 @@ fn migrations_in_step() {
         "migrations/sqlite and migrations/postgres differ"
     );
 }
+
+/// PostgreSQL: a right app code that comes while another transaction is locking
+/// the code step waits for it and then sees the lock: it does not pass, and its
+/// time step stays unused (the account's row is locked and read again after the
+/// wait, not read from the statement's earlier snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_right_code_waits_for_a_lock_being_set() {
+    use sqlx::Connection;
+    use tweestap_domain::store::{AppCode, AppCodeTaken, PassedStep};
+    let Some(url) = testing::fresh_postgres_database().await else {
+        return;
+    };
+    let s: Dyn = Arc::new(
+        PostgresStore::connect(&url, &PoolSettings::default(), true)
+            .await
+            .unwrap(),
+    );
+    let a = account(&s, "an@x.be").await;
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    let half = session(a.id, t0());
+    s.insert_session(&half).await.unwrap();
+
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE accounts SET code_failures = 5, code_locked_until = $1 WHERE id = $2")
+        .bind(t0() + Duration::hours(1))
+        .bind(a.id.0)
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let code = AppCode {
+        account: a.id,
+        factor: f.id,
+        step: 10,
+        max_failures: 5,
+        hold: t0() + Duration::minutes(5),
+        now: t0(),
+    };
+    let taking = {
+        let s = s.clone();
+        let half = half.clone();
+        tokio::spawn(async move {
+            let mut new = session(half.account_id, t0());
+            new.stage = SessionStage::Authenticated;
+            new.sid = half.sid.clone();
+            let passed = PassedStep {
+                session: &new,
+                half: &half.id_hash,
+                audit: None,
+            };
+            let taken = s.take_app_code(&code, &passed).await.unwrap();
+            (taken, s.session(&new.id_hash).await.unwrap().is_some())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !taking.is_finished(),
+        "the code waits for the account's row"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(taking.await.unwrap(), (AppCodeTaken::Locked, false));
+    assert_eq!(s.factors_of(a.id).await.unwrap()[0].last_step, None);
+    assert!(s.session(&half.id_hash).await.unwrap().is_some());
+    drop(other);
+    drop(s);
+    testing::drop_database(&url).await;
+}

@@ -129,14 +129,25 @@ async fn an_app_code_counts_claims_and_passes_in_one_go(s: Dyn) {
         now,
     };
     let last_step = || async { s.factors_of(a.id).await.unwrap()[0].last_step };
-    // Takes `code` for a fresh half-finished session: what it came to, and
-    // whether the new session is there and the half-finished one gone.
+    let last_sign_in = || async {
+        let listing = s.account_listing(a.id).await.unwrap().unwrap();
+        listing.last_sign_in_at
+    };
+    let elsewhere = session(a.id, t0());
+    s.insert_session(&elsewhere).await.unwrap();
+    // Takes `code` for a fresh half-finished step-up (the session it replaces
+    // has its sid): what it came to, whether the new session is there, and
+    // whether the half-finished and the replaced one are gone.
     let take = |code: AppCode, n: u32| {
         let s = s.clone();
         let r = succeeded(&a, &format!("try={n}"));
         async move {
             let half = session(a.id, t0());
-            s.insert_session(&half).await.unwrap();
+            let mut replaced = signed_in(a.id, &half.sid);
+            replaced.created_at = t0();
+            for x in [&half, &replaced] {
+                s.insert_session(x).await.unwrap();
+            }
             let new = signed_in(a.id, &half.sid);
             let passed = PassedStep {
                 session: &new,
@@ -144,7 +155,9 @@ async fn an_app_code_counts_claims_and_passes_in_one_go(s: Dyn) {
                 audit: Some(&r),
             };
             let taken = s.take_app_code(&code, &passed).await.unwrap();
-            (taken, there(&s, &new).await, !there(&s, &half).await)
+            let (half_gone, replaced_gone) = (!there(&s, &half).await, !there(&s, &replaced).await);
+            assert_eq!(half_gone, replaced_gone, "both end, or neither");
+            (taken, there(&s, &new).await, half_gone)
         }
     };
 
@@ -184,6 +197,12 @@ async fn an_app_code_counts_claims_and_passes_in_one_go(s: Dyn) {
     );
     assert_eq!(code_state(&s, a.id).await, (3, Some(us(hold))));
     assert_eq!(audited(&s, &a).await, ["try=1"]);
+    let signed_in_at = Some(us(t0() + Duration::seconds(30)));
+    assert_eq!(
+        last_sign_in().await,
+        signed_in_at,
+        "a replay signs no one in"
+    );
 
     // Locked: even a right code changes nothing, and its step stays unused.
     let soon = t0() + Duration::minutes(1);
@@ -193,9 +212,27 @@ async fn an_app_code_counts_claims_and_passes_in_one_go(s: Dyn) {
     );
     assert_eq!(code_state(&s, a.id).await, (3, Some(us(hold))));
     assert_eq!(last_step().await, Some(10));
+    assert_eq!(last_sign_in().await, signed_in_at);
+
+    // All or none: a new session whose id is taken fails, and the step stays
+    // unused, the failures as they were, the half-finished session there.
+    let later = hold + Duration::seconds(1);
+    let half = session(a.id, t0());
+    s.insert_session(&half).await.unwrap();
+    let mut clash = signed_in(a.id, &half.sid);
+    clash.id_hash = elsewhere.id_hash.clone();
+    let r = succeeded(&a, "clash");
+    let passed = PassedStep {
+        session: &clash,
+        half: &half.id_hash,
+        audit: Some(&r),
+    };
+    assert!(s.take_app_code(&code(11, later), &passed).await.is_err());
+    assert_eq!(last_step().await, Some(10));
+    assert_eq!(code_state(&s, a.id).await, (3, Some(us(hold))));
+    assert!(there(&s, &half).await && there(&s, &elsewhere).await);
 
     // Once the lock is over the same step counts.
-    let later = hold + Duration::seconds(1);
     assert_eq!(
         take(code(11, later), 6).await,
         (AppCodeTaken::Passed, true, true)
@@ -203,6 +240,10 @@ async fn an_app_code_counts_claims_and_passes_in_one_go(s: Dyn) {
     assert_eq!(code_state(&s, a.id).await, (0, None));
     assert_eq!(last_step().await, Some(11));
     assert_eq!(audited(&s, &a).await, ["try=6", "try=1"]);
+    assert!(
+        there(&s, &elsewhere).await,
+        "another browser's session stays"
+    );
 }
 
 async fn parallel_right_codes_for_one_step_pass_once(s: Dyn) {
