@@ -62,12 +62,32 @@ fn dead_connection(e: &sqlx::Error, only_reads: bool) -> bool {
     }
 }
 
+/// Whether `e` ended a statement that PostgreSQL chose as a deadlock's victim. A
+/// statement of its own (not inside a caller's transaction) was then rolled back
+/// whole, so it may simply run again: the other side has its locks by then.
+/// Single statements that lock several rows in parallel (the code step's lock the
+/// account's row, then write the factor's and the sessions') can meet this under
+/// load on one account.
+fn deadlock_victim(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| pg.code() == "40P01"),
+        _ => false,
+    }
+}
+
+/// How often a statement chosen as a deadlock's victim runs again.
+const DEADLOCK_RETRIES: u32 = 3;
+
 /// Runs `q` on a live connection of `pool`: a dead one found on the way is
-/// closed and the next tried, at most as many as the pool holds.
+/// closed and the next tried, at most as many as the pool holds; a statement
+/// that lost a deadlock runs again, a few times at most.
 macro_rules! run_on_live {
     ($pool:expr, $reads:expr, |$conn:ident| $run:expr) => {{
         let pool: &Kept<PgConnection> = $pool;
         let mut left = pool.size() + 1;
+        let mut deadlocks = DEADLOCK_RETRIES;
         loop {
             let mut $conn = pool.acquire().await?;
             let done = $run.await;
@@ -75,6 +95,11 @@ macro_rules! run_on_live {
                 Err(e) if left > 0 && dead_connection(&e, $reads) => {
                     $conn.back_after(Some(&e));
                     left -= 1;
+                }
+                Err(e) if deadlocks > 0 && deadlock_victim(&e) => {
+                    tracing::debug!(error = %e, "a statement lost a deadlock; running it again");
+                    $conn.back_after(Some(&e));
+                    deadlocks -= 1;
                 }
                 done => {
                     $conn.back(&done);
