@@ -15,6 +15,22 @@ use tweestap_domain::session::Session;
 use tweestap_domain::store::{SecondSteps, SessionStore, StoreResult};
 use tweestap_domain::token::TokenHash;
 
+/// The columns of a session (`s`) joined with its account (`a`). Both tables have
+/// `created_at`: the session's is renamed, and read back under its own name by
+/// [`session_and_account_from`].
+macro_rules! session_and_account {
+    () => {
+        "a.*, s.id_hash, s.account_id, s.stage, s.created_at AS session_created_at,
+         s.last_seen_at, s.auth_time, s.amr, s.ip, s.user_agent, s.sid"
+    };
+}
+
+/// The session and its account of a row with [`session_and_account!`]'s columns.
+fn session_and_account_from(row: &impl Columns) -> StoreResult<(Session, Account)> {
+    let session = session_from(&Renamed(row, "created_at", "session_created_at"))?;
+    Ok((session, account_from(row)?))
+}
+
 #[async_trait]
 impl<B: Backend> SessionStore for SqlStore<B> {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
@@ -63,21 +79,13 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         &self,
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account)>> {
-        // Both tables have `created_at`: the session's is renamed and read back
-        // under its own name.
-        let q = query(
-            "SELECT a.*, s.id_hash, s.account_id, s.stage, s.created_at AS session_created_at,
-                    s.last_seen_at, s.auth_time, s.amr, s.ip, s.user_agent, s.sid
-             FROM sessions s JOIN accounts a ON a.id = s.account_id
-             WHERE s.id_hash = $1",
-        )
+        let q = query(concat!(
+            "SELECT ",
+            session_and_account!(),
+            " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id_hash = $1"
+        ))
         .bind(&id.0);
-        self.db()
-            .optional(q, |row| {
-                let session = session_from(&Renamed(row, "created_at", "session_created_at"))?;
-                Ok((session, account_from(row)?))
-            })
-            .await
+        self.db().optional(q, session_and_account_from).await
     }
 
     async fn session_with_factors(
@@ -86,10 +94,10 @@ impl<B: Backend> SessionStore for SqlStore<B> {
     ) -> StoreResult<Option<(Session, Account, Vec<Factor>)>> {
         // One row per factor (one with NULLs for none), the factor's columns under
         // `f_` names.
-        let q = query(
-            "SELECT a.*, s.id_hash, s.account_id, s.stage, s.created_at AS session_created_at,
-                    s.last_seen_at, s.auth_time, s.amr, s.ip, s.user_agent, s.sid,
-                    f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
+        let q = query(concat!(
+            "SELECT ",
+            session_and_account!(),
+            ", f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
                     f.label AS f_label, f.secret_sealed AS f_secret_sealed,
                     f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
                     f.last_used_at AS f_last_used_at, f.last_step AS f_last_step
@@ -97,14 +105,13 @@ impl<B: Backend> SessionStore for SqlStore<B> {
              LEFT JOIN factors f ON f.account_id = a.id
              WHERE s.id_hash = $1
              ORDER BY f.created_at, f.id",
-        )
+        ))
         .bind(&id.0);
         let rows = self.db().fetch_all(q).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let session = session_from(&Renamed(first, "created_at", "session_created_at"))?;
-        let account = account_from(first)?;
+        let (session, account) = session_and_account_from(first)?;
         let mut factors = Vec::with_capacity(rows.len());
         for row in &rows {
             if row.opt_uuid("f_id")?.is_some() {
@@ -119,11 +126,11 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account, SecondSteps)>> {
         let q = query(format!(
-            "SELECT a.*, s.id_hash, s.account_id, s.stage, s.created_at AS session_created_at,
-                    s.last_seen_at, s.auth_time, s.amr, s.ip, s.user_agent, s.sid, {}
+            "SELECT {}, {}
              FROM sessions s JOIN accounts a ON a.id = s.account_id {}
              WHERE s.id_hash = $1
              ORDER BY {SECOND_STEPS_ORDER}",
+            session_and_account!(),
             second_steps_columns("a.id"),
             second_steps_joins("a.id"),
         ))
@@ -132,8 +139,7 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let session = session_from(&Renamed(first, "created_at", "session_created_at"))?;
-        let account = account_from(first)?;
+        let (session, account) = session_and_account_from(first)?;
         Ok(Some((session, account, second_steps_from(&rows)?)))
     }
 
