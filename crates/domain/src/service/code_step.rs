@@ -31,6 +31,7 @@ enum AppCode {
     Passed(Token),
     Replayed(u32),
     Locked,
+    Gone,
 }
 
 /// A code step's end short of an error: the new session, or a wrong code's standing.
@@ -85,6 +86,7 @@ impl Tweestap {
                         return Ok(Err(self.standing_after(failures, locked_until)));
                     }
                     AppCode::Locked => None,
+                    AppCode::Gone => return Err(Error::Unauthenticated),
                 }
             }
             None if !has_phone => return self.wrong_code(&account, now, ctx).await,
@@ -159,6 +161,7 @@ impl Tweestap {
             }
             AppCodeTaken::Replayed(failures) => AppCode::Replayed(failures),
             AppCodeTaken::Locked => AppCode::Locked,
+            AppCodeTaken::Gone => AppCode::Gone,
         })
     }
 
@@ -408,17 +411,24 @@ impl Tweestap {
     ) -> Result<Token> {
         let stage = SessionStage::Authenticated;
         let (new, session) = self.new_session(account, stage, amr, now, sid, ctx);
-        let audited = succeeded.map(|detail| {
-            let event = AuditEvent::CodeSucceeded;
-            self.audit_record(event, Some(account), None, ctx, Some(detail))
-        });
+        let event = AuditEvent::CodeSucceeded;
+        let audited = succeeded
+            .as_ref()
+            .map(|detail| self.audit_row(event, Some(account), None, ctx, Some(detail.clone())));
         let half = half.hash();
         let passed = PassedStep {
             session: &session,
             half: &half,
             audit: audited.as_ref(),
         };
-        self.store.pass_code_step(&passed).await?;
+        // The half-finished sign-in ended meanwhile (a password change, another
+        // code that passed): it cannot be finished.
+        if !self.store.pass_code_step(&passed).await? {
+            return Err(Error::Unauthenticated);
+        }
+        if let (Some(o), Some(detail)) = (&self.observer, &succeeded) {
+            o.audited(event, Some(detail));
+        }
         Ok(new)
     }
 }

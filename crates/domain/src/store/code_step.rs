@@ -44,15 +44,24 @@ pub enum AppCodeTaken {
     Replayed(u32),
     /// The step is claimed and the [`PassedStep`] written.
     Passed,
+    /// The half-finished session is gone (ended meanwhile: by a password change,
+    /// or by another code that passed): nothing was written, the attempt not
+    /// counted, the step not used up.
+    Gone,
 }
 
 #[async_trait]
 pub trait CodeStepStore: Send + Sync + 'static {
-    /// Writes a passed code step (see [`PassedStep`]) in one transaction.
-    async fn pass_code_step(&self, passed: &PassedStep<'_>) -> StoreResult<()>;
+    /// Writes a passed code step (see [`PassedStep`]) in one transaction, if its
+    /// half-finished session is still there (read with a lock, so that one ended
+    /// by a transaction in parallel counts as gone): whether it was. So one
+    /// half-finished sign-in becomes at most one signed-in session, and none
+    /// once a password change ended it.
+    async fn pass_code_step(&self, passed: &PassedStep<'_>) -> StoreResult<bool>;
 
     /// An app code, in one transaction (on PostgreSQL one statement): unless the
-    /// code step is locked at `code.now`, claims `code.step` of the factor (a step
+    /// code step is locked at `code.now` or the half-finished session is gone
+    /// (as for [`Self::pass_code_step`]), claims `code.step` of the factor (a step
     /// is accepted once, by one node) and, if that holds, writes `passed`;
     /// otherwise counts the attempt as a failure. Parallel attempts on the account
     /// are counted one after another, as by `reserve_attempt`, so a right code that

@@ -8,72 +8,88 @@ use super::{Backend, SqlStore};
 use crate::rows::{count, Columns};
 use crate::sql::{query, Db, Exec, Query, Row};
 use async_trait::async_trait;
+use tweestap_domain::audit::AuditRecord;
+use tweestap_domain::session::Session;
 use tweestap_domain::store::{AppCode, AppCodeTaken, CodeStepStore, PassedStep, StoreResult};
 
 /// PostgreSQL: the account `$2` locked first (NO KEY: new rows that refer to it
-/// may still be written meanwhile).
-const LOCKED_ACCOUNT: &str =
-    "l AS MATERIALIZED (SELECT id FROM accounts WHERE id = $2 FOR NO KEY UPDATE)";
+/// may still be written meanwhile), then the half-finished session `$11` (a
+/// row lock re-reads the row after a writer in parallel commits: one that ended
+/// the session, e.g. a password change, is seen).
+const LOCKED_ACCOUNT_AND_HALF: &str =
+    "l AS MATERIALIZED (SELECT id FROM accounts WHERE id = $2 FOR NO KEY UPDATE),
+     h AS MATERIALIZED (SELECT id_hash FROM sessions WHERE id_hash = $11
+                        AND EXISTS (SELECT 1 FROM l) FOR UPDATE)";
 
 /// The columns of an audit row, in [`bind_audit`]'s order.
 const AUDIT_COLUMNS: &str = "at, event, account_id, email, ip, user_agent, detail";
 
-/// The account after a passed step: signed in now, its code failures and lock
-/// cleared. `$1` the time, `$2` the account.
-const SIGNED_IN: &str = "UPDATE accounts SET last_sign_in_at = $1, code_failures = 0,
-     code_locked_until = NULL WHERE id = $2";
+/// SQLite: the new session `$1` is there (the chain's condition after it is
+/// written).
+const NEW_THERE: &str = "EXISTS (SELECT 1 FROM sessions WHERE id_hash = $1)";
 
 #[async_trait]
 impl<B: Backend> CodeStepStore for SqlStore<B> {
-    async fn pass_code_step(&self, passed: &PassedStep<'_>) -> StoreResult<()> {
+    async fn pass_code_step(&self, passed: &PassedStep<'_>) -> StoreResult<bool> {
         let s = passed.session;
         let Db::Sqlite(pools) = self.db() else {
-            // One statement; its data-modifying WITH queries all run, read or not.
-            // The account's row is locked first (`l`, read by the final SELECT,
-            // which runs before the unread parts): see `reset_two_factor`.
+            // One statement; its data-modifying WITH queries all run, read or
+            // not, each only while the half-finished session is there (`h`,
+            // locked after the account's row: see `reset_two_factor`).
             let audit = match passed.audit {
                 Some(_) => format!(
                     ", au AS (INSERT INTO audit_log ({AUDIT_COLUMNS})
-                              VALUES ($12, $13, $14, $15, $16, $17, $18))"
+                              SELECT $12, $13, $14, $15, $16, $17, $18
+                              WHERE EXISTS (SELECT 1 FROM h))"
                 ),
                 None => String::new(),
             };
             let q = query(format!(
-                "WITH {LOCKED_ACCOUNT},
+                "WITH {LOCKED_ACCOUNT_AND_HALF},
                  s AS (INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
                        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-                       WHERE EXISTS (SELECT 1 FROM l)),
+                       WHERE EXISTS (SELECT 1 FROM h)),
                  a AS (UPDATE accounts SET last_sign_in_at = $4, code_failures = 0,
-                       code_locked_until = NULL WHERE id = $2 AND EXISTS (SELECT 1 FROM l)),
+                       code_locked_until = NULL WHERE id = $2 AND EXISTS (SELECT 1 FROM h)),
                  d AS (DELETE FROM sessions
                        WHERE (id_hash = $11 OR sid = $10) AND id_hash <> $1
-                         AND EXISTS (SELECT 1 FROM l)){audit}
-                 SELECT count(*) AS done FROM l"
+                         AND EXISTS (SELECT 1 FROM h)){audit}
+                 SELECT count(*) AS passed FROM h"
             ));
             let q = with_audit(bind_session(q, s).bind(&passed.half.0), passed);
-            return self.db().fetch_one(q).await.map(drop);
+            return Ok(self.db().fetch_one(q).await?.int("passed")? > 0);
         };
+        // One after the other on the writing connection, all or none: the new
+        // session only while the half-finished one is there, the rest only if
+        // the new one is.
         let mut steps = vec![
             bind_session(
                 query(format!(
                     "INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                     WHERE EXISTS (SELECT 1 FROM sessions WHERE id_hash = $11)
+                     RETURNING id_hash"
                 )),
                 s,
-            ),
-            query(SIGNED_IN).bind(s.created_at).bind(s.account_id),
-            ended_sessions("")
+            )
+            .bind(&passed.half.0),
+            query(format!(
+                "UPDATE accounts SET last_sign_in_at = $2, code_failures = 0,
+                 code_locked_until = NULL WHERE id = $3 AND {NEW_THERE}"
+            ))
+            .bind(&s.id_hash.0)
+            .bind(s.created_at)
+            .bind(s.account_id),
+            ended_sessions(" AND EXISTS (SELECT 1 FROM sessions WHERE id_hash = $3)")
                 .bind(&passed.half.0)
                 .bind(&s.sid)
                 .bind(&s.id_hash.0),
         ];
         if let Some(r) = passed.audit {
-            let q = format!(
-                "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            );
-            steps.push(bind_audit(query(q), r));
+            steps.push(audit_if_new(r, s));
         }
-        pools.writer.together(steps).await.map(drop)
+        let rows = pools.writer.together(steps).await?;
+        Ok(rows.first().is_some_and(|r| !r.is_empty()))
     }
 
     async fn take_app_code(
@@ -87,18 +103,30 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
         };
         // One after the other on the writing connection, all or none; each step
         // goes on only if the one before did: the claim only while the code step
-        // is not locked, the new session only if the claim changed its row
-        // (`changes()`), the rest only if the new session is there.
+        // is not locked and the half-finished session is there, the new session
+        // only if the claim changed its row (`changes()`), the rest only if the
+        // new session is there. The first statement reads what decided.
+        let half_there = "EXISTS (SELECT 1 FROM sessions WHERE id_hash = $1)";
+        let unlocked = "EXISTS (SELECT 1 FROM accounts WHERE id = $2
+                        AND (code_locked_until IS NULL OR code_locked_until <= $3))";
+        let standing = query(format!(
+            "SELECT {unlocked} AS unlocked, {half_there} AS half"
+        ))
+        .bind(&passed.half.0)
+        .bind(code.account)
+        .bind(code.now);
         let claim = query(
             "UPDATE factors SET last_step = $1, last_used_at = $2
              WHERE id = $3 AND (last_step IS NULL OR last_step < $1)
                AND EXISTS (SELECT 1 FROM accounts WHERE id = $4
-                           AND (code_locked_until IS NULL OR code_locked_until <= $2))",
+                           AND (code_locked_until IS NULL OR code_locked_until <= $2))
+               AND EXISTS (SELECT 1 FROM sessions WHERE id_hash = $5)",
         )
         .bind(code.step)
         .bind(code.now)
         .bind(code.factor.0)
-        .bind(code.account);
+        .bind(code.account)
+        .bind(&passed.half.0);
         let session = bind_session(
             query(format!(
                 "INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
@@ -107,16 +135,20 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
             )),
             s,
         );
-        let passed_sql = "EXISTS (SELECT 1 FROM sessions WHERE id_hash = $1)";
-        let unlocked = "id = $5 AND (code_locked_until IS NULL OR code_locked_until <= $6)";
-        let account = query(counted(passed_sql, "$2", "$3", "$4", unlocked))
+        // The half-finished session is still there at this point when it was at
+        // the claim (it ends in the next statement).
+        let counted_row = "id = $5 AND (code_locked_until IS NULL OR code_locked_until <= $6)
+                           AND EXISTS (SELECT 1 FROM sessions WHERE id_hash = $7)";
+        let account = query(counted(NEW_THERE, "$2", "$3", "$4", counted_row))
             .bind(&s.id_hash.0)
             .bind(s.created_at)
             .bind(i64::from(code.max_failures))
             .bind(code.hold)
             .bind(code.account)
-            .bind(code.now);
+            .bind(code.now)
+            .bind(&passed.half.0);
         let mut steps = vec![
+            standing,
             claim,
             session,
             account,
@@ -126,30 +158,30 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
                 .bind(&s.id_hash.0),
         ];
         if let Some(r) = passed.audit {
-            let q = format!(
-                "INSERT INTO audit_log ({AUDIT_COLUMNS})
-                 SELECT $1, $2, $3, $4, $5, $6, $7
-                 WHERE EXISTS (SELECT 1 FROM sessions WHERE id_hash = $8)"
-            );
-            steps.push(bind_audit(query(q), r).bind(&s.id_hash.0));
+            steps.push(audit_if_new(r, s));
         }
         let mut rows = pools.writer.together(steps).await?;
-        let passed = rows.get(1).is_some_and(|r| !r.is_empty());
-        let failures = match rows.get_mut(2).and_then(Vec::pop) {
+        let (unlocked, half) = match rows.get_mut(0).and_then(Vec::pop).map(Row::Sqlite) {
+            Some(r) => (r.int("unlocked")? > 0, r.int("half")? > 0),
+            None => (false, false),
+        };
+        let passed = rows.get(2).is_some_and(|r| !r.is_empty());
+        let failures = match rows.get_mut(3).and_then(Vec::pop) {
             Some(r) => Some(Row::Sqlite(r).int("code_failures")?),
             None => None,
         };
-        Ok(taken(passed, failures))
+        Ok(taken(passed, unlocked, half, failures))
     }
 }
 
 impl<B: Backend> SqlStore<B> {
     /// [`CodeStepStore::take_app_code`] on PostgreSQL: the account's row is locked
     /// first (`FOR NO KEY UPDATE`, re-read after a writer in parallel commits, so
-    /// its lock is seen; and first, see `reset_two_factor`), then each part runs
-    /// only if the one before did, as on SQLite. The
-    /// account's row is changed by one part only (a row changed twice in one
-    /// statement would keep one change, unpredictably).
+    /// its lock is seen; and first, see `reset_two_factor`), then the
+    /// half-finished session's (so one ended meanwhile is seen), then each part
+    /// runs only if the one before did, as on SQLite. The account's row is
+    /// changed by one part only (a row changed twice in one statement would keep
+    /// one change, unpredictably).
     async fn take_app_code_in_one_statement(
         &self,
         code: &AppCode,
@@ -163,16 +195,19 @@ impl<B: Backend> SqlStore<B> {
             ),
             None => String::new(),
         };
-        // The row is locked (in l) and was unlocked then: no second look needed.
-        let unlocked = "id = $1 AND EXISTS (SELECT 1 FROM l)";
+        // The row is locked (in l) and was unlocked then, and the half-finished
+        // session is there and locked (in h): no second look needed.
+        let unlocked = "id = $1 AND EXISTS (SELECT 1 FROM h)";
         let account = counted("EXISTS (SELECT 1 FROM s)", "$8", "$15", "$16", unlocked);
         let q = query(format!(
             "WITH l AS MATERIALIZED (SELECT id FROM accounts WHERE id = $1
                    AND (code_locked_until IS NULL OR code_locked_until <= $2)
                    FOR NO KEY UPDATE),
+             h AS MATERIALIZED (SELECT id_hash FROM sessions WHERE id_hash = $17
+                   AND EXISTS (SELECT 1 FROM l) FOR UPDATE),
              c AS (UPDATE factors SET last_step = $3, last_used_at = $2
                    WHERE id = $4 AND (last_step IS NULL OR last_step < $3)
-                     AND EXISTS (SELECT 1 FROM l) RETURNING id),
+                     AND EXISTS (SELECT 1 FROM h) RETURNING id),
              s AS (INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
                    SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
                    WHERE EXISTS (SELECT 1 FROM c) RETURNING id_hash),
@@ -180,7 +215,9 @@ impl<B: Backend> SqlStore<B> {
              d AS (DELETE FROM sessions WHERE (id_hash = $17 OR sid = $14) AND id_hash <> $5
                    AND EXISTS (SELECT 1 FROM s)){audit}
              SELECT (SELECT code_failures FROM a) AS code_failures,
-                    (SELECT count(*) FROM s) AS passed"
+                    (SELECT count(*) FROM s) AS passed,
+                    (SELECT count(*) FROM l) AS unlocked,
+                    (SELECT count(*) FROM h) AS half"
         ))
         .bind(code.account)
         .bind(code.now)
@@ -192,7 +229,8 @@ impl<B: Backend> SqlStore<B> {
             .bind(&passed.half.0);
         let row = self.db().fetch_one(with_audit(q, passed)).await?;
         let failures = row.opt_int("code_failures")?;
-        Ok(taken(row.int("passed")? > 0, failures))
+        let (passed, unlocked) = (row.int("passed")? > 0, row.int("unlocked")? > 0);
+        Ok(taken(passed, unlocked, row.int("half")? > 0, failures))
     }
 }
 
@@ -229,10 +267,25 @@ fn with_audit(q: Query, passed: &PassedStep<'_>) -> Query {
     }
 }
 
-fn taken(passed: bool, failures: Option<i64>) -> AppCodeTaken {
-    match (passed, failures) {
-        (true, _) => AppCodeTaken::Passed,
-        (false, Some(n)) => AppCodeTaken::Replayed(count(n)),
-        (false, None) => AppCodeTaken::Locked,
+/// SQLite: the audit row `r`, written only if the new session of `s` is there.
+fn audit_if_new(r: &AuditRecord, s: &Session) -> Query {
+    let q = format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS})
+         SELECT $1, $2, $3, $4, $5, $6, $7
+         WHERE EXISTS (SELECT 1 FROM sessions WHERE id_hash = $8)"
+    );
+    bind_audit(query(q), r).bind(&s.id_hash.0)
+}
+
+/// What taking an app code came to, from what the statements read and wrote.
+fn taken(passed: bool, unlocked: bool, half: bool, failures: Option<i64>) -> AppCodeTaken {
+    match (passed, unlocked, half, failures) {
+        (true, ..) => AppCodeTaken::Passed,
+        (false, false, ..) => AppCodeTaken::Locked,
+        (false, true, false, _) => AppCodeTaken::Gone,
+        (false, true, true, Some(n)) => AppCodeTaken::Replayed(count(n)),
+        // Unlocked when read, then not counted: cannot happen within one
+        // transaction; answered as locked, which writes nothing more.
+        (false, true, true, None) => AppCodeTaken::Locked,
     }
 }

@@ -204,3 +204,78 @@ async fn postgres_a_right_code_waits_for_a_lock_being_set() {
     drop(s);
     testing::drop_database(&url).await;
 }
+
+/// PostgreSQL: a right app code that comes while a password change is ending the
+/// account's sessions waits for it and then finds its sign-in gone: no session
+/// outlives the change, no attempt is counted, the step stays unused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_right_code_during_a_password_change_signs_no_one_in() {
+    use sqlx::Connection;
+    use tweestap_domain::store::{AppCode, AppCodeTaken, PassedStep};
+    let Some(url) = testing::fresh_postgres_database().await else {
+        return;
+    };
+    let s: Dyn = Arc::new(
+        PostgresStore::connect(&url, &PoolSettings::default(), true)
+            .await
+            .unwrap(),
+    );
+    let a = account(&s, "an@x.be").await;
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    let half = session(a.id, t0());
+    s.insert_session(&half).await.unwrap();
+
+    // What `change_password` does first: the account's row, then its sessions.
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE accounts SET password_hash = 'new' WHERE id = $1")
+        .bind(a.id.0)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+        .bind(a.id.0)
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let code = AppCode {
+        account: a.id,
+        factor: f.id,
+        step: 10,
+        max_failures: 5,
+        hold: t0() + Duration::minutes(5),
+        now: t0(),
+    };
+    let mut new = session(a.id, t0());
+    new.stage = SessionStage::Authenticated;
+    new.sid = half.sid.clone();
+    let taking = {
+        let (s, half, new) = (s.clone(), half.clone(), new.clone());
+        tokio::spawn(async move {
+            let passed = PassedStep {
+                session: &new,
+                half: &half.id_hash,
+                audit: None,
+            };
+            s.take_app_code(&code, &passed).await.unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !taking.is_finished(),
+        "the code waits for the account's row"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(taking.await.unwrap(), AppCodeTaken::Gone);
+    assert!(s.session(&new.id_hash).await.unwrap().is_none());
+    assert_eq!(s.factors_of(a.id).await.unwrap()[0].last_step, None);
+    assert_eq!(
+        s.account_by_id(a.id).await.unwrap().unwrap().code_failures,
+        0
+    );
+    drop(other);
+    drop(s);
+    testing::drop_database(&url).await;
+}

@@ -7,6 +7,7 @@ conformance!(
     a_passed_step_writes_everything_at_once,
     an_app_code_counts_claims_and_passes_in_one_go,
     parallel_right_codes_for_one_step_pass_once,
+    one_half_finished_sign_in_passes_once,
 );
 
 fn signed_in(account: AccountId, sid: &str) -> Session {
@@ -65,7 +66,7 @@ async fn a_passed_step_writes_everything_at_once(s: Dyn) {
         half: &half.id_hash,
         audit: Some(&r),
     };
-    s.pass_code_step(&passed).await.unwrap();
+    assert!(s.pass_code_step(&passed).await.unwrap());
     same(&s.session(&new.id_hash).await.unwrap().unwrap(), &{
         let mut want = new.clone();
         want.created_at = us(want.created_at);
@@ -91,7 +92,7 @@ async fn a_passed_step_writes_everything_at_once(s: Dyn) {
         half: &half.id_hash,
         audit: None,
     };
-    s.pass_code_step(&passed).await.unwrap();
+    assert!(s.pass_code_step(&passed).await.unwrap());
     assert!(!there(&s, &half).await);
     assert!(there(&s, &new2).await && there(&s, &new).await && there(&s, &elsewhere).await);
     assert_eq!(audited(&s, &a).await, ["factor=1"]);
@@ -111,6 +112,21 @@ async fn a_passed_step_writes_everything_at_once(s: Dyn) {
     };
     assert!(s.pass_code_step(&passed).await.is_err());
     assert!(there(&s, &half).await);
+    assert_eq!(code_state(&s, a.id).await, (1, None));
+    assert_eq!(audited(&s, &a).await, ["factor=1"]);
+
+    // A half-finished session that is gone (a password change ended it, or
+    // another code passed first) is finished by no one: nothing is written.
+    s.delete_session(&half.id_hash).await.unwrap();
+    let late = signed_in(a.id, &half.sid);
+    let passed = PassedStep {
+        session: &late,
+        half: &half.id_hash,
+        audit: Some(&r),
+    };
+    assert!(!s.pass_code_step(&passed).await.unwrap());
+    assert!(!there(&s, &late).await);
+    assert!(there(&s, &new2).await && there(&s, &elsewhere).await);
     assert_eq!(code_state(&s, a.id).await, (1, None));
     assert_eq!(audited(&s, &a).await, ["factor=1"]);
 }
@@ -232,6 +248,28 @@ async fn an_app_code_counts_claims_and_passes_in_one_go(s: Dyn) {
     assert_eq!(code_state(&s, a.id).await, (3, Some(us(hold))));
     assert!(there(&s, &half).await && there(&s, &elsewhere).await);
 
+    // Once the lock is over, a half-finished session that is gone counts
+    // nothing and uses up nothing.
+    let gone = session(a.id, t0());
+    let late = signed_in(a.id, &gone.sid);
+    let passed = PassedStep {
+        session: &late,
+        half: &gone.id_hash,
+        audit: Some(&r),
+    };
+    assert_eq!(
+        s.take_app_code(&code(11, later), &passed).await.unwrap(),
+        AppCodeTaken::Gone
+    );
+    assert!(!there(&s, &late).await);
+    assert_eq!(last_step().await, Some(10));
+    assert_eq!(code_state(&s, a.id).await, (3, Some(us(hold))));
+    // While locked, locked is the answer, whether or not the session is there.
+    assert_eq!(
+        s.take_app_code(&code(11, soon), &passed).await.unwrap(),
+        AppCodeTaken::Locked
+    );
+
     // Once the lock is over the same step counts.
     assert_eq!(
         take(code(11, later), 6).await,
@@ -283,4 +321,58 @@ async fn parallel_right_codes_for_one_step_pass_once(s: Dyn) {
         }
     }
     assert_eq!(passed, 1, "one step, one sign-in");
+}
+
+/// Right codes of different steps (so no replay stops them) sent at once on one
+/// half-finished sign-in, with passes by another way mixed in: one signed-in
+/// session comes of it, the others find the sign-in gone.
+async fn one_half_finished_sign_in_passes_once(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let f = factor(a.id, t0());
+    s.insert_factor(&f).await.unwrap();
+    let half = session(a.id, t0());
+    s.insert_session(&half).await.unwrap();
+    let id = a.id;
+    let tries = (0..12).map(|i| {
+        let (s, half) = (s.clone(), half.clone());
+        tokio::spawn(async move {
+            let new = signed_in(id, &half.sid);
+            let passed = PassedStep {
+                session: &new,
+                half: &half.id_hash,
+                audit: None,
+            };
+            let taken = if i % 3 == 0 {
+                match s.pass_code_step(&passed).await.unwrap() {
+                    true => AppCodeTaken::Passed,
+                    false => AppCodeTaken::Gone,
+                }
+            } else {
+                let code = AppCode {
+                    account: id,
+                    factor: f.id,
+                    step: 100 + i64::from(i),
+                    max_failures: 100,
+                    hold: t0() + Duration::minutes(5),
+                    now: t0(),
+                };
+                s.take_app_code(&code, &passed).await.unwrap()
+            };
+            (taken, there(&s, &new).await)
+        })
+    });
+    let mut passed = 0;
+    for t in tries.collect::<Vec<_>>() {
+        match t.await.unwrap() {
+            (AppCodeTaken::Passed, true) => passed += 1,
+            (AppCodeTaken::Gone, false) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        passed, 1,
+        "one half-finished sign-in, one signed-in session"
+    );
+    assert!(!there(&s, &half).await);
+    assert_eq!(code_state(&s, a.id).await, (0, None), "no attempt counted");
 }
