@@ -8,8 +8,6 @@ use super::{Backend, SqlStore};
 use crate::rows::{count, Columns};
 use crate::sql::{query, Db, Exec, Query, Row};
 use async_trait::async_trait;
-use tweestap_domain::audit::AuditRecord;
-use tweestap_domain::session::Session;
 use tweestap_domain::store::{AppCode, AppCodeTaken, CodeStepStore, PassedStep, StoreResult};
 
 /// PostgreSQL: the account `$2` locked first (NO KEY: new rows that refer to it
@@ -80,14 +78,8 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
             .bind(&s.id_hash.0)
             .bind(s.created_at)
             .bind(s.account_id),
-            ended_sessions(" AND EXISTS (SELECT 1 FROM sessions WHERE id_hash = $3)")
-                .bind(&passed.half.0)
-                .bind(&s.sid)
-                .bind(&s.id_hash.0),
         ];
-        if let Some(r) = passed.audit {
-            steps.push(audit_if_new(r, s));
-        }
+        steps.extend(ended_and_audited(passed));
         let rows = pools.writer.together(steps).await?;
         Ok(rows.first().is_some_and(|r| !r.is_empty()))
     }
@@ -147,19 +139,8 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
             .bind(code.account)
             .bind(code.now)
             .bind(&passed.half.0);
-        let mut steps = vec![
-            standing,
-            claim,
-            session,
-            account,
-            ended_sessions(" AND EXISTS (SELECT 1 FROM sessions WHERE id_hash = $3)")
-                .bind(&passed.half.0)
-                .bind(&s.sid)
-                .bind(&s.id_hash.0),
-        ];
-        if let Some(r) = passed.audit {
-            steps.push(audit_if_new(r, s));
-        }
+        let mut steps = vec![standing, claim, session, account];
+        steps.extend(ended_and_audited(passed));
         let mut rows = pools.writer.together(steps).await?;
         let (unlocked, half) = match rows.get_mut(0).and_then(Vec::pop).map(Row::Sqlite) {
             Some(r) => (r.int("unlocked")? > 0, r.int("half")? > 0),
@@ -267,14 +248,25 @@ fn with_audit(q: Query, passed: &PassedStep<'_>) -> Query {
     }
 }
 
-/// SQLite: the audit row `r`, written only if the new session of `s` is there.
-fn audit_if_new(r: &AuditRecord, s: &Session) -> Query {
-    let q = format!(
-        "INSERT INTO audit_log ({AUDIT_COLUMNS})
-         SELECT $1, $2, $3, $4, $5, $6, $7
-         WHERE EXISTS (SELECT 1 FROM sessions WHERE id_hash = $8)"
-    );
-    bind_audit(query(q), r).bind(&s.id_hash.0)
+/// SQLite: the last statements of a passed step's chain, each only if its new
+/// session is there: the sessions it ends, and its audit row if it has one.
+fn ended_and_audited(passed: &PassedStep<'_>) -> Vec<Query> {
+    let s = passed.session;
+    let mut steps = vec![
+        ended_sessions(" AND EXISTS (SELECT 1 FROM sessions WHERE id_hash = $3)")
+            .bind(&passed.half.0)
+            .bind(&s.sid)
+            .bind(&s.id_hash.0),
+    ];
+    if let Some(r) = passed.audit {
+        let q = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS})
+             SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE EXISTS (SELECT 1 FROM sessions WHERE id_hash = $8)"
+        );
+        steps.push(bind_audit(query(q), r).bind(&s.id_hash.0));
+    }
+    steps
 }
 
 /// What taking an app code came to, from what the statements read and wrote.

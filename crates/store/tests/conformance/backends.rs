@@ -3,6 +3,7 @@
 
 use super::accounts::accounts_listed_in_byte_order_of_email;
 use super::*;
+use tweestap_domain::store::{AppCode, AppCodeTaken, PassedStep};
 
 #[tokio::test]
 async fn unreachable_postgres_is_unavailable_quickly() {
@@ -136,49 +137,67 @@ fn migrations_in_step() {
     );
 }
 
-/// PostgreSQL: a right app code that comes while another transaction is locking
-/// the code step waits for it and then sees the lock: it does not pass, and its
-/// time step stays unused (the account's row is locked and read again after the
-/// wait, not read from the statement's earlier snapshot).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_a_right_code_waits_for_a_lock_being_set() {
-    use sqlx::Connection;
-    use tweestap_domain::store::{AppCode, AppCodeTaken, PassedStep};
-    let Some(url) = testing::fresh_postgres_database().await else {
-        return;
-    };
-    let s: Dyn = Arc::new(
-        PostgresStore::connect(&url, &PoolSettings::default(), true)
+/// A fresh PostgreSQL database with an account, its app factor and a
+/// half-finished sign-in, and a second connection in a transaction of its own,
+/// for a right code to race with.
+struct CodeStepRace {
+    url: String,
+    s: Dyn,
+    account: AccountId,
+    factor: FactorId,
+    half: Session,
+    other: sqlx::PgConnection,
+}
+
+impl CodeStepRace {
+    async fn start() -> Option<Self> {
+        use sqlx::Connection;
+        let url = testing::fresh_postgres_database().await?;
+        let s: Dyn = Arc::new(
+            PostgresStore::connect(&url, &PoolSettings::default(), true)
+                .await
+                .unwrap(),
+        );
+        let a = account(&s, "an@x.be").await;
+        let f = factor(a.id, t0());
+        s.insert_factor(&f).await.unwrap();
+        let half = session(a.id, t0());
+        s.insert_session(&half).await.unwrap();
+        let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+        Some(Self {
+            url,
+            s,
+            account: a.id,
+            factor: f.id,
+            half,
+            other,
+        })
+    }
+
+    /// Runs `sql` (binding the account's id) in the other transaction.
+    async fn meanwhile(&mut self, sql: &str) {
+        sqlx::query(sql)
+            .bind(self.account.0)
+            .execute(&mut self.other)
             .await
-            .unwrap(),
-    );
-    let a = account(&s, "an@x.be").await;
-    let f = factor(a.id, t0());
-    s.insert_factor(&f).await.unwrap();
-    let half = session(a.id, t0());
-    s.insert_session(&half).await.unwrap();
+            .unwrap();
+    }
 
-    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
-    sqlx::query("UPDATE accounts SET code_failures = 5, code_locked_until = $1 WHERE id = $2")
-        .bind(t0() + Duration::hours(1))
-        .bind(a.id.0)
-        .execute(&mut other)
-        .await
-        .unwrap();
-
-    let code = AppCode {
-        account: a.id,
-        factor: f.id,
-        step: 10,
-        max_failures: 5,
-        hold: t0() + Duration::minutes(5),
-        now: t0(),
-    };
-    let taking = {
-        let s = s.clone();
-        let half = half.clone();
-        tokio::spawn(async move {
+    /// Sends the right code of step 10 while the other transaction is open, then
+    /// commits that one: what the code came to, and whether its new session is
+    /// there. The code must wait for the other transaction.
+    async fn right_code_then_commit(&mut self) -> (AppCodeTaken, bool) {
+        let code = AppCode {
+            account: self.account,
+            factor: self.factor,
+            step: 10,
+            max_failures: 5,
+            hold: t0() + Duration::minutes(5),
+            now: t0(),
+        };
+        let (s, half) = (self.s.clone(), self.half.clone());
+        let taking = tokio::spawn(async move {
             let mut new = session(half.account_id, t0());
             new.stage = SessionStage::Authenticated;
             new.sid = half.sid.clone();
@@ -189,20 +208,51 @@ async fn postgres_a_right_code_waits_for_a_lock_being_set() {
             };
             let taken = s.take_app_code(&code, &passed).await.unwrap();
             (taken, s.session(&new.id_hash).await.unwrap().is_some())
-        })
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !taking.is_finished(),
+            "the code waits for the account's row"
+        );
+        sqlx::query("COMMIT")
+            .execute(&mut self.other)
+            .await
+            .unwrap();
+        taking.await.unwrap()
+    }
+
+    async fn last_step(&self) -> Option<i64> {
+        self.s.factors_of(self.account).await.unwrap()[0].last_step
+    }
+
+    async fn end(self) {
+        drop(self.other);
+        drop(self.s);
+        testing::drop_database(&self.url).await;
+    }
+}
+
+/// PostgreSQL: a right app code that comes while another transaction is locking
+/// the code step waits for it and then sees the lock: it does not pass, and its
+/// time step stays unused (the account's row is locked and read again after the
+/// wait, not read from the statement's earlier snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_right_code_waits_for_a_lock_being_set() {
+    let Some(mut race) = CodeStepRace::start().await else {
+        return;
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        !taking.is_finished(),
-        "the code waits for the account's row"
+    let until = (t0() + Duration::hours(1)).to_rfc3339();
+    race.meanwhile(&format!(
+        "UPDATE accounts SET code_failures = 5, code_locked_until = '{until}' WHERE id = $1"
+    ))
+    .await;
+    assert_eq!(
+        race.right_code_then_commit().await,
+        (AppCodeTaken::Locked, false)
     );
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
-    assert_eq!(taking.await.unwrap(), (AppCodeTaken::Locked, false));
-    assert_eq!(s.factors_of(a.id).await.unwrap()[0].last_step, None);
-    assert!(s.session(&half.id_hash).await.unwrap().is_some());
-    drop(other);
-    drop(s);
-    testing::drop_database(&url).await;
+    assert_eq!(race.last_step().await, None);
+    assert!(race.s.session(&race.half.id_hash).await.unwrap().is_some());
+    race.end().await;
 }
 
 /// PostgreSQL: a right app code that comes while a password change is ending the
@@ -210,72 +260,20 @@ async fn postgres_a_right_code_waits_for_a_lock_being_set() {
 /// outlives the change, no attempt is counted, the step stays unused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_right_code_during_a_password_change_signs_no_one_in() {
-    use sqlx::Connection;
-    use tweestap_domain::store::{AppCode, AppCodeTaken, PassedStep};
-    let Some(url) = testing::fresh_postgres_database().await else {
+    let Some(mut race) = CodeStepRace::start().await else {
         return;
     };
-    let s: Dyn = Arc::new(
-        PostgresStore::connect(&url, &PoolSettings::default(), true)
-            .await
-            .unwrap(),
-    );
-    let a = account(&s, "an@x.be").await;
-    let f = factor(a.id, t0());
-    s.insert_factor(&f).await.unwrap();
-    let half = session(a.id, t0());
-    s.insert_session(&half).await.unwrap();
-
     // What `change_password` does first: the account's row, then its sessions.
-    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
-    sqlx::query("UPDATE accounts SET password_hash = 'new' WHERE id = $1")
-        .bind(a.id.0)
-        .execute(&mut other)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-        .bind(a.id.0)
-        .execute(&mut other)
-        .await
-        .unwrap();
-
-    let code = AppCode {
-        account: a.id,
-        factor: f.id,
-        step: 10,
-        max_failures: 5,
-        hold: t0() + Duration::minutes(5),
-        now: t0(),
-    };
-    let mut new = session(a.id, t0());
-    new.stage = SessionStage::Authenticated;
-    new.sid = half.sid.clone();
-    let taking = {
-        let (s, half, new) = (s.clone(), half.clone(), new.clone());
-        tokio::spawn(async move {
-            let passed = PassedStep {
-                session: &new,
-                half: &half.id_hash,
-                audit: None,
-            };
-            s.take_app_code(&code, &passed).await.unwrap()
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        !taking.is_finished(),
-        "the code waits for the account's row"
-    );
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
-    assert_eq!(taking.await.unwrap(), AppCodeTaken::Gone);
-    assert!(s.session(&new.id_hash).await.unwrap().is_none());
-    assert_eq!(s.factors_of(a.id).await.unwrap()[0].last_step, None);
+    race.meanwhile("UPDATE accounts SET password_hash = 'new' WHERE id = $1")
+        .await;
+    race.meanwhile("DELETE FROM sessions WHERE account_id = $1")
+        .await;
     assert_eq!(
-        s.account_by_id(a.id).await.unwrap().unwrap().code_failures,
-        0
+        race.right_code_then_commit().await,
+        (AppCodeTaken::Gone, false)
     );
-    drop(other);
-    drop(s);
-    testing::drop_database(&url).await;
+    assert_eq!(race.last_step().await, None);
+    let account = race.s.account_by_id(race.account).await.unwrap().unwrap();
+    assert_eq!(account.code_failures, 0);
+    race.end().await;
 }
