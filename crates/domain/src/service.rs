@@ -177,29 +177,23 @@ impl Tweestap {
         ctx: &RequestContext,
         detail: Option<String>,
     ) -> Result<()> {
-        let r = self.audit_record(event, account, email, ctx, detail);
+        self.told(event, detail.as_deref());
+        let r = self.audit_row(event, account, email, ctx, detail);
         self.store.append_audit(&r).await?;
         Ok(())
     }
 
-    /// The audit row of `event`, the observer (metrics) told of it before it is
-    /// stored; the caller writes it (alone, or together with other writes).
-    fn audit_record(
-        &self,
-        event: AuditEvent,
-        account: Option<&Account>,
-        email: Option<&str>,
-        ctx: &RequestContext,
-        detail: Option<String>,
-    ) -> AuditRecord {
+    /// Tells the observer (metrics) of an audit event, before or after its row
+    /// is stored.
+    fn told(&self, event: AuditEvent, detail: Option<&str>) {
         if let Some(o) = &self.observer {
-            o.audited(event, detail.as_deref());
+            o.audited(event, detail);
         }
-        self.audit_row(event, account, email, ctx, detail)
     }
 
-    /// [`Self::audit_record`] without telling the observer: for a row the store
-    /// writes only if what it records happens (the caller tells the observer then).
+    /// The audit row of `event`, for the caller to write (alone, or together with
+    /// other writes) and to tell the observer of ([`Self::told`]); a row the
+    /// store writes only if what it records happens is told once it did.
     fn audit_row(
         &self,
         event: AuditEvent,

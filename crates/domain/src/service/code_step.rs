@@ -154,9 +154,7 @@ impl Tweestap {
         };
         Ok(match self.store.take_app_code(&code, &passed).await? {
             AppCodeTaken::Passed => {
-                if let Some(o) = &self.observer {
-                    o.audited(event, Some(&detail));
-                }
+                self.told(event, Some(&detail));
                 AppCode::Passed(new)
             }
             AppCodeTaken::Replayed(failures) => AppCode::Replayed(failures),
@@ -218,10 +216,8 @@ impl Tweestap {
                 Some("locked"),
             )
             .await?;
-        if let Some(o) = &self.observer {
-            let detail = reserved.is_none().then_some("locked");
-            o.audited(AuditEvent::CodeFailed, detail);
-        }
+        let detail = reserved.is_none().then_some("locked");
+        self.told(AuditEvent::CodeFailed, detail);
         let Some(failures) = reserved else {
             let retry_after = self.code_locked_for_now(account.id, now).await?;
             return Err(Error::TooManyAttempts { retry_after });
@@ -426,8 +422,8 @@ impl Tweestap {
         if !self.store.pass_code_step(&passed).await? {
             return Err(Error::Unauthenticated);
         }
-        if let (Some(o), Some(detail)) = (&self.observer, &succeeded) {
-            o.audited(event, Some(detail));
+        if let Some(detail) = &succeeded {
+            self.told(event, Some(detail));
         }
         Ok(new)
     }
