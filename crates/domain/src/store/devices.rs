@@ -8,7 +8,8 @@ use crate::token::TokenHash;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// What an account has for the code step, as the profile shows it.
+/// What an account has for the code step, as the profile shows it, and how many
+/// portals it gave consent to (the profile's one read, with the session).
 #[derive(Debug, Clone, Default)]
 pub struct SecondSteps {
     /// Oldest first, confirmed or not.
@@ -16,6 +17,9 @@ pub struct SecondSteps {
     /// Most recently used first, expired or not.
     pub devices: Vec<RememberedDevice>,
     pub recovery_codes_left: u32,
+    /// Portals the person has given consent to: the profile reads them (one more
+    /// query) only when there are some, which for most people there are not.
+    pub consents: u32,
 }
 
 #[async_trait]

@@ -118,6 +118,7 @@ pub(super) fn second_steps_columns(account: &str) -> String {
     format!(
         "(SELECT COUNT(*) FROM recovery_codes
           WHERE account_id = {account} AND used_at IS NULL) AS recovery_left,
+         (SELECT COUNT(*) FROM oidc_consents WHERE account_id = {account}) AS consents,
          f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
          f.label AS f_label, f.secret_sealed AS f_secret_sealed,
          f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
@@ -144,6 +145,7 @@ pub(super) fn second_steps_from<R: Columns>(rows: &[R]) -> StoreResult<SecondSte
     let mut steps = SecondSteps::default();
     for row in rows {
         steps.recovery_codes_left = count(row.int("recovery_left")?);
+        steps.consents = count(row.int("consents")?);
         if let Some(id) = row.opt_uuid("f_id")? {
             if steps.factors.last().is_none_or(|f| f.id.0 != id) {
                 steps.factors.push(factor_from(&Prefixed(row, "f_"))?);

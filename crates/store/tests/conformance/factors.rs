@@ -201,8 +201,8 @@ fn device(account: AccountId, last_used_at: DateTime<Utc>) -> RememberedDevice {
     }
 }
 
-/// The profile's one read: exactly what factors_of, devices_of and
-/// recovery_codes_left read one by one, for accounts with several, one or none of
+/// The profile's one read: exactly what factors_of, devices_of,
+/// recovery_codes_left and oidc_consents read one by one, for accounts with several, one or none of
 /// each, and nothing of another account's.
 async fn second_steps_read_at_once(s: Dyn) {
     let a = account(&s, "an@x.be").await;
@@ -227,6 +227,11 @@ async fn second_steps_read_at_once(s: Dyn) {
         .await
         .unwrap();
     assert!(s.use_recovery_code(a.id, "a-1", t0()).await.unwrap());
+    for (who, client) in [(a.id, "portaal"), (a.id, "ander"), (d.id, "portaal")] {
+        s.grant_oidc_consent(who, client, "openid", t0())
+            .await
+            .unwrap();
+    }
 
     for who in [a.id, b.id, c.id, d.id] {
         let steps = s.second_steps_of(who).await.unwrap();
@@ -235,6 +240,10 @@ async fn second_steps_read_at_once(s: Dyn) {
         same(
             &steps.recovery_codes_left,
             &s.recovery_codes_left(who).await.unwrap(),
+        );
+        same(
+            &(steps.consents as usize),
+            &s.oidc_consents(who).await.unwrap().len(),
         );
         // The same read with the session and its account, in one query.
         let x = session(who, t0());
@@ -255,12 +264,17 @@ async fn second_steps_read_at_once(s: Dyn) {
         .unwrap()
         .is_none());
     // Several of each, none at all, and devices without factors.
-    for (who, want) in [(a.id, (2, 3, 2)), (c.id, (0, 0, 0)), (d.id, (0, 1, 0))] {
+    for (who, want) in [
+        (a.id, (2, 3, 2, 2)),
+        (c.id, (0, 0, 0, 0)),
+        (d.id, (0, 1, 0, 1)),
+    ] {
         let got = s.second_steps_of(who).await.unwrap();
         let counts = (
             got.factors.len(),
             got.devices.len(),
             got.recovery_codes_left,
+            got.consents,
         );
         same(&counts, &want);
     }

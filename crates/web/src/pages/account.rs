@@ -114,11 +114,15 @@ pub async fn profile(
             }
         })
         .collect();
-    let consents: Vec<minijinja::Value> = state
-        .app
-        .consents(info.account.id)
-        .await
-        .on_page(ctx.lang)?
+    let consents = match steps.consents {
+        0 => Vec::new(),
+        _ => state
+            .app
+            .consents(info.account.id)
+            .await
+            .on_page(ctx.lang)?,
+    };
+    let consents: Vec<minijinja::Value> = consents
         .into_iter()
         .map(|(c, name)| {
             minijinja::context! {
