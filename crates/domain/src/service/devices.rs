@@ -177,8 +177,8 @@ impl Tweestap {
         Ok(self.store.recovery_codes_left(account).await?)
     }
 
-    /// The account's active factors, the remembered devices that still count and
-    /// the recovery codes left, in one read.
+    /// The account's active factors, the remembered devices that still count, the
+    /// recovery codes left and its number of portal consents, in one read.
     pub async fn second_steps(&self, account: AccountId) -> Result<SecondSteps> {
         let s = self.store.second_steps_of(account).await?;
         Ok(self.current_steps(s))

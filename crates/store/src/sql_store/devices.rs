@@ -112,8 +112,8 @@ impl<B: Backend> DeviceStore for SqlStore<B> {
 
 /// The columns of a query for an account's second steps (see
 /// [`second_steps_from`]), the account named by the SQL `account`: one row per
-/// factor and device (a row of NULLs for none of either), with the count of unused
-/// recovery codes on each; a person has a few of each.
+/// factor and device (a row of NULLs for none of either), with the counts of unused
+/// recovery codes and of portal consents on each; a person has a few of each.
 pub(super) fn second_steps_columns(account: &str) -> String {
     format!(
         "(SELECT COUNT(*) FROM recovery_codes
