@@ -202,8 +202,8 @@ fn device(account: AccountId, last_used_at: DateTime<Utc>) -> RememberedDevice {
 }
 
 /// The profile's one read: exactly what factors_of, devices_of,
-/// recovery_codes_left and oidc_consents read one by one, for accounts with several, one or none of
-/// each, and nothing of another account's.
+/// recovery_codes_left and oidc_consents read one by one, for accounts with
+/// several, one or none of each, and nothing of another account's.
 async fn second_steps_read_at_once(s: Dyn) {
     let a = account(&s, "an@x.be").await;
     let b = account(&s, "bert@x.be").await;
