@@ -15,6 +15,7 @@ mod rows;
 mod sql;
 mod sql_store;
 mod sqlite;
+mod sqlite_inline;
 mod sqlite_readers;
 mod sqlite_writer;
 

@@ -127,6 +127,19 @@ impl Query {
             })
     }
 
+    /// The arguments as SQLite has them from [`Query::sqlite`], for a read run on
+    /// a connection of our own (`sqlite_inline`).
+    pub(crate) fn rusqlite_values(&self) -> impl Iterator<Item = rusqlite::types::Value> + '_ {
+        use rusqlite::types::Value as V;
+        self.args.iter().map(|v| match v {
+            Value::Text(t) => t.clone().map_or(V::Null, V::Text),
+            Value::Int(i) => i.map_or(V::Null, V::Integer),
+            Value::Bytes(b) => b.clone().map_or(V::Null, V::Blob),
+            Value::Time(t) => t.map_or(V::Null, |t| V::Text(sqlite_time(t))),
+            Value::Id(u) => u.map_or(V::Null, |u| V::Text(u.hyphenated().to_string())),
+        })
+    }
+
     pub(crate) fn postgres(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
         self.args
             .iter()

@@ -55,6 +55,18 @@ fn null(column: &str) -> StoreError {
     StoreError::Corrupt(format!("{column} is NULL"))
 }
 
+/// A time as SQLite keeps it (RFC 3339 text: see `query::sqlite_time`).
+pub(crate) fn parse_sqlite_time(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+/// An id as SQLite keeps it (hyphenated text).
+pub(crate) fn parse_uuid(s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
+}
+
 /// Times are stored at microsecond precision on every backend; this drops the rest
 /// (rounding down, also before 1970) so that what is read back is the same everywhere.
 pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {

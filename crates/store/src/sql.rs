@@ -9,7 +9,8 @@
 
 use crate::kept::{Kept, Lent};
 pub(crate) use crate::query::{query, Query, Value};
-use crate::rows::Columns;
+use crate::rows::{parse_sqlite_time, parse_uuid, Columns};
+use crate::sqlite_inline::{Inline, InlineRow};
 use crate::sqlite_readers::Readers;
 use crate::sqlite_writer::Writer;
 use crate::{map_err, postgres};
@@ -35,17 +36,31 @@ pub(crate) struct SqlitePools {
     /// its groups.
     pub(crate) writer_pool: SqlitePool,
     pub(crate) writer: Writer,
+    /// A file's plain reads, on the calling thread (none for an in-memory database).
+    pub(crate) inline: Option<Inline>,
 }
 
 impl SqlitePools {
     /// Starts the writing task on `writer_pool`.
-    pub(crate) fn new(readers: Readers, writer_pool: SqlitePool) -> Self {
+    pub(crate) fn new(readers: Readers, writer_pool: SqlitePool, inline: Option<Inline>) -> Self {
         let writer = Writer::start(writer_pool.clone(), readers.clone());
         Self {
             readers,
             writer_pool,
             writer,
+            inline,
         }
+    }
+
+    /// The rows of the read `q`: inline when it can, else on a reader of sqlx's.
+    async fn read(&self, q: &Query) -> StoreResult<Vec<Row>> {
+        if let Some(rows) = self.inline.as_ref().and_then(|i| i.fetch_all(q)) {
+            // Nothing above waited: a task reading in a loop still gives the
+            // runtime's other tasks their turn.
+            tokio::task::consume_budget().await;
+            return Ok(rows.into_iter().map(Row::Inline).collect());
+        }
+        rows_of(self.readers.fetch_all(q).await, Row::Sqlite)
     }
 }
 
@@ -91,6 +106,8 @@ async fn begin_read(k: &Kept<SqliteConnection>) -> Result<Lent<SqliteConnection>
 /// A result row of either database.
 pub(crate) enum Row {
     Sqlite(SqliteRow),
+    /// A SQLite row read on the calling thread.
+    Inline(InlineRow),
     Postgres(PgRow),
 }
 
@@ -243,7 +260,7 @@ impl Exec for &Db {
 
     async fn fetch_all(&mut self, q: Query) -> StoreResult<Vec<Row>> {
         Ok(match self {
-            Db::Sqlite(p) if q.only_reads() => rows_of(p.readers.fetch_all(&q).await, Row::Sqlite)?,
+            Db::Sqlite(p) if q.only_reads() => p.read(&q).await?,
             Db::Sqlite(p) => p
                 .writer
                 .fetch_all(q)
@@ -301,38 +318,32 @@ where
     row.try_get(name).map_err(map_err)
 }
 
-fn parse_sqlite_time(s: &str) -> StoreResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
-}
-
-fn parse_uuid(s: &str) -> StoreResult<Uuid> {
-    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
-}
-
 /// SQLite keeps times and ids as text, parsed here; PostgreSQL has them natively.
 impl Columns for Row {
     fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
         match self {
+            Row::Inline(r) => r.opt_text(name),
             Row::Sqlite(r) => col(r, name),
             Row::Postgres(r) => col(r, name),
         }
     }
     fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
         match self {
+            Row::Inline(r) => r.opt_int(name),
             Row::Sqlite(r) => col(r, name),
             Row::Postgres(r) => col(r, name),
         }
     }
     fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
         match self {
+            Row::Inline(r) => r.bytes(name),
             Row::Sqlite(r) => col(r, name),
             Row::Postgres(r) => col(r, name),
         }
     }
     fn opt_time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
         match self {
+            Row::Inline(r) => r.opt_time(name),
             Row::Sqlite(r) => col::<_, Option<String>>(r, name)?
                 .as_deref()
                 .map(parse_sqlite_time)
@@ -342,6 +353,7 @@ impl Columns for Row {
     }
     fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
         match self {
+            Row::Inline(r) => r.opt_uuid(name),
             Row::Sqlite(r) => col::<_, Option<String>>(r, name)?
                 .as_deref()
                 .map(parse_uuid)

@@ -3,10 +3,12 @@
 use crate::kept::Kept;
 use crate::sql::{Db, SqlitePools};
 use crate::sql_store::{Backend, SqlStore};
+use crate::sqlite_inline::Inline;
 use crate::sqlite_readers::Readers;
 use crate::{map_err, PoolSettings};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::path::Path;
+use sqlx::SqlitePool;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 use tweestap_domain::store::StoreResult;
@@ -39,7 +41,7 @@ impl SqlStore<Sqlite> {
     pub async fn open_with(path: &Path, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
         let opts = SqliteConnectOptions::new().filename(path);
         let opts = settled(opts).synchronous(SqliteSynchronous::Normal);
-        Self::connect(opts, pool, migrate).await
+        Self::connect(opts, pool, migrate, true).await
     }
 
     pub async fn open_url(url: &str, migrate: bool) -> StoreResult<Self> {
@@ -49,16 +51,20 @@ impl SqlStore<Sqlite> {
     /// [`open_url`](Self::open_url) with the caller's pool settings.
     pub async fn open_url_with(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
         let opts = SqliteConnectOptions::from_str(url).map_err(map_err)?;
-        Self::connect(settled(opts), pool, migrate).await
+        // A URL's options (`mode`, `vfs`, `immutable` …) are sqlx's to honour: a
+        // URL with any keeps every read on sqlx's connections.
+        let plain = !url.contains('?');
+        Self::connect(settled(opts), pool, migrate, plain).await
     }
 
     /// Opens the writer first (it creates the file, turns on WAL and migrates), then
     /// the readers; an in-memory database is one connection's, so there both are
-    /// one.
+    /// one. A `plain` file's reads run inline too (`sqlite_inline`).
     async fn connect(
         opts: SqliteConnectOptions,
         pool: &PoolSettings,
         migrate: bool,
+        plain: bool,
     ) -> StoreResult<Self> {
         let writer_settings = PoolSettings {
             max_connections: 1,
@@ -74,15 +80,20 @@ impl SqlStore<Sqlite> {
         if migrate {
             Self::migrate_sqlite(&writer_pool).await?;
         }
-        let readers = if in_memory(&opts) {
-            Readers::Writer(writer_pool.clone())
+        let (readers, inline) = if in_memory(&opts) {
+            (Readers::Writer(writer_pool.clone()), None)
         } else {
+            let inline = match plain {
+                true => main_file(&writer_pool).await?.map(Inline::new),
+                false => None,
+            };
             let kept = Kept::new(opts, pool);
             kept.open_min(0).await.map_err(map_err)?;
-            Readers::Kept(kept)
+            (Readers::Kept(kept), inline)
         };
         // Migrated above: start only checks.
-        Self::start(Db::Sqlite(SqlitePools::new(readers, writer_pool)), false).await
+        let pools = SqlitePools::new(readers, writer_pool, inline);
+        Self::start(Db::Sqlite(pools), false).await
     }
 }
 
@@ -100,6 +111,17 @@ fn settled(opts: SqliteConnectOptions) -> SqliteConnectOptions {
         .pragma("wal_autocheckpoint", "0")
         // A log grown by a burst is cut back to this when it starts afresh.
         .pragma("journal_size_limit", "67108864")
+}
+
+/// The database file as SQLite opened it (absolute), made by the writer; none
+/// for a database in memory.
+async fn main_file(writer: &SqlitePool) -> StoreResult<Option<PathBuf>> {
+    let file: Option<String> =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_optional(writer)
+            .await
+            .map_err(map_err)?;
+    Ok(file.filter(|f| !f.is_empty()).map(PathBuf::from))
 }
 
 /// Whether the database lives only in a connection's memory.

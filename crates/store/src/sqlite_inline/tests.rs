@@ -1,0 +1,164 @@
+//! The inline reads against sqlx's, on real database files.
+use super::*;
+use crate::kept::Kept;
+use crate::query::query;
+use crate::rows::Columns;
+use crate::sql::{Exec, Row, SqlitePools};
+use crate::sqlite_readers::Readers;
+use chrono::TimeZone;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+
+/// A database file with a table of every kind of column, written by sqlx.
+async fn database(dir: &std::path::Path) -> (PathBuf, SqliteConnectOptions, sqlx::SqlitePool) {
+    let path = dir.join("t.db");
+    let opts = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    let pool = sqlx::SqlitePool::connect_with(opts.clone()).await.unwrap();
+    sqlx::query("CREATE TABLE t (id TEXT, name TEXT, n INTEGER, b BLOB, at TEXT, gone TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    (path, opts, pool)
+}
+
+/// The same row, read the sqlx way and inline, column by column.
+fn same(a: &Row, b: &InlineRow) {
+    assert_eq!(a.opt_uuid("id").unwrap(), b.opt_uuid("id").unwrap());
+    assert_eq!(a.opt_text("name").unwrap(), b.opt_text("name").unwrap());
+    assert_eq!(a.opt_int("n").unwrap(), b.opt_int("n").unwrap());
+    assert_eq!(a.bytes("b").unwrap(), b.bytes("b").unwrap());
+    assert_eq!(a.opt_time("at").unwrap(), b.opt_time("at").unwrap());
+    assert_eq!(a.opt_text("gone").unwrap(), b.opt_text("gone").unwrap());
+}
+
+#[tokio::test]
+async fn reads_what_sqlx_bound_as_sqlx_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, pool) = database(dir.path()).await;
+    let id = Uuid::new_v4();
+    let at = Utc.with_ymd_and_hms(2026, 12, 5, 23, 59, 1).unwrap()
+        + chrono::Duration::nanoseconds(123_456_789);
+    let insert = query("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind("Eva")
+        .bind(7i64)
+        .bind(&vec![1u8, 2, 3])
+        .bind(at)
+        .bind(None::<&str>);
+    insert.sqlite().execute(&pool).await.unwrap();
+
+    let inline = Inline::new(path);
+    // `$2` before `$1`: bound by name, not by place; the time as sqlx binds it.
+    let q = || {
+        query("SELECT * FROM t WHERE name = $2 AND at >= $1")
+            .bind(at)
+            .bind("Eva")
+    };
+    let rows = inline.fetch_all(&q()).unwrap();
+    assert_eq!(rows.len(), 1);
+    let by_sqlx = q().sqlite().fetch_all(&pool).await.unwrap();
+    same(&Row::Sqlite(by_sqlx.into_iter().next().unwrap()), &rows[0]);
+    let r = &rows[0];
+    assert_eq!(r.uuid("id").unwrap(), id);
+    assert_eq!(r.text("name").unwrap(), "Eva");
+    assert_eq!(r.int("n").unwrap(), 7);
+    assert_eq!(r.bytes("b").unwrap(), vec![1, 2, 3]);
+    assert_eq!(r.time("at").unwrap(), crate::rows::micros(at));
+    assert_eq!(r.opt_text("gone").unwrap(), None);
+    assert!(r.int("name").is_err(), "text is no integer");
+    assert!(r.text("nothing").is_err(), "no such column");
+    let later = query("SELECT * FROM t WHERE at > $1").bind(at);
+    assert!(inline.fetch_all(&later).unwrap().is_empty());
+    // The connection went back and served the next read too.
+    assert_eq!(inline.shared.idle.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn text_that_is_no_utf8_is_an_error_of_its_column_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, pool) = database(dir.path()).await;
+    sqlx::query("INSERT INTO t (name, b) VALUES (CAST(x'ff' AS TEXT), x'00')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rows = Inline::new(path)
+        .fetch_all(&query("SELECT * FROM t"))
+        .unwrap();
+    assert!(matches!(rows[0].text("name"), Err(StoreError::Corrupt(_))));
+    assert_eq!(rows[0].bytes("b").unwrap(), vec![0]);
+}
+
+#[tokio::test]
+async fn a_busy_database_is_left_to_the_waiting_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE t (name TEXT); BEGIN EXCLUSIVE; INSERT INTO t VALUES ('x');")
+        .unwrap();
+    let inline = Inline::new(path);
+    let q = query("SELECT name FROM t");
+    assert!(inline.fetch_all(&q).is_none(), "busy: no wait here");
+    conn.execute_batch("COMMIT").unwrap();
+    let rows = inline.fetch_all(&q).unwrap();
+    assert_eq!(rows[0].text("name").unwrap(), "x");
+}
+
+const LONG: &str = "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
+                    WHERE x < 3000000) SELECT count(*) FROM c) AS n";
+
+#[tokio::test]
+async fn a_long_read_is_stopped_and_the_next_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _pool) = database(dir.path()).await;
+    let inline = Inline::new(path);
+    assert!(inline.fetch_all(&query(LONG)).is_none(), "stopped");
+    let short = query(
+        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
+         WHERE x < 1000) SELECT count(*) FROM c) AS n",
+    );
+    let rows = inline.fetch_all(&short).unwrap();
+    assert_eq!(rows[0].int("n").unwrap(), 1000);
+    // The stopped read's connection served the next one.
+    assert_eq!(inline.shared.idle.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn what_is_not_read_inline_is_read_by_sqlx() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, opts, pool) = database(dir.path()).await;
+    sqlx::query("INSERT INTO t (name) VALUES ('x')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let readers = Readers::Kept(Kept::new(opts, &crate::PoolSettings::default()));
+    let db = crate::sql::Db::Sqlite(SqlitePools::new(readers, pool, Some(Inline::new(path))));
+    // Past the budget; a `?` parameter (not ours to bind); a write.
+    let long = (&db).fetch_one(query(LONG)).await.unwrap();
+    assert_eq!(long.int("n").unwrap(), 3_000_000);
+    assert!(matches!(long, Row::Sqlite(_)));
+    let q = query("SELECT name FROM t WHERE name = ?1").bind("x");
+    let named = (&db).fetch_one(q).await.unwrap();
+    assert_eq!(named.text("name").unwrap(), "x");
+    assert!(matches!(named, Row::Sqlite(_)));
+    let plain = (&db).fetch_one(query("SELECT name FROM t")).await.unwrap();
+    assert!(matches!(plain, Row::Inline(_)), "a plain read runs inline");
+}
+
+#[tokio::test]
+async fn a_read_connection_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, pool) = database(dir.path()).await;
+    let inline = Inline::new(path);
+    assert!(inline
+        .fetch_all(&query("DELETE FROM t RETURNING name"))
+        .is_none());
+    let q = query("INSERT INTO t (name) VALUES ('y') RETURNING name");
+    assert!(inline.fetch_all(&q).is_none());
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
