@@ -36,7 +36,8 @@ pub(crate) struct SqlitePools {
     /// its groups.
     pub(crate) writer_pool: SqlitePool,
     pub(crate) writer: Writer,
-    /// A file's plain reads, on the calling thread (none for an in-memory database).
+    /// A file's plain reads, on the calling thread (none for a database in memory
+    /// or a temporary one, or one named by a URL with options).
     pub(crate) inline: Option<Inline>,
 }
 

@@ -8,14 +8,16 @@
 //! writer holds, so it can run where it is asked for: here, on a connection of
 //! our own (rusqlite, over the same libsqlite3 as sqlx), inline.
 //!
-//! Inline means the runtime's thread waits for the read, so nothing here may
-//! take long: the connections have no busy timeout, and a read SQLite answers
+//! Inline means the runtime's thread waits for the read, so a read here should
+//! not take long: the connections have no busy timeout, and a read SQLite answers
 //! with `SQLITE_BUSY` (a log being reset, a recovery), or one that runs past a
 //! budget of SQLite's steps (a search through every address of a large
 //! console), is stopped and goes the sqlx way instead, where waiting blocks no
 //! one. So does any read that fails here for any other reason: sqlx's readers
 //! give the answer, and its error, as before ([`Inline::fetch_all`] returns
 //! `None`). Transactions, writes and checkpoints keep to sqlx's connections.
+//! What the budget does not bound: opening a connection, pages read from a cold
+//! disk, and SQLite's own short retries while a read begins on a log being reset.
 
 use crate::query::Query;
 use crate::rows::Columns;
@@ -182,9 +184,13 @@ fn open(path: &std::path::Path) -> rusqlite::Result<ReadConn> {
     Ok(ReadConn { conn, calls })
 }
 
-/// The rows of `q`; `None` for a statement with a parameter other than `$N` with
-/// an argument for it (sqlx's readers bind those their own way).
+/// The rows of `q`; `None` for what sqlx's readers do their own way: a
+/// parameter that is not `$N`, or a `$N` with no argument (sqlx binds NULL), and
+/// more than one statement (rusqlite would run the first only).
 fn read(conn: &Connection, q: &Query) -> rusqlite::Result<Option<Vec<InlineRow>>> {
+    if q.sql.trim_end().trim_end_matches(';').contains(';') {
+        return Ok(None);
+    }
     let mut stmt = conn.prepare_cached(&q.sql)?;
     let args: Vec<_> = q.rusqlite_values().collect();
     // `$N` is a named parameter to SQLite, numbered in order of first use: each

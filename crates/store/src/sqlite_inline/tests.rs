@@ -99,7 +99,16 @@ async fn a_busy_database_is_left_to_the_waiting_readers() {
         .unwrap();
     let inline = Inline::new(path);
     let q = query("SELECT name FROM t");
-    assert!(inline.fetch_all(&q).is_none(), "busy: no wait here");
+    let asked = std::time::Instant::now();
+    assert!(inline.fetch_all(&q).is_none(), "busy");
+    // No wait for the lock (rusqlite's own default would wait 5 s), and the
+    // connection is kept for the next read.
+    assert!(
+        asked.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(inline.shared.idle.lock().unwrap().len(), 1);
     conn.execute_batch("COMMIT").unwrap();
     let rows = inline.fetch_all(&q).unwrap();
     assert_eq!(rows[0].text("name").unwrap(), "x");
@@ -113,15 +122,19 @@ async fn a_long_read_is_stopped_and_the_next_runs() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _pool) = database(dir.path()).await;
     let inline = Inline::new(path);
+    let conn = inline.take().unwrap();
+    let stopped = read(&conn.conn, &query(LONG)).unwrap_err();
+    assert!(over_budget(&stopped), "{stopped}");
+    inline.give_back(conn);
     assert!(inline.fetch_all(&query(LONG)).is_none(), "stopped");
+    // Kept: a read stopped leaves the connection as good as before.
+    assert_eq!(inline.shared.idle.lock().unwrap().len(), 1);
     let short = query(
         "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
          WHERE x < 1000) SELECT count(*) FROM c) AS n",
     );
     let rows = inline.fetch_all(&short).unwrap();
     assert_eq!(rows[0].int("n").unwrap(), 1000);
-    // The stopped read's connection served the next one.
-    assert_eq!(inline.shared.idle.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -134,7 +147,7 @@ async fn what_is_not_read_inline_is_read_by_sqlx() {
         .unwrap();
     let readers = Readers::Kept(Kept::new(opts, &crate::PoolSettings::default()));
     let db = crate::sql::Db::Sqlite(SqlitePools::new(readers, pool, Some(Inline::new(path))));
-    // Past the budget; a `?` parameter (not ours to bind); a write.
+    // Past the budget; a `?` parameter (not ours to bind); two statements.
     let long = (&db).fetch_one(query(LONG)).await.unwrap();
     assert_eq!(long.int("n").unwrap(), 3_000_000);
     assert!(matches!(long, Row::Sqlite(_)));
@@ -142,6 +155,11 @@ async fn what_is_not_read_inline_is_read_by_sqlx() {
     let named = (&db).fetch_one(q).await.unwrap();
     assert_eq!(named.text("name").unwrap(), "x");
     assert!(matches!(named, Row::Sqlite(_)));
+    let two = query("SELECT name FROM t; SELECT 1 AS one");
+    assert!(matches!((&db).fetch_all(two).await, Err(_) | Ok(_)));
+    assert!(Inline::new(dir.path().join("t.db"))
+        .fetch_all(&query("SELECT name FROM t; SELECT 1 AS one"))
+        .is_none());
     let plain = (&db).fetch_one(query("SELECT name FROM t")).await.unwrap();
     assert!(matches!(plain, Row::Inline(_)), "a plain read runs inline");
 }
@@ -151,11 +169,19 @@ async fn a_read_connection_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, pool) = database(dir.path()).await;
     let inline = Inline::new(path);
-    assert!(inline
-        .fetch_all(&query("DELETE FROM t RETURNING name"))
-        .is_none());
-    let q = query("INSERT INTO t (name) VALUES ('y') RETURNING name");
-    assert!(inline.fetch_all(&q).is_none());
+    let conn = inline.take().unwrap();
+    for sql in [
+        "DELETE FROM t RETURNING name",
+        "INSERT INTO t (name) VALUES ('y') RETURNING name",
+    ] {
+        let refused = read(&conn.conn, &query(sql)).unwrap_err();
+        assert_eq!(
+            refused.sqlite_error_code(),
+            Some(ErrorCode::ReadOnly),
+            "{sql}"
+        );
+        assert!(inline.fetch_all(&query(sql)).is_none(), "{sql}");
+    }
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
         .fetch_one(&pool)
         .await
