@@ -119,26 +119,16 @@ impl Inline {
             }
         };
         conn.calls.store(0, Ordering::Relaxed);
-        match read(&conn.conn, q) {
-            Ok(Some(rows)) => {
-                self.give_back(conn);
-                Some(rows)
-            }
-            Ok(None) => {
-                self.give_back(conn);
-                None
-            }
-            Err(e) if over_budget(&e) || busy(&e) => {
-                self.give_back(conn);
-                None
-            }
+        let done = read(&conn.conn, q);
+        match &done {
             // The connection is dropped: a fresh one costs little, a broken one
             // kept would fail every read after.
-            Err(e) => {
+            Err(e) if !over_budget(e) && !busy(e) => {
                 tracing::debug!(error = %e, "an inline SQLite read failed");
-                None
             }
+            _ => self.give_back(conn),
         }
+        done.ok().flatten()
     }
 
     fn take(&self) -> rusqlite::Result<ReadConn> {
