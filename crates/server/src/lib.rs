@@ -102,6 +102,8 @@ pub fn pool_settings(config: &Config) -> PoolSettings {
         acquire_timeout: std::time::Duration::from_secs(d.acquire_timeout_seconds),
         idle_timeout: (d.idle_timeout_seconds > 0)
             .then(|| std::time::Duration::from_secs(d.idle_timeout_seconds)),
+        session_cache: (d.session_cache_seconds > 0)
+            .then(|| std::time::Duration::from_secs(d.session_cache_seconds)),
     }
 }
 

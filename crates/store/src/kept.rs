@@ -368,6 +368,7 @@ mod tests {
             min_connections: min,
             acquire_timeout: Duration::from_millis(200),
             idle_timeout: idle,
+            session_cache: None,
         };
         Kept::new(opts, &settings)
     }

@@ -12,6 +12,8 @@ mod migrations;
 mod postgres;
 mod query;
 mod rows;
+mod session_cache;
+mod session_listener;
 mod sql;
 mod sql_store;
 mod sqlite;
@@ -38,6 +40,10 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// Idle connections above `min_connections` are closed after this long.
     pub idle_timeout: Option<Duration>,
+    /// PostgreSQL: how long a node serves a session it looked up again without
+    /// reading it (while no write anywhere could have changed it: see
+    /// `session_cache`); `None` reads it every time. SQLite reads it in-process.
+    pub session_cache: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -47,6 +53,7 @@ impl Default for PoolSettings {
             min_connections: 0,
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(10 * 60)),
+            session_cache: Some(Duration::from_secs(2)),
         }
     }
 }

@@ -8,6 +8,8 @@
 
 use crate::kept::{Kept, Lent};
 use crate::query::Query;
+use crate::session_cache::SessionCache;
+use crate::session_listener;
 use crate::sql::Db;
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
@@ -43,7 +45,11 @@ impl SqlStore<Postgres> {
         // fail-over) is retried (`run_on_live`).
         let kept: Kept<PgConnection> = Kept::new(opts, pool);
         kept.open_min(1).await.map_err(map_err)?;
-        Self::start(Db::Postgres(kept), migrate).await
+        let cache = pool.session_cache.map(SessionCache::new);
+        if let Some(c) = &cache {
+            session_listener::start(url.to_owned(), c);
+        }
+        Self::start(Db::Postgres(kept, cache), migrate).await
     }
 }
 
@@ -165,7 +171,7 @@ mod tests {
         let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
             .await
             .unwrap();
-        let Db::Postgres(pool) = store.db() else {
+        let Db::Postgres(pool, _) = store.db() else {
             unreachable!("a PostgresStore holds PostgreSQL connections")
         };
         let mut victim = pool.acquire().await.unwrap();

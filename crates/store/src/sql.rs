@@ -10,6 +10,7 @@
 use crate::kept::{Kept, Lent};
 pub(crate) use crate::query::{query, Query, Value};
 use crate::rows::{parse_sqlite_time, parse_uuid, Columns};
+use crate::session_cache::SessionCache;
 use crate::sqlite_inline::{Inline, InlineRow};
 use crate::sqlite_readers::Readers;
 use crate::sqlite_writer::Writer;
@@ -25,7 +26,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
     Sqlite(SqlitePools),
-    Postgres(Kept<PgConnection>),
+    /// The connections, and the node's session cache, told of every write.
+    Postgres(Kept<PgConnection>, Option<SessionCache>),
 }
 
 /// SQLite's connections: readers, and the one writer (see [`crate::sqlite_writer`]).
@@ -74,7 +76,8 @@ pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>, Writer),
     /// A reader's.
     SqliteRead(Lent<SqliteConnection>),
-    Postgres(Lent<PgConnection>),
+    /// A connection, and the session cache to tell of the commit.
+    Postgres(Lent<PgConnection>, Option<SessionCache>),
 }
 
 /// Commits the transaction on the lent connection `$conn`, then returns it; a
@@ -125,7 +128,9 @@ impl Db {
                     .map_err(map_err)?,
                 p.writer.clone(),
             ),
-            Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
+            Db::Postgres(p, c) => {
+                Tx::Postgres(postgres::begin(p).await.map_err(map_err)?, c.clone())
+            }
         })
     }
 
@@ -139,8 +144,18 @@ impl Db {
                     Tx::Sqlite(pool.begin().await.map_err(map_err)?, p.writer.clone())
                 }
             },
-            Db::Postgres(p) => Tx::Postgres(postgres::begin(p).await.map_err(map_err)?),
+            Db::Postgres(p, c) => {
+                Tx::Postgres(postgres::begin(p).await.map_err(map_err)?, c.clone())
+            }
         })
+    }
+
+    /// The session cache (PostgreSQL's, when on).
+    pub(crate) fn session_cache(&self) -> Option<&SessionCache> {
+        match self {
+            Db::Sqlite(_) => None,
+            Db::Postgres(_, c) => c.as_ref(),
+        }
     }
 
     /// `COLLATE` for byte order, as SQLite's default BINARY, whatever the
@@ -148,7 +163,7 @@ impl Db {
     pub(crate) fn sql_byte_order(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "COLLATE BINARY",
-            Db::Postgres(_) => r#"COLLATE "C""#,
+            Db::Postgres(..) => r#"COLLATE "C""#,
         }
     }
 
@@ -160,7 +175,7 @@ impl Db {
     pub(crate) fn sql_skip_locked(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "",
-            Db::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            Db::Postgres(..) => "FOR UPDATE SKIP LOCKED",
         }
     }
 
@@ -170,7 +185,7 @@ impl Db {
     pub(crate) fn sql_snapshot(&self) -> Option<&'static str> {
         match self {
             Db::Sqlite(_) => None,
-            Db::Postgres(_) => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+            Db::Postgres(..) => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
         }
     }
 
@@ -182,7 +197,7 @@ impl Db {
     pub(crate) fn rows_per_statement(&self, cols: usize) -> usize {
         let params = match self {
             Db::Sqlite(_) => 600,
-            Db::Postgres(_) => 7000,
+            Db::Postgres(..) => 7000,
         };
         (params / cols.max(1)).max(1)
     }
@@ -192,7 +207,7 @@ impl Db {
     pub(crate) fn sql_import_lock(&self) -> Option<&'static str> {
         match self {
             Db::Sqlite(_) => None,
-            Db::Postgres(_) => Some("LOCK TABLE accounts IN EXCLUSIVE MODE"),
+            Db::Postgres(..) => Some("LOCK TABLE accounts IN EXCLUSIVE MODE"),
         }
     }
 }
@@ -206,7 +221,13 @@ impl Tx {
                 done
             }
             Tx::SqliteRead(c) => commit!(c),
-            Tx::Postgres(c) => commit!(c),
+            Tx::Postgres(c, cache) => {
+                let done = commit!(c);
+                // Committed, or maybe not: either way what was read before may
+                // be stale now.
+                wrote(cache.as_ref());
+                done
+            }
         }
         .map_err(map_err)
     }
@@ -255,7 +276,13 @@ impl Exec for &Db {
         match self {
             Db::Sqlite(p) if q.only_reads() => p.readers.execute(&q).await.map_err(map_err),
             Db::Sqlite(p) => p.writer.execute(q).await,
-            Db::Postgres(p) => postgres::execute(p, &q).await.map_err(map_err),
+            Db::Postgres(p, c) => {
+                let done = postgres::execute(p, &q).await.map_err(map_err);
+                if !q.only_reads() {
+                    wrote(c.as_ref());
+                }
+                done
+            }
         }
     }
 
@@ -269,7 +296,13 @@ impl Exec for &Db {
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect(),
-            Db::Postgres(p) => rows_of(postgres::fetch_all(p, &q).await, Row::Postgres)?,
+            Db::Postgres(p, c) => {
+                let done = postgres::fetch_all(p, &q).await;
+                if !q.only_reads() {
+                    wrote(c.as_ref());
+                }
+                rows_of(done, Row::Postgres)?
+            }
         })
     }
 }
@@ -288,7 +321,7 @@ impl Exec for &mut Tx {
                 .execute(&mut **c)
                 .await
                 .map(|r| r.rows_affected()),
-            Tx::Postgres(c) => q
+            Tx::Postgres(c, _) => q
                 .postgres()
                 .execute(&mut **c)
                 .await
@@ -301,8 +334,16 @@ impl Exec for &mut Tx {
         Ok(match self {
             Tx::Sqlite(t, _) => rows_of(q.sqlite().fetch_all(&mut **t).await, Row::Sqlite)?,
             Tx::SqliteRead(c) => rows_of(q.sqlite().fetch_all(&mut **c).await, Row::Sqlite)?,
-            Tx::Postgres(c) => rows_of(q.postgres().fetch_all(&mut **c).await, Row::Postgres)?,
+            Tx::Postgres(c, _) => rows_of(q.postgres().fetch_all(&mut **c).await, Row::Postgres)?,
         })
+    }
+}
+
+/// After a write (done or failed: it may have reached the database): the session
+/// cache's reads from before count no more.
+fn wrote(cache: Option<&SessionCache>) {
+    if let Some(c) = cache {
+        c.changed();
     }
 }
 

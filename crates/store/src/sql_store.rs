@@ -74,7 +74,7 @@ impl<B: Backend> SqlStore<B> {
     fn migrator(&self) -> &'static Migrator {
         match self.db {
             Db::Sqlite(_) => &SQLITE_MIGRATOR,
-            Db::Postgres(_) => &POSTGRES_MIGRATOR,
+            Db::Postgres(..) => &POSTGRES_MIGRATOR,
         }
     }
 
@@ -83,9 +83,12 @@ impl<B: Backend> SqlStore<B> {
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.db {
             Db::Sqlite(p) => SQLITE_MIGRATOR.run(&p.writer_pool).await,
-            Db::Postgres(p) => {
+            Db::Postgres(p, cache) => {
                 let mut conn = p.acquire().await.map_err(crate::map_err)?;
                 let done = POSTGRES_MIGRATOR.run_direct(&mut *conn).await;
+                if let Some(c) = cache {
+                    c.changed();
+                }
                 // A failed migration may leave its advisory lock held: closed then.
                 if done.is_ok() {
                     conn.back_after(None);

@@ -171,44 +171,31 @@ impl<B: Backend> OidcStore for SqlStore<B> {
         seen_since: DateTime<Utc>,
         made_since: DateTime<Utc>,
     ) -> StoreResult<Option<TokenFacts>> {
-        // The account's columns under `a_` names: both tables have `created_at`.
-        // COUNT, not EXISTS: an integer on both databases. The idle check goes
-        // through an expression so that no index serves it: PostgreSQL's generic
-        // plan, before statistics exist, joined the lookup by sid with a range over
-        // last_seen_at's index (every recent session), and userinfo slowed with each
-        // session stored (9,986, then 3,815, then 2,343/s in three bench runs).
-        let q = query(
-            "SELECT t.*,
-                (SELECT COUNT(*) FROM oidc_clients c WHERE c.id = t.client_id) AS client_stored,
-                (SELECT COUNT(*) FROM sessions s WHERE s.sid = t.sid AND s.stage = 'authenticated'
-                 AND COALESCE(s.last_seen_at, s.created_at) >= $2
-                 AND s.created_at >= $3) AS sid_live,
-                a.id AS a_id, a.email AS a_email, a.name AS a_name, a.role AS a_role,
-                a.password_hash AS a_password_hash, a.created_at AS a_created_at,
-                a.code_failures AS a_code_failures, a.password_failures AS a_password_failures,
-                a.password_locked_until AS a_password_locked_until,
-                a.code_locked_until AS a_code_locked_until, a.language AS a_language,
-                a.disabled_at AS a_disabled_at
-             FROM oidc_tokens t LEFT JOIN accounts a ON a.id = t.account_id
-             WHERE t.token_hash = $1",
-        )
-        .bind(&hash.0)
-        .bind(seen_since)
-        .bind(made_since);
-        self.db()
-            .optional(q, |row| {
-                let account = match row.opt_uuid("a_id")? {
-                    Some(_) => Some(rows::account_from(&Prefixed(row, "a_"))?),
-                    None => None,
-                };
-                Ok(TokenFacts {
-                    token: oidc_token_from(row)?,
-                    client_stored: row.int("client_stored")? != 0,
-                    sid_live: row.int("sid_live")? != 0,
-                    account,
-                })
-            })
-            .await
+        let Some(cache) = self.db().session_cache() else {
+            return self.read_token_facts(hash, seen_since, made_since).await;
+        };
+        if let Some(facts) = cache.token(&hash.0) {
+            return Ok(Some(facts));
+        }
+        let ticket = cache.ticket();
+        // Whether the token's sign-in is still live depends on the time, not
+        // only on writes: read as of the end of the entry's life, a sign-in live
+        // then is live whenever the entry is served. One that ends sooner (or
+        // has ended) is read as of now, and not kept.
+        let ttl = chrono::Duration::from_std(cache.ttl()).unwrap_or(chrono::Duration::MAX);
+        let later = self
+            .read_token_facts(hash, seen_since + ttl, made_since + ttl)
+            .await?;
+        match later {
+            Some(f) if f.sid_live || f.token.sid.is_none() => {
+                if let Some(t) = ticket {
+                    cache.keep_token(&hash.0, t, f.clone());
+                }
+                Ok(Some(f))
+            }
+            None => Ok(None),
+            Some(_) => self.read_token_facts(hash, seen_since, made_since).await,
+        }
     }
 
     async fn use_refresh_token(&self, hash: &TokenHash, at: DateTime<Utc>) -> StoreResult<bool> {
@@ -307,4 +294,53 @@ pub(super) async fn end_oidc_grants(
     tx.execute(q).await?;
     queue_logouts(tx, "account_id = $1", account.into(), at).await?;
     Ok(())
+}
+
+/// The token lookup as the database answers it (the session cache's misses).
+impl<B: Backend> SqlStore<B> {
+    async fn read_token_facts(
+        &self,
+        hash: &TokenHash,
+        seen_since: DateTime<Utc>,
+        made_since: DateTime<Utc>,
+    ) -> StoreResult<Option<TokenFacts>> {
+        // The account's columns under `a_` names: both tables have `created_at`.
+        // COUNT, not EXISTS: an integer on both databases. The idle check goes
+        // through an expression so that no index serves it: PostgreSQL's generic
+        // plan, before statistics exist, joined the lookup by sid with a range over
+        // last_seen_at's index (every recent session), and userinfo slowed with each
+        // session stored (9,986, then 3,815, then 2,343/s in three bench runs).
+        let q = query(
+            "SELECT t.*,
+                (SELECT COUNT(*) FROM oidc_clients c WHERE c.id = t.client_id) AS client_stored,
+                (SELECT COUNT(*) FROM sessions s WHERE s.sid = t.sid AND s.stage = 'authenticated'
+                 AND COALESCE(s.last_seen_at, s.created_at) >= $2
+                 AND s.created_at >= $3) AS sid_live,
+                a.id AS a_id, a.email AS a_email, a.name AS a_name, a.role AS a_role,
+                a.password_hash AS a_password_hash, a.created_at AS a_created_at,
+                a.code_failures AS a_code_failures, a.password_failures AS a_password_failures,
+                a.password_locked_until AS a_password_locked_until,
+                a.code_locked_until AS a_code_locked_until, a.language AS a_language,
+                a.disabled_at AS a_disabled_at
+             FROM oidc_tokens t LEFT JOIN accounts a ON a.id = t.account_id
+             WHERE t.token_hash = $1",
+        )
+        .bind(&hash.0)
+        .bind(seen_since)
+        .bind(made_since);
+        self.db()
+            .optional(q, |row| {
+                let account = match row.opt_uuid("a_id")? {
+                    Some(_) => Some(rows::account_from(&Prefixed(row, "a_"))?),
+                    None => None,
+                };
+                Ok(TokenFacts {
+                    token: oidc_token_from(row)?,
+                    client_stored: row.int("client_stored")? != 0,
+                    sid_live: row.int("sid_live")? != 0,
+                    account,
+                })
+            })
+            .await
+    }
 }

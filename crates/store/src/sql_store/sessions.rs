@@ -6,6 +6,7 @@ use super::devices::{
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, factor_from, session_from, Columns, Prefixed};
+use crate::session_cache::{Found, SessionCache};
 use crate::sql::{query, Exec, Query};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -79,13 +80,25 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         &self,
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account)>> {
-        let q = query(concat!(
-            "SELECT ",
-            session_and_account!(),
-            " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id_hash = $1"
-        ))
-        .bind(&id.0);
-        self.db().optional(q, session_and_account_from).await
+        let cache = self.db().session_cache();
+        if let Some(f) = cache.and_then(|c| c.session(&id.0, false)) {
+            return Ok(Some((f.session, f.account)));
+        }
+        let ticket = cache.and_then(SessionCache::ticket);
+        let found = self.read_session_with_account(id).await?;
+        if let (Some(c), Some(t), Some((session, account))) = (cache, ticket, &found) {
+            let (session, account) = (session.clone(), account.clone());
+            c.keep_session(
+                &id.0,
+                t,
+                Found {
+                    session,
+                    account,
+                    steps: None,
+                },
+            );
+        }
+        Ok(found)
     }
 
     async fn session_with_factors(
@@ -125,22 +138,23 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         &self,
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account, SecondSteps)>> {
-        let q = query(format!(
-            "SELECT {}, {}
-             FROM sessions s JOIN accounts a ON a.id = s.account_id {}
-             WHERE s.id_hash = $1
-             ORDER BY {SECOND_STEPS_ORDER}",
-            session_and_account!(),
-            second_steps_columns("a.id"),
-            second_steps_joins("a.id"),
-        ))
-        .bind(&id.0);
-        let rows = self.db().fetch_all(q).await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let (session, account) = session_and_account_from(first)?;
-        Ok(Some((session, account, second_steps_from(&rows)?)))
+        let cache = self.db().session_cache();
+        if let Some(f) = cache.and_then(|c| c.session(&id.0, true)) {
+            if let Some(steps) = f.steps {
+                return Ok(Some((f.session, f.account, steps)));
+            }
+        }
+        let ticket = cache.and_then(SessionCache::ticket);
+        let found = self.read_session_with_second_steps(id).await?;
+        if let (Some(c), Some(t), Some((session, account, steps))) = (cache, ticket, &found) {
+            let found = Found {
+                session: session.clone(),
+                account: account.clone(),
+                steps: Some(steps.clone()),
+            };
+            c.keep_session(&id.0, t, found);
+        }
+        Ok(found)
     }
 
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
@@ -163,6 +177,44 @@ impl<B: Backend> SessionStore for SqlStore<B> {
     async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let q = query("DELETE FROM sessions WHERE last_seen_at < $1").bind(before);
         self.db().execute(q).await
+    }
+}
+
+/// The session lookups as the database answers them (the cache's misses).
+impl<B: Backend> SqlStore<B> {
+    async fn read_session_with_account(
+        &self,
+        id: &TokenHash,
+    ) -> StoreResult<Option<(Session, Account)>> {
+        let q = query(concat!(
+            "SELECT ",
+            session_and_account!(),
+            " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id_hash = $1"
+        ))
+        .bind(&id.0);
+        self.db().optional(q, session_and_account_from).await
+    }
+
+    async fn read_session_with_second_steps(
+        &self,
+        id: &TokenHash,
+    ) -> StoreResult<Option<(Session, Account, SecondSteps)>> {
+        let q = query(format!(
+            "SELECT {}, {}
+             FROM sessions s JOIN accounts a ON a.id = s.account_id {}
+             WHERE s.id_hash = $1
+             ORDER BY {SECOND_STEPS_ORDER}",
+            session_and_account!(),
+            second_steps_columns("a.id"),
+            second_steps_joins("a.id"),
+        ))
+        .bind(&id.0);
+        let rows = self.db().fetch_all(q).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let (session, account) = session_and_account_from(first)?;
+        Ok(Some((session, account, second_steps_from(&rows)?)))
     }
 }
 

@@ -101,6 +101,7 @@ async fn sqlite_takes_pool_settings() {
         min_connections: 1,
         acquire_timeout: std::time::Duration::from_secs(1),
         idle_timeout: None,
+        session_cache: None,
     };
     let s = SqliteStore::open_with(&dir.path().join("t.db"), &settings, true)
         .await

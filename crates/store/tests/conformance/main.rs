@@ -203,6 +203,7 @@ mod mail_queue;
 mod oidc;
 mod portals;
 mod sealed;
+mod session_cache;
 mod sessions;
 mod throttles;
 mod together;

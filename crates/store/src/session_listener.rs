@@ -1,0 +1,106 @@
+//! The session cache's ear: PostgreSQL's notifications of writes made by other
+//! nodes (and by `tweestap` commands), on a connection of its own.
+//!
+//! The triggers of migration 0018 notify [`CHANNEL`] at the commit of any write to
+//! the tables a session lookup reads; each one heard voids the cache. A second
+//! without a word, the listener sends a heartbeat on the same channel through its
+//! own connection; hearing it back proves the connection still delivers. A
+//! connection lost, or a heartbeat that does not come back, makes the cache deaf
+//! (it serves nothing) until a new connection listens.
+
+use crate::session_cache::{SessionCache, WeakCache, DEAF_AFTER};
+use sqlx::postgres::PgListener;
+use std::time::Duration;
+
+/// The channel the triggers notify.
+pub(crate) const CHANNEL: &str = "tweestap_changed";
+
+/// The payload of a heartbeat: not a change.
+const HEARTBEAT: &str = "heartbeat";
+
+/// Silence after which a heartbeat is sent.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// The wait before connecting again after a failure.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Listens for `cache` at `url` for as long as the cache lives.
+pub(crate) fn start(url: String, cache: &SessionCache) {
+    let weak = cache.downgrade();
+    tokio::spawn(async move {
+        loop {
+            match listen(&url).await {
+                Ok(listener) => {
+                    let Some(cache) = weak.upgrade() else { return };
+                    cache.listening(true);
+                    drop(cache);
+                    hear(listener, &weak).await;
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the session cache cannot listen to PostgreSQL; sessions are read every time"
+                ),
+            }
+            let Some(cache) = weak.upgrade() else { return };
+            cache.listening(false);
+            drop(cache);
+            tokio::time::sleep(RETRY).await;
+        }
+    });
+}
+
+async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    // A lost connection ends `hear`, which connects afresh: nothing is missed
+    // unknowingly in between.
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Hears notifications until the connection is lost, stops delivering, or the
+/// cache is gone.
+async fn hear(mut listener: PgListener, weak: &WeakCache) {
+    loop {
+        // `try_recv` is cancel-safe while connected (a message is taken whole or
+        // not at all); when the connection is lost it returns `None` at once.
+        let heard = tokio::time::timeout(QUIET, listener.try_recv()).await;
+        let Some(cache) = weak.upgrade() else { return };
+        match heard {
+            Ok(Ok(Some(n))) => {
+                cache.heard();
+                // The node's own writes too: one whose request was dropped
+                // half-way (the client went) may commit after its own voiding.
+                if n.payload() != HEARTBEAT {
+                    cache.changed();
+                }
+            }
+            Ok(Ok(None)) => {
+                tracing::warn!("the session cache's PostgreSQL connection was lost");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the session cache's PostgreSQL connection failed");
+                return;
+            }
+            Err(_quiet) => {
+                drop(cache);
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(HEARTBEAT)
+                    .execute(&mut listener);
+                match tokio::time::timeout(DEAF_AFTER, sent).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "the session cache's heartbeat failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!("the session cache's heartbeat did not come back");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
