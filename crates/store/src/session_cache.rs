@@ -1,5 +1,5 @@
-//! PostgreSQL: the sessions and portal tokens looked up in the last few seconds,
-//! kept (issue 19).
+//! PostgreSQL: the signed-in sessions and portal tokens looked up in the last
+//! few seconds, kept (issue 19).
 //!
 //! Every signed-in request looks its session up, every `userinfo` its access
 //! token. On SQLite that read is a few µs in-process (`sqlite_inline`); on
@@ -14,7 +14,7 @@
 //!   cached "still signed in" here;
 //! - every node's writes (and `tweestap` commands', psql's) reach it through
 //!   PostgreSQL: triggers on the tables a lookup reads (migration 0018) `NOTIFY`
-//!   at commit, and this node's listener (`session_listener`) moves the
+//!   at commit (all but the writes nothing kept depends on: see there), and this node's listener (`session_listener`) moves the
 //!   generation on when it hears one (its own too: a write whose request was
 //!   dropped half-way may commit after the statement's own move);
 //! - while the listener cannot vouch for hearing them (not connected yet, lost,

@@ -121,19 +121,9 @@ impl Inline {
         conn.calls.store(0, Ordering::Relaxed);
         let done = read(&conn.conn, q);
         match &done {
-            // A read stopped past its budget (a scan of the console's) has filled
-            // the connection's page cache with pages the reads here seldom need
-            // (up to SQLite's 2 MB): freed, so that the scan sqlx's reader now
-            // makes does not leave the process holding them twice.
-            Err(e) if over_budget(e) => {
-                if let Err(e) = conn.conn.execute_batch("PRAGMA shrink_memory") {
-                    tracing::debug!(error = %e, "an inline SQLite connection kept its cache");
-                }
-                self.give_back(conn);
-            }
             // The connection is dropped: a fresh one costs little, a broken one
             // kept would fail every read after.
-            Err(e) if !busy(e) => {
+            Err(e) if !over_budget(e) && !busy(e) => {
                 tracing::debug!(error = %e, "an inline SQLite read failed");
             }
             _ => self.give_back(conn),

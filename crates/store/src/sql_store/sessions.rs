@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId};
 use tweestap_domain::factor::Factor;
-use tweestap_domain::session::Session;
+use tweestap_domain::session::{Session, SessionStage};
 use tweestap_domain::store::{SecondSteps, SessionStore, StoreResult};
 use tweestap_domain::token::TokenHash;
 
@@ -87,6 +87,9 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         let ticket = cache.and_then(SessionCache::ticket);
         let found = self.read_session_with_account(id).await?;
         if let (Some(c), Some(t), Some((session, account))) = (cache, ticket, &found) {
+            if !kept_stage(session) {
+                return Ok(found);
+            }
             let (session, account) = (session.clone(), account.clone());
             c.keep_session(
                 &id.0,
@@ -147,6 +150,9 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         let ticket = cache.and_then(SessionCache::ticket);
         let found = self.read_session_with_second_steps(id).await?;
         if let (Some(c), Some(t), Some((session, account, steps))) = (cache, ticket, &found) {
+            if !kept_stage(session) {
+                return Ok(found);
+            }
             let found = Found {
                 session: session.clone(),
                 account: account.clone(),
@@ -178,6 +184,13 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         let q = query("DELETE FROM sessions WHERE last_seen_at < $1").bind(before);
         self.db().execute(q).await
     }
+}
+
+/// Whether the session cache may keep a session: signed-in ones only. The writes
+/// of a sign-in under way (the code step's) then need not tell other nodes
+/// (migration 0018), and signed-in requests are the many.
+fn kept_stage(session: &Session) -> bool {
+    session.stage == SessionStage::Authenticated
 }
 
 /// The session lookups as the database answers them (the cache's misses).

@@ -312,3 +312,70 @@ async fn postgres_keeps_portal_tokens_but_not_past_their_sign_ins_end() {
         );
     }
 }
+
+#[tokio::test]
+async fn postgres_keeps_signed_in_sessions_only_and_the_code_step_notifies_none() {
+    let Some(db) = testing::TestDatabase::create().await else {
+        return;
+    };
+    let b = node(db.url(), Some(60)).await;
+    let raw = PgPool::connect(db.url()).await.unwrap();
+    let signed = signed_in(&b, "an@x.be").await;
+    until_caching(&b, &raw, &signed).await;
+
+    // Half-way through a sign-in: read every time.
+    let a = account(&b, "bo@x.be").await;
+    let half = session(a.id, Utc::now());
+    b.insert_session(&half).await.unwrap();
+    for n in 0..20 {
+        assert!(amr(&b, &half).await.is_some());
+        let now = format!("v{n}");
+        behind_the_triggers(&raw, &half, &now).await;
+        assert_eq!(amr(&b, &half).await.as_deref(), Some(now.as_str()));
+    }
+
+    // The code step's counters do not notify: a kept session outlives them.
+    let failures = |s: &Dyn, session: &Session| {
+        let (s, hash) = (s.clone(), session.id_hash.clone());
+        async move {
+            let found = s.session_with_account(&hash).await.unwrap();
+            found.map(|(_, a)| a.code_failures)
+        }
+    };
+    let deadline = Instant::now() + StdDuration::from_secs(2);
+    for n in 1.. {
+        let before = failures(&b, &signed).await;
+        sqlx::query("UPDATE accounts SET code_failures = $1 WHERE id = $2")
+            .bind(n as i64)
+            .bind(signed.account_id.0)
+            .execute(&raw)
+            .await
+            .unwrap();
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+        if failures(&b, &signed).await == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "every code_failures write voided the cache"
+        );
+    }
+    // What a kept lookup is read for does notify.
+    sqlx::query("UPDATE accounts SET disabled_at = now() WHERE id = $1")
+        .bind(signed.account_id.0)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let found = b.session_with_account(&signed.id_hash).await.unwrap();
+        if found.is_some_and(|(_, a)| a.disabled_at.is_some()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < StdDuration::from_secs(1),
+            "disabling unseen"
+        );
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+}
