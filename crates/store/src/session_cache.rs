@@ -18,8 +18,9 @@
 //!   generation on when it hears one (its own too: a write whose request was
 //!   dropped half-way may commit after the statement's own move);
 //! - while the listener cannot vouch for hearing them (not connected yet, lost,
-//!   or its own heartbeat not heard for [`DEAF_AFTER`]), nothing is served or
-//!   kept; on hearing again it moves the generation on, so nothing read before
+//!   its heartbeat not heard back yet on a new connection, or not for
+//!   [`DEAF_AFTER`], shorter than an entry's life), nothing is served or kept;
+//!   on hearing again it moves the generation on, so nothing read before
 //!   counts.
 //!
 //! A read takes the generation before it asks the database and is kept only under
@@ -42,9 +43,11 @@ use tweestap_domain::store::SecondSteps;
 /// all (a burst of new sessions costs their lookups, not memory).
 const CAPACITY: usize = 20_000;
 
-/// The listener is not trusted once its own heartbeat (sent every second) has
-/// not come back for this long.
-pub(crate) const DEAF_AFTER: Duration = Duration::from_secs(3);
+/// The listener is not trusted once nothing has come back on it for this long
+/// (it sends a heartbeat every half second): less than any entry's life of a
+/// second or more, so a stalled listener stops the cache before a kept entry
+/// outlives what it could have missed.
+pub(crate) const DEAF_AFTER: Duration = Duration::from_millis(1_500);
 
 /// What a lookup read: the session and its account, and maybe the second steps.
 #[derive(Debug, Clone)]
@@ -55,12 +58,23 @@ pub(crate) struct Found {
 }
 
 /// The cache of one node's store; clones share it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct SessionCache {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
+/// Counts only: the entries hold password hashes and sealed secrets.
+impl std::fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = self.entries();
+        f.debug_struct("SessionCache")
+            .field("ttl", &self.shared.ttl)
+            .field("generation", &entries.generation)
+            .field("entries", &entries.map.len())
+            .finish()
+    }
+}
+
 struct Shared {
     ttl: Duration,
     born: Instant,
@@ -71,13 +85,12 @@ struct Shared {
     entries: Mutex<Entries>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Entries {
     generation: u64,
     map: HashMap<String, Entry>,
 }
 
-#[derive(Debug)]
 struct Entry {
     generation: u64,
     at: Instant,
@@ -85,15 +98,16 @@ struct Entry {
 }
 
 /// What an entry keeps (their keys are token hashes, of different tokens).
-#[derive(Debug)]
 enum Value {
     Session(Found),
     Token(TokenFacts),
 }
 
-/// What a lookup takes before it reads: the generation its read belongs to.
+/// What a lookup takes before it reads: the generation its read belongs to, and
+/// when it began (an entry's life counts from there: a lookup read as of
+/// "now + ttl" holds for `ttl` from the caller's now, not from its answer).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket(u64);
+pub(crate) struct Ticket(u64, Instant);
 
 impl SessionCache {
     /// An empty cache keeping entries for `ttl`; deaf until the listener says
@@ -167,7 +181,8 @@ impl SessionCache {
 
     /// Taken before a lookup reads the database; `None` when nothing may be kept.
     pub(crate) fn ticket(&self) -> Option<Ticket> {
-        self.hearing().then(|| Ticket(self.entries().generation))
+        self.hearing()
+            .then(|| Ticket(self.entries().generation, Instant::now()))
     }
 
     /// Keeps the session a lookup read under `ticket`, unless something was
@@ -202,7 +217,7 @@ impl SessionCache {
             key.to_owned(),
             Entry {
                 generation,
-                at: Instant::now(),
+                at: ticket.1,
                 value: Arc::new(value),
             },
         );
@@ -216,30 +231,45 @@ impl SessionCache {
         entries.map.clear();
     }
 
-    /// The listener is connected and listening (`true`), or lost (`false`). Either
+    /// The listener's connection was lost (`false`) or is new (`true`). Either
     /// way what was read before counts no more: writes may have gone unheard.
+    /// A new connection is trusted only once something comes back on it
+    /// ([`Self::heard`]): the listener sends a heartbeat at once.
     pub(crate) fn listening(&self, on: bool) {
-        self.heard();
-        self.shared.listening.store(on, Ordering::Release);
+        if !on {
+            self.shared.listening.store(false, Ordering::Release);
+        }
         self.changed();
     }
 
-    /// Something came in on the listener: it is alive.
+    /// How long nothing has come back on the listener's connection.
+    pub(crate) fn deaf_for(&self) -> Duration {
+        let s = &self.shared;
+        let now = s.born.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(s.heard_ms.load(Ordering::Acquire)))
+    }
+
+    /// Something came back on the listener's connection: it is alive.
     pub(crate) fn heard(&self) {
         let s = &self.shared;
         let now = s.born.elapsed().as_millis() as u64;
-        let before = s.heard_ms.swap(now, Ordering::AcqRel);
+        let deaf = !s.listening.load(Ordering::Acquire)
+            || now.saturating_sub(s.heard_ms.load(Ordering::Acquire))
+                >= DEAF_AFTER.as_millis() as u64;
         // Deaf for a while, the listener may have missed nothing (a slow
         // network delivers late, not never), but entries were not served
-        // meanwhile either; starting afresh is the simple rule.
-        if now.saturating_sub(before) >= DEAF_AFTER.as_millis() as u64 {
+        // meanwhile either; starting afresh is the simple rule, and voided
+        // before the listener counts as hearing again.
+        if deaf {
             self.changed();
         }
+        s.heard_ms.store(now, Ordering::Release);
+        s.listening.store(true, Ordering::Release);
     }
 }
 
 /// The cache as the listener holds it: the listener stops when the store is gone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct WeakCache(Weak<Shared>);
 
 impl WeakCache {
@@ -293,13 +323,16 @@ mod tests {
     fn hearing_cache(ttl: Duration) -> SessionCache {
         let c = SessionCache::new(ttl);
         c.listening(true);
+        c.heard();
         c
     }
 
     /// A cache made a minute ago, so that "heard at 0 ms" is long past.
     fn old_hearing_cache() -> SessionCache {
         let c = hearing_cache(Duration::from_secs(600));
-        let mut shared = Arc::try_unwrap(c.shared).unwrap();
+        let Ok(mut shared) = Arc::try_unwrap(c.shared) else {
+            unreachable!("the only handle")
+        };
         shared.born = Instant::now().checked_sub(Duration::from_secs(60)).unwrap();
         let c = SessionCache {
             shared: Arc::new(shared),
@@ -340,12 +373,17 @@ mod tests {
     fn nothing_is_kept_or_served_without_a_listener() {
         let c = SessionCache::new(Duration::from_secs(60));
         assert!(c.ticket().is_none());
-        let c = hearing_cache(Duration::from_secs(60));
+        c.listening(true);
+        assert!(c.ticket().is_none(), "not before something came back");
+        c.heard();
         let t = c.ticket().unwrap();
         c.keep_session("k", t, found());
+        assert!(c.session("k", false).is_some());
         c.listening(false);
         assert!(c.session("k", false).is_none());
         c.listening(true);
+        assert!(c.ticket().is_none(), "a new connection, not heard yet");
+        c.heard();
         assert!(
             c.session("k", false).is_none(),
             "what was read before is void"

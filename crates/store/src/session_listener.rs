@@ -1,16 +1,17 @@
 //! The session cache's ear: PostgreSQL's notifications of writes made by other
 //! nodes (and by `tweestap` commands), on a connection of its own.
 //!
-//! The triggers of migration 0018 notify [`CHANNEL`] at the commit of any write to
-//! the tables a session lookup reads; each one heard voids the cache. A second
-//! without a word, the listener sends a heartbeat on the same channel through its
-//! own connection; hearing it back proves the connection still delivers. A
-//! connection lost, or a heartbeat that does not come back, makes the cache deaf
-//! (it serves nothing) until a new connection listens.
+//! The triggers of migration 0018 notify [`CHANNEL`] at the commit of a write
+//! that can change a kept lookup; each one heard voids the cache. Every half
+//! second the listener sends a heartbeat on the same channel through its own
+//! connection; something coming back proves the connection still delivers. A new
+//! connection, one lost, or one on which nothing came back for
+//! [`DEAF_AFTER`] makes the cache deaf (it serves nothing) until it hears again;
+//! deaf for twice that, the listener connects afresh.
 
 use crate::session_cache::{SessionCache, WeakCache, DEAF_AFTER};
 use sqlx::postgres::PgListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The channel the triggers notify.
 pub(crate) const CHANNEL: &str = "tweestap_changed";
@@ -18,8 +19,8 @@ pub(crate) const CHANNEL: &str = "tweestap_changed";
 /// The payload of a heartbeat: not a change.
 const HEARTBEAT: &str = "heartbeat";
 
-/// Silence after which a heartbeat is sent.
-const QUIET: Duration = Duration::from_secs(1);
+/// How often a heartbeat is sent, whatever else comes in.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
 /// The wait before connecting again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
@@ -61,10 +62,30 @@ async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
 /// Hears notifications until the connection is lost, stops delivering, or the
 /// cache is gone.
 async fn hear(mut listener: PgListener, weak: &WeakCache) {
+    // The first heartbeat at once: the connection is trusted when it is back.
+    let mut sent: Option<Instant> = None;
+    let connected = Instant::now();
     loop {
+        if sent.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
+            let Some(cache) = weak.upgrade() else { return };
+            if cache.deaf_for().min(connected.elapsed()) >= DEAF_AFTER * 2 {
+                tracing::warn!(
+                    "the session cache's heartbeats stopped coming back; listening afresh"
+                );
+                return;
+            }
+            drop(cache);
+            if !heartbeat(&mut listener).await {
+                return;
+            }
+            sent = Some(Instant::now());
+        }
+        let wait = sent.map_or(HEARTBEAT_EVERY, |at| {
+            HEARTBEAT_EVERY.saturating_sub(at.elapsed())
+        });
         // `try_recv` is cancel-safe while connected (a message is taken whole or
         // not at all); when the connection is lost it returns `None` at once.
-        let heard = tokio::time::timeout(QUIET, listener.try_recv()).await;
+        let heard = tokio::time::timeout(wait, listener.try_recv()).await;
         let Some(cache) = weak.upgrade() else { return };
         match heard {
             Ok(Ok(Some(n))) => {
@@ -83,24 +104,26 @@ async fn hear(mut listener: PgListener, weak: &WeakCache) {
                 tracing::warn!(error = %e, "the session cache's PostgreSQL connection failed");
                 return;
             }
-            Err(_quiet) => {
-                drop(cache);
-                let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(HEARTBEAT)
-                    .execute(&mut listener);
-                match tokio::time::timeout(DEAF_AFTER, sent).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "the session cache's heartbeat failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::warn!("the session cache's heartbeat did not come back");
-                        return;
-                    }
-                }
-            }
+            Err(_time_for_a_heartbeat) => {}
+        }
+    }
+}
+
+/// Sends a heartbeat on the listener's own connection; false if that failed.
+async fn heartbeat(listener: &mut PgListener) -> bool {
+    let sent = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(HEARTBEAT)
+        .execute(&mut *listener);
+    match tokio::time::timeout(DEAF_AFTER, sent).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the session cache's heartbeat failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("the session cache's heartbeat could not be sent in time");
+            false
         }
     }
 }

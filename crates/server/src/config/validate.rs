@@ -3,6 +3,9 @@
 
 use super::{Config, ConfigError};
 
+/// The longest life of a kept session lookup (`[database] session_cache_seconds`).
+pub const MAX_SESSION_CACHE_SECONDS: u64 = 60;
+
 impl Config {
     /// Checks every value that has a range; the first one outside it is the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -20,6 +23,15 @@ impl Config {
             });
         }
         let d = &self.database;
+        // An entry's life bounds what a node can serve stale when its listener
+        // stalls unnoticed (under the listener's 1.5 s deafness limit anyway).
+        if d.session_cache_seconds > MAX_SESSION_CACHE_SECONDS {
+            return Err(ConfigError::Invalid {
+                key: "[database] session_cache_seconds",
+                rule: format!("between 0 and {MAX_SESSION_CACHE_SECONDS}"),
+                got: d.session_cache_seconds.to_string(),
+            });
+        }
         let (l, s) = (&self.lockout, &self.session);
         let at_least_one: [(&'static str, i128); 15] = [
             ("[database] max_connections", d.max_connections.into()),
@@ -122,10 +134,14 @@ mod tests {
     #[test]
     fn every_rule_refuses_a_value_outside_it_by_name() {
         type Tweak = fn(&mut Config);
-        let cases: [(Tweak, &str); 18] = [
+        let cases: [(Tweak, &str); 19] = [
             (
                 |c| c.public_url = "login.example.org".into(),
                 "public_url must be an http:// or https:// address, got \"login.example.org\"",
+            ),
+            (
+                |c| c.database.session_cache_seconds = 61,
+                "[database] session_cache_seconds must be between 0 and 60, got 61",
             ),
             (
                 |c| c.database.max_connections = 0,
@@ -217,6 +233,9 @@ mod tests {
         c.database.min_connections = 1;
         c.session.remember_device_days = 90;
         c.policy.enrollment_link_days = 1;
+        c.database.session_cache_seconds = 60;
+        assert!(c.validate().is_ok());
+        c.database.session_cache_seconds = 0;
         assert!(c.validate().is_ok());
     }
 }

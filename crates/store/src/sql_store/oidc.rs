@@ -182,10 +182,16 @@ impl<B: Backend> OidcStore for SqlStore<B> {
         // only on writes: read as of the end of the entry's life, a sign-in live
         // then is live whenever the entry is served. One that ends sooner (or
         // has ended) is read as of now, and not kept.
-        let ttl = chrono::Duration::from_std(cache.ttl()).unwrap_or(chrono::Duration::MAX);
-        let later = self
-            .read_token_facts(hash, seen_since + ttl, made_since + ttl)
-            .await?;
+        let ttl = chrono::Duration::from_std(cache.ttl()).ok();
+        let Some((seen_later, made_later)) = ttl.and_then(|ttl| {
+            Some((
+                seen_since.checked_add_signed(ttl)?,
+                made_since.checked_add_signed(ttl)?,
+            ))
+        }) else {
+            return self.read_token_facts(hash, seen_since, made_since).await;
+        };
+        let later = self.read_token_facts(hash, seen_later, made_later).await?;
         match later {
             Some(f) if f.sid_live || f.token.sid.is_none() => {
                 if let Some(t) = ticket {

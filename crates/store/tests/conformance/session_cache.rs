@@ -32,21 +32,27 @@ async fn amr(s: &Dyn, session: &Session) -> Option<String> {
     found.map(|(s, _)| s.amr)
 }
 
-/// Sets the session's `amr` in a transaction with the triggers of migration 0018
-/// off: a write no node is told of.
-async fn behind_the_triggers(raw: &PgPool, session: &Session, amr: &str) {
+/// Runs `sql` with `$1` = `value`, `$2` = `key` in a transaction with the
+/// triggers of migration 0018 off: a write no node is told of.
+async fn unnoticed(raw: &PgPool, sql: &str, value: &str, key: &str) {
     let mut tx = raw.begin().await.unwrap();
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("UPDATE sessions SET amr = $1 WHERE id_hash = $2")
-        .bind(amr)
-        .bind(&session.id_hash.0)
+    sqlx::query(sql)
+        .bind(value)
+        .bind(key)
         .execute(&mut *tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// Sets the session's `amr` behind the triggers.
+async fn behind_the_triggers(raw: &PgPool, session: &Session, amr: &str) {
+    let sql = "UPDATE sessions SET amr = $1 WHERE id_hash = $2";
+    unnoticed(raw, sql, amr, &session.id_hash.0).await;
 }
 
 /// Waits until `s` serves a lookup from its cache (it keeps nothing until its
@@ -194,7 +200,7 @@ async fn postgres_node_that_lost_its_listener_serves_nothing_it_kept() {
     assert_eq!(killed, [true], "one listener");
     // A write nobody hears of while it is gone: not served stale.
     behind_the_triggers(&raw, &s, "unheard").await;
-    until_seen(&b, &s, Some("unheard"), StdDuration::from_secs(2)).await;
+    until_seen(&b, &s, Some("unheard"), StdDuration::from_millis(500)).await;
     // It listens again, and keeps lookups again.
     until_caching(&b, &raw, &s).await;
 }
@@ -216,20 +222,10 @@ async fn postgres_without_a_cache_reads_every_time() {
     }
 }
 
-/// Sets a portal token's grant behind the triggers (as [`behind_the_triggers`]).
+/// Sets a portal token's grant behind the triggers.
 async fn grant_behind_the_triggers(raw: &PgPool, token: &StoredToken, grant: &str) {
-    let mut tx = raw.begin().await.unwrap();
-    sqlx::query("SET LOCAL session_replication_role = replica")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE oidc_tokens SET grant_json = $1 WHERE token_hash = $2")
-        .bind(grant)
-        .bind(&token.token_hash.0)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let sql = "UPDATE oidc_tokens SET grant_json = $1 WHERE token_hash = $2";
+    unnoticed(raw, sql, grant, &token.token_hash.0).await;
 }
 
 /// The token's grant as `s` answers `userinfo`'s lookup, with an hour's idle
@@ -377,5 +373,64 @@ async fn postgres_keeps_signed_in_sessions_only_and_the_code_step_notifies_none(
             "disabling unseen"
         );
         tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+}
+
+/// Every table a kept lookup reads tells the nodes of a write that can change
+/// it: after each statement below, by plain SQL (as from another node or psql),
+/// a node that kept a session drops it within a second. (An `UPDATE … WHERE
+/// false` or `DELETE … WHERE false` still fires a statement's trigger.)
+#[tokio::test]
+async fn postgres_every_table_a_lookup_reads_notifies() {
+    let Some(db) = testing::TestDatabase::create().await else {
+        return;
+    };
+    let b = node(db.url(), Some(60)).await;
+    let raw = PgPool::connect(db.url()).await.unwrap();
+    let s = signed_in(&b, "an@x.be").await;
+    let other = signed_in(&b, "bo@x.be").await;
+    b.insert_factor(&factor(other.account_id, t0()))
+        .await
+        .unwrap();
+    let writes = [
+        "UPDATE sessions SET amr = amr || '.' WHERE id_hash = $1",
+        "UPDATE accounts SET name = name || '.' WHERE id = (SELECT account_id FROM sessions WHERE id_hash = $1)",
+        "UPDATE accounts SET password_hash = password_hash || '.' WHERE id = (SELECT account_id FROM sessions WHERE id_hash = $1)",
+        "UPDATE accounts SET role = 'support' WHERE id = (SELECT account_id FROM sessions WHERE id_hash = $1)",
+        "DELETE FROM accounts WHERE false AND $1 <> ''",
+        "UPDATE factors SET label = label || '.' WHERE account_id = (SELECT account_id FROM sessions WHERE id_hash = $1)",
+        "DELETE FROM factors WHERE false AND $1 <> ''",
+        "UPDATE remembered_devices SET label = label WHERE false AND $1 <> ''",
+        "UPDATE recovery_codes SET used_at = used_at WHERE false AND $1 <> ''",
+        "DELETE FROM oidc_consents WHERE false AND $1 <> ''",
+        "UPDATE oidc_tokens SET revoked_at = revoked_at WHERE false AND $1 <> ''",
+        "DELETE FROM oidc_clients WHERE false AND $1 <> ''",
+    ];
+    for (n, write) in writes.iter().enumerate() {
+        // Kept: a write behind the triggers is not seen...
+        let deadline = Instant::now() + StdDuration::from_secs(2);
+        let hidden = format!("hidden {n}");
+        loop {
+            let before = amr(&b, &s).await;
+            behind_the_triggers(&raw, &s, &hidden).await;
+            if amr(&b, &s).await == before {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{write}: never kept");
+        }
+        // ...until this write, on another session or no row at all.
+        sqlx::query(write)
+            .bind(&other.id_hash.0)
+            .execute(&raw)
+            .await
+            .unwrap();
+        let start = Instant::now();
+        while amr(&b, &s).await.as_deref() != Some(hidden.as_str()) {
+            assert!(
+                start.elapsed() < StdDuration::from_secs(1),
+                "{write}: no node was told"
+            );
+            tokio::time::sleep(StdDuration::from_millis(2)).await;
+        }
     }
 }
