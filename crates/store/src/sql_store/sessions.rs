@@ -80,28 +80,8 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         &self,
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account)>> {
-        let cache = self.db().session_cache();
-        if let Some(f) = cache.and_then(|c| c.session(&id.0, false)) {
-            return Ok(Some((f.session, f.account)));
-        }
-        let ticket = cache.and_then(SessionCache::ticket);
-        let found = self.read_session_with_account(id).await?;
-        if let (Some(c), Some(t), Some((session, account))) = (cache, ticket, &found) {
-            if !kept_stage(session) {
-                return Ok(found);
-            }
-            let (session, account) = (session.clone(), account.clone());
-            c.keep_session(
-                &id.0,
-                t,
-                Found {
-                    session,
-                    account,
-                    steps: None,
-                },
-            );
-        }
-        Ok(found)
+        let found = self.found_session(id, false).await?;
+        Ok(found.map(|f| (f.session, f.account)))
     }
 
     async fn session_with_factors(
@@ -141,26 +121,9 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         &self,
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account, SecondSteps)>> {
-        let cache = self.db().session_cache();
-        if let Some(f) = cache.and_then(|c| c.session(&id.0, true)) {
-            if let Some(steps) = f.steps {
-                return Ok(Some((f.session, f.account, steps)));
-            }
-        }
-        let ticket = cache.and_then(SessionCache::ticket);
-        let found = self.read_session_with_second_steps(id).await?;
-        if let (Some(c), Some(t), Some((session, account, steps))) = (cache, ticket, &found) {
-            if !kept_stage(session) {
-                return Ok(found);
-            }
-            let found = Found {
-                session: session.clone(),
-                account: account.clone(),
-                steps: Some(steps.clone()),
-            };
-            c.keep_session(&id.0, t, found);
-        }
-        Ok(found)
+        let found = self.found_session(id, true).await?;
+        // Read with its steps, so they are there.
+        Ok(found.and_then(|f| Some((f.session, f.account, f.steps?))))
     }
 
     async fn touch_session(&self, id: &TokenHash, at: DateTime<Utc>) -> StoreResult<()> {
@@ -186,15 +149,42 @@ impl<B: Backend> SessionStore for SqlStore<B> {
     }
 }
 
-/// Whether the session cache may keep a session: signed-in ones only. The writes
-/// of a sign-in under way (the code step's) then need not tell other nodes
-/// (migration 0018), and signed-in requests are the many.
-fn kept_stage(session: &Session) -> bool {
-    session.stage == SessionStage::Authenticated
-}
-
 /// The session lookups as the database answers them (the cache's misses).
 impl<B: Backend> SqlStore<B> {
+    /// A session by its hash, with its second steps when `steps` asks for them,
+    /// through the node's session cache when there is one. Only signed-in
+    /// sessions are kept: the writes of a sign-in under way (the code step's)
+    /// then need not tell other nodes (migration 0018), and signed-in requests
+    /// are the many.
+    async fn found_session(&self, id: &TokenHash, steps: bool) -> StoreResult<Option<Found>> {
+        let cache = self.db().session_cache();
+        if let Some(f) = cache.and_then(|c| c.session(&id.0, steps)) {
+            return Ok(Some(f));
+        }
+        let ticket = cache.and_then(SessionCache::ticket);
+        let found = if steps {
+            let read = self.read_session_with_second_steps(id).await?;
+            read.map(|(session, account, steps)| Found {
+                session,
+                account,
+                steps: Some(steps),
+            })
+        } else {
+            let read = self.read_session_with_account(id).await?;
+            read.map(|(session, account)| Found {
+                session,
+                account,
+                steps: None,
+            })
+        };
+        if let (Some(c), Some(t), Some(f)) = (cache, ticket, &found) {
+            if f.session.stage == SessionStage::Authenticated {
+                c.keep_session(&id.0, t, f.clone());
+            }
+        }
+        Ok(found)
+    }
+
     async fn read_session_with_account(
         &self,
         id: &TokenHash,
