@@ -37,7 +37,12 @@ fn tweestap(data_dir: &std::path::Path, db: &str, key: &str) -> Command {
 }
 
 fn start_node(data_dir: &std::path::Path, db: &str, key: &str) -> Node {
-    let mut child = tweestap(data_dir, db, key)
+    start_node_with(tweestap(data_dir, db, key))
+}
+
+/// `tweestap serve` from `command`, once it prints its URL.
+fn start_node_with(mut command: Command) -> Node {
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -223,6 +228,86 @@ async fn two_nodes_share_sign_ins_replays_and_lock_outs() {
     .await;
     assert_eq!((s, r["state"].as_str()), (200, Some("authenticated")));
 
+    drop((a, b));
+}
+
+/// A session one node keeps is refused by it as soon as another node ends it, or
+/// the `tweestap` command disables its account: node B keeps what it read for 30 s
+/// here, so only the voiding through PostgreSQL can make it refuse in time.
+#[tokio::test]
+async fn a_session_ended_elsewhere_is_refused_by_the_node_that_keeps_it() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let db = database.url().to_owned();
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    add_user(dir_a.path(), &db, &key, "cy@example.be");
+    add_user(dir_a.path(), &db, &key, "di@example.be");
+    let keeps_long = dir_b.path().join("tweestap.toml");
+    std::fs::write(&keeps_long, "[database]\nsession_cache_seconds = 30\n").expect("config");
+    let a = start_node(dir_a.path(), &db, &key);
+    let b = {
+        let mut c = tweestap(dir_b.path(), &db, &key);
+        c.env("TWEESTAP_CONFIG", &keeps_long);
+        start_node_with(c)
+    };
+
+    for (email, ends) in [
+        ("cy@example.be", "sign-out on A"),
+        ("di@example.be", "user disable"),
+    ] {
+        let c = client();
+        let (s, r) = post(
+            &c,
+            &format!("{}/api/v1/login", a.url),
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(
+            (s, r["state"].as_str()),
+            (200, Some("authenticated")),
+            "{r}"
+        );
+        let me = |c: &reqwest::Client| {
+            let url = format!("{}/api/v1/me", b.url);
+            let c = c.clone();
+            async move { c.get(url).send().await.expect("me").status().as_u16() }
+        };
+        // B reads the session, then serves it from what it keeps.
+        for _ in 0..3 {
+            assert_eq!(me(&c).await, 200, "{email} on B");
+        }
+        if ends == "sign-out on A" {
+            let (s, r) = post(&c, &format!("{}/api/v1/logout", a.url), json!({})).await;
+            assert!(s == 200 || s == 204, "logout: {s} {r}");
+        } else {
+            let out = commands::run(
+                {
+                    let mut cmd = tweestap(dir_a.path(), &db, &key);
+                    cmd.args(["user", "disable", email]);
+                    cmd
+                },
+                None,
+            );
+            assert!(out.status.success(), "disable: {}", out.describe());
+        }
+        let ended = std::time::Instant::now();
+        let mut status = me(&c).await;
+        while status == 200 && ended.elapsed() < Duration::from_secs(1) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            status = me(&c).await;
+        }
+        assert_eq!(
+            status,
+            401,
+            "{ends}: node B still serves {email}'s session after {:?}",
+            ended.elapsed()
+        );
+    }
     drop((a, b));
 }
 
