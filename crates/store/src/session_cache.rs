@@ -85,6 +85,13 @@ struct Shared {
     entries: Mutex<Entries>,
 }
 
+impl Shared {
+    /// Milliseconds since `born` (what `heard_ms` counts in).
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 #[derive(Default)]
 struct Entries {
     generation: u64,
@@ -138,11 +145,7 @@ impl SessionCache {
 
     /// Whether the listener can vouch for hearing other nodes' writes now.
     fn hearing(&self) -> bool {
-        let s = &self.shared;
-        let now = s.born.elapsed().as_millis() as u64;
-        s.listening.load(Ordering::Acquire)
-            && now.saturating_sub(s.heard_ms.load(Ordering::Acquire))
-                < DEAF_AFTER.as_millis() as u64
+        self.shared.listening.load(Ordering::Acquire) && self.deaf_for() < DEAF_AFTER
     }
 
     /// How long entries are kept.
@@ -245,17 +248,16 @@ impl SessionCache {
     /// How long nothing has come back on the listener's connection.
     pub(crate) fn deaf_for(&self) -> Duration {
         let s = &self.shared;
-        let now = s.born.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(s.heard_ms.load(Ordering::Acquire)))
+        Duration::from_millis(
+            s.now_ms()
+                .saturating_sub(s.heard_ms.load(Ordering::Acquire)),
+        )
     }
 
     /// Something came back on the listener's connection: it is alive.
     pub(crate) fn heard(&self) {
         let s = &self.shared;
-        let now = s.born.elapsed().as_millis() as u64;
-        let deaf = !s.listening.load(Ordering::Acquire)
-            || now.saturating_sub(s.heard_ms.load(Ordering::Acquire))
-                >= DEAF_AFTER.as_millis() as u64;
+        let deaf = !self.hearing();
         // Deaf for a while, the listener may have missed nothing (a slow
         // network delivers late, not never), but entries were not served
         // meanwhile either; starting afresh is the simple rule, and voided
@@ -263,7 +265,7 @@ impl SessionCache {
         if deaf {
             self.changed();
         }
-        s.heard_ms.store(now, Ordering::Release);
+        s.heard_ms.store(s.now_ms(), Ordering::Release);
         s.listening.store(true, Ordering::Release);
     }
 }
