@@ -26,3 +26,20 @@ pub fn return_large_blocks_to_the_system() {
         }
     }
 }
+
+/// Gives the free memory inside the allocator's heaps back to the system. glibc
+/// returns a heap's free end by itself, but not the free pages between blocks in
+/// use, which a burst of work leaves behind (start-up; the console's hourly
+/// counts, which read every account): about 1.5 MB after start-up on a database
+/// of 20,000 accounts. It walks every heap under its lock, a few milliseconds,
+/// so it runs after such bursts only.
+pub fn give_back_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only releases free pages of the allocator's own
+        // heaps (under its locks); no memory in use is touched.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}

@@ -325,6 +325,7 @@ async fn run_console_tasks(app: Arc<tweestap_domain::Tweestap>) {
                 if let Err(e) = app.prune_audit().await {
                     tracing::warn!(error = %e, "pruning the audit log failed");
                 }
+                crate::allocator::give_back_free_memory();
             }
         }
     }

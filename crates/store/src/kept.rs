@@ -238,6 +238,16 @@ impl<C: Connection + 'static> Lent<C> {
         self.back_after(outcome.as_ref().err());
     }
 
+    /// Closes the connection instead of returning it.
+    pub(crate) fn close(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.shared.open.fetch_sub(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = conn.close().await;
+            });
+        }
+    }
+
     /// [`back`](Self::back) after `error`, if any.
     pub(crate) fn back_after(mut self, error: Option<&sqlx::Error>) {
         let Some(conn) = self.conn.take() else {

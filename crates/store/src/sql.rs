@@ -11,7 +11,7 @@ use crate::kept::{Kept, Lent};
 pub(crate) use crate::query::{query, Query, Value};
 use crate::rows::{parse_sqlite_time, parse_uuid, Columns};
 use crate::session_cache::SessionCache;
-use crate::sqlite_inline::{Inline, InlineRow};
+use crate::sqlite_inline::{Inline, InlineRow, NotInline};
 use crate::sqlite_readers::Readers;
 use crate::sqlite_writer::Writer;
 use crate::{map_err, postgres};
@@ -57,13 +57,21 @@ impl SqlitePools {
 
     /// The rows of the read `q`: inline when it can, else on a reader of sqlx's.
     async fn read(&self, q: &Query) -> StoreResult<Vec<Row>> {
-        if let Some(rows) = self.inline.as_ref().and_then(|i| i.fetch_all(q)) {
-            // Nothing above waited: a task reading in a loop still gives the
-            // runtime's other tasks their turn.
-            tokio::task::consume_budget().await;
-            return Ok(rows.into_iter().map(Row::Inline).collect());
-        }
-        rows_of(self.readers.fetch_all(q).await, Row::Sqlite)
+        let large = match self.inline.as_ref().map(|i| i.fetch_all(q)) {
+            Some(Ok(rows)) => {
+                // Nothing above waited: a task reading in a loop still gives the
+                // runtime's other tasks their turn.
+                tokio::task::consume_budget().await;
+                return Ok(rows.into_iter().map(Row::Inline).collect());
+            }
+            Some(Err(why)) => why == NotInline::Large,
+            None => false,
+        };
+        let rows = match large {
+            true => self.readers.fetch_all_large(q).await,
+            false => self.readers.fetch_all(q).await,
+        };
+        rows_of(rows, Row::Sqlite)
     }
 }
 

@@ -44,6 +44,16 @@ const STATEMENTS: usize = 256;
 const STEPS_PER_CALL: i32 = 1_000;
 const CALLS: u32 = 200;
 
+/// Why a read is left to sqlx's readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotInline {
+    /// It ran past the budget: a scan of a large table, likely to fill the
+    /// page cache of whichever connection reads it.
+    Large,
+    /// Busy, not ours to bind, or failed.
+    Other,
+}
+
 /// The database file's reading connections, opened when needed.
 #[derive(Debug, Clone)]
 pub(crate) struct Inline {
@@ -108,27 +118,40 @@ impl Inline {
         }
     }
 
-    /// The rows of the read `q`, or `None` when it is for sqlx's readers: SQLite
-    /// was busy, the read ran past its budget, or anything else failed.
-    pub(crate) fn fetch_all(&self, q: &Query) -> Option<Vec<InlineRow>> {
+    /// The rows of the read `q`, or why it is for sqlx's readers: SQLite was
+    /// busy, the read ran past its budget, or anything else failed.
+    pub(crate) fn fetch_all(&self, q: &Query) -> Result<Vec<InlineRow>, NotInline> {
         let conn = match self.take() {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %e, "an inline SQLite connection did not open");
-                return None;
+                return Err(NotInline::Other);
             }
         };
         conn.calls.store(0, Ordering::Relaxed);
-        let done = read(&conn.conn, q);
-        match &done {
-            // The connection is dropped: a fresh one costs little, a broken one
-            // kept would fail every read after.
-            Err(e) if !over_budget(e) && !busy(e) => {
-                tracing::debug!(error = %e, "an inline SQLite read failed");
+        match read(&conn.conn, q) {
+            Ok(Some(rows)) => {
+                self.give_back(conn);
+                Ok(rows)
             }
-            _ => self.give_back(conn),
+            Ok(None) => {
+                self.give_back(conn);
+                Err(NotInline::Other)
+            }
+            // Closed: its page cache is full of the large read's pages now (up to
+            // SQLite's 2 MB a connection), which the reads made here never need.
+            Err(e) if over_budget(&e) => Err(NotInline::Large),
+            Err(e) if busy(&e) => {
+                self.give_back(conn);
+                Err(NotInline::Other)
+            }
+            // Closed too: a fresh one costs little, a broken one kept would fail
+            // every read after.
+            Err(e) => {
+                tracing::debug!(error = %e, "an inline SQLite read failed");
+                Err(NotInline::Other)
+            }
         }
-        done.ok().flatten()
     }
 
     fn take(&self) -> rusqlite::Result<ReadConn> {

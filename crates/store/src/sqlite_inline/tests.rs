@@ -107,7 +107,7 @@ async fn a_busy_database_is_left_to_the_waiting_readers() {
     let inline = Inline::new(path);
     let q = query("SELECT name FROM t");
     let asked = std::time::Instant::now();
-    assert!(inline.fetch_all(&q).is_none(), "busy");
+    assert_eq!(inline.fetch_all(&q).err(), Some(NotInline::Other), "busy");
     // No wait for the lock (rusqlite's own default would wait 5 s), and the
     // connection is kept for the next read.
     assert!(
@@ -133,9 +133,9 @@ async fn a_long_read_is_stopped_and_the_next_runs() {
     let stopped = read(&conn.conn, &query(LONG)).unwrap_err();
     assert!(over_budget(&stopped), "{stopped}");
     inline.give_back(conn);
-    assert!(inline.fetch_all(&query(LONG)).is_none(), "stopped");
-    // Kept: a read stopped leaves the connection as good as before.
-    assert_eq!(inline.shared.idle.lock().unwrap().len(), 1);
+    assert_eq!(inline.fetch_all(&query(LONG)).err(), Some(NotInline::Large));
+    // Closed: its page cache holds what the long read pulled in.
+    assert_eq!(inline.shared.idle.lock().unwrap().len(), 0);
     let short = query(
         "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
          WHERE x < 1000) SELECT count(*) FROM c) AS n",
@@ -149,20 +149,27 @@ async fn what_is_not_read_inline_is_read_by_sqlx() {
     let dir = tempfile::tempdir().unwrap();
     let (path, opts, pool) = database(dir.path()).await;
     run(&pool, "INSERT INTO t (name) VALUES ('x')").await;
-    let readers = Readers::Kept(Kept::new(opts, &crate::PoolSettings::default()));
+    let kept = Kept::new(opts, &crate::PoolSettings::default());
+    let readers = Readers::Kept(kept.clone());
     let db = crate::sql::Db::Sqlite(SqlitePools::new(readers, pool, Some(Inline::new(path))));
     // Past the budget; a `?` parameter (not ours to bind); two statements.
     let long = (&db).fetch_one(query(LONG)).await.unwrap();
     assert_eq!(long.int("n").unwrap(), 3_000_000);
     assert!(matches!(long, Row::Sqlite(_)));
+    assert_eq!(
+        kept.size(),
+        0,
+        "the reader of a large read is closed after it"
+    );
     let q = query("SELECT name FROM t WHERE name = ?1").bind("x");
     let named = (&db).fetch_one(q).await.unwrap();
     assert_eq!(named.text("name").unwrap(), "x");
     assert!(matches!(named, Row::Sqlite(_)));
+    assert_eq!(kept.size(), 1, "the reader of a plain read is kept");
     let two = || query("SELECT name FROM t; SELECT 1 AS one");
     assert!(Inline::new(dir.path().join("t.db"))
         .fetch_all(&two())
-        .is_none());
+        .is_err_and(|why| why == NotInline::Other));
     let rows = (&db).fetch_all(two()).await.unwrap();
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| matches!(r, Row::Sqlite(_))));
@@ -186,7 +193,7 @@ async fn a_read_connection_writes_nothing() {
             Some(ErrorCode::ReadOnly),
             "{sql}"
         );
-        assert!(inline.fetch_all(&query(sql)).is_none(), "{sql}");
+        assert!(inline.fetch_all(&query(sql)).is_err(), "{sql}");
     }
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
         .fetch_one(&pool)
