@@ -14,8 +14,10 @@
 //! budget of SQLite's steps (a search through every address of a large
 //! console), is stopped and goes the sqlx way instead, where waiting blocks no
 //! one. So does any read that fails here for any other reason: sqlx's readers
-//! give the answer, and its error, as before ([`Inline::fetch_all`] returns
-//! `None`). Transactions, writes and checkpoints keep to sqlx's connections.
+//! give the answer, and its error, as before ([`Inline::fetch_all`] says why).
+//! A read past the budget closes the connections it used, here and there: each
+//! would keep up to 2 MB of the scan's pages that the short reads never need.
+//! Transactions, writes and checkpoints keep to sqlx's connections.
 //! What the budget does not bound: opening a connection, pages read from a cold
 //! disk, and SQLite's own short retries while a read begins on a log being reset.
 
