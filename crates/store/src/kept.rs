@@ -289,7 +289,8 @@ impl<C: Connection> Drop for Lent<C> {
 impl<C: Connection> Deref for Lent<C> {
     type Target = C;
     fn deref(&self) -> &C {
-        // `conn` is taken only by `back` (which consumes the Lent) and by drop.
+        // `conn` is taken only by `back` and `close` (which consume the Lent)
+        // and by drop.
         self.conn
             .as_ref()
             .unwrap_or_else(|| unreachable!("a lent connection is there until it goes back"))

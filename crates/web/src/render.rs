@@ -136,6 +136,16 @@ impl minijinja::value::Object for Texts {
         self.0.get(key.as_str()?).cloned()
     }
 
+    /// `tr.key`: looked up by the name as it is (the default makes a `Value` of
+    /// it first, which allocates for a long name).
+    fn get_value_by_str(self: &std::sync::Arc<Self>, key: &str) -> Option<Value> {
+        self.0.get(key).cloned()
+    }
+
+    fn enumerator_len(self: &std::sync::Arc<Self>) -> Option<usize> {
+        Some(self.0.len())
+    }
+
     fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
         let mut keys: Vec<&'static str> = self.0.keys().copied().collect();
         keys.sort_unstable();
