@@ -125,7 +125,7 @@ impl<C: Connection + 'static> Kept<C> {
             };
             let idle_for = since.elapsed();
             if self.shared.stale(idle_for) {
-                self.close_quietly(conn);
+                self.shared.close_quietly(conn);
                 continue;
             }
             // Counted as open until lent; closed and uncounted if the caller gives
@@ -184,14 +184,6 @@ impl<C: Connection + 'static> Kept<C> {
             }
         }
     }
-
-    /// Closes `conn` politely, in the background.
-    fn close_quietly(&self, conn: C) {
-        self.shared.open.fetch_sub(1, Ordering::Relaxed);
-        tokio::spawn(async move {
-            let _ = conn.close().await;
-        });
-    }
 }
 
 /// An open connection on its way from the idle list to a caller.
@@ -222,7 +214,15 @@ impl<C: Connection> Drop for Held<'_, C> {
     }
 }
 
-impl<C: Connection> Shared<C> {
+impl<C: Connection + 'static> Shared<C> {
+    /// Closes `conn` politely, in the background.
+    fn close_quietly(&self, conn: C) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let _ = conn.close().await;
+        });
+    }
+
     /// Whether an idle connection unused for `idle_for` should close: past the
     /// idle timeout, while more than the minimum are open.
     fn stale(&self, idle_for: Duration) -> bool {
@@ -241,10 +241,7 @@ impl<C: Connection + 'static> Lent<C> {
     /// Closes the connection instead of returning it.
     pub(crate) fn close(mut self) {
         if let Some(conn) = self.conn.take() {
-            self.shared.open.fetch_sub(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let _ = conn.close().await;
-            });
+            self.shared.close_quietly(conn);
         }
     }
 
@@ -270,10 +267,7 @@ impl<C: Connection + 'static> Lent<C> {
             oldest_stale.then(|| idle.remove(0))
         };
         if let Some(Idle { conn, .. }) = stale {
-            self.shared.open.fetch_sub(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let _ = conn.close().await;
-            });
+            self.shared.close_quietly(conn);
         }
     }
 }

@@ -67,11 +67,7 @@ impl SqlitePools {
             Some(Err(why)) => why == NotInline::Large,
             None => false,
         };
-        let rows = match large {
-            true => self.readers.fetch_all_large(q).await,
-            false => self.readers.fetch_all(q).await,
-        };
-        rows_of(rows, Row::Sqlite)
+        rows_of(self.readers.fetch_all(q, large).await, Row::Sqlite)
     }
 }
 

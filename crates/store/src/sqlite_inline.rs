@@ -131,29 +131,25 @@ impl Inline {
             }
         };
         conn.calls.store(0, Ordering::Relaxed);
-        match read(&conn.conn, q) {
-            Ok(Some(rows)) => {
-                self.give_back(conn);
-                Ok(rows)
-            }
-            Ok(None) => {
-                self.give_back(conn);
-                Err(NotInline::Other)
-            }
+        // Whether the connection is kept for the next read.
+        let (outcome, keep) = match read(&conn.conn, q) {
+            Ok(Some(rows)) => (Ok(rows), true),
+            Ok(None) => (Err(NotInline::Other), true),
             // Closed: its page cache is full of the large read's pages now (up to
             // SQLite's 2 MB a connection), which the reads made here never need.
-            Err(e) if over_budget(&e) => Err(NotInline::Large),
-            Err(e) if busy(&e) => {
-                self.give_back(conn);
-                Err(NotInline::Other)
-            }
+            Err(e) if over_budget(&e) => (Err(NotInline::Large), false),
+            Err(e) if busy(&e) => (Err(NotInline::Other), true),
             // Closed too: a fresh one costs little, a broken one kept would fail
             // every read after.
             Err(e) => {
                 tracing::debug!(error = %e, "an inline SQLite read failed");
-                Err(NotInline::Other)
+                (Err(NotInline::Other), false)
             }
+        };
+        if keep {
+            self.give_back(conn);
         }
+        outcome
     }
 
     fn take(&self) -> rusqlite::Result<ReadConn> {

@@ -13,29 +13,25 @@ pub(crate) enum Readers {
 }
 
 impl Readers {
-    pub(crate) async fn fetch_all(&self, q: &Query) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    /// The rows of `q`. A read that scans much (`large`: it ran past the inline
+    /// budget) closes its connection after it, so that the pages it pulled in
+    /// (up to SQLite's 2 MB a connection) are not kept in memory for reads that
+    /// never need them. Such reads are rare (the console's searches and hourly
+    /// counts); a connection opens in about a millisecond.
+    pub(crate) async fn fetch_all(
+        &self,
+        q: &Query,
+        large: bool,
+    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
         match self {
             Readers::Kept(k) => {
                 let mut conn = k.acquire().await?;
                 let rows = q.sqlite().fetch_all(&mut *conn).await;
-                conn.back(&rows);
-                rows
-            }
-            Readers::Writer(p) => q.sqlite().fetch_all(p).await,
-        }
-    }
-
-    /// [`fetch_all`](Self::fetch_all) for a read that scans much (it ran past
-    /// the inline budget): its connection is closed after it, so that the pages
-    /// it pulled in (up to SQLite's 2 MB a connection) are not kept in memory
-    /// for reads that never need them. Such reads are rare (the console's
-    /// searches and hourly counts); a connection opens in about a millisecond.
-    pub(crate) async fn fetch_all_large(&self, q: &Query) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        match self {
-            Readers::Kept(k) => {
-                let mut conn = k.acquire().await?;
-                let rows = q.sqlite().fetch_all(&mut *conn).await;
-                conn.close();
+                if large {
+                    conn.close();
+                } else {
+                    conn.back(&rows);
+                }
                 rows
             }
             Readers::Writer(p) => q.sqlite().fetch_all(p).await,

@@ -4,7 +4,7 @@
 //! it they skip loudly, and under `TWEESTAP_REQUIRE_ALL=1` they fail.
 
 use crate::kit::commands::{self, tweestap_in, ChildGuard};
-use crate::kit::{totp, PASSWORD};
+use crate::kit::{session_cookie, totp, PASSWORD};
 use base64::Engine as _;
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -98,17 +98,39 @@ fn code(secret_b32: &str, offset_steps: i64) -> String {
     totp::code_at(secret_b32, Utc::now().timestamp() + 30 * offset_steps)
 }
 
+/// What two nodes share (a fresh database and the secret key) and what each has
+/// of its own (a data directory); `None` without PostgreSQL.
+struct Cluster {
+    _database: TestDatabase,
+    db: String,
+    key: String,
+    dir_a: tempfile::TempDir,
+    dir_b: tempfile::TempDir,
+}
+
+async fn cluster() -> Option<Cluster> {
+    let database = TestDatabase::create().await?;
+    Some(Cluster {
+        db: database.url().to_owned(),
+        _database: database,
+        key: base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+        dir_a: tempfile::tempdir().expect("dir"),
+        dir_b: tempfile::tempdir().expect("dir"),
+    })
+}
+
 #[tokio::test]
 async fn two_nodes_share_sign_ins_replays_and_lock_outs() {
-    let Some(database) = TestDatabase::create().await else {
+    let Some(Cluster {
+        _database,
+        db,
+        key,
+        dir_a,
+        dir_b,
+    }) = cluster().await
+    else {
         return;
     };
-    let db = database.url().to_owned();
-    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
     add_user(dir_a.path(), &db, &key, "an@example.be");
     add_user(dir_b.path(), &db, &key, "bo@example.be");
     let a = start_node(dir_a.path(), &db, &key);
@@ -236,15 +258,16 @@ async fn two_nodes_share_sign_ins_replays_and_lock_outs() {
 /// here, so only the voiding through PostgreSQL can make it refuse in time.
 #[tokio::test]
 async fn a_session_ended_elsewhere_is_refused_by_the_node_that_keeps_it() {
-    let Some(database) = TestDatabase::create().await else {
+    let Some(Cluster {
+        _database,
+        db,
+        key,
+        dir_a,
+        dir_b,
+    }) = cluster().await
+    else {
         return;
     };
-    let db = database.url().to_owned();
-    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
     add_user(dir_a.path(), &db, &key, "cy@example.be");
     add_user(dir_a.path(), &db, &key, "di@example.be");
     let keeps_long = dir_b.path().join("tweestap.toml");
@@ -270,15 +293,7 @@ async fn a_session_ended_elsewhere_is_refused_by_the_node_that_keeps_it() {
         assert_eq!(signed_in.status().as_u16(), 200);
         // B is asked with the session's cookie as it was set, by a client without
         // a jar: the sign-out's removal cookie must not be what makes B refuse.
-        let cookie = signed_in
-            .headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("tweestap_session="))
-            .and_then(|v| v.split(';').next())
-            .expect("the session cookie")
-            .to_owned();
+        let cookie = session_cookie(&signed_in);
         let plain = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -50,6 +50,19 @@ macro_rules! on_both_backends {
     )+};
 }
 
+/// The session cookie a response sets, as `tweestap_session=…` for a `Cookie`
+/// header.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tweestap_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
 /// Polls `check` every 50 ms until it holds or `secs` seconds (real time) passed.
 pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
 where

@@ -2,8 +2,8 @@
 //! generated from the handlers, names every error code the API can answer under the
 //! operations that answer it, and every operation it documents reaches a handler.
 
-use crate::kit::{Backend, TestApp, PASSWORD};
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use crate::kit::{session_cookie, Backend, TestApp, PASSWORD};
+use reqwest::header::{CONTENT_TYPE, COOKIE};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -148,18 +148,6 @@ async fn enroll_when_required(app: &TestApp, email: &str) -> (String, String, cr
 struct Caller {
     name: &'static str,
     cookie: Option<String>,
-}
-
-/// The session cookie a response sets.
-fn session_cookie(r: &reqwest::Response) -> String {
-    r.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tweestap_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
 }
 
 async fn sign_in(
