@@ -2,8 +2,9 @@
 //! It shares the session cookie with the pages; requiring `application/json` bodies is
 //! its CSRF defence (a cross-site form cannot send that content type).
 //!
-//! Routes are registered with their OpenAPI description (utoipa-axum), so a route
-//! and its documentation cannot part; `GET /api/v1/openapi.json` serves the result.
+//! Routes are listed once with their OpenAPI description (utoipa-axum), so a route
+//! and its documentation cannot part; `GET /api/v1/openapi.json` serves the result,
+//! composed on its first request (`routing`).
 
 mod admin;
 mod auth;
@@ -16,6 +17,7 @@ mod json;
 mod me;
 mod passkey_login;
 mod password;
+mod routing;
 mod support;
 
 use crate::error::{ApiError, ErrorCode};
@@ -25,42 +27,45 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::sync::LazyLock;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+
+routing::handlers! {
+    fn documented_here / bare_here (contract::base()) {
+        [openapi_json]
+        [auth::login]
+        [auth::second_factor]
+        [auth::send_sms]
+        [auth::logout]
+        [passkey_login::options]
+        [passkey_login::sign_in]
+        [password::forgot]
+        [password::reset]
+        [enroll::secure]
+        [enroll::secure_code]
+        [enroll::secure_resend]
+        [enroll::request_link]
+        [enroll::link_state, enroll::open_link]
+        [me::me]
+        [me::app::begin_totp]
+        [me::app::confirm_totp]
+        [me::passkey::begin_passkey]
+        [me::passkey::confirm_passkey]
+        [me::sms::begin_sms]
+        [me::sms::resend_sms]
+        [me::sms::confirm_sms]
+        [me::remove_factor]
+        [me::new_recovery_codes]
+        [me::devices::devices, me::devices::forget_devices]
+        [me::devices::forget_device]
+        [support::search]
+        [support::account]
+        [support::reset_two_factor]
+        [support::change_email]
+    }
+}
 
 /// Every route of the API with its description.
 fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(contract::base())
-        .routes(routes!(openapi_json))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::second_factor))
-        .routes(routes!(auth::send_sms))
-        .routes(routes!(auth::logout))
-        .routes(routes!(passkey_login::options))
-        .routes(routes!(passkey_login::sign_in))
-        .routes(routes!(password::forgot))
-        .routes(routes!(password::reset))
-        .routes(routes!(enroll::secure))
-        .routes(routes!(enroll::secure_code))
-        .routes(routes!(enroll::secure_resend))
-        .routes(routes!(enroll::request_link))
-        .routes(routes!(enroll::link_state, enroll::open_link))
-        .routes(routes!(me::me))
-        .routes(routes!(me::app::begin_totp))
-        .routes(routes!(me::app::confirm_totp))
-        .routes(routes!(me::passkey::begin_passkey))
-        .routes(routes!(me::passkey::confirm_passkey))
-        .routes(routes!(me::sms::begin_sms))
-        .routes(routes!(me::sms::resend_sms))
-        .routes(routes!(me::sms::confirm_sms))
-        .routes(routes!(me::remove_factor))
-        .routes(routes!(me::new_recovery_codes))
-        .routes(routes!(me::devices::devices, me::devices::forget_devices))
-        .routes(routes!(me::devices::forget_device))
-        .routes(routes!(support::search))
-        .routes(routes!(support::account))
-        .routes(routes!(support::reset_two_factor))
-        .routes(routes!(support::change_email))
-        .merge(admin::routes())
+    documented_here().merge(admin::documented())
 }
 
 /// The OpenAPI document of the API.
@@ -70,9 +75,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The routes the server runs: the same handlers, without composing their
+/// description.
 pub fn routes() -> Router<AppState> {
-    let (router, _) = documented().split_for_parts();
-    router
+    bare_here()
+        .merge(admin::routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -9,32 +9,45 @@ mod import;
 pub(super) mod overview;
 pub(super) mod settings;
 
+use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::AppState;
 
+super::routing::handlers! {
+    fn console_documented / console_routes {
+        [settings::step_up]
+        [accounts::list, accounts::create]
+        [accounts::get, accounts::change, accounts::delete]
+        [accounts::disable]
+        [accounts::enable]
+        [accounts::invite]
+        [settings::get_policy, settings::put_policy]
+        [overview::rollout]
+        [overview::without_two_factor]
+        [overview::reminders]
+        [overview::run_reminders]
+        [overview::audit]
+    }
+}
+
+super::routing::handlers! {
+    fn import_documented / import_routes {
+        [import::import_accounts]
+    }
+}
+
+/// Import files are large: this route alone takes bodies up to 64 MiB.
+fn import_body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(import::IMPORT_BODY_LIMIT)
+}
+
 /// The console's routes with their descriptions.
-pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(settings::step_up))
-        .routes(routes!(accounts::list, accounts::create))
-        .routes(routes!(accounts::get, accounts::change, accounts::delete))
-        .routes(routes!(accounts::disable))
-        .routes(routes!(accounts::enable))
-        .routes(routes!(accounts::invite))
-        .routes(routes!(settings::get_policy, settings::put_policy))
-        .routes(routes!(overview::rollout))
-        .routes(routes!(overview::without_two_factor))
-        .routes(routes!(overview::reminders))
-        .routes(routes!(overview::run_reminders))
-        .routes(routes!(overview::audit))
-        // Import files are large: this route alone takes bodies up to 64 MiB.
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(import::import_accounts))
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    import::IMPORT_BODY_LIMIT,
-                )),
-        )
+pub(super) fn documented() -> OpenApiRouter<AppState> {
+    console_documented().merge(import_documented().layer(import_body_limit()))
+}
+
+/// The console's routes as the server runs them.
+pub(super) fn routes() -> Router<AppState> {
+    console_routes().merge(import_routes().layer(import_body_limit()))
 }
