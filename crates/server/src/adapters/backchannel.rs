@@ -47,13 +47,10 @@ pub async fn post(http: &reqwest::Client, uri: &str, logout_token: &str) -> Logo
 /// otherwise every `poll` (for those queued on other nodes, by the command line,
 /// and for retries).
 pub async fn run_worker(app: Arc<Tweestap>, issuer: String, poll: Duration) {
-    let http = match client() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the back-channel logout client; logout tokens stay queued");
-            return;
-        }
-    };
+    // Made for the first logout to deliver: most servers never send one, and the
+    // client (TLS set-up, root certificates) is code and memory kept for nothing
+    // otherwise (issue 19, the idle footprint).
+    let mut http: Option<reqwest::Client> = None;
     let wake = app.logout_wakeup().clone();
     loop {
         let claimed = match app.claim_logouts(10).await {
@@ -63,7 +60,23 @@ pub async fn run_worker(app: Arc<Tweestap>, issuer: String, poll: Duration) {
                 Vec::new()
             }
         };
-        let busy = !claimed.is_empty();
+        if claimed.is_empty() {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            continue;
+        }
+        let http = match &http {
+            Some(c) => c.clone(),
+            None => match client() {
+                Ok(c) => http.insert(c).clone(),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the back-channel logout client; logout tokens stay queued");
+                    return;
+                }
+            },
+        };
         // All at once: a portal that hangs holds up nobody else, and the batch ends
         // within one timeout, well inside the claim's lease.
         let mut sending = tokio::task::JoinSet::new();
@@ -81,12 +94,5 @@ pub async fn run_worker(app: Arc<Tweestap>, issuer: String, poll: Duration) {
             });
         }
         while sending.join_next().await.is_some() {}
-        if busy {
-            continue;
-        }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
-        }
     }
 }
