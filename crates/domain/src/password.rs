@@ -3,7 +3,7 @@
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub mod formats;
@@ -63,8 +63,11 @@ pub struct PasswordHasher {
     /// `formats::verify_in`), and it is freed when the hasher is idle.
     memory: Arc<ArgonMemory>,
     /// A hash of a random password, verified for unknown accounts so that the
-    /// answer takes as long as for a known one.
-    dummy_hash: Arc<String>,
+    /// answer takes as long as for a known one. Made by the first check after
+    /// start, whatever its account (under that check's permit, so the first check
+    /// takes one hash longer whether the account exists or not), rather than at
+    /// start: a hash's time and Argon2's code kept off every start.
+    dummy_hash: Arc<OnceLock<Result<String, String>>>,
 }
 
 /// Calls waiting by default for a hashing permit, per permit.
@@ -116,7 +119,6 @@ impl PasswordHasher {
             .map_err(|e| HashError::Params(e.to_string()))?;
         let params_blocks = params.block_count();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy = hash_with(&argon, crate::token::Token::generate().as_str())?;
         let max_concurrent = max_concurrent.max(1);
         let max_waiting = max_concurrent.saturating_mul(DEFAULT_WAITING_PER_PERMIT);
         Ok(Self {
@@ -130,7 +132,7 @@ impl PasswordHasher {
                 params_blocks,
                 memory::KEPT_WHILE_IDLE,
             )),
-            dummy_hash: Arc::new(dummy),
+            dummy_hash: Arc::default(),
         })
     }
 
@@ -200,20 +202,32 @@ impl PasswordHasher {
     /// queue for hashing is full: nothing was checked.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
         let pw = zeroize::Zeroizing::new(password.to_owned());
-        let usable = hash.filter(|h| formats::recognise(h).is_ok());
+        let usable = hash
+            .filter(|h| formats::recognise(h).is_ok())
+            .map(str::to_owned);
         let known = usable.is_some();
-        let h = usable
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.dummy_hash.to_string());
-        let memory = self.memory.clone();
+        let (memory, dummy, argon) = (
+            self.memory.clone(),
+            self.dummy_hash.clone(),
+            self.argon.clone(),
+        );
         let ok = self
             .run(move || {
+                let dummy = dummy.get_or_init(|| {
+                    hash_with(&argon, crate::token::Token::generate().as_str())
+                        .map_err(|e| e.to_string())
+                });
+                let h = match (&usable, dummy) {
+                    (Some(h), _) => h,
+                    (None, Ok(d)) => d,
+                    (None, Err(e)) => return Err(HashError::Hash(e.clone())),
+                };
                 let mut block = memory.take();
-                let ok = formats::verify_in(pw.as_bytes(), &h, &mut block);
+                let ok = formats::verify_in(pw.as_bytes(), h, &mut block);
                 memory.give_back(block);
-                ok
+                Ok(ok)
             })
-            .await?;
+            .await??;
         Ok(ok && known)
     }
 
@@ -356,6 +370,29 @@ mod tests {
             .await
             .unwrap());
         assert!(h.needs_rehash(&bcrypt));
+    }
+
+    /// The dummy hash is not made at start but by the first check, also one of a
+    /// known account (so the first check costs the same either way), once, with the
+    /// configured parameters.
+    #[tokio::test]
+    async fn the_first_check_makes_the_dummy_hash_whatever_its_account() {
+        let h = PasswordHasher::new(Argon2Settings::default(), 2).unwrap();
+        let hash = h.hash("correct horse battery").await.unwrap();
+        assert!(h.dummy_hash.get().is_none(), "made at start");
+        assert!(h
+            .verify("correct horse battery", Some(&hash))
+            .await
+            .unwrap());
+        let made = h
+            .dummy_hash
+            .get()
+            .cloned()
+            .expect("made by a known account's check");
+        let dummy = made.expect("a hash");
+        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(!h.verify("correct horse battery", None).await.unwrap());
+        assert_eq!(h.dummy_hash.get(), Some(&Ok(dummy)), "made once");
     }
 
     /// Parameters that take a while even optimised, so a call can be dropped mid-hash.
