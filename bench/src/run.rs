@@ -58,6 +58,13 @@ pub async fn main(args: Args) -> Result<(), BoxError> {
                 .await?;
                 let client = crate::seed::oidc_client(&config).await?;
                 r.seed_seconds = started.elapsed().as_secs_f64();
+                // A first start makes the ID-token signing keys (an RSA key takes
+                // 0.1 to 0.5 s to generate): the start and the idle figures are for
+                // an existing database, as a server restarts on one.
+                crate::server::start(&bin, &backend.config_path, backend.port)
+                    .await?
+                    .stop()
+                    .await;
                 live.push(Live {
                     backend,
                     seeded: Arc::new(seeded),
