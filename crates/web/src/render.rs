@@ -88,12 +88,91 @@ impl Templates {
         Self { env }
     }
 
-    /// Renders `name` with the common values (`lang`, `tr`) merged into `ctx`.
+    /// Renders `name` with the common values (`lang`, `tr`) beside `ctx`'s own.
     pub fn render(&self, name: &str, lang: Lang, ctx: Value) -> Result<String, minijinja::Error> {
-        let common = minijinja::context! { lang => lang.code(), tr => texts_value(lang) };
+        self.render_with(name, lang, Page::default(), ctx)
+    }
+
+    /// Renders a page: `page`'s values and the common ones beside `ctx`'s own.
+    pub(crate) fn render_with(
+        &self,
+        name: &str,
+        lang: Lang,
+        page: Page,
+        ctx: Value,
+    ) -> Result<String, minijinja::Error> {
+        let values = RenderValues {
+            lang: Value::from(lang.code()),
+            tr: texts_value(lang),
+            page,
+            own: ctx,
+        };
         self.env
             .get_template(name)?
-            .render(minijinja::context! { ..ctx, ..common })
+            .render(Value::from_object(values))
+    }
+}
+
+/// The values every page has (`view::page`); none for a mail or an error page.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    pub csrf: Option<Value>,
+    pub path: Option<Value>,
+    pub signed_in: Option<Value>,
+}
+
+/// One render's values. A template looks a name up in them at every use (`tr`
+/// dozens of times a page): the common ones and the page's are found by one
+/// `match`, the rest in the caller's own. Maps merged with `context!` looked each
+/// name up through every layer, comparing it with each key in turn: about a fifth
+/// of the profile page's rendering.
+#[derive(Debug)]
+struct RenderValues {
+    lang: Value,
+    tr: Value,
+    page: Page,
+    own: Value,
+}
+
+impl RenderValues {
+    const NAMES: [&'static str; 5] = ["lang", "tr", "csrf", "path", "signed_in"];
+
+    /// The common and page values by name; the render's, not the caller's own of
+    /// the same name (none uses one).
+    fn common(&self, key: &str) -> Option<&Value> {
+        match key {
+            "tr" => Some(&self.tr),
+            "lang" => Some(&self.lang),
+            "csrf" => self.page.csrf.as_ref(),
+            "path" => self.page.path.as_ref(),
+            "signed_in" => self.page.signed_in.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl minijinja::value::Object for RenderValues {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &std::sync::Arc<Self>, key: &str) -> Option<Value> {
+        if let Some(v) = self.common(key) {
+            return Some(v.clone());
+        }
+        self.own.get_attr(key).ok().filter(|v| !v.is_undefined())
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        let mut keys: Vec<Value> = Self::NAMES
+            .iter()
+            .filter(|k| self.common(k).is_some())
+            .map(|k| Value::from(*k))
+            .collect();
+        if let Ok(own) = self.own.try_iter() {
+            keys.extend(own.filter(|k| k.as_str().is_none_or(|k| self.common(k).is_none())));
+        }
+        minijinja::value::Enumerator::Values(keys)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::error::PageError;
 use crate::extract::Ctx;
-use crate::render::templates;
+use crate::render::{templates, Page};
 use axum::http::StatusCode;
 use axum::response::Html;
 use minijinja::Value;
@@ -15,9 +15,13 @@ pub(crate) fn page(
     signed_in: bool,
     extra: Value,
 ) -> Result<Html<String>, PageError> {
-    let values = minijinja::context! { csrf => csrf, path => ctx.path.clone(), signed_in => signed_in, ..extra };
+    let common = Page {
+        csrf: Some(Value::from(csrf)),
+        path: Some(Value::from(ctx.path.clone())),
+        signed_in: Some(Value::from(signed_in)),
+    };
     templates()
-        .render(name, ctx.lang, values)
+        .render_with(name, ctx.lang, common, extra)
         .map(Html)
         .map_err(|e| {
             tracing::error!(error = %e, template = name, "render failed");
