@@ -217,11 +217,13 @@ impl PasswordHasher {
                     hash_with(&argon, crate::token::Token::generate().as_str())
                         .map_err(|e| e.to_string())
                 });
-                let h = match (&usable, dummy) {
-                    (Some(h), _) => h,
-                    (None, Ok(d)) => d,
-                    (None, Err(e)) => return Err(HashError::Hash(e.clone())),
+                // Without a dummy no check runs, known account or not: an error
+                // for unknown ones only would tell them apart.
+                let dummy = match dummy {
+                    Ok(d) => d,
+                    Err(e) => return Err(HashError::Hash(e.clone())),
                 };
+                let h = usable.as_deref().unwrap_or(dummy);
                 let mut block = memory.take();
                 let ok = formats::verify_in(pw.as_bytes(), h, &mut block);
                 memory.give_back(block);

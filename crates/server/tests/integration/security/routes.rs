@@ -171,6 +171,7 @@ pub fn page_routes() -> Vec<Route> {
     let mut files = Vec::new();
     files_under(&src, &mut files);
     let mut with_routes = BTreeSet::new();
+    let mut bare = BTreeSet::new();
     let mut nests = Vec::new();
     for f in &files {
         let text = code_only(&std::fs::read_to_string(f).expect("source"));
@@ -182,6 +183,9 @@ pub fn page_routes() -> Vec<Route> {
         if text.contains(".route(") {
             with_routes.insert(rel.clone());
         }
+        if text.contains("Router::route(") {
+            bare.insert(rel.clone());
+        }
         for (i, _) in text.match_indices(".nest(") {
             let args = &text[i + ".nest(".len()..];
             nests.push(format!("{rel}: .nest({})", &args[..closing_paren(args)]));
@@ -192,6 +196,14 @@ pub fn page_routes() -> Vec<Route> {
         with_routes, read,
         "the files of crates/web/src that call .route( must all be read by the security suite (SOURCES in {})",
         file!()
+    );
+    // The API registers its routes in one place, from each handler's own
+    // description (`api::routing`), and they are read from the document it serves
+    // (`api_routes`); a route registered that way anywhere else would be missed here.
+    assert_eq!(
+        bare,
+        BTreeSet::from(["api/routing.rs".to_owned()]),
+        "only the API's routing registers routes with Router::route("
     );
     assert_eq!(
         nests,
