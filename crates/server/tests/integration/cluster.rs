@@ -108,6 +108,21 @@ struct Cluster {
     dir_b: tempfile::TempDir,
 }
 
+impl Cluster {
+    /// The `tweestap` command of the node whose data directory is `dir`.
+    fn command(&self, dir: &tempfile::TempDir) -> Command {
+        tweestap(dir.path(), &self.db, &self.key)
+    }
+
+    fn add_user(&self, dir: &tempfile::TempDir, email: &str) {
+        add_user(dir.path(), &self.db, &self.key, email);
+    }
+
+    fn start(&self, dir: &tempfile::TempDir) -> Node {
+        start_node(dir.path(), &self.db, &self.key)
+    }
+}
+
 async fn cluster() -> Option<Cluster> {
     let database = TestDatabase::create().await?;
     Some(Cluster {
@@ -121,20 +136,13 @@ async fn cluster() -> Option<Cluster> {
 
 #[tokio::test]
 async fn two_nodes_share_sign_ins_replays_and_lock_outs() {
-    let Some(Cluster {
-        _database,
-        db,
-        key,
-        dir_a,
-        dir_b,
-    }) = cluster().await
-    else {
+    let Some(cl) = cluster().await else {
         return;
     };
-    add_user(dir_a.path(), &db, &key, "an@example.be");
-    add_user(dir_b.path(), &db, &key, "bo@example.be");
-    let a = start_node(dir_a.path(), &db, &key);
-    let b = start_node(dir_b.path(), &db, &key);
+    cl.add_user(&cl.dir_a, "an@example.be");
+    cl.add_user(&cl.dir_b, "bo@example.be");
+    let a = cl.start(&cl.dir_a);
+    let b = cl.start(&cl.dir_b);
     assert_ne!(a.url, b.url);
 
     // An sets up her app on node A...
@@ -258,23 +266,16 @@ async fn two_nodes_share_sign_ins_replays_and_lock_outs() {
 /// here, so only the voiding through PostgreSQL can make it refuse in time.
 #[tokio::test]
 async fn a_session_ended_elsewhere_is_refused_by_the_node_that_keeps_it() {
-    let Some(Cluster {
-        _database,
-        db,
-        key,
-        dir_a,
-        dir_b,
-    }) = cluster().await
-    else {
+    let Some(cl) = cluster().await else {
         return;
     };
-    add_user(dir_a.path(), &db, &key, "cy@example.be");
-    add_user(dir_a.path(), &db, &key, "di@example.be");
-    let keeps_long = dir_b.path().join("tweestap.toml");
+    cl.add_user(&cl.dir_a, "cy@example.be");
+    cl.add_user(&cl.dir_a, "di@example.be");
+    let keeps_long = cl.dir_b.path().join("tweestap.toml");
     std::fs::write(&keeps_long, "[database]\nsession_cache_seconds = 30\n").expect("config");
-    let a = start_node(dir_a.path(), &db, &key);
+    let a = cl.start(&cl.dir_a);
     let b = {
-        let mut c = tweestap(dir_b.path(), &db, &key);
+        let mut c = cl.command(&cl.dir_b);
         c.env("TWEESTAP_CONFIG", &keeps_long);
         start_node_with(c)
     };
@@ -314,7 +315,7 @@ async fn a_session_ended_elsewhere_is_refused_by_the_node_that_keeps_it() {
         } else {
             let out = commands::run(
                 {
-                    let mut cmd = tweestap(dir_a.path(), &db, &key);
+                    let mut cmd = cl.command(&cl.dir_a);
                     cmd.args(["user", "disable", email]);
                     cmd
                 },
