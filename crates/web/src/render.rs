@@ -135,8 +135,6 @@ struct RenderValues {
 }
 
 impl RenderValues {
-    const NAMES: [&'static str; 5] = ["lang", "tr", "csrf", "path", "signed_in"];
-
     /// The common and page values by name; the render's, not the caller's own of
     /// the same name (none uses one).
     fn common(&self, key: &str) -> Option<&Value> {
@@ -161,18 +159,6 @@ impl minijinja::value::Object for RenderValues {
             return Some(v.clone());
         }
         self.own.get_attr(key).ok().filter(|v| !v.is_undefined())
-    }
-
-    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
-        let mut keys: Vec<Value> = Self::NAMES
-            .iter()
-            .filter(|k| self.common(k).is_some())
-            .map(|k| Value::from(*k))
-            .collect();
-        if let Ok(own) = self.own.try_iter() {
-            keys.extend(own.filter(|k| k.as_str().is_none_or(|k| self.common(k).is_none())));
-        }
-        minijinja::value::Enumerator::Values(keys)
     }
 }
 
@@ -212,7 +198,7 @@ impl Texts {
 
 impl minijinja::value::Object for Texts {
     fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
-        self.0.get(key.as_str()?).cloned()
+        self.get_value_by_str(key.as_str()?)
     }
 
     /// `tr.key`: looked up by the name as it is (the default makes a `Value` of
@@ -247,6 +233,33 @@ pub fn templates() -> &'static Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use minijinja::value::Object as _;
+
+    /// The render's values win over the caller's of the same name; the caller's
+    /// own are seen where the render has none (an error page's `path`).
+    #[test]
+    fn a_render_finds_its_own_values_first_then_the_callers() {
+        let own = minijinja::context! { path => "/own", name => "An" };
+        let values = |page: Page| {
+            std::sync::Arc::new(RenderValues {
+                lang: Value::from("nl"),
+                tr: texts_value(Lang::Nl),
+                page,
+                own: own.clone(),
+            })
+        };
+        let page = values(Page {
+            path: Some(Value::from("/page")),
+            ..Page::default()
+        });
+        assert_eq!(page.get_value_by_str("path"), Some(Value::from("/page")));
+        assert_eq!(page.get_value_by_str("name"), Some(Value::from("An")));
+        assert_eq!(page.get_value_by_str("lang"), Some(Value::from("nl")));
+        assert_eq!(page.get_value_by_str("csrf"), None);
+        assert_eq!(page.get_value_by_str("nothing"), None);
+        let mail = values(Page::default());
+        assert_eq!(mail.get_value_by_str("path"), Some(Value::from("/own")));
+    }
 
     #[test]
     fn every_template_renders_in_both_languages() {
