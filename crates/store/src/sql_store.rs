@@ -8,6 +8,7 @@ mod codes;
 mod console;
 mod devices;
 mod factors;
+mod failure_groups;
 mod links;
 mod mail_queue;
 mod oidc;
@@ -34,6 +35,9 @@ pub trait Backend: Clone + std::fmt::Debug + Send + Sync + 'static {}
 #[derive(Clone, Debug)]
 pub struct SqlStore<B: Backend> {
     db: Db,
+    /// PostgreSQL: failed attempts recorded together (SQLite's writer already
+    /// commits its statements in groups).
+    failures: Option<failure_groups::FailureGroups>,
     backend: PhantomData<B>,
 }
 
@@ -46,8 +50,13 @@ impl<B: Backend> SqlStore<B> {
     /// Wraps a pool, then applies pending migrations when `migrate` is set, or
     /// refuses a database that lacks some.
     pub(crate) async fn start(db: Db, migrate: bool) -> StoreResult<Self> {
+        let failures = match &db {
+            Db::Sqlite(_) => None,
+            Db::Postgres(..) => Some(failure_groups::FailureGroups::start(db.clone())),
+        };
         let s = Self {
             db,
+            failures,
             backend: PhantomData,
         };
         if migrate {

@@ -75,7 +75,8 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<Option<u32>>;
     /// A wrong code: [`reserve_attempt`](Self::reserve_attempt) and the audit row
     /// `failed` written in one transaction (one statement on PostgreSQL), so that the
-    /// failure and its record cost one commit. The row is written also when the
+    /// failure and its record cost one commit; a store may write failures that
+    /// arrive together in one commit (both do). The row is written also when the
     /// guard is locked, then with `locked_detail` as its detail.
     #[allow(clippy::too_many_arguments)]
     async fn reserve_failed_attempt(

@@ -1,6 +1,7 @@
 //! Accounts: who they are, their passwords, languages and lock-out counters.
 
 use super::audit::bind_audit;
+use super::failure_groups::Failure;
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
@@ -12,7 +13,7 @@ use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail};
-use tweestap_domain::store::{AccountStore, NewAccount, StoreResult};
+use tweestap_domain::store::{AccountStore, NewAccount, StoreError, StoreResult};
 
 #[async_trait]
 impl<B: Backend> AccountStore for SqlStore<B> {
@@ -181,18 +182,20 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             row.map(|r| r.int(counter).map(count)).transpose()
         };
         let Db::Sqlite(pools) = self.db() else {
-            // One round trip: a data-modifying WITH runs whether or not it is read,
-            // and the audit row sees whether the attempt was taken.
-            let q = query(format!(
-                "WITH r AS ({reserve}),
-                 a AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
-                       SELECT $5, $6, $7, $8, $9, $10,
-                              CASE WHEN EXISTS (SELECT 1 FROM r) THEN $11 ELSE $12 END)
-                 SELECT {counter} FROM r"
-            ));
-            let q = bind_reserve(q, max_failures, hold, id, now);
-            let q = bind_audit(q, failed).bind(locked_detail);
-            return reserved(self.db().fetch_optional(q).await?);
+            // With the failures of other requests (`failure_groups`).
+            let failure = Failure {
+                account: id,
+                guard,
+                max_failures,
+                hold,
+                now,
+                audit: failed.clone(),
+                locked_detail: locked_detail.map(str::to_owned),
+            };
+            return match &self.failures {
+                Some(groups) => groups.record(failure).await,
+                None => Err(StoreError::Other("no failure recorder".into())),
+            };
         };
         // SQLite has no writes in WITH: two statements, one after the other on the
         // writing connection, all or none; the audit row reads whether the attempt
@@ -304,7 +307,7 @@ pub(super) async fn set_password(
 }
 
 /// `($1, …, $cols), (…)`: `rows` rows of `cols` parameters, numbered on.
-fn placeholders(rows: usize, cols: usize) -> String {
+pub(super) fn placeholders(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {

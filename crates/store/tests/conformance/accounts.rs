@@ -10,6 +10,7 @@ conformance!(
     duplicate_email_or_id_conflicts,
     failures_count_lock_and_reset_per_guard,
     failures_of_unknown_account_are_an_error,
+    parallel_failed_attempts_count_once_each_and_lock_at_the_threshold,
     language_remembered_per_account,
     accounts_searched_by_part_of_email_or_name,
 );
@@ -156,6 +157,99 @@ async fn failures_of_unknown_account_are_an_error(s: Dyn) {
     s.reset_failures(AccountId::random(), Guard::Password)
         .await
         .unwrap();
+}
+
+/// Wrong codes in parallel on several accounts and both guards (on PostgreSQL
+/// written together, several to a statement): each counts once, in turn, up to
+/// the threshold, which locks; those after it are refused and recorded as
+/// locked; every one has its audit row; an unknown account counts nothing.
+async fn parallel_failed_attempts_count_once_each_and_lock_at_the_threshold(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let b = account(&s, "bo@x.be").await;
+    let hold = t0() + Duration::minutes(5);
+    let nobody = AccountId::random();
+    // (account, guard, threshold, attempts)
+    let plan = [
+        (a.id, "an@x.be", Guard::Code, 5, 12),
+        (b.id, "bo@x.be", Guard::Code, 100, 10),
+        (b.id, "bo@x.be", Guard::Password, 100, 8),
+        (nobody, "nobody@x.be", Guard::Code, 5, 3),
+    ];
+    let mut tries = Vec::new();
+    for round in 0..12 {
+        for (i, (id, email, guard, max, attempts)) in plan.into_iter().enumerate() {
+            if round >= attempts {
+                continue;
+            }
+            let s = s.clone();
+            tries.push(tokio::spawn(async move {
+                let mut failed = audit(t0(), "code_failed", Some(email));
+                failed.detail = Some(format!("try {round}"));
+                let got = s
+                    .reserve_failed_attempt(id, guard, max, hold, t0(), &failed, Some("locked"))
+                    .await
+                    .unwrap();
+                (i, got)
+            }));
+        }
+    }
+    let mut counted: Vec<Vec<u32>> = vec![Vec::new(); plan.len()];
+    let mut refused = vec![0; plan.len()];
+    for t in tries {
+        match t.await.unwrap() {
+            (i, Some(n)) => counted[i].push(n),
+            (i, None) => refused[i] += 1,
+        }
+    }
+    for c in &mut counted {
+        c.sort_unstable();
+    }
+    assert_eq!(
+        counted[0],
+        (1..=5).collect::<Vec<_>>(),
+        "to the threshold, once each"
+    );
+    assert_eq!(refused[0], 7, "the rest find it locked");
+    assert_eq!(counted[1], (1..=10).collect::<Vec<_>>());
+    assert_eq!(counted[2], (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        (counted[3].len(), refused[3]),
+        (0, 3),
+        "nobody counts nothing"
+    );
+    assert_eq!(refused[1] + refused[2], 0);
+
+    let got = s.account_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.code_failures, got.code_locked_until),
+        (5, Some(us(hold)))
+    );
+    assert_eq!(
+        (got.password_failures, got.password_locked_until),
+        (0, None)
+    );
+    let got = s.account_by_id(b.id).await.unwrap().unwrap();
+    assert_eq!((got.code_failures, got.code_locked_until), (10, None));
+    assert_eq!(
+        (got.password_failures, got.password_locked_until),
+        (8, None)
+    );
+
+    let details = |email: &'static str| {
+        let s = s.clone();
+        async move {
+            let rows = s.list_audit(100, Some(email)).await.unwrap();
+            assert!(rows.iter().all(|r| r.event == "code_failed"));
+            let mut d: Vec<String> = rows.into_iter().filter_map(|r| r.detail).collect();
+            d.sort_unstable();
+            d
+        }
+    };
+    let an = details("an@x.be").await;
+    assert_eq!(an.len(), 12, "every attempt recorded: {an:?}");
+    assert_eq!(an.iter().filter(|d| *d == "locked").count(), 7, "{an:?}");
+    assert_eq!(details("bo@x.be").await.len(), 18);
+    assert_eq!(details("nobody@x.be").await, ["locked"; 3]);
 }
 
 async fn language_remembered_per_account(s: Dyn) {
