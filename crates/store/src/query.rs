@@ -153,9 +153,38 @@ impl Query {
     }
 }
 
+/// `($1, …, $cols), (…)`: `rows` rows of `cols` parameters, numbered on.
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
 /// Times in SQLite are RFC 3339 text in UTC with exactly six fractional digits, so
 /// that text order is time order; the digits beyond are dropped, as
 /// [`rows::micros`] does on PostgreSQL.
 fn sqlite_time(t: DateTime<Utc>) -> String {
     rows::micros(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_every_row_on() {
+        assert_eq!(super::placeholders(1, 1), "($1)");
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 }

@@ -8,7 +8,7 @@
 //! What the dialects really differ in besides is in [`Db`]'s `sql_*` methods.
 
 use crate::kept::{Kept, Lent};
-pub(crate) use crate::query::{query, Query, Value};
+pub(crate) use crate::query::{placeholders, query, Query, Value};
 use crate::rows::{parse_sqlite_time, parse_uuid, Columns};
 use crate::session_cache::SessionCache;
 use crate::sqlite_inline::{Inline, InlineRow, NotInline};

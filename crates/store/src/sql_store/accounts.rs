@@ -1,19 +1,19 @@
 //! Accounts: who they are, their passwords, languages and lock-out counters.
 
 use super::audit::bind_audit;
-use super::failure_groups::Failure;
+use super::failure_groups::{Failure, Recorded};
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, contains_pattern, count, guard_columns, Columns};
-use crate::sql::{query, Db, Exec, Query, Tx};
+use crate::sql::{placeholders, query, Db, Exec, Query, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail};
-use tweestap_domain::store::{AccountStore, NewAccount, StoreError, StoreResult};
+use tweestap_domain::store::{AccountStore, NewAccount, StoreResult};
 
 #[async_trait]
 impl<B: Backend> AccountStore for SqlStore<B> {
@@ -182,7 +182,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             row.map(|r| r.int(counter).map(count)).transpose()
         };
         let Db::Sqlite(pools) = self.db() else {
-            // With the failures of other requests (`failure_groups`).
+            // With the failures of other requests (`failure_groups`), or alone.
             let failure = Failure {
                 account: id,
                 guard,
@@ -192,10 +192,23 @@ impl<B: Backend> AccountStore for SqlStore<B> {
                 audit: failed.clone(),
                 locked_detail: locked_detail.map(str::to_owned),
             };
-            return match &self.failures {
-                Some(groups) => groups.record(failure).await,
-                None => Err(StoreError::Other("no failure recorder".into())),
-            };
+            if let Some(groups) = &self.failures {
+                if let Recorded::Counted(n) = groups.record(failure).await? {
+                    return Ok(n);
+                }
+            }
+            // One round trip: a data-modifying WITH runs whether or not it is read,
+            // and the audit row sees whether the attempt was taken.
+            let q = query(format!(
+                "WITH r AS ({reserve}),
+                 a AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
+                       SELECT $5, $6, $7, $8, $9, $10,
+                              CASE WHEN EXISTS (SELECT 1 FROM r) THEN $11 ELSE $12 END)
+                 SELECT {counter} FROM r"
+            ));
+            let q = bind_reserve(q, max_failures, hold, id, now);
+            let q = bind_audit(q, failed).bind(locked_detail);
+            return reserved(self.db().fetch_optional(q).await?);
         };
         // SQLite has no writes in WITH: two statements, one after the other on the
         // writing connection, all or none; the audit row reads whether the attempt
@@ -306,26 +319,6 @@ pub(super) async fn set_password(
     Ok(())
 }
 
-/// `($1, …, $cols), (…)`: `rows` rows of `cols` parameters, numbered on.
-pub(super) fn placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 6);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
 /// Takes one attempt of `guard` unless it is locked, locking it when the attempt
 /// reaches `$1`, as one statement (SET reads the old values on both databases), so
 /// requests in parallel cannot take more than allowed. Binds: [`bind_reserve`].
@@ -350,13 +343,4 @@ fn bind_reserve(
         .bind(hold)
         .bind(id)
         .bind(now)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_number_every_row_on() {
-        assert_eq!(super::placeholders(1, 1), "($1)");
-        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-    }
 }

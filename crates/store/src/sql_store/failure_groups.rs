@@ -3,25 +3,27 @@
 //! A wrong code is answered only once its failure (the counter, the lock it may
 //! set, the audit row) is committed. One statement and one commit each made
 //! PostgreSQL's work per statement and its wait for the log's flush most of a
-//! wrong code's cost (4,100/s at 16 connections, a fifth of the cores idle,
-//! waiting for flushes). Failures that arrive while earlier ones are being
-//! written queue here and are written together: one statement, one commit, one
-//! flush for all of them. Nothing waits for a group to fill: a failure that finds
-//! no one writing goes at once, so it waits at most for the statements already
-//! under way ([`WRITERS`] of them).
+//! wrong code's cost, with a fifth of the cores idle at 16 connections.
+//! Failures that arrive while others are being written queue here and are
+//! written together: one statement, one commit, one flush for all of them.
 //!
-//! The statement keeps the single failure's checks: each account's counter goes
-//! up only while its lock is not on (the lock check and the increment one atomic
-//! update under the row's lock, re-read after a concurrent writer commits), and
-//! each failure's audit row says whether its attempt was taken. The accounts'
-//! rows are locked in the order of their ids first, so that groups written at
-//! once (here or on other nodes) cannot wait on each other in a circle; an
-//! account failing twice in one group goes in the next statement (an update
-//! changes a row once per statement).
+//! A group never waits for anyone, so that one account, or one lock held long
+//! elsewhere (an import), cannot hold up the others' failures:
+//! - a second failure of an account already in the group goes back to its
+//!   caller, who records it with a statement of its own, as without groups
+//!   ([`Recorded::Alone`]);
+//! - the group's statement takes the accounts' row locks with `SKIP LOCKED`; a
+//!   failure whose account's row another transaction holds goes back to its
+//!   caller too, who waits for that row as before;
+//! - a group whose statement fails goes back whole (one bad failure must not
+//!   leave the others unrecorded); so does everything if the writers are gone.
+//!
+//! Otherwise the statement keeps the single failure's checks: each counter goes
+//! up only while its lock is off, the lock set on reaching the threshold, and
+//! each failure's audit row says whether its attempt was taken.
 
-use super::accounts::placeholders;
 use crate::rows::{count, guard_columns, Columns};
-use crate::sql::{query, Db, Exec, Query, Value};
+use crate::sql::{placeholders, query, Db, Exec, Query, Value};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -34,7 +36,8 @@ use tweestap_domain::store::{StoreError, StoreResult};
 const MAX_GROUP: usize = 64;
 
 /// Statements of groups under way at once: one group is written while the next
-/// forms, and one commit's flush overlaps the next statement's work.
+/// forms, and one commit's flush overlaps the next statement's work (2 did best:
+/// 3 and 4 gave smaller groups and fewer failures a second).
 const WRITERS: usize = 2;
 
 /// Failures waiting at most; callers beyond wait to queue.
@@ -55,10 +58,19 @@ pub(crate) struct Failure {
     pub locked_detail: Option<String>,
 }
 
+/// What became of a queued failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// Written with its group: the account's failures after it, or `None` while
+    /// its lock was on.
+    Counted(Option<u32>),
+    /// Not written: the caller writes it alone.
+    Alone,
+}
+
 struct Pending {
     failure: Failure,
-    /// The account's failures after this one, or `None` while it was locked.
-    reply: oneshot::Sender<StoreResult<Option<u32>>>,
+    reply: oneshot::Sender<StoreResult<Recorded>>,
 }
 
 /// The queue of the writing tasks; clones share it. The tasks end when the last
@@ -79,22 +91,16 @@ impl FailureGroups {
         Self { queue }
     }
 
-    /// Records `failure` with whatever else is waiting; the account's failures
-    /// after it, or `None` if its lock was on (then only the audit row is
-    /// written, with `locked_detail`). Once queued, the failure is recorded even
-    /// if the caller stops waiting.
-    pub(crate) async fn record(&self, failure: Failure) -> StoreResult<Option<u32>> {
+    /// Records `failure` with whatever else is waiting, or says it must be
+    /// written alone ([`Recorded::Alone`]; also when the writers are gone). Once
+    /// queued, a failure of a group is recorded even if the caller stops waiting.
+    pub(crate) async fn record(&self, failure: Failure) -> StoreResult<Recorded> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Pending { failure, reply })
-            .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        if self.queue.send(Pending { failure, reply }).await.is_err() {
+            return Ok(Recorded::Alone);
+        }
+        answer.await.unwrap_or(Ok(Recorded::Alone))
     }
-}
-
-fn gone() -> StoreError {
-    StoreError::Other("the failure recorder has stopped".into())
 }
 
 /// One writing task: takes what has queued (at least one failure, at most
@@ -115,72 +121,78 @@ async fn write_groups(db: Db, pending: Arc<Mutex<mpsc::Receiver<Pending>>>) {
                 }
             }
         }
-        while !group.is_empty() {
-            let (now, later) = one_statement(group);
-            write(&db, now).await;
-            group = later;
+        let (group, alone) = one_statement(group);
+        for p in alone {
+            drop(p.reply.send(Ok(Recorded::Alone)));
         }
+        write(&db, group).await;
     }
 }
 
-/// What one statement may write of `group`: the first guard's failures, each
-/// account once; the rest for the next.
+/// What one statement writes of `group`: the first guard's failures, each
+/// account once; the rest go back.
 fn one_statement(group: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
     let guard = group.first().map(|p| p.failure.guard);
     let mut now: Vec<Pending> = Vec::with_capacity(group.len());
-    let mut later = Vec::new();
+    let mut alone = Vec::new();
     for p in group {
         let fits = Some(p.failure.guard) == guard
             && !now.iter().any(|n| n.failure.account == p.failure.account);
         if fits {
             now.push(p);
         } else {
-            later.push(p);
+            alone.push(p);
         }
     }
-    (now, later)
+    (now, alone)
 }
 
-/// Writes `group` (one guard, each account once) in one statement and answers
-/// each of its callers.
+/// Writes `group` (one guard, each account once) in one statement
+/// and answers each of its callers.
 async fn write(mut db: &Db, group: Vec<Pending>) {
     let Some(guard) = group.first().map(|p| p.failure.guard) else {
         return;
     };
     let failures: Vec<&Failure> = group.iter().map(|p| &p.failure).collect();
     let answers = match db.fetch_all(group_query(guard, &failures)).await {
-        Ok(rows) => counters(guard, &rows, group.len()),
-        Err(e) => Err(e),
-    };
-    match answers {
-        Ok(counts) => {
-            for (p, n) in group.into_iter().zip(counts) {
-                // A caller that stopped waiting no longer listens.
-                drop(p.reply.send(Ok(n)));
-            }
-        }
+        Ok(rows) => outcomes(guard, &rows, group.len()).map_or_else(
+            |e| vec![Err(e); group.len()],
+            |o| o.into_iter().map(Ok).collect(),
+        ),
+        // The statement may have committed before the connection was lost: not
+        // written again.
+        Err(e @ StoreError::Unavailable(_)) => vec![Err(e); group.len()],
         Err(e) => {
-            tracing::warn!(error = %e, failures = group.len(), "recording failed attempts failed");
-            for p in group {
-                drop(p.reply.send(Err(e.clone())));
-            }
+            tracing::warn!(error = %e, failures = group.len(),
+                "a group of failed attempts goes back to be written one by one");
+            vec![Ok(Recorded::Alone); group.len()]
         }
+    };
+    for (p, answer) in group.into_iter().zip(answers) {
+        // A caller that stopped waiting no longer listens.
+        drop(p.reply.send(answer));
     }
 }
 
-/// Each failure's counter after it (by its place in the group), from the rows
-/// the statement returned: one per failure whose attempt was taken.
-fn counters(guard: Guard, rows: &[crate::sql::Row], len: usize) -> StoreResult<Vec<Option<u32>>> {
+/// What became of each failure (by its place in the group), from the rows the
+/// statement returned: one per failure whose attempt was taken, one per failure
+/// whose account's row was held elsewhere (`alone`); the others found their lock
+/// on, or no account.
+fn outcomes(guard: Guard, rows: &[crate::sql::Row], len: usize) -> StoreResult<Vec<Recorded>> {
     let (counter, _) = guard_columns(guard);
-    let mut counts = vec![None; len];
+    let mut outcomes = vec![Recorded::Counted(None); len];
     for r in rows {
         let place = usize::try_from(r.int("place")?)
             .ok()
-            .and_then(|i| counts.get_mut(i))
+            .and_then(|i| outcomes.get_mut(i))
             .ok_or_else(|| StoreError::Corrupt("a failure's place out of its group".into()))?;
-        *place = Some(count(r.int(counter)?));
+        *place = if r.int("alone")? != 0 {
+            Recorded::Alone
+        } else {
+            Recorded::Counted(r.opt_int(counter)?.map(count))
+        };
     }
-    Ok(counts)
+    Ok(outcomes)
 }
 
 /// The statement for `failures`, padded to a power of two with rows that match
@@ -223,23 +235,31 @@ fn group_query(guard: Guard, failures: &[&Failure]) -> Query {
 }
 
 /// `reserve_failed_attempt`'s statement for `rows` failures of `guard`: the
-/// accounts' rows locked in id order (`l`, read whole before any update), each
-/// counter raised while its lock is off (`r`), and every failure's audit row,
-/// in the group's order, saying whether its attempt was taken.
+/// accounts' rows that no one else holds locked in id order (`l`, read whole
+/// before any update), the failures of the others sent back (`k`), each counter
+/// in `l` raised while its lock is off (`r`), and the audit row of every failure
+/// not sent back, in the group's order, saying whether its attempt was taken.
 fn group_sql(guard: Guard, rows: usize) -> String {
     let (counter, lock) = guard_columns(guard);
     if rows == 1 {
-        // Alone: one row, its lock taken by the update itself; a third cheaper
-        // for PostgreSQL than the group's form with one row.
+        // The same for one failure, without the list: a third cheaper for
+        // PostgreSQL than the list's form with one row.
         return format!(
-            "WITH r AS (UPDATE accounts SET {counter} = {counter} + 1,
+            "WITH l AS MATERIALIZED (SELECT id FROM accounts WHERE id = $2
+                                     FOR NO KEY UPDATE SKIP LOCKED),
+                  k AS MATERIALIZED (SELECT $1 AS place WHERE NOT EXISTS (SELECT 1 FROM l)
+                                     AND EXISTS (SELECT 1 FROM accounts WHERE id = $2)),
+                  r AS (UPDATE accounts SET {counter} = {counter} + 1,
                             {lock} = CASE WHEN {counter} + 1 >= $3 THEN $4 ELSE {lock} END
-                        WHERE id = $2 AND ({lock} IS NULL OR {lock} <= $5)
+                        WHERE id = $2 AND EXISTS (SELECT 1 FROM l)
+                          AND ({lock} IS NULL OR {lock} <= $5)
                         RETURNING {counter}),
                   au AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
                          SELECT $6, $7, $8, $9, $10, $11,
-                                CASE WHEN EXISTS (SELECT 1 FROM r) THEN $12 ELSE $13 END)
-             SELECT $1 AS place, {counter} FROM r"
+                                CASE WHEN EXISTS (SELECT 1 FROM r) THEN $12 ELSE $13 END
+                         WHERE NOT EXISTS (SELECT 1 FROM k))
+             SELECT $1 AS place, {counter}, CAST(0 AS BIGINT) AS alone FROM r
+             UNION ALL SELECT place, NULL, 1 FROM k"
         );
     }
     let values = placeholders(rows, COLUMNS);
@@ -247,20 +267,26 @@ fn group_sql(guard: Guard, rows: usize) -> String {
         "WITH v (place, id, max_failures, hold, now, at, event, account_id, email, ip,
                  user_agent, detail, locked_detail) AS (VALUES {values}),
          l AS MATERIALIZED (SELECT id FROM accounts WHERE id IN (SELECT id FROM v)
-                            ORDER BY id FOR NO KEY UPDATE),
+                            ORDER BY id FOR NO KEY UPDATE SKIP LOCKED),
+         k AS MATERIALIZED (SELECT v.place FROM v
+                            WHERE v.id NOT IN (SELECT id FROM l)
+                              AND EXISTS (SELECT 1 FROM accounts x WHERE x.id = v.id)),
          r AS (UPDATE accounts a SET {counter} = a.{counter} + 1,
                    {lock} = CASE WHEN a.{counter} + 1 >= v.max_failures THEN v.hold
                             ELSE a.{lock} END
                FROM v
                WHERE (SELECT count(*) FROM l) >= 0 AND a.id = v.id
+                 AND a.id IN (SELECT id FROM l)
                  AND (a.{lock} IS NULL OR a.{lock} <= v.now)
                RETURNING v.place, a.{counter}),
          au AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
                 SELECT v.at, v.event, v.account_id, v.email, v.ip, v.user_agent,
                        CASE WHEN EXISTS (SELECT 1 FROM r WHERE r.place = v.place)
                             THEN v.detail ELSE v.locked_detail END
-                FROM v WHERE v.place IS NOT NULL ORDER BY v.place)
-         SELECT place, {counter} FROM r"
+                FROM v WHERE v.place IS NOT NULL AND v.place NOT IN (SELECT place FROM k)
+                ORDER BY v.place)
+         SELECT place, {counter}, CAST(0 AS BIGINT) AS alone FROM r
+         UNION ALL SELECT place, NULL, 1 FROM k"
     )
 }
 
@@ -269,8 +295,16 @@ mod tests {
     use super::*;
 
     fn pending(account: u128, guard: Guard) -> Pending {
+        with_reply(account, guard).0
+    }
+
+    fn with_reply(
+        account: u128,
+        guard: Guard,
+    ) -> (Pending, oneshot::Receiver<StoreResult<Recorded>>) {
         let now = Utc::now();
-        Pending {
+        let (reply, answer) = oneshot::channel();
+        let p = Pending {
             failure: Failure {
                 account: AccountId(uuid::Uuid::from_u128(account)),
                 guard,
@@ -288,8 +322,9 @@ mod tests {
                 },
                 locked_detail: None,
             },
-            reply: oneshot::channel().0,
-        }
+            reply,
+        };
+        (p, answer)
     }
 
     fn accounts(group: &[Pending]) -> Vec<u128> {
@@ -299,7 +334,8 @@ mod tests {
             .collect()
     }
 
-    /// One guard per statement and each account once: the rest waits, in order.
+    /// One guard per statement and each account once; the rest go back to be
+    /// written alone.
     #[test]
     fn a_statement_takes_one_guard_and_each_account_once() {
         let group = vec![
@@ -309,14 +345,11 @@ mod tests {
             pending(3, Guard::Password),
             pending(4, Guard::Code),
         ];
-        let (now, later) = one_statement(group);
+        let (now, alone) = one_statement(group);
         assert_eq!(accounts(&now), [1, 2, 4]);
-        let (again, last) = one_statement(later);
-        assert_eq!(accounts(&again), [1]);
-        let (then, none) = one_statement(last);
-        assert_eq!(accounts(&then), [3]);
-        assert!(then.iter().all(|p| p.failure.guard == Guard::Password));
-        assert!(none.is_empty());
+        assert_eq!(accounts(&alone), [1, 3]);
+        let (now, alone) = one_statement(vec![pending(1, Guard::Code), pending(1, Guard::Code)]);
+        assert_eq!((accounts(&now), accounts(&alone)), (vec![1], vec![1]));
     }
 
     /// Padded to a power of two: a handful of statement texts.
@@ -328,5 +361,101 @@ mod tests {
         assert!(q.sql.contains(&format!("${}", 8 * COLUMNS)));
         assert!(!q.sql.contains(&format!("${}", 8 * COLUMNS + 1)));
         assert_eq!(q.sql, group_sql(Guard::Code, 8));
+    }
+
+    /// A group's statement waits for no row another transaction holds: that
+    /// failure goes back to be written alone, the others are written (an unknown
+    /// account's as refused); a statement that fails sends the whole group back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_skips_a_held_account_and_goes_back_whole_when_it_fails() {
+        use sqlx::Connection;
+        let Some(url) = tweestap_testkit::fresh_postgres_database().await else {
+            return;
+        };
+        let store = crate::PostgresStore::connect(&url, &crate::PoolSettings::default(), true)
+            .await
+            .unwrap();
+        let db = store.db().clone();
+        let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+        for (id, email) in [(1u128, "held@x.be"), (2, "free@x.be")] {
+            sqlx::query(
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at)
+                 VALUES ($1, $2, '', 'user', 'x', now())",
+            )
+            .bind(uuid::Uuid::from_u128(id))
+            .bind(email)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        }
+        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+        sqlx::query("UPDATE accounts SET code_failures = 3 WHERE id = $1")
+            .bind(uuid::Uuid::from_u128(1))
+            .execute(&mut other)
+            .await
+            .unwrap();
+
+        let (held, held_answer) = with_reply(1, Guard::Code);
+        let (free, free_answer) = with_reply(2, Guard::Code);
+        let (nobody, nobody_answer) = with_reply(3, Guard::Code);
+        let wrote = write(&db, vec![held, free, nobody]);
+        tokio::time::timeout(std::time::Duration::from_secs(5), wrote)
+            .await
+            .expect("a group waits for no held row");
+        assert_eq!(held_answer.await.unwrap().unwrap(), Recorded::Alone);
+        assert_eq!(
+            free_answer.await.unwrap().unwrap(),
+            Recorded::Counted(Some(1))
+        );
+        assert_eq!(
+            nobody_answer.await.unwrap().unwrap(),
+            Recorded::Counted(None)
+        );
+        let mut look = sqlx::PgConnection::connect(&url).await.unwrap();
+        let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(&mut look)
+            .await
+            .unwrap();
+        drop(look);
+        assert_eq!(
+            audit, 2,
+            "the held account's failure is not written by the group"
+        );
+
+        // The same, one at a time (the statement for one failure).
+        for (account, want) in [
+            (1, Recorded::Alone),
+            (2, Recorded::Counted(Some(2))),
+            (3, Recorded::Counted(None)),
+        ] {
+            let (one, answer) = with_reply(account, Guard::Code);
+            let wrote = write(&db, vec![one]);
+            tokio::time::timeout(std::time::Duration::from_secs(5), wrote)
+                .await
+                .expect("one failure waits for no held row either");
+            assert_eq!(answer.await.unwrap().unwrap(), want, "account {account}");
+        }
+        let mut look = sqlx::PgConnection::connect(&url).await.unwrap();
+        let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(&mut look)
+            .await
+            .unwrap();
+        drop(look);
+        assert_eq!(audit, 4);
+
+        // Text PostgreSQL refuses (a NUL) fails the statement: all go back.
+        let (bad, bad_answer) = with_reply(2, Guard::Code);
+        let mut bad = bad;
+        bad.failure.audit.user_agent = Some("a\0b".into());
+        let (good, good_answer) = with_reply(3, Guard::Code);
+        write(&db, vec![bad, good]).await;
+        assert_eq!(bad_answer.await.unwrap().unwrap(), Recorded::Alone);
+        assert_eq!(good_answer.await.unwrap().unwrap(), Recorded::Alone);
+
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        drop(other);
+        drop(store);
+        drop(db);
+        tweestap_testkit::drop_database(&url).await;
     }
 }

@@ -278,3 +278,71 @@ async fn postgres_a_right_code_during_a_password_change_signs_no_one_in() {
     assert_eq!(account.code_failures, 0);
     race.end().await;
 }
+
+/// PostgreSQL: while another transaction holds an account's row, the other
+/// accounts' wrong codes are answered (in groups or alone: `failure_groups`);
+/// the held account's wait for the row, then count on from what that
+/// transaction committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_wrong_codes_go_on_while_an_account_is_held_elsewhere() {
+    let Some(mut race) = CodeStepRace::start().await else {
+        return;
+    };
+    race.meanwhile("UPDATE accounts SET code_failures = 3 WHERE id = $1")
+        .await;
+    let mut others = Vec::new();
+    for i in 0..10 {
+        others.push(account(&race.s, &format!("other{i}@x.be")).await.id);
+    }
+    let fail = |s: Dyn, id: AccountId, email: String| {
+        tokio::spawn(async move {
+            let failed = audit(t0(), "code_failed", Some(&email));
+            let hold = t0() + Duration::minutes(5);
+            s.reserve_failed_attempt(id, Guard::Code, 100, hold, t0(), &failed, Some("locked"))
+                .await
+                .unwrap()
+        })
+    };
+    let mut held = Vec::new();
+    let mut free = Vec::new();
+    for round in 0..5 {
+        held.push(fail(race.s.clone(), race.account, "an@x.be".into()));
+        for (i, id) in others.iter().enumerate() {
+            if round < 3 {
+                free.push(fail(race.s.clone(), *id, format!("other{i}@x.be")));
+            }
+        }
+    }
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut counts = Vec::new();
+        for f in free {
+            counts.push(f.await.unwrap());
+        }
+        counts
+    })
+    .await
+    .expect("the other accounts' failures are answered while one account is held");
+    assert_eq!(answered.len(), 30);
+    assert!(answered.iter().all(Option::is_some), "{answered:?}");
+    for id in &others {
+        let a = race.s.account_by_id(*id).await.unwrap().unwrap();
+        assert_eq!(a.code_failures, 3);
+    }
+    assert!(
+        held.iter().all(|h| !h.is_finished()),
+        "the held account's failures wait for its row"
+    );
+    sqlx::query("COMMIT")
+        .execute(&mut race.other)
+        .await
+        .unwrap();
+    let mut counts = Vec::new();
+    for h in held {
+        counts.push(h.await.unwrap().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, [4, 5, 6, 7, 8], "counted on from the committed 3");
+    let rows = race.s.list_audit(100, Some("an@x.be")).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    race.end().await;
+}
