@@ -217,21 +217,27 @@ fn group_query(guard: Guard, failures: &[&Failure]) -> Query {
             .bind(f.audit.detail.as_deref())
             .bind(f.locked_detail.as_deref())
     });
-    (failures.len()..rows).fold(q, |q, _| {
-        q.bind(Value::Int(None))
-            .bind(Value::Id(None))
-            .bind(Value::Int(None))
-            .bind(Value::Time(None))
-            .bind(Value::Time(None))
-            .bind(Value::Time(None))
-            .bind(Value::Text(None))
-            .bind(Value::Id(None))
-            .bind(Value::Text(None))
-            .bind(Value::Text(None))
-            .bind(Value::Text(None))
-            .bind(Value::Text(None))
-            .bind(Value::Text(None))
-    })
+    (failures.len()..rows).fold(q, |q, _| padding().into_iter().fold(q, |q, v| q.bind(v)))
+}
+
+/// A row of NULLs, each of its column's type (PostgreSQL types every parameter).
+fn padding() -> [Value; COLUMNS] {
+    use Value::{Id, Int, Text, Time};
+    [
+        Int(None),
+        Id(None),
+        Int(None),
+        Time(None),
+        Time(None),
+        Time(None),
+        Text(None),
+        Id(None),
+        Text(None),
+        Text(None),
+        Text(None),
+        Text(None),
+        Text(None),
+    ]
 }
 
 /// `reserve_failed_attempt`'s statement for `rows` failures of `guard`: the
