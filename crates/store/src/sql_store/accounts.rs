@@ -1,7 +1,7 @@
 //! Accounts: who they are, their passwords, languages and lock-out counters.
 
 use super::audit::bind_audit;
-use super::failure_groups::{Failure, Recorded};
+use super::failure_groups::{alone_query, Failure, Recorded};
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
@@ -193,22 +193,13 @@ impl<B: Backend> AccountStore for SqlStore<B> {
                 locked_detail: locked_detail.map(str::to_owned),
             };
             if let Some(groups) = &self.failures {
-                if let Recorded::Counted(n) = groups.record(failure).await? {
+                if let Recorded::Counted(n) = groups.record(failure.clone()).await? {
                     return Ok(n);
                 }
             }
-            // One round trip: a data-modifying WITH runs whether or not it is read,
-            // and the audit row sees whether the attempt was taken.
-            let q = query(format!(
-                "WITH r AS ({reserve}),
-                 a AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
-                       SELECT $5, $6, $7, $8, $9, $10,
-                              CASE WHEN EXISTS (SELECT 1 FROM r) THEN $11 ELSE $12 END)
-                 SELECT {counter} FROM r"
-            ));
-            let q = bind_reserve(q, max_failures, hold, id, now);
-            let q = bind_audit(q, failed).bind(locked_detail);
-            return reserved(self.db().fetch_optional(q).await?);
+            // The writers are gone: alone, here.
+            let row = self.db().fetch_optional(alone_query(&failure)).await?;
+            return reserved(row);
         };
         // SQLite has no writes in WITH: two statements, one after the other on the
         // writing connection, all or none; the audit row reads whether the attempt

@@ -7,16 +7,20 @@
 //! Failures that arrive while others are being written queue here and are
 //! written together: one statement, one commit, one flush for all of them.
 //!
-//! A group never waits for anyone, so that one account, or one lock held long
-//! elsewhere (an import), cannot hold up the others' failures:
-//! - a second failure of an account already in the group goes back to its
-//!   caller, who records it with a statement of its own, as without groups
-//!   ([`Recorded::Alone`]);
+//! A group waits for no row lock, so that one account, or a row held long
+//! elsewhere, cannot hold up the others' failures (table locks, e.g. a full
+//! import's or a schema change's, still hold everything up, as they did before):
+//! - a second failure of an account already in the group is written alone, by a
+//!   statement of its own on a task of its own, as without groups;
 //! - the group's statement takes the accounts' row locks with `SKIP LOCKED`; a
-//!   failure whose account's row another transaction holds goes back to its
-//!   caller too, who waits for that row as before;
-//! - a group whose statement fails goes back whole (one bad failure must not
-//!   leave the others unrecorded); so does everything if the writers are gone.
+//!   failure whose account's row another transaction holds is written alone
+//!   too, and waits for that row as before;
+//! - a group whose statement fails is written one by one (one bad failure must
+//!   not leave the others unrecorded).
+//!
+//! A queued failure is written whatever its caller does (the server drops the
+//! request of a client that hangs up); only if the writers are gone does the
+//! caller write it itself ([`Recorded::Alone`]).
 //!
 //! Otherwise the statement keeps the single failure's checks: each counter goes
 //! up only while its lock is off, the lock set on reaching the threshold, and
@@ -64,7 +68,7 @@ pub(crate) enum Recorded {
     /// Written with its group: the account's failures after it, or `None` while
     /// its lock was on.
     Counted(Option<u32>),
-    /// Not written: the caller writes it alone.
+    /// Not written: to be written alone.
     Alone,
 }
 
@@ -91,15 +95,21 @@ impl FailureGroups {
         Self { queue }
     }
 
-    /// Records `failure` with whatever else is waiting, or says it must be
-    /// written alone ([`Recorded::Alone`]; also when the writers are gone). Once
-    /// queued, a failure of a group is recorded even if the caller stops waiting.
+    /// Records `failure` with whatever else is waiting, or alone; says
+    /// [`Recorded::Alone`] only when the writers are gone, for the caller to
+    /// write it. Once queued, it is written even if the caller stops waiting.
     pub(crate) async fn record(&self, failure: Failure) -> StoreResult<Recorded> {
         let (reply, answer) = oneshot::channel();
         if self.queue.send(Pending { failure, reply }).await.is_err() {
             return Ok(Recorded::Alone);
         }
-        answer.await.unwrap_or(Ok(Recorded::Alone))
+        // No answer: its writer stopped, maybe after its statement committed, so
+        // it is not written again.
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the writer of failed attempts stopped".into(),
+            ))
+        })
     }
 }
 
@@ -123,7 +133,7 @@ async fn write_groups(db: Db, pending: Arc<Mutex<mpsc::Receiver<Pending>>>) {
         }
         let (group, alone) = one_statement(group);
         for p in alone {
-            drop(p.reply.send(Ok(Recorded::Alone)));
+            write_alone(db.clone(), p);
         }
         write(&db, group).await;
     }
@@ -164,14 +174,60 @@ async fn write(mut db: &Db, group: Vec<Pending>) {
         Err(e @ StoreError::Unavailable(_)) => vec![Err(e); group.len()],
         Err(e) => {
             tracing::warn!(error = %e, failures = group.len(),
-                "a group of failed attempts goes back to be written one by one");
+                "a group of failed attempts is written one by one");
             vec![Ok(Recorded::Alone); group.len()]
         }
     };
     for (p, answer) in group.into_iter().zip(answers) {
-        // A caller that stopped waiting no longer listens.
-        drop(p.reply.send(answer));
+        match answer {
+            Ok(Recorded::Alone) => write_alone(db.clone(), p),
+            // A caller that stopped waiting no longer listens.
+            answer => drop(p.reply.send(answer)),
+        }
     }
+}
+
+/// Writes one failure by a statement of its own, on a task of its own (it may
+/// wait for its account's row), and answers its caller.
+fn write_alone(db: Db, p: Pending) {
+    tokio::spawn(async move {
+        let counter = guard_columns(p.failure.guard).0;
+        let answer = match (&db).fetch_optional(alone_query(&p.failure)).await {
+            Ok(Some(row)) => row.int(counter).map(|n| Recorded::Counted(Some(count(n)))),
+            Ok(None) => Ok(Recorded::Counted(None)),
+            Err(e) => Err(e),
+        };
+        drop(p.reply.send(answer));
+    });
+}
+
+/// One failure's statement, waiting for its account's row if another
+/// transaction holds it: the counter raised unless the lock is on, and the
+/// audit row saying whether the attempt was taken; returns the new count.
+pub(crate) fn alone_query(f: &Failure) -> Query {
+    let (counter, lock) = guard_columns(f.guard);
+    query(format!(
+        "WITH r AS (UPDATE accounts SET {counter} = {counter} + 1,
+                        {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
+                    WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
+                    RETURNING {counter}),
+              a AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
+                    SELECT $5, $6, $7, $8, $9, $10,
+                           CASE WHEN EXISTS (SELECT 1 FROM r) THEN $11 ELSE $12 END)
+         SELECT {counter} FROM r"
+    ))
+    .bind(i64::from(f.max_failures))
+    .bind(f.hold)
+    .bind(f.account)
+    .bind(f.now)
+    .bind(f.audit.at)
+    .bind(f.audit.event.as_str())
+    .bind(f.audit.account_id)
+    .bind(f.audit.email.as_deref())
+    .bind(f.audit.ip.as_deref())
+    .bind(f.audit.user_agent.as_deref())
+    .bind(f.audit.detail.as_deref())
+    .bind(f.locked_detail.as_deref())
 }
 
 /// What became of each failure (by its place in the group), from the rows the
@@ -370,10 +426,11 @@ mod tests {
     }
 
     /// A group's statement waits for no row another transaction holds: that
-    /// failure goes back to be written alone, the others are written (an unknown
-    /// account's as refused); a statement that fails sends the whole group back.
+    /// failure is written alone, waiting for the row, the others at once (an
+    /// unknown account's as refused); a statement that fails has each written
+    /// alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_group_skips_a_held_account_and_goes_back_whole_when_it_fails() {
+    async fn a_group_skips_a_held_account_and_writes_each_alone_when_it_fails() {
         use sqlx::Connection;
         let Some(url) = tweestap_testkit::fresh_postgres_database().await else {
             return;
@@ -401,64 +458,71 @@ mod tests {
             .await
             .unwrap();
 
-        let (held, held_answer) = with_reply(1, Guard::Code);
+        let within =
+            |what: &'static str| move |r: Result<(), tokio::time::error::Elapsed>| r.expect(what);
+        let (held, mut held_answer) = with_reply(1, Guard::Code);
         let (free, free_answer) = with_reply(2, Guard::Code);
         let (nobody, nobody_answer) = with_reply(3, Guard::Code);
         let wrote = write(&db, vec![held, free, nobody]);
-        tokio::time::timeout(std::time::Duration::from_secs(5), wrote)
-            .await
-            .expect("a group waits for no held row");
-        assert_eq!(held_answer.await.unwrap().unwrap(), Recorded::Alone);
-        assert_eq!(
-            free_answer.await.unwrap().unwrap(),
-            Recorded::Counted(Some(1))
+        within("a group waits for no held row")(
+            tokio::time::timeout(std::time::Duration::from_secs(5), wrote).await,
         );
-        assert_eq!(
-            nobody_answer.await.unwrap().unwrap(),
-            Recorded::Counted(None)
-        );
-        let mut look = sqlx::PgConnection::connect(&url).await.unwrap();
-        let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
-            .fetch_one(&mut look)
-            .await
-            .unwrap();
-        drop(look);
-        assert_eq!(
-            audit, 2,
-            "the held account's failure is not written by the group"
+        let answer = |r: Result<StoreResult<Recorded>, _>| r.unwrap().unwrap();
+        assert_eq!(answer(free_answer.await), Recorded::Counted(Some(1)));
+        assert_eq!(answer(nobody_answer.await), Recorded::Counted(None));
+        let short = std::time::Duration::from_millis(300);
+        assert!(
+            tokio::time::timeout(short, &mut held_answer).await.is_err(),
+            "the held account's failure waits for its row, alone"
         );
 
         // The same, one at a time (the statement for one failure).
-        for (account, want) in [
-            (1, Recorded::Alone),
-            (2, Recorded::Counted(Some(2))),
-            (3, Recorded::Counted(None)),
-        ] {
-            let (one, answer) = with_reply(account, Guard::Code);
-            let wrote = write(&db, vec![one]);
-            tokio::time::timeout(std::time::Duration::from_secs(5), wrote)
-                .await
-                .expect("one failure waits for no held row either");
-            assert_eq!(answer.await.unwrap().unwrap(), want, "account {account}");
-        }
+        let (one, one_answer) = with_reply(2, Guard::Code);
+        write(&db, vec![one]).await;
+        assert_eq!(answer(one_answer.await), Recorded::Counted(Some(2)));
+        let (held_too, mut held_too_answer) = with_reply(1, Guard::Code);
+        within("one failure waits for no held row either")(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                write(&db, vec![held_too]),
+            )
+            .await,
+        );
+        assert!(tokio::time::timeout(short, &mut held_too_answer)
+            .await
+            .is_err());
+
+        // Text PostgreSQL refuses (a NUL) fails the statement: each is written
+        // alone, the good one recorded.
+        let (mut bad, bad_answer) = with_reply(2, Guard::Code);
+        bad.failure.audit.user_agent = Some("a\0b".into());
+        let (good, good_answer) = with_reply(3, Guard::Code);
+        write(&db, vec![bad, good]).await;
+        assert!(bad_answer.await.unwrap().is_err());
+        assert_eq!(answer(good_answer.await), Recorded::Counted(None));
+
+        // The row let go (3 committed), the held ones count on from it.
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        let mut held = [answer(held_answer.await), answer(held_too_answer.await)];
+        held.sort_by_key(|r| match r {
+            Recorded::Counted(n) => *n,
+            Recorded::Alone => None,
+        });
+        assert_eq!(
+            held,
+            [Recorded::Counted(Some(4)), Recorded::Counted(Some(5))]
+        );
         let mut look = sqlx::PgConnection::connect(&url).await.unwrap();
         let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
             .fetch_one(&mut look)
             .await
             .unwrap();
         drop(look);
-        assert_eq!(audit, 4);
+        assert_eq!(
+            audit, 6,
+            "2 by the group, 1 alone, the good one, the 2 held"
+        );
 
-        // Text PostgreSQL refuses (a NUL) fails the statement: all go back.
-        let (bad, bad_answer) = with_reply(2, Guard::Code);
-        let mut bad = bad;
-        bad.failure.audit.user_agent = Some("a\0b".into());
-        let (good, good_answer) = with_reply(3, Guard::Code);
-        write(&db, vec![bad, good]).await;
-        assert_eq!(bad_answer.await.unwrap().unwrap(), Recorded::Alone);
-        assert_eq!(good_answer.await.unwrap().unwrap(), Recorded::Alone);
-
-        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
         drop(other);
         drop(store);
         drop(db);

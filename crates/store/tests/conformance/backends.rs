@@ -346,3 +346,46 @@ async fn postgres_wrong_codes_go_on_while_an_account_is_held_elsewhere() {
     assert_eq!(rows.len(), 5);
     race.end().await;
 }
+
+/// PostgreSQL: a wrong code whose caller hangs up while its account's row is
+/// held elsewhere is still counted and recorded once the row is free (the
+/// server drops a request whose client went away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_wrong_code_is_counted_when_its_caller_hangs_up() {
+    let Some(mut race) = CodeStepRace::start().await else {
+        return;
+    };
+    race.meanwhile("UPDATE accounts SET code_failures = 3 WHERE id = $1")
+        .await;
+    let failed = audit(t0(), "code_failed", Some("an@x.be"));
+    let hold = t0() + Duration::minutes(5);
+    // Hangs up at once: the failure is queued, its answer not yet come.
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::ZERO,
+        race.s
+            .reserve_failed_attempt(race.account, Guard::Code, 100, hold, t0(), &failed, None),
+    )
+    .await;
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    sqlx::query("COMMIT")
+        .execute(&mut race.other)
+        .await
+        .unwrap();
+    let counted = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let a = race.s.account_by_id(race.account).await.unwrap().unwrap();
+            if a.code_failures == 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        counted.is_ok(),
+        "the failure is counted after its caller left"
+    );
+    let rows = race.s.list_audit(10, Some("an@x.be")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    race.end().await;
+}
