@@ -26,6 +26,7 @@
 //! up only while its lock is off, the lock set on reaching the threshold, and
 //! each failure's audit row says whether its attempt was taken.
 
+use super::audit::bind_audit;
 use crate::rows::{count, guard_columns, Columns};
 use crate::sql::{placeholders, query, Db, Exec, Query, Value};
 use chrono::{DateTime, Utc};
@@ -206,7 +207,7 @@ fn write_alone(db: Db, p: Pending) {
 /// audit row saying whether the attempt was taken; returns the new count.
 pub(crate) fn alone_query(f: &Failure) -> Query {
     let (counter, lock) = guard_columns(f.guard);
-    query(format!(
+    let q = query(format!(
         "WITH r AS (UPDATE accounts SET {counter} = {counter} + 1,
                         {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
                     WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
@@ -219,15 +220,8 @@ pub(crate) fn alone_query(f: &Failure) -> Query {
     .bind(i64::from(f.max_failures))
     .bind(f.hold)
     .bind(f.account)
-    .bind(f.now)
-    .bind(f.audit.at)
-    .bind(f.audit.event.as_str())
-    .bind(f.audit.account_id)
-    .bind(f.audit.email.as_deref())
-    .bind(f.audit.ip.as_deref())
-    .bind(f.audit.user_agent.as_deref())
-    .bind(f.audit.detail.as_deref())
-    .bind(f.locked_detail.as_deref())
+    .bind(f.now);
+    bind_audit(q, &f.audit).bind(f.locked_detail.as_deref())
 }
 
 /// What became of each failure (by its place in the group), from the rows the
@@ -259,19 +253,13 @@ fn group_query(guard: Guard, failures: &[&Failure]) -> Query {
     let q = query(group_sql(guard, rows));
     let q = failures.iter().enumerate().fold(q, |q, (place, f)| {
         let place = i64::try_from(place).unwrap_or(i64::MAX);
-        q.bind(place)
+        let q = q
+            .bind(place)
             .bind(f.account)
             .bind(i64::from(f.max_failures))
             .bind(f.hold)
-            .bind(f.now)
-            .bind(f.audit.at)
-            .bind(f.audit.event.as_str())
-            .bind(f.audit.account_id)
-            .bind(f.audit.email.as_deref())
-            .bind(f.audit.ip.as_deref())
-            .bind(f.audit.user_agent.as_deref())
-            .bind(f.audit.detail.as_deref())
-            .bind(f.locked_detail.as_deref())
+            .bind(f.now);
+        bind_audit(q, &f.audit).bind(f.locked_detail.as_deref())
     });
     (failures.len()..rows).fold(q, |q, _| padding().into_iter().fold(q, |q, v| q.bind(v)))
 }
