@@ -2,6 +2,7 @@
 //! SQLite and PostgreSQL alike (one file per trait).
 
 mod accounts;
+mod attempts;
 mod audit;
 mod code_step;
 mod codes;

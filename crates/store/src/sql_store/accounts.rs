@@ -1,12 +1,12 @@
 //! Accounts: who they are, their passwords, languages and lock-out counters.
 
+use super::attempts::{bind_reserve, reserve_sql, write_one, Failure};
 use super::audit::bind_audit;
-use super::failure_groups::{alone_query, Failure, Recorded};
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, contains_pattern, count, guard_columns, Columns};
-use crate::sql::{placeholders, query, Db, Exec, Query, Tx};
+use crate::sql::{placeholders, query, Db, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId, Email};
@@ -192,14 +192,10 @@ impl<B: Backend> AccountStore for SqlStore<B> {
                 audit: failed.clone(),
                 locked_detail: locked_detail.map(str::to_owned),
             };
-            if let Some(groups) = &self.failures {
-                if let Recorded::Counted(n) = groups.record(failure.clone()).await? {
-                    return Ok(n);
-                }
-            }
-            // The writers are gone: alone, here.
-            let row = self.db().fetch_optional(alone_query(&failure)).await?;
-            return reserved(row);
+            return match &self.failures {
+                Some(groups) => groups.record(failure).await,
+                None => write_one(self.db(), &failure).await,
+            };
         };
         // SQLite has no writes in WITH: two statements, one after the other on the
         // writing connection, all or none; the audit row reads whether the attempt
@@ -308,30 +304,4 @@ pub(super) async fn set_password(
         insert_mail(tx, m).await?;
     }
     Ok(())
-}
-
-/// Takes one attempt of `guard` unless it is locked, locking it when the attempt
-/// reaches `$1`, as one statement (SET reads the old values on both databases), so
-/// requests in parallel cannot take more than allowed. Binds: [`bind_reserve`].
-fn reserve_sql(guard: Guard) -> String {
-    let (counter, lock) = guard_columns(guard);
-    format!(
-        "UPDATE accounts SET {counter} = {counter} + 1,
-             {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
-         WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
-         RETURNING {counter}"
-    )
-}
-
-fn bind_reserve(
-    q: Query,
-    max_failures: u32,
-    hold: DateTime<Utc>,
-    id: AccountId,
-    now: DateTime<Utc>,
-) -> Query {
-    q.bind(i64::from(max_failures))
-        .bind(hold)
-        .bind(id)
-        .bind(now)
 }

@@ -19,21 +19,19 @@
 //!   not leave the others unrecorded).
 //!
 //! A queued failure is written whatever its caller does (the server drops the
-//! request of a client that hangs up); only if the writers are gone does the
-//! caller write it itself ([`Recorded::Alone`]).
+//! request of a client that hangs up); if the writers are gone, [`FailureGroups::record`]
+//! writes it alone itself (`attempts::write_one`, the one statement for a lone failure).
 //!
 //! Otherwise the statement keeps the single failure's checks: each counter goes
 //! up only while its lock is off, the lock set on reaching the threshold, and
 //! each failure's audit row says whether its attempt was taken.
 
+use super::attempts::{write_one, Failure};
 use super::audit::bind_audit;
 use crate::rows::{count, guard_columns, Columns};
 use crate::sql::{placeholders, query, Db, Exec, Query, Value};
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
-use tweestap_domain::account::AccountId;
-use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::store::{StoreError, StoreResult};
 
@@ -50,18 +48,6 @@ const QUEUE: usize = 4096;
 
 /// Parameters per failure in the statement (see [`group_sql`]).
 const COLUMNS: usize = 13;
-
-/// One failed attempt to record, as `reserve_failed_attempt` takes it.
-#[derive(Debug, Clone)]
-pub(crate) struct Failure {
-    pub account: AccountId,
-    pub guard: Guard,
-    pub max_failures: u32,
-    pub hold: DateTime<Utc>,
-    pub now: DateTime<Utc>,
-    pub audit: AuditRecord,
-    pub locked_detail: Option<String>,
-}
 
 /// What became of a queued failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +69,8 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct FailureGroups {
     queue: mpsc::Sender<Pending>,
+    /// For a failure written alone when the writers are gone.
+    db: Db,
 }
 
 impl FailureGroups {
@@ -93,24 +81,30 @@ impl FailureGroups {
         for _ in 0..WRITERS {
             tokio::spawn(write_groups(db.clone(), pending.clone()));
         }
-        Self { queue }
+        Self { queue, db }
     }
 
-    /// Records `failure` with whatever else is waiting, or alone; says
-    /// [`Recorded::Alone`] only when the writers are gone, for the caller to
-    /// write it. Once queued, it is written even if the caller stops waiting.
-    pub(crate) async fn record(&self, failure: Failure) -> StoreResult<Recorded> {
+    /// Records `failure` with whatever else is waiting, or alone (also, here,
+    /// when the writers are gone): the account's failures after it, or `None`
+    /// while its lock was on. Once queued, it is written even if the caller
+    /// stops waiting.
+    pub(crate) async fn record(&self, failure: Failure) -> StoreResult<Option<u32>> {
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Pending { failure, reply }).await.is_err() {
-            return Ok(Recorded::Alone);
+        if let Err(gone) = self.queue.send(Pending { failure, reply }).await {
+            return write_one(&self.db, &gone.0.failure).await;
         }
         // No answer: its writer stopped, maybe after its statement committed, so
         // it is not written again.
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
+        match answer.await {
+            Ok(Ok(Recorded::Counted(n))) => Ok(n),
+            Ok(Ok(Recorded::Alone)) => Err(StoreError::Other(
+                "a failed attempt was answered unwritten".into(),
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Unavailable(
                 "the writer of failed attempts stopped".into(),
-            ))
-        })
+            )),
+        }
     }
 }
 
@@ -192,36 +186,9 @@ async fn write(mut db: &Db, group: Vec<Pending>) {
 /// wait for its account's row), and answers its caller.
 fn write_alone(db: Db, p: Pending) {
     tokio::spawn(async move {
-        let counter = guard_columns(p.failure.guard).0;
-        let answer = match (&db).fetch_optional(alone_query(&p.failure)).await {
-            Ok(Some(row)) => row.int(counter).map(|n| Recorded::Counted(Some(count(n)))),
-            Ok(None) => Ok(Recorded::Counted(None)),
-            Err(e) => Err(e),
-        };
+        let answer = write_one(&db, &p.failure).await.map(Recorded::Counted);
         drop(p.reply.send(answer));
     });
-}
-
-/// One failure's statement, waiting for its account's row if another
-/// transaction holds it: the counter raised unless the lock is on, and the
-/// audit row saying whether the attempt was taken; returns the new count.
-pub(crate) fn alone_query(f: &Failure) -> Query {
-    let (counter, lock) = guard_columns(f.guard);
-    let q = query(format!(
-        "WITH r AS (UPDATE accounts SET {counter} = {counter} + 1,
-                        {lock} = CASE WHEN {counter} + 1 >= $1 THEN $2 ELSE {lock} END
-                    WHERE id = $3 AND ({lock} IS NULL OR {lock} <= $4)
-                    RETURNING {counter}),
-              a AS (INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
-                    SELECT $5, $6, $7, $8, $9, $10,
-                           CASE WHEN EXISTS (SELECT 1 FROM r) THEN $11 ELSE $12 END)
-         SELECT {counter} FROM r"
-    ))
-    .bind(i64::from(f.max_failures))
-    .bind(f.hold)
-    .bind(f.account)
-    .bind(f.now);
-    bind_audit(q, &f.audit).bind(f.locked_detail.as_deref())
 }
 
 /// What became of each failure (by its place in the group), from the rows the
@@ -343,6 +310,9 @@ fn group_sql(guard: Guard, rows: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
+    use tweestap_domain::account::AccountId;
+    use tweestap_domain::audit::AuditRecord;
 
     fn pending(account: u128, guard: Guard) -> Pending {
         with_reply(account, guard).0
