@@ -13,7 +13,7 @@ use crate::rows::{parse_sqlite_time, parse_uuid, Columns};
 use crate::session_cache::SessionCache;
 use crate::sqlite_inline::{Inline, InlineRow, NotInline};
 use crate::sqlite_readers::Readers;
-use crate::sqlite_writer::Writer;
+use crate::sqlite_writer::{Writer, WrittenRow};
 use crate::{map_err, postgres};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -46,7 +46,8 @@ pub(crate) struct SqlitePools {
 impl SqlitePools {
     /// Starts the writing task on `writer_pool`.
     pub(crate) fn new(readers: Readers, writer_pool: SqlitePool, inline: Option<Inline>) -> Self {
-        let writer = Writer::start(writer_pool.clone(), readers.clone());
+        let file = inline.as_ref().map(|i| i.path().to_owned());
+        let writer = Writer::start(writer_pool.clone(), readers.clone(), file);
         Self {
             readers,
             writer_pool,
@@ -117,6 +118,15 @@ pub(crate) enum Row {
     /// A SQLite row read on the calling thread.
     Inline(InlineRow),
     Postgres(PgRow),
+}
+
+impl From<WrittenRow> for Row {
+    fn from(r: WrittenRow) -> Self {
+        match r {
+            WrittenRow::Sqlx(r) => Row::Sqlite(r),
+            WrittenRow::Inline(r) => Row::Inline(r),
+        }
+    }
 }
 
 impl Db {
@@ -298,7 +308,7 @@ impl Exec for &Db {
                 .fetch_all(q)
                 .await?
                 .into_iter()
-                .map(Row::Sqlite)
+                .map(Row::from)
                 .collect(),
             Db::Postgres(p, c) => {
                 let done = postgres::fetch_all(p, &q).await;

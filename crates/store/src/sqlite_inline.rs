@@ -120,6 +120,11 @@ impl Inline {
         }
     }
 
+    /// The database file's path.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.shared.path
+    }
+
     /// The rows of the read `q`, or why it is for sqlx's readers: SQLite was
     /// busy, the read ran past its budget, or anything else failed.
     pub(crate) fn fetch_all(&self, q: &Query) -> Result<Vec<InlineRow>, NotInline> {
@@ -199,23 +204,64 @@ fn open(path: &std::path::Path) -> rusqlite::Result<ReadConn> {
 /// parameter that is not `$N`, or a `$N` with no argument (sqlx binds NULL), and
 /// more than one statement (rusqlite would run the first only).
 fn read(conn: &Connection, q: &Query) -> rusqlite::Result<Option<Vec<InlineRow>>> {
-    if q.sql.trim_end().trim_end_matches(';').contains(';') {
+    if !single(q) {
         return Ok(None);
     }
     let mut stmt = conn.prepare_cached(&q.sql)?;
+    if !bind(&mut stmt, q, Unbound::Refuse)? {
+        return Ok(None);
+    }
+    all_rows(&mut stmt).map(Some)
+}
+
+/// Whether `q` is one statement (sqlx runs every statement of a text, rusqlite
+/// the first only).
+pub(crate) fn single(q: &Query) -> bool {
+    !q.sql.trim_end().trim_end_matches(';').contains(';')
+}
+
+/// What [`bind`] does with a parameter it has no `$N` argument for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unbound {
+    /// Binds nothing and answers `false`: the statement is left to sqlx.
+    Refuse,
+    /// As sqlx-sqlite does: `?` (no number) takes the argument at its place, and a
+    /// parameter with no argument is NULL.
+    AsSqlx,
+}
+
+/// Binds `q`'s arguments to `stmt`: `$N` is a named parameter to SQLite,
+/// numbered in order of first use, so each is bound by its name. `false` when a
+/// parameter is left unbound (see [`Unbound`]).
+pub(crate) fn bind(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    q: &Query,
+    unbound: Unbound,
+) -> rusqlite::Result<bool> {
     let args: Vec<_> = q.rusqlite_values().collect();
-    // `$N` is a named parameter to SQLite, numbered in order of first use: each
-    // is bound by its name.
     for at in 1..=stmt.parameter_count() {
-        let n = stmt
+        let named = stmt
             .parameter_name(at)
             .and_then(|name| name.strip_prefix('$'))
             .and_then(|n| n.parse::<usize>().ok());
-        match n.and_then(|n| n.checked_sub(1)).and_then(|i| args.get(i)) {
-            Some(v) => stmt.raw_bind_parameter(at, v)?,
-            None => return Ok(None),
+        let n = match (named, unbound) {
+            (Some(n), _) => n,
+            (None, Unbound::AsSqlx) => at,
+            (None, Unbound::Refuse) => return Ok(false),
+        };
+        match (n.checked_sub(1).and_then(|i| args.get(i)), unbound) {
+            (Some(v), _) => stmt.raw_bind_parameter(at, v)?,
+            (None, Unbound::AsSqlx) => stmt.raw_bind_parameter(at, rusqlite::types::Null)?,
+            (None, Unbound::Refuse) => return Ok(false),
         }
     }
+    Ok(true)
+}
+
+/// Runs the bound `stmt` to its end: its rows.
+pub(crate) fn all_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+) -> rusqlite::Result<Vec<InlineRow>> {
     let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
     let width = names.len();
     let mut rows = stmt.raw_query();
@@ -229,7 +275,7 @@ fn read(conn: &Connection, q: &Query) -> rusqlite::Result<Option<Vec<InlineRow>>
             values,
         });
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// The progress handler stopped the read.

@@ -17,10 +17,13 @@
 
 use crate::map_err;
 use crate::query::{query, Query};
+use crate::sqlite_inline::InlineRow;
 use crate::sqlite_readers::Readers;
+use direct::Direct;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, SqlitePool};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -40,10 +43,19 @@ enum Want {
     Rows,
 }
 
+mod direct;
+
+/// A row a write returned: read by sqlx, or on the writer's own connection
+/// (see [`direct`]).
+pub(crate) enum WrittenRow {
+    Sqlx(SqliteRow),
+    Inline(InlineRow),
+}
+
 /// The answer of a statement.
 enum Done {
     Affected(u64),
-    Rows(Vec<SqliteRow>),
+    Rows(Vec<WrittenRow>),
 }
 
 /// One caller's write: one statement, or several that stand or fall together.
@@ -55,7 +67,7 @@ enum Job {
     },
     Together {
         steps: Vec<Query>,
-        reply: oneshot::Sender<StoreResult<Vec<Vec<SqliteRow>>>>,
+        reply: oneshot::Sender<StoreResult<Vec<Vec<WrittenRow>>>>,
     },
 }
 
@@ -73,7 +85,7 @@ impl Job {
 /// What a job did inside the group's transaction.
 enum Outcome {
     One(StoreResult<Done>),
-    Together(Vec<Vec<SqliteRow>>),
+    Together(Vec<Vec<WrittenRow>>),
 }
 
 /// The handle of the writing task; clones share it. The task ends when the last
@@ -88,17 +100,18 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the task on the current runtime, writing through `pool` (one
-    /// connection).
+    /// connection); when the database is the plain file `file`, its groups run on
+    /// a connection of the writer's own, `pool`'s held meanwhile (see [`direct`]).
     ///
     /// The log is checkpointed from `checkpoints` (a reader's connection) every
     /// half second while writes go on, then finished by the writer between two
     /// groups; never by the commit that fills it: SQLite's automatic checkpoint runs
     /// inside that commit, copying and syncing pages while every writer waits
     /// behind it (the code step's p99 at 70% of its maximum rate was 27 ms).
-    pub(crate) fn start(pool: SqlitePool, checkpoints: Readers) -> Self {
+    pub(crate) fn start(pool: SqlitePool, checkpoints: Readers, file: Option<PathBuf>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let wrote = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run(pool, checkpoints, jobs, wrote.clone()));
+        tokio::spawn(run(pool, checkpoints, file, jobs, wrote.clone()));
         Self { queue, wrote }
     }
 
@@ -116,7 +129,7 @@ impl Writer {
     }
 
     /// Runs a statement that returns rows (`RETURNING`); its rows, once committed.
-    pub(crate) async fn fetch_all(&self, query: Query) -> StoreResult<Vec<SqliteRow>> {
+    pub(crate) async fn fetch_all(&self, query: Query) -> StoreResult<Vec<WrittenRow>> {
         match self.submit(query, Want::Rows).await? {
             Done::Rows(rows) => Ok(rows),
             Done::Affected(_) => Ok(Vec::new()),
@@ -126,7 +139,7 @@ impl Writer {
     /// Runs `steps` in order, all or none (one after the other on the writing
     /// connection, so a step may read what the one before did, e.g. `changes()`);
     /// each step's rows, once committed.
-    pub(crate) async fn together(&self, steps: Vec<Query>) -> StoreResult<Vec<Vec<SqliteRow>>> {
+    pub(crate) async fn together(&self, steps: Vec<Query>) -> StoreResult<Vec<Vec<WrittenRow>>> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Together { steps, reply };
         self.queue.send(job).await.map_err(|_| gone())?;
@@ -156,9 +169,20 @@ const BESIDE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 async fn run(
     pool: SqlitePool,
     checkpoints: Readers,
+    file: Option<PathBuf>,
     mut jobs: mpsc::Receiver<Job>,
     wrote: Arc<AtomicBool>,
 ) {
+    let mut direct = match file {
+        Some(path) => match Direct::configure(&pool, path).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(error = %e, "SQLite writes stay on sqlx's connection");
+                None
+            }
+        },
+        None => None,
+    };
     // A database in one connection's memory has no log to checkpoint.
     let readers = match checkpoints {
         Readers::Kept(_) => Some(checkpoints),
@@ -179,7 +203,7 @@ async fn run(
                 if n == 0 {
                     return;
                 }
-                commit_group(&pool, group).await;
+                direct = commit(&pool, direct, group).await;
                 due = 2;
             }
             () = ended(&mut beside), if beside.is_some() => {
@@ -239,6 +263,42 @@ fn checked(checkpoint: Result<u64, sqlx::Error>) {
     }
 }
 
+/// Commits `group` on the writer's own connection when there is one and it takes
+/// the group's statements, else on sqlx's: the own connection, for the next group.
+async fn commit(pool: &SqlitePool, direct: Option<Direct>, group: Vec<Job>) -> Option<Direct> {
+    let mut direct = match direct {
+        Some(d) if Direct::takes(&group) => d,
+        other => {
+            commit_group(pool, group).await;
+            return other;
+        }
+    };
+    // sqlx's writing connection held: no caller's transaction runs meanwhile.
+    let held = match pool.acquire().await.map_err(map_err) {
+        Ok(c) => c,
+        Err(e) => {
+            for job in group {
+                job.fail(e.clone());
+            }
+            return Some(direct);
+        }
+    };
+    let ran = tokio::task::spawn_blocking(move || {
+        direct.commit_group(group);
+        direct
+    })
+    .await;
+    drop(held);
+    match ran {
+        Ok(d) => Some(d),
+        Err(e) => {
+            // Its callers heard that the writer stopped (their answers dropped).
+            tracing::error!(error = %e, "a SQLite write group failed; writes go on on sqlx's connection");
+            None
+        }
+    }
+}
+
 /// A statement that breaks a constraint (a duplicate, say) fails alone: SQLite
 /// undoes that statement and the transaction goes on. Any other error, or any error
 /// in a job of several statements (whose first ones stand), may leave the group's
@@ -257,19 +317,7 @@ async fn commit_group(pool: &SqlitePool, mut group: Vec<Job>) {
             }
         };
         match run_group(&mut conn, &group).await {
-            Ok(done) => {
-                for (job, outcome) in group.into_iter().zip(done) {
-                    // A caller that gave up no longer listens; its write stands.
-                    match (job, outcome) {
-                        (Job::One { reply, .. }, Outcome::One(r)) => drop(reply.send(r)),
-                        (Job::Together { reply, .. }, Outcome::Together(r)) => {
-                            drop(reply.send(Ok(r)))
-                        }
-                        (job, _) => job.fail(StoreError::Other("writer mix-up".into())),
-                    }
-                }
-                return;
-            }
+            Ok(done) => return answer(group, done),
             Err(Lost { at, error }) => {
                 // Whatever state the connection was left in, the next try gets a
                 // fresh one.
@@ -286,6 +334,18 @@ async fn commit_group(pool: &SqlitePool, mut group: Vec<Job>) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Answers each job of a committed group with what it did.
+fn answer(group: Vec<Job>, done: Vec<Outcome>) {
+    for (job, outcome) in group.into_iter().zip(done) {
+        // A caller that gave up no longer listens; its write stands.
+        match (job, outcome) {
+            (Job::One { reply, .. }, Outcome::One(r)) => drop(reply.send(r)),
+            (Job::Together { reply, .. }, Outcome::Together(r)) => drop(reply.send(Ok(r))),
+            (job, _) => job.fail(StoreError::Other("writer mix-up".into())),
         }
     }
 }
@@ -324,11 +384,12 @@ async fn run_group(conn: &mut SqliteConnection, group: &[Job]) -> Result<Vec<Out
             Job::Together { steps, .. } => {
                 let mut rows = Vec::with_capacity(steps.len());
                 for q in steps {
+                    let r = q.sqlite().fetch_all(&mut *tx).await;
                     rows.push(
-                        q.sqlite()
-                            .fetch_all(&mut *tx)
-                            .await
-                            .map_err(lost(Some(i)))?,
+                        r.map_err(lost(Some(i)))?
+                            .into_iter()
+                            .map(WrittenRow::Sqlx)
+                            .collect(),
                     );
                 }
                 done.push(Outcome::Together(rows));
@@ -350,176 +411,13 @@ async fn run_one(
             .execute(conn)
             .await
             .map(|r| Done::Affected(r.rows_affected())),
-        Want::Rows => query.sqlite().fetch_all(conn).await.map(Done::Rows),
+        Want::Rows => query
+            .sqlite()
+            .fetch_all(conn)
+            .await
+            .map(|rows| Done::Rows(rows.into_iter().map(WrittenRow::Sqlx).collect())),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::query::query;
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    use sqlx::Row;
-
-    async fn writer() -> (tempfile::TempDir, SqlitePool, Writer) {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteConnectOptions::new().filename(dir.path().join("w.db"));
-        let pool = writer_pool(opts, "k TEXT PRIMARY KEY, n INTEGER NOT NULL").await;
-        let w = Writer::start(pool.clone(), Readers::Writer(pool.clone()));
-        (dir, pool, w)
-    }
-
-    /// The one writing connection to a new database of `opts`, holding table `t`
-    /// with `columns`.
-    async fn writer_pool(opts: SqliteConnectOptions, columns: &str) -> SqlitePool {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.create_if_missing(true))
-            .await
-            .unwrap();
-        sqlx::query(&format!("CREATE TABLE t ({columns})"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool
-    }
-
-    fn insert(k: &str, n: i64) -> Query {
-        query("INSERT INTO t (k, n) VALUES ($1, $2)")
-            .bind(k)
-            .bind(n)
-    }
-
-    async fn keys(pool: &SqlitePool) -> Vec<String> {
-        sqlx::query("SELECT k FROM t ORDER BY k")
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("k"))
-            .collect()
-    }
-
-    /// Many writers at once share transactions; a duplicate fails alone, and a
-    /// job of several statements whose second fails leaves nothing of its first,
-    /// while everyone else's writes stand.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_write_fails_alone() {
-        let (_dir, pool, w) = writer().await;
-        w.execute(insert("dup", 0)).await.unwrap();
-        // The writer's connection held while the jobs queue up, so that they
-        // meet in a few groups rather than each finding the writer idle.
-        let held = pool.acquire().await.unwrap();
-        let mut calls = tokio::task::JoinSet::new();
-        for i in 0..200 {
-            let w = w.clone();
-            calls.spawn(async move {
-                match i % 4 {
-                    0 => w.execute(insert("dup", i)).await.map(|_| "dup"),
-                    1 => w
-                        .together(vec![insert(&format!("half{i:03}"), i), insert("dup", i)])
-                        .await
-                        .map(|_| "half"),
-                    2 => w
-                        .together(vec![
-                            insert(&format!("pair{i:03}a"), i),
-                            query("UPDATE t SET n = n + 1 WHERE k = $1")
-                                .bind(format!("pair{i:03}a")),
-                        ])
-                        .await
-                        .map(|_| "pair"),
-                    _ => w
-                        .execute(insert(&format!("one{i:03}"), i))
-                        .await
-                        .map(|_| "one"),
-                }
-            });
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        drop(held);
-        let mut ok = 0;
-        while let Some(r) = calls.join_next().await {
-            match r.unwrap() {
-                Ok(kind) => {
-                    assert!(kind == "pair" || kind == "one", "{kind} must fail");
-                    ok += 1;
-                }
-                Err(e) => assert!(matches!(e, StoreError::Conflict), "{e:?}"),
-            }
-        }
-        assert_eq!(ok, 100);
-        let keys = keys(&pool).await;
-        assert_eq!(keys.len(), 101, "dup, 50 pairs, 50 ones: {keys:?}");
-        assert!(keys.iter().all(|k| !k.starts_with("half")));
-        let bumped: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE k LIKE 'pair%' AND n % 4 = 3")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(bumped, 50, "each pair's second statement saw its first");
-    }
-
-    /// A statement's rows come back after the commit.
-    #[tokio::test]
-    async fn returning_rows_come_back() {
-        let (_dir, pool, w) = writer().await;
-        let rows = w
-            .fetch_all(query("INSERT INTO t (k, n) VALUES ('a', 7) RETURNING n"))
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].get::<i64, _>("n"), 7);
-        assert_eq!(keys(&pool).await, ["a"]);
-    }
-
-    /// Under steady writes the log starts afresh again and again (each reader's
-    /// checkpoint beside the writes is finished by the writer between two groups).
-    /// SQLite counts the log's fresh starts in its header (the checkpoint sequence
-    /// number, bytes 12 to 15, big-endian); a checkpoint beside steady commits
-    /// never copies all of the log, so without the writer's the count stays put.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_starts_afresh_under_steady_writes() {
-        use sqlx::sqlite::SqliteJournalMode;
-        let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteConnectOptions::new()
-            .filename(dir.path().join("w.db"))
-            .journal_mode(SqliteJournalMode::Wal)
-            // No sync per commit, so that a slow disk still gives steady writes.
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
-            .pragma("wal_autocheckpoint", "0");
-        let pool = writer_pool(opts.clone(), "k TEXT PRIMARY KEY, pad BLOB NOT NULL").await;
-        let settings = crate::PoolSettings::default();
-        let readers = Readers::Kept(crate::kept::Kept::new(opts, &settings));
-        let w = Writer::start(pool.clone(), readers);
-        let log = dir.path().join("w.db-wal");
-        let fresh_starts = || {
-            use std::io::Read;
-            let mut header = [0u8; 16];
-            std::fs::File::open(&log)
-                .unwrap()
-                .read_exact(&mut header)
-                .unwrap();
-            u32::from_be_bytes([header[12], header[13], header[14], header[15]])
-        };
-        let before = fresh_starts();
-        let started = std::time::Instant::now();
-        let mut i = 0i64;
-        // Checkpoints come every half second, a reader's taking up to a second on
-        // a busy machine: writes go on until the log has started afresh twice, or
-        // for ten seconds, which a working writer never needs.
-        let mut after = before;
-        while after < before + 2 && started.elapsed() < std::time::Duration::from_secs(10) {
-            for _ in 0..100 {
-                let q = query("INSERT INTO t (k, pad) VALUES ($1, zeroblob(4000))");
-                w.execute(q.bind(format!("k{i}"))).await.unwrap();
-                i += 1;
-            }
-            after = fresh_starts();
-        }
-        assert!(
-            after >= before + 2,
-            "the log started afresh {} times in {i} inserts",
-            after.saturating_sub(before)
-        );
-    }
-}
+mod tests;

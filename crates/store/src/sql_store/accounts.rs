@@ -211,7 +211,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .swap_remove(0)
             .into_iter()
             .next()
-            .map(crate::sql::Row::Sqlite);
+            .map(crate::sql::Row::from);
         reserved(row)
     }
 

@@ -142,13 +142,13 @@ impl<B: Backend> CodeStepStore for SqlStore<B> {
         let mut steps = vec![standing, claim, session, account];
         steps.extend(ended_and_audited(passed));
         let mut rows = pools.writer.together(steps).await?;
-        let (unlocked, half) = match rows.get_mut(0).and_then(Vec::pop).map(Row::Sqlite) {
+        let (unlocked, half) = match rows.get_mut(0).and_then(Vec::pop).map(Row::from) {
             Some(r) => (r.int("unlocked")? > 0, r.int("half")? > 0),
             None => (false, false),
         };
         let passed = rows.get(2).is_some_and(|r| !r.is_empty());
         let failures = match rows.get_mut(3).and_then(Vec::pop) {
-            Some(r) => Some(Row::Sqlite(r).int("code_failures")?),
+            Some(r) => Some(Row::from(r).int("code_failures")?),
             None => None,
         };
         Ok(taken(passed, unlocked, half, failures))

@@ -1,0 +1,230 @@
+use super::*;
+use crate::query::query;
+use crate::rows::Columns;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::Row;
+
+/// How the writer under test runs its groups.
+#[derive(Clone, Copy)]
+enum Way {
+    /// On sqlx's connection, as for a database in memory.
+    Sqlx,
+    /// On a connection of its own, as for a plain file (see [`direct`]).
+    Direct,
+}
+
+async fn writer(way: Way) -> (tempfile::TempDir, SqlitePool, Writer) {
+    writer_of(way, "k TEXT PRIMARY KEY, n INTEGER NOT NULL").await
+}
+
+async fn writer_of(way: Way, columns: &str) -> (tempfile::TempDir, SqlitePool, Writer) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.db");
+    let opts = SqliteConnectOptions::new()
+        .filename(&file)
+        .foreign_keys(true);
+    let pool = writer_pool(opts, columns).await;
+    let file = matches!(way, Way::Direct).then_some(file);
+    let w = Writer::start(pool.clone(), Readers::Writer(pool.clone()), file);
+    (dir, pool, w)
+}
+
+/// The one writing connection to a new database of `opts`, holding table `t`
+/// with `columns`.
+async fn writer_pool(opts: SqliteConnectOptions, columns: &str) -> SqlitePool {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts.create_if_missing(true))
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE TABLE t ({columns})"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool
+}
+
+fn insert(k: &str, n: i64) -> Query {
+    query("INSERT INTO t (k, n) VALUES ($1, $2)")
+        .bind(k)
+        .bind(n)
+}
+
+async fn keys(pool: &SqlitePool) -> Vec<String> {
+    sqlx::query("SELECT k FROM t ORDER BY k")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>("k"))
+        .collect()
+}
+
+/// Many writers at once share transactions; a duplicate fails alone, and a
+/// job of several statements whose second fails leaves nothing of its first,
+/// while everyone else's writes stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_fails_alone() {
+    a_failing_write_fails_alone_by(Way::Sqlx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_fails_alone_on_the_writers_own_connection() {
+    a_failing_write_fails_alone_by(Way::Direct).await;
+}
+
+async fn a_failing_write_fails_alone_by(way: Way) {
+    let (_dir, pool, w) = writer(way).await;
+    w.execute(insert("dup", 0)).await.unwrap();
+    // The writer's connection held while the jobs queue up, so that they
+    // meet in a few groups rather than each finding the writer idle.
+    let held = pool.acquire().await.unwrap();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let w = w.clone();
+        calls.spawn(async move {
+            match i % 4 {
+                0 => w.execute(insert("dup", i)).await.map(|_| "dup"),
+                1 => w
+                    .together(vec![insert(&format!("half{i:03}"), i), insert("dup", i)])
+                    .await
+                    .map(|_| "half"),
+                2 => w
+                    .together(vec![
+                        insert(&format!("pair{i:03}a"), i),
+                        query("UPDATE t SET n = n + 1 WHERE k = $1").bind(format!("pair{i:03}a")),
+                    ])
+                    .await
+                    .map(|_| "pair"),
+                _ => w
+                    .execute(insert(&format!("one{i:03}"), i))
+                    .await
+                    .map(|_| "one"),
+            }
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(held);
+    let mut ok = 0;
+    while let Some(r) = calls.join_next().await {
+        match r.unwrap() {
+            Ok(kind) => {
+                assert!(kind == "pair" || kind == "one", "{kind} must fail");
+                ok += 1;
+            }
+            Err(e) => assert!(matches!(e, StoreError::Conflict), "{e:?}"),
+        }
+    }
+    assert_eq!(ok, 100);
+    let keys = keys(&pool).await;
+    assert_eq!(keys.len(), 101, "dup, 50 pairs, 50 ones: {keys:?}");
+    assert!(keys.iter().all(|k| !k.starts_with("half")));
+    let bumped: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE k LIKE 'pair%' AND n % 4 = 3")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(bumped, 50, "each pair's second statement saw its first");
+}
+
+/// A statement's rows come back after the commit, and the rows it changed.
+#[tokio::test]
+async fn returning_rows_come_back() {
+    for way in [Way::Sqlx, Way::Direct] {
+        let (_dir, pool, w) = writer(way).await;
+        let mut rows = w
+            .fetch_all(query("INSERT INTO t (k, n) VALUES ('a', 7) RETURNING n"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(crate::sql::Row::from(rows.remove(0)).int("n").unwrap(), 7);
+        assert_eq!(keys(&pool).await, ["a"]);
+        w.execute(insert("b", 1)).await.unwrap();
+        let q = query("UPDATE t SET n = n + 1 WHERE n < $1").bind(10i64);
+        assert_eq!(w.execute(q).await.unwrap(), 2);
+    }
+}
+
+/// The writer's own connection has sqlx's writing connection's settings, each
+/// set here to other than its default (the bundled SQLite's own defaults
+/// differ from sqlx's, e.g. foreign keys are on in both, syncs are not).
+#[tokio::test]
+async fn the_writers_own_connection_has_sqlxs_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.db");
+    let opts = SqliteConnectOptions::new()
+        .filename(&file)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
+        .foreign_keys(false)
+        .busy_timeout(std::time::Duration::from_millis(1234))
+        .pragma("wal_autocheckpoint", "0")
+        .pragma("journal_size_limit", "777777");
+    let pool = writer_pool(opts, "k TEXT PRIMARY KEY").await;
+    let mut direct = Direct::configure(&pool, file).await.unwrap();
+    let conn = direct.connection().unwrap();
+    let settings = [
+        "synchronous",
+        "foreign_keys",
+        "busy_timeout",
+        "wal_autocheckpoint",
+        "journal_size_limit",
+    ];
+    for name in settings {
+        let sql = format!("PRAGMA {name}");
+        let ours: i64 = conn.query_row(&sql, [], |r| r.get(0)).unwrap();
+        let sqlxs: i64 = sqlx::query_scalar(&sql).fetch_one(&pool).await.unwrap();
+        assert_eq!(ours, sqlxs, "{name}");
+    }
+}
+
+/// Under steady writes the log starts afresh again and again (each reader's
+/// checkpoint beside the writes is finished by the writer between two groups).
+/// SQLite counts the log's fresh starts in its header (the checkpoint sequence
+/// number, bytes 12 to 15, big-endian); a checkpoint beside steady commits
+/// never copies all of the log, so without the writer's the count stays put.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_starts_afresh_under_steady_writes() {
+    use sqlx::sqlite::SqliteJournalMode;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SqliteConnectOptions::new()
+        .filename(dir.path().join("w.db"))
+        .journal_mode(SqliteJournalMode::Wal)
+        // No sync per commit, so that a slow disk still gives steady writes.
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
+        .pragma("wal_autocheckpoint", "0");
+    let pool = writer_pool(opts.clone(), "k TEXT PRIMARY KEY, pad BLOB NOT NULL").await;
+    let settings = crate::PoolSettings::default();
+    let readers = Readers::Kept(crate::kept::Kept::new(opts, &settings));
+    let w = Writer::start(pool.clone(), readers, Some(dir.path().join("w.db")));
+    let log = dir.path().join("w.db-wal");
+    let fresh_starts = || {
+        use std::io::Read;
+        let mut header = [0u8; 16];
+        std::fs::File::open(&log)
+            .unwrap()
+            .read_exact(&mut header)
+            .unwrap();
+        u32::from_be_bytes([header[12], header[13], header[14], header[15]])
+    };
+    let before = fresh_starts();
+    let started = std::time::Instant::now();
+    let mut i = 0i64;
+    // Checkpoints come every half second, a reader's taking up to a second on
+    // a busy machine: writes go on until the log has started afresh twice, or
+    // for ten seconds, which a working writer never needs.
+    let mut after = before;
+    while after < before + 2 && started.elapsed() < std::time::Duration::from_secs(10) {
+        for _ in 0..100 {
+            let q = query("INSERT INTO t (k, pad) VALUES ($1, zeroblob(4000))");
+            w.execute(q.bind(format!("k{i}"))).await.unwrap();
+            i += 1;
+        }
+        after = fresh_starts();
+    }
+    assert!(
+        after >= before + 2,
+        "the log started afresh {} times in {i} inserts",
+        after.saturating_sub(before)
+    );
+}
