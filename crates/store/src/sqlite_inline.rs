@@ -17,7 +17,8 @@
 //! give the answer, and its error, as before ([`Inline::fetch_all`] says why).
 //! A read past the budget closes the connections it used, here and there: each
 //! would keep up to 2 MB of the scan's pages that the short reads never need.
-//! Transactions, writes and checkpoints keep to sqlx's connections.
+//! Transactions and checkpoints keep to sqlx's connections (writes have a
+//! connection of their own: `sqlite_writer::direct`).
 //! What the budget does not bound: opening a connection, pages read from a cold
 //! disk, and SQLite's own short retries while a read begins on a log being reset.
 
@@ -220,13 +221,15 @@ pub(crate) fn single(q: &Query) -> bool {
     !q.sql.trim_end().trim_end_matches(';').contains(';')
 }
 
-/// What [`bind`] does with a parameter it has no `$N` argument for.
+/// What [`bind`] does with a parameter that is not `$N` with an argument.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unbound {
     /// Binds nothing and answers `false`: the statement is left to sqlx.
     Refuse,
-    /// As sqlx-sqlite does: `?` (no number) takes the argument at its place, and a
-    /// parameter with no argument is NULL.
+    /// As sqlx-sqlite binds (`SqliteArguments::bind`): `?NNN` is argument NNN too,
+    /// a bare `?` the next argument of the bare ones, any other name an error,
+    /// and the first parameter past the arguments ends the binding (the rest are
+    /// NULL, as SQLite has unbound parameters).
     AsSqlx,
 }
 
@@ -239,19 +242,30 @@ pub(crate) fn bind(
     unbound: Unbound,
 ) -> rusqlite::Result<bool> {
     let args: Vec<_> = q.rusqlite_values().collect();
+    let mut bare = 0;
     for at in 1..=stmt.parameter_count() {
-        let named = stmt
-            .parameter_name(at)
-            .and_then(|name| name.strip_prefix('$'))
-            .and_then(|n| n.parse::<usize>().ok());
-        let n = match (named, unbound) {
+        let name = stmt.parameter_name(at);
+        let number = |prefix: char| {
+            name.and_then(|n| n.strip_prefix(prefix))
+                .and_then(|n| n.parse::<usize>().ok())
+        };
+        let n = match (number('$'), unbound) {
             (Some(n), _) => n,
-            (None, Unbound::AsSqlx) => at,
             (None, Unbound::Refuse) => return Ok(false),
+            (None, Unbound::AsSqlx) => match (name, number('?')) {
+                (_, Some(n)) => n,
+                (None, None) => {
+                    bare += 1;
+                    bare
+                }
+                (Some(other), None) => {
+                    return Err(rusqlite::Error::InvalidParameterName(other.to_owned()))
+                }
+            },
         };
         match (n.checked_sub(1).and_then(|i| args.get(i)), unbound) {
             (Some(v), _) => stmt.raw_bind_parameter(at, v)?,
-            (None, Unbound::AsSqlx) => stmt.raw_bind_parameter(at, rusqlite::types::Null)?,
+            (None, Unbound::AsSqlx) => break,
             (None, Unbound::Refuse) => return Ok(false),
         }
     }

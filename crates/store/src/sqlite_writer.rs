@@ -7,13 +7,15 @@
 //! near 7,000 commits/s.
 //!
 //! So every statement that writes and is not part of a caller's transaction goes
-//! to one task here, which owns the only writing connection (transactions take it
-//! from the same one-connection pool). The task runs whatever has queued up in one
+//! to one task here, which holds the one writing connection of sqlx's while it
+//! writes (transactions take it from the same one-connection pool). The task runs whatever has queued up in one
 //! transaction (a statement that fails leaves the others: see [`commit_group`]),
 //! commits once, and only then answers each caller: a caller hears
 //! "done" only once its write is on disk, as with a commit of its own, but a
 //! hundred of them share one sync. Readers have a pool of their own (WAL lets them
-//! read the last commit while the writer works).
+//! read the last commit while the writer works). For a plain file the group runs
+//! on a connection of the writer's own, in one go, that one still held (see
+//! [`direct`]).
 
 use crate::map_err;
 use crate::query::{query, Query};
@@ -284,16 +286,23 @@ async fn commit(pool: &SqlitePool, direct: Option<Direct>, group: Vec<Job>) -> O
         }
     };
     let ran = tokio::task::spawn_blocking(move || {
-        direct.commit_group(group);
-        direct
+        let rest = direct.commit_group(group);
+        (direct, rest)
     })
     .await;
     drop(held);
     match ran {
-        Ok(d) => Some(d),
+        Ok((direct, None)) => Some(direct),
+        // Its own connection did not open: this group on sqlx's, the next one
+        // tries again.
+        Ok((direct, Some(group))) => {
+            commit_group(pool, group).await;
+            Some(direct)
+        }
+        Err(e) if e.is_cancelled() => None,
         Err(e) => {
             // Its callers heard that the writer stopped (their answers dropped).
-            tracing::error!(error = %e, "a SQLite write group failed; writes go on on sqlx's connection");
+            tracing::error!(error = %e, "a SQLite write group panicked; writes go on on sqlx's connection");
             None
         }
     }

@@ -72,18 +72,22 @@ impl Direct {
 
     /// [`super::commit_group`] on this connection: runs and commits the group,
     /// then answers each caller; a job that loses the transaction is answered
-    /// with its error and the others run again.
-    pub(super) fn commit_group(&mut self, mut group: Vec<Job>) {
+    /// with its error and the others run again. The jobs not run when the
+    /// connection does not open, for sqlx's connection to run.
+    pub(super) fn commit_group(&mut self, mut group: Vec<Job>) -> Option<Vec<Job>> {
         while !group.is_empty() {
-            let done = match self.connection() {
-                Ok(conn) => run_group(conn, &group),
-                Err(e) => Err(Lost {
-                    at: None,
-                    error: store_error(&e),
-                }),
+            let conn = match self.connection() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the SQLite writer's own connection did not open");
+                    return Some(group);
+                }
             };
-            match done {
-                Ok(done) => return answer(group, done),
+            match run_group(conn, &group) {
+                Ok(done) => {
+                    answer(group, done);
+                    return None;
+                }
                 Err(Lost { at, error }) => {
                     // Whatever state the connection was left in, the next try
                     // gets a fresh one.
@@ -94,12 +98,13 @@ impl Direct {
                             for job in group {
                                 job.fail(error.clone());
                             }
-                            return;
+                            return None;
                         }
                     }
                 }
             }
         }
+        None
     }
 
     pub(super) fn connection(&mut self) -> rusqlite::Result<&mut Connection> {
@@ -114,7 +119,10 @@ impl Direct {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
         for (name, value) in &self.settings {
-            conn.pragma_update(None, name, value)?;
+            // Stepped to the end: some of these answer with the new value.
+            let mut stmt = conn.prepare(&format!("PRAGMA {name} = {value}"))?;
+            let mut rows = stmt.raw_query();
+            while rows.next()?.is_some() {}
         }
         conn.set_prepared_statement_cache_capacity(STATEMENTS);
         Ok(conn)

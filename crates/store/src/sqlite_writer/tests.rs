@@ -137,7 +137,13 @@ async fn returning_rows_come_back() {
             .await
             .unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(crate::sql::Row::from(rows.remove(0)).int("n").unwrap(), 7);
+        let row = rows.remove(0);
+        // Each way really ran it: rows of sqlx's, or of the writer's own.
+        match (way, &row) {
+            (Way::Sqlx, WrittenRow::Sqlx(_)) | (Way::Direct, WrittenRow::Inline(_)) => {}
+            _ => panic!("the group ran the other way"),
+        }
+        assert_eq!(crate::sql::Row::from(row).int("n").unwrap(), 7);
         assert_eq!(keys(&pool).await, ["a"]);
         w.execute(insert("b", 1)).await.unwrap();
         let q = query("UPDATE t SET n = n + 1 WHERE n < $1").bind(10i64);
@@ -178,6 +184,38 @@ async fn the_writers_own_connection_has_sqlxs_settings() {
     }
 }
 
+/// Parameters are bound as sqlx-sqlite binds them, either way: `?` takes the
+/// next of the bare ones' arguments, the binding ends at a parameter past the
+/// arguments, and a name that is no number is refused. A text of two
+/// statements runs both (on sqlx's connection).
+#[tokio::test]
+async fn parameters_bind_as_sqlx_binds_them_either_way() {
+    for way in [Way::Sqlx, Way::Direct] {
+        let (_dir, pool, w) = writer(way).await;
+        let q = query("INSERT INTO t (k, n) VALUES (?, ?)")
+            .bind("q")
+            .bind(5i64);
+        assert_eq!(w.execute(q).await.unwrap(), 1);
+        let q = query("INSERT INTO t (k, n) VALUES ($2, ?)")
+            .bind(7i64)
+            .bind("s");
+        assert_eq!(w.execute(q).await.unwrap(), 1);
+        let q = query("UPDATE t SET n = $2 WHERE k = $1").bind("q");
+        assert_eq!(w.execute(q).await.unwrap(), 0, "k = NULL matches nothing");
+        let q = query("UPDATE t SET n = :n WHERE k = $1").bind("q");
+        assert!(w.execute(q).await.is_err());
+        let two =
+            query("INSERT INTO t (k, n) VALUES ('u', 1); INSERT INTO t (k, n) VALUES ('v', 2)");
+        w.execute(two).await.unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT k, n FROM t ORDER BY k")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let want = [("q", 5), ("s", 7), ("u", 1), ("v", 2)].map(|(k, n)| (k.to_owned(), n));
+        assert_eq!(rows, want);
+    }
+}
+
 /// Under steady writes the log starts afresh again and again (each reader's
 /// checkpoint beside the writes is finished by the writer between two groups).
 /// SQLite counts the log's fresh starts in its header (the checkpoint sequence
@@ -185,6 +223,11 @@ async fn the_writers_own_connection_has_sqlxs_settings() {
 /// never copies all of the log, so without the writer's the count stays put.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_starts_afresh_under_steady_writes() {
+    the_log_starts_afresh_by(Way::Sqlx).await;
+    the_log_starts_afresh_by(Way::Direct).await;
+}
+
+async fn the_log_starts_afresh_by(way: Way) {
     use sqlx::sqlite::SqliteJournalMode;
     let dir = tempfile::tempdir().unwrap();
     let opts = SqliteConnectOptions::new()
@@ -196,7 +239,8 @@ async fn the_log_starts_afresh_under_steady_writes() {
     let pool = writer_pool(opts.clone(), "k TEXT PRIMARY KEY, pad BLOB NOT NULL").await;
     let settings = crate::PoolSettings::default();
     let readers = Readers::Kept(crate::kept::Kept::new(opts, &settings));
-    let w = Writer::start(pool.clone(), readers, Some(dir.path().join("w.db")));
+    let file = matches!(way, Way::Direct).then(|| dir.path().join("w.db"));
+    let w = Writer::start(pool.clone(), readers, file);
     let log = dir.path().join("w.db-wal");
     let fresh_starts = || {
         use std::io::Read;
