@@ -13,7 +13,7 @@ use crate::rows::{parse_sqlite_time, parse_uuid, Columns};
 use crate::session_cache::SessionCache;
 use crate::sqlite_inline::{Inline, InlineRow, NotInline};
 use crate::sqlite_readers::Readers;
-use crate::sqlite_writer::{Writer, WrittenRow};
+use crate::sqlite_writer::{WriteTurn, Writer, WrittenRow};
 use crate::{map_err, postgres};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,9 +76,10 @@ impl SqlitePools {
 /// [`commit`](Tx::commit), it rolls back (a kept connection is closed, and the
 /// database rolls back what it had open).
 pub(crate) enum Tx {
-    /// The writer's connection's (the writer told of the commit, to checkpoint
-    /// after it).
-    Sqlite(Transaction<'static, Sqlite>, Writer),
+    /// The writer's connection's, with the turn at writing (the writer told of
+    /// the commit, to checkpoint after it). The turn is dropped after the
+    /// transaction.
+    Sqlite(Transaction<'static, Sqlite>, WriteTurn),
     /// A reader's.
     SqliteRead(Lent<SqliteConnection>),
     /// A connection, and the session cache to tell of the commit.
@@ -135,13 +136,11 @@ impl Db {
     /// read lock that a commit in between made stale.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(
-                p.writer_pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(map_err)?,
-                p.writer.clone(),
-            ),
+            Db::Sqlite(p) => {
+                let turn = p.writer.turn().await;
+                let tx = p.writer_pool.begin_with("BEGIN IMMEDIATE").await;
+                Tx::Sqlite(tx.map_err(map_err)?, turn)
+            }
             Db::Postgres(p, c) => {
                 Tx::Postgres(postgres::begin(p).await.map_err(map_err)?, c.clone())
             }
@@ -155,7 +154,8 @@ impl Db {
             Db::Sqlite(p) => match &p.readers {
                 Readers::Kept(k) => Tx::SqliteRead(begin_read(k).await.map_err(map_err)?),
                 Readers::Writer(pool) => {
-                    Tx::Sqlite(pool.begin().await.map_err(map_err)?, p.writer.clone())
+                    let turn = p.writer.turn().await;
+                    Tx::Sqlite(pool.begin().await.map_err(map_err)?, turn)
                 }
             },
             Db::Postgres(p, c) => {
@@ -229,9 +229,9 @@ impl Db {
 impl Tx {
     pub(crate) async fn commit(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t, writer) => {
+            Tx::Sqlite(t, turn) => {
                 let done = t.commit().await;
-                writer.wrote_beside();
+                turn.wrote();
                 done
             }
             Tx::SqliteRead(c) => commit!(c),

@@ -92,7 +92,10 @@ impl<B: Backend> SqlStore<B> {
     /// sqlx holds an advisory lock while it migrates.
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.db {
-            Db::Sqlite(p) => SQLITE_MIGRATOR.run(&p.writer_pool).await,
+            Db::Sqlite(p) => {
+                let _turn = p.writer.turn().await;
+                SQLITE_MIGRATOR.run(&p.writer_pool).await
+            }
             Db::Postgres(p, cache) => {
                 let mut conn = p.acquire().await.map_err(crate::map_err)?;
                 let done = POSTGRES_MIGRATOR.run_direct(&mut *conn).await;

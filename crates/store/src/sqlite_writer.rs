@@ -7,15 +7,14 @@
 //! near 7,000 commits/s.
 //!
 //! So every statement that writes and is not part of a caller's transaction goes
-//! to one task here, which holds the one writing connection of sqlx's while it
-//! writes (transactions take it from the same one-connection pool). The task runs whatever has queued up in one
-//! transaction (a statement that fails leaves the others: see [`commit_group`]),
-//! commits once, and only then answers each caller: a caller hears
-//! "done" only once its write is on disk, as with a commit of its own, but a
-//! hundred of them share one sync. Readers have a pool of their own (WAL lets them
+//! to one task here, which writes one group at a time, in turn with callers'
+//! transactions (on sqlx's one writing connection). The task runs whatever has
+//! queued up in one transaction (a statement that fails leaves the others: see
+//! [`commit_group`]), commits once, and only then answers each caller: a caller
+//! hears "done" only once its write is on disk, as with a commit of its own, but
+//! a hundred of them share one sync. Readers have a pool of their own (WAL lets them
 //! read the last commit while the writer works). For a plain file the group runs
-//! on a connection of the writer's own, in one go, that one still held (see
-//! [`direct`]).
+//! on a connection of the writer's own, in one go, in its turn (see [`direct`]).
 
 use crate::map_err;
 use crate::query::{query, Query};
@@ -28,7 +27,7 @@ use sqlx::{Connection, SqlitePool};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 use tokio::task::JoinHandle;
 use tweestap_domain::store::{StoreError, StoreResult};
 
@@ -98,12 +97,31 @@ pub(crate) struct Writer {
     /// Set by a transaction committed on the writer's connection between groups:
     /// the log needs checkpointing then too.
     wrote: Arc<AtomicBool>,
+    /// Held by a group on the writer's own connection, and by a caller's
+    /// transaction on sqlx's: one writes at a time, so neither waits in SQLite's
+    /// busy handler (which sleeps). A lock of our own rather than sqlx's
+    /// connection, whose every return to its pool is a hand-off to its thread.
+    turn: Arc<Mutex<()>>,
+}
+
+/// A caller's turn at writing, held for its transaction on sqlx's writing
+/// connection (see [`Writer::turn`]).
+pub(crate) struct WriteTurn {
+    writer: Writer,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl WriteTurn {
+    /// The transaction committed: the log needs checkpointing.
+    pub(crate) fn wrote(&self) {
+        self.writer.wrote.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Writer {
     /// Starts the task on the current runtime, writing through `pool` (one
     /// connection); when the database is the plain file `file`, its groups run on
-    /// a connection of the writer's own, `pool`'s held meanwhile (see [`direct`]).
+    /// a connection of the writer's own, each in its turn (see [`direct`]).
     ///
     /// The log is checkpointed from `checkpoints` (a reader's connection) every
     /// half second while writes go on, then finished by the writer between two
@@ -113,13 +131,25 @@ impl Writer {
     pub(crate) fn start(pool: SqlitePool, checkpoints: Readers, file: Option<PathBuf>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let wrote = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run(pool, checkpoints, file, jobs, wrote.clone()));
-        Self { queue, wrote }
+        let turn = Arc::new(Mutex::new(()));
+        let writing = Writing {
+            pool,
+            checkpoints,
+            file,
+            wrote: wrote.clone(),
+            turn: turn.clone(),
+        };
+        tokio::spawn(run(writing, jobs));
+        Self { queue, wrote, turn }
     }
 
-    /// A transaction on the writer's connection committed.
-    pub(crate) fn wrote_beside(&self) {
-        self.wrote.store(true, Ordering::SeqCst);
+    /// The turn at writing, for a transaction on sqlx's writing connection: no
+    /// group runs on the writer's own connection until it is dropped.
+    pub(crate) async fn turn(&self) -> WriteTurn {
+        WriteTurn {
+            writer: self.clone(),
+            _turn: self.turn.clone().lock_owned().await,
+        }
     }
 
     /// Runs a statement; the rows it touched, once committed.
@@ -168,13 +198,23 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(5
 /// log is synced about once a second whatever the readers do.
 const BESIDE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
-async fn run(
+/// What the writing task works with.
+struct Writing {
     pool: SqlitePool,
     checkpoints: Readers,
     file: Option<PathBuf>,
-    mut jobs: mpsc::Receiver<Job>,
     wrote: Arc<AtomicBool>,
-) {
+    turn: Arc<Mutex<()>>,
+}
+
+async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
+    let Writing {
+        pool,
+        checkpoints,
+        file,
+        wrote,
+        turn,
+    } = writing;
     let mut direct = match file {
         Some(path) => match Direct::configure(&pool, path).await {
             Ok(d) => Some(d),
@@ -205,7 +245,7 @@ async fn run(
                 if n == 0 {
                     return;
                 }
-                direct = commit(&pool, direct, group).await;
+                direct = commit(&pool, &turn, direct, group).await;
                 due = 2;
             }
             () = ended(&mut beside), if beside.is_some() => {
@@ -267,7 +307,12 @@ fn checked(checkpoint: Result<u64, sqlx::Error>) {
 
 /// Commits `group` on the writer's own connection when there is one and it takes
 /// the group's statements, else on sqlx's: the own connection, for the next group.
-async fn commit(pool: &SqlitePool, direct: Option<Direct>, group: Vec<Job>) -> Option<Direct> {
+async fn commit(
+    pool: &SqlitePool,
+    turn: &Mutex<()>,
+    direct: Option<Direct>,
+    group: Vec<Job>,
+) -> Option<Direct> {
     let mut direct = match direct {
         Some(d) if Direct::takes(&group) => d,
         other => {
@@ -275,16 +320,8 @@ async fn commit(pool: &SqlitePool, direct: Option<Direct>, group: Vec<Job>) -> O
             return other;
         }
     };
-    // sqlx's writing connection held: no caller's transaction runs meanwhile.
-    let held = match pool.acquire().await.map_err(map_err) {
-        Ok(c) => c,
-        Err(e) => {
-            for job in group {
-                job.fail(e.clone());
-            }
-            return Some(direct);
-        }
-    };
+    // No caller's transaction runs meanwhile.
+    let held = turn.lock().await;
     let ran = tokio::task::spawn_blocking(move || {
         let rest = direct.commit_group(group);
         (direct, rest)

@@ -9,10 +9,11 @@
 //! thread, on a rusqlite connection to the same file with the same settings as
 //! sqlx's writing connection: one hand-off there and back per group.
 //!
-//! sqlx's writing connection stays the lock of the writes: the writer holds it
-//! while a group runs here, so a caller's transaction (which takes it) never runs
-//! beside a group. A database that is not a plain file (in memory, or named by a
-//! URL with options) keeps every write on sqlx's connection.
+//! One writes at a time: a group here takes the writer's turn
+//! ([`super::Writer::turn`]), which a caller's transaction on sqlx's writing
+//! connection holds while it runs, so neither meets the other's lock in SQLite's
+//! busy handler (which sleeps). A database that is not a plain file (in memory,
+//! or named by a URL with options) keeps every write on sqlx's connection.
 
 use super::{answer, Done, Job, Lost, Outcome, Want, WrittenRow};
 use crate::query::Query;

@@ -18,10 +18,20 @@ async fn writer(way: Way) -> (tempfile::TempDir, SqlitePool, Writer) {
 }
 
 async fn writer_of(way: Way, columns: &str) -> (tempfile::TempDir, SqlitePool, Writer) {
+    writer_waiting(way, columns, std::time::Duration::from_secs(5)).await
+}
+
+/// A writer whose connections wait up to `busy` for SQLite's write lock.
+async fn writer_waiting(
+    way: Way,
+    columns: &str,
+    busy: std::time::Duration,
+) -> (tempfile::TempDir, SqlitePool, Writer) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("w.db");
     let opts = SqliteConnectOptions::new()
         .filename(&file)
+        .busy_timeout(busy)
         .foreign_keys(true);
     let pool = writer_pool(opts, columns).await;
     let file = matches!(way, Way::Direct).then_some(file);
@@ -181,6 +191,38 @@ async fn the_writers_own_connection_has_sqlxs_settings() {
         let ours: i64 = conn.query_row(&sql, [], |r| r.get(0)).unwrap();
         let sqlxs: i64 = sqlx::query_scalar(&sql).fetch_one(&pool).await.unwrap();
         assert_eq!(ours, sqlxs, "{name}");
+    }
+}
+
+/// A caller's transaction keeps the writer's groups out until it ends: a write
+/// queued meanwhile waits for it, then sees what it committed. Without waiting
+/// for its turn it would meet SQLite's lock, and fail here, where nothing waits
+/// for SQLite's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_keeps_the_groups_out_until_it_ends() {
+    for way in [Way::Sqlx, Way::Direct] {
+        let columns = "k TEXT PRIMARY KEY, n INTEGER NOT NULL";
+        let (_dir, pool, w) = writer_waiting(way, columns, std::time::Duration::ZERO).await;
+        // The writer under way (it reads its settings from sqlx's connection first).
+        w.execute(insert("first", 0)).await.unwrap();
+        let turn = w.turn().await;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (k, n) VALUES ('tx', 1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let queued = tokio::spawn({
+            let w = w.clone();
+            async move {
+                let q = query("UPDATE t SET n = n + 1 WHERE k = 'tx'");
+                w.execute(q).await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!queued.is_finished(), "a group ran beside the transaction");
+        tx.commit().await.unwrap();
+        drop(turn);
+        assert_eq!(queued.await.unwrap().unwrap(), 1);
     }
 }
 
