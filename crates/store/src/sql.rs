@@ -137,7 +137,7 @@ impl Db {
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
             Db::Sqlite(p) => {
-                let turn = p.writer.turn().await;
+                let turn = p.writer.turn().await?;
                 let tx = p.writer_pool.begin_with("BEGIN IMMEDIATE").await;
                 Tx::Sqlite(tx.map_err(map_err)?, turn)
             }
@@ -154,7 +154,7 @@ impl Db {
             Db::Sqlite(p) => match &p.readers {
                 Readers::Kept(k) => Tx::SqliteRead(begin_read(k).await.map_err(map_err)?),
                 Readers::Writer(pool) => {
-                    let turn = p.writer.turn().await;
+                    let turn = p.writer.turn().await?;
                     Tx::Sqlite(pool.begin().await.map_err(map_err)?, turn)
                 }
             },
@@ -229,9 +229,9 @@ impl Db {
 impl Tx {
     pub(crate) async fn commit(self) -> StoreResult<()> {
         match self {
-            Tx::Sqlite(t, turn) => {
+            Tx::Sqlite(t, mut turn) => {
                 let done = t.commit().await;
-                turn.wrote();
+                turn.ended(done.is_ok());
                 done
             }
             Tx::SqliteRead(c) => commit!(c),

@@ -93,7 +93,7 @@ impl<B: Backend> SqlStore<B> {
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.db {
             Db::Sqlite(p) => {
-                let _turn = p.writer.turn().await;
+                let _turn = p.writer.turn().await?;
                 SQLITE_MIGRATOR.run(&p.writer_pool).await
             }
             Db::Postgres(p, cache) => {

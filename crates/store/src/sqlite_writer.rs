@@ -102,19 +102,50 @@ pub(crate) struct Writer {
     /// busy handler (which sleeps). A lock of our own rather than sqlx's
     /// connection, whose every return to its pool is a hand-off to its thread.
     turn: Arc<Mutex<()>>,
+    /// sqlx's writing connection's pool: how long to wait for a turn, and when a
+    /// transaction that did not commit has rolled back (see [`WriteTurn`]).
+    pool: SqlitePool,
 }
 
 /// A caller's turn at writing, held for its transaction on sqlx's writing
 /// connection (see [`Writer::turn`]).
+///
+/// sqlx rolls back a transaction dropped without a commit (an error returned
+/// halfway, a client gone) only once its connection is on the way back to its
+/// pool, after the turn would be let go: so the turn of a transaction that did
+/// not commit is let go only when that connection can be had again, and a
+/// group never meets the transaction's write lock in SQLite's busy handler.
 pub(crate) struct WriteTurn {
     writer: Writer,
-    _turn: OwnedMutexGuard<()>,
+    turn: Option<OwnedMutexGuard<()>>,
+    committed: bool,
 }
 
 impl WriteTurn {
-    /// The transaction committed: the log needs checkpointing.
-    pub(crate) fn wrote(&self) {
+    /// The transaction's COMMIT ran (`ok`: it committed): the log needs
+    /// checkpointing.
+    pub(crate) fn ended(&mut self, ok: bool) {
         self.writer.wrote.store(true, Ordering::SeqCst);
+        self.committed = ok;
+    }
+}
+
+impl Drop for WriteTurn {
+    fn drop(&mut self) {
+        let Some(turn) = self.turn.take() else {
+            return;
+        };
+        if self.committed {
+            return;
+        }
+        let pool = self.writer.pool.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                // Had again (or given up on after the pool's wait): rolled back.
+                drop(pool.acquire().await);
+                drop(turn);
+            });
+        }
     }
 }
 
@@ -139,17 +170,29 @@ impl Writer {
             wrote: wrote.clone(),
             turn: turn.clone(),
         };
+        let writer = Self {
+            queue,
+            wrote,
+            turn,
+            pool: writing.pool.clone(),
+        };
         tokio::spawn(run(writing, jobs));
-        Self { queue, wrote, turn }
+        writer
     }
 
     /// The turn at writing, for a transaction on sqlx's writing connection: no
-    /// group runs on the writer's own connection until it is dropped.
-    pub(crate) async fn turn(&self) -> WriteTurn {
-        WriteTurn {
+    /// group runs on the writer's own connection until it is dropped. Waited
+    /// for as long as sqlx's pool waits for a connection, then `Unavailable`.
+    pub(crate) async fn turn(&self) -> StoreResult<WriteTurn> {
+        let turn = self.turn.clone().lock_owned();
+        let turn = tokio::time::timeout(turn_wait(&self.pool), turn)
+            .await
+            .map_err(|_| no_turn())?;
+        Ok(WriteTurn {
             writer: self.clone(),
-            _turn: self.turn.clone().lock_owned().await,
-        }
+            turn: Some(turn),
+            committed: false,
+        })
     }
 
     /// Runs a statement; the rows it touched, once committed.
@@ -188,6 +231,16 @@ impl Writer {
 
 fn gone() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
+}
+
+/// How long a transaction or a group waits for its turn: as long as sqlx's pool
+/// waits for a connection (which is what they waited for before the turn).
+fn turn_wait(pool: &SqlitePool) -> std::time::Duration {
+    pool.options().get_acquire_timeout()
+}
+
+fn no_turn() -> StoreError {
+    StoreError::Unavailable("timed out waiting for the turn to write to SQLite".into())
 }
 
 /// How often the log is checkpointed while writes go on.
@@ -321,7 +374,15 @@ async fn commit(
         }
     };
     // No caller's transaction runs meanwhile.
-    let held = turn.lock().await;
+    let held = match tokio::time::timeout(turn_wait(pool), turn.lock()).await {
+        Ok(held) => held,
+        Err(_) => {
+            for job in group {
+                job.fail(no_turn());
+            }
+            return Some(direct);
+        }
+    };
     let ran = tokio::task::spawn_blocking(move || {
         let rest = direct.commit_group(group);
         (direct, rest)

@@ -226,6 +226,37 @@ async fn a_transaction_keeps_the_groups_out_until_it_ends() {
     }
 }
 
+/// A transaction dropped without a commit (an error returned halfway) lets its
+/// turn go only once sqlx has rolled it back: the group queued meanwhile never
+/// meets its write lock (which fails here, where nothing waits for SQLite's
+/// lock), and nothing of it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_transaction_lets_its_turn_go_once_rolled_back() {
+    let columns = "k TEXT PRIMARY KEY, n INTEGER NOT NULL";
+    let (_dir, pool, w) = writer_waiting(Way::Direct, columns, std::time::Duration::ZERO).await;
+    w.execute(insert("first", 0)).await.unwrap();
+    for i in 0..20 {
+        let turn = w.turn().await.unwrap();
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (k, n) VALUES ($1, 0)")
+            .bind(format!("gone{i:02}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let queued = tokio::spawn({
+            let w = w.clone();
+            async move { w.execute(insert(&format!("kept{i:02}"), i)).await }
+        });
+        // In `Tx::Sqlite`'s order: the transaction, then the turn.
+        drop(tx);
+        drop(turn);
+        assert_eq!(queued.await.unwrap().unwrap(), 1, "round {i}");
+    }
+    let keys = keys(&pool).await;
+    assert_eq!(keys.len(), 21, "{keys:?}");
+    assert!(keys.iter().all(|k| !k.starts_with("gone")));
+}
+
 /// Parameters are bound as sqlx-sqlite binds them, either way: `?` takes the
 /// next of the bare ones' arguments, the binding ends at a parameter past the
 /// arguments, and a name that is no number is refused. A text of two
