@@ -49,9 +49,9 @@ const QUEUE: usize = 4096;
 /// Parameters per failure in the statement (see [`group_sql`]).
 const COLUMNS: usize = 13;
 
-/// What became of a queued failure.
+/// What a group's statement did with one of its failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Recorded {
+enum Recorded {
     /// Written with its group: the account's failures after it, or `None` while
     /// its lock was on.
     Counted(Option<u32>),
@@ -61,7 +61,8 @@ pub(crate) enum Recorded {
 
 struct Pending {
     failure: Failure,
-    reply: oneshot::Sender<StoreResult<Recorded>>,
+    /// The account's failures after it, or `None` while its lock was on.
+    reply: oneshot::Sender<StoreResult<Option<u32>>>,
 }
 
 /// The queue of the writing tasks; clones share it. The tasks end when the last
@@ -95,16 +96,11 @@ impl FailureGroups {
         }
         // No answer: its writer stopped, maybe after its statement committed, so
         // it is not written again.
-        match answer.await {
-            Ok(Ok(Recorded::Counted(n))) => Ok(n),
-            Ok(Ok(Recorded::Alone)) => Err(StoreError::Other(
-                "a failed attempt was answered unwritten".into(),
-            )),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(StoreError::Unavailable(
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
                 "the writer of failed attempts stopped".into(),
-            )),
-        }
+            ))
+        })
     }
 }
 
@@ -174,10 +170,11 @@ async fn write(mut db: &Db, group: Vec<Pending>) {
         }
     };
     for (p, answer) in group.into_iter().zip(answers) {
+        // A caller that stopped waiting no longer listens.
         match answer {
             Ok(Recorded::Alone) => write_alone(db.clone(), p),
-            // A caller that stopped waiting no longer listens.
-            answer => drop(p.reply.send(answer)),
+            Ok(Recorded::Counted(n)) => drop(p.reply.send(Ok(n))),
+            Err(e) => drop(p.reply.send(Err(e))),
         }
     }
 }
@@ -186,8 +183,7 @@ async fn write(mut db: &Db, group: Vec<Pending>) {
 /// wait for its account's row), and answers its caller.
 fn write_alone(db: Db, p: Pending) {
     tokio::spawn(async move {
-        let answer = write_one(&db, &p.failure).await.map(Recorded::Counted);
-        drop(p.reply.send(answer));
+        drop(p.reply.send(write_one(&db, &p.failure).await));
     });
 }
 
@@ -321,7 +317,7 @@ mod tests {
     fn with_reply(
         account: u128,
         guard: Guard,
-    ) -> (Pending, oneshot::Receiver<StoreResult<Recorded>>) {
+    ) -> (Pending, oneshot::Receiver<StoreResult<Option<u32>>>) {
         let now = Utc::now();
         let (reply, answer) = oneshot::channel();
         let p = Pending {
@@ -425,9 +421,9 @@ mod tests {
         within("a group waits for no held row")(
             tokio::time::timeout(std::time::Duration::from_secs(5), wrote).await,
         );
-        let answer = |r: Result<StoreResult<Recorded>, _>| r.unwrap().unwrap();
-        assert_eq!(answer(free_answer.await), Recorded::Counted(Some(1)));
-        assert_eq!(answer(nobody_answer.await), Recorded::Counted(None));
+        let answer = |r: Result<StoreResult<Option<u32>>, _>| r.unwrap().unwrap();
+        assert_eq!(answer(free_answer.await), Some(1));
+        assert_eq!(answer(nobody_answer.await), None);
         let short = std::time::Duration::from_millis(300);
         assert!(
             tokio::time::timeout(short, &mut held_answer).await.is_err(),
@@ -437,7 +433,7 @@ mod tests {
         // The same, one at a time (the statement for one failure).
         let (one, one_answer) = with_reply(2, Guard::Code);
         write(&db, vec![one]).await;
-        assert_eq!(answer(one_answer.await), Recorded::Counted(Some(2)));
+        assert_eq!(answer(one_answer.await), Some(2));
         let (held_too, mut held_too_answer) = with_reply(1, Guard::Code);
         within("one failure waits for no held row either")(
             tokio::time::timeout(
@@ -457,19 +453,13 @@ mod tests {
         let (good, good_answer) = with_reply(3, Guard::Code);
         write(&db, vec![bad, good]).await;
         assert!(bad_answer.await.unwrap().is_err());
-        assert_eq!(answer(good_answer.await), Recorded::Counted(None));
+        assert_eq!(answer(good_answer.await), None);
 
         // The row let go (3 committed), the held ones count on from it.
         sqlx::query("COMMIT").execute(&mut other).await.unwrap();
         let mut held = [answer(held_answer.await), answer(held_too_answer.await)];
-        held.sort_by_key(|r| match r {
-            Recorded::Counted(n) => *n,
-            Recorded::Alone => None,
-        });
-        assert_eq!(
-            held,
-            [Recorded::Counted(Some(4)), Recorded::Counted(Some(5))]
-        );
+        held.sort();
+        assert_eq!(held, [Some(4), Some(5)]);
         let mut look = sqlx::PgConnection::connect(&url).await.unwrap();
         let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
             .fetch_one(&mut look)
