@@ -425,21 +425,12 @@ async fn commit_group(pool: &SqlitePool, mut group: Vec<Job>) {
         };
         match run_group(&mut conn, &group).await {
             Ok(done) => return answer(group, done),
-            Err(Lost { at, error }) => {
+            Err(lost) => {
                 // Whatever state the connection was left in, the next try gets a
                 // fresh one.
                 conn.close_on_drop();
                 drop(conn);
-                match at {
-                    Some(i) => group.remove(i).fail(error),
-                    // Nothing of the group's own (BEGIN or COMMIT failed): all fail.
-                    None => {
-                        for job in group {
-                            job.fail(error.clone());
-                        }
-                        return;
-                    }
-                }
+                lost.answer(&mut group);
             }
         }
     }
@@ -461,6 +452,22 @@ fn answer(group: Vec<Job>, done: Vec<Outcome>) {
 struct Lost {
     at: Option<usize>,
     error: StoreError,
+}
+
+impl Lost {
+    /// Answers the job at fault with the error and takes it out of `group`, for
+    /// the rest to run again; when BEGIN or COMMIT failed (nothing of the group's
+    /// own), every job fails.
+    fn answer(self, group: &mut Vec<Job>) {
+        match self.at {
+            Some(i) => group.remove(i).fail(self.error),
+            None => {
+                for job in group.drain(..) {
+                    job.fail(self.error.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Runs the group's statements in one transaction and commits: each statement's

@@ -89,19 +89,11 @@ impl Direct {
                     answer(group, done);
                     return None;
                 }
-                Err(Lost { at, error }) => {
+                Err(lost) => {
                     // Whatever state the connection was left in, the next try
                     // gets a fresh one.
                     self.conn = None;
-                    match at {
-                        Some(i) => group.remove(i).fail(error),
-                        None => {
-                            for job in group {
-                                job.fail(error.clone());
-                            }
-                            return None;
-                        }
-                    }
+                    lost.answer(&mut group);
                 }
             }
         }
