@@ -13,8 +13,9 @@ use crate::session_listener;
 use crate::sql::Db;
 use crate::sql_store::{Backend, SqlStore};
 use crate::{map_err, PoolSettings};
-use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgRow, PgSslMode};
 use sqlx::PgConnection;
+use std::net::IpAddr;
 use std::str::FromStr;
 use tweestap_domain::store::StoreResult;
 
@@ -38,19 +39,44 @@ impl SqlStore<Postgres> {
     ///
     /// [`StoreError::Unavailable`]: tweestap_domain::store::StoreError::Unavailable
     pub async fn connect(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
-        let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
+        let opts = connect_options(url, std::env::var_os("PGSSLMODE").is_some())?;
         // No ping before every use (a round trip per query, a third of the code
         // step's) nor after (`crate::kept`): one that sat idle for over a second is
         // pinged, and one killed by the server meanwhile (pg_terminate_backend, a
         // fail-over) is retried (`run_on_live`).
-        let kept: Kept<PgConnection> = Kept::new(opts, pool);
+        let kept: Kept<PgConnection> = Kept::new(opts.clone(), pool);
         kept.open_min(1).await.map_err(map_err)?;
         let cache = pool.session_cache.map(SessionCache::new);
         if let Some(c) = &cache {
-            session_listener::start(url.to_owned(), c);
+            session_listener::start(opts, c);
         }
         Self::start(Db::Postgres(kept, cache), migrate).await
     }
+}
+
+/// The options `url` names, with TLS off for a server on this machine (a loopback
+/// address, `localhost` or a Unix socket) unless the URL's `sslmode` (or any
+/// other `ssl…` parameter) or `PGSSLMODE` (`mode_from_env`) asks for it. sqlx's default, `prefer`, would
+/// encrypt every statement and answer there, which guards nothing that leaves the
+/// machine and cost about a tenth of the code step's rate (`docs/benchmarks.md`).
+/// Any other server keeps what the URL says, `prefer` by default.
+fn connect_options(url: &str, mode_from_env: bool) -> StoreResult<PgConnectOptions> {
+    let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
+    // Any TLS setting in the URL (`sslrootcert` too) means TLS was thought of.
+    let named =
+        url::Url::parse(url).is_ok_and(|u| u.query_pairs().any(|(key, _)| key.starts_with("ssl")));
+    let here = opts.get_socket().is_some() || on_this_machine(opts.get_host());
+    Ok(match here && !named && !mode_from_env {
+        true => opts.ssl_mode(PgSslMode::Disable),
+        false => opts,
+    })
+}
+
+/// Whether `host` names this machine: `localhost` or a loopback address.
+fn on_this_machine(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether the connection `e` came from was gone before the statement reached the
@@ -160,6 +186,131 @@ mod tests {
     use tweestap_domain::store::prelude::*;
     use tweestap_domain::store::StoreError;
     use tweestap_testkit as testing;
+
+    async fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
+    }
+
+    fn mode(url: &str, from_env: bool) -> PgSslMode {
+        connect_options(url, from_env).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn tls_is_off_on_this_machine_unless_asked_for() {
+        for here in [
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u@127.3.2.1/db",
+            "postgres://u@localhost/db",
+            "postgres://u@LOCALHOST:5432/db?application_name=x",
+            "postgres://u@[::1]:5432/db",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
+            "postgres:///db?host=/var/run/postgresql",
+        ] {
+            assert!(matches!(mode(here, false), PgSslMode::Disable), "{here}");
+            // PGSSLMODE decides when the URL does not.
+            assert!(!matches!(mode(here, true), PgSslMode::Disable), "{here}");
+        }
+        for asked in [
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@localhost/db?ssl-mode=verify-full",
+            "postgres://u@127.0.0.1/db?sslmode=prefer",
+            "postgres://u@127.0.0.1/db?sslrootcert=/etc/ca.pem",
+        ] {
+            assert!(!matches!(mode(asked, false), PgSslMode::Disable), "{asked}");
+        }
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1/db?sslmode=require", false),
+            PgSslMode::Require
+        ));
+        for elsewhere in [
+            "postgres://u@db.internal:5432/db",
+            "postgres://u@10.0.0.5/db",
+            "postgres://u@[2001:db8::1]/db",
+            "postgres://u@localhost.example.org/db",
+            "postgres://u@128.0.0.1/db",
+        ] {
+            assert!(
+                matches!(mode(elsewhere, false), PgSslMode::Prefer),
+                "{elsewhere}"
+            );
+        }
+    }
+
+    /// On a real server that offers TLS: the store's connections to it on this
+    /// machine are plain unless the URL asks for TLS, and then they are encrypted.
+    #[tokio::test]
+    async fn connections_on_this_machine_are_plain_unless_tls_is_asked_for() {
+        let Some(url) = testing::fresh_postgres_database().await else {
+            return;
+        };
+        // Whether the store's connection uses TLS, whether any connection to the
+        // database does (once the session cache's listener, which connects on
+        // its own, is there too), and whether the server offers TLS at all.
+        let encrypted = |store: PostgresStore| async move {
+            let Db::Postgres(pool, _) = store.db() else {
+                unreachable!("a PostgresStore holds PostgreSQL connections")
+            };
+            let mut conn = pool.acquire().await.unwrap();
+            let own = count(
+                &mut conn,
+                "SELECT count(*) FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            )
+            .await;
+            let here = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()";
+            for _ in 0..100 {
+                if count(&mut conn, here).await >= 2 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert!(
+                count(&mut conn, here).await >= 2,
+                "the session cache's listener never connected"
+            );
+            let any = count(
+                &mut conn,
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                 WHERE a.datname = current_database() AND s.ssl",
+            )
+            .await;
+            let offered = count(
+                &mut conn,
+                "SELECT count(*) FROM pg_settings WHERE name = 'ssl' AND setting = 'on'",
+            )
+            .await;
+            conn.back_after(None);
+            (own > 0, any > 0, offered > 0)
+        };
+        let settings = PoolSettings::default();
+        let plain = PostgresStore::connect(&url, &settings, true).await.unwrap();
+        let host_here = on_this_machine(PgConnectOptions::from_str(&url).unwrap().get_host());
+        let (_, tls, offered) = encrypted(plain).await;
+        if host_here && std::env::var_os("PGSSLMODE").is_none() {
+            assert!(
+                !tls,
+                "connections on this machine (the listener's too) must not use TLS by default"
+            );
+        } else {
+            let why = "the test server is not on this machine's loopback (or PGSSLMODE is set): the plain default not checked";
+            assert!(!testing::require_all(), "{why}");
+            eprintln!("SKIPPED (loudly): {why}");
+        }
+        if offered {
+            let asked = format!(
+                "{url}{}sslmode=require",
+                if url.contains('?') { '&' } else { '?' }
+            );
+            let store = PostgresStore::connect(&asked, &settings, false)
+                .await
+                .unwrap();
+            assert!(encrypted(store).await.0, "sslmode=require must encrypt");
+        } else {
+            let why = "the PostgreSQL server offers no TLS: sslmode=require not checked";
+            assert!(!testing::require_all(), "{why}");
+            eprintln!("SKIPPED (loudly): {why}");
+        }
+        testing::drop_database(&url).await;
+    }
 
     /// A connection PostgreSQL terminates under our feet reports `Unavailable`, and
     /// the pool replaces it by itself on the next call.

@@ -10,7 +10,7 @@
 //! deaf for twice that, the listener connects afresh.
 
 use crate::session_cache::{SessionCache, WeakCache, DEAF_AFTER};
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use std::time::{Duration, Instant};
 
 /// The channel the triggers notify.
@@ -25,12 +25,12 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 /// The wait before connecting again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Listens for `cache` at `url` for as long as the cache lives.
-pub(crate) fn start(url: String, cache: &SessionCache) {
+/// Listens for `cache` on the server `opts` name for as long as the cache lives.
+pub(crate) fn start(opts: PgConnectOptions, cache: &SessionCache) {
     let weak = cache.downgrade();
     tokio::spawn(async move {
         loop {
-            match listen(&url).await {
+            match listen(&opts).await {
                 Ok(listener) => {
                     let Some(cache) = weak.upgrade() else { return };
                     cache.listening(true);
@@ -50,8 +50,18 @@ pub(crate) fn start(url: String, cache: &SessionCache) {
     });
 }
 
-async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
+async fn listen(opts: &PgConnectOptions) -> Result<PgListener, sqlx::Error> {
+    // As `PgListener::connect` does, from options rather than a URL (the store's
+    // own, TLS included).
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with(opts.clone())
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    // The pool is this listener's alone and never closed.
+    listener.ignore_pool_close_event(true);
     // A lost connection ends `hear`, which connects afresh: nothing is missed
     // unknowingly in between.
     listener.eager_reconnect(false);
