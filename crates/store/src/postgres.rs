@@ -39,7 +39,7 @@ impl SqlStore<Postgres> {
     ///
     /// [`StoreError::Unavailable`]: tweestap_domain::store::StoreError::Unavailable
     pub async fn connect(url: &str, pool: &PoolSettings, migrate: bool) -> StoreResult<Self> {
-        let opts = connect_options(url, std::env::var_os("PGSSLMODE").is_some())?;
+        let opts = connect_options(url, tls_in_environment())?;
         // No ping before every use (a round trip per query, a third of the code
         // step's) nor after (`crate::kept`): one that sat idle for over a second is
         // pinged, and one killed by the server meanwhile (pg_terminate_backend, a
@@ -55,27 +55,41 @@ impl SqlStore<Postgres> {
 }
 
 /// The options `url` names, with TLS off for a server on this machine (a loopback
-/// address, `localhost` or a Unix socket) unless the URL's `sslmode` (or any
-/// other `ssl…` parameter) or `PGSSLMODE` (`mode_from_env`) asks for it. sqlx's default, `prefer`, would
-/// encrypt every statement and answer there, which guards nothing that leaves the
-/// machine and cost about a tenth of the code step's rate (`docs/benchmarks.md`).
-/// Any other server keeps what the URL says, `prefer` by default.
-fn connect_options(url: &str, mode_from_env: bool) -> StoreResult<PgConnectOptions> {
+/// address, `localhost` or a Unix socket) unless TLS was asked for: any `ssl…`
+/// parameter in the URL, or any `PGSSL…` variable in the environment (`tls_env`:
+/// a mode, a client certificate). sqlx's default, `prefer`, would encrypt every
+/// statement and answer there, which guards nothing that leaves the machine and
+/// cost about a tenth of the code step's CPU (`docs/benchmarks.md`). Any other
+/// server keeps what the URL says, `prefer` by default.
+fn connect_options(url: &str, tls_env: bool) -> StoreResult<PgConnectOptions> {
     let opts = PgConnectOptions::from_str(url).map_err(map_err)?;
-    // Any TLS setting in the URL (`sslrootcert` too) means TLS was thought of.
-    let named =
-        url::Url::parse(url).is_ok_and(|u| u.query_pairs().any(|(key, _)| key.starts_with("ssl")));
-    let here = opts.get_socket().is_some() || on_this_machine(opts.get_host());
-    Ok(match here && !named && !mode_from_env {
+    // In any case of letters: a key sqlx ignores still says TLS was thought of.
+    let named = url::Url::parse(url).is_ok_and(|u| {
+        u.query_pairs()
+            .any(|(key, _)| key.to_ascii_lowercase().starts_with("ssl"))
+    });
+    Ok(match on_this_machine(&opts) && !named && !tls_env {
         true => opts.ssl_mode(PgSslMode::Disable),
         false => opts,
     })
 }
 
-/// Whether `host` names this machine: `localhost` or a loopback address.
-fn on_this_machine(host: &str) -> bool {
+/// Whether a `PGSSL…` variable (`PGSSLMODE`, `PGSSLCERT`, `PGSSLROOTCERT`, …) is
+/// set: TLS settings sqlx reads from the environment.
+fn tls_in_environment() -> bool {
+    std::env::vars_os().any(|(key, _)| key.to_string_lossy().starts_with("PGSSL"))
+}
+
+/// Whether `opts` reach a server on this machine: a Unix socket (named as such or
+/// as a host that is a path), `localhost`, or a literal loopback address. Any
+/// other spelling (`localhost.`, `127.1`, an IPv4-mapped address) counts as
+/// elsewhere and keeps TLS.
+fn on_this_machine(opts: &PgConnectOptions) -> bool {
+    let host = opts.get_host();
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
+    opts.get_socket().is_some()
+        || host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -191,8 +205,19 @@ mod tests {
         sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
     }
 
-    fn mode(url: &str, from_env: bool) -> PgSslMode {
-        connect_options(url, from_env).unwrap().get_ssl_mode()
+    fn mode(url: &str, tls_env: bool) -> String {
+        format!(
+            "{:?}",
+            connect_options(url, tls_env).unwrap().get_ssl_mode()
+        )
+    }
+
+    /// What sqlx makes of `url` by itself (`prefer`, or what `PGSSLMODE` says).
+    fn as_sqlx(url: &str) -> String {
+        format!(
+            "{:?}",
+            PgConnectOptions::from_str(url).unwrap().get_ssl_mode()
+        )
     }
 
     #[test]
@@ -205,34 +230,43 @@ mod tests {
             "postgres://u@[::1]:5432/db",
             "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
             "postgres:///db?host=/var/run/postgresql",
+            "postgres://u@db.remote/db?host=127.0.0.1",
+            "postgres://u@db.remote/db?hostaddr=127.0.0.1",
         ] {
-            assert!(matches!(mode(here, false), PgSslMode::Disable), "{here}");
-            // PGSSLMODE decides when the URL does not.
-            assert!(!matches!(mode(here, true), PgSslMode::Disable), "{here}");
+            assert_eq!(mode(here, false), "Disable", "{here}");
+            // A PGSSL… variable decides when the URL does not.
+            assert_eq!(mode(here, true), as_sqlx(here), "{here}");
         }
         for asked in [
             "postgres://u@127.0.0.1/db?sslmode=require",
             "postgres://u@localhost/db?ssl-mode=verify-full",
             "postgres://u@127.0.0.1/db?sslmode=prefer",
             "postgres://u@127.0.0.1/db?sslrootcert=/etc/ca.pem",
+            "postgres://u@127.0.0.1/db?SSLMODE=require",
+            "postgres://u@127.0.0.1/db?%73slmode=require",
         ] {
-            assert!(!matches!(mode(asked, false), PgSslMode::Disable), "{asked}");
+            assert_eq!(mode(asked, false), as_sqlx(asked), "{asked}");
         }
-        assert!(matches!(
+        assert_eq!(
             mode("postgres://u@127.0.0.1/db?sslmode=require", false),
-            PgSslMode::Require
-        ));
+            "Require"
+        );
         for elsewhere in [
             "postgres://u@db.internal:5432/db",
             "postgres://u@10.0.0.5/db",
             "postgres://u@[2001:db8::1]/db",
             "postgres://u@localhost.example.org/db",
+            "postgres://u@localhost./db",
             "postgres://u@128.0.0.1/db",
+            "postgres://u@[::ffff:127.0.0.1]/db",
+            "postgres://u@127.0.0.1/db?host=db.remote",
+            "postgres://u@localhost/db?hostaddr=10.0.0.5",
         ] {
-            assert!(
-                matches!(mode(elsewhere, false), PgSslMode::Prefer),
-                "{elsewhere}"
-            );
+            assert_eq!(mode(elsewhere, false), as_sqlx(elsewhere), "{elsewhere}");
+        }
+        // Not vacuous: sqlx alone would encrypt where it can.
+        if std::env::var_os("PGSSLMODE").is_none() {
+            assert_eq!(as_sqlx("postgres://u@127.0.0.1/db"), "Prefer");
         }
     }
 
@@ -240,9 +274,10 @@ mod tests {
     /// machine are plain unless the URL asks for TLS, and then they are encrypted.
     #[tokio::test]
     async fn connections_on_this_machine_are_plain_unless_tls_is_asked_for() {
-        let Some(url) = testing::fresh_postgres_database().await else {
+        let Some(db) = testing::TestDatabase::create().await else {
             return;
         };
+        let url = db.url().to_owned();
         // Whether the store's connection uses TLS, whether any connection to the
         // database does (once the session cache's listener, which connects on
         // its own, is there too), and whether the server offers TLS at all.
@@ -283,18 +318,23 @@ mod tests {
         };
         let settings = PoolSettings::default();
         let plain = PostgresStore::connect(&url, &settings, true).await.unwrap();
-        let host_here = on_this_machine(PgConnectOptions::from_str(&url).unwrap().get_host());
         let (_, tls, offered) = encrypted(plain).await;
-        if host_here && std::env::var_os("PGSSLMODE").is_none() {
-            assert!(
-                !tls,
-                "connections on this machine (the listener's too) must not use TLS by default"
-            );
-        } else {
-            let why = "the test server is not on this machine's loopback (or PGSSLMODE is set): the plain default not checked";
-            assert!(!testing::require_all(), "{why}");
-            eprintln!("SKIPPED (loudly): {why}");
-        }
+        // Worked out apart from the code under test: the usual test URLs.
+        let parsed = url::Url::parse(&url).unwrap();
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let plain_expected =
+            loopback && !url.to_ascii_lowercase().contains("ssl") && !tls_in_environment();
+        let unchecked = match (offered, plain_expected) {
+            (false, _) => Some("the PostgreSQL server offers no TLS"),
+            (true, true) => {
+                assert!(
+                    !tls,
+                    "connections on this machine (the listener's too) must not use TLS by default"
+                );
+                None
+            }
+            _ => Some("the test server is elsewhere or TLS is asked for: the plain default"),
+        };
         if offered {
             let asked = format!(
                 "{url}{}sslmode=require",
@@ -304,12 +344,12 @@ mod tests {
                 .await
                 .unwrap();
             assert!(encrypted(store).await.0, "sslmode=require must encrypt");
-        } else {
-            let why = "the PostgreSQL server offers no TLS: sslmode=require not checked";
+        }
+        if let Some(why) = unchecked {
+            let why = format!("{why}: not all checked");
             assert!(!testing::require_all(), "{why}");
             eprintln!("SKIPPED (loudly): {why}");
         }
-        testing::drop_database(&url).await;
     }
 
     /// A connection PostgreSQL terminates under our feet reports `Unavailable`, and
