@@ -292,14 +292,16 @@ mod tests {
             )
             .await;
             let here = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()";
+            let mut connected = 0;
             for _ in 0..100 {
-                if count(&mut conn, here).await >= 2 {
+                connected = count(&mut conn, here).await;
+                if connected >= 2 {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             assert!(
-                count(&mut conn, here).await >= 2,
+                connected >= 2,
                 "the session cache's listener never connected"
             );
             let any = count(

@@ -12,8 +12,8 @@
 //! queued up in one transaction (a statement that fails leaves the others: see
 //! [`commit_group`]), commits once, and only then answers each caller: a caller
 //! hears "done" only once its write is on disk, as with a commit of its own, but
-//! a hundred of them share one sync. Readers have a pool of their own (WAL lets them
-//! read the last commit while the writer works). For a plain file the group runs
+//! a hundred of them share one sync. Readers have a pool of their own (WAL lets
+//! them read the last commit while the writer works). For a plain file the group runs
 //! on a connection of the writer's own, in one go, in its turn (see [`direct`]).
 
 use crate::map_err;
@@ -184,13 +184,9 @@ impl Writer {
     /// group runs on the writer's own connection until it is dropped. Waited
     /// for as long as sqlx's pool waits for a connection, then `Unavailable`.
     pub(crate) async fn turn(&self) -> StoreResult<WriteTurn> {
-        let turn = self.turn.clone().lock_owned();
-        let turn = tokio::time::timeout(turn_wait(&self.pool), turn)
-            .await
-            .map_err(|_| no_turn())?;
         Ok(WriteTurn {
             writer: self.clone(),
-            turn: Some(turn),
+            turn: Some(wait_turn(&self.turn, &self.pool).await?),
             committed: false,
         })
     }
@@ -233,14 +229,16 @@ fn gone() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
 }
 
-/// How long a transaction or a group waits for its turn: as long as sqlx's pool
-/// waits for a connection (which is what they waited for before the turn).
-fn turn_wait(pool: &SqlitePool) -> std::time::Duration {
-    pool.options().get_acquire_timeout()
-}
-
-fn no_turn() -> StoreError {
-    StoreError::Unavailable("timed out waiting for the turn to write to SQLite".into())
+/// The turn at writing, for a transaction or a group: waited for as long as
+/// sqlx's pool waits for a connection (which is what they waited for before the
+/// turn), then `Unavailable`.
+async fn wait_turn(turn: &Arc<Mutex<()>>, pool: &SqlitePool) -> StoreResult<OwnedMutexGuard<()>> {
+    let wait = pool.options().get_acquire_timeout();
+    tokio::time::timeout(wait, turn.clone().lock_owned())
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable("timed out waiting for the turn to write to SQLite".into())
+        })
 }
 
 /// How often the log is checkpointed while writes go on.
@@ -362,7 +360,7 @@ fn checked(checkpoint: Result<u64, sqlx::Error>) {
 /// the group's statements, else on sqlx's: the own connection, for the next group.
 async fn commit(
     pool: &SqlitePool,
-    turn: &Mutex<()>,
+    turn: &Arc<Mutex<()>>,
     direct: Option<Direct>,
     group: Vec<Job>,
 ) -> Option<Direct> {
@@ -374,11 +372,11 @@ async fn commit(
         }
     };
     // No caller's transaction runs meanwhile.
-    let held = match tokio::time::timeout(turn_wait(pool), turn.lock()).await {
+    let held = match wait_turn(turn, pool).await {
         Ok(held) => held,
-        Err(_) => {
+        Err(e) => {
             for job in group {
-                job.fail(no_turn());
+                job.fail(e.clone());
             }
             return Some(direct);
         }

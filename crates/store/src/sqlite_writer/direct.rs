@@ -12,8 +12,9 @@
 //! One writes at a time: a group here takes the writer's turn
 //! ([`super::Writer::turn`]), which a caller's transaction on sqlx's writing
 //! connection holds until it has committed or rolled back, so neither meets the
-//! other's lock in SQLite's busy handler (which sleeps). A database that is not a plain file (in memory,
-//! or named by a URL with options) keeps every write on sqlx's connection.
+//! other's lock in SQLite's busy handler (which sleeps). A database that is not
+//! a plain file (in memory, or named by a URL with options) keeps every write on
+//! sqlx's connection.
 
 use super::{answer, Done, Job, Lost, Outcome, Want, WrittenRow};
 use crate::query::Query;

@@ -205,7 +205,7 @@ async fn a_transaction_keeps_the_groups_out_until_it_ends() {
         let (_dir, pool, w) = writer_waiting(way, columns, std::time::Duration::ZERO).await;
         // The writer under way (it reads its settings from sqlx's connection first).
         w.execute(insert("first", 0)).await.unwrap();
-        let turn = w.turn().await;
+        let turn = w.turn().await.unwrap();
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
         sqlx::query("INSERT INTO t (k, n) VALUES ('tx', 1)")
             .execute(&mut *tx)
