@@ -67,8 +67,8 @@ pub struct DatabaseConfig {
     pub acquire_timeout_seconds: u64,
     /// Close connections idle this long (0: never).
     pub idle_timeout_seconds: u64,
-    /// PostgreSQL: serve a session looked up in the last this many seconds again
-    /// while no write anywhere could have changed it (0: read it every time).
+    /// Serve a session looked up in the last this many seconds again while no
+    /// write anywhere could have changed it (0: read it every time).
     pub session_cache_seconds: u64,
     /// Apply pending migrations when the server starts. Turn off on nodes when
     /// `tweestap migrate` is run once per release instead.

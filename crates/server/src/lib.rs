@@ -107,6 +107,15 @@ pub fn pool_settings(config: &Config) -> PoolSettings {
     }
 }
 
+/// SQLite's pool: its own sizes (one writer anyway), the configured session
+/// cache.
+pub fn sqlite_pool_settings(config: &Config) -> PoolSettings {
+    PoolSettings {
+        session_cache: pool_settings(config).session_cache,
+        ..SqliteStore::default_pool_settings()
+    }
+}
+
 /// Opens the database named by the configuration (SQLite in the data dir by default).
 pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartError> {
     private_files::private_dir(&config.data_dir)
@@ -114,7 +123,8 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>
     Ok(match Database::from_url(&config.database_url)? {
         Database::DefaultSqlite => {
             let file = config.data_dir.join("tweestap.db");
-            let store = SqliteStore::open(&file, migrate).await?;
+            let store =
+                SqliteStore::open_with(&file, &sqlite_pool_settings(config), migrate).await?;
             // SQLite gives its -wal and -shm files the database file's mode.
             for f in [
                 file.clone(),
@@ -126,7 +136,9 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>
             }
             Arc::new(store)
         }
-        Database::Sqlite(url) => Arc::new(SqliteStore::open_url(&url, migrate).await?),
+        Database::Sqlite(url) => Arc::new(
+            SqliteStore::open_url_with(&url, &sqlite_pool_settings(config), migrate).await?,
+        ),
         Database::Postgres(url) => {
             Arc::new(PostgresStore::connect(&url, &pool_settings(config), migrate).await?)
         }
@@ -499,5 +511,25 @@ impl Server {
     /// Waits until the server stops (SIGINT or SIGTERM).
     pub async fn wait(self) {
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_takes_the_configured_session_cache() {
+        let mut config = Config::default();
+        assert_eq!(
+            sqlite_pool_settings(&config).session_cache,
+            Some(std::time::Duration::from_secs(2))
+        );
+        config.database.session_cache_seconds = 0;
+        assert_eq!(sqlite_pool_settings(&config).session_cache, None);
+        assert_eq!(
+            sqlite_pool_settings(&config).max_connections,
+            SqliteStore::default_pool_settings().max_connections
+        );
     }
 }

@@ -40,9 +40,10 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// Idle connections above `min_connections` are closed after this long.
     pub idle_timeout: Option<Duration>,
-    /// PostgreSQL: how long a node serves a session it looked up again without
-    /// reading it (while no write anywhere could have changed it: see
-    /// `session_cache`); `None` reads it every time. SQLite reads it in-process.
+    /// How long a store serves a session it looked up again without reading
+    /// it (while no write anywhere could have changed it: see
+    /// `session_cache`); `None` reads it every time. On SQLite only for a
+    /// plain file (read in-process: `sqlite_inline`).
     pub session_cache: Option<Duration>,
 }
 

@@ -1,35 +1,47 @@
-//! PostgreSQL: the signed-in sessions and portal tokens looked up in the last
-//! few seconds, kept (issue 19).
+//! The signed-in sessions and portal tokens looked up in the last few seconds,
+//! kept (issue 19).
 //!
 //! Every signed-in request looks its session up, every `userinfo` its access
-//! token. On SQLite that read is a few µs in-process (`sqlite_inline`); on
-//! PostgreSQL it is a round trip, and a third of the machine's time goes to the
-//! database server answering it. So a node keeps what it read, for `ttl`, and
-//! serves it again while nothing could have changed it.
+//! token. On PostgreSQL that read is a round trip, and a third of the machine's
+//! time went to the database server answering it; on SQLite it is a few µs
+//! in-process (`sqlite_inline`), but the join, its rows and their decoding were
+//! still a fifth of a page's time. So a store keeps what it read, for `ttl`,
+//! and serves it again while nothing could have changed it.
 //!
 //! "Nothing changed" is decided by one generation number, never by the clock
-//! alone:
+//! alone. On PostgreSQL:
 //! - every statement this node writes moves it on (after the statement, or the
 //!   transaction's commit): a sign-out answered here is never followed by a
 //!   cached "still signed in" here;
 //! - every node's writes (and `tweestap` commands', psql's) reach it through
 //!   PostgreSQL: triggers on the tables a lookup reads (migration 0018) `NOTIFY`
-//!   at commit (all but the writes nothing kept depends on: see there), and this node's listener (`session_listener`) moves the
-//!   generation on when it hears one (its own too: a write whose request was
-//!   dropped half-way may commit after the statement's own move);
+//!   at commit (all but the writes nothing kept depends on: see there), and
+//!   this node's listener (`session_listener`) moves the generation on when it
+//!   hears one (its own too: a write whose request was dropped half-way may
+//!   commit after the statement's own move);
 //! - while the listener cannot vouch for hearing them (not connected yet, lost,
 //!   its heartbeat not heard back yet on a new connection, or not for
 //!   [`DEAF_AFTER`], shorter than an entry's life), nothing is served or kept;
 //!   on hearing again it moves the generation on, so nothing read before
 //!   counts.
 //!
-//! A read takes the generation before it asks the database and is kept only under
-//! it, so a read that raced a write is never served after that write. What is
-//! left is the time a notification takes from another node's commit to this
-//! node's listener (well under a millisecond on one network), during which a
-//! session revoked there can be accepted here, as it could without a cache by a
-//! request already under way. Lookups that find nothing are not kept.
+//! On SQLite ([`SessionCache::local`]) there is no one to listen to, and no
+//! need: before it serves an entry, the cache asks the database file itself
+//! whether any connection (the store's writer, another process's) committed
+//! since it last asked ([`Inline::changed`], SQLite's `data_version`), and
+//! moves the generation on if so. That look is a read's start without the
+//! read, and only a hit pays it: no window at all, where PostgreSQL's is a
+//! notification's way.
+//!
+//! A read takes the generation before it asks the database and is kept only
+//! under it, so a read that raced a write is never served after that write.
+//! What is left on PostgreSQL is the time a notification takes from another
+//! node's commit to this node's listener (well under a millisecond on one
+//! network), during which a session revoked there can be accepted here, as it
+//! could without a cache by a request already under way. Lookups that find
+//! nothing are not kept.
 
+use crate::sqlite_inline::Inline;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -78,6 +90,8 @@ impl std::fmt::Debug for SessionCache {
 struct Shared {
     ttl: Duration,
     born: Instant,
+    /// SQLite's database file, asked before each hit; no listener then.
+    file: Option<Inline>,
     /// Whether the listener is connected and listening.
     listening: AtomicBool,
     /// When something was last heard on the listener, in ms since `born`.
@@ -120,10 +134,21 @@ impl SessionCache {
     /// An empty cache keeping entries for `ttl`; deaf until the listener says
     /// otherwise ([`Self::listening`]).
     pub(crate) fn new(ttl: Duration) -> Self {
+        Self::made(ttl, None)
+    }
+
+    /// An empty cache keeping entries for `ttl` read from the SQLite database
+    /// file `file` reads, which it asks for commits before each hit.
+    pub(crate) fn local(ttl: Duration, file: Inline) -> Self {
+        Self::made(ttl, Some(file))
+    }
+
+    fn made(ttl: Duration, file: Option<Inline>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 ttl,
                 born: Instant::now(),
+                file,
                 listening: AtomicBool::new(false),
                 heard_ms: AtomicU64::new(0),
                 entries: Mutex::default(),
@@ -143,9 +168,11 @@ impl SessionCache {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the listener can vouch for hearing other nodes' writes now.
+    /// Whether the listener can vouch for hearing other nodes' writes now (a
+    /// local cache asks the file instead).
     fn hearing(&self) -> bool {
-        self.shared.listening.load(Ordering::Acquire) && self.deaf_for() < DEAF_AFTER
+        self.shared.file.is_some()
+            || (self.shared.listening.load(Ordering::Acquire) && self.deaf_for() < DEAF_AFTER)
     }
 
     /// How long entries are kept.
@@ -154,11 +181,31 @@ impl SessionCache {
     }
 
     /// The value with `key`, if kept, still fresh, and read under the current
-    /// generation.
+    /// generation (on SQLite: with every commit so far accounted for).
     fn get(&self, key: &str) -> Option<Arc<Value>> {
         if !self.hearing() {
             return None;
         }
+        if let Some(file) = &self.shared.file {
+            // A miss needs no look: what a lookup then reads is as of now.
+            self.fresh(key)?;
+            // The look before the entry is taken, not after: a commit seen by
+            // another lookup's look in between would go unnoticed by this one.
+            match file.changed() {
+                Ok(false) => {}
+                Ok(true) => {
+                    self.changed();
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+        self.fresh(key)
+    }
+
+    /// The value with `key`, if kept, still fresh, and read under the current
+    /// generation, as far as this cache knows.
+    fn fresh(&self, key: &str) -> Option<Arc<Value>> {
         let entries = self.entries();
         let e = entries.map.get(key)?;
         let fresh = e.generation == entries.generation && e.at.elapsed() < self.shared.ttl;
@@ -281,13 +328,14 @@ impl WeakCache {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::Utc;
     use tweestap_domain::account::{AccountId, Email, Role};
     use tweestap_domain::session::SessionStage;
 
-    fn found() -> Found {
+    /// A signed-in session and its account.
+    pub(crate) fn found() -> Found {
         let now = Utc::now();
         let account = Account {
             id: AccountId(uuid::Uuid::new_v4()),

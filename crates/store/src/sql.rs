@@ -41,18 +41,31 @@ pub(crate) struct SqlitePools {
     /// A file's plain reads, on the calling thread (none for a database in memory
     /// or a temporary one, or one named by a URL with options).
     pub(crate) inline: Option<Inline>,
+    /// The session cache, when on; only with `inline`, which it asks for
+    /// commits.
+    cache: Option<SessionCache>,
 }
 
 impl SqlitePools {
-    /// Starts the writing task on `writer_pool`.
-    pub(crate) fn new(readers: Readers, writer_pool: SqlitePool, inline: Option<Inline>) -> Self {
+    /// Starts the writing task on `writer_pool`; keeps session lookups for
+    /// `cache`, when given and the reads are `inline`.
+    pub(crate) fn new(
+        readers: Readers,
+        writer_pool: SqlitePool,
+        inline: Option<Inline>,
+        cache: Option<std::time::Duration>,
+    ) -> Self {
         let file = inline.as_ref().map(|i| i.path().to_owned());
         let writer = Writer::start(writer_pool.clone(), readers.clone(), file);
+        let cache = cache
+            .zip(inline.clone())
+            .map(|(ttl, file)| SessionCache::local(ttl, file));
         Self {
             readers,
             writer_pool,
             writer,
             inline,
+            cache,
         }
     }
 
@@ -164,10 +177,10 @@ impl Db {
         })
     }
 
-    /// The session cache (PostgreSQL's, when on).
+    /// The session cache, when on.
     pub(crate) fn session_cache(&self) -> Option<&SessionCache> {
         match self {
-            Db::Sqlite(_) => None,
+            Db::Sqlite(p) => p.cache.as_ref(),
             Db::Postgres(_, c) => c.as_ref(),
         }
     }

@@ -92,7 +92,7 @@ impl SqlStore<Sqlite> {
             (Readers::Kept(kept), inline)
         };
         // Migrated above: start only checks.
-        let pools = SqlitePools::new(readers, writer_pool, inline);
+        let pools = SqlitePools::new(readers, writer_pool, inline, pool.session_cache);
         Self::start(Db::Sqlite(pools), false).await
     }
 }

@@ -70,11 +70,13 @@ struct Shared {
     kept: usize,
 }
 
-/// A connection and the progress handler's count of the read it runs.
+/// A connection, the progress handler's count of the read it runs, and the
+/// database's `data_version` when [`Inline::changed`] last looked on it.
 #[derive(Debug)]
 struct ReadConn {
     conn: Connection,
     calls: Arc<AtomicU32>,
+    version: Option<i64>,
 }
 
 /// A row read inline: its values, by the statement's column names.
@@ -158,6 +160,42 @@ impl Inline {
         outcome
     }
 
+    /// Whether another connection (this server's writer, or another process:
+    /// a `tweestap` command) may have committed to the database since the
+    /// connection that looks now last looked; `true` on its first look. Each
+    /// commit is seen by every connection once, so a caller voiding what it
+    /// keeps on `true` voids it after every commit before any look that
+    /// follows the commit answers `false` (SQLite's `PRAGMA data_version`,
+    /// which starts a read and so sees the log as of now). An error (SQLite
+    /// busy, a connection that did not open) answers nothing either way.
+    pub(crate) fn changed(&self) -> Result<bool, NotInline> {
+        let mut conn = self.take().map_err(|e| {
+            tracing::debug!(error = %e, "an inline SQLite connection did not open");
+            NotInline::Other
+        })?;
+        conn.calls.store(0, Ordering::Relaxed);
+        let read = conn
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)));
+        match read {
+            Ok(now) => {
+                let changed = conn.version != Some(now);
+                conn.version = Some(now);
+                self.give_back(conn);
+                Ok(changed)
+            }
+            Err(e) if busy(&e) => {
+                self.give_back(conn);
+                Err(NotInline::Other)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "an inline SQLite look at the data version failed");
+                Err(NotInline::Other)
+            }
+        }
+    }
+
     fn take(&self) -> rusqlite::Result<ReadConn> {
         let kept = self
             .shared
@@ -198,7 +236,11 @@ fn open(path: &std::path::Path) -> rusqlite::Result<ReadConn> {
         STEPS_PER_CALL,
         Some(move || counted.fetch_add(1, Ordering::Relaxed) >= CALLS),
     );
-    Ok(ReadConn { conn, calls })
+    Ok(ReadConn {
+        conn,
+        calls,
+        version: None,
+    })
 }
 
 /// The rows of `q`; `None` for what sqlx's readers do their own way: a

@@ -151,7 +151,12 @@ async fn what_is_not_read_inline_is_read_by_sqlx() {
     run(&pool, "INSERT INTO t (name) VALUES ('x')").await;
     let kept = Kept::new(opts, &crate::PoolSettings::default());
     let readers = Readers::Kept(kept.clone());
-    let db = crate::sql::Db::Sqlite(SqlitePools::new(readers, pool, Some(Inline::new(path))));
+    let db = crate::sql::Db::Sqlite(SqlitePools::new(
+        readers,
+        pool,
+        Some(Inline::new(path)),
+        None,
+    ));
     // Past the budget; a `?` parameter (not ours to bind); two statements.
     let long = (&db).fetch_one(query(LONG)).await.unwrap();
     assert_eq!(long.int("n").unwrap(), 3_000_000);
@@ -200,4 +205,97 @@ async fn a_read_connection_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn changed_answers_true_once_per_connection_after_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, pool) = database(dir.path()).await;
+    let inline = Inline::new(path);
+    assert_eq!(inline.changed(), Ok(true), "a connection's first look");
+    assert_eq!(inline.changed(), Ok(false));
+    run(&pool, "INSERT INTO t (name) VALUES ('x')").await;
+    assert_eq!(inline.changed(), Ok(true));
+    assert_eq!(inline.changed(), Ok(false));
+    sqlx::query("SELECT count(*) FROM t")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(inline.changed(), Ok(false), "a read is no commit");
+}
+
+/// SQLite's session cache, as `Db` hands it out: every commit of any
+/// connection voids it before its next hit, and nothing else does.
+#[tokio::test]
+async fn the_session_cache_is_voided_by_every_commit_and_by_nothing_else() {
+    use crate::session_cache::tests::found;
+    use crate::sql::Db;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, opts, pool) = database(dir.path()).await;
+    // Another process's connection, as a `tweestap` command's.
+    let outside = sqlx::SqlitePool::connect_with(opts.clone()).await.unwrap();
+    let inline = Inline::new(path);
+    let readers = Readers::Kept(Kept::new(opts, &crate::PoolSettings::default()));
+    let ttl = Some(Duration::from_secs(60));
+    let db = Db::Sqlite(SqlitePools::new(readers, pool, Some(inline.clone()), ttl));
+    let keep = |db: &Db| {
+        let c = db.session_cache().unwrap();
+        c.keep_session("k", c.ticket().unwrap(), found());
+    };
+    let kept = |db: &Db| db.session_cache().unwrap().session("k", false).is_some();
+
+    // Misses are not looked for; the first hit's look is a connection's first,
+    // which knows nothing of before.
+    keep(&db);
+    assert!(!kept(&db), "a connection's first look");
+    keep(&db);
+    for _ in 0..3 {
+        assert!(kept(&db), "served again while nothing was written");
+    }
+    (&db).fetch_all(query("SELECT name FROM t")).await.unwrap();
+    assert!(kept(&db), "a read is no write");
+    run(&outside, "INSERT INTO t (name) VALUES ('outside')").await;
+    assert!(!kept(&db), "another process's commit");
+    keep(&db);
+    assert!(kept(&db));
+    (&db)
+        .run(query("INSERT INTO t (name) VALUES ('own')"))
+        .await
+        .unwrap();
+    assert!(!kept(&db), "the store's own writer's commit");
+
+    // Each connection looks for itself: one that has not looked since a
+    // commit voids the cache when it next looks, and a new one at once.
+    keep(&db);
+    let a = inline.take().unwrap();
+    assert!(!kept(&db), "a new connection's first look");
+    keep(&db);
+    assert!(kept(&db));
+    inline.give_back(a);
+    assert!(kept(&db), "nothing committed since this one looked");
+    run(&outside, "INSERT INTO t (name) VALUES ('again')").await;
+    assert!(!kept(&db));
+    keep(&db);
+    let a = inline.take().unwrap();
+    assert!(!kept(&db), "the other connection had not seen that commit");
+    inline.give_back(a);
+    keep(&db);
+    assert!(kept(&db));
+}
+
+#[tokio::test]
+async fn no_session_cache_without_inline_reads_or_when_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, opts, pool) = database(dir.path()).await;
+    let readers = || Readers::Kept(Kept::new(opts.clone(), &crate::PoolSettings::default()));
+    let ttl = Some(Duration::from_secs(60));
+    let off = crate::sql::Db::Sqlite(SqlitePools::new(
+        readers(),
+        pool.clone(),
+        Some(Inline::new(path)),
+        None,
+    ));
+    assert!(off.session_cache().is_none());
+    let no_inline = crate::sql::Db::Sqlite(SqlitePools::new(readers(), pool, None, ttl));
+    assert!(no_inline.session_cache().is_none());
 }

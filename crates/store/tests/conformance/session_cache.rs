@@ -1,5 +1,6 @@
-//! PostgreSQL's session cache (issue 19): kept lookups are served again, and no
-//! node serves one after a write anywhere changed it.
+//! The session cache (issue 19): kept lookups are served again, and no node
+//! serves one after a write anywhere changed it. On SQLite there is no window
+//! at all: every lookup sees every commit made before it.
 
 use super::*;
 use sqlx::PgPool;
@@ -433,4 +434,77 @@ async fn postgres_every_table_a_lookup_reads_notifies() {
             tokio::time::sleep(StdDuration::from_millis(2)).await;
         }
     }
+}
+
+/// A SQLite store on `path` keeping lookups for a minute (`migrate`: the
+/// server's, which makes the file; a `tweestap` command's opens it as is).
+async fn sqlite_node(path: &std::path::Path, migrate: bool) -> Dyn {
+    let settings = PoolSettings {
+        session_cache: Some(StdDuration::from_secs(60)),
+        ..SqliteStore::default_pool_settings()
+    };
+    Arc::new(
+        SqliteStore::open_with(path, &settings, migrate)
+            .await
+            .unwrap(),
+    )
+}
+
+/// Every write, by the store itself, by another store on the same file (a
+/// `tweestap` command: another process), or by plain SQL, is seen by the very
+/// next lookup: sessions, their second steps and portal tokens alike.
+#[tokio::test]
+async fn sqlite_lookups_see_every_write_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let b = sqlite_node(&path, true).await;
+    let command = sqlite_node(&path, false).await;
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let s = signed_in(&b, "an@x.be").await;
+    for n in 0..20 {
+        assert!(amr(&b, &s).await.is_some());
+        assert!(b
+            .session_with_second_steps(&s.id_hash)
+            .await
+            .unwrap()
+            .is_some());
+        let now = format!("v{n}");
+        sqlx::query("UPDATE sessions SET amr = $1 WHERE id_hash = $2")
+            .bind(&now)
+            .bind(&s.id_hash.0)
+            .execute(&raw)
+            .await
+            .unwrap();
+        assert_eq!(amr(&b, &s).await.as_deref(), Some(now.as_str()));
+        let steps = b.session_with_second_steps(&s.id_hash).await.unwrap();
+        assert_eq!(steps.map(|f| f.0.amr), Some(now));
+    }
+    // A sign-out here, and a disabled account's sessions ended by a command.
+    assert!(amr(&b, &s).await.is_some());
+    b.delete_session(&s.id_hash).await.unwrap();
+    assert_eq!(amr(&b, &s).await, None);
+    let s = signed_in(&b, "bo@x.be").await;
+    assert!(amr(&b, &s).await.is_some());
+    assert!(amr(&b, &s).await.is_some());
+    command.delete_sessions_of(s.account_id).await.unwrap();
+    assert_eq!(amr(&b, &s).await, None);
+
+    // A portal token revoked by a command.
+    let s = signed_in(&b, "cis@x.be").await;
+    let mut token = super::oidc::stored_token("at-1", TokenKind::Access, "fam-1", s.account_id);
+    token.sid = Some(s.sid.clone());
+    b.insert_oidc_token(&token).await.unwrap();
+    assert!(grant(&b, &token).await.is_some_and(|(_, live, _)| live));
+    assert!(grant(&b, &token)
+        .await
+        .is_some_and(|(_, _, revoked)| !revoked));
+    command
+        .revoke_oidc_token(&token.token_hash, Utc::now())
+        .await
+        .unwrap();
+    assert!(grant(&b, &token)
+        .await
+        .is_some_and(|(_, _, revoked)| revoked));
 }
