@@ -191,13 +191,9 @@ impl SessionCache {
             self.fresh(key)?;
             // The look before the entry is taken, not after: a commit seen by
             // another lookup's look in between would go unnoticed by this one.
-            match file.changed() {
+            match file.changed(|| self.changed()) {
                 Ok(false) => {}
-                Ok(true) => {
-                    self.changed();
-                    return None;
-                }
-                Err(_) => return None,
+                Ok(true) | Err(_) => return None,
             }
         }
         self.fresh(key)

@@ -163,12 +163,14 @@ impl Inline {
     /// Whether another connection (this server's writer, or another process:
     /// a `tweestap` command) may have committed to the database since the
     /// connection that looks now last looked; `true` on its first look. Each
-    /// commit is seen by every connection once, so a caller voiding what it
-    /// keeps on `true` voids it after every commit before any look that
-    /// follows the commit answers `false` (SQLite's `PRAGMA data_version`,
-    /// which starts a read and so sees the log as of now). An error (SQLite
-    /// busy, a connection that did not open) answers nothing either way.
-    pub(crate) fn changed(&self) -> Result<bool, NotInline> {
+    /// commit is seen by every connection once, and `on_change` runs before
+    /// the connection that saw it can look again: so a caller voiding what it
+    /// keeps in `on_change` has voided it after every commit before any look
+    /// that follows the commit answers `false` (SQLite's `PRAGMA
+    /// data_version`, which starts a read and so sees the log as of now). An
+    /// error (SQLite busy, a connection that did not open) answers nothing
+    /// either way.
+    pub(crate) fn changed(&self, on_change: impl FnOnce()) -> Result<bool, NotInline> {
         let mut conn = self.take().map_err(|e| {
             tracing::debug!(error = %e, "an inline SQLite connection did not open");
             NotInline::Other
@@ -181,7 +183,12 @@ impl Inline {
         match read {
             Ok(now) => {
                 let changed = conn.version != Some(now);
-                conn.version = Some(now);
+                if changed {
+                    // Before the connection is given back: another look on it
+                    // would answer `false` before the caller had voided.
+                    on_change();
+                    conn.version = Some(now);
+                }
                 self.give_back(conn);
                 Ok(changed)
             }

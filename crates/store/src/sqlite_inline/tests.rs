@@ -212,16 +212,74 @@ async fn changed_answers_true_once_per_connection_after_each_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, pool) = database(dir.path()).await;
     let inline = Inline::new(path);
-    assert_eq!(inline.changed(), Ok(true), "a connection's first look");
-    assert_eq!(inline.changed(), Ok(false));
+    let voids = std::cell::Cell::new(0);
+    let look = || inline.changed(|| voids.set(voids.get() + 1));
+    assert_eq!(look(), Ok(true), "a connection's first look");
+    assert_eq!(look(), Ok(false));
     run(&pool, "INSERT INTO t (name) VALUES ('x')").await;
-    assert_eq!(inline.changed(), Ok(true));
-    assert_eq!(inline.changed(), Ok(false));
+    assert_eq!(look(), Ok(true));
+    assert_eq!(look(), Ok(false));
     sqlx::query("SELECT count(*) FROM t")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(inline.changed(), Ok(false), "a read is no commit");
+    assert_eq!(look(), Ok(false), "a read is no commit");
+    assert_eq!(voids.get(), 2, "on_change runs on each `true`, only");
+}
+
+/// Lookups on several threads while another connection commits: a hit never
+/// misses a commit made before the lookup began. Each kept entry holds the
+/// newest row its read saw; a hit older than the last commit finished before
+/// it is stale.
+#[test]
+fn no_hit_misses_a_commit_made_before_it_began() {
+    use crate::session_cache::{tests::found, SessionCache};
+    use std::sync::atomic::AtomicI64;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let writer = Connection::open(&path).unwrap();
+    writer
+        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER)")
+        .unwrap();
+    let inline = Inline::new(path);
+    let cache = SessionCache::local(Duration::from_secs(60), inline.clone());
+    let committed = AtomicI64::new(0);
+    let (hits, stale) = (AtomicU32::new(0), AtomicU32::new(0));
+    let newest = query("SELECT coalesce(max(n), 0) AS n FROM t");
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while committed.load(Ordering::SeqCst) < 300 {
+                    let before = committed.load(Ordering::SeqCst);
+                    if let Some(f) = cache.session("k", false) {
+                        hits.fetch_add(1, Ordering::Relaxed);
+                        if f.session.amr.parse::<i64>().unwrap() < before {
+                            stale.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    let Some(ticket) = cache.ticket() else {
+                        continue;
+                    };
+                    let Ok(rows) = inline.fetch_all(&newest) else {
+                        continue;
+                    };
+                    let mut f = found();
+                    f.session.amr = rows[0].int("n").unwrap().to_string();
+                    cache.keep_session("k", ticket, f);
+                }
+            });
+        }
+        for n in 1..=300 {
+            writer
+                .execute("INSERT INTO t (n) VALUES (?1)", [n])
+                .unwrap();
+            committed.store(n, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    assert!(hits.load(Ordering::Relaxed) > 0, "nothing was served");
+    assert_eq!(stale.load(Ordering::Relaxed), 0, "stale hits");
 }
 
 /// SQLite's session cache, as `Db` hands it out: every commit of any
