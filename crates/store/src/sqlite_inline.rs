@@ -131,14 +131,7 @@ impl Inline {
     /// The rows of the read `q`, or why it is for sqlx's readers: SQLite was
     /// busy, the read ran past its budget, or anything else failed.
     pub(crate) fn fetch_all(&self, q: &Query) -> Result<Vec<InlineRow>, NotInline> {
-        let conn = match self.take() {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, "an inline SQLite connection did not open");
-                return Err(NotInline::Other);
-            }
-        };
-        conn.calls.store(0, Ordering::Relaxed);
+        let conn = self.take_for_read()?;
         // Whether the connection is kept for the next read.
         let (outcome, keep) = match read(&conn.conn, q) {
             Ok(Some(rows)) => (Ok(rows), true),
@@ -171,11 +164,7 @@ impl Inline {
     /// error (SQLite busy, a connection that did not open) answers nothing
     /// either way.
     pub(crate) fn changed(&self, on_change: impl FnOnce()) -> Result<bool, NotInline> {
-        let mut conn = self.take().map_err(|e| {
-            tracing::debug!(error = %e, "an inline SQLite connection did not open");
-            NotInline::Other
-        })?;
-        conn.calls.store(0, Ordering::Relaxed);
+        let mut conn = self.take_for_read()?;
         let read = conn
             .conn
             .prepare_cached("PRAGMA data_version")
@@ -201,6 +190,16 @@ impl Inline {
                 Err(NotInline::Other)
             }
         }
+    }
+
+    /// A connection for one read, its budget counted afresh.
+    fn take_for_read(&self) -> Result<ReadConn, NotInline> {
+        let conn = self.take().map_err(|e| {
+            tracing::debug!(error = %e, "an inline SQLite connection did not open");
+            NotInline::Other
+        })?;
+        conn.calls.store(0, Ordering::Relaxed);
+        Ok(conn)
     }
 
     fn take(&self) -> rusqlite::Result<ReadConn> {
