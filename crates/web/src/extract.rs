@@ -53,7 +53,8 @@ impl FromRequestParts<AppState> for Ctx {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string());
-        let cookie_lang = CookieJar::from_headers(&parts.headers)
+        let jar = CookieJar::from_headers(&parts.headers);
+        let cookie_lang = jar
             .get(LANG_COOKIE)
             .and_then(|c| Lang::from_tag(c.value(), state.settings.dutch));
         let lang = cookie_lang.unwrap_or_else(|| {
@@ -64,7 +65,7 @@ impl FromRequestParts<AppState> for Ctx {
                 ip: forwarded.or(peer),
                 user_agent: header_str(header::USER_AGENT).map(|s| s.chars().take(512).collect()),
                 language: Some(lang.into()),
-                session: session_token(&CookieJar::from_headers(&parts.headers)).map(|t| t.hash()),
+                session: session_token(&jar).map(|t| t.hash()),
             },
             lang,
             path: parts

@@ -1,91 +1,107 @@
 //! Page templates (minijinja, embedded at build time).
 
+mod baked;
+
 use crate::i18n::Lang;
 use minijinja::{Environment, Value};
+use std::sync::OnceLock;
 
+/// The templates, compiled per language as it is first used, with its texts
+/// written in (`baked`).
 pub struct Templates {
-    env: Environment<'static>,
+    envs: [OnceLock<Environment<'static>>; 3],
 }
 
-macro_rules! templates {
-    ($env:ident, $($name:literal),*) => {
-        $( $env.add_template($name, include_str!(concat!("../templates/", $name)))
-            .expect(concat!("template ", $name, " is valid")); )*
+macro_rules! sources {
+    ($($name:literal),*) => {
+        &[ $( ($name, include_str!(concat!("../templates/", $name))) ),* ]
     };
 }
 
+/// Every template by name, as written.
+const SOURCES: &[(&str, &str)] = sources!(
+    "base.html",
+    "login.html",
+    "code.html",
+    "home.html",
+    "account.html",
+    "deadline_banner.html",
+    "passkey_msgs.html",
+    "passkey_fields.html",
+    "passkey_setup.html",
+    "confirm_password.html",
+    "setup.html",
+    "error.html",
+    "support.html",
+    "support_account.html",
+    "support_reset_confirm.html",
+    "admin_nav.html",
+    "admin_step_up.html",
+    "admin_dashboard.html",
+    "admin_accounts.html",
+    "admin_account.html",
+    "admin_import.html",
+    "admin_policy.html",
+    "admin_audit.html",
+    "dev_outbox.html",
+    "dev_outbox_message.html",
+    "dev_sms_outbox.html",
+    "mail/layout.html",
+    "mail/layout.txt",
+    "mail/factor_added.html",
+    "mail/factor_added.txt",
+    "mail/factor_removed.html",
+    "mail/factor_removed.txt",
+    "password_forgot.html",
+    "password_reset.html",
+    "mail/password_reset.html",
+    "mail/password_reset.txt",
+    "mail/password_changed.html",
+    "mail/password_changed.txt",
+    "mail/email_code.html",
+    "mail/email_code.txt",
+    "mail/enrollment_link.html",
+    "mail/enrollment_link.txt",
+    "mail/two_factor_reset.html",
+    "mail/two_factor_reset.txt",
+    "mail/recovery_code_used.html",
+    "mail/recovery_code_used.txt",
+    "mail/invite.html",
+    "mail/invite.txt",
+    "mail/two_factor_reminder.html",
+    "mail/two_factor_reminder.txt",
+    "recovery_codes.html",
+    "recovery.html",
+    "sms_add.html",
+    "sms_setup.html",
+    "logout_confirm.html",
+    "secure.html",
+    "secure_code.html",
+    "choose_method.html",
+    "steps.html",
+    "method_choice.html",
+    "link_sent.html",
+    "enroll.html",
+    "link_problem.html",
+    "oidc_consent.html",
+    "oidc_select_account.html"
+);
+
 impl Templates {
     pub fn new() -> Self {
-        let mut env = Environment::new();
-        templates!(
-            env,
-            "base.html",
-            "login.html",
-            "code.html",
-            "home.html",
-            "account.html",
-            "deadline_banner.html",
-            "passkey_msgs.html",
-            "passkey_fields.html",
-            "passkey_setup.html",
-            "confirm_password.html",
-            "setup.html",
-            "error.html",
-            "support.html",
-            "support_account.html",
-            "support_reset_confirm.html",
-            "admin_nav.html",
-            "admin_step_up.html",
-            "admin_dashboard.html",
-            "admin_accounts.html",
-            "admin_account.html",
-            "admin_import.html",
-            "admin_policy.html",
-            "admin_audit.html",
-            "dev_outbox.html",
-            "dev_outbox_message.html",
-            "dev_sms_outbox.html",
-            "mail/layout.html",
-            "mail/layout.txt",
-            "mail/factor_added.html",
-            "mail/factor_added.txt",
-            "mail/factor_removed.html",
-            "mail/factor_removed.txt",
-            "password_forgot.html",
-            "password_reset.html",
-            "mail/password_reset.html",
-            "mail/password_reset.txt",
-            "mail/password_changed.html",
-            "mail/password_changed.txt",
-            "mail/email_code.html",
-            "mail/email_code.txt",
-            "mail/enrollment_link.html",
-            "mail/enrollment_link.txt",
-            "mail/two_factor_reset.html",
-            "mail/two_factor_reset.txt",
-            "mail/recovery_code_used.html",
-            "mail/recovery_code_used.txt",
-            "mail/invite.html",
-            "mail/invite.txt",
-            "mail/two_factor_reminder.html",
-            "mail/two_factor_reminder.txt",
-            "recovery_codes.html",
-            "recovery.html",
-            "sms_add.html",
-            "sms_setup.html",
-            "logout_confirm.html",
-            "secure.html",
-            "secure_code.html",
-            "choose_method.html",
-            "steps.html",
-            "method_choice.html",
-            "link_sent.html",
-            "enroll.html",
-            "link_problem.html",
-            "oidc_consent.html",
-            "oidc_select_account.html"
-        );
-        Self { env }
+        Self {
+            envs: Default::default(),
+        }
+    }
+
+    /// `lang`'s templates, compiled on first use.
+    fn env(&self, lang: Lang) -> &Environment<'static> {
+        let slot = match lang {
+            Lang::Nl => 0,
+            Lang::En => 1,
+            Lang::NlNl => 2,
+        };
+        self.envs[slot].get_or_init(|| compile(lang))
     }
 
     /// Renders `name` with the common values (`lang`, `tr`) beside `ctx`'s own.
@@ -107,10 +123,28 @@ impl Templates {
             page,
             own: ctx,
         };
-        self.env
+        self.env(lang)
             .get_template(name)?
             .render(Value::from_object(values))
     }
+}
+
+/// `lang`'s templates with its texts written in. Our templates are compiled
+/// beside the code (and rendered in every language by the tests), so one that
+/// does not compile is a bug; should writing texts in ever break one, its source
+/// as written still serves.
+fn compile(lang: Lang) -> Environment<'static> {
+    let mut env = Environment::new();
+    for &(name, source) in SOURCES {
+        let (baked, _) = baked::bake(name, source, lang);
+        if let Err(e) = env.add_template_owned(name, baked) {
+            tracing::error!(template = name, error = %e, "a template with its texts written in does not compile");
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "a template does not compile");
+            }
+        }
+    }
+    env
 }
 
 /// The values every page has (`view::page`); none for a mail or an error page.
@@ -122,7 +156,7 @@ pub(crate) struct Page {
 }
 
 /// One render's values. A template looks a name up in them at every use (`tr`
-/// dozens of times a page): the common ones and the page's are found by one
+/// where a text takes a filter or a condition): the common ones and the page's are found by one
 /// `match`, the rest in the caller's own. Maps merged with `context!` looked each
 /// name up through every layer, comparing it with each key in turn: about a fifth
 /// of the profile page's rendering.
@@ -165,7 +199,6 @@ impl minijinja::value::Object for RenderValues {
 /// A language's texts as a template value, made once: converting the whole bundle
 /// on every render was a good part of a page's cost. Clones share it.
 fn texts_value(lang: Lang) -> Value {
-    use std::sync::OnceLock;
     static NL: OnceLock<Value> = OnceLock::new();
     static EN: OnceLock<Value> = OnceLock::new();
     static NL_NL: OnceLock<Value> = OnceLock::new();
@@ -259,6 +292,94 @@ mod tests {
         assert_eq!(page.get_value_by_str("nothing"), None);
         let mail = values(Page::default());
         assert_eq!(mail.get_value_by_str("path"), Some(Value::from("/own")));
+    }
+
+    /// Every template renders byte for byte as it did when each text was looked
+    /// up at render time, in every language, with and without values; and most
+    /// texts were written in.
+    #[test]
+    fn templates_with_texts_written_in_render_as_they_did_with_lookups() {
+        let looked_up = {
+            let mut env = Environment::new();
+            for &(name, source) in SOURCES {
+                env.add_template(name, source).unwrap();
+            }
+            env
+        };
+        let t = Templates::new();
+        let one = minijinja::context! { id => "1", name => "x" };
+        let full = minijinja::context! {
+            csrf => "x<y", path => "/a?b=c&d", signed_in => true, name => "An & Bo",
+            email => "an@example.be", client => "Loket", scopes => vec!["e-mail"],
+            factors => Vec::<i32>::new(), days => "5", to => "+32 4•• •• •• 56",
+            organisation => "Stad", invite => true, need_password => true, code => "123456",
+            error => "fout", notice => "klaar", link => "https://x.test/l?t=1",
+            // Branches and loops that hold texts of their own.
+            staff => true, admin => true, saved => true, hint => "h", report => one.clone(),
+            banner => minijinja::context! { date_nl => "1 mei", date_en => "1 May", days => "3" },
+            a => minijinja::context! { email => "an@example.be", name => "An", role => "user" },
+            chart => minijinja::context! { empty => true }, v => one.clone(),
+            devices => vec![one.clone()], consents => vec![one.clone()],
+            codes => vec!["a-b"], steps => vec![one.clone()], methods => vec![one.clone()],
+            roles => vec![one.clone()], sent => vec![one.clone()], rows => vec![one.clone()],
+        };
+        for lang in [Lang::Nl, Lang::En, Lang::NlNl] {
+            let baked: usize = SOURCES
+                .iter()
+                .map(|&(name, source)| baked::bake(name, source, lang).1)
+                .sum();
+            assert!(baked > 400, "{lang:?}: only {baked} texts written in");
+            for &(name, source) in SOURCES {
+                let mut env = Environment::new();
+                let compiled = env.add_template_owned(name, baked::bake(name, source, lang).0);
+                assert!(
+                    compiled.is_ok(),
+                    "{name} in {lang:?} does not compile baked"
+                );
+            }
+            for &(name, _) in SOURCES {
+                for own in [full.clone(), minijinja::context! {}] {
+                    let values = || {
+                        Value::from_object(RenderValues {
+                            lang: Value::from(lang.code()),
+                            tr: texts_value(lang),
+                            page: Page::default(),
+                            own: own.clone(),
+                        })
+                    };
+                    let before = looked_up
+                        .get_template(name)
+                        .and_then(|tpl| tpl.render(values()))
+                        .map_err(|e| e.to_string());
+                    let after = t
+                        .env(lang)
+                        .get_template(name)
+                        .and_then(|tpl| tpl.render(values()))
+                        .map_err(|e| e.to_string());
+                    if !own.get_attr("csrf").unwrap().is_undefined() {
+                        assert!(before.is_ok(), "{name} in {lang:?}: {before:?}");
+                    }
+                    assert_eq!(before, after, "{name} in {lang:?}");
+                }
+            }
+        }
+    }
+
+    /// Texts are escaped by their own template's name (`baked`), while an
+    /// extended template's blocks are escaped as the one that extends it: so
+    /// each extends only one of its own kind.
+    #[test]
+    fn a_template_extends_only_one_of_its_own_kind() {
+        let kind = |name: &str| name.rsplit('.').next().unwrap_or_default().to_owned();
+        let mut seen = 0;
+        for &(name, source) in SOURCES {
+            for part in source.split("{% extends \"").skip(1) {
+                let parent = part.split('"').next().unwrap();
+                assert_eq!(kind(parent), kind(name), "{name} extends {parent}");
+                seen += 1;
+            }
+        }
+        assert!(seen > 40, "only {seen} templates extend another");
     }
 
     #[test]
