@@ -9,7 +9,16 @@ use std::sync::OnceLock;
 /// The templates, compiled per language as it is first used, with its texts
 /// written in (`baked`).
 pub struct Templates {
-    envs: [OnceLock<Environment<'static>>; 3],
+    langs: [OnceLock<ForLang>; 3],
+}
+
+/// One language's compiled templates, and its texts for the uses left as
+/// lookups (`tr`).
+struct ForLang {
+    env: Environment<'static>,
+    /// Made once: converting the whole bundle on every render was a good part of
+    /// a page's cost. Clones share it.
+    tr: Value,
 }
 
 macro_rules! sources {
@@ -90,18 +99,21 @@ const SOURCES: &[(&str, &str)] = sources!(
 impl Templates {
     pub fn new() -> Self {
         Self {
-            envs: Default::default(),
+            langs: Default::default(),
         }
     }
 
-    /// `lang`'s templates, compiled on first use.
-    fn env(&self, lang: Lang) -> &Environment<'static> {
+    /// `lang`'s templates and texts, made on first use.
+    fn lang(&self, lang: Lang) -> &ForLang {
         let slot = match lang {
             Lang::Nl => 0,
             Lang::En => 1,
             Lang::NlNl => 2,
         };
-        self.envs[slot].get_or_init(|| compile(lang))
+        self.langs[slot].get_or_init(|| ForLang {
+            env: compile(lang),
+            tr: Value::from_object(Texts::of(lang)),
+        })
     }
 
     /// Renders `name` with the common values (`lang`, `tr`) beside `ctx`'s own.
@@ -117,13 +129,15 @@ impl Templates {
         page: Page,
         ctx: Value,
     ) -> Result<String, minijinja::Error> {
+        let for_lang = self.lang(lang);
         let values = RenderValues {
             lang: Value::from(lang.code()),
-            tr: texts_value(lang),
+            tr: for_lang.tr.clone(),
             page,
             own: ctx,
         };
-        self.env(lang)
+        for_lang
+            .env
             .get_template(name)?
             .render(Value::from_object(values))
     }
@@ -156,10 +170,10 @@ pub(crate) struct Page {
 }
 
 /// One render's values. A template looks a name up in them at every use (`tr`
-/// where a text takes a filter or a condition): the common ones and the page's are found by one
-/// `match`, the rest in the caller's own. Maps merged with `context!` looked each
-/// name up through every layer, comparing it with each key in turn: about a fifth
-/// of the profile page's rendering.
+/// where a text takes a filter or a condition): the common ones and the page's
+/// are found by one `match`, the rest in the caller's own. Maps merged with
+/// `context!` looked each name up through every layer, comparing it with each key
+/// in turn: about a fifth of the profile page's rendering.
 #[derive(Debug)]
 struct RenderValues {
     lang: Value,
@@ -194,21 +208,6 @@ impl minijinja::value::Object for RenderValues {
         }
         self.own.get_attr(key).ok().filter(|v| !v.is_undefined())
     }
-}
-
-/// A language's texts as a template value, made once: converting the whole bundle
-/// on every render was a good part of a page's cost. Clones share it.
-fn texts_value(lang: Lang) -> Value {
-    static NL: OnceLock<Value> = OnceLock::new();
-    static EN: OnceLock<Value> = OnceLock::new();
-    static NL_NL: OnceLock<Value> = OnceLock::new();
-    let cell = match lang {
-        Lang::Nl => &NL,
-        Lang::En => &EN,
-        Lang::NlNl => &NL_NL,
-    };
-    cell.get_or_init(|| Value::from_object(Texts::of(lang)))
-        .clone()
 }
 
 /// The texts by key in a hash map: a page looks up dozens, and a map made by
@@ -273,10 +272,11 @@ mod tests {
     #[test]
     fn a_render_finds_its_own_values_first_then_the_callers() {
         let own = minijinja::context! { path => "/own", name => "An" };
+        let tr = Value::from_object(Texts::of(Lang::Nl));
         let values = |page: Page| {
             std::sync::Arc::new(RenderValues {
                 lang: Value::from("nl"),
-                tr: texts_value(Lang::Nl),
+                tr: tr.clone(),
                 page,
                 own: own.clone(),
             })
@@ -347,7 +347,7 @@ mod tests {
                     let values = || {
                         Value::from_object(RenderValues {
                             lang: Value::from(lang.code()),
-                            tr: texts_value(lang),
+                            tr: t.lang(lang).tr.clone(),
                             page: Page::default(),
                             own: own.clone(),
                         })
@@ -357,7 +357,8 @@ mod tests {
                         .and_then(|tpl| tpl.render(values()))
                         .map_err(|e| e.to_string());
                     let after = t
-                        .env(lang)
+                        .lang(lang)
+                        .env
                         .get_template(name)
                         .and_then(|tpl| tpl.render(values()))
                         .map_err(|e| e.to_string());
