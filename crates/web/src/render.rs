@@ -388,6 +388,21 @@ mod tests {
         assert!(seen > 40, "only {seen} templates extend another");
     }
 
+    /// An account added without a name shows a dash for it, as the console does,
+    /// not an empty line (My Profile and support's view of the account).
+    #[test]
+    fn an_account_without_a_name_shows_a_dash() {
+        let t = Templates::new();
+        for name in ["account.html", "support_account.html"] {
+            for (given, shown) in [("", "—"), ("An Peeters", "An Peeters")] {
+                let ctx = minijinja::context! { name => given, ..full_context() };
+                let html = t.render(name, Lang::Nl, ctx).unwrap();
+                let row = format!("<dt>Naam</dt><dd>{shown}</dd>");
+                assert!(html.contains(&row), "{name} with name {given:?}");
+            }
+        }
+    }
+
     #[test]
     fn every_page_renders_in_every_language() {
         let t = Templates::new();
