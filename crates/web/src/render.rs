@@ -388,17 +388,25 @@ mod tests {
         assert!(seen > 40, "only {seen} templates extend another");
     }
 
-    /// An account added without a name shows a dash for it, as the console does,
-    /// not an empty line (My Profile and support's view of the account).
+    /// An account added without a name shows a dash for it, as the console's page
+    /// of one account does, not an empty line or cell: My Profile, support's view
+    /// of an account, and the lists of accounts of support and the console.
     #[test]
     fn an_account_without_a_name_shows_a_dash() {
         let t = Templates::new();
-        for name in ["account.html", "support_account.html"] {
-            for (given, shown) in [("", "—"), ("An Peeters", "An Peeters")] {
+        for (given, shown) in [("", "—"), ("An Peeters", "An Peeters")] {
+            for name in ["account.html", "support_account.html"] {
                 let ctx = minijinja::context! { name => given, ..full_context() };
                 let html = t.render(name, Lang::Nl, ctx).unwrap();
                 let row = format!("<dt>Naam</dt><dd>{shown}</dd>");
                 assert!(html.contains(&row), "{name} with name {given:?}");
+            }
+            for name in ["admin_accounts.html", "support.html"] {
+                let row = minijinja::context! { id => "1", name => given, role => "r" };
+                let ctx = minijinja::context! { rows => vec![row], ..full_context() };
+                let html = t.render(name, Lang::Nl, ctx).unwrap();
+                let cell = format!("<td>{shown}</td>");
+                assert!(html.contains(&cell), "{name} with name {given:?}");
             }
         }
     }
