@@ -14,7 +14,8 @@
 //! hears "done" only once its write is on disk, as with a commit of its own, but
 //! a hundred of them share one sync. Readers have a pool of their own (WAL lets
 //! them read the last commit while the writer works). For a plain file the group runs
-//! on a connection of the writer's own, in one go, in its turn (see [`direct`]).
+//! on a connection of the writer's own, in one go, in its turn (see [`direct`]),
+//! followed there by the groups that queued meanwhile, a few at most.
 
 use crate::map_err;
 use crate::query::{query, Query};
@@ -296,7 +297,9 @@ async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
                 if n == 0 {
                     return;
                 }
-                direct = commit(&pool, &turn, direct, group).await;
+                let (kept, queue) = commit(&pool, &turn, direct, group, jobs).await;
+                direct = kept;
+                jobs = queue;
                 due = 2;
             }
             () = ended(&mut beside), if beside.is_some() => {
@@ -357,18 +360,21 @@ fn checked(checkpoint: Result<u64, sqlx::Error>) {
 }
 
 /// Commits `group` on the writer's own connection when there is one and it takes
-/// the group's statements, else on sqlx's: the own connection, for the next group.
+/// the group's statements, else on sqlx's; there, the jobs that queued meanwhile
+/// follow it (see [`Direct::commit_following`]). The own connection, for the next
+/// group, and the queue, given back.
 async fn commit(
     pool: &SqlitePool,
     turn: &Arc<Mutex<()>>,
     direct: Option<Direct>,
     group: Vec<Job>,
-) -> Option<Direct> {
+    mut jobs: mpsc::Receiver<Job>,
+) -> (Option<Direct>, mpsc::Receiver<Job>) {
     let mut direct = match direct {
         Some(d) if Direct::takes(&group) => d,
         other => {
             commit_group(pool, group).await;
-            return other;
+            return (other, jobs);
         }
     };
     // No caller's transaction runs meanwhile.
@@ -378,28 +384,42 @@ async fn commit(
             for job in group {
                 job.fail(e.clone());
             }
-            return Some(direct);
+            return (Some(direct), jobs);
         }
     };
     let ran = tokio::task::spawn_blocking(move || {
-        let rest = direct.commit_group(group);
-        (direct, rest)
+        // The queue comes back whatever happens to the group: a panic only costs
+        // the own connection (its callers hear that the writer stopped).
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            direct.commit_following(group, &mut jobs)
+        }));
+        match done {
+            Ok(rest) => (Some(direct), rest, jobs),
+            Err(_) => (None, None, jobs),
+        }
     })
     .await;
     drop(held);
     match ran {
-        Ok((direct, None)) => Some(direct),
-        // Its own connection did not open: this group on sqlx's, the next one
-        // tries again.
-        Ok((direct, Some(group))) => {
-            commit_group(pool, group).await;
-            Some(direct)
+        Ok((direct, rest, jobs)) => {
+            if direct.is_none() {
+                tracing::error!("a SQLite write group panicked; writes go on on sqlx's connection");
+            }
+            // Its own connection did not open, or the next jobs need sqlx's: on
+            // sqlx's, and the next group tries the own one again.
+            if let Some(group) = rest {
+                commit_group(pool, group).await;
+            }
+            (direct, jobs)
         }
-        Err(e) if e.is_cancelled() => None,
+        // The blocking task did not run (the runtime is shutting down): the
+        // queue went with it (its callers heard that the writer stopped), so a
+        // closed one ends the writer.
         Err(e) => {
-            // Its callers heard that the writer stopped (their answers dropped).
-            tracing::error!(error = %e, "a SQLite write group panicked; writes go on on sqlx's connection");
-            None
+            if !e.is_cancelled() {
+                tracing::error!(error = %e, "the SQLite writer's group did not run");
+            }
+            (None, mpsc::channel(1).1)
         }
     }
 }

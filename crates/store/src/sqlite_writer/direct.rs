@@ -7,7 +7,9 @@
 //! step near 2,000 right codes/s with the cores half idle. Here a whole group
 //! (BEGIN IMMEDIATE, every job's statements, COMMIT) runs on one blocking
 //! thread, on a rusqlite connection to the same file with the same settings as
-//! sqlx's writing connection: one hand-off there and back per group.
+//! sqlx's writing connection: one hand-off there and back per group, and the
+//! groups that queued meanwhile run there too before it goes back
+//! ([`Direct::commit_following`]).
 //!
 //! One writes at a time: a group here takes the writer's turn
 //! ([`super::Writer::turn`]), which a caller's transaction on sqlx's writing
@@ -16,12 +18,14 @@
 //! a plain file (in memory, or named by a URL with options) keeps every write on
 //! sqlx's connection.
 
-use super::{answer, Done, Job, Lost, Outcome, Want, WrittenRow};
+use super::{answer, Done, Job, Lost, Outcome, Want, WrittenRow, MAX_GROUP};
 use crate::query::Query;
 use crate::sqlite_inline::{all_rows, bind, single, InlineRow, Unbound};
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 use sqlx::SqlitePool;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tweestap_domain::store::StoreError;
 
 /// The settings copied from sqlx's writing connection: how commits sync, foreign
@@ -34,6 +38,11 @@ const COPIED: [&str; 5] = [
     "wal_autocheckpoint",
     "journal_size_limit",
 ];
+
+/// Groups run after the first in one turn at most, and for how long at most
+/// (then the writer's task has its turn: a checkpoint, a caller's transaction).
+pub(super) const FOLLOWING: usize = 8;
+const FOLLOWING_FOR: Duration = Duration::from_millis(5);
 
 /// Prepared statements kept: every write the server makes, about.
 const STATEMENTS: usize = 256;
@@ -99,6 +108,42 @@ impl Direct {
             }
         }
         None
+    }
+
+    /// [`Self::commit_group`], then, while the caller's turn is held, the jobs
+    /// that queued meanwhile, group after group on this thread, for at most
+    /// [`FOLLOWING`] groups and [`FOLLOWING_FOR`]: each group sent back to the
+    /// writer's task and here again is two more hand-offs between threads, while
+    /// its callers wait. What is left for sqlx's connection (see
+    /// [`Self::commit_group`]), or jobs whose statements this connection does not
+    /// take.
+    pub(super) fn commit_following(
+        &mut self,
+        group: Vec<Job>,
+        jobs: &mut mpsc::Receiver<Job>,
+    ) -> Option<Vec<Job>> {
+        let started = Instant::now();
+        let mut rest = self.commit_group(group);
+        for _ in 0..FOLLOWING {
+            if rest.is_some() || started.elapsed() >= FOLLOWING_FOR {
+                break;
+            }
+            let mut next = Vec::new();
+            while next.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => next.push(job),
+                    Err(_) => break,
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            if !Self::takes(&next) {
+                return Some(next);
+            }
+            rest = self.commit_group(next);
+        }
+        rest
     }
 
     pub(super) fn connection(&mut self) -> rusqlite::Result<&mut Connection> {

@@ -345,3 +345,123 @@ async fn the_log_starts_afresh_by(way: Way) {
         after.saturating_sub(before)
     );
 }
+
+/// A job for the writer's own connection, queued on `queue` with its answer.
+fn queued(queue: &mpsc::Sender<Job>, q: Query) -> oneshot::Receiver<StoreResult<Done>> {
+    let (reply, answer) = oneshot::channel();
+    let job = Job::One {
+        query: q,
+        want: Want::Affected,
+        reply,
+    };
+    queue.try_send(job).unwrap();
+    answer
+}
+
+/// The own connection of a new database's writer, and the database's pool.
+async fn own_connection() -> (tempfile::TempDir, SqlitePool, Direct) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.db");
+    let opts = SqliteConnectOptions::new().filename(&file);
+    let pool = writer_pool(opts, "k TEXT PRIMARY KEY, n INTEGER NOT NULL").await;
+    let direct = Direct::configure(&pool, file).await.unwrap();
+    (dir, pool, direct)
+}
+
+/// What queued while a group ran is committed after it in the same turn, with
+/// no hand-off back to the writer's task; a turn runs a bounded number of
+/// groups, and stops at jobs its connection does not take.
+#[tokio::test]
+async fn jobs_queued_meanwhile_follow_the_group_within_bounds() {
+    let (_dir, pool, mut direct) = own_connection().await;
+    let (queue, mut jobs) = mpsc::channel(QUEUE);
+    let first = queued(&queue, insert("first", 0));
+    let Ok(group) = jobs.try_recv() else {
+        panic!("nothing queued")
+    };
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        answers.push(queued(&queue, insert(&format!("k{i:02}"), i)));
+    }
+    assert!(direct.commit_following(vec![group], &mut jobs).is_none());
+    assert!(
+        jobs.try_recv().is_err(),
+        "every queued job ran in this turn"
+    );
+    assert!(matches!(first.await.unwrap(), Ok(Done::Affected(1))));
+    for a in answers {
+        assert!(matches!(a.await.unwrap(), Ok(Done::Affected(1))));
+    }
+    assert_eq!(keys(&pool).await.len(), 21);
+
+    // More than a turn may run: the rest stays queued for the next turn.
+    let many = MAX_GROUP * (direct::FOLLOWING + 3);
+    let mut answers = Vec::new();
+    for i in 0..many {
+        answers.push(queued(&queue, insert(&format!("m{i:05}"), 0)));
+    }
+    let group = vec![jobs.try_recv().unwrap()];
+    assert!(direct.commit_following(group, &mut jobs).is_none());
+    let left = jobs.len();
+    assert!(
+        left >= MAX_GROUP * 2,
+        "a turn ran {} of {many} jobs",
+        many - left
+    );
+
+    // Two statements in one text are sqlx's to run: handed back, not run.
+    let group = vec![jobs.try_recv().unwrap()];
+    while jobs.try_recv().is_ok() {}
+    let odd = queued(&queue, query("UPDATE t SET n = 1; UPDATE t SET n = 2"));
+    let rest = direct
+        .commit_following(group, &mut jobs)
+        .expect("handed back");
+    assert_eq!(rest.len(), 1);
+    assert!(matches!(rest[0], Job::One { .. }));
+    drop(rest);
+    assert!(odd.await.is_err(), "not answered here");
+    drop(answers);
+}
+
+/// Writes that never stop, more of them queued than a turn runs, still leave a
+/// caller's transaction its turn soon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_gets_its_turn_while_writes_stream() {
+    let (_dir, _pool, w) = writer(Way::Direct).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = tokio::task::JoinSet::new();
+    for t in 0..MAX_GROUP * 3 {
+        let (w, stop) = (w.clone(), stop.clone());
+        writers.spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                w.execute(insert(&format!("s{t:04}-{i:08}"), 0))
+                    .await
+                    .unwrap();
+                i += 1;
+            }
+            i
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let asked = std::time::Instant::now();
+        let turn = tokio::time::timeout(std::time::Duration::from_secs(2), w.turn()).await;
+        waits.push(asked.elapsed());
+        drop(turn);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut written = 0;
+    while let Some(n) = writers.join_next().await {
+        written += n.unwrap();
+    }
+    assert!(written > 0);
+    assert!(
+        waits
+            .iter()
+            .all(|w| *w < std::time::Duration::from_millis(500)),
+        "a transaction waited for its turn: {waits:?}"
+    );
+}
