@@ -360,9 +360,9 @@ fn checked(checkpoint: Result<u64, sqlx::Error>) {
 }
 
 /// Commits `group` on the writer's own connection when there is one and it takes
-/// the group's statements, else on sqlx's; there, the jobs that queued meanwhile
-/// follow it (see [`Direct::commit_following`]). The own connection, for the next
-/// group, and the queue, given back.
+/// the group's statements (followed there by the jobs that queued meanwhile: see
+/// [`Direct::commit_following`]), else on sqlx's. The own connection, for the
+/// next group, and the queue, given back.
 async fn commit(
     pool: &SqlitePool,
     turn: &Arc<Mutex<()>>,
@@ -412,9 +412,9 @@ async fn commit(
             }
             (direct, jobs)
         }
-        // The blocking task did not run (the runtime is shutting down): the
-        // queue went with it (its callers heard that the writer stopped), so a
-        // closed one ends the writer.
+        // The blocking task did not run (the runtime is shutting down) or
+        // panicked outside the group: the queue went with it (its callers heard
+        // that the writer stopped), so a closed one ends the writer.
         Err(e) => {
             if !e.is_cancelled() {
                 tracing::error!(error = %e, "the SQLite writer's group did not run");

@@ -7,9 +7,8 @@
 //! step near 2,000 right codes/s with the cores half idle. Here a whole group
 //! (BEGIN IMMEDIATE, every job's statements, COMMIT) runs on one blocking
 //! thread, on a rusqlite connection to the same file with the same settings as
-//! sqlx's writing connection: one hand-off there and back per group, and the
-//! groups that queued meanwhile run there too before it goes back
-//! ([`Direct::commit_following`]).
+//! sqlx's writing connection: one hand-off there and back per turn, in which
+//! the groups that queued meanwhile run too ([`Direct::commit_following`]).
 //!
 //! One writes at a time: a group here takes the writer's turn
 //! ([`super::Writer::turn`]), which a caller's transaction on sqlx's writing
@@ -39,9 +38,11 @@ const COPIED: [&str; 5] = [
     "journal_size_limit",
 ];
 
-/// Groups run after the first in one turn at most, and for how long at most
-/// (then the writer's task has its turn: a checkpoint, a caller's transaction).
+/// Groups run after the first in one turn at most (then the writer's task has
+/// its turn: a checkpoint, a caller's transaction).
 pub(super) const FOLLOWING: usize = 8;
+
+/// How long a turn goes on taking more groups, counted from its first.
 const FOLLOWING_FOR: Duration = Duration::from_millis(5);
 
 /// Prepared statements kept: every write the server makes, about.
@@ -122,10 +123,22 @@ impl Direct {
         group: Vec<Job>,
         jobs: &mut mpsc::Receiver<Job>,
     ) -> Option<Vec<Job>> {
+        self.commit_following_within(group, jobs, FOLLOWING, FOLLOWING_FOR)
+    }
+
+    /// [`Self::commit_following`] with at most `groups` more groups, taken for
+    /// `time` from the start.
+    pub(super) fn commit_following_within(
+        &mut self,
+        group: Vec<Job>,
+        jobs: &mut mpsc::Receiver<Job>,
+        groups: usize,
+        time: Duration,
+    ) -> Option<Vec<Job>> {
         let started = Instant::now();
         let mut rest = self.commit_group(group);
-        for _ in 0..FOLLOWING {
-            if rest.is_some() || started.elapsed() >= FOLLOWING_FOR {
+        for _ in 0..groups {
+            if rest.is_some() || started.elapsed() >= time {
                 break;
             }
             let mut next = Vec::new();

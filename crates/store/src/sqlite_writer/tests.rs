@@ -368,6 +368,10 @@ async fn own_connection() -> (tempfile::TempDir, SqlitePool, Direct) {
     (dir, pool, direct)
 }
 
+/// Time enough for any group here, on a loaded machine too: the bounds tested
+/// are the count of groups and, separately, a budget of none.
+const AMPLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What queued while a group ran is committed after it in the same turn, with
 /// no hand-off back to the writer's task; a turn runs a bounded number of
 /// groups, and stops at jobs its connection does not take.
@@ -383,7 +387,8 @@ async fn jobs_queued_meanwhile_follow_the_group_within_bounds() {
     for i in 0..20 {
         answers.push(queued(&queue, insert(&format!("k{i:02}"), i)));
     }
-    assert!(direct.commit_following(vec![group], &mut jobs).is_none());
+    let rest = direct.commit_following_within(vec![group], &mut jobs, direct::FOLLOWING, AMPLE);
+    assert!(rest.is_none());
     assert!(
         jobs.try_recv().is_err(),
         "every queued job ran in this turn"
@@ -401,20 +406,33 @@ async fn jobs_queued_meanwhile_follow_the_group_within_bounds() {
         answers.push(queued(&queue, insert(&format!("m{i:05}"), 0)));
     }
     let group = vec![jobs.try_recv().unwrap()];
-    assert!(direct.commit_following(group, &mut jobs).is_none());
-    let left = jobs.len();
-    assert!(
-        left >= MAX_GROUP * 2,
-        "a turn ran {} of {many} jobs",
-        many - left
+    let rest = direct.commit_following_within(group, &mut jobs, direct::FOLLOWING, AMPLE);
+    assert!(rest.is_none());
+    assert_eq!(
+        jobs.len(),
+        many - 1 - MAX_GROUP * direct::FOLLOWING,
+        "a turn runs its group and {} full ones",
+        direct::FOLLOWING
     );
+
+    // With its time spent, a turn takes no more groups.
+    let left = jobs.len();
+    let group = vec![jobs.try_recv().unwrap()];
+    let rest = direct.commit_following_within(
+        group,
+        &mut jobs,
+        direct::FOLLOWING,
+        std::time::Duration::ZERO,
+    );
+    assert!(rest.is_none());
+    assert_eq!(jobs.len(), left - 1, "only the turn's own group ran");
 
     // Two statements in one text are sqlx's to run: handed back, not run.
     let group = vec![jobs.try_recv().unwrap()];
     while jobs.try_recv().is_ok() {}
     let odd = queued(&queue, query("UPDATE t SET n = 1; UPDATE t SET n = 2"));
     let rest = direct
-        .commit_following(group, &mut jobs)
+        .commit_following_within(group, &mut jobs, direct::FOLLOWING, AMPLE)
         .expect("handed back");
     assert_eq!(rest.len(), 1);
     assert!(matches!(rest[0], Job::One { .. }));
@@ -423,7 +441,7 @@ async fn jobs_queued_meanwhile_follow_the_group_within_bounds() {
     drop(answers);
 }
 
-/// Writes that never stop, more of them queued than a turn runs, still leave a
+/// Writes that never stop, so that the queue never empties, still leave a
 /// caller's transaction its turn soon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_gets_its_turn_while_writes_stream() {
@@ -449,6 +467,7 @@ async fn a_transaction_gets_its_turn_while_writes_stream() {
         let asked = std::time::Instant::now();
         let turn = tokio::time::timeout(std::time::Duration::from_secs(2), w.turn()).await;
         waits.push(asked.elapsed());
+        assert!(matches!(turn, Ok(Ok(_)) | Err(_)), "the turn failed");
         drop(turn);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
