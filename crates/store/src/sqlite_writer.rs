@@ -299,6 +299,10 @@ async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
                 }
                 let (kept, queue) = commit(&pool, &turn, direct, group, jobs).await;
                 direct = kept;
+                // The queue went with a group that did not run: the writer ends.
+                let Some(queue) = queue else {
+                    return;
+                };
                 jobs = queue;
                 due = 2;
             }
@@ -362,19 +366,19 @@ fn checked(checkpoint: Result<u64, sqlx::Error>) {
 /// Commits `group` on the writer's own connection when there is one and it takes
 /// the group's statements (followed there by the jobs that queued meanwhile: see
 /// [`Direct::commit_following`]), else on sqlx's. The own connection, for the
-/// next group, and the queue, given back.
+/// next group, and the queue, given back unless it was lost.
 async fn commit(
     pool: &SqlitePool,
     turn: &Arc<Mutex<()>>,
     direct: Option<Direct>,
     group: Vec<Job>,
     mut jobs: mpsc::Receiver<Job>,
-) -> (Option<Direct>, mpsc::Receiver<Job>) {
+) -> (Option<Direct>, Option<mpsc::Receiver<Job>>) {
     let mut direct = match direct {
         Some(d) if Direct::takes(&group) => d,
         other => {
             commit_group(pool, group).await;
-            return (other, jobs);
+            return (other, Some(jobs));
         }
     };
     // No caller's transaction runs meanwhile.
@@ -384,7 +388,7 @@ async fn commit(
             for job in group {
                 job.fail(e.clone());
             }
-            return (Some(direct), jobs);
+            return (Some(direct), Some(jobs));
         }
     };
     let ran = tokio::task::spawn_blocking(move || {
@@ -410,16 +414,16 @@ async fn commit(
             if let Some(group) = rest {
                 commit_group(pool, group).await;
             }
-            (direct, jobs)
+            (direct, Some(jobs))
         }
         // The blocking task did not run (the runtime is shutting down) or
         // panicked outside the group: the queue went with it (its callers heard
-        // that the writer stopped), so a closed one ends the writer.
+        // that the writer stopped).
         Err(e) => {
             if !e.is_cancelled() {
                 tracing::error!(error = %e, "the SQLite writer's group did not run");
             }
-            (None, mpsc::channel(1).1)
+            (None, None)
         }
     }
 }
