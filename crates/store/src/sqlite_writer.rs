@@ -13,9 +13,10 @@
 //! [`commit_group`]), commits once, and only then answers each caller: a caller
 //! hears "done" only once its write is on disk, as with a commit of its own, but
 //! a hundred of them share one sync. Readers have a pool of their own (WAL lets
-//! them read the last commit while the writer works). For a plain file the group runs
-//! on a connection of the writer's own, in one go, in its turn (see [`direct`]),
-//! followed there by the groups that queued meanwhile, a few at most.
+//! them read the last commit while the writer works). For a plain file the groups
+//! run on a connection of the writer's own, each in one go, in its turn (see
+//! [`direct`]), on a thread that owns that connection and the queue (see
+//! [`own_thread`]); the task then keeps the checkpoints.
 
 use crate::map_err;
 use crate::query::{query, Query};
@@ -46,6 +47,7 @@ enum Want {
 }
 
 mod direct;
+mod own_thread;
 
 /// A row a write returned: read by sqlx, or on the writer's own connection
 /// (see [`direct`]).
@@ -90,8 +92,8 @@ enum Outcome {
     Together(Vec<Vec<WrittenRow>>),
 }
 
-/// The handle of the writing task; clones share it. The task ends when the last
-/// handle is dropped.
+/// The handle of the writing task (and of the own connection's thread); clones
+/// share it. Both end when the last handle is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
@@ -153,7 +155,8 @@ impl Drop for WriteTurn {
 impl Writer {
     /// Starts the task on the current runtime, writing through `pool` (one
     /// connection); when the database is the plain file `file`, its groups run on
-    /// a connection of the writer's own, each in its turn (see [`direct`]).
+    /// a connection of the writer's own, each in its turn, on a thread of its own
+    /// (see [`direct`] and [`own_thread`]).
     ///
     /// The log is checkpointed from `checkpoints` (a reader's connection) every
     /// half second while writes go on, then finished by the writer between two
@@ -259,7 +262,7 @@ struct Writing {
     turn: Arc<Mutex<()>>,
 }
 
-async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
+async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
     let Writing {
         pool,
         checkpoints,
@@ -267,7 +270,7 @@ async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
         wrote,
         turn,
     } = writing;
-    let mut direct = match file {
+    let direct = match file {
         Some(path) => match Direct::configure(&pool, path).await {
             Ok(d) => Some(d),
             Err(e) => {
@@ -276,6 +279,20 @@ async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
             }
         },
         None => None,
+    };
+    // Where the jobs go: to the own connection's thread, or to this task, which
+    // commits them on sqlx's connection.
+    let (mut queue, mut thread) = match direct {
+        Some(direct) => {
+            match own_thread::start(direct, jobs, pool.clone(), turn.clone(), wrote.clone()) {
+                Ok(ended) => (None, Some(ended)),
+                Err((jobs, e)) => {
+                    tracing::warn!(error = %e, "SQLite writes stay on sqlx's connection");
+                    (Some(jobs), None)
+                }
+            }
+        }
+        None => (Some(jobs), None),
     };
     // A database in one connection's memory has no log to checkpoint.
     let readers = match checkpoints {
@@ -293,30 +310,32 @@ async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
     loop {
         let mut group = Vec::new();
         tokio::select! {
-            n = jobs.recv_many(&mut group, MAX_GROUP) => {
+            n = queued(&mut queue, &mut group) => {
                 if n == 0 {
                     return;
                 }
-                let (kept, queue) = commit(&pool, &turn, direct, group, jobs).await;
-                direct = kept;
-                // The queue went with a group that did not run: the writer ends.
-                let Some(queue) = queue else {
-                    return;
-                };
-                jobs = queue;
+                commit_group(&pool, group).await;
                 due = 2;
             }
+            () = thread_ended(&mut thread) => return,
             () = ended(&mut beside), if beside.is_some() => {
                 beside = None;
-                // Between two groups, the writer copies what was committed while
-                // the reader's checkpoint ran and syncs the log: little, since the
-                // reader's just synced and copied the rest. A checkpoint beside
-                // steady commits never copies all of the log, and SQLite starts the
-                // log afresh only after one that did, so without this the log would
-                // grow for as long as the writes go on; done alone, every other half
-                // second, this checkpoint synced half a second of log while every
-                // writer waited (3 to 22 ms; the open loop's p99 was 47.8 ms).
-                checked(sqlx::query(CHECKPOINT).execute(&pool).await.map(|r| r.rows_affected()));
+                // In the writer's turn, between two groups, the writer copies what
+                // was committed while the reader's checkpoint ran and syncs the
+                // log: little, since the reader's just synced and copied the rest.
+                // A checkpoint beside steady commits never copies all of the log,
+                // and SQLite starts the log afresh only after one that did, so
+                // without this the log would grow for as long as the writes go on;
+                // done alone, every other half second, this checkpoint synced half a
+                // second of log while every writer waited (3 to 22 ms; the open
+                // loop's p99 was 47.8 ms).
+                match wait_turn(&turn, &pool).await {
+                    Ok(held) => {
+                        checked(sqlx::query(CHECKPOINT).execute(&pool).await.map(|r| r.rows_affected()));
+                        drop(held);
+                    }
+                    Err(_) => tracing::debug!("no turn for the writer's checkpoint; the next one tries again"),
+                }
             }
             _ = tick.tick() => {
                 if wrote.swap(false, Ordering::SeqCst) {
@@ -344,6 +363,24 @@ async fn run(writing: Writing, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
+/// The jobs queued for this task, `MAX_GROUP` at most (0 once the queue has
+/// closed); pending forever when they go to the own connection's thread.
+async fn queued(queue: &mut Option<mpsc::Receiver<Job>>, group: &mut Vec<Job>) -> usize {
+    match queue {
+        Some(q) => q.recv_many(group, MAX_GROUP).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the own connection's thread to end, however it ends; pending
+/// forever when there is none.
+async fn thread_ended(thread: &mut Option<oneshot::Receiver<()>>) {
+    match thread {
+        Some(ended) => drop(ended.await),
+        None => std::future::pending().await,
+    }
+}
+
 /// Waits for the task in `beside` to end, however it ends (a panic included);
 /// pending forever when there is none.
 async fn ended(beside: &mut Option<JoinHandle<()>>) {
@@ -360,71 +397,6 @@ const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 fn checked(checkpoint: Result<u64, sqlx::Error>) {
     if let Err(e) = checkpoint {
         tracing::warn!(error = %e, "SQLite checkpoint failed; the next one tries again");
-    }
-}
-
-/// Commits `group` on the writer's own connection when there is one and it takes
-/// the group's statements (followed there by the jobs that queued meanwhile: see
-/// [`Direct::commit_following`]), else on sqlx's. The own connection, for the
-/// next group, and the queue, given back unless it was lost.
-async fn commit(
-    pool: &SqlitePool,
-    turn: &Arc<Mutex<()>>,
-    direct: Option<Direct>,
-    group: Vec<Job>,
-    mut jobs: mpsc::Receiver<Job>,
-) -> (Option<Direct>, Option<mpsc::Receiver<Job>>) {
-    let mut direct = match direct {
-        Some(d) if Direct::takes(&group) => d,
-        other => {
-            commit_group(pool, group).await;
-            return (other, Some(jobs));
-        }
-    };
-    // No caller's transaction runs meanwhile.
-    let held = match wait_turn(turn, pool).await {
-        Ok(held) => held,
-        Err(e) => {
-            for job in group {
-                job.fail(e.clone());
-            }
-            return (Some(direct), Some(jobs));
-        }
-    };
-    let ran = tokio::task::spawn_blocking(move || {
-        // The queue comes back whatever happens to the group: a panic only costs
-        // the own connection (its callers hear that the writer stopped).
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            direct.commit_following(group, &mut jobs)
-        }));
-        match done {
-            Ok(rest) => (Some(direct), rest, jobs),
-            Err(_) => (None, None, jobs),
-        }
-    })
-    .await;
-    drop(held);
-    match ran {
-        Ok((direct, rest, jobs)) => {
-            if direct.is_none() {
-                tracing::error!("a SQLite write group panicked; writes go on on sqlx's connection");
-            }
-            // Its own connection did not open, or the next jobs need sqlx's: on
-            // sqlx's, and the next group tries the own one again.
-            if let Some(group) = rest {
-                commit_group(pool, group).await;
-            }
-            (direct, Some(jobs))
-        }
-        // The blocking task did not run (the runtime is shutting down) or
-        // panicked outside the group: the queue went with it (its callers heard
-        // that the writer stopped).
-        Err(e) => {
-            if !e.is_cancelled() {
-                tracing::error!(error = %e, "the SQLite writer's group did not run");
-            }
-            (None, None)
-        }
     }
 }
 

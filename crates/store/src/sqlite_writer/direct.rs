@@ -5,10 +5,10 @@
 //! groups one after the other, so those hand-offs were its chain: a right code's
 //! six statements, with the group's BEGIN and COMMIT around them, held the code
 //! step near 2,000 right codes/s with the cores half idle. Here a whole group
-//! (BEGIN IMMEDIATE, every job's statements, COMMIT) runs on one blocking
-//! thread, on a rusqlite connection to the same file with the same settings as
-//! sqlx's writing connection: one hand-off there and back per turn, in which
-//! the groups that queued meanwhile run too ([`Direct::commit_following`]).
+//! (BEGIN IMMEDIATE, every job's statements, COMMIT) runs in one go on the
+//! writer's thread (see [`super::own_thread`]), on a rusqlite connection to the
+//! same file with the same settings as sqlx's writing connection; in the same
+//! turn the groups that queued meanwhile run too ([`Direct::commit_following`]).
 //!
 //! One writes at a time: a group here takes the writer's turn
 //! ([`super::Writer::turn`]), which a caller's transaction on sqlx's writing
@@ -38,8 +38,8 @@ const COPIED: [&str; 5] = [
     "journal_size_limit",
 ];
 
-/// Groups run after the first in one turn at most (then the writer's task has
-/// its turn: a checkpoint, a caller's transaction).
+/// Groups run after the first in one turn at most (then the turn is let go, for
+/// a checkpoint or a caller's transaction that waits for it).
 pub(super) const FOLLOWING: usize = 8;
 
 /// How long a turn goes on taking more groups, counted from its first.
@@ -113,9 +113,8 @@ impl Direct {
 
     /// [`Self::commit_group`], then, while the caller's turn is held, the jobs
     /// that queued meanwhile, group after group on this thread, for at most
-    /// [`FOLLOWING`] groups and [`FOLLOWING_FOR`]: each group sent back to the
-    /// writer's task and here again is two more hand-offs between threads, while
-    /// its callers wait. What is left for sqlx's connection (see
+    /// [`FOLLOWING`] groups and [`FOLLOWING_FOR`], without letting the turn go
+    /// and taking it again for each. What is left for sqlx's connection (see
     /// [`Self::commit_group`]), or jobs whose statements this connection does not
     /// take.
     pub(super) fn commit_following(

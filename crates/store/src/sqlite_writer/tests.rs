@@ -484,3 +484,43 @@ async fn a_transaction_gets_its_turn_while_writes_stream() {
         "a transaction waited for its turn: {waits:?}"
     );
 }
+
+/// The own connection's thread answers each job as it comes, waits for the
+/// turn while a caller's transaction holds it, hands a text of two statements
+/// to sqlx's connection, and ends (heard by the writer's task) once every
+/// handle of its queue is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_own_thread_writes_in_turn_until_its_queue_closes() {
+    use std::time::Duration;
+    let (_dir, pool, direct) = own_connection().await;
+    let (queue, jobs) = mpsc::channel(QUEUE);
+    let turn = Arc::new(Mutex::new(()));
+    let wrote = Arc::new(AtomicBool::new(false));
+    let started = own_thread::start(direct, jobs, pool.clone(), turn.clone(), wrote.clone());
+    let ended = started.map_err(|(_, e)| e).unwrap();
+    let affected = |done: StoreResult<Done>| match done {
+        Ok(Done::Affected(n)) => n,
+        Ok(Done::Rows(_)) => panic!("rows where changes were wanted"),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(affected(queued(&queue, insert("a", 1)).await.unwrap()), 1);
+    assert!(
+        wrote.swap(false, Ordering::SeqCst),
+        "a turn that wrote is told"
+    );
+
+    let held = turn.clone().lock_owned().await;
+    let mut answer = queued(&queue, insert("b", 2));
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut answer).await;
+    assert!(early.is_err(), "a group ran while the turn was held");
+    drop(held);
+    assert_eq!(affected(answer.await.unwrap()), 1);
+
+    let two = query("INSERT INTO t (k, n) VALUES ('c', 3); INSERT INTO t (k, n) VALUES ('d', 4)");
+    affected(queued(&queue, two).await.unwrap());
+    assert_eq!(keys(&pool).await, ["a", "b", "c", "d"]);
+
+    drop(queue);
+    let heard = tokio::time::timeout(Duration::from_secs(10), ended).await;
+    assert!(heard.is_ok(), "the thread did not end with its queue");
+}
