@@ -7,8 +7,8 @@
 //! near 7,000 commits/s.
 //!
 //! So every statement that writes and is not part of a caller's transaction goes
-//! to one task here, which writes one group at a time, in turn with callers'
-//! transactions (on sqlx's one writing connection). The task runs whatever has
+//! to one writer here, which writes one group at a time, in turn with callers'
+//! transactions (on sqlx's one writing connection). The writer runs whatever has
 //! queued up in one transaction (a statement that fails leaves the others: see
 //! [`commit_group`]), commits once, and only then answers each caller: a caller
 //! hears "done" only once its write is on disk, as with a commit of its own, but
@@ -97,8 +97,8 @@ enum Outcome {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
-    /// Set by a transaction committed on the writer's connection between groups:
-    /// the log needs checkpointing then too.
+    /// Set at each group's turn and by a transaction committed on sqlx's writing
+    /// connection: the log needs checkpointing.
     wrote: Arc<AtomicBool>,
     /// Held by a group on the writer's own connection, and by a caller's
     /// transaction on sqlx's: one writes at a time, so neither waits in SQLite's
@@ -310,7 +310,7 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
     loop {
         let mut group = Vec::new();
         tokio::select! {
-            n = queued(&mut queue, &mut group) => {
+            n = next_group(&mut queue, &mut group) => {
                 if n == 0 {
                     return;
                 }
@@ -365,7 +365,7 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
 
 /// The jobs queued for this task, `MAX_GROUP` at most (0 once the queue has
 /// closed); pending forever when they go to the own connection's thread.
-async fn queued(queue: &mut Option<mpsc::Receiver<Job>>, group: &mut Vec<Job>) -> usize {
+async fn next_group(queue: &mut Option<mpsc::Receiver<Job>>, group: &mut Vec<Job>) -> usize {
     match queue {
         Some(q) => q.recv_many(group, MAX_GROUP).await,
         None => std::future::pending().await,

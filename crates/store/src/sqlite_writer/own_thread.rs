@@ -33,8 +33,12 @@ struct OwnThread {
 /// Starts the thread, writing the `jobs` on `direct` in the writer's `turn`
 /// (and on `pool`, sqlx's connection, what `direct` does not take), telling
 /// `wrote` at each turn; the receiver hears when it has ended (when the last
-/// handle of the writer is dropped). The queue back if no thread could be had.
-/// Called on the runtime the callers are on.
+/// handle of the writer is dropped, or the runtime is gone). The queue back if
+/// no thread could be had. Called on the runtime the callers are on.
+///
+/// The process does not wait for the thread at exit: a group under way then is
+/// rolled back whole (its callers were not answered, as none is before COMMIT),
+/// as when the process is killed.
 pub(super) fn start(
     direct: Direct,
     jobs: mpsc::Receiver<Job>,
@@ -89,7 +93,7 @@ impl OwnThread {
         // None after a group panicked: writes go on on sqlx's connection.
         let mut direct = Some(direct);
         loop {
-            let mut group = Vec::with_capacity(MAX_GROUP.min(16));
+            let mut group = Vec::new();
             if jobs.blocking_recv_many(&mut group, MAX_GROUP) == 0 {
                 return;
             }
@@ -111,9 +115,12 @@ impl OwnThread {
                                     }
                                     continue;
                                 }
-                                // The runtime is gone (shutting down): so are
-                                // the callers.
-                                Err(_) => return,
+                                // The runtime is gone (shutting down), or
+                                // the wait panicked: the writer stops.
+                                Err(_) => {
+                                    tracing::error!("the SQLite writer's thread could not wait for its turn; it stops");
+                                    return;
+                                }
                             }
                         }
                     };
@@ -144,8 +151,12 @@ impl OwnThread {
                 let on_sqlx = catch_unwind(AssertUnwindSafe(|| {
                     runtime.block_on(commit_group(&pool, group));
                 }));
-                // The runtime is gone (shutting down): so are the callers.
+                // The runtime is gone (shutting down), or the group panicked
+                // there: the writer stops.
                 if on_sqlx.is_err() {
+                    tracing::error!(
+                        "a SQLite write group on sqlx's connection panicked; the writer stops"
+                    );
                     return;
                 }
             }

@@ -372,8 +372,8 @@ async fn own_connection() -> (tempfile::TempDir, SqlitePool, Direct) {
 /// are the count of groups and, separately, a budget of none.
 const AMPLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// What queued while a group ran is committed after it in the same turn, with
-/// no hand-off back to the writer's task; a turn runs a bounded number of
+/// What queued while a group ran is committed after it in the same turn,
+/// without letting the turn go; a turn runs a bounded number of
 /// groups, and stops at jobs its connection does not take.
 #[tokio::test]
 async fn jobs_queued_meanwhile_follow_the_group_within_bounds() {
@@ -487,8 +487,8 @@ async fn a_transaction_gets_its_turn_while_writes_stream() {
 
 /// The own connection's thread answers each job as it comes, waits for the
 /// turn while a caller's transaction holds it, hands a text of two statements
-/// to sqlx's connection, and ends (heard by the writer's task) once every
-/// handle of its queue is dropped.
+/// to sqlx's connection, and ends (its end heard, as `run` hears it) once
+/// every handle of its queue is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_own_thread_writes_in_turn_until_its_queue_closes() {
     use std::time::Duration;
