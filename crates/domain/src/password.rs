@@ -8,6 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub mod formats;
 mod memory;
+pub mod priority;
 
 use memory::ArgonMemory;
 
@@ -181,6 +182,7 @@ impl PasswordHasher {
         let permit = self.permit().await?;
         let load = self.load.clone();
         tokio::task::spawn_blocking(move || {
+            priority::lower_this_thread();
             let _running = Running::start(load, permit);
             work()
         })
@@ -350,6 +352,24 @@ mod tests {
         assert!(r.check(&"x".repeat(300), "a@x.be").is_err());
         assert_eq!(r.check("correct horse battery", "a@x.be"), Ok(()));
         assert_eq!(r.check("ünïcødé-pass", "a@x.be"), Ok(()));
+    }
+
+    /// A hash runs on a thread at the hashing priority, or lower when the
+    /// process already was; the caller's thread keeps its own.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_at_a_lower_priority_than_the_rest() {
+        let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+        let caller = nice().unwrap();
+        let h = PasswordHasher::new(Argon2Settings::default(), 2).unwrap();
+        let hash = h.hash("correct horse battery").await.unwrap();
+        assert!(h
+            .verify("correct horse battery", Some(&hash))
+            .await
+            .unwrap());
+        let hashing = h.run(nice).await.unwrap().unwrap();
+        assert_eq!(hashing, caller.max(priority::HASHING_NICE));
+        assert_eq!(nice().unwrap(), caller);
     }
 
     #[tokio::test]
