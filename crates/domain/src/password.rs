@@ -8,9 +8,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub mod formats;
 mod memory;
-pub mod priority;
+mod priority;
+mod threads;
 
 use memory::ArgonMemory;
+use threads::HashThreads;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Argon2Settings {
@@ -41,10 +43,10 @@ pub enum HashError {
     Busy,
 }
 
-/// Hashes and verifies passwords on the blocking pool, at most `max_concurrent` at a
+/// Hashes and verifies passwords on threads of their own, at most `max_concurrent` at a
 /// time, so a burst of sign-ins cannot starve the runtime or exhaust memory.
 ///
-/// The permit travels into the blocking task and is given back only when the hash
+/// The permit travels into the hashing thread and is given back only when the hash
 /// is done, also when the request that asked for it is gone (a client that hangs up
 /// cannot make room for one more Argon2 computation). At most `max_waiting` calls
 /// wait for a permit; beyond that a call is refused at once with
@@ -69,6 +71,8 @@ pub struct PasswordHasher {
     /// takes one hash longer whether the account exists or not), rather than at
     /// start: a hash's time and Argon2's code kept off every start.
     dummy_hash: Arc<OnceLock<Result<String, String>>>,
+    /// Where the hashes run.
+    threads: Arc<HashThreads>,
 }
 
 /// Calls waiting by default for a hashing permit, per permit.
@@ -91,7 +95,7 @@ pub struct HashingLoad {
     pub refused: u64,
 }
 
-/// Holds a permit for as long as one hash runs (in the blocking task).
+/// Holds a permit for as long as one hash runs (on its thread).
 struct Running {
     load: Arc<Load>,
     _permit: OwnedSemaphorePermit,
@@ -134,6 +138,7 @@ impl PasswordHasher {
                 memory::KEPT_WHILE_IDLE,
             )),
             dummy_hash: Arc::default(),
+            threads: Arc::new(HashThreads::new(max_concurrent)),
         })
     }
 
@@ -173,7 +178,7 @@ impl PasswordHasher {
             .map_err(|e| HashError::Hash(e.to_string()))
     }
 
-    /// Runs `work` on the blocking pool holding a permit until it is done, whether
+    /// Runs `work` on a hashing thread holding a permit until it is done, whether
     /// or not the caller still waits for the result.
     async fn run<T: Send + 'static>(
         &self,
@@ -181,13 +186,13 @@ impl PasswordHasher {
     ) -> Result<T, HashError> {
         let permit = self.permit().await?;
         let load = self.load.clone();
-        tokio::task::spawn_blocking(move || {
-            priority::lower_this_thread();
-            let _running = Running::start(load, permit);
-            work()
-        })
-        .await
-        .map_err(|e| HashError::Hash(e.to_string()))
+        self.threads
+            .run(move || {
+                let _running = Running::start(load, permit);
+                work()
+            })
+            .await
+            .map_err(HashError::Hash)
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
@@ -362,14 +367,17 @@ mod tests {
         let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
         let caller = nice().unwrap();
         let h = PasswordHasher::new(Argon2Settings::default(), 2).unwrap();
-        let hash = h.hash("correct horse battery").await.unwrap();
-        assert!(h
-            .verify("correct horse battery", Some(&hash))
-            .await
-            .unwrap());
-        let hashing = h.run(nice).await.unwrap().unwrap();
-        assert_eq!(hashing, caller.max(priority::HASHING_NICE));
+        let (a, b) = tokio::join!(h.run(nice), h.run(nice));
+        for hashing in [a, b] {
+            assert_eq!(
+                hashing.unwrap().unwrap(),
+                caller.max(priority::HASHING_NICE)
+            );
+        }
         assert_eq!(nice().unwrap(), caller);
+        // The blocking pool, which runs file writes and DNS lookups, keeps its own.
+        let pool = tokio::task::spawn_blocking(nice).await.unwrap().unwrap();
+        assert_eq!(pool, caller);
     }
 
     #[tokio::test]
