@@ -49,7 +49,7 @@ impl ArgonMemory {
 
     /// Keeps `block` for the next check (when there is room and it is of the
     /// configured size), and makes sure it is freed once the hasher is idle. Called
-    /// on a blocking thread of the runtime.
+    /// on a hashing thread, within the caller's runtime.
     pub fn give_back(self: &Arc<Self>, block: Block) {
         if block.len() <= self.block_len {
             let mut blocks = lock(&self.blocks);
