@@ -73,7 +73,7 @@ impl ArgonMemory {
         }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(free_when_idle(self.clone()));
+                runtime.spawn(free_when_idle(Watching(Some(self.clone()))));
             }
             // No runtime to wait on: keep the memory, as before idle release.
             Err(_) => self.watching.store(false, Ordering::SeqCst),
@@ -81,7 +81,23 @@ impl ArgonMemory {
     }
 }
 
-async fn free_when_idle(memory: Arc<ArgonMemory>) {
+/// The watch's hold on `watching`: let go if the task is dropped unfinished (its
+/// runtime shut down, before or while it waited), so that a later check can
+/// watch again; without it the memory would be kept for good.
+struct Watching(Option<Arc<ArgonMemory>>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(memory) = self.0.take() {
+            memory.watching.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+async fn free_when_idle(mut watching: Watching) {
+    let Some(memory) = watching.0.clone() else {
+        return;
+    };
     let mut seen = memory.uses.load(Ordering::SeqCst);
     loop {
         tokio::time::sleep(memory.kept_while_idle).await;
@@ -91,6 +107,8 @@ async fn free_when_idle(memory: Arc<ArgonMemory>) {
             continue;
         }
         lock(&memory.blocks).clear();
+        // Finished: the flag is let go here, not by the hold.
+        watching.0 = None;
         memory.watching.store(false, Ordering::SeqCst);
         // A check that gave a block back between the look and the stop did not
         // start a watcher (this one was still on): watch on for it, unless it or a
@@ -99,6 +117,8 @@ async fn free_when_idle(memory: Arc<ArgonMemory>) {
         if after == now || memory.watching.swap(true, Ordering::SeqCst) {
             return;
         }
+        // Watching on: held again.
+        watching.0 = Some(memory.clone());
         seen = after;
     }
 }
@@ -114,6 +134,22 @@ mod tests {
 
     fn block() -> Block {
         vec![argon2::Block::default(); 8]
+    }
+
+    /// A watch spawned onto a runtime that is gone never runs; the next check
+    /// can still watch.
+    #[test]
+    fn a_watch_lost_with_its_runtime_lets_the_next_check_watch() {
+        let m = Arc::new(ArgonMemory::new(2, 8, Duration::from_secs(10)));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let handle = runtime.handle().clone();
+        drop(runtime);
+        let _entered = handle.enter();
+        m.give_back(block());
+        assert!(!m.watching.load(Ordering::SeqCst));
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,9 +2,10 @@
 //!
 //! A flood of passwords keeps every hashing place busy, each a core's worth of
 //! Argon2id; the code steps and pages beside it (and a database in the same
-//! scheduling group) then waited behind the hashes for the scheduler's turn. A thread that hashes runs at a
-//! lower priority (nice [`HASHING_NICE`]): when nothing else wants the core, a
-//! hash runs as fast as before; when something does, that goes first.
+//! scheduling group) then waited behind the hashes for the scheduler's turn. A
+//! thread that hashes runs at a lower priority (nice [`HASHING_NICE`]): when
+//! nothing else wants the core, a hash runs as fast as before; when something
+//! does, that goes first.
 //!
 //! Linux keeps a nice value per thread, and an unprivileged process cannot
 //! raise it again: so the hashes run on threads of their own (see

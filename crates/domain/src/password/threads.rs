@@ -14,24 +14,32 @@ use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Up to `max` threads, started as hashes first need them (an idle server has
-/// none), ending once the last handle is dropped.
+/// Up to `max` threads, one more with each hash until there are `max` (an idle
+/// server has none), ending once the last handle is dropped.
 pub(super) struct HashThreads {
     queue: mpsc::Sender<Job>,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
-    started: AtomicUsize,
+    counts: Arc<Counts>,
     max: usize,
+}
+
+#[derive(Default)]
+struct Counts {
+    /// Threads started and not ended (a thread that ends can be replaced).
+    started: AtomicUsize,
+    /// Threads running now, taking jobs.
+    live: AtomicUsize,
 }
 
 impl HashThreads {
     /// As many threads as hashes may run at once: a hash is only sent holding
-    /// one of `max` permits, so none waits for a thread once they are there.
+    /// one of `max` permits, so none waits long for a thread once they are there.
     pub(super) fn new(max: usize) -> Self {
         let (queue, jobs) = mpsc::channel();
         Self {
             queue,
             jobs: Arc::new(Mutex::new(jobs)),
-            started: AtomicUsize::new(0),
+            counts: Arc::default(),
             max: max.max(1),
         }
     }
@@ -44,8 +52,7 @@ impl HashThreads {
         self.grow()?;
         let (answer, answered) = oneshot::channel();
         // The caller's runtime, entered for the work: the kept memory's watch
-        // for an idle hasher starts there (without it the memory was never given
-        // back, 69 MB resident after a flood instead of 31).
+        // for an idle hasher is spawned onto it.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let job: Job = Box::new(move || {
             let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
@@ -63,36 +70,50 @@ impl HashThreads {
     /// One thread more while there are fewer than `max`.
     fn grow(&self) -> Result<(), String> {
         let max = self.max;
-        let Ok(had) = self
+        let more = self
+            .counts
             .started
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < max).then_some(n + 1)
-            })
-        else {
+            });
+        if more.is_err() {
             return Ok(());
-        };
-        let jobs = self.jobs.clone();
+        }
+        let (jobs, counts) = (self.jobs.clone(), self.counts.clone());
         let spawned = std::thread::Builder::new()
             .name("hashing".into())
-            .spawn(move || work_on(&jobs));
+            .spawn(move || work_on(&jobs, &counts));
         match spawned {
             Ok(_) => Ok(()),
             Err(e) => {
-                self.started.fetch_sub(1, Ordering::SeqCst);
+                self.counts.started.fetch_sub(1, Ordering::SeqCst);
                 tracing::warn!(error = %e, "no hashing thread could be started");
-                // The others run it; with none, nothing would.
-                if had == 0 {
-                    Err(format!("no hashing thread could be started: {e}"))
-                } else {
+                // A running thread takes the job; with none, nothing would (one
+                // starting now counts once it runs: refused meanwhile, safely).
+                if self.counts.live.load(Ordering::SeqCst) > 0 {
                     Ok(())
+                } else {
+                    Err(format!("no hashing thread could be started: {e}"))
                 }
             }
         }
     }
 }
 
+/// Counts a thread while it runs, and lets it be replaced when it ends.
+struct Alive<'a>(&'a Counts);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+        self.0.started.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Takes jobs until the queue is gone.
-fn work_on(jobs: &Mutex<mpsc::Receiver<Job>>) {
+fn work_on(jobs: &Mutex<mpsc::Receiver<Job>>, counts: &Counts) {
+    counts.live.fetch_add(1, Ordering::SeqCst);
+    let _alive = Alive(counts);
     priority::lower_this_thread();
     loop {
         // One thread waits in the queue, the others for the lock; a job runs
@@ -111,20 +132,32 @@ fn work_on(jobs: &Mutex<mpsc::Receiver<Job>>) {
 mod tests {
     use super::*;
 
-    /// None at first, one more per hash while fewer than the bound, and a hash
-    /// that panics costs its caller an error, not the thread: the next hash
-    /// still runs, on the one thread there is, within the caller's runtime.
+    /// `f`'s output; a test that would otherwise hang fails instead.
+    async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+        let limit = std::time::Duration::from_secs(10);
+        tokio::time::timeout(limit, f)
+            .await
+            .expect("answered in time")
+    }
+
+    /// None at first, one more per hash up to the bound, and a hash that
+    /// panics costs its caller an error, not the thread: the next hashes still
+    /// run, within the caller's runtime.
     #[tokio::test]
     async fn threads_start_as_needed_and_outlive_a_panic() {
-        let threads = HashThreads::new(1);
-        assert_eq!(threads.started.load(Ordering::SeqCst), 0);
-        let lost = threads.run(|| -> u8 { panic!("a hash that fails") }).await;
+        let threads = HashThreads::new(2);
+        let started = || threads.counts.started.load(Ordering::SeqCst);
+        assert_eq!(started(), 0);
+        let lost = within(threads.run(|| -> u8 { panic!("a hash that fails") })).await;
         assert_eq!(lost, Err("the hash did not finish".to_owned()));
-        assert_eq!(threads.run(|| 7).await, Ok(7));
-        assert_eq!(threads.started.load(Ordering::SeqCst), 1);
+        assert_eq!(started(), 1);
+        assert_eq!(within(threads.run(|| 7)).await, Ok(7));
+        assert_eq!(started(), 2);
         let named = threads.run(|| std::thread::current().name().map(str::to_owned));
-        assert_eq!(named.await, Ok(Some("hashing".to_owned())));
+        assert_eq!(within(named).await, Ok(Some("hashing".to_owned())));
+        assert_eq!(started(), 2, "no more than the bound");
         let runtime = threads.run(|| tokio::runtime::Handle::try_current().is_ok());
-        assert_eq!(runtime.await, Ok(true), "the memory's idle watch needs it");
+        let runtime = within(runtime).await;
+        assert_eq!(runtime, Ok(true), "the memory's idle watch needs it");
     }
 }
