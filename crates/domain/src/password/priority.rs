@@ -9,7 +9,7 @@
 //!
 //! Linux keeps a nice value per thread, and an unprivileged process cannot
 //! raise it again: so the hashes run on threads of their own (see
-//! [`super::threads`]), each lowered once, when it starts. A flood of cheap
+//! `threads.rs`), each lowered once, when it starts. A flood of cheap
 //! requests now slows the hashes more than before; their queue is bounded, so
 //! sign-ins then get a quick 503 with `Retry-After` rather than a long wait.
 
