@@ -15,7 +15,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
+use tweestap_domain::store::StoreError;
 
 /// What the thread works with.
 struct OwnThread {
@@ -99,29 +100,19 @@ impl OwnThread {
             }
             let rest = match direct.as_mut() {
                 Some(d) if Direct::takes(&group) => {
-                    // Uncontended, the turn is had here; held by a caller's
-                    // transaction, it is waited for as a caller waits.
-                    let held = match turn.clone().try_lock_owned() {
+                    let held = match take_turn(&turn, &pool, &runtime) {
                         Ok(held) => held,
-                        Err(_) => {
-                            let waited = catch_unwind(AssertUnwindSafe(|| {
-                                runtime.block_on(wait_turn(&turn, &pool))
-                            }));
-                            match waited {
-                                Ok(Ok(held)) => held,
-                                Ok(Err(e)) => {
-                                    for job in group {
-                                        job.fail(e.clone());
-                                    }
-                                    continue;
-                                }
-                                // The runtime is gone (shutting down), or
-                                // the wait panicked: the writer stops.
-                                Err(_) => {
-                                    tracing::error!("the SQLite writer's thread could not wait for its turn; it stops");
-                                    return;
-                                }
+                        Err(Some(e)) => {
+                            for job in group {
+                                job.fail(e.clone());
                             }
+                            continue;
+                        }
+                        Err(None) => {
+                            tracing::error!(
+                                "the SQLite writer's thread could not wait for its turn; it stops"
+                            );
+                            return;
                         }
                     };
                     // Told before the callers are answered, so that the next
@@ -161,5 +152,22 @@ impl OwnThread {
                 }
             }
         }
+    }
+}
+
+/// The writer's turn: at once when no caller's transaction holds or waits for
+/// it, else waited for on the runtime as a caller waits. `Err(Some)`: not had in
+/// time; `Err(None)`: the runtime is gone (shutting down), or the wait panicked.
+fn take_turn(
+    turn: &Arc<Mutex<()>>,
+    pool: &SqlitePool,
+    runtime: &Handle,
+) -> Result<OwnedMutexGuard<()>, Option<StoreError>> {
+    if let Ok(held) = turn.clone().try_lock_owned() {
+        return Ok(held);
+    }
+    match catch_unwind(AssertUnwindSafe(|| runtime.block_on(wait_turn(turn, pool)))) {
+        Ok(waited) => waited.map_err(Some),
+        Err(_) => Err(None),
     }
 }
