@@ -109,8 +109,10 @@ fn settled(opts: SqliteConnectOptions) -> SqliteConnectOptions {
         // SQLite checkpoints anyway when the last connection closes, so a short
         // admin command leaves no log behind.
         .pragma("wal_autocheckpoint", "0")
-        // A log grown by a burst is cut back to this when it starts afresh.
-        .pragma("journal_size_limit", "67108864")
+        // Not cut back inside a commit: the server's writer cuts it back
+        // between commits (`sqlite_writer`); a short admin command's log goes
+        // when its last connection closes.
+        .pragma("journal_size_limit", "-1")
 }
 
 /// The database file as SQLite opened it (absolute), made by the writer; none

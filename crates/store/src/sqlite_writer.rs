@@ -22,6 +22,7 @@ use crate::map_err;
 use crate::query::{query, Query};
 use crate::sqlite_inline::InlineRow;
 use crate::sqlite_readers::Readers;
+use cut_back::CutBack;
 use direct::Direct;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
@@ -46,6 +47,7 @@ enum Want {
     Rows,
 }
 
+mod cut_back;
 mod direct;
 mod own_thread;
 
@@ -270,6 +272,7 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
         wrote,
         turn,
     } = writing;
+    let mut cut = CutBack::new(file.as_deref());
     let direct = match file {
         Some(path) => match Direct::configure(&pool, path).await {
             Ok(d) => Some(d),
@@ -316,6 +319,7 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
                 }
                 commit_group(&pool, group).await;
                 due = 2;
+                cut.written();
             }
             () = thread_ended(&mut thread) => return,
             () = ended(&mut beside), if beside.is_some() => {
@@ -332,6 +336,9 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
                 match wait_turn(&turn, &pool).await {
                     Ok(held) => {
                         checked(sqlx::query(CHECKPOINT).execute(&pool).await.map(|r| r.rows_affected()));
+                        if cut.wanted_while_writing() {
+                            cut.try_now(&pool).await;
+                        }
                         drop(held);
                     }
                     Err(_) => tracing::debug!("no turn for the writer's checkpoint; the next one tries again"),
@@ -340,10 +347,18 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
             _ = tick.tick() => {
                 if wrote.swap(false, Ordering::SeqCst) {
                     due = 2;
+                    cut.written();
                 }
                 let Some(readers) = readers.clone() else {
                     continue;
                 };
+                if due == 0 && beside.is_none() && cut.wanted_at_rest() {
+                    // Writes have stopped and both checkpoints after them ran.
+                    match wait_turn(&turn, &pool).await {
+                        Ok(_held) => cut.try_now(&pool).await,
+                        Err(_) => tracing::debug!("no turn to cut the log back; the next tick tries again"),
+                    }
+                }
                 if due == 0 || beside.is_some() {
                     continue;
                 }
