@@ -93,8 +93,12 @@ impl<B: Backend> SqlStore<B> {
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.db {
             Db::Sqlite(p) => {
-                let _turn = p.writer.turn().await?;
-                SQLITE_MIGRATOR.run(&p.writer_pool).await
+                let mut turn = p.writer.turn().await?;
+                let done = SQLITE_MIGRATOR.run(&p.writer_pool).await;
+                // What it wrote is checkpointed, and the log cut back, as any
+                // transaction's.
+                turn.ended(done.is_ok());
+                done
             }
             Db::Postgres(p, cache) => {
                 let mut conn = p.acquire().await.map_err(crate::map_err)?;

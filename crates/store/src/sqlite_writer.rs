@@ -336,7 +336,7 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
                 match wait_turn(&turn, &pool).await {
                     Ok(held) => {
                         checked(sqlx::query(CHECKPOINT).execute(&pool).await.map(|r| r.rows_affected()));
-                        if cut.wanted_while_writing() {
+                        if cut.wanted_while_writing(tokio::time::Instant::now()) {
                             cut.try_now(&pool).await;
                         }
                         drop(held);
@@ -352,11 +352,16 @@ async fn run(writing: Writing, jobs: mpsc::Receiver<Job>) {
                 let Some(readers) = readers.clone() else {
                     continue;
                 };
-                if due == 0 && beside.is_none() && cut.wanted_at_rest() {
+                if due == 0 && beside.is_none() && cut.wanted_at_rest(tokio::time::Instant::now()) {
                     // Writes have stopped and both checkpoints after them ran.
-                    match wait_turn(&turn, &pool).await {
-                        Ok(_held) => cut.try_now(&pool).await,
-                        Err(_) => tracing::debug!("no turn to cut the log back; the next tick tries again"),
+                    // The writer's turn is taken only once a reader's checkpoint
+                    // has copied all of the log (one held back by a long read
+                    // would otherwise be copied in the turn when that read ends).
+                    if cut_back::copied_beside(&readers).await {
+                        match wait_turn(&turn, &pool).await {
+                            Ok(_held) => cut.try_now(&pool).await,
+                            Err(_) => tracing::debug!("no turn to cut the log back; the next tick tries again"),
+                        }
                     }
                 }
                 if due == 0 || beside.is_some() {

@@ -8,7 +8,9 @@
 //! allocated it again. So the server's connections keep no limit
 //! (`crate::sqlite`), and the writer cuts the log back here instead:
 //! - at rest: once writes have stopped and the checkpoints after them have run,
-//!   tried on every tick until it is done;
+//!   and a reader's checkpoint, beside the writes, has copied all of the log (so
+//!   that the writer's turn holds no copying, only the cut); tried on every tick
+//!   until it is done, or once a minute after an error;
 //! - while writes go on: only a log file grown past [`LARGE`] (by a burst, or
 //!   a reader that kept the log from starting afresh), tried at most once a
 //!   minute, since each cut stalls the writes for as long as freeing it takes.
@@ -17,19 +19,38 @@
 //! process holding SQLite's locks, makes it give up at once (SQLite answers
 //! `busy`), and a later try does it.
 
-use sqlx::SqlitePool;
+use crate::query::query;
+use crate::sqlite_readers::Readers;
+use sqlx::{Row, SqlitePool};
 use std::path::{Path, PathBuf};
 use tokio::time::{Duration, Instant};
 
 /// Copies all of the log into the database file and cuts the log to nothing.
 const TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 
+/// Copies what it can of the log, waiting for no one; answers whether a reader
+/// kept it from copying all (`busy`), the log's frames and those copied.
+const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+
+/// How long the reader's checkpoint at rest may take (it waits for a reader's
+/// connection); then the next tick tries again.
+const BESIDE_AT_MOST: Duration = Duration::from_secs(1);
+
 /// A log file this large is cut back while writes go on (what SQLite's limit
 /// was set to before).
 const LARGE: u64 = 64 * 1024 * 1024;
 
-/// Tries while writes go on, at most this often.
+/// Tries while writes go on, and after a try that failed, at most this often.
 const WHILE_WRITING_EVERY: Duration = Duration::from_secs(60);
+
+/// What a try came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tried {
+    Cut,
+    /// A reader still reads from the log, or another process holds a lock.
+    Busy,
+    Failed,
+}
 
 /// When the log is cut back.
 pub(super) struct CutBack {
@@ -40,6 +61,8 @@ pub(super) struct CutBack {
     pending: bool,
     /// The last try while writes went on.
     tried: Instant,
+    /// No try at rest before this (after an error).
+    not_before: Instant,
 }
 
 impl CutBack {
@@ -52,6 +75,7 @@ impl CutBack {
             }),
             pending: false,
             tried: Instant::now(),
+            not_before: Instant::now(),
         }
     }
 
@@ -60,40 +84,57 @@ impl CutBack {
         self.pending = true;
     }
 
-    /// Writes have stopped: whether a cut is still to be done.
-    pub(super) fn wanted_at_rest(&self) -> bool {
-        self.pending
+    /// Writes have stopped: whether a cut is still to be done at `now`.
+    pub(super) fn wanted_at_rest(&self, now: Instant) -> bool {
+        self.pending && now >= self.not_before
     }
 
-    /// Writes go on: whether to try now (a large log, a minute since the last
-    /// try).
-    pub(super) fn wanted_while_writing(&self) -> bool {
+    /// Writes go on: whether to try at `now` (a large log, a minute since the
+    /// last try).
+    pub(super) fn wanted_while_writing(&self, now: Instant) -> bool {
         let large = self
             .log
             .as_ref()
             .and_then(|log| std::fs::metadata(log).ok())
             .is_some_and(|m| m.len() > LARGE);
-        large && self.tried.elapsed() >= WHILE_WRITING_EVERY
+        large && now >= self.tried + WHILE_WRITING_EVERY
     }
 
     /// Tries to cut the log back, on `pool`'s one connection; the caller holds
     /// the writer's turn.
     pub(super) async fn try_now(&mut self, pool: &SqlitePool) {
-        self.tried = Instant::now();
-        if try_truncate(pool).await {
-            self.pending = false;
+        let now = Instant::now();
+        self.tried = now;
+        match try_truncate(pool).await {
+            Tried::Cut => self.pending = false,
+            Tried::Busy => {}
+            Tried::Failed => self.not_before = now + WHILE_WRITING_EVERY,
         }
     }
 }
 
+/// A reader's checkpoint, beside the writer: whether it copied all of the log
+/// (then a cut copies only what was written since).
+pub(super) async fn copied_beside(readers: &Readers) -> bool {
+    let checkpoint = query(PASSIVE);
+    let run = readers.fetch_all(&checkpoint, false);
+    let Ok(Ok(rows)) = tokio::time::timeout(BESIDE_AT_MOST, run).await else {
+        return false;
+    };
+    rows.first().is_some_and(|r| {
+        let column = |i: usize| r.try_get::<i64, _>(i).ok();
+        column(0) == Some(0) && column(1).is_some() && column(1) == column(2)
+    })
+}
+
 /// `TRUNCATE` without waiting for a lock (the connection's wait is put back
-/// after): whether the log was cut.
-async fn try_truncate(pool: &SqlitePool) -> bool {
+/// after).
+async fn try_truncate(pool: &SqlitePool) -> Tried {
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "SQLite log not cut back; the next try may");
-            return false;
+            return Tried::Failed;
         }
     };
     let tried = async {
@@ -113,25 +154,27 @@ async fn try_truncate(pool: &SqlitePool) -> bool {
     match tried {
         Ok(true) => {
             tracing::debug!("SQLite log cut back");
-            true
+            Tried::Cut
         }
         Ok(false) => {
             tracing::debug!("SQLite log still read from or locked; cut back later");
-            false
+            Tried::Busy
         }
         Err(e) => {
             // It may have kept no wait for another process's lock: a new
             // connection gets the settings again.
             conn.close_on_drop();
             tracing::warn!(error = %e, "SQLite log not cut back; the next try may");
-            false
+            Tried::Failed
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{checkpointed_writer, Way};
     use super::*;
+    use sqlx::sqlite::SqliteConnectOptions;
 
     /// While writes go on, only a log past the bound is cut, once a minute.
     #[test]
@@ -139,26 +182,115 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("w.db");
         let log = dir.path().join("w.db-wal");
-        let mut cut = CutBack::new(Some(&db));
+        let cut = CutBack::new(Some(&db));
         assert_eq!(cut.log.as_deref(), Some(log.as_path()));
-        let ago = |d: Duration| Instant::now().checked_sub(d).unwrap();
+        let a_minute_on = cut.tried + WHILE_WRITING_EVERY;
         // No log at all, then one at the bound: never.
-        cut.tried = ago(WHILE_WRITING_EVERY);
-        assert!(!cut.wanted_while_writing());
+        assert!(!cut.wanted_while_writing(a_minute_on));
         let file = std::fs::File::create(&log).unwrap();
         file.set_len(LARGE).unwrap();
-        assert!(!cut.wanted_while_writing());
+        assert!(!cut.wanted_while_writing(a_minute_on));
         // Past the bound: a minute after the last try, not sooner.
         file.set_len(LARGE + 1).unwrap();
-        assert!(cut.wanted_while_writing());
-        cut.tried = ago(WHILE_WRITING_EVERY - Duration::from_secs(1));
-        assert!(!cut.wanted_while_writing());
+        assert!(cut.wanted_while_writing(a_minute_on));
+        assert!(!cut.wanted_while_writing(a_minute_on - Duration::from_secs(1)));
         // A database of unknown file: at rest only, once written to.
         let mut unknown = CutBack::new(None);
-        unknown.tried = ago(WHILE_WRITING_EVERY);
-        assert!(!unknown.wanted_while_writing());
-        assert!(!unknown.wanted_at_rest());
+        assert!(!unknown.wanted_while_writing(a_minute_on));
+        assert!(!unknown.wanted_at_rest(a_minute_on));
         unknown.written();
-        assert!(unknown.wanted_at_rest());
+        assert!(unknown.wanted_at_rest(Instant::now()));
+    }
+
+    /// A try that failed (here: the pool is closed) waits a minute before the
+    /// next at rest; one that found the log busy does not wait.
+    #[tokio::test]
+    async fn a_failed_try_waits_a_minute_at_rest() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        pool.close().await;
+        let mut cut = CutBack::new(None);
+        cut.written();
+        cut.try_now(&pool).await;
+        assert!(cut.pending);
+        assert!(!cut.wanted_at_rest(Instant::now()));
+        assert!(cut.wanted_at_rest(Instant::now() + WHILE_WRITING_EVERY));
+    }
+
+    /// Once writes stop, the log is copied in full and cut to nothing, by either
+    /// way of writing; what was written stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_cut_back_once_writes_stop() {
+        the_log_is_cut_back_by(Way::Sqlx).await;
+        the_log_is_cut_back_by(Way::Direct).await;
+    }
+
+    async fn the_log_is_cut_back_by(way: Way) {
+        let (_dir, pool, w, log) = checkpointed_writer(way).await;
+        for i in 0..50 {
+            let q = query("INSERT INTO t (k, pad) VALUES ($1, zeroblob(4000))");
+            w.execute(q.bind(format!("k{i}"))).await.unwrap();
+        }
+        let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        assert!(size() > 0, "the log holds the writes");
+        // Two checkpoints after the last write, half a second apart (a reader's
+        // taking up to a second on a busy machine), then the cut on the next tick:
+        // ten seconds is plenty.
+        let started = std::time::Instant::now();
+        while size() > 0 && started.elapsed() < std::time::Duration::from_secs(10) {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(size(), 0, "the log was not cut back");
+        // The pool's connection waits for the write lock as before.
+        let waits: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(waits, 5000);
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 50);
+    }
+
+    /// A reader still reading from the log keeps it; the cut is tried again, and
+    /// done once that reader ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_on_the_log_puts_the_cut_off_until_it_ends() {
+        use sqlx::Connection;
+        let (dir, _pool, w, log) = checkpointed_writer(Way::Direct).await;
+        let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let insert = |i: i64| {
+            query("INSERT INTO t (k, pad) VALUES ($1, zeroblob(4000))").bind(format!("k{i}"))
+        };
+        for i in 0..25 {
+            w.execute(insert(i)).await.unwrap();
+        }
+        let mut reader = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::new().filename(dir.path().join("w.db")),
+        )
+        .await
+        .unwrap();
+        sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut reader)
+            .await
+            .unwrap();
+        assert_eq!(seen, 25);
+        for i in 25..50 {
+            w.execute(insert(i)).await.unwrap();
+        }
+        // Past the two checkpoints after the last write and a few tries at rest.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        assert!(size() > 0, "the log was cut under a reader");
+        sqlx::query("COMMIT").execute(&mut reader).await.unwrap();
+        let started = std::time::Instant::now();
+        while size() > 0 && started.elapsed() < std::time::Duration::from_secs(10) {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(size(), 0, "the log was not cut back once the reader ended");
     }
 }

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 /// How the writer under test runs its groups.
 #[derive(Clone, Copy)]
-enum Way {
+pub(super) enum Way {
     /// On sqlx's connection, as for a database in memory.
     Sqlx,
     /// On a connection of its own, as for a plain file (see [`direct`]).
@@ -302,7 +302,9 @@ async fn the_log_starts_afresh_under_steady_writes() {
 
 /// A writer to a new file in WAL mode, checkpointed as the server's is (from a
 /// reader's connection, then by the writer), with table `t (k, pad)`; its log.
-async fn checkpointed_writer(way: Way) -> (tempfile::TempDir, SqlitePool, Writer, PathBuf) {
+pub(super) async fn checkpointed_writer(
+    way: Way,
+) -> (tempfile::TempDir, SqlitePool, Writer, PathBuf) {
     use sqlx::sqlite::SqliteJournalMode;
     let dir = tempfile::tempdir().unwrap();
     let opts = SqliteConnectOptions::new()
@@ -353,43 +355,6 @@ async fn the_log_starts_afresh_by(way: Way) {
         "the log started afresh {} times in {i} inserts",
         after.saturating_sub(before)
     );
-}
-
-/// Once writes stop, the log is copied in full and cut to nothing, by either
-/// way of writing; what was written stays.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_is_cut_back_once_writes_stop() {
-    the_log_is_cut_back_by(Way::Sqlx).await;
-    the_log_is_cut_back_by(Way::Direct).await;
-}
-
-async fn the_log_is_cut_back_by(way: Way) {
-    let (_dir, pool, w, log) = checkpointed_writer(way).await;
-    for i in 0..50 {
-        let q = query("INSERT INTO t (k, pad) VALUES ($1, zeroblob(4000))");
-        w.execute(q.bind(format!("k{i}"))).await.unwrap();
-    }
-    let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-    assert!(size() > 0, "the log holds the writes");
-    // Two checkpoints after the last write, half a second apart (a reader's
-    // taking up to a second on a busy machine), then the cut on the next tick:
-    // ten seconds is plenty.
-    let started = std::time::Instant::now();
-    while size() > 0 && started.elapsed() < std::time::Duration::from_secs(10) {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(size(), 0, "the log was not cut back");
-    // The pool's connection waits for the write lock as before.
-    let waits: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(waits, 5000);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 50);
 }
 
 /// A job for the writer's own connection, queued on `queue` with its answer.
