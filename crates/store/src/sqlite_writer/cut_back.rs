@@ -19,6 +19,7 @@
 //! process holding SQLite's locks, makes it give up at once (SQLite answers
 //! `busy`), and a later try does it.
 
+use super::{BESIDE_AT_MOST, CHECKPOINT};
 use crate::query::query;
 use crate::sqlite_readers::Readers;
 use sqlx::{Row, SqlitePool};
@@ -27,14 +28,6 @@ use tokio::time::{Duration, Instant};
 
 /// Copies all of the log into the database file and cuts the log to nothing.
 const TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
-
-/// Copies what it can of the log, waiting for no one; answers whether a reader
-/// kept it from copying all (`busy`), the log's frames and those copied.
-const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
-
-/// How long the reader's checkpoint at rest may take (it waits for a reader's
-/// connection); then the next tick tries again.
-const BESIDE_AT_MOST: Duration = Duration::from_secs(1);
 
 /// A log file this large is cut back while writes go on (what SQLite's limit
 /// was set to before).
@@ -92,12 +85,13 @@ impl CutBack {
     /// Writes go on: whether to try at `now` (a large log, a minute since the
     /// last try).
     pub(super) fn wanted_while_writing(&self, now: Instant) -> bool {
-        let large = self
-            .log
-            .as_ref()
-            .and_then(|log| std::fs::metadata(log).ok())
-            .is_some_and(|m| m.len() > LARGE);
-        large && now >= self.tried + WHILE_WRITING_EVERY
+        // The minute first: the file's size is a system call.
+        now >= self.tried + WHILE_WRITING_EVERY
+            && self
+                .log
+                .as_ref()
+                .and_then(|log| std::fs::metadata(log).ok())
+                .is_some_and(|m| m.len() > LARGE)
     }
 
     /// Tries to cut the log back, on `pool`'s one connection; the caller holds
@@ -116,7 +110,9 @@ impl CutBack {
 /// A reader's checkpoint, beside the writer: whether it copied all of the log
 /// (then a cut copies only what was written since).
 pub(super) async fn copied_beside(readers: &Readers) -> bool {
-    let checkpoint = query(PASSIVE);
+    // Answers whether a reader kept it from copying all (`busy`), the log's
+    // frames and those copied; given up on after the beside checkpoint's time.
+    let checkpoint = query(CHECKPOINT);
     let run = readers.fetch_all(&checkpoint, false);
     let Ok(Ok(rows)) = tokio::time::timeout(BESIDE_AT_MOST, run).await else {
         return false;
