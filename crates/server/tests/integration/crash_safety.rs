@@ -32,9 +32,11 @@ const ACCOUNTS_PER_CLIENT: usize = 10;
 /// Kills of a server that answers, each a few to a few hundred ms after it came up
 /// (besides those while it starts, and the last one before the checks).
 const KILLS: u32 = 50;
-/// Kills at most while a journey has not yet happened under them: a slow or busy
-/// machine gets fewer steps done between two kills, and the rare ones (a reset needs
-/// a request, its mail and a second request between kills) may not have come yet.
+/// Kills at most while a journey has not yet happened under them. An app sign-in
+/// needs the next 30 s time step after its set-up (50 kills take 10 to 15 s), and a
+/// slow or busy machine gets fewer steps done between two kills (a reset needs a
+/// request, its mail and a second request between kills): 200 kills take longer
+/// than a time step.
 const KILLS_AT_MOST: u32 = 4 * KILLS;
 /// Journeys that must each happen at least once under the kills.
 const JOURNEYS: [&str; 8] = [
