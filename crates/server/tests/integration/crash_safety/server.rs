@@ -11,14 +11,15 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Small Argon2 parameters (the sign-ins are the load, not the hashing), mail to the
-/// SMTP sink, its worker polling every second, and SMS limits and a password budget
-/// per address no test client reaches (they all come from one address; a password
-/// step killed before it answered keeps the attempt it took from that budget, by
-/// design, so over a couple of hundred kills the default 100 an hour fills up).
+/// SMTP sink, its worker polling every second, and SMS limits and password
+/// throttles no test client reaches (they all come from one address; a password
+/// step killed before it answered keeps the attempts it took, by design, so over a
+/// couple of hundred kills the address's default budget of 100 an hour fills up,
+/// and an account's 10 in a row could).
 fn config_toml(smtp_url: &str) -> String {
     format!(
         "[password]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n\
-         [lockout]\npassword_address_max_failures = 100000\n\
+         [lockout]\npassword_address_max_failures = 100000\npassword_max_failures = 1000\n\
          [mail]\nsmtp_url = \"{smtp_url}\"\npoll_interval_seconds = 1\n\
          from = \"Gemeente Tweestad <noreply@tweestad.example>\"\n\
          [sms]\nper_account_per_hour = 1000\nper_number_per_hour = 1000\n\
