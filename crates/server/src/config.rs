@@ -59,8 +59,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// Connections each node keeps open at most (PostgreSQL: mind `max_connections`
-    /// of the server divided by the number of nodes).
+    /// Connections each node keeps open at most (PostgreSQL: a quarter more for
+    /// the throttles' lazy writes, and one to listen; mind `max_connections` of
+    /// the server divided by the number of nodes).
     pub max_connections: u32,
     pub min_connections: u32,
     /// How long a request waits for a connection before it is answered 503.

@@ -46,11 +46,48 @@ impl SqlStore<Postgres> {
         // fail-over) is retried (`run_on_live`).
         let kept: Kept<PgConnection> = Kept::new(opts.clone(), pool);
         kept.open_min(1).await.map_err(map_err)?;
+        let lazy = lazy_connections(&opts, pool, &kept, LAZY_COMMIT).await;
         let cache = pool.session_cache.map(SessionCache::new);
         if let Some(c) = &cache {
             session_listener::start(opts, c);
         }
-        Self::start(Db::Postgres(kept, cache), migrate).await
+        Self::start(Db::Postgres(kept, cache, lazy), migrate).await
+    }
+}
+
+/// What the connections of [`lazy_connections`] ask for.
+const LAZY_COMMIT: (&str, &str) = ("synchronous_commit", "off");
+
+/// The connections for writes that need not wait for the disk
+/// ([`Query::commit_lazily`]): a quarter of `max_connections` (at least one),
+/// each statement on them is short. They ask for `synchronous_commit = off` at
+/// start-up (the `options` parameter, so it can never reach another client's
+/// connection through a pooler). A pooler that refuses that parameter (PgBouncer
+/// unless told to allow it) would fail every password check: so one is opened
+/// now, and if that fails the statements run on `main` and wait, as any other.
+async fn lazy_connections(
+    opts: &PgConnectOptions,
+    pool: &PoolSettings,
+    main: &Kept<PgConnection>,
+    setting: (&str, &str),
+) -> Kept<PgConnection> {
+    let settings = PoolSettings {
+        max_connections: pool.max_connections.div_ceil(4).max(1),
+        min_connections: pool.min_connections.min(1),
+        ..pool.clone()
+    };
+    let opts = opts.clone().options([setting]);
+    let lazy: Kept<PgConnection> = Kept::new(opts, &settings);
+    match lazy.open_min(1).await {
+        Ok(()) => lazy,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "no connection with synchronous_commit = off (a pooler refusing the \
+                 `options` start-up parameter?): throttles' writes wait for the disk"
+            );
+            main.clone()
+        }
     }
 }
 
@@ -282,7 +319,7 @@ mod tests {
         // database does (once the session cache's listener, which connects on
         // its own, is there too), and whether the server offers TLS at all.
         let encrypted = |store: PostgresStore| async move {
-            let Db::Postgres(pool, _) = store.db() else {
+            let Db::Postgres(pool, ..) = store.db() else {
                 unreachable!("a PostgresStore holds PostgreSQL connections")
             };
             let mut conn = pool.acquire().await.unwrap();
@@ -354,6 +391,129 @@ mod tests {
         }
     }
 
+    /// Statements marked `commit_lazily` run on connections whose commits do not
+    /// wait for the disk; every other statement on ones that keep the server's
+    /// setting. Among the throttles' writes exactly the five that take and give
+    /// back attempts are marked; `lock_throttle` and the audit log's rows wait.
+    /// Where the lazy connections cannot be had, the statements wait too.
+    #[tokio::test]
+    async fn only_statements_marked_lazy_commit_without_waiting_for_the_disk() {
+        use crate::rows::Columns;
+        use crate::sql::{query, Exec};
+        use tweestap_domain::store::{Attempt, Bucket};
+        let Some(db) = testing::TestDatabase::create().await else {
+            return;
+        };
+        let settings = PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        };
+        let store = PostgresStore::connect(db.url(), &settings, true)
+            .await
+            .unwrap();
+        let text = |sql: &'static str, lazily: bool| {
+            let store = &store;
+            async move {
+                let q = query(sql);
+                let q = if lazily { q.commit_lazily() } else { q };
+                let rows = store.db().fetch_all(q).await.unwrap();
+                rows[0].text("v").unwrap()
+            }
+        };
+        let setting = "SELECT current_setting('synchronous_commit') AS v";
+        let server = "SELECT reset_val AS v FROM pg_settings WHERE name = 'synchronous_commit'";
+        assert_eq!(text(setting, true).await, "off");
+        assert_eq!(text(setting, false).await, text(server, false).await);
+
+        // Which statement the lazy connection (one here) ran last.
+        let pid = text("SELECT pg_backend_pid()::text AS v", true).await;
+        let last_lazy = || {
+            let (store, pid) = (&store, pid.clone());
+            async move {
+                let q = query("SELECT query AS v FROM pg_stat_activity WHERE pid = $1::int")
+                    .bind(pid.as_str());
+                let rows = store.db().fetch_all(q).await.unwrap();
+                rows[0].text("v").unwrap()
+            }
+        };
+        let now = chrono::Utc::now();
+        let attempt = Attempt {
+            key: "test:lazy",
+            account: None,
+            now,
+            lock_at: None,
+            cap: None,
+            restart_before: None,
+        };
+        let bucket = Bucket {
+            key: "test:bucket",
+            now,
+            capacity: 10,
+            interval: chrono::Duration::seconds(1),
+        };
+        assert_eq!(store.take_attempt(&attempt).await.unwrap(), Some(1));
+        assert!(
+            last_lazy().await.contains("failures + 1"),
+            "take_attempt waited"
+        );
+        store.give_back_attempt("test:lazy", None).await.unwrap();
+        assert!(
+            last_lazy().await.contains("failures - 1"),
+            "give_back_attempt waited"
+        );
+        store.clear_throttle("test:lazy").await.unwrap();
+        assert!(
+            last_lazy().await.starts_with("DELETE FROM throttles"),
+            "clear_throttle waited"
+        );
+        store.take_from_bucket(&bucket).await.unwrap();
+        assert!(
+            last_lazy().await.contains("throttles.failures <= $5"),
+            "take_from_bucket waited"
+        );
+        store.give_back_to_bucket(&bucket).await.unwrap();
+        assert!(
+            last_lazy().await.contains("failures - $1"),
+            "give_back_to_bucket waited"
+        );
+        store.lock_throttle("test:bucket", now).await.unwrap();
+        assert!(
+            !last_lazy().await.contains("locked_until = $1"),
+            "lock_throttle did not wait"
+        );
+        let record = tweestap_domain::audit::AuditRecord {
+            at: now,
+            event: "login_failed".to_owned(),
+            account_id: None,
+            email: None,
+            ip: None,
+            user_agent: None,
+            detail: None,
+        };
+        store.append_audit(&record).await.unwrap();
+        assert!(
+            !last_lazy().await.contains("audit_log"),
+            "an audit row did not wait"
+        );
+
+        // A setting the server refuses at start-up (as a pooler refuses the
+        // `options` parameter): the marked statements run on the main
+        // connections, and wait.
+        let Db::Postgres(main, ..) = store.db() else {
+            unreachable!("a PostgresStore holds PostgreSQL connections")
+        };
+        let opts = PgConnectOptions::from_str(db.url()).unwrap();
+        let refused = ("synchronous_commit", "not-a-setting");
+        let lazy = lazy_connections(&opts, &settings, main, refused).await;
+        let mut conn = lazy.acquire().await.unwrap();
+        let sync: String = sqlx::query_scalar(setting)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        conn.back_after(None);
+        assert_ne!(sync, "off");
+    }
+
     /// A connection PostgreSQL terminates under our feet reports `Unavailable`, and
     /// the pool replaces it by itself on the next call.
     #[tokio::test]
@@ -364,7 +524,7 @@ mod tests {
         let store = PostgresStore::connect(&url, &PoolSettings::default(), true)
             .await
             .unwrap();
-        let Db::Postgres(pool, _) = store.db() else {
+        let Db::Postgres(pool, ..) = store.db() else {
             unreachable!("a PostgresStore holds PostgreSQL connections")
         };
         let mut victim = pool.acquire().await.unwrap();

@@ -88,6 +88,7 @@ impl From<Option<AccountId>> for Value {
 pub(crate) struct Query {
     pub(crate) sql: String,
     args: Vec<Value>,
+    lazy_commit: bool,
 }
 
 /// Starts a query; add its arguments with [`Query::bind`].
@@ -95,6 +96,7 @@ pub(crate) fn query(sql: impl Into<String>) -> Query {
     Query {
         sql: sql.into(),
         args: Vec::new(),
+        lazy_commit: false,
     }
 }
 
@@ -106,6 +108,25 @@ impl Query {
             .trim_start()
             .get(..6)
             .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
+    }
+
+    /// Marks a write whose commit need not wait for the disk (on PostgreSQL
+    /// `synchronous_commit = off`; SQLite's commits never wait for it). Only for
+    /// a write that no answer rests on unless a later write of the same request,
+    /// one that waits, comes before that answer: PostgreSQL flushes its log in
+    /// order, so that write's wait makes this one durable too. Until then (at
+    /// most three times PostgreSQL's `wal_writer_delay`, 600 ms by default)
+    /// only a crash of PostgreSQL or of its machine, or a fail-over, can lose it;
+    /// a crash of a node cannot. In a caller's transaction it commits with that,
+    /// as the transaction does.
+    pub(crate) fn commit_lazily(mut self) -> Self {
+        self.lazy_commit = true;
+        self
+    }
+
+    /// Whether [`Self::commit_lazily`] marked it.
+    pub(crate) fn commits_lazily(&self) -> bool {
+        self.lazy_commit
     }
 
     pub(crate) fn bind(mut self, v: impl Into<Value>) -> Self {

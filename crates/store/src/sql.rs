@@ -26,8 +26,10 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
     Sqlite(SqlitePools),
-    /// The connections, and the node's session cache, told of every write.
-    Postgres(Kept<PgConnection>, Option<SessionCache>),
+    /// The connections, the node's session cache (told of every write), and
+    /// the connections whose commits do not wait for the disk, for the writes
+    /// marked [`Query::commit_lazily`].
+    Postgres(Kept<PgConnection>, Option<SessionCache>, Kept<PgConnection>),
 }
 
 /// SQLite's connections: readers, and the one writer (see [`crate::sqlite_writer`]).
@@ -154,7 +156,7 @@ impl Db {
                 let tx = p.writer_pool.begin_with("BEGIN IMMEDIATE").await;
                 Tx::Sqlite(tx.map_err(map_err)?, turn)
             }
-            Db::Postgres(p, c) => {
+            Db::Postgres(p, c, _) => {
                 Tx::Postgres(postgres::begin(p).await.map_err(map_err)?, c.clone())
             }
         })
@@ -171,7 +173,7 @@ impl Db {
                     Tx::Sqlite(pool.begin().await.map_err(map_err)?, turn)
                 }
             },
-            Db::Postgres(p, c) => {
+            Db::Postgres(p, c, _) => {
                 Tx::Postgres(postgres::begin(p).await.map_err(map_err)?, c.clone())
             }
         })
@@ -181,7 +183,7 @@ impl Db {
     pub(crate) fn session_cache(&self) -> Option<&SessionCache> {
         match self {
             Db::Sqlite(p) => p.cache.as_ref(),
-            Db::Postgres(_, c) => c.as_ref(),
+            Db::Postgres(_, c, _) => c.as_ref(),
         }
     }
 
@@ -303,8 +305,9 @@ impl Exec for &Db {
         match self {
             Db::Sqlite(p) if q.only_reads() => p.readers.execute(&q).await.map_err(map_err),
             Db::Sqlite(p) => p.writer.execute(q).await,
-            Db::Postgres(p, c) => {
-                let done = postgres::execute(p, &q).await.map_err(map_err);
+            Db::Postgres(p, c, lazy) => {
+                let pool = if q.commits_lazily() { lazy } else { p };
+                let done = postgres::execute(pool, &q).await.map_err(map_err);
                 if !q.only_reads() {
                     wrote(c.as_ref());
                 }
@@ -323,8 +326,9 @@ impl Exec for &Db {
                 .into_iter()
                 .map(Row::from)
                 .collect(),
-            Db::Postgres(p, c) => {
-                let done = postgres::fetch_all(p, &q).await;
+            Db::Postgres(p, c, lazy) => {
+                let pool = if q.commits_lazily() { lazy } else { p };
+                let done = postgres::fetch_all(pool, &q).await;
                 if !q.only_reads() {
                     wrote(c.as_ref());
                 }

@@ -100,7 +100,7 @@ impl<B: Backend> SqlStore<B> {
                 turn.ended(done.is_ok());
                 done
             }
-            Db::Postgres(p, cache) => {
+            Db::Postgres(p, cache, _) => {
                 let mut conn = p.acquire().await.map_err(crate::map_err)?;
                 let done = POSTGRES_MIGRATOR.run_direct(&mut *conn).await;
                 if let Some(c) = cache {

@@ -52,6 +52,21 @@ pub struct ThrottleState {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// `take_attempt`, `give_back_attempt`, `clear_throttle`, `take_from_bucket` and
+/// `give_back_to_bucket` may commit without waiting for the disk (on PostgreSQL
+/// `synchronous_commit = off`): a password step would otherwise wait for it
+/// four to six times, holding the address budget's row locked meanwhile.
+/// Parallel requests see such a write at once; only a crash of the database or
+/// of its machine, or a fail-over, in the fraction of a second before its log
+/// reaches the disk, can lose it. The callers' rule: **an answer that a taken
+/// attempt stands for (a wrong password or code, a lock-out) is given only after
+/// a write that does wait, its audit row**; the log reaches the disk in order, so
+/// that wait makes the attempt durable too. Other losses are on the safe side:
+/// an attempt given back or a throttle forgotten after a right answer (then
+/// counted once more). What this gives up: when the database crashes between
+/// an attempt and its audit row, and that row is written after its restart, the
+/// answer is given and the attempt is not counted (one attempt per crash of the
+/// database, not one an attacker can bring about). `lock_throttle` always waits.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync + 'static {
     /// Takes one attempt, in one statement: unless the throttle is locked at `now`

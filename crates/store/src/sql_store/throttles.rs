@@ -1,4 +1,9 @@
 //! Throttles kept apart from the account, one row per key.
+//!
+//! Taking, giving back and clearing attempts (and the buckets') commit lazily
+//! (see `ThrottleStore` for the rule that makes that safe): on PostgreSQL the
+//! wait for the disk was most of a password step's writes, and the address
+//! budget's row stayed locked through it.
 
 use super::{Backend, SqlStore};
 use crate::rows::{count, Columns};
@@ -41,7 +46,8 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
         .bind(a.lock_at.map_or(NEVER, |(n, _)| i64::from(n)))
         .bind(a.lock_at.map(|(_, hold)| hold))
         .bind(a.restart_before)
-        .bind(a.cap.map_or(NEVER, i64::from));
+        .bind(a.cap.map_or(NEVER, i64::from))
+        .commit_lazily();
         match self.db().fetch_optional(q).await? {
             Some(r) => Ok(Some(count(r.int("failures")?))),
             None => Ok(None),
@@ -76,12 +82,15 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
              WHERE key = $2 AND failures > 0",
         )
         .bind(lock_at.map_or(NEVER, i64::from))
-        .bind(key);
+        .bind(key)
+        .commit_lazily();
         self.db().run(q).await
     }
 
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
-        let q = query("DELETE FROM throttles WHERE key = $1").bind(key);
+        let q = query("DELETE FROM throttles WHERE key = $1")
+            .bind(key)
+            .commit_lazily();
         self.db().run(q).await
     }
 
@@ -107,7 +116,8 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
         .bind(now)
         .bind(step)
         .bind(b.now)
-        .bind(last_room);
+        .bind(last_room)
+        .commit_lazily();
         if let Some(r) = self.db().fetch_optional(q).await? {
             let empty_at = r.int("failures")?;
             // Whole intervals, rounded up: 1 for this attempt into an empty one.
@@ -129,7 +139,8 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
     async fn give_back_to_bucket(&self, b: &Bucket<'_>) -> StoreResult<()> {
         let q = query("UPDATE throttles SET failures = failures - $1 WHERE key = $2")
             .bind(interval_ms(b))
-            .bind(b.key);
+            .bind(b.key)
+            .commit_lazily();
         self.db().run(q).await
     }
 }
