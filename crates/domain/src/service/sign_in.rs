@@ -108,20 +108,24 @@ impl Tweestap {
         } else {
             SessionStage::Authenticated
         };
-        let token = self
-            .create_session(&account, stage, "pwd", now, sid.clone(), ctx)
-            .await?;
-        if stage == SessionStage::Authenticated {
+        let event = AuditEvent::LoginSucceeded;
+        let detail = Some(format!("stage={}", stage.as_str()));
+        let token = if stage == SessionStage::Authenticated {
+            let token = self
+                .create_session(&account, stage, "pwd", now, sid.clone(), ctx)
+                .await?;
             self.replaced(sid.as_deref(), &token).await?;
-        }
-        self.audit(
-            AuditEvent::LoginSucceeded,
-            Some(&account),
-            None,
-            ctx,
-            Some(format!("stage={}", stage.as_str())),
-        )
-        .await?;
+            self.audit(event, Some(&account), None, ctx, detail).await?;
+            token
+        } else {
+            // Half-way: the session and its audit row in one commit, one wait for
+            // the disk instead of two (nothing is replaced yet).
+            let (token, session) = self.new_session(&account, stage, "pwd", now, sid.clone(), ctx);
+            let row = self.audit_row(event, Some(&account), None, ctx, detail.clone());
+            self.store.insert_session_audited(&session, &row).await?;
+            self.told(event, detail.as_deref());
+            token
+        };
         if stage == SessionStage::Enrollment {
             self.audit(
                 AuditEvent::EnrollmentRequired,

@@ -1,6 +1,7 @@
 //! Browser sessions, signed in or half-way.
 
 use crate::account::{Account, AccountId};
+use crate::audit::AuditRecord;
 use crate::error::StoreResult;
 use crate::factor::Factor;
 use crate::session::Session;
@@ -12,6 +13,10 @@ use chrono::{DateTime, Utc};
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     async fn insert_session(&self, s: &Session) -> StoreResult<()>;
+    /// Stores a new session and its audit row in one commit (on PostgreSQL one
+    /// statement): the password step's half-finished session waits for the disk
+    /// once, not twice.
+    async fn insert_session_audited(&self, s: &Session, audit: &AuditRecord) -> StoreResult<()>;
     /// Every session with this `sid` (a step-up may briefly leave two).
     async fn sessions_with_sid(&self, sid: &str) -> StoreResult<Vec<Session>>;
     /// Deletes the sessions with `sid` other than `keep` (after a step-up), without

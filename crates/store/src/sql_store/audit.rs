@@ -152,6 +152,9 @@ pub(super) async fn insert_audit(mut db: impl Exec, r: &AuditRecord) -> StoreRes
     db.run(bind_audit(q, r)).await
 }
 
+/// The audit log's columns a new row names, in [`bind_audit`]'s order.
+pub(super) const AUDIT_COLUMNS: &str = "at, event, account_id, email, ip, user_agent, detail";
+
 /// Binds an audit row's seven values, in the order of the INSERTs above.
 pub(super) fn bind_audit(q: Query, r: &AuditRecord) -> Query {
     q.bind(r.at)

@@ -2,7 +2,7 @@
 //! group commit instead of four waits for a right code), on PostgreSQL one
 //! statement (one round trip).
 
-use super::audit::bind_audit;
+use super::audit::{bind_audit, AUDIT_COLUMNS};
 use super::sessions::{bind_session, INSERT_SESSION_COLUMNS};
 use super::{Backend, SqlStore};
 use crate::rows::{count, Columns};
@@ -18,9 +18,6 @@ const LOCKED_ACCOUNT_AND_HALF: &str =
     "l AS MATERIALIZED (SELECT id FROM accounts WHERE id = $2 FOR NO KEY UPDATE),
      h AS MATERIALIZED (SELECT id_hash FROM sessions WHERE id_hash = $11
                         AND EXISTS (SELECT 1 FROM l) FOR UPDATE)";
-
-/// The columns of an audit row, in [`bind_audit`]'s order.
-const AUDIT_COLUMNS: &str = "at, event, account_id, email, ip, user_agent, detail";
 
 /// SQLite: the new session `$1` is there (the chain's condition after it is
 /// written).

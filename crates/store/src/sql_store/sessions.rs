@@ -1,5 +1,6 @@
 //! Browser sessions, signed in or half-way.
 
+use super::audit::{bind_audit, AUDIT_COLUMNS};
 use super::devices::{
     second_steps_columns, second_steps_from, second_steps_joins, SECOND_STEPS_ORDER,
 };
@@ -7,10 +8,11 @@ use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
 use crate::rows::{account_from, factor_from, session_from, Columns, Prefixed};
 use crate::session_cache::{Found, SessionCache};
-use crate::sql::{query, Exec, Query};
+use crate::sql::{query, Db, Exec, Query};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::account::{Account, AccountId};
+use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::factor::Factor;
 use tweestap_domain::session::{Session, SessionStage};
 use tweestap_domain::store::{SecondSteps, SessionStore, StoreResult};
@@ -40,6 +42,30 @@ impl<B: Backend> SessionStore for SqlStore<B> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ));
         self.db().run(bind_session(q, s)).await
+    }
+
+    async fn insert_session_audited(&self, s: &Session, audit: &AuditRecord) -> StoreResult<()> {
+        let Db::Sqlite(pools) = self.db() else {
+            // A data-modifying WITH query runs whether read or not.
+            let q = query(format!(
+                "WITH s AS (INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
+                 INSERT INTO audit_log ({AUDIT_COLUMNS})
+                 VALUES ($11, $12, $13, $14, $15, $16, $17)"
+            ));
+            return self.db().run(bind_audit(bind_session(q, s), audit)).await;
+        };
+        // SQLite has no writes in WITH: two statements, all or none.
+        let session = query(format!(
+            "INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ));
+        let row = query(format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ));
+        let steps = vec![bind_session(session, s), bind_audit(row, audit)];
+        pools.writer.together(steps).await?;
+        Ok(())
     }
 
     async fn sessions_with_sid(&self, sid: &str) -> StoreResult<Vec<Session>> {

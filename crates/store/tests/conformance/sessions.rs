@@ -4,6 +4,7 @@ use super::*;
 
 conformance!(
     sessions_lifecycle,
+    a_session_and_its_audit_row_all_or_none,
     session_with_factors_reads_all_three_at_once,
     expired_sessions_strictly_before,
     audit_newest_first_with_limit_and_email_filter,
@@ -127,6 +128,39 @@ async fn expired_sessions_strictly_before(s: Dyn) {
     );
     assert!(s.session(&new.id_hash).await.unwrap().is_some());
     assert_eq!(s.delete_expired_sessions(t0()).await.unwrap(), 0);
+}
+
+/// The password step's half-finished session and its audit row: both stored, or
+/// (the session's id taken already) neither.
+async fn a_session_and_its_audit_row_all_or_none(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let half = session(a.id, t0());
+    let mut row = audit(t0(), "login_succeeded", None);
+    row.account_id = Some(a.id);
+    row.ip = Some("192.0.2.7".into());
+    row.detail = Some("stage=second_factor".into());
+    s.insert_session_audited(&half, &row).await.unwrap();
+    let mut want = half.clone();
+    want.created_at = us(half.created_at);
+    want.last_seen_at = us(half.last_seen_at);
+    want.auth_time = us(half.auth_time);
+    same(&s.session(&half.id_hash).await.unwrap().unwrap(), &want);
+    let stored = AuditRecord {
+        at: us(row.at),
+        ..row.clone()
+    };
+    same(
+        &s.list_audit(10, None).await.unwrap(),
+        &vec![stored.clone()],
+    );
+
+    let mut again = row.clone();
+    again.detail = Some("again".into());
+    assert!(matches!(
+        s.insert_session_audited(&half, &again).await,
+        Err(StoreError::Conflict)
+    ));
+    same(&s.list_audit(10, None).await.unwrap(), &vec![stored]);
 }
 
 async fn audit_newest_first_with_limit_and_email_filter(s: Dyn) {
