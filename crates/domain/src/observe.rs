@@ -4,7 +4,8 @@
 
 use crate::audit::AuditEvent;
 
-/// Told of every audit event the engine records, before it is stored.
+/// Told of every audit event the engine records, as it is stored (just before,
+/// or, for a row written with what it records, once that happened).
 pub trait Observer: Send + Sync + 'static {
     fn audited(&self, event: AuditEvent, detail: Option<&str>);
 }

@@ -118,8 +118,8 @@ impl Tweestap {
             self.audit(event, Some(&account), None, ctx, detail).await?;
             token
         } else {
-            // Half-way: the session and its audit row in one commit, one wait for
-            // the disk instead of two (nothing is replaced yet).
+            // Half-way: the session and its audit row in one commit instead of two
+            // (on PostgreSQL one wait for the disk less; nothing is replaced yet).
             let (token, session) = self.new_session(&account, stage, "pwd", now, sid.clone(), ctx);
             let row = self.audit_row(event, Some(&account), None, ctx, detail.clone());
             self.store.insert_session_audited(&session, &row).await?;

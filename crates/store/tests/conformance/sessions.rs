@@ -160,7 +160,19 @@ async fn a_session_and_its_audit_row_all_or_none(s: Dyn) {
         s.insert_session_audited(&half, &again).await,
         Err(StoreError::Conflict)
     ));
-    same(&s.list_audit(10, None).await.unwrap(), &vec![stored]);
+    // The audit row refused after the session was written: PostgreSQL takes no
+    // NUL in text (SQLite does, and stores both; its writer's all-or-none is
+    // tested in `sqlite_writer`).
+    let other = session(a.id, t0());
+    let mut refused = row.clone();
+    refused.detail = Some("nul \0 byte".into());
+    match s.insert_session_audited(&other, &refused).await {
+        Err(_) => assert!(s.session(&other.id_hash).await.unwrap().is_none()),
+        Ok(()) => assert!(s.session(&other.id_hash).await.unwrap().is_some()),
+    }
+    let listed = s.list_audit(10, None).await.unwrap();
+    assert!(listed.iter().all(|r| r.detail.as_deref() != Some("again")));
+    assert_eq!(listed.last().map(|r| r.detail.clone()), Some(stored.detail));
 }
 
 async fn audit_newest_first_with_limit_and_email_filter(s: Dyn) {
