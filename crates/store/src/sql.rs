@@ -299,6 +299,20 @@ pub(crate) trait Exec: Send {
     }
 }
 
+/// PostgreSQL's connections for `q`: `lazy` for a write marked
+/// [`Query::commit_lazily`], `main` for anything else.
+fn pool_for<'p>(
+    q: &Query,
+    main: &'p Kept<PgConnection>,
+    lazy: &'p Kept<PgConnection>,
+) -> &'p Kept<PgConnection> {
+    if q.commits_lazily() {
+        lazy
+    } else {
+        main
+    }
+}
+
 #[async_trait]
 impl Exec for &Db {
     async fn execute(&mut self, q: Query) -> StoreResult<u64> {
@@ -306,8 +320,9 @@ impl Exec for &Db {
             Db::Sqlite(p) if q.only_reads() => p.readers.execute(&q).await.map_err(map_err),
             Db::Sqlite(p) => p.writer.execute(q).await,
             Db::Postgres(p, c, lazy) => {
-                let pool = if q.commits_lazily() { lazy } else { p };
-                let done = postgres::execute(pool, &q).await.map_err(map_err);
+                let done = postgres::execute(pool_for(&q, p, lazy), &q)
+                    .await
+                    .map_err(map_err);
                 if !q.only_reads() {
                     wrote(c.as_ref());
                 }
@@ -327,8 +342,7 @@ impl Exec for &Db {
                 .map(Row::from)
                 .collect(),
             Db::Postgres(p, c, lazy) => {
-                let pool = if q.commits_lazily() { lazy } else { p };
-                let done = postgres::fetch_all(pool, &q).await;
+                let done = postgres::fetch_all(pool_for(&q, p, lazy), &q).await;
                 if !q.only_reads() {
                     wrote(c.as_ref());
                 }

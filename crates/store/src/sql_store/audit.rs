@@ -145,17 +145,19 @@ impl<B: Backend> AuditStore for SqlStore<B> {
 
 /// One audit row; shared by `append_audit` and imports.
 pub(super) async fn insert_audit(mut db: impl Exec, r: &AuditRecord) -> StoreResult<()> {
-    let q = query(
-        "INSERT INTO audit_log (at, event, account_id, email, ip, user_agent, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    );
-    db.run(bind_audit(q, r)).await
+    db.run(audit_insert(r)).await
+}
+
+/// The statement that writes the audit row `r` alone.
+pub(super) fn audit_insert(r: &AuditRecord) -> Query {
+    let q = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    bind_audit(query(q), r)
 }
 
 /// The audit log's columns a new row names, in [`bind_audit`]'s order.
 pub(super) const AUDIT_COLUMNS: &str = "at, event, account_id, email, ip, user_agent, detail";
 
-/// Binds an audit row's seven values, in the order of the INSERTs above.
+/// Binds an audit row's seven values, in [`AUDIT_COLUMNS`]' order.
 pub(super) fn bind_audit(q: Query, r: &AuditRecord) -> Query {
     q.bind(r.at)
         .bind(&r.event)

@@ -1,6 +1,6 @@
 //! Browser sessions, signed in or half-way.
 
-use super::audit::{bind_audit, AUDIT_COLUMNS};
+use super::audit::{audit_insert, bind_audit, AUDIT_COLUMNS};
 use super::devices::{
     second_steps_columns, second_steps_from, second_steps_joins, SECOND_STEPS_ORDER,
 };
@@ -37,11 +37,7 @@ fn session_and_account_from(row: &impl Columns) -> StoreResult<(Session, Account
 #[async_trait]
 impl<B: Backend> SessionStore for SqlStore<B> {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        let q = query(format!(
-            "INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ));
-        self.db().run(bind_session(q, s)).await
+        self.db().run(session_insert(s)).await
     }
 
     async fn insert_session_audited(&self, s: &Session, audit: &AuditRecord) -> StoreResult<()> {
@@ -56,14 +52,7 @@ impl<B: Backend> SessionStore for SqlStore<B> {
             return self.db().run(bind_audit(bind_session(q, s), audit)).await;
         };
         // SQLite has no writes in WITH: two statements, all or none.
-        let session = query(format!(
-            "INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ));
-        let row = query(format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ));
-        let steps = vec![bind_session(session, s), bind_audit(row, audit)];
+        let steps = vec![session_insert(s), audit_insert(audit)];
         pools.writer.together(steps).await?;
         Ok(())
     }
@@ -250,6 +239,15 @@ impl<B: Backend> SqlStore<B> {
 /// The columns a new session's row is written with, in [`bind_session`]'s order.
 pub(super) const INSERT_SESSION_COLUMNS: &str =
     "id_hash, account_id, stage, created_at, last_seen_at, auth_time, amr, ip, user_agent, sid";
+
+/// The statement that writes the new session `s` alone.
+fn session_insert(s: &Session) -> Query {
+    let q = format!(
+        "INSERT INTO sessions ({INSERT_SESSION_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
+    bind_session(query(q), s)
+}
 
 /// Binds a new session's ten values, in [`INSERT_SESSION_COLUMNS`]' order.
 pub(super) fn bind_session(q: Query, s: &Session) -> Query {
