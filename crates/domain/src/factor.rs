@@ -66,3 +66,16 @@ impl Factor {
         self.confirmed_at.is_some()
     }
 }
+
+/// The kinds of the active factors among `factors`, each once, in `FactorKind`'s
+/// order.
+pub fn active_kinds(factors: &[Factor]) -> Vec<FactorKind> {
+    let mut kinds: Vec<FactorKind> = factors
+        .iter()
+        .filter(|f| f.is_active())
+        .map(|f| f.kind)
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}

@@ -23,7 +23,7 @@ mod throttles;
 mod upkeep;
 
 pub use crate::error::{StoreError, StoreResult};
-pub use accounts::{AccountStore, NewAccount};
+pub use accounts::{AccountStore, NewAccount, SignInAccount};
 pub use audit::AuditStore;
 pub use code_step::{AppCode, AppCodeTaken, CodeStepStore, PassedStep};
 pub use codes::{CodeStore, SmsSendsOf};

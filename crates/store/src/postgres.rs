@@ -393,8 +393,8 @@ mod tests {
 
     /// Statements marked `commit_lazily` run on connections whose commits do not
     /// wait for the disk; every other statement on ones that keep the server's
-    /// setting. Among the throttles' writes exactly the five that take and give
-    /// back attempts are marked; `lock_throttle` and the audit log's rows wait.
+    /// setting. Among the throttles' writes exactly the six that take, give back
+    /// and settle attempts are marked; `lock_throttle` and the audit log's rows wait.
     /// Where the lazy connections cannot be had, the statements wait too.
     #[tokio::test]
     async fn only_statements_marked_lazy_commit_without_waiting_for_the_disk() {
@@ -475,6 +475,14 @@ mod tests {
         assert!(
             last_lazy().await.contains("failures - $1"),
             "give_back_to_bucket waited"
+        );
+        store
+            .settle_right_answer(&["test:lazy"], Some(&bucket))
+            .await
+            .unwrap();
+        assert!(
+            last_lazy().await.starts_with("WITH cleared AS (DELETE"),
+            "settle_right_answer waited"
         );
         store.lock_throttle("test:bucket", now).await.unwrap();
         assert!(

@@ -10,7 +10,7 @@ use crate::enrollment::{
     EnrollmentLink, LinkPurpose, LinkState, EMAIL_CODE_MAILS_PER_HOUR, EMAIL_CODE_SENDS,
 };
 use crate::error::{Error, Result};
-use crate::factor::FactorKind;
+use crate::factor::{active_kinds, FactorKind};
 use crate::mail::{new_mail_id, seal_link, Notice};
 use crate::session::SessionStage;
 use crate::session_code::CodePurpose;
@@ -28,6 +28,8 @@ pub enum SecureStart {
     SecondFactor {
         token: Token,
         methods: Vec<FactorKind>,
+        /// The account's unused recovery codes (another way through the code step).
+        recovery_codes_left: u32,
     },
 }
 
@@ -59,8 +61,8 @@ impl Tweestap {
         password: &str,
         ctx: &RequestContext,
     ) -> Result<SecureStart> {
-        let account = self.check_credentials(email, password, ctx).await?;
-        let methods = self.active_methods(account.id).await?;
+        let found = self.check_credentials(email, password, ctx).await?;
+        let (account, methods) = (found.account, active_kinds(&found.factors));
         let now = self.clock.now();
         let stage = if methods.is_empty() {
             SessionStage::EmailCode
@@ -80,7 +82,11 @@ impl Tweestap {
         )
         .await?;
         if !methods.is_empty() {
-            return Ok(SecureStart::SecondFactor { token, methods });
+            return Ok(SecureStart::SecondFactor {
+                token,
+                methods,
+                recovery_codes_left: found.recovery_codes_left,
+            });
         }
         self.mail_email_code(&account, &token, 1, ctx).await?;
         Ok(SecureStart::CodeSent(token))

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::lockout::throttle::{ClientAddress, ThrottleKey};
 use crate::lockout::LockoutPolicy;
 use crate::session::Session;
-use crate::store::{Attempt, Bucket, BucketTake};
+use crate::store::{Attempt, Bucket, BucketTake, SignInAccount};
 use crate::token::{Token, TokenHash};
 use chrono::{DateTime, Utc};
 
@@ -102,13 +102,14 @@ impl Tweestap {
         email: &str,
         password: &str,
         ctx: &RequestContext,
-    ) -> Result<Account> {
+    ) -> Result<SignInAccount> {
         self.check_credentials_from(email, password, None, None, ctx)
             .await
     }
 
     /// [`Self::check_credentials`] from a browser that may carry a remembered device
-    /// or a session of the account: then only its own count throttles it.
+    /// or a session of the account: then only its own count throttles it. The
+    /// account comes with its factors and recovery codes, read with it.
     pub(super) async fn check_credentials_from(
         &self,
         email: &str,
@@ -116,18 +117,17 @@ impl Tweestap {
         device: Option<&str>,
         signed_in: Option<&Token>,
         ctx: &RequestContext,
-    ) -> Result<Account> {
-        let account = match Email::parse(email) {
-            Ok(e) => self.store.account_by_email(&e).await?,
+    ) -> Result<SignInAccount> {
+        let found = match Email::parse(email) {
+            Ok(e) => self.store.account_for_sign_in(&e).await?,
             Err(_) => None,
         };
-        let channel = self
-            .proven_browser(account.as_ref(), device, signed_in)
-            .await?;
-        let channel = channel.unwrap_or_else(|| self.open_channel(account.as_ref(), email, ctx));
+        let account = found.as_ref().map(|f| &f.account);
+        let channel = self.proven_browser(account, device, signed_in).await?;
+        let channel = channel.unwrap_or_else(|| self.open_channel(account, email, ctx));
         let what = "sign-in";
         let gate = self
-            .take_password_attempt(account.as_ref(), email, channel, what, ctx)
+            .take_password_attempt(account, email, channel, what, ctx)
             .await?;
         let taken = match gate {
             Gate::Open(t) => t,
@@ -137,15 +137,15 @@ impl Tweestap {
                 // other throttles let the attempt by: it costs the hash's time too,
                 // as a checked attempt does.
                 if scope == Scope::Account {
-                    let hash = account.as_ref().map(|a| a.password_hash.as_str());
+                    let hash = account.map(|a| a.password_hash.as_str());
                     let _ = self.hasher.verify(password, hash).await;
                 }
                 return Err(Error::InvalidCredentials);
             }
         };
-        let hash = account.as_ref().map(|a| a.password_hash.as_str());
+        let hash = account.map(|a| a.password_hash.as_str());
         let ok = self.verify_taken(password, hash, &taken).await?;
-        let Some(account) = account else {
+        let Some(found) = found else {
             let detail = Some("unknown account".to_owned());
             self.audit(
                 AuditEvent::LoginFailed,
@@ -158,11 +158,12 @@ impl Tweestap {
             self.password_wrong(None, email, &taken, ctx).await?;
             return Err(Error::InvalidCredentials);
         };
+        let account = &found.account;
         if !ok {
             let detail = Some("wrong password".to_owned());
-            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+            self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail)
                 .await?;
-            self.password_wrong(Some(&account), email, &taken, ctx)
+            self.password_wrong(Some(account), email, &taken, ctx)
                 .await?;
             return Err(Error::InvalidCredentials);
         }
@@ -170,12 +171,12 @@ impl Tweestap {
         // A disabled account answers as a wrong password does: nothing to learn.
         if account.disabled_at.is_some() {
             let detail = Some("account disabled".to_owned());
-            self.audit(AuditEvent::LoginFailed, Some(&account), None, ctx, detail)
+            self.audit(AuditEvent::LoginFailed, Some(account), None, ctx, detail)
                 .await?;
             return Err(Error::InvalidCredentials);
         }
-        self.upgrade_password_hash(&account, password, ctx).await?;
-        Ok(account)
+        self.upgrade_password_hash(account, password, ctx).await?;
+        Ok(found)
     }
 
     /// The password confirmed inside a session (a new factor, new recovery codes,
@@ -495,29 +496,17 @@ impl Tweestap {
     /// The right password: its own count starts again (NIST: earlier failures from
     /// the same address are disregarded), the address gets its attempt back, and
     /// the account's backstop starts again (the failures it counts are consecutive).
-    /// The three rows are different ones: written at once (on SQLite one group
-    /// commit instead of three waits).
+    /// The three rows are different ones: one write for all.
     async fn password_right(&self, taken: &Taken) -> Result<()> {
         let budget = taken.address.as_ref().map(|(a, _)| self.address_bucket(a));
-        let (own, address, backstop) = tokio::join!(
-            self.store.clear_throttle(taken.own.as_str()),
-            async {
-                match &budget {
-                    Some(b) => self.store.give_back_to_bucket(b).await,
-                    None => Ok(()),
-                }
-            },
-            async {
-                match &taken.backstop {
-                    Some((key, _)) => self.store.clear_throttle(key.as_str()).await,
-                    None => Ok(()),
-                }
-            },
-        );
-        own?;
-        address?;
-        backstop?;
-        Ok(())
+        let mut keys = vec![taken.own.as_str()];
+        if let Some((key, _)) = &taken.backstop {
+            keys.push(key.as_str());
+        }
+        Ok(self
+            .store
+            .settle_right_answer(&keys, budget.as_ref())
+            .await?)
     }
 
     /// A wrong password: each count that reached its policy's threshold locks for

@@ -5,7 +5,7 @@ use super::Tweestap;
 use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::error::Result;
-use crate::factor::FactorKind;
+use crate::factor::{active_kinds, FactorKind};
 use crate::oidc::authorize::SignInDemand;
 use crate::session::SessionStage;
 use crate::token::Token;
@@ -30,6 +30,8 @@ pub enum LoginOutcome {
     SecondFactor {
         token: Token,
         methods: Vec<FactorKind>,
+        /// The account's unused recovery codes (another way through the code step).
+        recovery_codes_left: u32,
     },
     /// Two-step verification is required but not set up: the token names a session
     /// that may only set it up.
@@ -74,11 +76,12 @@ impl Tweestap {
         ctx: &RequestContext,
     ) -> Result<LoginOutcome> {
         let (device, signed_in) = (browser.device, browser.signed_in);
-        let account = self
+        let found = self
             .check_credentials_from(email, password, device, signed_in, ctx)
             .await?;
+        let account = found.account;
         let sid = self.continued_sid(&account, browser.signed_in).await?;
-        let methods = self.active_methods(account.id).await?;
+        let methods = active_kinds(&found.factors);
         let now = self.clock.now();
         let demand = browser.demand;
         if !methods.is_empty() && !demand.skip_remembered_device {
@@ -137,7 +140,11 @@ impl Tweestap {
             .await?;
         }
         Ok(match stage {
-            SessionStage::SecondFactor => LoginOutcome::SecondFactor { token, methods },
+            SessionStage::SecondFactor => LoginOutcome::SecondFactor {
+                token,
+                methods,
+                recovery_codes_left: found.recovery_codes_left,
+            },
             SessionStage::Enrollment => LoginOutcome::EnrollmentRequired(token),
             SessionStage::Authenticated | SessionStage::EmailCode => {
                 LoginOutcome::Authenticated(token)
@@ -182,14 +189,6 @@ impl Tweestap {
 
     /// The kinds of second factor the account has, each once.
     pub async fn active_methods(&self, account: AccountId) -> Result<Vec<FactorKind>> {
-        let mut m: Vec<FactorKind> = self
-            .active_factors(account)
-            .await?
-            .into_iter()
-            .map(|f| f.kind)
-            .collect();
-        m.sort();
-        m.dedup();
-        Ok(m)
+        Ok(active_kinds(&self.store.factors_of(account).await?))
     }
 }

@@ -3,6 +3,7 @@
 use crate::account::{Account, AccountId, Email, Role};
 use crate::audit::AuditRecord;
 use crate::error::StoreResult;
+use crate::factor::Factor;
 use crate::lockout::Guard;
 use crate::mail::{Language, NewMail};
 use async_trait::async_trait;
@@ -18,10 +19,22 @@ pub struct NewAccount {
     pub created_at: DateTime<Utc>,
 }
 
+/// An account as the password step needs it: with its factors (confirmed or not)
+/// and how many unused recovery codes it has.
+#[derive(Debug, Clone)]
+pub struct SignInAccount {
+    pub account: Account,
+    pub factors: Vec<Factor>,
+    pub recovery_codes_left: u32,
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
     async fn insert_account(&self, a: &NewAccount) -> StoreResult<()>;
     async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>>;
+    /// [`Self::account_by_email`] with what the sign-in asks next (its factors, in
+    /// the order of `factors_of`, and its unused recovery codes), in one read.
+    async fn account_for_sign_in(&self, email: &Email) -> StoreResult<Option<SignInAccount>>;
     async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
     /// Accounts whose address or name contains `query` (case-insensitive), by

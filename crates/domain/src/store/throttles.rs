@@ -52,8 +52,8 @@ pub struct ThrottleState {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
-/// `take_attempt`, `give_back_attempt`, `clear_throttle`, `take_from_bucket` and
-/// `give_back_to_bucket` may commit without waiting for the disk (on PostgreSQL
+/// `take_attempt`, `give_back_attempt`, `clear_throttle`, `take_from_bucket`,
+/// `give_back_to_bucket` and `settle_right_answer` may commit without waiting for the disk (on PostgreSQL
 /// `synchronous_commit = off`): a password step would otherwise wait for it
 /// four to six times, holding the address budget's row locked meanwhile.
 /// Parallel requests see such a write at once; only a crash of the database or
@@ -88,4 +88,12 @@ pub trait ThrottleStore: Send + Sync + 'static {
     async fn take_from_bucket(&self, b: &Bucket<'_>) -> StoreResult<BucketTake>;
     /// Takes an attempt out of a bucket again (one not spent on a wrong answer).
     async fn give_back_to_bucket(&self, b: &Bucket<'_>) -> StoreResult<()>;
+    /// A right answer's settlement in one write: forgets the throttles `keys` (as
+    /// `clear_throttle`) and gives `bucket`'s attempt back (as
+    /// `give_back_to_bucket`). The bucket's key is none of `keys`.
+    async fn settle_right_answer(
+        &self,
+        keys: &[&str],
+        bucket: Option<&Bucket<'_>>,
+    ) -> StoreResult<()>;
 }

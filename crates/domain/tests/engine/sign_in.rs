@@ -23,11 +23,13 @@ async fn password_then_app_code_signs_in_under_a_new_session() {
     let LoginOutcome::SecondFactor {
         token: half,
         methods,
+        recovery_codes_left,
     } = e.login("an@example.be", PASSWORD).await
     else {
         panic!("a factor asks for its code");
     };
     assert_eq!(methods, vec![FactorKind::Totp]);
+    assert_eq!(recovery_codes_left, 10, "read with the account");
     let info = e.app.session(&half).await.unwrap().expect("half a session");
     assert_eq!(info.session.stage, SessionStage::SecondFactor);
 

@@ -2,6 +2,7 @@
 
 use super::attempts::{bind_reserve, reserve_sql, write_one, Failure};
 use super::audit::bind_audit;
+use super::factors::{factors_in, F_COLUMNS};
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
@@ -13,7 +14,7 @@ use tweestap_domain::account::{Account, AccountId, Email};
 use tweestap_domain::audit::AuditRecord;
 use tweestap_domain::lockout::Guard;
 use tweestap_domain::mail::{Language, NewMail};
-use tweestap_domain::store::{AccountStore, NewAccount, StoreResult};
+use tweestap_domain::store::{AccountStore, NewAccount, SignInAccount, StoreResult};
 
 #[async_trait]
 impl<B: Backend> AccountStore for SqlStore<B> {
@@ -34,6 +35,27 @@ impl<B: Backend> AccountStore for SqlStore<B> {
     async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>> {
         let q = query("SELECT * FROM accounts WHERE email = $1").bind(email.as_str());
         self.db().optional(q, account_from).await
+    }
+
+    async fn account_for_sign_in(&self, email: &Email) -> StoreResult<Option<SignInAccount>> {
+        let q = query(format!(
+            "SELECT a.*, {F_COLUMNS},
+                    (SELECT COUNT(*) FROM recovery_codes r
+                     WHERE r.account_id = a.id AND r.used_at IS NULL) AS recovery_left
+             FROM accounts a LEFT JOIN factors f ON f.account_id = a.id
+             WHERE a.email = $1
+             ORDER BY f.created_at, f.id"
+        ))
+        .bind(email.as_str());
+        let rows = self.db().fetch_all(q).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(SignInAccount {
+            account: account_from(first)?,
+            factors: factors_in(&rows)?,
+            recovery_codes_left: count(first.int("recovery_left")?),
+        }))
     }
 
     async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>> {

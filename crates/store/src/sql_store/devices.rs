@@ -1,7 +1,8 @@
 //! Remembered devices and recovery codes: the ways around a second factor.
 
+use super::factors::{factors_in, F_COLUMNS};
 use super::{Backend, SqlStore};
-use crate::rows::{count, device_from, factor_from, Columns, Prefixed};
+use crate::rows::{count, device_from, Columns, Prefixed};
 use crate::sql::{query, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -119,10 +120,7 @@ pub(super) fn second_steps_columns(account: &str) -> String {
         "(SELECT COUNT(*) FROM recovery_codes
           WHERE account_id = {account} AND used_at IS NULL) AS recovery_left,
          (SELECT COUNT(*) FROM oidc_consents WHERE account_id = {account}) AS consents,
-         f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
-         f.label AS f_label, f.secret_sealed AS f_secret_sealed,
-         f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
-         f.last_used_at AS f_last_used_at, f.last_step AS f_last_step,
+         {F_COLUMNS},
          d.id AS d_id, d.token_hash AS d_token_hash, d.account_id AS d_account_id,
          d.label AS d_label, d.created_at AS d_created_at,
          d.last_used_at AS d_last_used_at, d.expires_at AS d_expires_at"
@@ -142,15 +140,13 @@ pub(super) const SECOND_STEPS_ORDER: &str = "f.created_at, f.id, d.last_used_at 
 
 /// The second steps in the rows of a query with [`second_steps_columns`].
 pub(super) fn second_steps_from<R: Columns>(rows: &[R]) -> StoreResult<SecondSteps> {
-    let mut steps = SecondSteps::default();
+    let mut steps = SecondSteps {
+        factors: factors_in(rows)?,
+        ..SecondSteps::default()
+    };
     for row in rows {
         steps.recovery_codes_left = count(row.int("recovery_left")?);
         steps.consents = count(row.int("consents")?);
-        if let Some(id) = row.opt_uuid("f_id")? {
-            if steps.factors.last().is_none_or(|f| f.id.0 != id) {
-                steps.factors.push(factor_from(&Prefixed(row, "f_"))?);
-            }
-        }
         if let Some(id) = row.opt_uuid("d_id")? {
             // The devices repeat for each factor, in the same order.
             if !steps.devices.iter().any(|d| d.id == id) {

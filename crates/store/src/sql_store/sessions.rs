@@ -4,9 +4,10 @@ use super::audit::{audit_insert, bind_audit, AUDIT_COLUMNS};
 use super::devices::{
     second_steps_columns, second_steps_from, second_steps_joins, SECOND_STEPS_ORDER,
 };
+use super::factors::{factors_in, F_COLUMNS};
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
-use crate::rows::{account_from, factor_from, session_from, Columns, Prefixed};
+use crate::rows::{account_from, session_from, Columns};
 use crate::session_cache::{Found, SessionCache};
 use crate::sql::{query, Db, Exec, Query};
 use async_trait::async_trait;
@@ -103,19 +104,13 @@ impl<B: Backend> SessionStore for SqlStore<B> {
         &self,
         id: &TokenHash,
     ) -> StoreResult<Option<(Session, Account, Vec<Factor>)>> {
-        // One row per factor (one with NULLs for none), the factor's columns under
-        // `f_` names.
-        let q = query(concat!(
-            "SELECT ",
-            session_and_account!(),
-            ", f.id AS f_id, f.account_id AS f_account_id, f.kind AS f_kind,
-                    f.label AS f_label, f.secret_sealed AS f_secret_sealed,
-                    f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
-                    f.last_used_at AS f_last_used_at, f.last_step AS f_last_step
+        let q = query(format!(
+            "SELECT {}, {F_COLUMNS}
              FROM sessions s JOIN accounts a ON a.id = s.account_id
              LEFT JOIN factors f ON f.account_id = a.id
              WHERE s.id_hash = $1
              ORDER BY f.created_at, f.id",
+            session_and_account!(),
         ))
         .bind(&id.0);
         let rows = self.db().fetch_all(q).await?;
@@ -123,12 +118,7 @@ impl<B: Backend> SessionStore for SqlStore<B> {
             return Ok(None);
         };
         let (session, account) = session_and_account_from(first)?;
-        let mut factors = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if row.opt_uuid("f_id")?.is_some() {
-                factors.push(factor_from(&Prefixed(row, "f_"))?);
-            }
-        }
+        let factors = factors_in(&rows)?;
         Ok(Some((session, account, factors)))
     }
 

@@ -6,8 +6,9 @@
 //! budget's row stayed locked through it.
 
 use super::{Backend, SqlStore};
+use crate::query::Query;
 use crate::rows::{count, Columns};
-use crate::sql::{query, Exec};
+use crate::sql::{query, Db, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::store::{
@@ -137,12 +138,55 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
     }
 
     async fn give_back_to_bucket(&self, b: &Bucket<'_>) -> StoreResult<()> {
-        let q = query("UPDATE throttles SET failures = failures - $1 WHERE key = $2")
-            .bind(interval_ms(b))
-            .bind(b.key)
-            .commit_lazily();
-        self.db().run(q).await
+        self.db().run(bucket_give_back(b, 1)).await
     }
+
+    async fn settle_right_answer(
+        &self,
+        keys: &[&str],
+        bucket: Option<&Bucket<'_>>,
+    ) -> StoreResult<()> {
+        let listed: Vec<String> = (1..=keys.len()).map(|n| format!("${n}")).collect();
+        let clear = format!("DELETE FROM throttles WHERE key IN ({})", listed.join(", "));
+        let with_keys = |sql: String| keys.iter().fold(query(sql), |q, k| q.bind(*k));
+        let Some(b) = bucket else {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            return self.db().run(with_keys(clear).commit_lazily()).await;
+        };
+        if keys.is_empty() {
+            return self.db().run(bucket_give_back(b, 1)).await;
+        }
+        let Db::Sqlite(pools) = self.db() else {
+            // One statement: the rows are different ones (a data-modifying WITH
+            // runs whether read or not).
+            let sql = format!(
+                "WITH cleared AS ({clear}) {}",
+                give_back_sql(keys.len() + 1)
+            );
+            let q = with_keys(sql).bind(interval_ms(b)).bind(b.key);
+            return self.db().run(q.commit_lazily()).await;
+        };
+        // SQLite has no writes in WITH: two statements in one transaction.
+        let steps = vec![with_keys(clear).commit_lazily(), bucket_give_back(b, 1)];
+        pools.writer.together(steps).await?;
+        Ok(())
+    }
+}
+
+/// Takes an attempt out of bucket `b`, its parameters numbered from `$first`.
+fn bucket_give_back(b: &Bucket<'_>, first: usize) -> Query {
+    let q = query(give_back_sql(first)).bind(interval_ms(b)).bind(b.key);
+    q.commit_lazily()
+}
+
+/// The statement of [`bucket_give_back`]: the interval, then the key.
+fn give_back_sql(first: usize) -> String {
+    format!(
+        "UPDATE throttles SET failures = failures - ${first} WHERE key = ${}",
+        first + 1
+    )
 }
 
 /// A bucket's interval in milliseconds, at least 1.

@@ -13,6 +13,7 @@ conformance!(
     parallel_failed_attempts_count_once_each_and_lock_at_the_threshold,
     language_remembered_per_account,
     accounts_searched_by_part_of_email_or_name,
+    the_sign_in_read_is_the_account_its_factors_and_codes,
 );
 
 async fn ping_answers(s: Dyn) {
@@ -314,4 +315,44 @@ async fn accounts_searched_by_part_of_email_or_name(s: Dyn) {
         s.change_email(an.id, &taken).await,
         Err(StoreError::Conflict)
     ));
+}
+
+/// The password step's one read gives what the reads it replaces give: the
+/// account, its factors (confirmed or not, in `factors_of`'s order) and its
+/// unused recovery codes, none of another account's.
+async fn the_sign_in_read_is_the_account_its_factors_and_codes(s: Dyn) {
+    let a = account(&s, "an@x.be").await;
+    let b = account(&s, "bert@x.be").await;
+    let c = account(&s, "cas@x.be").await;
+    let mut confirmed = factor(a.id, t0() + Duration::seconds(10));
+    confirmed.confirmed_at = Some(t0() + Duration::seconds(11));
+    let mut sms = factor(a.id, t0() + Duration::seconds(5));
+    sms.kind = FactorKind::Sms;
+    sms.confirmed_at = Some(t0() + Duration::seconds(6));
+    for f in [&confirmed, &factor(a.id, t0()), &sms, &factor(b.id, t0())] {
+        s.insert_factor(f).await.unwrap();
+    }
+    let macs = |tag: &str| (0..4).map(|i| format!("{tag}-{i}")).collect::<Vec<_>>();
+    s.replace_recovery_codes(a.id, &macs("a"), t0())
+        .await
+        .unwrap();
+    s.replace_recovery_codes(c.id, &macs("c"), t0())
+        .await
+        .unwrap();
+    assert!(s.use_recovery_code(a.id, "a-2", t0()).await.unwrap());
+
+    for (who, factors, codes) in [(&a, 3, 3), (&b, 1, 0), (&c, 0, 4)] {
+        let found = s.account_for_sign_in(&who.email).await.unwrap().unwrap();
+        let account = s.account_by_email(&who.email).await.unwrap().unwrap();
+        same(&found.account, &account);
+        same(&found.factors, &s.factors_of(who.id).await.unwrap());
+        assert_eq!(found.factors.len(), factors, "{}", who.email.as_str());
+        assert_eq!(found.recovery_codes_left, codes, "{}", who.email.as_str());
+        assert_eq!(
+            found.recovery_codes_left,
+            s.recovery_codes_left(who.id).await.unwrap()
+        );
+    }
+    let unknown = Email::parse("nobody@x.be").unwrap();
+    assert!(s.account_for_sign_in(&unknown).await.unwrap().is_none());
 }

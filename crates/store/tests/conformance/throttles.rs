@@ -13,6 +13,7 @@ conformance!(
     idle_throttles_are_purged,
     a_bucket_refills_one_at_a_time_not_at_a_window_s_end,
     parallel_takes_overfill_no_bucket,
+    a_right_answer_clears_its_throttles_and_gives_its_bucket_back_at_once,
 );
 
 fn locking(key: &str, account: Option<AccountId>, now: DateTime<Utc>) -> Attempt<'_> {
@@ -309,4 +310,53 @@ async fn parallel_takes_overfill_no_bucket(s: Dyn) {
     }
     taken.sort_unstable();
     assert_eq!(taken, vec![1, 2, 3, 4]);
+}
+
+/// A right answer's settlement: the throttles named start over, the bucket gets
+/// one attempt back, and nothing else changes; with keys only, a bucket only,
+/// or neither, as well.
+async fn a_right_answer_clears_its_throttles_and_gives_its_bucket_back_at_once(s: Dyn) {
+    let now = t0();
+    for key in ["own", "backstop", "other"] {
+        s.take_attempt(&locking(key, None, now)).await.unwrap();
+    }
+    for _ in 0..3 {
+        s.take_from_bucket(&bucket("b", now)).await.unwrap();
+    }
+    let b = bucket("b", now);
+    s.settle_right_answer(&["own", "backstop"], Some(&b))
+        .await
+        .unwrap();
+    assert_eq!(s.throttle_state("own").await.unwrap(), None);
+    assert_eq!(s.throttle_state("backstop").await.unwrap(), None);
+    let other = s.throttle_state("other").await.unwrap().unwrap();
+    assert_eq!(other.failures, 1, "a throttle not named is left alone");
+    // Three in the bucket, one given back: two more fit, then it is full.
+    for held in [3, 4] {
+        assert_eq!(
+            s.take_from_bucket(&b).await.unwrap(),
+            BucketTake::Taken(held)
+        );
+    }
+    assert!(matches!(
+        s.take_from_bucket(&b).await.unwrap(),
+        BucketTake::Full { .. }
+    ));
+
+    s.settle_right_answer(&["other"], None).await.unwrap();
+    assert_eq!(s.throttle_state("other").await.unwrap(), None);
+    s.settle_right_answer(&[], Some(&b)).await.unwrap();
+    assert_eq!(
+        s.take_from_bucket(&b).await.unwrap(),
+        BucketTake::Taken(4),
+        "a bucket alone gets its attempt back"
+    );
+    s.settle_right_answer(&[], None).await.unwrap();
+    assert!(
+        matches!(
+            s.take_from_bucket(&b).await.unwrap(),
+            BucketTake::Full { .. }
+        ),
+        "nothing named, nothing given back"
+    );
 }

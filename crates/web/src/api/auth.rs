@@ -90,8 +90,12 @@ pub async fn login(
             set_session(jar, &t, secure),
             Json(LoginState::EnrollmentRequired),
         ),
-        LoginOutcome::SecondFactor { token, methods } => {
-            let methods = second_factor_methods(&state, &token, &methods).await?;
+        LoginOutcome::SecondFactor {
+            token,
+            methods,
+            recovery_codes_left,
+        } => {
+            let methods = second_factor_methods(&methods, recovery_codes_left);
             (
                 set_session(jar, &token, secure),
                 Json(LoginState::SecondFactor { methods }),

@@ -2,12 +2,10 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::qr;
-use crate::AppState;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tweestap_domain::factor::{Factor, FactorKind};
 use tweestap_domain::service::TotpEnrollment;
-use tweestap_domain::token::Token;
 use utoipa::ToSchema;
 
 /// A way to pass the code step.
@@ -34,20 +32,17 @@ impl From<FactorKind> for SecondFactorMethod {
     }
 }
 
-/// Every method `POST /login/second-factor` accepts for the sign-in `token` names:
-/// the account's kinds of factor, and `recovery_code` while it has unused codes.
-pub async fn second_factor_methods(
-    state: &AppState,
-    token: &Token,
+/// Every method `POST /login/second-factor` accepts: the account's kinds of
+/// factor, and `recovery_code` while it has unused codes.
+pub fn second_factor_methods(
     kinds: &[FactorKind],
-) -> Result<Vec<SecondFactorMethod>, ApiError> {
+    recovery_codes_left: u32,
+) -> Vec<SecondFactorMethod> {
     let mut methods: Vec<SecondFactorMethod> = kinds.iter().map(|&k| k.into()).collect();
-    if let Some(info) = state.app.session(token).await? {
-        if state.app.recovery_codes_left(info.account.id).await? > 0 {
-            methods.push(SecondFactorMethod::RecoveryCode);
-        }
+    if recovery_codes_left > 0 {
+        methods.push(SecondFactorMethod::RecoveryCode);
     }
-    Ok(methods)
+    methods
 }
 
 /// An account's role.

@@ -71,8 +71,12 @@ pub async fn secure(
             set_session(jar, &t, secure),
             Json(SecureState::EmailCodeSent),
         ),
-        SecureStart::SecondFactor { token, methods } => {
-            let methods = second_factor_methods(&state, &token, &methods).await?;
+        SecureStart::SecondFactor {
+            token,
+            methods,
+            recovery_codes_left,
+        } => {
+            let methods = second_factor_methods(&methods, recovery_codes_left);
             (
                 set_session(jar, &token, secure),
                 Json(SecureState::SecondFactor { methods }),
