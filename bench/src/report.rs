@@ -4,8 +4,8 @@
 use crate::cli::Args;
 use crate::overload::Overload;
 use crate::results::{
-    BackendResults, Results, ARGON, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN, RATIO_SIGN_IN_CPU,
-    RATIO_SIGN_IN_MAX, RATIO_SIGN_IN_MAX_CPU,
+    BackendResults, Results, ARGON, BENCH_CPU, DB_CPU, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN,
+    RATIO_SIGN_IN_CPU, RATIO_SIGN_IN_MAX, RATIO_SIGN_IN_MAX_CPU,
 };
 use crate::stats::{median, median_summary, Summary};
 use std::fmt::Write as _;
@@ -151,6 +151,8 @@ fn ratios(o: &mut String, live: &[&BackendResults], r: &Results) {
         RATIO_SIGN_IN_CPU,
         RATIO_SIGN_IN_MAX,
         RATIO_SIGN_IN_MAX_CPU,
+        DB_CPU,
+        BENCH_CPU,
         RATIO_PI,
     ];
     if !live.iter().any(|b| !b.ratios.is_empty()) {

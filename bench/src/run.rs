@@ -5,7 +5,7 @@ use crate::cli::{Args, BackendChoice, Scenario};
 use crate::privacyidea::PrivacyIdea;
 use crate::results::{
     right_saturated, sign_in_saturated, wrong_saturated, BackendResults, Footprint, Results, ARGON,
-    PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN, RATIO_SIGN_IN_CPU, RATIO_SIGN_IN_MAX,
+    BENCH_CPU, DB_CPU, PRIVACYIDEA, RATIO_PI, RATIO_SIGN_IN, RATIO_SIGN_IN_CPU, RATIO_SIGN_IN_MAX,
     RATIO_SIGN_IN_MAX_CPU, RIGHT, SIGN_IN, WRONG, WRONG_PACED,
 };
 use crate::scenarios::Ctx;
@@ -220,14 +220,20 @@ async fn scenarios(
             ..ctx.plan()
         };
         let (sat, sat_cpu) = sign_ins(&ctx, saturated_plan, server.pid).await;
+        if let Some(c) = cpu {
+            if l.backend.kind == Kind::Postgres {
+                r.ratio(DB_CPU, c.database * 1e3);
+            }
+            r.ratio(BENCH_CPU, c.bench * 1e3);
+        }
         let after = argon(&l.seeded, args.duration).await?;
         let a = (before.0 + after.0) / 2.0;
         let raw_cpu = (before.1 + after.1) / 2.0;
         if let Some(c) = cpu {
-            r.ratio(RATIO_SIGN_IN_CPU, raw_cpu / c);
+            r.ratio(RATIO_SIGN_IN_CPU, raw_cpu / c.server);
         }
         if let Some(c) = sat_cpu {
-            r.ratio(RATIO_SIGN_IN_MAX_CPU, raw_cpu / c);
+            r.ratio(RATIO_SIGN_IN_MAX_CPU, raw_cpu / c.server);
         }
         r.ratio(ARGON, a);
         r.ratio(RATIO_SIGN_IN, s.per_second / a);
@@ -254,14 +260,36 @@ async fn scenarios(
     Ok(())
 }
 
-/// Full sign-ins with `plan`, and the server's CPU seconds per sign-in (none when
-/// some failed: their CPU would be charged to the others).
-async fn sign_ins(ctx: &Ctx, plan: crate::load::Plan, pid: u32) -> (Summary, Option<f64>) {
-    let cpu = crate::server::cpu_seconds(pid);
+/// CPU seconds per full sign-in, of each part on this machine.
+#[derive(Clone, Copy)]
+struct JourneyCpu {
+    server: f64,
+    /// Every PostgreSQL process's (0 on SQLite, or with PostgreSQL elsewhere).
+    database: f64,
+    /// The load generator's own.
+    bench: f64,
+}
+
+/// Full sign-ins with `plan`, and the CPU they cost (none when some failed: their
+/// CPU would be charged to the others).
+async fn sign_ins(ctx: &Ctx, plan: crate::load::Plan, pid: u32) -> (Summary, Option<JourneyCpu>) {
+    use crate::server::{cpu_seconds, processes_cpu_seconds};
+    let own = std::process::id();
+    let before = (
+        cpu_seconds(pid),
+        processes_cpu_seconds("postgres"),
+        cpu_seconds(own),
+    );
     let s = crate::scenarios::sign_in(ctx, plan).await;
-    let cpu = crate::server::cpu_seconds(pid) - cpu;
+    let cpu = cpu_seconds(pid) - before.0;
+    let database = processes_cpu_seconds("postgres") - before.1;
+    let bench = cpu_seconds(own) - before.2;
     let journeys = s.requests as f64;
-    let per = (s.errors == 0 && journeys > 0.0 && cpu > 0.0).then(|| cpu / journeys);
+    let per = (s.errors == 0 && journeys > 0.0 && cpu > 0.0).then(|| JourneyCpu {
+        server: cpu / journeys,
+        database: database / journeys,
+        bench: bench / journeys,
+    });
     (s, per)
 }
 

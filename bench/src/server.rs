@@ -165,6 +165,21 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     f.iter().sum::<f64>() / 100.0
 }
 
+/// The CPU seconds (as [`cpu_seconds`]) of every process on this machine whose
+/// command is `comm`, summed: e.g. all of PostgreSQL's (its server and one
+/// process per connection). 0 when none runs here.
+pub fn processes_cpu_seconds(comm: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .map(cpu_seconds)
+        .sum()
+}
+
 /// Samples a process's resident memory every 50 ms until stopped; the highest
 /// value seen.
 pub struct RssProbe {
