@@ -79,3 +79,42 @@ pub fn active_kinds(factors: &[Factor]) -> Vec<FactorKind> {
     kinds.dedup();
     kinds
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::AccountId;
+    use chrono::{TimeZone, Utc};
+
+    fn factor(kind: FactorKind, confirmed: bool) -> Factor {
+        let at = Utc.timestamp_opt(1_750_000_000, 0).unwrap();
+        Factor {
+            id: FactorId(uuid::Uuid::new_v4()),
+            account_id: AccountId(uuid::Uuid::new_v4()),
+            kind,
+            label: String::new(),
+            secret_sealed: Vec::new(),
+            created_at: at,
+            confirmed_at: confirmed.then_some(at),
+            last_used_at: None,
+            last_step: None,
+        }
+    }
+
+    #[test]
+    fn active_kinds_are_the_confirmed_ones_each_once_in_order() {
+        let factors = [
+            factor(FactorKind::Sms, true),
+            factor(FactorKind::Passkey, false),
+            factor(FactorKind::Totp, true),
+            factor(FactorKind::Sms, true),
+            factor(FactorKind::Totp, false),
+        ];
+        assert_eq!(
+            active_kinds(&factors),
+            vec![FactorKind::Totp, FactorKind::Sms]
+        );
+        assert!(active_kinds(&factors[1..2]).is_empty());
+        assert!(active_kinds(&[]).is_empty());
+    }
+}

@@ -121,6 +121,27 @@ pub(crate) fn mail_from(row: &impl Columns) -> StoreResult<QueuedMail> {
     })
 }
 
+/// A factor's columns (of a table named `f`) under `f_` names, for a query that
+/// joins an account's factors: one row per factor, one of NULLs for none.
+pub(crate) const F_COLUMNS: &str = "f.id AS f_id, f.account_id AS f_account_id,
+    f.kind AS f_kind, f.label AS f_label, f.secret_sealed AS f_secret_sealed,
+    f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
+    f.last_used_at AS f_last_used_at, f.last_step AS f_last_step";
+
+/// The factors in rows with [`F_COLUMNS`], each once (a factor's rows come one
+/// after the other when the query orders by factor).
+pub(crate) fn factors_in<R: Columns>(rows: &[R]) -> StoreResult<Vec<Factor>> {
+    let mut factors: Vec<Factor> = Vec::new();
+    for row in rows {
+        if let Some(id) = row.opt_uuid("f_id")? {
+            if factors.last().is_none_or(|f| f.id.0 != id) {
+                factors.push(factor_from(&Prefixed(row, "f_"))?);
+            }
+        }
+    }
+    Ok(factors)
+}
+
 pub(crate) fn factor_from(row: &impl Columns) -> StoreResult<Factor> {
     Ok(Factor {
         id: FactorId(row.uuid("id")?),

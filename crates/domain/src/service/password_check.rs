@@ -109,7 +109,9 @@ impl Tweestap {
 
     /// [`Self::check_credentials`] from a browser that may carry a remembered device
     /// or a session of the account: then only its own count throttles it. The
-    /// account comes with its factors and recovery codes, read with it.
+    /// account comes with its factors and recovery codes, read with it before
+    /// the hash (one statement, the same for every address: a factor set up or
+    /// removed while the hash runs counts from the next sign-in).
     pub(super) async fn check_credentials_from(
         &self,
         email: &str,

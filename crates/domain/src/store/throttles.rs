@@ -53,9 +53,10 @@ pub struct ThrottleState {
 }
 
 /// `take_attempt`, `give_back_attempt`, `clear_throttle`, `take_from_bucket`,
-/// `give_back_to_bucket` and `settle_right_answer` may commit without waiting for the disk (on PostgreSQL
-/// `synchronous_commit = off`): a password step would otherwise wait for it
-/// four to six times, holding the address budget's row locked meanwhile.
+/// `give_back_to_bucket` and `settle_right_answer` may commit without waiting
+/// for the disk (on PostgreSQL `synchronous_commit = off`): a password step
+/// would otherwise wait for it three to five times, holding the address
+/// budget's row locked meanwhile.
 /// Parallel requests see such a write at once; only a crash of the database or
 /// of its machine, or a fail-over, in the fraction of a second before its log
 /// reaches the disk, can lose it. The callers' rule: **an answer that a taken

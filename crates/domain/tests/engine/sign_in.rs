@@ -54,6 +54,37 @@ async fn password_then_app_code_signs_in_under_a_new_session() {
     }
 }
 
+/// A set-up begun and never confirmed is no second factor: the password step
+/// neither asks for its code nor lists it, and it asks for the app once confirmed.
+#[tokio::test]
+async fn an_unconfirmed_app_is_no_second_factor() {
+    let e = Engine::start().await;
+    let an = e.add_user("an@example.be").await;
+    let begun = e
+        .app
+        .begin_totp(&an, PASSWORD, &ctx())
+        .await
+        .expect("set-up begins");
+    assert!(matches!(
+        e.login("an@example.be", PASSWORD).await,
+        LoginOutcome::Authenticated(_)
+    ));
+    e.app
+        .confirm_totp(&an, begun.factor_id, &e.code(&begun.secret_base32), &ctx())
+        .await
+        .expect("set-up confirmed");
+    let LoginOutcome::SecondFactor {
+        methods,
+        recovery_codes_left,
+        ..
+    } = e.login("an@example.be", PASSWORD).await
+    else {
+        panic!("a confirmed app asks for its code");
+    };
+    assert_eq!(methods, vec![FactorKind::Totp]);
+    assert_eq!(recovery_codes_left, 10);
+}
+
 #[tokio::test]
 async fn wrong_and_unknown_credentials_answer_alike() {
     let e = Engine::start().await;

@@ -2,11 +2,12 @@
 
 use super::attempts::{bind_reserve, reserve_sql, write_one, Failure};
 use super::audit::bind_audit;
-use super::factors::{factors_in, F_COLUMNS};
 use super::mail_queue::insert_mail;
 use super::oidc::end_oidc_grants;
 use super::{Backend, SqlStore};
-use crate::rows::{account_from, contains_pattern, count, guard_columns, Columns};
+use crate::rows::{
+    account_from, contains_pattern, count, factors_in, guard_columns, Columns, F_COLUMNS,
+};
 use crate::sql::{placeholders, query, Db, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,8 +1,7 @@
 //! Remembered devices and recovery codes: the ways around a second factor.
 
-use super::factors::{factors_in, F_COLUMNS};
 use super::{Backend, SqlStore};
-use crate::rows::{count, device_from, Columns, Prefixed};
+use crate::rows::{count, device_from, factors_in, Columns, Prefixed, F_COLUMNS};
 use crate::sql::{query, Exec, Tx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

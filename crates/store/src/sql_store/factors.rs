@@ -3,7 +3,7 @@
 use super::devices::replace_codes;
 use super::mail_queue::insert_mail;
 use super::{Backend, SqlStore};
-use crate::rows::{factor_from, Columns, Prefixed};
+use crate::rows::{factor_from, Columns};
 use crate::sql::{query, Exec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,27 +11,6 @@ use tweestap_domain::account::AccountId;
 use tweestap_domain::factor::{Factor, FactorId};
 use tweestap_domain::mail::NewMail;
 use tweestap_domain::store::{FactorStore, StoreResult};
-
-/// A factor's columns (of a table named `f`) under `f_` names, for a query that
-/// joins an account's factors: one row per factor, one of NULLs for none.
-pub(super) const F_COLUMNS: &str = "f.id AS f_id, f.account_id AS f_account_id,
-    f.kind AS f_kind, f.label AS f_label, f.secret_sealed AS f_secret_sealed,
-    f.created_at AS f_created_at, f.confirmed_at AS f_confirmed_at,
-    f.last_used_at AS f_last_used_at, f.last_step AS f_last_step";
-
-/// The factors in rows with [`F_COLUMNS`], each once (a factor's rows come one
-/// after the other when the query orders by factor).
-pub(super) fn factors_in<R: Columns>(rows: &[R]) -> StoreResult<Vec<Factor>> {
-    let mut factors: Vec<Factor> = Vec::new();
-    for row in rows {
-        if let Some(id) = row.opt_uuid("f_id")? {
-            if factors.last().is_none_or(|f| f.id.0 != id) {
-                factors.push(factor_from(&Prefixed(row, "f_"))?);
-            }
-        }
-    }
-    Ok(factors)
-}
 
 #[async_trait]
 impl<B: Backend> FactorStore for SqlStore<B> {

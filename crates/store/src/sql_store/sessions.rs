@@ -4,10 +4,9 @@ use super::audit::{audit_insert, bind_audit, AUDIT_COLUMNS};
 use super::devices::{
     second_steps_columns, second_steps_from, second_steps_joins, SECOND_STEPS_ORDER,
 };
-use super::factors::{factors_in, F_COLUMNS};
 use super::portals::queue_logouts;
 use super::{Backend, SqlStore};
-use crate::rows::{account_from, session_from, Columns};
+use crate::rows::{account_from, factors_in, session_from, Columns, F_COLUMNS};
 use crate::session_cache::{Found, SessionCache};
 use crate::sql::{query, Db, Exec, Query};
 use async_trait::async_trait;

@@ -6,9 +6,8 @@
 //! budget's row stayed locked through it.
 
 use super::{Backend, SqlStore};
-use crate::query::Query;
 use crate::rows::{count, Columns};
-use crate::sql::{query, Db, Exec};
+use crate::sql::{placeholders, query, Db, Exec, Query};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tweestap_domain::store::{
@@ -138,7 +137,7 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
     }
 
     async fn give_back_to_bucket(&self, b: &Bucket<'_>) -> StoreResult<()> {
-        self.db().run(bucket_give_back(b, 1)).await
+        self.db().run(bucket_give_back(b)).await
     }
 
     async fn settle_right_answer(
@@ -146,8 +145,13 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
         keys: &[&str],
         bucket: Option<&Bucket<'_>>,
     ) -> StoreResult<()> {
-        let listed: Vec<String> = (1..=keys.len()).map(|n| format!("${n}")).collect();
-        let clear = format!("DELETE FROM throttles WHERE key IN ({})", listed.join(", "));
+        debug_assert!(
+            bucket.is_none_or(|b| !keys.contains(&b.key)),
+            "a bucket is settled apart from the throttles cleared"
+        );
+        // `($1, …)`: the keys, numbered from 1.
+        let listed = placeholders(1, keys.len());
+        let clear = format!("DELETE FROM throttles WHERE key IN {listed}");
         let with_keys = |sql: String| keys.iter().fold(query(sql), |q, k| q.bind(*k));
         let Some(b) = bucket else {
             if keys.is_empty() {
@@ -156,7 +160,7 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
             return self.db().run(with_keys(clear).commit_lazily()).await;
         };
         if keys.is_empty() {
-            return self.db().run(bucket_give_back(b, 1)).await;
+            return self.db().run(bucket_give_back(b)).await;
         }
         let Db::Sqlite(pools) = self.db() else {
             // One statement: the rows are different ones (a data-modifying WITH
@@ -168,20 +172,22 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
             let q = with_keys(sql).bind(interval_ms(b)).bind(b.key);
             return self.db().run(q.commit_lazily()).await;
         };
-        // SQLite has no writes in WITH: two statements in one transaction.
-        let steps = vec![with_keys(clear).commit_lazily(), bucket_give_back(b, 1)];
+        // SQLite has no writes in WITH: two statements in one transaction, each
+        // numbering its parameters from 1.
+        let steps = vec![with_keys(clear).commit_lazily(), bucket_give_back(b)];
         pools.writer.together(steps).await?;
         Ok(())
     }
 }
 
-/// Takes an attempt out of bucket `b`, its parameters numbered from `$first`.
-fn bucket_give_back(b: &Bucket<'_>, first: usize) -> Query {
-    let q = query(give_back_sql(first)).bind(interval_ms(b)).bind(b.key);
+/// Takes an attempt out of bucket `b`.
+fn bucket_give_back(b: &Bucket<'_>) -> Query {
+    let q = query(give_back_sql(1)).bind(interval_ms(b)).bind(b.key);
     q.commit_lazily()
 }
 
-/// The statement of [`bucket_give_back`]: the interval, then the key.
+/// The statement that takes an attempt out of a bucket, its parameters (the
+/// interval, then the key) numbered from `$first`.
 fn give_back_sql(first: usize) -> String {
     format!(
         "UPDATE throttles SET failures = failures - ${first} WHERE key = ${}",
