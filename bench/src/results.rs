@@ -120,7 +120,7 @@ pub const RATIO_SIGN_IN_MAX: &str =
     "Full sign-in with the code step's saturating connections ÷ raw Argon2id";
 pub const RATIO_SIGN_IN_MAX_CPU: &str =
     "CPU per raw verification ÷ server CPU per full sign-in, with those connections";
-pub const DB_CPU: &str =
-    "PostgreSQL's CPU per full sign-in, ms (all its processes on this machine; SQLite's is the server's)";
-pub const BENCH_CPU: &str = "The load generator's CPU per full sign-in, ms (on the same cores)";
+/// Measured at the closed loop's connections, with the server's.
+pub const DB_CPU: &str = "PostgreSQL's CPU per full sign-in, ms (SQLite's is in the server's)";
+pub const BENCH_CPU: &str = "The load generator's CPU per full sign-in, ms (the same cores)";
 pub const RATIO_PI: &str = "Code step (wrong codes) ÷ privacyIDEA";

@@ -221,8 +221,8 @@ async fn scenarios(
         };
         let (sat, sat_cpu) = sign_ins(&ctx, saturated_plan, server.pid).await;
         if let Some(c) = cpu {
-            if l.backend.kind == Kind::Postgres {
-                r.ratio(DB_CPU, c.database * 1e3);
+            if let Some(db) = c.database.filter(|_| l.backend.kind == Kind::Postgres) {
+                r.ratio(DB_CPU, db * 1e3);
             }
             r.ratio(BENCH_CPU, c.bench * 1e3);
         }
@@ -264,8 +264,8 @@ async fn scenarios(
 #[derive(Clone, Copy)]
 struct JourneyCpu {
     server: f64,
-    /// Every PostgreSQL process's (0 on SQLite, or with PostgreSQL elsewhere).
-    database: f64,
+    /// Every PostgreSQL process's, when it runs on this machine.
+    database: Option<f64>,
     /// The load generator's own.
     bench: f64,
 }
@@ -282,12 +282,14 @@ async fn sign_ins(ctx: &Ctx, plan: crate::load::Plan, pid: u32) -> (Summary, Opt
     );
     let s = crate::scenarios::sign_in(ctx, plan).await;
     let cpu = cpu_seconds(pid) - before.0;
-    let database = processes_cpu_seconds("postgres") - before.1;
+    let database = processes_cpu_seconds("postgres")
+        .zip(before.1)
+        .map(|(a, b)| a - b);
     let bench = cpu_seconds(own) - before.2;
     let journeys = s.requests as f64;
     let per = (s.errors == 0 && journeys > 0.0 && cpu > 0.0).then(|| JourneyCpu {
         server: cpu / journeys,
-        database: database / journeys,
+        database: database.map(|d| d / journeys),
         bench: bench / journeys,
     });
     (s, per)

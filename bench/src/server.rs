@@ -152,32 +152,39 @@ fn field_kb(status: &str, name: &str) -> u64 {
 /// The CPU time (user + system) a process has used, in seconds: what it got of
 /// the cores, whatever else runs on them.
 pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_seconds(pid, 2)
+}
+
+/// The CPU seconds of every process on this machine whose command is `comm`,
+/// summed with what the children they reaped had used: e.g. all of
+/// PostgreSQL's (its server, whose reaped children include the connections
+/// that ended meanwhile, and one process per open connection). None when none
+/// runs here.
+pub fn processes_cpu_seconds(comm: &str) -> Option<f64> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    let pids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .collect();
+    (!pids.is_empty()).then(|| pids.into_iter().map(|p| stat_seconds(p, 4)).sum())
+}
+
+/// The first `n` of a process's utime, stime, cutime and cstime, summed, in
+/// seconds.
+fn stat_seconds(pid: u32, n: usize) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces): state is the first,
-    // utime the 12th and stime the 13th (USER_HZ, 100 a second on Linux).
+    // utime the 12th, then stime, cutime and cstime (USER_HZ, 100 a second).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let f: Vec<f64> = rest
         .split_whitespace()
         .skip(11)
-        .take(2)
+        .take(n)
         .filter_map(|v| v.parse().ok())
         .collect();
     f.iter().sum::<f64>() / 100.0
-}
-
-/// The CPU seconds (as [`cpu_seconds`]) of every process on this machine whose
-/// command is `comm`, summed: e.g. all of PostgreSQL's (its server and one
-/// process per connection). 0 when none runs here.
-pub fn processes_cpu_seconds(comm: &str) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
-        })
-        .map(cpu_seconds)
-        .sum()
 }
 
 /// Samples a process's resident memory every 50 ms until stopped; the highest
