@@ -69,18 +69,11 @@ impl Tweestap {
         } else {
             SessionStage::SecondFactor
         };
-        let token = self
-            .create_session(&account, stage, "pwd", now, None, ctx)
-            .await?;
         let detail = format!("stage={} via=secure_account", stage.as_str());
-        self.audit(
-            AuditEvent::LoginSucceeded,
-            Some(&account),
-            None,
-            ctx,
-            Some(detail),
-        )
-        .await?;
+        let event = AuditEvent::LoginSucceeded;
+        let token = self
+            .create_session_audited(&account, stage, now, None, ctx, event, Some(detail))
+            .await?;
         if !methods.is_empty() {
             return Ok(SecureStart::SecondFactor {
                 token,
@@ -225,16 +218,15 @@ impl Tweestap {
         // Deleting the session deletes its code too.
         self.store.delete_session(&hash).await?;
         let new = self
-            .create_session(
+            .create_session_audited(
                 account,
                 SessionStage::Enrollment,
-                "pwd",
                 info.session.auth_time,
                 Some(info.session.sid.clone()),
                 ctx,
+                AuditEvent::EmailVerified,
+                None,
             )
-            .await?;
-        self.audit(AuditEvent::EmailVerified, Some(account), None, ctx, None)
             .await?;
         Ok(new)
     }
@@ -420,23 +412,18 @@ impl Tweestap {
     ) -> Result<OpenedLink> {
         let (account, same) = self.claim_link(token, password, current, ctx).await?;
         let enrollment = self.start_totp(&account).await?;
+        let (event, detail) = (
+            AuditEvent::EnrollmentLinkOpened,
+            Some(format!("factor={}", enrollment.factor_id)),
+        );
         let session = if same {
+            self.audit(event, Some(&account), None, ctx, detail).await?;
             None
         } else {
-            let now = self.clock.now();
-            Some(
-                self.create_session(&account, SessionStage::Enrollment, "pwd", now, None, ctx)
-                    .await?,
-            )
+            let (stage, now) = (SessionStage::Enrollment, self.clock.now());
+            let new = self.create_session_audited(&account, stage, now, None, ctx, event, detail);
+            Some(new.await?)
         };
-        self.audit(
-            AuditEvent::EnrollmentLinkOpened,
-            Some(&account),
-            None,
-            ctx,
-            Some(format!("factor={}", enrollment.factor_id)),
-        )
-        .await?;
         Ok(OpenedLink {
             enrollment,
             session,
@@ -474,8 +461,15 @@ impl Tweestap {
         }
         let (account, same) = self.claim_link(token, password, current, ctx).await?;
         let enrolling = current.filter(|s| same && s.session.stage == SessionStage::Enrollment);
+        let (event, detail) = (
+            AuditEvent::EnrollmentLinkOpened,
+            Some("method=sms".to_owned()),
+        );
         let (session, new) = match (enrolling, current_token) {
-            (Some(_), Some(t)) => (t.clone(), None),
+            (Some(_), Some(t)) => {
+                self.audit(event, Some(&account), None, ctx, detail).await?;
+                (t.clone(), None)
+            }
             _ => {
                 // Signed in already: the set-up session takes its place (same sid)
                 // once the phone is confirmed, as after a step-up.
@@ -483,27 +477,13 @@ impl Tweestap {
                     Some(s) => (s.session.auth_time, Some(s.session.sid.clone())),
                     None => (self.clock.now(), None),
                 };
+                let stage = SessionStage::Enrollment;
                 let t = self
-                    .create_session(
-                        &account,
-                        SessionStage::Enrollment,
-                        "pwd",
-                        auth_time,
-                        sid,
-                        ctx,
-                    )
+                    .create_session_audited(&account, stage, auth_time, sid, ctx, event, detail)
                     .await?;
                 (t.clone(), Some(t))
             }
         };
-        self.audit(
-            AuditEvent::EnrollmentLinkOpened,
-            Some(&account),
-            None,
-            ctx,
-            Some("method=sms".to_owned()),
-        )
-        .await?;
         let setup = self.begin_sms(&session, phone, None, ctx).await;
         Ok((new, setup))
     }

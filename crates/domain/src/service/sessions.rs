@@ -52,6 +52,30 @@ impl Tweestap {
         (token, s)
     }
 
+    /// A new session that is not signed in yet (a half-finished sign-in, or one
+    /// that may only set up two-step verification), stored in one commit with the
+    /// audit row that tells of it: neither is ever there without the other (and
+    /// on PostgreSQL one wait for the disk, not two). A signed-in session goes
+    /// through [`Self::create_session`], which also marks the last sign-in.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn create_session_audited(
+        &self,
+        account: &Account,
+        stage: SessionStage,
+        auth_time: DateTime<Utc>,
+        sid: Option<String>,
+        ctx: &RequestContext,
+        event: AuditEvent,
+        detail: Option<String>,
+    ) -> Result<Token> {
+        debug_assert_ne!(stage, SessionStage::Authenticated);
+        let (token, session) = self.new_session(account, stage, "pwd", auth_time, sid, ctx);
+        let row = self.audit_row(event, Some(account), None, ctx, detail.clone());
+        self.store.insert_session_audited(&session, &row).await?;
+        self.told(event, detail.as_deref());
+        Ok(token)
+    }
+
     /// Stores a session from [`Self::new_session`]; a signed-in one also marks the
     /// account's last sign-in (for the console's list, "not signed in since").
     /// Both writes go out at once (on SQLite they share a commit).

@@ -121,13 +121,9 @@ impl Tweestap {
             self.audit(event, Some(&account), None, ctx, detail).await?;
             token
         } else {
-            // Half-way: the session and its audit row in one commit instead of two
-            // (on PostgreSQL one wait for the disk less; nothing is replaced yet).
-            let (token, session) = self.new_session(&account, stage, "pwd", now, sid.clone(), ctx);
-            let row = self.audit_row(event, Some(&account), None, ctx, detail.clone());
-            self.store.insert_session_audited(&session, &row).await?;
-            self.told(event, detail.as_deref());
-            token
+            // Half-way: nothing is replaced yet.
+            self.create_session_audited(&account, stage, now, sid.clone(), ctx, event, detail)
+                .await?
         };
         if stage == SessionStage::Enrollment {
             self.audit(

@@ -75,9 +75,28 @@ async fn a_mailed_code_leads_to_set_up_and_then_a_full_session() {
         .await
         .expect("started");
     assert!(
-        matches!(again, SecureStart::SecondFactor { .. }),
+        matches!(
+            again,
+            SecureStart::SecondFactor {
+                recovery_codes_left: 10,
+                ..
+            }
+        ),
         "{again:?}"
     );
+    let started: Vec<Option<String>> = e
+        .app
+        .audit_log(100, Some("an@example.be"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == "login_succeeded")
+        .map(|r| r.detail)
+        .collect();
+    for stage in ["email_code", "second_factor"] {
+        let want = Some(format!("stage={stage} via=secure_account"));
+        assert!(started.contains(&want), "{want:?} in {started:?}");
+    }
 }
 
 #[tokio::test]

@@ -477,4 +477,12 @@ async fn a_reset_link_sets_up_sms_over_json(backend: Backend) {
         .filter_map(|f| f["kind"].as_str())
         .collect();
     assert_eq!(kinds, ["sms"], "only the new phone: {:?}", me.body);
+    // The link opened once, its session and audit row written together.
+    let opened: Vec<Option<String>> = events(&app, "gust@example.be")
+        .await
+        .into_iter()
+        .filter(|e| e.0 == "enrollment_link_opened")
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(opened, [Some("method=sms".to_owned())]);
 }
