@@ -421,8 +421,10 @@ impl Tweestap {
             None
         } else {
             let (stage, now) = (SessionStage::Enrollment, self.clock.now());
-            let new = self.create_session_audited(&account, stage, now, None, ctx, event, detail);
-            Some(new.await?)
+            let t = self
+                .create_session_audited(&account, stage, now, None, ctx, event, detail)
+                .await?;
+            Some(t)
         };
         Ok(OpenedLink {
             enrollment,

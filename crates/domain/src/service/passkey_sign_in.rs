@@ -146,9 +146,8 @@ impl Tweestap {
             None => {
                 let sid = self.continued_sid(&account, browser).await?;
                 let amr = passkey::session_methods(false, synced, verified);
-                let stage = SessionStage::Authenticated;
                 let token = self
-                    .create_session(&account, stage, &amr, now, sid.clone(), ctx)
+                    .create_session(&account, &amr, now, sid.clone(), ctx)
                     .await?;
                 self.replaced(sid.as_deref(), &token).await?;
                 let detail = Some(format!("passkey factor={}", factor.id));

@@ -11,17 +11,26 @@ use crate::token::{Token, TokenHash};
 use chrono::{DateTime, Utc};
 
 impl Tweestap {
+    /// A new signed-in session, stored with the account's last sign-in (a session
+    /// not signed in yet goes through [`Self::create_session_audited`]).
     pub(super) async fn create_session(
         &self,
         account: &Account,
-        stage: SessionStage,
         amr: &str,
         auth_time: DateTime<Utc>,
         sid: Option<String>,
         ctx: &RequestContext,
     ) -> Result<Token> {
+        let stage = SessionStage::Authenticated;
         let (token, s) = self.new_session(account, stage, amr, auth_time, sid, ctx);
-        self.store_session(account, &s).await?;
+        // Both writes go out at once (on SQLite they share a commit); the last
+        // sign-in is for the console's list ("not signed in since").
+        let (stored, marked) = tokio::join!(
+            self.store.insert_session(&s),
+            self.store.set_last_sign_in(account.id, s.created_at)
+        );
+        stored?;
+        marked?;
         Ok(token)
     }
 
@@ -55,8 +64,8 @@ impl Tweestap {
     /// A new session that is not signed in yet (a half-finished sign-in, or one
     /// that may only set up two-step verification), stored in one commit with the
     /// audit row that tells of it: neither is ever there without the other (and
-    /// on PostgreSQL one wait for the disk, not two). A signed-in session goes
-    /// through [`Self::create_session`], which also marks the last sign-in.
+    /// on PostgreSQL one wait for the disk, not two). Its `amr` is `pwd`: it is
+    /// read only once signed in, and the step that finishes writes its own.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn create_session_audited(
         &self,
@@ -74,23 +83,6 @@ impl Tweestap {
         self.store.insert_session_audited(&session, &row).await?;
         self.told(event, detail.as_deref());
         Ok(token)
-    }
-
-    /// Stores a session from [`Self::new_session`]; a signed-in one also marks the
-    /// account's last sign-in (for the console's list, "not signed in since").
-    /// Both writes go out at once (on SQLite they share a commit).
-    pub(super) async fn store_session(&self, account: &Account, s: &Session) -> Result<()> {
-        if s.stage == SessionStage::Authenticated {
-            let (stored, marked) = tokio::join!(
-                self.store.insert_session(s),
-                self.store.set_last_sign_in(account.id, s.created_at)
-            );
-            stored?;
-            marked?;
-        } else {
-            self.store.insert_session(s).await?;
-        }
-        Ok(())
     }
 
     /// The live session named by `token`, if any. Expired sessions are deleted;
@@ -163,14 +155,7 @@ impl Tweestap {
         let now = self.clock.now();
         let sid = info.session.sid.clone();
         let new = self
-            .create_session(
-                &info.account,
-                SessionStage::Authenticated,
-                "pwd otp",
-                now,
-                Some(sid.clone()),
-                ctx,
-            )
+            .create_session(&info.account, "pwd otp", now, Some(sid.clone()), ctx)
             .await?;
         // A step-up that went through set-up: the session it replaces goes now.
         self.store

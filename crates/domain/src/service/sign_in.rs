@@ -87,9 +87,8 @@ impl Tweestap {
         if !methods.is_empty() && !demand.skip_remembered_device {
             if let Some(device) = self.remembered(&account, browser.device).await? {
                 self.store.touch_device(device.id, now).await?;
-                let stage = SessionStage::Authenticated;
                 let token = self
-                    .create_session(&account, stage, "pwd device", now, sid.clone(), ctx)
+                    .create_session(&account, "pwd device", now, sid.clone(), ctx)
                     .await?;
                 self.replaced(sid.as_deref(), &token).await?;
                 let detail = format!("stage=authenticated remembered_device={}", device.id);
@@ -115,14 +114,14 @@ impl Tweestap {
         let detail = Some(format!("stage={}", stage.as_str()));
         let token = if stage == SessionStage::Authenticated {
             let token = self
-                .create_session(&account, stage, "pwd", now, sid.clone(), ctx)
+                .create_session(&account, "pwd", now, sid.clone(), ctx)
                 .await?;
             self.replaced(sid.as_deref(), &token).await?;
             self.audit(event, Some(&account), None, ctx, detail).await?;
             token
         } else {
             // Half-way: nothing is replaced yet.
-            self.create_session_audited(&account, stage, now, sid.clone(), ctx, event, detail)
+            self.create_session_audited(&account, stage, now, sid, ctx, event, detail)
                 .await?
         };
         if stage == SessionStage::Enrollment {

@@ -15,8 +15,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn insert_session(&self, s: &Session) -> StoreResult<()>;
     /// Stores a new session that is not signed in yet (nothing else a signed-in
     /// one needs, such as the account's last sign-in, is written) and its audit
-    /// row, all or none, in one commit (on PostgreSQL one statement): the
-    /// password step's half-finished session takes one commit instead of two.
+    /// row, all or none, in one commit (on PostgreSQL one statement): one
+    /// commit instead of two, and never a session without its row.
     async fn insert_session_audited(&self, s: &Session, audit: &AuditRecord) -> StoreResult<()>;
     /// Every session with this `sid` (a step-up may briefly leave two).
     async fn sessions_with_sid(&self, sid: &str) -> StoreResult<Vec<Session>>;

@@ -130,7 +130,7 @@ async fn expired_sessions_strictly_before(s: Dyn) {
     assert_eq!(s.delete_expired_sessions(t0()).await.unwrap(), 0);
 }
 
-/// The password step's half-finished session and its audit row: both stored, or
+/// A session not signed in yet and its audit row: both stored, or
 /// (the session's id taken already) neither.
 async fn a_session_and_its_audit_row_all_or_none(s: Dyn) {
     let a = account(&s, "an@x.be").await;

@@ -477,7 +477,7 @@ async fn a_reset_link_sets_up_sms_over_json(backend: Backend) {
         .filter_map(|f| f["kind"].as_str())
         .collect();
     assert_eq!(kinds, ["sms"], "only the new phone: {:?}", me.body);
-    // The link opened once, its session and audit row written together.
+    // The link opened once: one audit row, with the method.
     let opened: Vec<Option<String>> = events(&app, "gust@example.be")
         .await
         .into_iter()
