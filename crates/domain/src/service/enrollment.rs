@@ -420,7 +420,8 @@ impl Tweestap {
             self.audit(event, Some(&account), None, ctx, detail).await?;
             None
         } else {
-            let (stage, now) = (SessionStage::Enrollment, self.clock.now());
+            let stage = SessionStage::Enrollment;
+            let now = self.clock.now();
             let t = self
                 .create_session_audited(&account, stage, now, None, ctx, event, detail)
                 .await?;

@@ -88,10 +88,7 @@ impl<B: Backend> ThrottleStore for SqlStore<B> {
     }
 
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
-        let q = query("DELETE FROM throttles WHERE key = $1")
-            .bind(key)
-            .commit_lazily();
-        self.db().run(q).await
+        self.settle_right_answer(&[key], None).await
     }
 
     async fn take_from_bucket(&self, b: &Bucket<'_>) -> StoreResult<BucketTake> {
